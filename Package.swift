@@ -1,0 +1,66 @@
+// swift-tools-version: 6.0
+import PackageDescription
+
+let strict: [SwiftSetting] = [.enableUpcomingFeature("ExistentialAny")]
+
+let package = Package(
+    name: "fedroute",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "fedroute", targets: ["fedroute"]),
+        .executable(name: "fedroute-bench", targets: ["fedroute-bench"]),
+        .library(name: "FedRouteNumerics", targets: ["FedRouteNumerics"]),
+        .library(name: "FedRouteData", targets: ["FedRouteData"]),
+        .library(name: "FedRouteFeatures", targets: ["FedRouteFeatures"]),
+        .library(name: "FedRouteRouters", targets: ["FedRouteRouters"]),
+        .library(name: "FedRouteEvaluation", targets: ["FedRouteEvaluation"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/yaslab/CSV.swift", from: "2.5.2"),
+    ],
+    targets: [
+        // Dense float32 linear algebra (BLAS or portable fallback), seeded RNG, optimisers.
+        .target(name: "FedRouteNumerics", swiftSettings: strict),
+        // Evaluation records, tables, loaders for every bundled format, the native JSONL format.
+        .target(
+            name: "FedRouteData",
+            dependencies: [.product(name: "CSV", package: "CSV.swift")],
+            swiftSettings: strict),
+        // Query text -> feature vectors (QueryEncoder protocol, hashed TF-IDF, on-disk cache).
+        .target(name: "FedRouteFeatures", dependencies: ["FedRouteNumerics"], swiftSettings: strict),
+        // MLP-, K-Means-, kNN- and baseline routers, the routing rule, persistence.
+        .target(
+            name: "FedRouteRouters",
+            dependencies: ["FedRouteNumerics", "FedRouteData", "FedRouteFeatures"],
+            swiftSettings: strict),
+        // Accuracy-cost frontiers, AUC / hull / AIQ, reports and SVG plots.
+        .target(
+            name: "FedRouteEvaluation",
+            dependencies: ["FedRouteData", "FedRouteRouters"],
+            swiftSettings: strict),
+        .executableTarget(
+            name: "fedroute",
+            dependencies: [
+                "FedRouteNumerics", "FedRouteData", "FedRouteFeatures", "FedRouteRouters", "FedRouteEvaluation",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: strict),
+        .executableTarget(
+            name: "fedroute-bench",
+            dependencies: ["FedRouteNumerics", "FedRouteData", "FedRouteFeatures", "FedRouteRouters"],
+            swiftSettings: strict),
+        .testTarget(name: "FedRouteNumericsTests", dependencies: ["FedRouteNumerics"], swiftSettings: strict),
+        .testTarget(name: "FedRouteDataTests", dependencies: ["FedRouteData"], swiftSettings: strict),
+        .testTarget(name: "FedRouteFeaturesTests", dependencies: ["FedRouteFeatures"], swiftSettings: strict),
+        .testTarget(
+            name: "FedRouteRoutersTests",
+            dependencies: ["FedRouteRouters", "FedRouteNumerics", "FedRouteData", "FedRouteFeatures"],
+            swiftSettings: strict),
+        .testTarget(
+            name: "FedRouteEvaluationTests",
+            dependencies: ["FedRouteEvaluation", "FedRouteRouters", "FedRouteData"],
+            swiftSettings: strict),
+    ],
+    swiftLanguageModes: [.v6]
+)

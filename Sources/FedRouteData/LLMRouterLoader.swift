@@ -1,0 +1,87 @@
+import Foundation
+
+/// Reads the LLMRouter example data: `dc_{train,test}.json` scores joined on the query text with
+/// `q_{train,test}.jsonl` task labels, costs from `default_llm.json` per-token prices.
+///
+/// Cost = input price × estimated prompt tokens + output price × `assumedOutputTokens` (the data has
+/// no responses). A test question that also appears in train is removed from train (noted).
+public enum LLMRouterLoader {
+    public static func load(directory: String, options: LoadOptions, report: inout LoadReport) throws -> EvaluationTable {
+        let pricePath = (directory as NSString).appendingPathComponent("default_llm.json")
+        guard let priceJSON = try DatasetLoader.readJSON(pricePath) as? [String: Any] else {
+            throw DataError(.malformed, "expected an object of models", file: pricePath)
+        }
+        var prices: [String: TokenPrice] = [:]
+        for (model, value) in priceJSON {
+            guard let entry = value as? [String: Any],
+                  let input = (entry["input_price"] as? NSNumber)?.doubleValue,
+                  let output = (entry["output_price"] as? NSNumber)?.doubleValue
+            else { throw DataError(.malformed, "model '\(model)' lacks numeric input_price/output_price", file: pricePath) }
+            prices[model] = TokenPrice(input: input, output: output)
+        }
+        let models = prices.keys.sorted()
+        report.note("costs estimated from default_llm.json prices: prompt tokens ≈ UTF-8 bytes / 4, \(options.assumedOutputTokens) output tokens assumed")
+        var acc = TableAccumulator(models: models, policy: options.invalidRows)
+        let testPath = (directory as NSString).appendingPathComponent("dc_test.json")
+        let testQuestions = FileManager.default.fileExists(atPath: testPath) ? try Set(questions(in: testPath)) : []
+        var droppedOverlap = 0
+        var missingTask = 0
+        for split in [Split.train, .test] {
+            let scorePath = (directory as NSString).appendingPathComponent("dc_\(split.rawValue).json")
+            guard FileManager.default.fileExists(atPath: scorePath) else { continue }
+            let taskOf = try taskLabels((directory as NSString).appendingPathComponent("q_\(split.rawValue).jsonl"), report: &report)
+            guard let rows = try DatasetLoader.readJSON(scorePath) as? [Any] else {
+                throw DataError(.malformed, "expected a JSON list", file: scorePath)
+            }
+            for (i, item) in rows.enumerated() {
+                try acc.row(report: &report) {
+                    guard let obj = item as? [String: Any], let question = obj["question"] as? String,
+                          let scores = obj["scores"] as? [String: Any]
+                    else { throw DataError(.malformed, "item \(i) lacks 'question' or 'scores'", file: scorePath, line: i + 1) }
+                    if split == .train && testQuestions.contains(question) { droppedOverlap += 1; return nil }
+                    let task: String
+                    if let t = taskOf[question] { task = t } else {
+                        missingTask += 1
+                        task = (obj["cluster_id"] as? NSNumber).map { "cluster-\($0)" } ?? "unknown"
+                    }
+                    var cells: [Int: (score: Double, cost: Double)] = [:]
+                    let tokens = TokenEstimate.count(question)
+                    for (model, value) in scores {
+                        guard let m = models.firstIndex(of: model) else {
+                            throw DataError(.unknownModel, "model '\(model)' has no price in default_llm.json", file: scorePath, line: i + 1)
+                        }
+                        if value is NSNull { continue }
+                        guard let score = (value as? NSNumber)?.doubleValue, score.isFinite, (0...1).contains(score) else {
+                            throw DataError(.invalidValue, "score of '\(model)' is not a number in [0, 1]", file: scorePath, line: i + 1)
+                        }
+                        cells[m] = (score, prices[model]!.cost(inputTokens: tokens, outputTokens: options.assumedOutputTokens))
+                    }
+                    return (Query(id: "dc_\(split.rawValue):\(i)", text: question, task: task, split: split), cells)
+                }
+            }
+        }
+        if droppedOverlap > 0 { report.note("\(droppedOverlap) train questions also in dc_test.json were removed from train") }
+        if missingTask > 0 { report.note("\(missingTask) questions had no task in q_*.jsonl and were labelled by cluster_id") }
+        return acc.table
+    }
+
+    static func questions(in path: String) throws -> [String] {
+        guard let rows = try DatasetLoader.readJSON(path) as? [[String: Any]] else { throw DataError(.malformed, "expected a JSON list", file: path) }
+        return rows.compactMap { $0["question"] as? String }
+    }
+
+    static func taskLabels(_ path: String, report: inout LoadReport) throws -> [String: String] {
+        guard FileManager.default.fileExists(atPath: path) else { return [:] }
+        var out: [String: String] = [:]
+        var conflicts = 0
+        for (n, line) in try DatasetLoader.readText(path).split(separator: "\n", omittingEmptySubsequences: false).enumerated() where !line.isEmpty {
+            guard let obj = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
+                  let query = obj["query"] as? String, let task = obj["task_name"] as? String
+            else { throw DataError(.malformed, "expected an object with 'query' and 'task_name'", file: path, line: n + 1) }
+            if let existing = out[query], existing != task { conflicts += 1; continue }
+            out[query] = task
+        }
+        if conflicts > 0 { report.note("\(conflicts) queries in \((path as NSString).lastPathComponent) carry two task labels; the first is kept") }
+        return out
+    }
+}

@@ -1,0 +1,61 @@
+/// Per-model and per-task counts and means of a table, for `fedroute data inspect`.
+public struct DatasetSummary: Sendable, Codable {
+    public struct ModelRow: Sendable, Codable {
+        public var model: String
+        public var observed: Int
+        /// Observed fraction of queries.
+        public var coverage: Double
+        public var meanScore: Double?
+        public var meanCost: Double?
+    }
+
+    public var queries: Int
+    public var models: Int
+    public var fullyObserved: Int
+    public var tasks: [String: Int]
+    public var splits: [String: Int]
+    public var perModel: [ModelRow]
+
+    public init(_ table: EvaluationTable) {
+        queries = table.queryCount
+        models = table.modelCount
+        fullyObserved = (0..<table.queryCount).filter { table.isFullyObserved(row: $0) }.count
+        tasks = Dictionary(table.queries.map { ($0.task, 1) }, uniquingKeysWith: +)
+        splits = Dictionary(table.queries.map { ($0.split?.rawValue ?? "none", 1) }, uniquingKeysWith: +)
+        perModel = table.models.enumerated().map { m, name in
+            var n = 0
+            var s = 0.0
+            var c = 0.0
+            for r in 0..<table.queryCount where table.isObserved(r, m) {
+                n += 1
+                s += table.scores[table.index(r, m)]
+                c += table.costs[table.index(r, m)]
+            }
+            return ModelRow(model: name, observed: n, coverage: table.queryCount == 0 ? 0 : Double(n) / Double(table.queryCount),
+                            meanScore: n > 0 ? s / Double(n) : nil, meanCost: n > 0 ? c / Double(n) : nil)
+        }
+    }
+}
+
+extension EvaluationTable {
+    /// Splits into (train, test): uses the source's split labels where every query has one, else a
+    /// seeded random split with `testFraction` of the queries in test.
+    public func trainTestSplit(testFraction: Double, seed: UInt64, ignoreSourceSplit: Bool = false) -> (train: EvaluationTable, test: EvaluationTable) {
+        if !ignoreSourceSplit, queries.allSatisfy({ $0.split != nil }), queries.contains(where: { $0.split == .test }) {
+            return (filter { queries[$0].split == .train }, filter { queries[$0].split == .test })
+        }
+        var order = Array(0..<queryCount)
+        var state = seed &+ 0x9E37_79B9_7F4A_7C15
+        // SplitMix64-driven Fisher–Yates (kept local so FedRouteData needs no numerics dependency).
+        func next() -> UInt64 {
+            state &+= 0x9E37_79B9_7F4A_7C15
+            var z = state
+            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+            return z ^ (z >> 31)
+        }
+        for i in stride(from: order.count - 1, to: 0, by: -1) { order.swapAt(i, Int(next() % UInt64(i + 1))) }
+        let nTest = Int((Double(queryCount) * testFraction).rounded())
+        return (subset(Array(order[nTest...]).sorted()), subset(Array(order[..<nTest]).sorted()))
+    }
+}

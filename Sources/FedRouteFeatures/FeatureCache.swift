@@ -1,0 +1,50 @@
+import Foundation
+import FedRouteNumerics
+
+/// Caches encoded features on disk, keyed by the encoder fingerprint and the exact texts.
+///
+/// Files are `<dir>/<key>.f32`: magic `FRF1`, rows and columns as little-endian UInt32, then the
+/// row-major float32 values. Writes are atomic; a damaged or mismatched file is ignored and rebuilt.
+public struct FeatureCache: Sendable {
+    public let directory: String
+
+    public init(directory: String) {
+        self.directory = directory
+    }
+
+    /// The cache key of `texts` under `encoder`.
+    public static func key(encoder: any QueryEncoder, texts: [String]) -> String {
+        var h = FNV1a()
+        h.combine(encoder.fingerprint)
+        for t in texts { h.combine(t) }
+        return "\(h.hex)-\(texts.count)"
+    }
+
+    /// Features of `texts`, read from the cache or computed and stored.
+    public func features(of texts: [String], encoder: any QueryEncoder) -> (features: Matrix, hit: Bool) {
+        let path = (directory as NSString).appendingPathComponent(Self.key(encoder: encoder, texts: texts) + ".f32")
+        if let m = Self.read(path), m.rows == texts.count, m.cols == encoder.dimension { return (m, true) }
+        let m = encoder.encode(texts)
+        try? FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        try? Self.write(m, to: path)
+        return (m, false)
+    }
+
+    static func write(_ m: Matrix, to path: String) throws {
+        var data = Data("FRF1".utf8)
+        for v in [UInt32(m.rows), UInt32(m.cols)] { withUnsafeBytes(of: v.littleEndian) { data.append(contentsOf: $0) } }
+        m.data.withUnsafeBufferPointer { data.append(UnsafeBufferPointer(start: UnsafeRawPointer($0.baseAddress!).assumingMemoryBound(to: UInt8.self), count: $0.count * 4)) }
+        try data.write(to: URL(fileURLWithPath: path), options: .atomic)
+    }
+
+    static func read(_ path: String) -> Matrix? {
+        guard let data = FileManager.default.contents(atPath: path), data.count >= 12, data.prefix(4) == Data("FRF1".utf8) else { return nil }
+        let rows = Int(data.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: 4, as: UInt32.self) }.littleEndian)
+        let cols = Int(data.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: 8, as: UInt32.self) }.littleEndian)
+        guard data.count == 12 + rows * cols * 4 else { return nil }
+        var values = [Float](repeating: 0, count: rows * cols)
+        values.withUnsafeMutableBytes { dst in data.withUnsafeBytes { src in dst.copyMemory(from: UnsafeRawBufferPointer(rebasing: src[12...])) } }
+        let m = Matrix(rows: rows, cols: cols, data: values)
+        return m.isFinite ? m : nil
+    }
+}

@@ -1,0 +1,190 @@
+import Dispatch
+import FedRouteNumerics
+
+/// A deterministic, dependency-free text encoder: signed feature hashing of word n-grams and
+/// within-word character n-grams, sublinear TF × IDF (fitted on a training corpus), L2-normalised.
+///
+/// Same configuration and same fitted IDF give bit-identical vectors on every machine.
+public struct HashedTFIDFEncoder: QueryEncoder, Equatable {
+    public struct Configuration: Sendable, Codable, Equatable {
+        public var dimension: Int
+        /// Word n-gram orders, e.g. 1...2.
+        public var wordNGrams: ClosedRange<Int>
+        /// Character n-gram orders within space-padded words, e.g. 3...5; `nil` disables them.
+        public var charNGrams: ClosedRange<Int>?
+        /// Texts longer than this many characters keep their head and tail halves (0 = no limit).
+        public var maxCharacters: Int
+
+        public init(dimension: Int = 1024, wordNGrams: ClosedRange<Int> = 1...2, charNGrams: ClosedRange<Int>? = 3...5, maxCharacters: Int = 0) {
+            self.dimension = dimension
+            self.wordNGrams = wordNGrams
+            self.charNGrams = charNGrams
+            self.maxCharacters = maxCharacters
+        }
+    }
+
+    public let configuration: Configuration
+    /// Per-bucket inverse document frequency, `ln((1+N)/(1+df)) + 1`.
+    public private(set) var idf: [Float]
+
+    public var dimension: Int { configuration.dimension }
+
+    /// An encoder with uniform IDF (call `fit` to learn it from a corpus).
+    public init(configuration: Configuration = Configuration()) {
+        precondition(configuration.dimension >= 1, "dimension must be positive")
+        self.configuration = configuration
+        idf = Array(repeating: 1, count: configuration.dimension)
+    }
+
+    /// An encoder with a previously fitted IDF (e.g. read from a router file).
+    public init(configuration: Configuration, idf: [Float]) throws {
+        guard idf.count == configuration.dimension else {
+            throw EncoderError.dimensionMismatch(expected: configuration.dimension, got: idf.count, what: "IDF vector")
+        }
+        guard idf.allSatisfy({ $0.isFinite }) else { throw EncoderError.nonFinite("IDF vector") }
+        self.configuration = configuration
+        self.idf = idf
+    }
+
+    /// Learns IDF from `corpus` (usually the training queries).
+    public mutating func fit(_ corpus: [String]) {
+        let dim = dimension
+        var df = [Int](repeating: 0, count: dim)
+        let snapshot = self
+        let perDoc = Self.parallelMap(corpus) { Set(snapshot.hashedFeatures($0).map { Int($0 % UInt64(dim)) }) }
+        for buckets in perDoc { for b in buckets { df[b] += 1 } }
+        let n = Float(corpus.count)
+        idf = df.map { logf((1 + n) / (1 + Float($0))) + 1 }
+    }
+
+    public var fingerprint: String {
+        var h = FNV1a()
+        h.combine("hashed-tfidf-v1")
+        h.combine("\(configuration.dimension) \(configuration.wordNGrams) \(String(describing: configuration.charNGrams)) \(configuration.maxCharacters)")
+        h.combine(idf)
+        return "hashed-tfidf-\(configuration.dimension)-\(h.hex)"
+    }
+
+    public func encode(_ texts: [String]) -> Matrix {
+        let dim = dimension
+        let rows = Self.parallelMap(texts) { self.encodeOne($0) }
+        var out = Matrix(rows: texts.count, cols: dim)
+        for (r, v) in rows.enumerated() { out.data.replaceSubrange((r * dim)..<((r + 1) * dim), with: v) }
+        return out
+    }
+
+    func encodeOne(_ text: String) -> [Float] {
+        let dim = dimension
+        var counts: [Int: (count: Float, sign: Float)] = [:]
+        for h in hashedFeatures(text) {
+            let bucket = Int(h % UInt64(dim))
+            let sign: Float = (h >> 63) == 0 ? 1 : -1
+            counts[bucket, default: (0, sign)].count += 1
+        }
+        var v = [Float](repeating: 0, count: dim)
+        for (bucket, entry) in counts {
+            v[bucket] += entry.sign * (1 + logf(entry.count)) * idf[bucket]
+        }
+        var norm: Float = 0
+        for x in v { norm += x * x }
+        norm = norm.squareRoot()
+        if norm > 0 { for i in v.indices { v[i] /= norm } }
+        return v
+    }
+
+    /// 64-bit hashes of every n-gram feature of `text`.
+    func hashedFeatures(_ text: String) -> [UInt64] {
+        let words = Self.tokenize(truncated(text))
+        var out: [UInt64] = []
+        out.reserveCapacity(words.count * 8)
+        for n in configuration.wordNGrams where n >= 1 && words.count >= n {
+            for start in 0...(words.count - n) {
+                var h = FNV1a()
+                h.combine(byte: UInt8(truncatingIfNeeded: n))
+                h.combine(byte: 0x57)  // 'W'
+                for w in words[start..<(start + n)] { h.combine(bytes: w); h.combine(byte: 0x20) }
+                out.append(h.value)
+            }
+        }
+        if let charRange = configuration.charNGrams {
+            for w in words {
+                let padded = [0x20] + w + [0x20]
+                for n in charRange where padded.count >= n {
+                    for start in 0...(padded.count - n) {
+                        var h = FNV1a()
+                        h.combine(byte: UInt8(truncatingIfNeeded: n))
+                        h.combine(byte: 0x43)  // 'C'
+                        h.combine(bytes: padded[start..<(start + n)])
+                        out.append(h.value)
+                    }
+                }
+            }
+        }
+        return out
+    }
+
+    func truncated(_ text: String) -> String {
+        let limit = configuration.maxCharacters
+        guard limit > 0, text.count > limit else { return text }
+        return String(text.prefix(limit / 2)) + " " + String(text.suffix(limit - limit / 2))
+    }
+
+    /// Lower-cased alphanumeric runs as UTF-8 bytes; every other character separates words
+    /// (punctuation symbols are kept as one-character words, so code and maths keep their signal).
+    static func tokenize(_ text: String) -> [[UInt8]] {
+        var words: [[UInt8]] = []
+        var current = ""
+        for ch in text.lowercased() {
+            if ch.isLetter || ch.isNumber {
+                current.append(ch)
+            } else {
+                if !current.isEmpty { words.append(Array(current.utf8)); current = "" }
+                if ch.isPunctuation || ch.isSymbol { words.append(Array(String(ch).utf8)) }
+            }
+        }
+        if !current.isEmpty { words.append(Array(current.utf8)) }
+        return words
+    }
+
+    /// Order-preserving parallel map over up to all cores.
+    static func parallelMap<T: Sendable>(_ input: [String], _ transform: @Sendable (String) -> T) -> [T] {
+        let chunk = 32
+        let chunks = (input.count + chunk - 1) / chunk
+        let results = ResultSlots<T>(count: input.count)
+        DispatchQueue.concurrentPerform(iterations: chunks) { c in
+            for i in (c * chunk)..<min(input.count, (c + 1) * chunk) { results.set(i, transform(input[i])) }
+        }
+        return results.values()
+    }
+}
+
+/// Write-once slots filled from `concurrentPerform`; each index is written by exactly one worker.
+final class ResultSlots<T>: @unchecked Sendable {
+    private var storage: [T?]
+    init(count: Int) { storage = Array(repeating: nil, count: count) }
+    func set(_ i: Int, _ value: T) { storage.withUnsafeMutableBufferPointer { $0[i] = value } }
+    func values() -> [T] { storage.map { $0! } }
+}
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#elseif canImport(Musl)
+import Musl
+#endif
+
+/// Errors from building or loading an encoder.
+public enum EncoderError: Error, CustomStringConvertible, Equatable {
+    case dimensionMismatch(expected: Int, got: Int, what: String)
+    case nonFinite(String)
+    case unknownEncoder(String)
+
+    public var description: String {
+        switch self {
+        case .dimensionMismatch(let e, let g, let what): return "\(what) has dimension \(g), expected \(e)"
+        case .nonFinite(let what): return "\(what) contains NaN or infinity"
+        case .unknownEncoder(let name): return "unknown encoder '\(name)'"
+        }
+    }
+}

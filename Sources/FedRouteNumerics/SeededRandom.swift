@@ -1,0 +1,87 @@
+/// A deterministic pseudo-random generator (xoshiro256**, seeded through SplitMix64).
+///
+/// Every random choice in fedroute takes one of these, so the same seed gives the same numbers on
+/// every platform and Swift version (the helpers below avoid the standard library's unspecified
+/// sampling algorithms).
+public struct SeededRandom: RandomNumberGenerator, Sendable {
+    private var s0, s1, s2, s3: UInt64
+
+    public init(seed: UInt64) {
+        var sm = seed
+        func splitMix(_ x: inout UInt64) -> UInt64 {
+            x &+= 0x9E37_79B9_7F4A_7C15
+            var z = x
+            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+            return z ^ (z >> 31)
+        }
+        s0 = splitMix(&sm); s1 = splitMix(&sm); s2 = splitMix(&sm); s3 = splitMix(&sm)
+    }
+
+    /// A generator for a named sub-stream, independent of the parent's future draws.
+    public func derived(_ stream: UInt64) -> SeededRandom {
+        SeededRandom(seed: s0 ^ (stream &* 0xD1B5_4A32_D192_ED03) ^ (s2 >> 7))
+    }
+
+    public mutating func next() -> UInt64 {
+        let result = ((s1 &* 5) << 7 | (s1 &* 5) >> 57) &* 9
+        let t = s1 << 17
+        s2 ^= s0; s3 ^= s1; s1 ^= s2; s0 ^= s3; s2 ^= t
+        s3 = (s3 << 45) | (s3 >> 19)
+        return result
+    }
+
+    /// Uniform in [0, 1).
+    public mutating func nextDouble() -> Double { Double(next() >> 11) * 0x1.0p-53 }
+
+    /// Uniform in [0, 1).
+    public mutating func nextFloat() -> Float { Float(next() >> 40) * 0x1.0p-24 }
+
+    /// Uniform integer in `0..<bound` (Lemire's method, unbiased).
+    public mutating func nextInt(below bound: Int) -> Int {
+        precondition(bound > 0, "bound must be positive")
+        let b = UInt64(bound)
+        var x = next()
+        var m = x.multipliedFullWidth(by: b)
+        if m.low < b {
+            let t = (0 &- b) % b
+            while m.low < t { x = next(); m = x.multipliedFullWidth(by: b) }
+        }
+        return Int(m.high)
+    }
+
+    /// Standard normal draw (Box–Muller).
+    public mutating func nextGaussian() -> Double {
+        var u1 = nextDouble()
+        while u1 <= .leastNonzeroMagnitude { u1 = nextDouble() }
+        let u2 = nextDouble()
+        return (-2 * _log(u1)).squareRoot() * _cos(2 * .pi * u2)
+    }
+
+    /// Fisher–Yates shuffle with this generator.
+    public mutating func shuffle<T>(_ array: inout [T]) {
+        guard array.count > 1 else { return }
+        for i in stride(from: array.count - 1, to: 0, by: -1) {
+            array.swapAt(i, nextInt(below: i + 1))
+        }
+    }
+
+    /// A shuffled `0..<n`.
+    public mutating func permutation(_ n: Int) -> [Int] {
+        var p = Array(0..<n)
+        shuffle(&p)
+        return p
+    }
+
+    /// Index drawn with probability proportional to `weights` (non-negative, not all zero).
+    public mutating func weightedIndex(_ weights: [Double]) -> Int {
+        let total = weights.reduce(0, +)
+        precondition(total > 0, "weights must not all be zero")
+        var u = nextDouble() * total
+        for (i, w) in weights.enumerated() {
+            u -= w
+            if u < 0 { return i }
+        }
+        return weights.lastIndex { $0 > 0 }!
+    }
+}

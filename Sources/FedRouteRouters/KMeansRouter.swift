@@ -1,0 +1,112 @@
+import FedRouteData
+import FedRouteNumerics
+
+/// Additive per-(cluster, model) statistics: count, sum of observed scores and of raw costs.
+///
+/// Additive so clients can pool them (the federated K-Means-Router sums them across clients).
+public struct ClusterStatistics: Sendable, Equatable {
+    public let clusters: Int
+    public let models: Int
+    public var count: [Double]
+    public var scoreSum: [Double]
+    public var costSum: [Double]
+
+    public init(clusters: Int, models: Int) {
+        self.clusters = clusters
+        self.models = models
+        count = Array(repeating: 0, count: clusters * models)
+        scoreSum = count
+        costSum = count
+    }
+
+    /// Accumulates the observed cells of `table`, row `r` belonging to cluster `assignments[r]`.
+    public mutating func accumulate(table: EvaluationTable, assignments: [Int]) {
+        precondition(assignments.count == table.queryCount && table.modelCount == models, "statistics shape mismatch")
+        for r in 0..<table.queryCount {
+            for m in 0..<models where table.isObserved(r, m) {
+                let i = assignments[r] * models + m
+                count[i] += 1
+                scoreSum[i] += table.scores[table.index(r, m)]
+                costSum[i] += table.costs[table.index(r, m)]
+            }
+        }
+    }
+
+    public static func + (a: ClusterStatistics, b: ClusterStatistics) -> ClusterStatistics {
+        precondition(a.clusters == b.clusters && a.models == b.models, "statistics shape mismatch")
+        var s = a
+        for i in s.count.indices { s.count[i] += b.count[i]; s.scoreSum[i] += b.scoreSum[i]; s.costSum[i] += b.costSum[i] }
+        return s
+    }
+}
+
+/// The nonparametric K-Means-Router: nearest cluster centre → per-model mean observed score and cost.
+///
+/// A (cluster, model) cell with no observation is unavailable and never chosen. A cluster with no
+/// observation at all falls back to the per-model means over all clusters.
+public struct KMeansRouter: Router, Equatable {
+    public let models: [String]
+    public let centroids: Matrix
+    public let statistics: ClusterStatistics
+
+    public var inputDimension: Int { centroids.cols }
+
+    public init(models: [String], centroids: Matrix, statistics: ClusterStatistics) throws {
+        guard statistics.clusters == centroids.rows, statistics.models == models.count else {
+            throw RouterError.invalidConfiguration("statistics are \(statistics.clusters)×\(statistics.models), expected \(centroids.rows)×\(models.count)")
+        }
+        guard centroids.isFinite, statistics.count.allSatisfy({ $0 >= 0 && $0.isFinite }),
+              statistics.scoreSum.allSatisfy(\.isFinite), statistics.costSum.allSatisfy(\.isFinite)
+        else { throw RouterError.nonFiniteInput }
+        self.models = models
+        self.centroids = centroids
+        self.statistics = statistics
+    }
+
+    /// Clusters the training queries and pools their observed cells per cluster.
+    public static func train(features: Matrix, table: EvaluationTable, configuration: KMeansConfiguration,
+                             progress: ProgressHandler? = nil) throws -> KMeansRouter {
+        guard features.rows == table.queryCount else {
+            throw RouterError.invalidConfiguration("\(features.rows) feature rows for \(table.queryCount) queries")
+        }
+        progress?(TrainingProgress(stage: "k-means", step: 0, total: 1))
+        let result = try KMeans.fit(points: features, configuration: configuration)
+        var stats = ClusterStatistics(clusters: configuration.clusters, models: table.modelCount)
+        stats.accumulate(table: table, assignments: result.assignments)
+        progress?(TrainingProgress(stage: "k-means", step: 1, total: 1, loss: result.inertia))
+        return try KMeansRouter(models: table.models, centroids: result.centroids, statistics: stats)
+    }
+
+    public func predict(features: Matrix) throws -> RouterPredictions {
+        try validate(features)
+        let (assignments, _) = KMeans.assign(points: features, centroids: centroids)
+        let m = models.count
+        var globalCount = [Double](repeating: 0, count: m)
+        var globalScore = globalCount
+        var globalCost = globalCount
+        for k in 0..<statistics.clusters {
+            for j in 0..<m {
+                let i = k * m + j
+                globalCount[j] += statistics.count[i]; globalScore[j] += statistics.scoreSum[i]; globalCost[j] += statistics.costSum[i]
+            }
+        }
+        var score = [Double](repeating: 0, count: features.rows * m)
+        var cost = score
+        var available = [Bool](repeating: false, count: score.count)
+        for r in 0..<features.rows {
+            let k = assignments[r]
+            let clusterEmpty = (0..<m).allSatisfy { statistics.count[k * m + $0] == 0 }
+            for j in 0..<m {
+                let (n, s, c) = clusterEmpty
+                    ? (globalCount[j], globalScore[j], globalCost[j])
+                    : (statistics.count[k * m + j], statistics.scoreSum[k * m + j], statistics.costSum[k * m + j])
+                if n > 0 {
+                    score[r * m + j] = s / n
+                    cost[r * m + j] = c / n
+                    available[r * m + j] = true
+                }
+            }
+        }
+        return RouterPredictions(models: models, rows: features.rows, score: score, cost: cost, available: available)
+    }
+}

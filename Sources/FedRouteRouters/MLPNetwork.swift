@@ -1,0 +1,252 @@
+import FedRouteNumerics
+
+/// Architecture of the MLP-Router network.
+public struct MLPArchitecture: Sendable, Codable, Equatable {
+    public var inputDimension: Int
+    public var hiddenDimension: Int
+    public var trunkLayers: Int
+    public var modelCount: Int
+    public var dropout: Float
+
+    public init(inputDimension: Int, hiddenDimension: Int = 512, trunkLayers: Int = 2, modelCount: Int, dropout: Float = 0.1) {
+        self.inputDimension = inputDimension
+        self.hiddenDimension = hiddenDimension
+        self.trunkLayers = trunkLayers
+        self.modelCount = modelCount
+        self.dropout = dropout
+    }
+}
+
+/// Targets of one mini-batch: observed score and normalised cost per (row, model), with the mask.
+public struct MLPBatchTargets: Sendable {
+    public var score: [Float]
+    public var cost: [Float]
+    public var mask: [Float]
+
+    public init(score: [Float], cost: [Float], mask: [Float]) {
+        self.score = score
+        self.cost = cost
+        self.mask = mask
+    }
+
+    public var observedCount: Int { mask.reduce(0) { $0 + ($1 > 0 ? 1 : 0) } }
+}
+
+/// The MLP-Router network: trunk of `[Linear → LayerNorm → GELU → Dropout]` layers, then a
+/// per-model accuracy head (sigmoid) and cost head (normalised log-cost).
+///
+/// Parameters are a flat list of named tensors (weights stored `[in, out]`), which is what
+/// optimisers, federated averaging and the safetensors file see.
+public struct MLPNetwork: Sendable, Equatable {
+    public let architecture: MLPArchitecture
+    public var parameters: [Tensor]
+    public static let layerNormEpsilon: Float = 1e-5
+
+    /// PyTorch-default initialisation (uniform ±1/√fan_in), LayerNorm gain 1 and bias 0.
+    public init(architecture a: MLPArchitecture, seed: UInt64) {
+        architecture = a
+        var rng = SeededRandom(seed: seed)
+        func linear(_ name: String, _ fanIn: Int, _ fanOut: Int) -> [Tensor] {
+            let bound = 1 / Float(fanIn).squareRoot()
+            let w = (0..<(fanIn * fanOut)).map { _ in (rng.nextFloat() * 2 - 1) * bound }
+            let b = (0..<fanOut).map { _ in (rng.nextFloat() * 2 - 1) * bound }
+            return [Tensor(name: name + ".weight", shape: [fanIn, fanOut], values: w), Tensor(name: name + ".bias", shape: [fanOut], values: b)]
+        }
+        var p: [Tensor] = []
+        for l in 0..<a.trunkLayers {
+            p += linear("trunk.\(l)", l == 0 ? a.inputDimension : a.hiddenDimension, a.hiddenDimension)
+            p.append(Tensor(name: "trunk.\(l).norm.weight", shape: [a.hiddenDimension], repeating: 1))
+            p.append(Tensor(name: "trunk.\(l).norm.bias", shape: [a.hiddenDimension], repeating: 0))
+        }
+        p += linear("accuracy_head", a.hiddenDimension, a.modelCount)
+        p += linear("cost_head", a.hiddenDimension, a.modelCount)
+        parameters = p
+    }
+
+    /// A network with given parameters; shapes are checked against the architecture.
+    public init(architecture: MLPArchitecture, parameters: [Tensor]) throws {
+        let reference = MLPNetwork(architecture: architecture, seed: 0)
+        guard parameters.map(\.name) == reference.parameters.map(\.name) else {
+            throw RouterError.invalidConfiguration("MLP parameters \(parameters.map(\.name)) do not match the architecture's \(reference.parameters.map(\.name))")
+        }
+        for (p, r) in zip(parameters, reference.parameters) where p.shape != r.shape {
+            throw RouterError.invalidConfiguration("MLP tensor \(p.name) has shape \(p.shape), expected \(r.shape)")
+        }
+        guard parameters.allSatisfy({ $0.values.allSatisfy(\.isFinite) }) else { throw RouterError.nonFiniteInput }
+        self.architecture = architecture
+        self.parameters = parameters
+    }
+
+    /// Weight decay applies to Linear weights only (not biases or LayerNorm), as is customary.
+    public var decayMask: [Bool] { parameters.map { $0.name.hasSuffix(".weight") && !$0.name.contains(".norm.") } }
+
+    // Tensor positions.
+    func linearIndex(_ layer: Int) -> Int { layer * 4 }
+    var accuracyHeadIndex: Int { architecture.trunkLayers * 4 }
+    var costHeadIndex: Int { architecture.trunkLayers * 4 + 2 }
+
+    struct LayerCache {
+        var input: Matrix
+        var normalized: Matrix
+        var invStd: [Float]
+        var preActivation: Matrix
+        var dropMask: [Float]?
+    }
+
+    /// Forward pass: accuracy logits and normalised-cost predictions, `B × M` each.
+    func forward(_ x: Matrix, training: Bool, rng: inout SeededRandom, caches: inout [LayerCache]) -> (logits: Matrix, cost: Matrix, hidden: Matrix) {
+        let a = architecture
+        var h = x
+        caches.removeAll(keepingCapacity: true)
+        for l in 0..<a.trunkLayers {
+            let wi = linearIndex(l)
+            let inDim = h.cols
+            var z = Matrix(rows: h.rows, cols: a.hiddenDimension)
+            for r in 0..<h.rows { z.data.replaceSubrange((r * a.hiddenDimension)..<((r + 1) * a.hiddenDimension), with: parameters[wi + 1].values) }
+            GEMM.multiply(transA: false, transB: false, m: h.rows, n: a.hiddenDimension, k: inDim, alpha: 1,
+                          a: h.data, lda: inDim, b: parameters[wi].values, ldb: a.hiddenDimension, beta: 1, c: &z.data, ldc: a.hiddenDimension)
+            let gamma = parameters[wi + 2].values
+            let beta = parameters[wi + 3].values
+            var normalized = z
+            var pre = z
+            var invStd = [Float](repeating: 0, count: h.rows)
+            var out = z
+            var mask: [Float]? = (training && a.dropout > 0) ? [Float](repeating: 0, count: z.data.count) : nil
+            let keep = 1 - a.dropout
+            let n = a.hiddenDimension
+            for r in 0..<h.rows {
+                var mean: Float = 0
+                for j in 0..<n { mean += z.data[r * n + j] }
+                mean /= Float(n)
+                var variance: Float = 0
+                for j in 0..<n { let d = z.data[r * n + j] - mean; variance += d * d }
+                variance /= Float(n)
+                let inv = 1 / (variance + Self.layerNormEpsilon).squareRoot()
+                invStd[r] = inv
+                for j in 0..<n {
+                    let nv = (z.data[r * n + j] - mean) * inv
+                    normalized.data[r * n + j] = nv
+                    let y = nv * gamma[j] + beta[j]
+                    pre.data[r * n + j] = y
+                    var g = Scalar.gelu(y)
+                    if mask != nil {
+                        let m: Float = rng.nextFloat() < keep ? 1 / keep : 0
+                        mask![r * n + j] = m
+                        g *= m
+                    }
+                    out.data[r * n + j] = g
+                }
+            }
+            caches.append(LayerCache(input: h, normalized: normalized, invStd: invStd, preActivation: pre, dropMask: mask))
+            h = out
+        }
+        let logits = head(h, accuracyHeadIndex)
+        let cost = head(h, costHeadIndex)
+        return (logits, cost, h)
+    }
+
+    func head(_ h: Matrix, _ index: Int) -> Matrix {
+        let m = architecture.modelCount
+        var out = Matrix(rows: h.rows, cols: m)
+        for r in 0..<h.rows { out.data.replaceSubrange((r * m)..<((r + 1) * m), with: parameters[index + 1].values) }
+        GEMM.multiply(transA: false, transB: false, m: h.rows, n: m, k: h.cols, alpha: 1, a: h.data, lda: h.cols,
+                      b: parameters[index].values, ldb: m, beta: 1, c: &out.data, ldc: m)
+        return out
+    }
+
+    /// Inference: predicted probability of success and normalised cost per model.
+    public func predict(_ x: Matrix) -> (score: Matrix, normalizedCost: Matrix) {
+        var rng = SeededRandom(seed: 0)
+        var caches: [LayerCache] = []
+        let (logits, cost, _) = forward(x, training: false, rng: &rng, caches: &caches)
+        var score = logits
+        for i in score.data.indices { score.data[i] = Scalar.sigmoid(logits.data[i]) }
+        return (score, cost)
+    }
+
+    /// Masked loss of one batch: MSE(sigmoid(logit), score) + SmoothL1(cost), both summed over
+    /// observed cells and divided by their count. Unobserved cells contribute nothing.
+    public func loss(_ x: Matrix, _ t: MLPBatchTargets) -> Double {
+        var rng = SeededRandom(seed: 0)
+        var caches: [LayerCache] = []
+        let (logits, cost, _) = forward(x, training: false, rng: &rng, caches: &caches)
+        return Self.maskedLoss(logits: logits, cost: cost, t).loss
+    }
+
+    static func maskedLoss(logits: Matrix, cost: Matrix, _ t: MLPBatchTargets) -> (loss: Double, dLogits: Matrix, dCost: Matrix) {
+        let count = Float(max(1, t.observedCount))
+        var dLogits = Matrix(rows: logits.rows, cols: logits.cols)
+        var dCost = dLogits
+        var loss: Double = 0
+        for i in logits.data.indices where t.mask[i] > 0 {
+            let p = Scalar.sigmoid(logits.data[i])
+            let e = p - t.score[i]
+            loss += Double(e * e)
+            dLogits.data[i] = 2 * e * p * (1 - p) / count
+            let d = cost.data[i] - t.cost[i]
+            let ad = abs(d)
+            loss += Double(ad < 1 ? 0.5 * d * d : ad - 0.5)
+            dCost.data[i] = (ad < 1 ? d : (d > 0 ? 1 : -1)) / count
+        }
+        return (loss / Double(count), dLogits, dCost)
+    }
+
+    /// Loss and gradients (same order as `parameters`) of one batch.
+    public func lossAndGradients(_ x: Matrix, _ t: MLPBatchTargets, training: Bool, rng: inout SeededRandom) -> (loss: Double, gradients: [[Float]]) {
+        let a = architecture
+        var caches: [LayerCache] = []
+        let (logits, cost, hidden) = forward(x, training: training, rng: &rng, caches: &caches)
+        let (loss, dLogits, dCost) = Self.maskedLoss(logits: logits, cost: cost, t)
+        var grads = parameters.map { [Float](repeating: 0, count: $0.count) }
+        let b = x.rows
+        let m = a.modelCount
+        let n = a.hiddenDimension
+        // Heads.
+        for (index, d) in [(accuracyHeadIndex, dLogits), (costHeadIndex, dCost)] {
+            GEMM.multiply(transA: true, transB: false, m: n, n: m, k: b, alpha: 1, a: hidden.data, lda: n, b: d.data, ldb: m, beta: 0, c: &grads[index], ldc: m)
+            for r in 0..<b { for j in 0..<m { grads[index + 1][j] += d.data[r * m + j] } }
+        }
+        var dH = [Float](repeating: 0, count: b * n)
+        GEMM.multiply(transA: false, transB: true, m: b, n: n, k: m, alpha: 1, a: dLogits.data, lda: m, b: parameters[accuracyHeadIndex].values, ldb: m, beta: 0, c: &dH, ldc: n)
+        GEMM.multiply(transA: false, transB: true, m: b, n: n, k: m, alpha: 1, a: dCost.data, lda: m, b: parameters[costHeadIndex].values, ldb: m, beta: 1, c: &dH, ldc: n)
+        // Trunk, last layer first.
+        for l in stride(from: a.trunkLayers - 1, through: 0, by: -1) {
+            let cache = caches[l]
+            let wi = linearIndex(l)
+            let gamma = parameters[wi + 2].values
+            var dZ = [Float](repeating: 0, count: b * n)
+            for r in 0..<b {
+                var meanDN: Float = 0
+                var meanDNN: Float = 0
+                var dN = [Float](repeating: 0, count: n)
+                for j in 0..<n {
+                    let idx = r * n + j
+                    var g = dH[idx]
+                    if let mask = cache.dropMask { g *= mask[idx] }
+                    let dy = g * Scalar.geluDerivative(cache.preActivation.data[idx])
+                    grads[wi + 2][j] += dy * cache.normalized.data[idx]
+                    grads[wi + 3][j] += dy
+                    dN[j] = dy * gamma[j]
+                    meanDN += dN[j]
+                    meanDNN += dN[j] * cache.normalized.data[idx]
+                }
+                meanDN /= Float(n)
+                meanDNN /= Float(n)
+                let inv = cache.invStd[r]
+                for j in 0..<n {
+                    let idx = r * n + j
+                    dZ[idx] = inv * (dN[j] - meanDN - cache.normalized.data[idx] * meanDNN)
+                }
+            }
+            let inDim = cache.input.cols
+            GEMM.multiply(transA: true, transB: false, m: inDim, n: n, k: b, alpha: 1, a: cache.input.data, lda: inDim, b: dZ, ldb: n, beta: 0, c: &grads[wi], ldc: n)
+            for r in 0..<b { for j in 0..<n { grads[wi + 1][j] += dZ[r * n + j] } }
+            if l > 0 {
+                var dIn = [Float](repeating: 0, count: b * inDim)
+                GEMM.multiply(transA: false, transB: true, m: b, n: inDim, k: n, alpha: 1, a: dZ, lda: n, b: parameters[wi].values, ldb: n, beta: 0, c: &dIn, ldc: inDim)
+                dH = dIn
+            }
+        }
+        return (loss, grads)
+    }
+}
