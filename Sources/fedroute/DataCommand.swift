@@ -1,0 +1,62 @@
+import ArgumentParser
+import FedRouteData
+import Foundation
+
+struct DataCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "data", abstract: "Convert and summarise evaluation data.",
+        subcommands: [Import.self, Inspect.self])
+
+    struct Import: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Convert any supported format to fedroute's native JSONL.")
+
+        @Argument(help: "Input file or folder.") var input: String
+        @Option(name: .long, help: "Input format; detected when omitted.") var format: DataFormat?
+        @Option(name: .long, help: "Output .jsonl file.") var out: String
+        @Flag(name: .long, help: "Skip (and count) invalid rows instead of stopping.") var skipInvalid = false
+
+        func run() throws {
+            let loaded = try DatasetLoader.load(path: input, format: format, options: LoadOptions(invalidRows: skipInvalid ? .skip : .fail))
+            try NativeFormat.write(loaded.table, to: out)
+            for note in loaded.report.notes { print("note: \(note)") }
+            for e in loaded.report.skipped { print("skipped: \(e)") }
+            print("wrote \(loaded.table.queryCount) queries × \(loaded.table.modelCount) models (\(loaded.table.observed.filter { $0 }.count) observed cells) to \(out)")
+        }
+    }
+
+    struct Inspect: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Summarise a data set: queries, models, tasks, coverage and means per model.")
+
+        @Argument(help: "Input file or folder.") var input: String
+        @Option(name: .long, help: "Input format; detected when omitted.") var format: DataFormat?
+        @Flag(name: .long, help: "Skip (and count) invalid rows instead of stopping.") var skipInvalid = false
+        @Flag(name: .long, help: "Print JSON instead of a table.") var json = false
+
+        func run() throws {
+            let loaded = try DatasetLoader.load(path: input, format: format, options: LoadOptions(invalidRows: skipInvalid ? .skip : .fail))
+            let s = DatasetSummary(loaded.table)
+            if json {
+                let e = JSONEncoder()
+                e.outputFormatting = [.prettyPrinted, .sortedKeys]
+                print(String(decoding: try e.encode(s), as: UTF8.self))
+                return
+            }
+            print("\(input) (\(loaded.format.rawValue))")
+            print("queries: \(s.queries)   models: \(s.models)   fully labelled queries: \(s.fullyObserved)")
+            print("splits: " + s.splits.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))
+            print("tasks (\(s.tasks.count)): " + s.tasks.sorted { $0.value > $1.value }.prefix(20).map { "\($0.key) \($0.value)" }.joined(separator: ", ") + (s.tasks.count > 20 ? ", …" : ""))
+            let w = max(5, s.perModel.map(\.model.count).max() ?? 5)
+            print("\n" + "model".padding(toLength: w, withPad: " ", startingAt: 0) + "  observed  coverage  mean score   mean cost $")
+            for m in s.perModel {
+                print(m.model.padding(toLength: w, withPad: " ", startingAt: 0)
+                      + String(format: "  %8d  %7.1f%%  %10@  %12@", m.observed, m.coverage * 100,
+                               m.meanScore.map { String(format: "%.4f", $0) } ?? "—", m.meanCost.map { String(format: "%.4e", $0) } ?? "—"))
+            }
+            for note in loaded.report.notes { print("note: \(note)") }
+            if !loaded.report.skipped.isEmpty {
+                print("skipped \(loaded.report.skipped.count) invalid rows:")
+                for e in loaded.report.skipped.prefix(20) { print("  \(e)") }
+            }
+        }
+    }
+}
