@@ -19,7 +19,19 @@ public enum LLMRouterLoader {
             else { throw DataError(.malformed, "model '\(model)' lacks numeric input_price/output_price", file: pricePath) }
             prices[model] = TokenPrice(input: input, output: output)
         }
-        let models = prices.keys.sorted()
+        // Models are those with scores (the price table may list more); each needs a price.
+        var scored = Set<String>()
+        for split in ["train", "test"] {
+            let path = (directory as NSString).appendingPathComponent("dc_\(split).json")
+            guard FileManager.default.fileExists(atPath: path) else { continue }
+            for case let obj as [String: Any] in (try DatasetLoader.readJSON(path) as? [Any]) ?? [] {
+                scored.formUnion((obj["scores"] as? [String: Any])?.keys ?? [:].keys)
+            }
+        }
+        let models = scored.sorted()
+        if let unpriced = models.first(where: { prices[$0] == nil }) {
+            throw DataError(.unknownModel, "model '\(unpriced)' has scores but no price", file: pricePath)
+        }
         report.note("costs estimated from default_llm.json prices: prompt tokens ≈ UTF-8 bytes / 4, \(options.assumedOutputTokens) output tokens assumed")
         var acc = TableAccumulator(models: models, policy: options.invalidRows)
         let testPath = (directory as NSString).appendingPathComponent("dc_test.json")
@@ -47,9 +59,7 @@ public enum LLMRouterLoader {
                     var cells: [Int: (score: Double, cost: Double)] = [:]
                     let tokens = TokenEstimate.count(question)
                     for (model, value) in scores {
-                        guard let m = models.firstIndex(of: model) else {
-                            throw DataError(.unknownModel, "model '\(model)' has no price in default_llm.json", file: scorePath, line: i + 1)
-                        }
+                        let m = models.firstIndex(of: model)!
                         if value is NSNull { continue }
                         guard let score = (value as? NSNumber)?.doubleValue, score.isFinite, (0...1).contains(score) else {
                             throw DataError(.invalidValue, "score of '\(model)' is not a number in [0, 1]", file: scorePath, line: i + 1)

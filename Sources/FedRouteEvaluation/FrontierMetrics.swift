@@ -16,7 +16,7 @@ public enum FrontierMetrics {
         precondition(low > 0 && high > 0 && count >= 1, "geomspace needs positive bounds and count")
         if count == 1 { return [low] }
         let a = log(low), b = log(high)
-        return (0..<count).map { i in i == count - 1 ? high : exp(a + (b - a) * Double(i) / Double(count - 1)) }
+        return (0..<count).map { i in i == 0 ? low : i == count - 1 ? high : exp(a + (b - a) * Double(i) / Double(count - 1)) }
     }
 
     /// Points sorted by cost with equal costs merged (highest quality kept).

@@ -1,0 +1,96 @@
+import FedRouteNumerics
+import Testing
+
+@Suite struct GEMMTests {
+    func naive(_ a: [Float], _ b: [Float], m: Int, n: Int, k: Int, ta: Bool, tb: Bool) -> [Float] {
+        var c = [Float](repeating: 0, count: m * n)
+        for i in 0..<m { for j in 0..<n { for p in 0..<k {
+            let av = ta ? a[p * m + i] : a[i * k + p]
+            let bv = tb ? b[j * k + p] : b[p * n + j]
+            c[i * n + j] += av * bv
+        } } }
+        return c
+    }
+
+    @Test(arguments: [(false, false), (true, false), (false, true), (true, true)])
+    func portableAndDispatchedMatchNaive(_ t: (Bool, Bool)) {
+        var rng = SeededRandom(seed: 7)
+        let m = 13, n = 9, k = 300
+        let a = (0..<(m * k)).map { _ in rng.nextFloat() - 0.5 }
+        let b = (0..<(k * n)).map { _ in rng.nextFloat() - 0.5 }
+        let expected = naive(a, b, m: m, n: n, k: k, ta: t.0, tb: t.1)
+        var c1 = [Float](repeating: 1, count: m * n)
+        GEMM.multiply(transA: t.0, transB: t.1, m: m, n: n, k: k, alpha: 1, a: a, lda: t.0 ? m : k, b: b, ldb: t.1 ? k : n, beta: 0, c: &c1, ldc: n)
+        var c2 = [Float](repeating: 2, count: m * n)
+        a.withUnsafeBufferPointer { pa in b.withUnsafeBufferPointer { pb in c2.withUnsafeMutableBufferPointer { pc in
+            GEMM.portableMultiply(transA: t.0, transB: t.1, m: m, n: n, k: k, alpha: 2, a: pa.baseAddress!, lda: t.0 ? m : k,
+                                  b: pb.baseAddress!, ldb: t.1 ? k : n, beta: 0.5, c: pc.baseAddress!, ldc: n)
+        } } }
+        for i in expected.indices {
+            #expect(abs(c1[i] - expected[i]) < 1e-4)
+            #expect(abs(c2[i] - (2 * expected[i] + 1)) < 1e-4)
+        }
+    }
+
+    @Test func matrixProductShapes() {
+        let a = Matrix(rowArrays: [[1, 2, 3], [4, 5, 6]])
+        let b = Matrix(rowArrays: [[1, 0], [0, 1], [1, 1]])
+        #expect(a.multiplied(by: b) == Matrix(rowArrays: [[4, 5], [10, 11]]))
+        #expect(a.multiplied(by: a, transposeOther: true) == Matrix(rowArrays: [[14, 32], [32, 77]]))
+    }
+}
+
+@Suite struct RandomTests {
+    @Test func sameSeedSameStream() {
+        var a = SeededRandom(seed: 42), b = SeededRandom(seed: 42), c = SeededRandom(seed: 43)
+        let xa = (0..<100).map { _ in a.next() }
+        #expect(xa == (0..<100).map { _ in b.next() })
+        #expect(xa != (0..<100).map { _ in c.next() })
+    }
+
+    @Test func boundedIntsAndPermutations() {
+        var r = SeededRandom(seed: 1)
+        var counts = [Int](repeating: 0, count: 5)
+        for _ in 0..<10_000 { counts[r.nextInt(below: 5)] += 1 }
+        #expect(counts.allSatisfy { (1800...2200).contains($0) })
+        #expect(r.permutation(50).sorted() == Array(0..<50))
+        let g = (0..<20_000).map { _ in r.nextGaussian() }
+        let mean = g.reduce(0, +) / 20_000
+        let variance = g.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / 20_000
+        #expect(abs(mean) < 0.03 && abs(variance - 1) < 0.05)
+    }
+}
+
+@Suite struct OptimiserTests {
+    @Test func adamWMinimisesQuadraticAndDecays() {
+        var p = [Tensor(name: "w", shape: [2], values: [3, -2])]
+        var opt = AdamW(configuration: AdamWConfiguration(learningRate: 0.1, weightDecay: 0), shapes: [2])
+        for _ in 0..<300 { opt.update(&p, gradients: [p[0].values.map { 2 * ($0 - 1) }]) }
+        #expect(p[0].values.allSatisfy { abs($0 - 1) < 1e-2 })
+        // Pure decay with zero gradient shrinks by (1 − lr·wd) per step.
+        var q = [Tensor(name: "w", shape: [1], values: [1])]
+        var decay = AdamW(configuration: AdamWConfiguration(learningRate: 0.1, weightDecay: 0.5), shapes: [1])
+        decay.update(&q, gradients: [[0]])
+        #expect(abs(q[0].values[0] - 0.95) < 1e-6)
+    }
+
+    @Test func clipping() {
+        var g: [[Float]] = [[3], [4]]
+        let norm = GradientClipping.clipGlobalNorm(&g, maxNorm: 1)
+        #expect(abs(norm - 5) < 1e-5)
+        #expect(abs((g[0][0] * g[0][0] + g[1][0] * g[1][0]).squareRoot() - 1) < 1e-4)
+    }
+
+    @Test func safetensorsRoundTripAndErrors() throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("fr-\(UInt32.random(in: 0...UInt32.max)).safetensors").path
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let t = [Tensor(name: "b", shape: [3], values: [1, 2, 3]), Tensor(name: "a", shape: [2, 2], values: [0.5, -1, .pi, 4])]
+        try SafeTensors.write(tensors: t, metadata: ["k": "v"], to: path)
+        let (read, meta) = try SafeTensors.read(path: path)
+        #expect(meta == ["k": "v"] && read["a"] == t[1] && read["b"] == t[0])
+        try Data("garbage!garbage!".utf8).write(to: URL(fileURLWithPath: path))
+        #expect(throws: SafeTensors.FormatError.self) { try SafeTensors.read(path: path) }
+    }
+}
+
+import Foundation

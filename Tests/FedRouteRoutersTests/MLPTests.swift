@@ -1,0 +1,96 @@
+import FedRouteData
+import FedRouteNumerics
+@testable import FedRouteRouters
+import Testing
+
+@Suite struct MLPGradientTests {
+    func setup() -> (MLPNetwork, Matrix, MLPBatchTargets) {
+        let arch = MLPArchitecture(inputDimension: 5, hiddenDimension: 6, trunkLayers: 2, modelCount: 3, dropout: 0)
+        let net = MLPNetwork(architecture: arch, seed: 11)
+        var rng = SeededRandom(seed: 5)
+        let x = Matrix(rows: 4, cols: 5, data: (0..<20).map { _ in rng.nextFloat() * 2 - 1 })
+        // Model 2 is unobserved everywhere; model 1 only on rows 0 and 3.
+        let mask: [Float] = [1, 1, 0, 1, 0, 0, 1, 0, 0, 1, 1, 0]
+        let t = MLPBatchTargets(score: (0..<12).map { Float($0 % 2) }, cost: (0..<12).map { Float($0) / 6 - 1 }, mask: mask)
+        return (net, x, t)
+    }
+
+    @Test func analyticGradientMatchesFiniteDifferences() {
+        let (net, x, t) = setup()
+        var rng = SeededRandom(seed: 0)
+        let (_, grads) = net.lossAndGradients(x, t, training: true, rng: &rng)
+        let eps: Float = 1e-2
+        var checked = 0
+        for (ti, tensor) in net.parameters.enumerated() {
+            for i in stride(from: 0, to: tensor.count, by: max(1, tensor.count / 7)) {
+                var plus = net, minus = net
+                plus.parameters[ti].values[i] += eps
+                minus.parameters[ti].values[i] -= eps
+                let fd = Float((plus.loss(x, t) - minus.loss(x, t)) / Double(2 * eps))
+                let g = grads[ti][i]
+                #expect(abs(fd - g) <= 2e-3 + 0.03 * max(abs(fd), abs(g)), "\(tensor.name)[\(i)]: analytic \(g) vs numeric \(fd)")
+                checked += 1
+            }
+        }
+        #expect(checked > 50)
+    }
+
+    @Test func unobservedCellsGiveNoGradient() {
+        let (net, x, t) = setup()
+        var rng = SeededRandom(seed: 0)
+        let (loss, grads) = net.lossAndGradients(x, t, training: true, rng: &rng)
+        // The heads of the never-observed model 2 receive exactly zero gradient.
+        let m = 3
+        for head in [net.accuracyHeadIndex, net.costHeadIndex] {
+            for row in 0..<6 { #expect(grads[head][row * m + 2] == 0) }
+            #expect(grads[head + 1][2] == 0)
+        }
+        // Changing the targets of unobserved cells changes neither loss nor gradients.
+        var t2 = t
+        for i in t2.mask.indices where t2.mask[i] == 0 { t2.score[i] = 0.123; t2.cost[i] = 2.5 }
+        var rng2 = SeededRandom(seed: 0)
+        let (loss2, grads2) = net.lossAndGradients(x, t2, training: true, rng: &rng2)
+        #expect(loss == loss2 && grads == grads2)
+    }
+}
+
+@Suite struct MLPTrainingTests {
+    /// Two query "tasks" (features ±e1); model 0 is good on task A, model 1 on task B, model 1 is dearer.
+    static func toyTable(_ n: Int, seed: UInt64, sparse: Bool) throws -> (Matrix, EvaluationTable) {
+        var rng = SeededRandom(seed: seed)
+        var t = EvaluationTable(models: ["a", "b"])
+        var x = Matrix(rows: n, cols: 4)
+        for r in 0..<n {
+            let taskA = r % 2 == 0
+            x[r, 0] = taskA ? 1 : -1
+            x[r, 1] = rng.nextFloat() * 0.2
+            var cells: [Int: (score: Double, cost: Double)] = [0: (taskA ? 1 : 0, 0.001), 1: (taskA ? 0 : 1, 0.01)]
+            if sparse { cells.removeValue(forKey: rng.nextInt(below: 2)) }
+            try t.append(Query(id: "\(r)", text: "q\(r)", task: taskA ? "A" : "B"), cells: cells)
+        }
+        return (x, t)
+    }
+
+    @Test func learnsToyRoutingAndIsDeterministic() throws {
+        let (x, t) = try Self.toyTable(200, seed: 1, sparse: true)
+        var c = MLPTrainingConfiguration()
+        c.hiddenDimension = 16; c.epochs = 40; c.batchSize = 32; c.dropout = 0; c.seed = 9
+        c.optimizer.learningRate = 1e-2
+        let router = try MLPTrainer.train(features: x, table: t, configuration: c)
+        let p = try router.predict(features: x)
+        #expect(p.choose(lambda: 1)[0] == 0 && p.choose(lambda: 1)[1] == 1)
+        #expect(p.choose(lambda: 1e4)[1] == 0)  // at high λ the cheap model wins
+        #expect(abs(p.cost[0] - 0.001) < 3e-4 && abs(p.cost[1] - 0.01) < 3e-3)
+        let again = try MLPTrainer.train(features: x, table: t, configuration: c)
+        #expect(again == router)
+        #expect(throws: RouterError.self) { try router.predict(features: Matrix(rows: 1, cols: 3)) }
+        #expect(throws: RouterError.self) { try router.predict(features: Matrix(rows: 1, cols: 4, repeating: .nan)) }
+    }
+
+    @Test func routingRuleSkipsUnavailableAndBreaksTiesByCost() {
+        let p = RouterPredictions(models: ["x", "y", "z"], rows: 2, score: [0.9, 0.5, 0.5, 0.2, 0.2, 0.1],
+                                  cost: [1, 2, 1, 0.5, 0.1, 0.0], available: [false, true, true, true, true, true])
+        #expect(p.choose(lambda: 0) == [2, 1])
+        #expect(p.choose(lambda: 10) == [2, 2])
+    }
+}
