@@ -4,8 +4,8 @@ import Foundation
 public enum SVGPlot {
     static let palette = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf", "#bcbd22"]
 
-    public static func render(_ report: EvaluationReport, title: String, width: Double = 960, height: Double = 600) -> String {
-        let left = 80.0, right = 260.0, top = 50.0, bottom = 60.0
+    public static func render(_ report: EvaluationReport, title: String, width: Double = 1100, height: Double = 600) -> String {
+        let left = 80.0, right = 400.0, top = 50.0, bottom = 60.0
         let plotW = width - left - right, plotH = height - top - bottom
         var allCosts = report.singleModels.map(\.cost)
         var allQ = report.singleModels.map(\.quality)
