@@ -25,7 +25,7 @@ let package = Package(
         // Evaluation records, tables, loaders for every bundled format, the native JSONL format.
         .target(
             name: "FedRouteData",
-            dependencies: [.product(name: "CSV", package: "CSV.swift")],
+            dependencies: ["FedRouteNumerics", .product(name: "CSV", package: "CSV.swift")],
             swiftSettings: strict),
         // Query text -> feature vectors (QueryEncoder protocol, hashed TF-IDF, on-disk cache).
         .target(name: "FedRouteFeatures", dependencies: ["FedRouteNumerics"], swiftSettings: strict),
@@ -51,7 +51,7 @@ let package = Package(
             dependencies: ["FedRouteNumerics", "FedRouteData", "FedRouteFeatures", "FedRouteRouters"],
             swiftSettings: strict),
         .testTarget(name: "FedRouteNumericsTests", dependencies: ["FedRouteNumerics"], swiftSettings: strict),
-        .testTarget(name: "FedRouteDataTests", dependencies: ["FedRouteData"], swiftSettings: strict),
+        .testTarget(name: "FedRouteDataTests", dependencies: ["FedRouteData", "FedRouteNumerics"], swiftSettings: strict),
         .testTarget(name: "FedRouteFeaturesTests", dependencies: ["FedRouteFeatures"], swiftSettings: strict),
         .testTarget(
             name: "FedRouteRoutersTests",

@@ -21,12 +21,13 @@ public enum LLMRouterLoader {
         }
         // Models are those with scores (the price table may list more); each needs a price.
         var scored = Set<String>()
-        for split in ["train", "test"] {
-            let path = (directory as NSString).appendingPathComponent("dc_\(split).json")
+        var splitRows: [(split: Split, path: String, rows: [Any])] = []
+        for split in [Split.train, .test] {
+            let path = (directory as NSString).appendingPathComponent("dc_\(split.rawValue).json")
             guard FileManager.default.fileExists(atPath: path) else { continue }
-            for case let obj as [String: Any] in (try DatasetLoader.readJSON(path) as? [Any]) ?? [] {
-                scored.formUnion((obj["scores"] as? [String: Any])?.keys ?? [:].keys)
-            }
+            guard let rows = try DatasetLoader.readJSON(path) as? [Any] else { throw DataError(.malformed, "expected a JSON list", file: path) }
+            for case let obj as [String: Any] in rows { scored.formUnion((obj["scores"] as? [String: Any])?.keys ?? [:].keys) }
+            splitRows.append((split, path, rows))
         }
         let models = scored.sorted()
         if let unpriced = models.first(where: { prices[$0] == nil }) {
@@ -34,17 +35,11 @@ public enum LLMRouterLoader {
         }
         report.note("costs estimated from default_llm.json prices: prompt tokens ≈ UTF-8 bytes / 4, \(options.assumedOutputTokens) output tokens assumed")
         var acc = TableAccumulator(models: models, policy: options.invalidRows)
-        let testPath = (directory as NSString).appendingPathComponent("dc_test.json")
-        let testQuestions = FileManager.default.fileExists(atPath: testPath) ? try Set(questions(in: testPath)) : []
+        let testQuestions = Set(splitRows.filter { $0.split == .test }.flatMap { $0.rows.compactMap { ($0 as? [String: Any])?["question"] as? String } })
         var droppedOverlap = 0
         var missingTask = 0
-        for split in [Split.train, .test] {
-            let scorePath = (directory as NSString).appendingPathComponent("dc_\(split.rawValue).json")
-            guard FileManager.default.fileExists(atPath: scorePath) else { continue }
+        for (split, scorePath, rows) in splitRows {
             let taskOf = try taskLabels((directory as NSString).appendingPathComponent("q_\(split.rawValue).jsonl"), report: &report)
-            guard let rows = try DatasetLoader.readJSON(scorePath) as? [Any] else {
-                throw DataError(.malformed, "expected a JSON list", file: scorePath)
-            }
             for (i, item) in rows.enumerated() {
                 try acc.row(report: &report) {
                     guard let obj = item as? [String: Any], let question = obj["question"] as? String,
@@ -73,11 +68,6 @@ public enum LLMRouterLoader {
         if droppedOverlap > 0 { report.note("\(droppedOverlap) train questions also in dc_test.json were removed from train") }
         if missingTask > 0 { report.note("\(missingTask) questions had no task in q_*.jsonl and were labelled by cluster_id") }
         return acc.table
-    }
-
-    static func questions(in path: String) throws -> [String] {
-        guard let rows = try DatasetLoader.readJSON(path) as? [[String: Any]] else { throw DataError(.malformed, "expected a JSON list", file: path) }
-        return rows.compactMap { $0["question"] as? String }
     }
 
     static func taskLabels(_ path: String, report: inout LoadReport) throws -> [String: String] {

@@ -1,3 +1,5 @@
+import FedRouteNumerics
+
 /// Per-model and per-task counts and means of a table, for `fedroute data inspect`.
 public struct DatasetSummary: Sendable, Codable {
     public struct ModelRow: Sendable, Codable {
@@ -44,17 +46,8 @@ extension EvaluationTable {
         if !ignoreSourceSplit, queries.allSatisfy({ $0.split != nil }), queries.contains(where: { $0.split == .test }) {
             return (filter { queries[$0].split == .train }, filter { queries[$0].split == .test })
         }
-        var order = Array(0..<queryCount)
-        var state = seed &+ 0x9E37_79B9_7F4A_7C15
-        // SplitMix64-driven Fisher–Yates (kept local so FedRouteData needs no numerics dependency).
-        func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-        for i in stride(from: order.count - 1, to: 0, by: -1) { order.swapAt(i, Int(next() % UInt64(i + 1))) }
+        var rng = SeededRandom(seed: seed)
+        let order = rng.permutation(queryCount)
         let nTest = Int((Double(queryCount) * testFraction).rounded())
         return (subset(Array(order[nTest...]).sorted()), subset(Array(order[..<nTest]).sorted()))
     }

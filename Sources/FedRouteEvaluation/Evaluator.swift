@@ -64,6 +64,8 @@ public struct Evaluator: Sendable {
     public let excludedTestQueries: Int
     public let lambdas: [Double]
     public let reachFractions: [Double]
+    /// Per-model means of the training data (for the single-model references).
+    let trainSummary: [DatasetSummary.ModelRow]
 
     public init(train: EvaluationTable, test: EvaluationTable,
                 lambdas: [Double] = FrontierMetrics.geomspace(1e-2, 1e7, count: 100),
@@ -79,6 +81,7 @@ public struct Evaluator: Sendable {
         excludedTestQueries = test.queryCount - full.queryCount
         self.lambdas = lambdas
         self.reachFractions = reachFractions
+        trainSummary = DatasetSummary(train).perModel
     }
 
     /// Mean true (cost, quality) of per-query choices.
@@ -112,7 +115,7 @@ public struct Evaluator: Sendable {
     /// Query-independent predictions: each model's mean observed training score and cost. Its λ
     /// sweep is "the best single model for each trade-off", chosen on training data.
     public var singleModelPredictions: RouterPredictions {
-        let s = DatasetSummary(train).perModel
+        let s = trainSummary
         let m = test.modelCount
         var score = [Double](), cost = [Double](), available = [Bool]()
         for _ in 0..<test.queryCount {
@@ -134,7 +137,7 @@ public struct Evaluator: Sendable {
 
     /// Index of the model with the best mean observed training score (ties: cheaper).
     public var bestSingleModelIndex: Int {
-        let s = DatasetSummary(train).perModel
+        let s = trainSummary
         return s.indices.max { a, b in
             let qa = s[a].meanScore ?? -1, qb = s[b].meanScore ?? -1
             return qa < qb || (qa == qb && (s[a].meanCost ?? .infinity) > (s[b].meanCost ?? .infinity))
@@ -166,7 +169,6 @@ public struct Evaluator: Sendable {
             .map { FrontierPoint(lambda: nil, cost: $0.cost, quality: $0.quality) }))
         entries.append(entry("best-single@λ", .reference, try frontier(singleModelPredictions)))
         entries.append(entry("best-single (\(test.models[best]))", .reference, fixed(CostQuality(cost: singles[best].cost, quality: singles[best].quality))))
-        let trainSummary = DatasetSummary(train).perModel
         let cheapest = trainSummary.indices.min { (trainSummary[$0].meanCost ?? .infinity) < (trainSummary[$1].meanCost ?? .infinity) }!
         entries.append(entry("cheapest (\(test.models[cheapest]))", .reference, fixed(CostQuality(cost: singles[cheapest].cost, quality: singles[cheapest].quality))))
         // Uniform random routing, in expectation (exact, no sampling noise).
