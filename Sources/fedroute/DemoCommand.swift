@@ -14,13 +14,12 @@ struct DemoCommand: ParsableCommand {
     @OptionGroup var sweep: SweepOptions
 
     func run() throws {
-        let loaded = try dataOptions.load()
-        let (train, test) = try dataOptions.split(loaded.table)
-        Console.info("train \(train.queryCount) queries, test \(test.queryCount); \(train.modelCount) models")
+        let (train, test) = try dataOptions.loadTrainTest()
+        let featurized = try Training.featurize(train, encoderOptions: encoderOptions)
         try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
         var pipelines: [(name: String, pipeline: RoutingPipeline)] = []
         for kind in [RouterKind.mlp, .kmeans, .knn] {
-            let p = try Training.train(kind, train: train, encoderOptions: encoderOptions, routerOptions: routerOptions, seed: dataOptions.seed)
+            let p = try Training.train(kind, featurized, routerOptions: routerOptions, seed: dataOptions.seed)
             let path = (out as NSString).appendingPathComponent("\(kind.rawValue)-router.safetensors")
             try RouterFile.save(p, to: path, extraMetadata: ["trained_on": dataOptions.data, "seed": String(dataOptions.seed)])
             pipelines.append(("\(kind.rawValue)-router", p))

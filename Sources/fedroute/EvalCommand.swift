@@ -16,8 +16,7 @@ struct EvalCommand: ParsableCommand {
     @OptionGroup var sweep: SweepOptions
 
     func run() throws {
-        let loaded = try dataOptions.load()
-        let (train, test) = try dataOptions.split(loaded.table)
+        let (train, test) = try dataOptions.loadTrainTest()
         let pipelines = try router.map { (name: (($0 as NSString).lastPathComponent as NSString).deletingPathExtension, pipeline: try RouterFile.load(path: $0)) }
         try Reporting.evaluate(pipelines, train: train, test: test, sweep: sweep, encoderOptions: encoderOptions, out: out, title: "Accuracy–cost frontiers: \(dataOptions.data)")
     }

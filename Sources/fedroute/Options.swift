@@ -34,9 +34,12 @@ struct DataOptions: ParsableArguments {
         return loaded
     }
 
-    func split(_ table: EvaluationTable) throws -> (train: EvaluationTable, test: EvaluationTable) {
+    /// Loads the data and splits it (source split, else seeded `--test-fraction`).
+    func loadTrainTest() throws -> (train: EvaluationTable, test: EvaluationTable) {
         guard (0..<1).contains(testFraction) else { throw ValidationError("--test-fraction must be in [0, 1)") }
-        return table.trainTestSplit(testFraction: testFraction, seed: seed)
+        let (train, test) = try load().table.trainTestSplit(testFraction: testFraction, seed: seed)
+        Console.info("train \(train.queryCount) queries, test \(test.queryCount) held out; \(train.modelCount) models")
+        return (train, test)
     }
 }
 

@@ -1,6 +1,7 @@
 import ArgumentParser
 import FedRouteData
 import FedRouteFeatures
+import FedRouteNumerics
 import FedRouteRouters
 import Foundation
 
@@ -14,23 +15,32 @@ struct TrainCommand: ParsableCommand {
     @OptionGroup var routerOptions: RouterOptions
 
     func run() throws {
-        let loaded = try dataOptions.load()
-        let (train, test) = try dataOptions.split(loaded.table)
-        Console.info("train \(train.queryCount) queries, test \(test.queryCount) held out; \(train.modelCount) models")
-        let pipeline = try Training.train(router, train: train, encoderOptions: encoderOptions, routerOptions: routerOptions, seed: dataOptions.seed)
+        let (train, _) = try dataOptions.loadTrainTest()
+        let featurized = try Training.featurize(train, encoderOptions: encoderOptions)
+        let pipeline = try Training.train(router, featurized, routerOptions: routerOptions, seed: dataOptions.seed)
         try RouterFile.save(pipeline, to: out, extraMetadata: ["trained_on": dataOptions.data, "seed": String(dataOptions.seed)])
         print("saved \(router.rawValue) router to \(out)")
     }
 }
 
 enum Training {
-    static func train(_ kind: RouterKind, train: EvaluationTable, encoderOptions: EncoderOptions, routerOptions: RouterOptions, seed: UInt64) throws -> RoutingPipeline {
+    /// Training queries encoded once: the fitted encoder, its features and the table.
+    struct Featurized {
+        var table: EvaluationTable
+        var encoder: HashedTFIDFEncoder
+        var features: Matrix
+    }
+
+    static func featurize(_ train: EvaluationTable, encoderOptions: EncoderOptions) throws -> Featurized {
         let texts = train.queries.map(\.text)
         let encoder = try encoderOptions.fittedEncoder(on: texts)
-        let features = encoderOptions.features(texts, encoder: encoder)
+        return Featurized(table: train, encoder: encoder, features: encoderOptions.features(texts, encoder: encoder))
+    }
+
+    static func train(_ kind: RouterKind, _ data: Featurized, routerOptions: RouterOptions, seed: UInt64) throws -> RoutingPipeline {
         let start = Date()
-        let router = try routerOptions.train(kind, features: features, table: train, seed: seed, label: kind.rawValue)
+        let router = try routerOptions.train(kind, features: data.features, table: data.table, seed: seed, label: kind.rawValue)
         Console.info(String(format: "trained %@ router in %.1fs", kind.rawValue, Date().timeIntervalSince(start)))
-        return try RoutingPipeline(encoder: encoder, router: router)
+        return try RoutingPipeline(encoder: data.encoder, router: router)
     }
 }
