@@ -48,13 +48,34 @@ public struct HashedTFIDFEncoder: QueryEncoder, Equatable {
 
     /// Learns IDF from `corpus` (usually the training queries).
     public mutating func fit(_ corpus: [String]) {
+        idf = Self.idf(from: documentFrequencies(corpus))
+    }
+
+    /// Per-bucket document counts of `corpus`: additive, so a federation can fit one IDF from the
+    /// sum over clients without any client revealing a text.
+    public func documentFrequencies(_ corpus: [String]) -> DocumentFrequencies {
         let dim = dimension
         var df = [Int](repeating: 0, count: dim)
         let snapshot = self
         let perDoc = Self.parallelMap(corpus) { Set(snapshot.hashedFeatures($0).map { Int($0 % UInt64(dim)) }) }
         for buckets in perDoc { for b in buckets { df[b] += 1 } }
-        let n = Float(corpus.count)
-        idf = df.map { logf((1 + n) / (1 + Float($0))) + 1 }
+        return DocumentFrequencies(documents: corpus.count, counts: df)
+    }
+
+    /// An encoder whose IDF comes from pooled document frequencies (same as `fit` on the union).
+    public init(configuration: Configuration, documentFrequencies df: DocumentFrequencies) throws {
+        guard df.counts.count == configuration.dimension else {
+            throw EncoderError.dimensionMismatch(expected: configuration.dimension, got: df.counts.count, what: "document-frequency vector")
+        }
+        guard df.documents >= 0, df.counts.allSatisfy({ $0 >= 0 && $0 <= df.documents }) else {
+            throw EncoderError.nonFinite("document frequencies (negative or above the document count)")
+        }
+        try self.init(configuration: configuration, idf: Self.idf(from: df))
+    }
+
+    static func idf(from df: DocumentFrequencies) -> [Float] {
+        let n = Float(df.documents)
+        return df.counts.map { logf((1 + n) / (1 + Float($0))) + 1 }
     }
 
     public var fingerprint: String {
@@ -186,5 +207,21 @@ public enum EncoderError: Error, CustomStringConvertible, Equatable {
         case .nonFinite(let what): return "\(what) contains NaN or infinity"
         case .unknownEncoder(let name): return "unknown encoder '\(name)'"
         }
+    }
+}
+
+/// How many documents contain each hashed bucket, and how many documents there were.
+public struct DocumentFrequencies: Sendable, Codable, Equatable {
+    public var documents: Int
+    public var counts: [Int]
+
+    public init(documents: Int, counts: [Int]) {
+        self.documents = documents
+        self.counts = counts
+    }
+
+    public static func + (a: DocumentFrequencies, b: DocumentFrequencies) -> DocumentFrequencies {
+        precondition(a.counts.count == b.counts.count, "document frequencies of different dimensions")
+        return DocumentFrequencies(documents: a.documents + b.documents, counts: zip(a.counts, b.counts).map { $0 + $1 })
     }
 }

@@ -86,3 +86,27 @@ extension Matrix {
         return out
     }
 }
+
+/// Matrices cross process boundaries (federated messages) as `{rows, cols, data}`; decoding checks
+/// that the element count matches the shape.
+extension Matrix: Codable {
+    enum CodingKeys: String, CodingKey { case rows, cols, data }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        let rows = try c.decode(Int.self, forKey: .rows)
+        let cols = try c.decode(Int.self, forKey: .cols)
+        let data = try c.decode([Float].self, forKey: .data)
+        guard rows >= 0, cols >= 0, data.count == rows * cols else {
+            throw DecodingError.dataCorruptedError(forKey: .data, in: c, debugDescription: "matrix \(rows)×\(cols) carries \(data.count) values")
+        }
+        self.init(rows: rows, cols: cols, data: data)
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(rows, forKey: .rows)
+        try c.encode(cols, forKey: .cols)
+        try c.encode(data, forKey: .data)
+    }
+}

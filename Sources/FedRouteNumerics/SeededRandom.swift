@@ -58,6 +58,46 @@ public struct SeededRandom: RandomNumberGenerator, Sendable {
         return (-2 * _log(u1)).squareRoot() * _cos(2 * .pi * u2)
     }
 
+    /// Gamma(shape, 1) draw (Marsaglia–Tsang; shapes below 1 use the `U^(1/shape)` boost).
+    public mutating func nextGamma(shape: Double) -> Double {
+        precondition(shape > 0 && shape.isFinite, "gamma shape must be positive and finite")
+        if shape < 1 {
+            var u = nextDouble()
+            while u <= .leastNonzeroMagnitude { u = nextDouble() }
+            return nextGamma(shape: shape + 1) * Scalar.exp(_log(u) / shape)
+        }
+        let d = shape - 1.0 / 3.0
+        let c = 1 / (9 * d).squareRoot()
+        while true {
+            var x = 0.0
+            var v = 0.0
+            repeat {
+                x = nextGaussian()
+                v = 1 + c * x
+            } while v <= 0
+            v = v * v * v
+            let u = nextDouble()
+            if u < 1 - 0.0331 * x * x * x * x { return d * v }
+            if u > 0, _log(u) < 0.5 * x * x + d * (1 - v + _log(v)) { return d * v }
+        }
+    }
+
+    /// A probability vector drawn from Dirichlet(`concentration`) by normalising Gamma draws.
+    ///
+    /// With very small concentrations every Gamma draw can underflow to 0; the vector then puts all
+    /// mass on one uniformly chosen component (the limit of the distribution), never NaN.
+    public mutating func dirichlet(_ concentration: [Double]) -> [Double] {
+        precondition(!concentration.isEmpty, "Dirichlet needs at least one component")
+        let g = concentration.map { nextGamma(shape: $0) }
+        let total = g.reduce(0, +)
+        guard total > 0, total.isFinite else {
+            var p = [Double](repeating: 0, count: concentration.count)
+            p[nextInt(below: concentration.count)] = 1
+            return p
+        }
+        return g.map { $0 / total }
+    }
+
     /// Fisher–Yates shuffle with this generator.
     public mutating func shuffle<T>(_ array: inout [T]) {
         guard array.count > 1 else { return }

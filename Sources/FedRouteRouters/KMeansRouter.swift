@@ -4,7 +4,7 @@ import FedRouteNumerics
 /// Additive per-(cluster, model) statistics: count, sum of observed scores and of raw costs.
 ///
 /// Additive so clients can pool them (the federated K-Means-Router sums them across clients).
-public struct ClusterStatistics: Sendable, Equatable {
+public struct ClusterStatistics: Sendable, Equatable, Codable {
     public let clusters: Int
     public let models: Int
     public var count: [Double]
@@ -32,6 +32,36 @@ public struct ClusterStatistics: Sendable, Equatable {
         }
     }
 
+    /// Statistics of `table`'s observed cells, each row assigned to its nearest centre.
+    public init(centroids: Matrix, features: Matrix, table: EvaluationTable) throws {
+        guard features.rows == table.queryCount else {
+            throw RouterError.invalidConfiguration("\(features.rows) feature rows for \(table.queryCount) queries")
+        }
+        guard features.cols == centroids.cols else { throw RouterError.dimensionMismatch(expected: centroids.cols, got: features.cols) }
+        guard features.isFinite else { throw RouterError.nonFiniteInput }
+        self.init(clusters: centroids.rows, models: table.modelCount)
+        if features.rows > 0 { accumulate(table: table, assignments: KMeans.assign(points: features, centroids: centroids).assignments) }
+    }
+
+    /// The same statistics with `count` more models (no observations yet).
+    public func addingModels(_ count: Int) -> ClusterStatistics {
+        var s = ClusterStatistics(clusters: clusters, models: models + count)
+        for k in 0..<clusters {
+            for m in 0..<models {
+                let i = k * models + m, j = k * s.models + m
+                s.count[j] = self.count[i]; s.scoreSum[j] = scoreSum[i]; s.costSum[j] = costSum[i]
+            }
+        }
+        return s
+    }
+
+    /// True when the arrays match the declared shape and hold finite, non-negative counts.
+    public var isValid: Bool {
+        let n = clusters * models
+        return clusters >= 0 && models >= 0 && count.count == n && scoreSum.count == n && costSum.count == n
+            && count.allSatisfy { $0 >= 0 && $0.isFinite } && scoreSum.allSatisfy(\.isFinite) && costSum.allSatisfy(\.isFinite)
+    }
+
     public static func + (a: ClusterStatistics, b: ClusterStatistics) -> ClusterStatistics {
         precondition(a.clusters == b.clusters && a.models == b.models, "statistics shape mismatch")
         var s = a
@@ -55,9 +85,7 @@ public struct KMeansRouter: Router, Equatable {
         guard statistics.clusters == centroids.rows, statistics.models == models.count else {
             throw RouterError.invalidConfiguration("statistics are \(statistics.clusters)×\(statistics.models), expected \(centroids.rows)×\(models.count)")
         }
-        guard centroids.isFinite, statistics.count.allSatisfy({ $0 >= 0 && $0.isFinite }),
-              statistics.scoreSum.allSatisfy(\.isFinite), statistics.costSum.allSatisfy(\.isFinite)
-        else { throw RouterError.nonFiniteInput }
+        guard centroids.isFinite, statistics.isValid else { throw RouterError.nonFiniteInput }
         self.models = models
         self.centroids = centroids
         self.statistics = statistics
@@ -75,6 +103,24 @@ public struct KMeansRouter: Router, Equatable {
         stats.accumulate(table: table, assignments: result.assignments)
         progress?(TrainingProgress(stage: "k-means", step: 1, total: 1, loss: result.inertia))
         return try KMeansRouter(models: table.models, centroids: result.centroids, statistics: stats)
+    }
+
+    /// Growing the federation: new clients' statistics (on these centres) pooled in.
+    public func adding(_ more: ClusterStatistics) throws -> KMeansRouter {
+        guard more.clusters == statistics.clusters, more.models == statistics.models, more.isValid else {
+            throw RouterError.invalidConfiguration("statistics are \(more.clusters)×\(more.models), the router's \(statistics.clusters)×\(statistics.models)")
+        }
+        return try KMeansRouter(models: models, centroids: centroids, statistics: statistics + more)
+    }
+
+    /// Growing the federation: new models start with no observations (never chosen) until
+    /// statistics for them are added.
+    public func addingModels(_ names: [String]) throws -> KMeansRouter {
+        let clash = names.filter { models.contains($0) }
+        guard clash.isEmpty, Set(names).count == names.count, !names.isEmpty else {
+            throw RouterError.invalidConfiguration("models \(clash.isEmpty ? names : clash) are already known, repeated or none")
+        }
+        return try KMeansRouter(models: models + names, centroids: centroids, statistics: statistics.addingModels(names.count))
     }
 
     public func predict(features: Matrix) throws -> RouterPredictions {

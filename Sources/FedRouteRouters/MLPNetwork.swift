@@ -22,6 +22,10 @@ public struct MLPBatchTargets: Sendable {
     public var score: [Float]
     public var cost: [Float]
     public var mask: [Float]
+    /// Optional distillation targets on every cell: a teacher's predicted probability and
+    /// normalised cost. Their squared errors, averaged over all cells, are added with `distillationWeight`.
+    public var teacher: (score: [Float], cost: [Float])?
+    public var distillationWeight: Float = 0
 
     public init(score: [Float], cost: [Float], mask: [Float]) {
         self.score = score
@@ -188,7 +192,22 @@ public struct MLPNetwork: Sendable, Equatable {
             loss += Double(ad < 1 ? 0.5 * d * d : ad - 0.5)
             dCost.data[i] = (ad < 1 ? d : (d > 0 ? 1 : -1)) / count
         }
-        return (loss / Double(count), dLogits, dCost)
+        loss /= Double(count)
+        if let teacher = t.teacher, t.distillationWeight > 0 {
+            // β · mean over all cells of (p − p_teacher)² + (c − c_teacher)².
+            let scale = t.distillationWeight / Float(max(1, logits.data.count))
+            var distill: Double = 0
+            for i in logits.data.indices {
+                let p = Scalar.sigmoid(logits.data[i])
+                let e = p - teacher.score[i]
+                let d = cost.data[i] - teacher.cost[i]
+                distill += Double(e * e + d * d)
+                dLogits.data[i] += scale * 2 * e * p * (1 - p)
+                dCost.data[i] += scale * 2 * d
+            }
+            loss += Double(scale) * distill
+        }
+        return (loss, dLogits, dCost)
     }
 
     /// Loss and gradients (same order as `parameters`) of one batch.
@@ -248,5 +267,45 @@ public struct MLPNetwork: Sendable, Equatable {
             }
         }
         return (loss, grads)
+    }
+}
+
+extension MLPNetwork {
+    /// Names of the tensors of the shared trunk (everything but the two heads).
+    public var trunkTensorNames: [String] { parameters.prefix(accuracyHeadIndex).map(\.name) }
+
+    /// The same network with `count` more models: the heads gain freshly initialised columns
+    /// (PyTorch-default uniform ±1/√hidden, drawn from `seed`), everything else is unchanged.
+    public func addingModels(_ count: Int, seed: UInt64) throws -> MLPNetwork {
+        guard count >= 1 else { throw RouterError.invalidConfiguration("add at least one model") }
+        var a = architecture
+        let old = a.modelCount
+        a.modelCount += count
+        var rng = SeededRandom(seed: seed)
+        let hidden = a.hiddenDimension
+        let bound = 1 / Float(hidden).squareRoot()
+        var p = parameters
+        for head in [accuracyHeadIndex, costHeadIndex] {
+            var w = [Float]()
+            w.reserveCapacity(hidden * a.modelCount)
+            for r in 0..<hidden {
+                w += p[head].values[(r * old)..<((r + 1) * old)]
+                for _ in 0..<count { w.append((rng.nextFloat() * 2 - 1) * bound) }
+            }
+            p[head] = Tensor(name: p[head].name, shape: [hidden, a.modelCount], values: w)
+            p[head + 1] = Tensor(name: p[head + 1].name, shape: [a.modelCount],
+                                 values: p[head + 1].values + (0..<count).map { _ in (rng.nextFloat() * 2 - 1) * bound })
+        }
+        return try MLPNetwork(architecture: a, parameters: p)
+    }
+
+    /// Freeze mask (true = frozen) that leaves only the head columns of models `from...` trainable:
+    /// what "add new models with the trunk frozen" trains.
+    public func freezeAllButModels(from first: Int) -> [[Bool]] {
+        let m = architecture.modelCount
+        return parameters.enumerated().map { i, t in
+            guard i >= accuracyHeadIndex else { return Array(repeating: true, count: t.count) }
+            return (0..<t.count).map { $0 % m < first }
+        }
     }
 }

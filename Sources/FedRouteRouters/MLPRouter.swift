@@ -15,22 +15,21 @@ public struct CostNormalizer: Sendable, Codable, Equatable {
     /// Fits μ_m and σ_m on the observed cells of `table`; a model with fewer than two observations
     /// uses the statistics pooled over all models.
     public init(fitting table: EvaluationTable) {
-        var pooled: [Double] = []
-        var perModel = Array(repeating: [Double](), count: table.modelCount)
-        for r in 0..<table.queryCount {
-            for m in 0..<table.modelCount where table.isObserved(r, m) {
-                let v = Scalar.log1p(table.costs[table.index(r, m)])
-                perModel[m].append(v)
-                pooled.append(v)
-            }
+        self.init(moments: CostMoments(table: table))
+    }
+
+    /// The normaliser from additive log-cost moments (what a federation pools instead of raw costs);
+    /// identical to fitting on the union of the tables the moments came from.
+    public init(moments: CostMoments) {
+        func stats(_ n: Double, _ s: Double, _ ss: Double) -> (Double, Double) {
+            guard n > 0 else { return (0, 1) }
+            let mu = s / n
+            return (mu, max(max(0, ss / n - mu * mu).squareRoot(), 1e-12))
         }
-        func stats(_ xs: [Double]) -> (Double, Double) {
-            let mu = xs.reduce(0, +) / Double(max(1, xs.count))
-            let variance = xs.reduce(0) { $0 + ($1 - mu) * ($1 - mu) } / Double(max(1, xs.count))
-            return (mu, max(variance.squareRoot(), 1e-12))
+        let global = stats(moments.count.reduce(0, +), moments.sum.reduce(0, +), moments.sumSquares.reduce(0, +))
+        let s = moments.count.indices.map { m in
+            moments.count[m] >= 2 ? stats(moments.count[m], moments.sum[m], moments.sumSquares[m]) : global
         }
-        let global = stats(pooled)
-        let s = perModel.map { $0.count >= 2 ? stats($0) : global }
         mean = s.map(\.0)
         std = s.map(\.1)
     }
@@ -42,6 +41,39 @@ public struct CostNormalizer: Sendable, Codable, Equatable {
     public func cost(normalized value: Float, model m: Int) -> Double {
         let v = min(Self.clampLimit, max(-Self.clampLimit, Double(value)))
         return max(0, Scalar.expm1(v * std[m] + mean[m]))
+    }
+}
+
+/// Per-model count, sum and sum of squares of log1p(cost) over observed cells. Additive, so
+/// clients can pool them without revealing any single cost.
+public struct CostMoments: Sendable, Codable, Equatable {
+    public var count: [Double]
+    public var sum: [Double]
+    public var sumSquares: [Double]
+
+    public init(models: Int) {
+        count = Array(repeating: 0, count: models)
+        sum = count
+        sumSquares = count
+    }
+
+    public init(table: EvaluationTable) {
+        self.init(models: table.modelCount)
+        for r in 0..<table.queryCount {
+            for m in 0..<table.modelCount where table.isObserved(r, m) {
+                let v = Scalar.log1p(table.costs[table.index(r, m)])
+                count[m] += 1
+                sum[m] += v
+                sumSquares[m] += v * v
+            }
+        }
+    }
+
+    public static func + (a: CostMoments, b: CostMoments) -> CostMoments {
+        precondition(a.count.count == b.count.count, "cost moments for different model counts")
+        var s = a
+        for m in s.count.indices { s.count[m] += b.count[m]; s.sum[m] += b.sum[m]; s.sumSquares[m] += b.sumSquares[m] }
+        return s
     }
 }
 
@@ -160,7 +192,9 @@ public enum MLPTrainer {
 
     /// One pass over `rows` in shuffled mini-batches; returns the mean batch loss.
     public static func runEpoch(network: inout MLPNetwork, optimizer: inout AdamW, data: MLPTrainingSet, rows: [Int],
-                                batchSize: Int, gradientClip: Float, rng: inout SeededRandom) throws -> Double {
+                                batchSize: Int, gradientClip: Float, rng: inout SeededRandom,
+                                options: LocalTrainingOptions = LocalTrainingOptions()) throws -> Double {
+        try options.validate(against: network)
         var order = rows
         rng.shuffle(&order)
         var total = 0.0
@@ -169,14 +203,88 @@ public enum MLPTrainer {
         while start < order.count {
             let batchRows = Array(order[start..<min(order.count, start + batchSize)])
             start += batchSize
-            let (x, t) = data.batch(batchRows)
+            var (x, t) = data.batch(batchRows)
+            if let teacher = options.teacher, options.distillationWeight > 0 {
+                let (score, cost) = teacher.predict(x)
+                t.teacher = (score.data, cost.data)
+                t.distillationWeight = options.distillationWeight
+            }
             var (loss, grads) = network.lossAndGradients(x, t, training: true, rng: &rng)
             guard loss.isFinite else { throw RouterError.diverged("loss became \(loss) after \(batches) batches") }
+            if let anchor = options.proximalAnchor, options.proximalMu > 0 {
+                // FedProx: ∇ of μ/2·‖θ − θ_global‖².
+                for (i, a) in anchor.enumerated() {
+                    let p = network.parameters[i].values
+                    for j in grads[i].indices { grads[i][j] += options.proximalMu * (p[j] - a.values[j]) }
+                }
+            }
+            if let frozen = options.frozen {
+                for i in grads.indices { for j in grads[i].indices where frozen[i][j] { grads[i][j] = 0 } }
+            }
             if gradientClip > 0 { GradientClipping.clipGlobalNorm(&grads, maxNorm: gradientClip) }
+            let before = options.frozen == nil ? nil : network.parameters
             optimizer.update(&network.parameters, gradients: grads)
+            if let frozen = options.frozen, let before {
+                // Weight decay would still move frozen values: put them back exactly.
+                for i in frozen.indices { for j in frozen[i].indices where frozen[i][j] { network.parameters[i].values[j] = before[i].values[j] } }
+            }
             total += loss
             batches += 1
         }
         return batches == 0 ? 0 : total / Double(batches)
+    }
+}
+
+/// Extras of local training used by federated clients: a FedProx proximal term, frozen
+/// parameters (growing the federation) and distillation towards a frozen teacher network.
+public struct LocalTrainingOptions: Sendable {
+    /// μ of the proximal term μ/2·‖θ − anchor‖² (0 = plain FedAvg).
+    public var proximalMu: Float = 0
+    public var proximalAnchor: [Tensor]?
+    /// Per tensor, per element: true keeps the value fixed.
+    public var frozen: [[Bool]]?
+    public var teacher: MLPNetwork?
+    public var distillationWeight: Float = 0
+
+    public init(proximalMu: Float = 0, proximalAnchor: [Tensor]? = nil, frozen: [[Bool]]? = nil,
+                teacher: MLPNetwork? = nil, distillationWeight: Float = 0) {
+        self.proximalMu = proximalMu
+        self.proximalAnchor = proximalAnchor
+        self.frozen = frozen
+        self.teacher = teacher
+        self.distillationWeight = distillationWeight
+    }
+
+    func validate(against network: MLPNetwork) throws {
+        let shapes = network.parameters.map(\.count)
+        guard proximalMu >= 0, proximalMu.isFinite, distillationWeight >= 0, distillationWeight.isFinite else {
+            throw RouterError.invalidConfiguration("proximal μ and distillation weight must be finite and ≥ 0")
+        }
+        if let a = proximalAnchor, a.map(\.count) != shapes {
+            throw RouterError.invalidConfiguration("proximal anchor shapes \(a.map(\.count)) differ from the network's \(shapes)")
+        }
+        if let f = frozen, f.map(\.count) != shapes {
+            throw RouterError.invalidConfiguration("freeze mask shapes \(f.map(\.count)) differ from the network's \(shapes)")
+        }
+        if let t = teacher, t.architecture.modelCount != network.architecture.modelCount || t.architecture.inputDimension != network.architecture.inputDimension {
+            throw RouterError.invalidConfiguration("distillation teacher has \(t.architecture.modelCount) models × \(t.architecture.inputDimension) inputs, the student \(network.architecture.modelCount) × \(network.architecture.inputDimension)")
+        }
+    }
+}
+
+extension MLPRouter {
+    /// This router with new models appended: fresh head columns, the trunk and the existing heads
+    /// unchanged. `costNormalizer` covers all models (old ones keep their statistics).
+    public func addingModels(_ names: [String], costNormalizer: CostNormalizer, seed: UInt64) throws -> MLPRouter {
+        let clash = names.filter { models.contains($0) }
+        guard clash.isEmpty, Set(names).count == names.count else {
+            throw RouterError.invalidConfiguration("models \(clash.isEmpty ? names : clash) are already known or repeated")
+        }
+        guard costNormalizer.mean.count == models.count + names.count,
+              Array(costNormalizer.mean.prefix(models.count)) == self.costNormalizer.mean,
+              Array(costNormalizer.std.prefix(models.count)) == self.costNormalizer.std else {
+            throw RouterError.invalidConfiguration("the cost normaliser must keep the \(models.count) existing models' statistics and add \(names.count)")
+        }
+        return try MLPRouter(models: models + names, network: network.addingModels(names.count, seed: seed), costNormalizer: costNormalizer)
     }
 }
