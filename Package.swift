@@ -14,6 +14,8 @@ let package = Package(
         .library(name: "FedRouteFeatures", targets: ["FedRouteFeatures"]),
         .library(name: "FedRouteRouters", targets: ["FedRouteRouters"]),
         .library(name: "FedRouteEvaluation", targets: ["FedRouteEvaluation"]),
+        .library(name: "FedRouteFederation", targets: ["FedRouteFederation"]),
+        .library(name: "FedRouteSimulation", targets: ["FedRouteSimulation"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -39,10 +41,23 @@ let package = Package(
             name: "FedRouteEvaluation",
             dependencies: ["FedRouteData", "FedRouteRouters"],
             swiftSettings: strict),
+        // Client/server federated algorithms (FedAvg/FedProx/FedAdam MLP, two-pass k-means,
+        // personalisation, growing the federation) over the `FederatedClient` message interface.
+        .target(
+            name: "FedRouteFederation",
+            dependencies: ["FedRouteNumerics", "FedRouteData", "FedRouteFeatures", "FedRouteRouters"],
+            swiftSettings: strict),
+        // The paper's experimental protocol: Dirichlet client partition, sparse coverage, every
+        // baseline, evaluation on the global and per-client test sets, multi-seed summaries.
+        .target(
+            name: "FedRouteSimulation",
+            dependencies: ["FedRouteNumerics", "FedRouteData", "FedRouteFeatures", "FedRouteRouters", "FedRouteEvaluation", "FedRouteFederation"],
+            swiftSettings: strict),
         .executableTarget(
             name: "fedroute",
             dependencies: [
                 "FedRouteNumerics", "FedRouteData", "FedRouteFeatures", "FedRouteRouters", "FedRouteEvaluation",
+                "FedRouteFederation", "FedRouteSimulation",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict),
@@ -60,6 +75,14 @@ let package = Package(
         .testTarget(
             name: "FedRouteEvaluationTests",
             dependencies: ["FedRouteEvaluation", "FedRouteRouters", "FedRouteData"],
+            swiftSettings: strict),
+        .testTarget(
+            name: "FedRouteFederationTests",
+            dependencies: ["FedRouteFederation", "FedRouteRouters", "FedRouteData", "FedRouteFeatures", "FedRouteNumerics"],
+            swiftSettings: strict),
+        .testTarget(
+            name: "FedRouteSimulationTests",
+            dependencies: ["FedRouteSimulation", "FedRouteFederation", "FedRouteEvaluation", "FedRouteRouters", "FedRouteData", "FedRouteNumerics"],
             swiftSettings: strict),
     ],
     swiftLanguageModes: [.v6]

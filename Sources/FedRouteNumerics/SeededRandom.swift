@@ -23,6 +23,12 @@ public struct SeededRandom: RandomNumberGenerator, Sendable {
         SeededRandom(seed: s0 ^ (stream &* 0xD1B5_4A32_D192_ED03) ^ (s2 >> 7))
     }
 
+    /// A seed for a named sub-stream (e.g. one client in one round), without advancing this generator.
+    public func derivedSeed(_ stream: UInt64) -> UInt64 {
+        var r = derived(stream)
+        return r.next()
+    }
+
     public mutating func next() -> UInt64 {
         let result = ((s1 &* 5) << 7 | (s1 &* 5) >> 57) &* 9
         let t = s1 << 17

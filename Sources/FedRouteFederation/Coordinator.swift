@@ -1,0 +1,380 @@
+import FedRouteData
+import FedRouteFeatures
+import FedRouteNumerics
+import FedRouteRouters
+
+/// How the server turns the averaged client delta into the next global model.
+public enum ServerOptimizer: Sendable, Codable, Equatable {
+    /// θ ← θ + η·Δ̄ (η = 1 is plain FedAvg).
+    case fedAvg(learningRate: Float)
+    /// FedAdam (Reddi et al., 2021): Adam on the pseudo-gradient −Δ̄ with adaptivity τ.
+    case fedAdam(learningRate: Float, beta1: Float, beta2: Float, tau: Float)
+
+    public static let plain = ServerOptimizer.fedAvg(learningRate: 1)
+    public static let adam = ServerOptimizer.fedAdam(learningRate: 1e-2, beta1: 0.9, beta2: 0.99, tau: 1e-3)
+}
+
+/// Settings of federated MLP-Router training (FedAvg / FedProx / FedAdam).
+public struct FederatedMLPConfiguration: Sendable, Codable, Equatable {
+    public var rounds = 5
+    /// Fraction of clients sampled per round (at least `minimumClients`).
+    public var participation = 0.6
+    public var minimumClients = 1
+    public var local = LocalTrainingSettings()
+    public var server = ServerOptimizer.plain
+    public var hiddenDimension = 512
+    public var trunkLayers = 2
+    public var dropout: Float = 0.1
+    public var seed: UInt64 = 0
+
+    public init() {}
+
+    func validate() throws {
+        guard rounds >= 0, (0...1).contains(participation), participation > 0, minimumClients >= 1,
+              hiddenDimension >= 1, trunkLayers >= 1, (0..<1).contains(dropout), local.epochs >= 0, local.batchSize >= 1
+        else { throw FederationError.invalidConfiguration("rounds ≥ 0, participation in (0, 1], minimum clients ≥ 1, hidden ≥ 1, layers ≥ 1, dropout in [0, 1), epochs ≥ 0, batch ≥ 1 required") }
+    }
+}
+
+/// Settings of the two-pass federated K-Means-Router.
+public struct FederatedKMeansConfiguration: Sendable, Codable, Equatable {
+    public var localClusters = 15
+    public var globalClusters = 20
+    public var restarts = 4
+    public var maxIterations = 100
+    public var initialization = KMeansConfiguration.Initialization.kMeansPlusPlus
+    public var seed: UInt64 = 0
+
+    public init() {}
+
+    func kmeans(clusters: Int, seed: UInt64) -> KMeansConfiguration {
+        var c = KMeansConfiguration(clusters: clusters)
+        c.restarts = restarts; c.maxIterations = maxIterations; c.initialization = initialization; c.seed = seed
+        return c
+    }
+}
+
+/// What happened in one FedAvg round.
+public struct RoundReport: Sendable, Codable, Equatable {
+    public var round: Int
+    public var sampled: [String]
+    /// Clients whose update entered the average.
+    public var aggregated: [String]
+    /// Client id → why its reply was dropped (error, invalid update).
+    public var rejected: [String: String]
+    /// Sample-weighted mean of the clients' local training losses.
+    public var meanLoss: Double?
+    public var samples: Int
+}
+
+/// What happened in federated k-means.
+public struct KMeansFederationReport: Sendable, Codable, Equatable {
+    public var localCentroids: [String: Int]
+    public var withheldClusters: Int
+    public var globalClusters: Int
+    public var inertia: Double
+    public var rejected: [String: String]
+}
+
+/// The server side of every federated algorithm, written only against `FederatedClient`.
+///
+/// Clients are asked one at a time by default (`maxConcurrentRequests`), which keeps in-process
+/// simulations bit-reproducible; a network deployment raises it. Replies are always combined in
+/// client order, so results do not depend on arrival order.
+public struct FederationCoordinator: Sendable {
+    public let clients: [any FederatedClient]
+    public var maxConcurrentRequests: Int
+
+    public init(clients: [any FederatedClient], maxConcurrentRequests: Int = 1) throws {
+        guard !clients.isEmpty else { throw FederationError.notEnoughClients("a federation needs at least one client") }
+        let ids = clients.map(\.id)
+        guard Set(ids).count == ids.count else { throw FederationError.invalidConfiguration("client ids must be unique: \(ids)") }
+        self.clients = clients
+        self.maxConcurrentRequests = max(1, maxConcurrentRequests)
+    }
+
+    // MARK: Messaging
+
+    /// Sends `request(i)` to each client index in `indices`; results in the order of `indices`.
+    func ask(_ indices: [Int], _ request: @Sendable (Int) -> FederatedRequest) async -> [(index: Int, result: Result<FederatedReply, any Error>)] {
+        var results: [Int: Result<FederatedReply, any Error>] = [:]
+        var next = 0
+        await withTaskGroup(of: (Int, Result<FederatedReply, any Error>).self) { group in
+            func launch() {
+                let i = indices[next]
+                next += 1
+                let client = clients[i]
+                let r = request(i)
+                group.addTask {
+                    do { return (i, .success(try await client.handle(r))) } catch { return (i, .failure(error)) }
+                }
+            }
+            while next < indices.count && next < maxConcurrentRequests { launch() }
+            while let (i, r) = await group.next() {
+                results[i] = r
+                if next < indices.count { launch() }
+            }
+        }
+        return indices.map { ($0, results[$0]!) }
+    }
+
+    /// Asks every client and requires every one to answer with the expected reply case.
+    func askAll<T>(_ request: FederatedRequest, _ extract: (FederatedReply) -> T?) async throws -> [T] {
+        try await ask(Array(clients.indices), { _ in request }).map { index, result in
+            let id = clients[index].id
+            let reply: FederatedReply
+            do { reply = try result.get() } catch { throw FederationError.invalidReply(client: id, "\(error)") }
+            guard let value = extract(reply) else { throw FederationError.invalidReply(client: id, "unexpected reply \(reply.kind)") }
+            return value
+        }
+    }
+
+    // MARK: Setup
+
+    /// The clients' descriptions; all must hold the same models.
+    public func describe() async throws -> [ClientDescription] {
+        let d = try await askAll(.describe) { if case .description(let v) = $0 { return v }; return nil }
+        for (i, x) in d.enumerated() where x.models != d[0].models {
+            throw FederationError.invalidReply(client: clients[i].id, "models \(x.models) differ from \(clients[0].id)'s \(d[0].models)")
+        }
+        return d
+    }
+
+    /// A hashed TF-IDF encoder whose IDF is fitted on the union of all clients' training texts,
+    /// from summed document counts only.
+    public func fitHashedEncoder(_ configuration: HashedTFIDFEncoder.Configuration) async throws -> HashedTFIDFEncoder {
+        let parts = try await askAll(.documentFrequencies(configuration)) { if case .documentFrequencies(let v) = $0 { return v }; return nil }
+        var total = DocumentFrequencies(documents: 0, counts: Array(repeating: 0, count: configuration.dimension))
+        for (i, p) in parts.enumerated() {
+            guard p.counts.count == configuration.dimension, p.documents >= 0, p.counts.allSatisfy({ $0 >= 0 && $0 <= p.documents }) else {
+                throw FederationError.invalidReply(client: clients[i].id, "document counts of dimension \(p.counts.count) for \(p.documents) documents")
+            }
+            total = total + p
+        }
+        return try HashedTFIDFEncoder(configuration: configuration, documentFrequencies: total)
+    }
+
+    /// Tells every client which encoder to use; returns the feature dimension.
+    public func useEncoder(_ spec: EncoderSpec) async throws -> Int {
+        let dims = try await askAll(.useEncoder(spec)) { if case .encoderReady(let d) = $0 { return d }; return nil }
+        let expected = try spec.makeEncoder().dimension
+        if let bad = dims.firstIndex(where: { $0 != expected }) {
+            throw FederationError.invalidReply(client: clients[bad].id, "features of dimension \(dims[bad]), expected \(expected)")
+        }
+        return expected
+    }
+
+    /// The shared cost normaliser, from summed log-cost moments.
+    public func costNormalizer(models: Int) async throws -> CostNormalizer {
+        let parts = try await askAll(.costMoments) { if case .costMoments(let v) = $0 { return v }; return nil }
+        var total = CostMoments(models: models)
+        for (i, p) in parts.enumerated() {
+            let arrays = [p.count, p.sum, p.sumSquares]
+            guard arrays.allSatisfy({ $0.count == models && $0.allSatisfy(\.isFinite) }), p.count.allSatisfy({ $0 >= 0 }) else {
+                throw FederationError.invalidReply(client: clients[i].id, "cost moments are not \(models) finite values each")
+            }
+            total = total + p
+        }
+        return CostNormalizer(moments: total)
+    }
+
+    // MARK: MLP-Router
+
+    /// Trains a federated MLP-Router from scratch: describe → shared cost normaliser → rounds.
+    public func trainMLP(_ configuration: FederatedMLPConfiguration, progress: ProgressHandler? = nil) async throws -> (router: MLPRouter, rounds: [RoundReport]) {
+        try configuration.validate()
+        let descriptions = try await describe()
+        guard let dim = descriptions[0].featureDimension, descriptions.allSatisfy({ $0.featureDimension == dim }) else {
+            throw FederationError.invalidConfiguration("every client must have featurised its data with the same encoder (send useEncoder first)")
+        }
+        let models = descriptions[0].models
+        let normalizer = try await costNormalizer(models: models.count)
+        let architecture = MLPArchitecture(inputDimension: dim, hiddenDimension: configuration.hiddenDimension, trunkLayers: configuration.trunkLayers,
+                                           modelCount: models.count, dropout: configuration.dropout)
+        var rng = SeededRandom(seed: configuration.seed)
+        let initial = try MLPRouter(models: models, network: MLPNetwork(architecture: architecture, seed: rng.next()), costNormalizer: normalizer)
+        return try await continueMLP(initial, configuration, descriptions: descriptions, progress: progress)
+    }
+
+    /// Runs FedAvg rounds starting from `router` (continuing, growing or fine-tuning it).
+    ///
+    /// `teacher` adds distillation towards a frozen network (with `local.distillationWeight`);
+    /// `local.trainModelsFrom` freezes the trunk and the heads of the models before that index.
+    public func continueMLP(_ router: MLPRouter, _ configuration: FederatedMLPConfiguration, teacher: MLPNetwork? = nil,
+                            descriptions known: [ClientDescription]? = nil, progress: ProgressHandler? = nil) async throws -> (router: MLPRouter, rounds: [RoundReport]) {
+        try configuration.validate()
+        let descriptions: [ClientDescription]
+        if let known { descriptions = known } else { descriptions = try await describe() }
+        guard descriptions[0].models == router.models else { throw RouterError.modelMismatch(expected: router.models, got: descriptions[0].models) }
+        if let teacher, teacher.architecture != router.network.architecture {
+            throw FederationError.invalidConfiguration("the distillation teacher's architecture differs from the router's")
+        }
+        var network = router.network
+        let architecture = network.architecture
+        var server = ServerState(configuration.server, shapes: network.parameters.map(\.count))
+        let n = clients.count
+        let perRound = min(n, max(configuration.minimumClients, Int((configuration.participation * Double(n)).rounded())))
+        var reports: [RoundReport] = []
+        let sampler = SeededRandom(seed: configuration.seed).derived(0x5A3_9131)
+        for round in 1...max(1, configuration.rounds) where configuration.rounds > 0 {
+            var roundRNG = sampler.derived(UInt64(round))
+            let sampled = roundRNG.permutation(n).prefix(perRound).sorted()
+            let parameters = network.parameters
+            let tasks = Dictionary(uniqueKeysWithValues: sampled.map { i in
+                (i, MLPRoundTask(round: round, architecture: architecture, parameters: parameters, costNormalizer: router.costNormalizer,
+                                 settings: configuration.local, teacher: teacher?.parameters,
+                                 seed: roundRNG.derivedSeed(UInt64(i) &+ 1)))
+            })
+            let replies = await ask(sampled) { tasks[$0]!.asRequest }
+            var rejected: [String: String] = [:]
+            var accepted: [(id: String, weight: Double, update: MLPUpdate)] = []
+            for (i, result) in replies {
+                let id = clients[i].id
+                switch result {
+                case .failure(let error): rejected[id] = "\(error)"
+                case .success(let reply):
+                    guard case .mlpUpdate(let u) = reply else { rejected[id] = "unexpected reply \(reply.kind)"; continue }
+                    if let why = Self.problem(with: u, round: round, parameters: parameters, maxSamples: descriptions[i].trainableQueries) {
+                        rejected[id] = why
+                    } else if u.sampleCount > 0 {
+                        accepted.append((id, Double(u.sampleCount), u))
+                    }
+                }
+            }
+            let total = accepted.reduce(0) { $0 + $1.weight }
+            var meanLoss: Double?
+            if accepted.count >= configuration.minimumClients, total > 0 {
+                var average = parameters.map { [Float](repeating: 0, count: $0.count) }
+                for (_, w, u) in accepted {
+                    let f = Float(w / total)
+                    for t in average.indices { for j in average[t].indices { average[t][j] += f * u.delta[t].values[j] } }
+                }
+                server.apply(average, to: &network.parameters)
+                meanLoss = accepted.reduce(0) { $0 + $1.weight * $1.update.meanLoss } / total
+            }
+            reports.append(RoundReport(round: round, sampled: sampled.map { clients[$0].id }, aggregated: meanLoss == nil ? [] : accepted.map(\.id),
+                                       rejected: rejected, meanLoss: meanLoss, samples: Int(total)))
+            progress?(TrainingProgress(stage: "FedAvg round", step: round, total: configuration.rounds, loss: meanLoss))
+        }
+        return (try MLPRouter(models: router.models, network: network, costNormalizer: router.costNormalizer), reports)
+    }
+
+    /// Why an update cannot enter the average, or nil if it can.
+    static func problem(with u: MLPUpdate, round: Int, parameters: [Tensor], maxSamples: Int) -> String? {
+        guard u.round == round else { return "update for round \(u.round) in round \(round)" }
+        guard u.delta.count == parameters.count else { return "\(u.delta.count) tensors, expected \(parameters.count)" }
+        for (d, p) in zip(u.delta, parameters) {
+            guard d.name == p.name, d.shape == p.shape, d.values.count == p.values.count else {
+                return "tensor \(d.name) \(d.shape) where \(p.name) \(p.shape) was expected"
+            }
+            guard d.values.allSatisfy(\.isFinite) else { return "tensor \(d.name) contains NaN or infinity" }
+        }
+        guard u.sampleCount >= 0, u.sampleCount <= maxSamples else { return "claims \(u.sampleCount) samples, the client described \(maxSamples)" }
+        guard u.meanLoss.isFinite else { return "loss \(u.meanLoss)" }
+        return nil
+    }
+
+    // MARK: K-Means-Router
+
+    /// The two-pass federated K-Means-Router.
+    public func trainKMeans(_ configuration: FederatedKMeansConfiguration, progress: ProgressHandler? = nil) async throws -> (router: KMeansRouter, report: KMeansFederationReport) {
+        guard configuration.localClusters >= 1, configuration.globalClusters >= 1 else {
+            throw FederationError.invalidConfiguration("local and global cluster counts must be ≥ 1")
+        }
+        let descriptions = try await describe()
+        guard let dim = descriptions[0].featureDimension, descriptions.allSatisfy({ $0.featureDimension == dim }) else {
+            throw FederationError.invalidConfiguration("every client must have featurised its data with the same encoder (send useEncoder first)")
+        }
+        let models = descriptions[0].models
+        progress?(TrainingProgress(stage: "federated k-means", step: 0, total: 2))
+        var seeds = SeededRandom(seed: configuration.seed)
+        let localSeeds = clients.indices.map { seeds.derivedSeed(UInt64($0) &+ 1) }
+        let pass1 = await ask(Array(clients.indices)) { i in
+            .localCentroids(LocalClusteringTask(configuration: configuration.kmeans(clusters: configuration.localClusters, seed: localSeeds[i])))
+        }
+        var rows: [Float] = []
+        var weights: [Float] = []
+        var counts: [String: Int] = [:]
+        var rejected: [String: String] = [:]
+        var withheld = 0
+        for (i, result) in pass1 {
+            let id = clients[i].id
+            do {
+                guard case .localCentroids(let c) = try result.get() else { rejected[id] = "unexpected reply"; continue }
+                guard c.centroids.cols == dim || c.centroids.rows == 0, c.centroids.isFinite, c.sizes.count == c.centroids.rows,
+                      c.sizes.allSatisfy({ $0 > 0 && $0.isFinite && $0 <= Double(descriptions[i].trainableQueries + 1_000_000) }) else {
+                    rejected[id] = "centroids \(c.centroids.rows)×\(c.centroids.cols) with \(c.sizes.count) sizes are not valid for dimension \(dim)"
+                    continue
+                }
+                rows += c.centroids.data
+                weights += c.sizes.map(Float.init)
+                counts[id] = c.centroids.rows
+                withheld += c.withheldClusters
+            } catch { rejected[id] = "\(error)" }
+        }
+        let pooled = Matrix(rows: weights.count, cols: dim, data: rows)
+        guard pooled.rows >= 1 else { throw FederationError.notEnoughClients("no client sent any local centre") }
+        let global = try KMeans.fit(points: pooled, weights: weights,
+                                    configuration: configuration.kmeans(clusters: min(configuration.globalClusters, pooled.rows), seed: seeds.next()))
+        progress?(TrainingProgress(stage: "federated k-means", step: 1, total: 2, loss: global.inertia))
+        let (statistics, rejected2) = try await pooledStatistics(centroids: global.centroids, models: models.count)
+        rejected.merge(rejected2) { a, _ in a }
+        progress?(TrainingProgress(stage: "federated k-means", step: 2, total: 2))
+        let router = try KMeansRouter(models: models, centroids: global.centroids, statistics: statistics)
+        return (router, KMeansFederationReport(localCentroids: counts, withheldClusters: withheld, globalClusters: global.centroids.rows,
+                                               inertia: global.inertia, rejected: rejected))
+    }
+
+    /// Pass 2: the sum of the clients' per-(cluster, model) statistics on `centroids`.
+    public func pooledStatistics(centroids: Matrix, models: Int) async throws -> (ClusterStatistics, rejected: [String: String]) {
+        let replies = await ask(Array(clients.indices)) { _ in .clusterStatistics(ClusterStatisticsTask(centroids: centroids)) }
+        var total = ClusterStatistics(clusters: centroids.rows, models: models)
+        var rejected: [String: String] = [:]
+        for (i, result) in replies {
+            let id = clients[i].id
+            do {
+                guard case .clusterStatistics(let s) = try result.get() else { rejected[id] = "unexpected reply"; continue }
+                guard s.statistics.clusters == centroids.rows, s.statistics.models == models, s.statistics.isValid else {
+                    rejected[id] = "statistics \(s.statistics.clusters)×\(s.statistics.models) are not valid for \(centroids.rows)×\(models)"
+                    continue
+                }
+                total = total + s.statistics
+            } catch { rejected[id] = "\(error)" }
+        }
+        guard rejected.count < clients.count else { throw FederationError.notEnoughClients("no client sent valid cluster statistics: \(rejected)") }
+        return (total, rejected)
+    }
+}
+
+extension MLPRoundTask {
+    var asRequest: FederatedRequest { .trainMLP(self) }
+}
+
+/// Server-side optimiser state.
+struct ServerState: Sendable {
+    let optimizer: ServerOptimizer
+    var m: [[Float]]
+    var v: [[Float]]
+
+    init(_ optimizer: ServerOptimizer, shapes: [Int]) {
+        self.optimizer = optimizer
+        m = shapes.map { Array(repeating: 0, count: $0) }
+        v = m
+    }
+
+    mutating func apply(_ delta: [[Float]], to parameters: inout [Tensor]) {
+        switch optimizer {
+        case .fedAvg(let lr):
+            for t in parameters.indices { for j in parameters[t].values.indices { parameters[t].values[j] += lr * delta[t][j] } }
+        case .fedAdam(let lr, let b1, let b2, let tau):
+            for t in parameters.indices {
+                for j in parameters[t].values.indices {
+                    let d = delta[t][j]
+                    m[t][j] = b1 * m[t][j] + (1 - b1) * d
+                    v[t][j] = b2 * v[t][j] + (1 - b2) * d * d
+                    parameters[t].values[j] += lr * m[t][j] / (v[t][j].squareRoot() + tau)
+                }
+            }
+        }
+    }
+}
