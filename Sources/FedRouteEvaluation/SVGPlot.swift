@@ -53,8 +53,10 @@ public enum SVGPlot {
             }
             if pts.count > 1 {
                 let path = pts.map { "\(n(x($0.cost))),\(n(y($0.quality)))" }.joined(separator: " ")
-                s += "<polyline points=\"\(path)\" fill=\"none\" stroke=\"\(color)\" stroke-width=\"\(e.role == .router ? 2 : 1.5)\"\(dash.isEmpty ? "" : " stroke-dasharray=\"\(dash)\"")/>\n"
-                if e.role == .router { for p in pts { s += "<circle cx=\"\(n(x(p.cost)))\" cy=\"\(n(y(p.quality)))\" r=\"2\" fill=\"\(color)\"/>\n" } }
+                // Secondary routers (e.g. the many client-local baselines of a simulation) are drawn thin and pale.
+                let secondary = e.name.hasPrefix("local:")
+                s += "<polyline points=\"\(path)\" fill=\"none\" stroke=\"\(color)\" stroke-width=\"\(secondary ? 1.2 : e.role == .router ? 2 : 1.5)\"\(secondary ? " stroke-opacity=\"0.55\"" : "")\(dash.isEmpty ? "" : " stroke-dasharray=\"\(dash)\"")/>\n"
+                if e.role == .router && !secondary { for p in pts { s += "<circle cx=\"\(n(x(p.cost)))\" cy=\"\(n(y(p.quality)))\" r=\"2\" fill=\"\(color)\"/>\n" } }
             } else if let p = pts.first {
                 s += "<rect x=\"\(n(x(p.cost) - 5))\" y=\"\(n(y(p.quality) - 5))\" width=\"10\" height=\"10\" fill=\"none\" stroke=\"\(color)\" stroke-width=\"2\"/>\n"
             }

@@ -47,7 +47,8 @@ public struct FederatedKMeansConfiguration: Sendable, Codable, Equatable {
 
     public init() {}
 
-    func kmeans(clusters: Int, seed: UInt64) -> KMeansConfiguration {
+    /// The k-means settings for one run with `clusters` centres.
+    public func kmeans(clusters: Int, seed: UInt64) -> KMeansConfiguration {
         var c = KMeansConfiguration(clusters: clusters)
         c.restarts = restarts; c.maxIterations = maxIterations; c.initialization = initialization; c.seed = seed
         return c
@@ -97,25 +98,27 @@ public struct FederationCoordinator: Sendable {
 
     /// Sends `request(i)` to each client index in `indices`; results in the order of `indices`.
     func ask(_ indices: [Int], _ request: @Sendable (Int) -> FederatedRequest) async -> [(index: Int, result: Result<FederatedReply, any Error>)] {
+        let requests = indices.map { (index: $0, client: clients[$0], request: request($0)) }
         var results: [Int: Result<FederatedReply, any Error>] = [:]
-        var next = 0
         await withTaskGroup(of: (Int, Result<FederatedReply, any Error>).self) { group in
-            func launch() {
-                let i = indices[next]
-                next += 1
-                let client = clients[i]
-                let r = request(i)
-                group.addTask {
-                    do { return (i, .success(try await client.handle(r))) } catch { return (i, .failure(error)) }
-                }
+            var pending = requests[...]
+            var running = 0
+            while running < maxConcurrentRequests, let job = pending.popFirst() {
+                group.addTask { await Self.call(job.client, job.request, index: job.index) }
+                running += 1
             }
-            while next < indices.count && next < maxConcurrentRequests { launch() }
-            while let (i, r) = await group.next() {
+            for await (i, r) in group {
                 results[i] = r
-                if next < indices.count { launch() }
+                if let job = pending.popFirst() {
+                    group.addTask { await Self.call(job.client, job.request, index: job.index) }
+                }
             }
         }
         return indices.map { ($0, results[$0]!) }
+    }
+
+    static func call(_ client: any FederatedClient, _ request: FederatedRequest, index: Int) async -> (Int, Result<FederatedReply, any Error>) {
+        do { return (index, .success(try await client.handle(request))) } catch { return (index, .failure(error)) }
     }
 
     /// Asks every client and requires every one to answer with the expected reply case.

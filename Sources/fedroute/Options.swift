@@ -26,7 +26,12 @@ struct DataOptions: ParsableArguments {
     var seed: UInt64 = 0
 
     func load() throws -> LoadedDataset {
-        let loaded = try DatasetLoader.load(path: data, format: format, options: LoadOptions(invalidRows: skipInvalid ? .skip : .fail))
+        try Self.load(path: data, format: format, skipInvalid: skipInvalid)
+    }
+
+    /// Loads a data set and prints its load notes and skipped rows.
+    static func load(path: String, format: DataFormat?, skipInvalid: Bool) throws -> LoadedDataset {
+        let loaded = try DatasetLoader.load(path: path, format: format, options: LoadOptions(invalidRows: skipInvalid ? .skip : .fail))
         for note in loaded.report.notes { Console.info("note: \(note)") }
         if !loaded.report.skipped.isEmpty {
             Console.info("skipped \(loaded.report.skipped.count) invalid rows; first: \(loaded.report.skipped[0])")

@@ -1,0 +1,32 @@
+import FedRouteNumerics
+
+/// A small evaluation table with known structure, for tests and benchmarks.
+///
+/// Queries belong to `topics` topics (task `topic-t`); each text mixes topic words with common
+/// words, so any text encoder can tell topics apart. Model `m < topics` is strong (success
+/// probability 0.9) on topic `m` and weak (0.2) elsewhere; the last model is a uniformly decent,
+/// expensive generalist (0.7). Costs rise geometrically with the model index, ±10 % noise.
+public enum SyntheticData {
+    public static func table(queries: Int, topics: Int = 3, seed: UInt64) throws -> EvaluationTable {
+        precondition(queries >= 0 && topics >= 1, "queries ≥ 0 and topics ≥ 1")
+        var rng = SeededRandom(seed: seed)
+        let models = (0..<topics).map { "specialist-\($0)" } + ["generalist"]
+        var t = EvaluationTable(models: models)
+        let common = ["please", "answer", "the", "following", "question", "briefly", "now", "what"]
+        for q in 0..<queries {
+            let topic = rng.nextInt(below: topics)
+            var words = ["topic\(topic)"]
+            for _ in 0..<8 { words.append("t\(topic)w\(rng.nextInt(below: 20))") }
+            for _ in 0..<3 { words.append(common[rng.nextInt(below: common.count)]) }
+            rng.shuffle(&words)
+            var cells: [Int: (score: Double, cost: Double)] = [:]
+            for m in 0..<models.count {
+                let p = m == topics ? 0.7 : (m == topic ? 0.9 : 0.2)
+                let base = 1e-4 * Scalar.exp(Double(m) * 1.2)
+                cells[m] = (rng.nextDouble() < p ? 1 : 0, base * (0.9 + 0.2 * rng.nextDouble()))
+            }
+            try t.append(Query(id: "q\(q)", text: words.joined(separator: " "), task: "topic-\(topic)"), cells: cells)
+        }
+        return t
+    }
+}

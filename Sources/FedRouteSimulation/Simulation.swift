@@ -1,0 +1,258 @@
+import FedRouteData
+import FedRouteEvaluation
+import FedRouteFeatures
+import FedRouteFederation
+import FedRouteNumerics
+import FedRouteRouters
+
+/// The router families a simulation trains.
+public enum RouterFamily: String, Sendable, Codable, CaseIterable {
+    case mlp
+    case kmeans
+}
+
+/// Everything one simulation run needs; every number of the paper's protocol is here.
+public struct SimulationConfiguration: Sendable, Codable, Equatable {
+    public var partition = PartitionConfiguration()
+    public var encoder = HashedTFIDFEncoder.Configuration()
+    public var families = RouterFamily.allCases
+    public var mlp = FederatedMLPConfiguration()
+    public var kmeans = FederatedKMeansConfiguration()
+    /// Epochs of the centralized and client-local MLP baselines; nil = rounds × local epochs
+    /// (the same number of passes over each client's data as federated training).
+    public var baselineEpochs: Int?
+    /// Local epochs of fine-tune-from-global personalisation (MLP).
+    public var fineTuneEpochs = 1
+    /// Pseudo-observations of the global cell mean in K-Means fine-tuning.
+    public var kmeansPriorStrength = 1.0
+    public var lambdas = FrontierMetrics.geomspace(1e-2, 1e7, count: 100)
+    public var clientPolicy = ClientPolicy()
+    public private(set) var seed: UInt64 = 0
+
+    public init() {}
+
+    /// Sets the master seed; partition, model initialisation, sampling and k-means seeds derive from it.
+    public mutating func setSeed(_ seed: UInt64) {
+        self.seed = seed
+        let root = SeededRandom(seed: seed)
+        partition.seed = root.derivedSeed(1)
+        mlp.seed = root.derivedSeed(2)
+        kmeans.seed = root.derivedSeed(3)
+    }
+
+    public var effectiveBaselineEpochs: Int { baselineEpochs ?? mlp.rounds * mlp.local.epochs }
+}
+
+/// Facts about one simulated client (counts only).
+public struct ClientSummary: Sendable, Codable, Equatable {
+    public var id: String
+    public var trainQueries: Int
+    public var observedTrainCells: Int
+    public var testQueries: Int
+    /// Local test queries with every model evaluated (the ones its report uses).
+    public var evaluatedTestQueries: Int
+    public var tasks: [String: Int]
+    public var observedCellsPerModel: [String: Int]
+}
+
+/// One client's evaluation on its own test set.
+public struct ClientEvaluation: Sendable, Codable {
+    public var client: String
+    public var report: EvaluationReport?
+    /// Why there is no report (e.g. no fully labelled local test query).
+    public var skipped: String?
+    /// Adaptive-mixture weights of the global router (score and cost, per model), if any.
+    public var mixtureWeights: MixtureWeights?
+}
+
+/// Results of one router family in one run.
+public struct FamilyResult: Sendable, Codable {
+    public var family: RouterFamily
+    /// Federated, centralized and every client-local router on the union of client test sets.
+    public var global: EvaluationReport
+    public var clients: [ClientEvaluation]
+    public var rounds: [RoundReport]?
+    public var kmeans: KMeansFederationReport?
+    /// Clients without a local router (too little data), with the reason.
+    public var missingLocal: [String: String]
+}
+
+/// One full simulation run.
+public struct SimulationResult: Sendable, Codable {
+    public var configuration: SimulationConfiguration
+    public var clients: [ClientSummary]
+    public var globalTestQueries: Int
+    public var centralizedTrainCells: Int
+    public var families: [FamilyResult]
+}
+
+/// Runs the paper's protocol: partition → federated encoder → federated routers, centralized and
+/// client-local baselines, personalisation → evaluation on the global and each client's test set.
+public enum Simulation {
+    /// Router names used in the reports.
+    public enum Name {
+        public static let federated = "federated"
+        public static let centralized = "centralized"
+        public static let local = "local"
+        public static let adaptive = "adaptive"
+        public static let fineTuned = "fine-tuned"
+        public static func local(_ client: String) -> String { "local:\(client)" }
+    }
+
+    public static func run(_ table: EvaluationTable, configuration c: SimulationConfiguration,
+                           progress: ProgressHandler? = nil) async throws -> SimulationResult {
+        let shards = try FederatedPartition.make(table, configuration: c.partition)
+        let clients = shards.map { InProcessClient(id: $0.id, train: $0.train, policy: c.clientPolicy) }
+        let coordinator = try FederationCoordinator(clients: clients)
+        // Encoder: IDF from summed document counts; each client featurises its own data.
+        let encoder = try await coordinator.fitHashedEncoder(c.encoder)
+        _ = try await coordinator.useEncoder(.hashedTFIDF(configuration: encoder.configuration, idf: encoder.idf))
+        // Experimenter's view (not part of the federation): test sets and the pooled train set.
+        let globalTest = try EvaluationTable.concatenate(shards.map(\.test))
+        let pooledTrainForReferences = try EvaluationTable.concatenate(shards.map(\.train))
+        // The evaluators keep only fully labelled test rows; features are computed for exactly those.
+        let globalEvaluator = try Evaluator(train: pooledTrainForReferences, test: globalTest, lambdas: c.lambdas)
+        let testFeatures = encoder.encode(globalEvaluator.test.queries.map(\.text))
+        var clientEvaluators: [Result<(Evaluator, Matrix), any Error>] = []
+        for shard in shards {
+            do {
+                let e = try Evaluator(train: shard.train, test: shard.test, lambdas: c.lambdas)
+                clientEvaluators.append(.success((e, encoder.encode(e.test.queries.map(\.text)))))
+            } catch { clientEvaluators.append(.failure(error)) }
+        }
+        let localData = try await clientsData(clients)
+        let pooledTrain = pooledTrainForReferences
+        let pooledFeatures = Matrix(rows: pooledTrain.queryCount, cols: encoder.dimension, data: localData.flatMap(\.features.data))
+        let summaries = shards.map { summary($0) }
+
+        var families: [FamilyResult] = []
+        for family in c.families {
+            let trained = try await train(family, c, coordinator: coordinator, localData: localData, pooled: (pooledFeatures, pooledTrain), progress: progress)
+            progress?(TrainingProgress(stage: "\(family.rawValue): evaluating", step: 0, total: shards.count + 1))
+            // Global test set.
+            var routers: [(name: String, predictions: RouterPredictions)] = [
+                (Name.federated, try trained.federated.predict(features: testFeatures)),
+                (Name.centralized, try trained.centralized.predict(features: testFeatures)),
+            ]
+            for (i, l) in trained.local.enumerated() {
+                if let l { routers.append((Name.local(shards[i].id), try l.predict(features: testFeatures))) }
+            }
+            let global = try globalEvaluator.evaluate(routers)
+            // Each client's own test set.
+            var evaluations: [ClientEvaluation] = []
+            var missing: [String: String] = [:]
+            for (i, shard) in shards.enumerated() {
+                let (fx, ft) = localData[i]
+                var weights: MixtureWeights?
+                var named: [(String, any Router)] = [(Name.federated, trained.federated), (Name.centralized, trained.centralized)]
+                if let l = trained.local[i] {
+                    let mixture = try Personalization.adaptiveMixture(global: trained.federated, local: l, features: fx, table: ft)
+                    weights = mixture.weights
+                    named += [(Name.local, l), (Name.adaptive, mixture)]
+                } else {
+                    missing[shard.id] = trained.missingReason[i] ?? "no local router"
+                }
+                if let f = trained.fineTuned[i] { named.append((Name.fineTuned, f)) }
+                switch clientEvaluators[i] {
+                case .success(let (evaluator, x)):
+                    let report = try evaluator.evaluate(named.map { ($0.0, try $0.1.predict(features: x)) })
+                    evaluations.append(ClientEvaluation(client: shard.id, report: report, skipped: nil, mixtureWeights: weights))
+                case .failure(let error):
+                    evaluations.append(ClientEvaluation(client: shard.id, report: nil, skipped: "\(error)", mixtureWeights: weights))
+                }
+                progress?(TrainingProgress(stage: "\(family.rawValue): evaluating", step: i + 1, total: shards.count + 1))
+            }
+            families.append(FamilyResult(family: family, global: global, clients: evaluations, rounds: trained.rounds,
+                                         kmeans: trained.kmeansReport, missingLocal: missing))
+        }
+        return SimulationResult(configuration: c, clients: summaries, globalTestQueries: globalTest.queryCount,
+                                centralizedTrainCells: pooledTrain.observed.lazy.filter { $0 }.count, families: families)
+    }
+
+    static func clientsData(_ clients: [InProcessClient]) async throws -> [(features: Matrix, table: EvaluationTable)] {
+        var out: [(features: Matrix, table: EvaluationTable)] = []
+        for client in clients { out.append(try await client.localData()) }
+        return out
+    }
+
+    struct TrainedFamily {
+        var federated: any Router
+        var centralized: any Router
+        var local: [(any Router)?]
+        var fineTuned: [(any Router)?]
+        var missingReason: [Int: String]
+        var rounds: [RoundReport]?
+        var kmeansReport: KMeansFederationReport?
+    }
+
+    static func train(_ family: RouterFamily, _ c: SimulationConfiguration, coordinator: FederationCoordinator,
+                      localData: [(features: Matrix, table: EvaluationTable)], pooled: (Matrix, EvaluationTable),
+                      progress: ProgressHandler?) async throws -> TrainedFamily {
+        var missing: [Int: String] = [:]
+        switch family {
+        case .mlp:
+            let (federated, rounds) = try await coordinator.trainMLP(c.mlp) { p in progress?(TrainingProgress(stage: "mlp: federated round", step: p.step, total: p.total, loss: p.loss)) }
+            var base = MLPTrainingConfiguration()
+            base.epochs = c.effectiveBaselineEpochs
+            base.batchSize = c.mlp.local.batchSize
+            base.hiddenDimension = c.mlp.hiddenDimension
+            base.trunkLayers = c.mlp.trunkLayers
+            base.dropout = c.mlp.dropout
+            base.optimizer = c.mlp.local.optimizer
+            base.gradientClip = c.mlp.local.gradientClip
+            base.seed = c.mlp.seed
+            progress?(TrainingProgress(stage: "mlp: centralized", step: 0, total: 1))
+            let centralized = try MLPTrainer.train(features: pooled.0, table: pooled.1, configuration: base)
+            var local: [(any Router)?] = []
+            var tuned: [(any Router)?] = []
+            var tune = c.mlp.local
+            tune.epochs = c.fineTuneEpochs
+            for (i, d) in localData.enumerated() {
+                progress?(TrainingProgress(stage: "mlp: local and fine-tuned", step: i, total: localData.count))
+                let seed = SeededRandom(seed: c.mlp.seed).derivedSeed(0x10CA1 &+ UInt64(i))
+                do {
+                    var lc = base
+                    lc.seed = seed
+                    local.append(try MLPTrainer.train(features: d.features, table: d.table, configuration: lc))
+                } catch RouterError.noTrainingData(let why) {
+                    local.append(nil)
+                    missing[i] = why
+                }
+                tuned.append(try Personalization.fineTune(federated, features: d.features, table: d.table, settings: tune, seed: seed &+ 1))
+            }
+            return TrainedFamily(federated: federated, centralized: centralized, local: local, fineTuned: tuned, missingReason: missing, rounds: rounds)
+        case .kmeans:
+            progress?(TrainingProgress(stage: "kmeans: federated", step: 0, total: 1))
+            let (federated, report) = try await coordinator.trainKMeans(c.kmeans)
+            let central = try KMeansRouter.train(features: pooled.0, table: pooled.1,
+                                                 configuration: c.kmeans.kmeans(clusters: c.kmeans.globalClusters, seed: c.kmeans.seed))
+            var local: [(any Router)?] = []
+            var tuned: [(any Router)?] = []
+            for (i, d) in localData.enumerated() {
+                progress?(TrainingProgress(stage: "kmeans: local and fine-tuned", step: i, total: localData.count))
+                let k = min(c.kmeans.globalClusters, d.features.rows)
+                if k >= 1 {
+                    local.append(try KMeansRouter.train(features: d.features, table: d.table,
+                                                        configuration: c.kmeans.kmeans(clusters: k, seed: SeededRandom(seed: c.kmeans.seed).derivedSeed(0x10CA1 &+ UInt64(i)))))
+                } else {
+                    local.append(nil)
+                    missing[i] = "no local training queries"
+                }
+                tuned.append(try Personalization.fineTune(federated, features: d.features, table: d.table, priorStrength: c.kmeansPriorStrength))
+            }
+            return TrainedFamily(federated: federated, centralized: central, local: local, fineTuned: tuned, missingReason: missing, kmeansReport: report)
+        }
+    }
+
+    static func summary(_ s: ClientShard) -> ClientSummary {
+        var tasks: [String: Int] = [:]
+        for q in s.train.queries + s.test.queries { tasks[q.task, default: 0] += 1 }
+        var perModel: [String: Int] = [:]
+        for (m, name) in s.train.models.enumerated() {
+            perModel[name] = (0..<s.train.queryCount).filter { s.train.isObserved($0, m) }.count
+        }
+        return ClientSummary(id: s.id, trainQueries: s.train.queryCount, observedTrainCells: s.train.observed.lazy.filter { $0 }.count,
+                             testQueries: s.test.queryCount, evaluatedTestQueries: (0..<s.test.queryCount).filter { s.test.isFullyObserved(row: $0) }.count,
+                             tasks: tasks, observedCellsPerModel: perModel)
+    }
+}
