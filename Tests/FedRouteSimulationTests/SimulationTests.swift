@@ -1,0 +1,124 @@
+import FedRouteData
+import FedRouteEvaluation
+import FedRouteFeatures
+import FedRouteFederation
+import FedRouteNumerics
+import FedRouteRouters
+@testable import FedRouteSimulation
+import Foundation
+import Testing
+
+@Suite struct PartitionTests {
+    @Test func partitionFollowsTheProtocol() throws {
+        let table = try SyntheticData.table(queries: 400, seed: 3)
+        var c = PartitionConfiguration()
+        c.clients = 6
+        c.observedPerQuery = 2
+        let shards = try FederatedPartition.make(table, configuration: c)
+        #expect(shards.count == 6)
+        // Every query lands in exactly one client, train or test.
+        let ids = shards.flatMap { $0.train.queries.map(\.id) + $0.test.queries.map(\.id) }
+        #expect(ids.count == 400 && Set(ids).count == 400)
+        for s in shards {
+            let n = s.train.queryCount + s.test.queryCount
+            #expect(s.train.queryCount == Int((Double(n) * 0.75).rounded(.down)))
+            #expect((0..<s.train.queryCount).allSatisfy { s.train.observedCount(row: $0) == 2 })
+            #expect((0..<s.test.queryCount).allSatisfy { s.test.isFullyObserved(row: $0) })
+            #expect(abs(s.modelPreference.reduce(0, +) - 1) < 1e-9)
+        }
+        #expect(try FederatedPartition.make(table, configuration: c) == shards)
+        c.seed = 1
+        #expect(try FederatedPartition.make(table, configuration: c) != shards)
+        // Default k = max(1, ⌊0.1·M⌋) = 1 for 4 models.
+        c.observedPerQuery = nil
+        let sparse = try FederatedPartition.make(table, configuration: c)
+        #expect(sparse.allSatisfy { s in (0..<s.train.queryCount).allSatisfy { s.train.observedCount(row: $0) == 1 } })
+    }
+
+    @Test func smallAlphaConcentratesEachTaskOnFewClients() throws {
+        let table = try SyntheticData.table(queries: 600, seed: 5)
+        func meanTopShare(_ alpha: Double) throws -> Double {
+            var c = PartitionConfiguration()
+            c.taskAlpha = alpha
+            let shards = try FederatedPartition.make(table, configuration: c)
+            let tasks = Set(table.queries.map(\.task))
+            return tasks.map { task in
+                let perClient = shards.map { s in (s.train.queries + s.test.queries).filter { $0.task == task }.count }
+                return Double(perClient.max()!) / Double(perClient.reduce(0, +))
+            }.reduce(0, +) / Double(tasks.count)
+        }
+        #expect(try meanTopShare(0.03) > 0.9)
+        #expect(try meanTopShare(100) < 0.3)
+    }
+
+    @Test func invalidSettingsAreRejected() throws {
+        let table = try SyntheticData.table(queries: 20, seed: 1)
+        var c = PartitionConfiguration()
+        c.taskAlpha = 0
+        #expect(throws: DataError.self) { try FederatedPartition.make(table, configuration: c) }
+        c = PartitionConfiguration()
+        c.localTestFraction = 1
+        #expect(throws: DataError.self) { try FederatedPartition.make(table, configuration: c) }
+    }
+}
+
+@Suite struct SimulationTests {
+    static var configuration: SimulationConfiguration {
+        var c = SimulationConfiguration()
+        c.partition.clients = 4
+        c.partition.taskAlpha = 0.5
+        c.encoder = HashedTFIDFEncoder.Configuration(dimension: 64, wordNGrams: 1...1, charNGrams: nil)
+        c.mlp.hiddenDimension = 16
+        c.mlp.rounds = 10
+        c.mlp.participation = 0.75
+        c.mlp.local.batchSize = 16
+        c.mlp.local.optimizer.learningRate = 1e-2
+        c.kmeans.localClusters = 4
+        c.kmeans.globalClusters = 6
+        c.kmeans.restarts = 2
+        c.lambdas = FrontierMetrics.geomspace(1e-2, 1e5, count: 30)
+        c.setSeed(4)
+        return c
+    }
+
+    @Test func sameSeedGivesBitIdenticalResults() async throws {
+        let table = try SyntheticData.table(queries: 500, seed: 2)
+        let a = try await Simulation.run(table, configuration: Self.configuration)
+        let b = try await Simulation.run(table, configuration: Self.configuration)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
+        let ja = try encoder.encode(a), jb = try encoder.encode(b)
+        #expect(ja == jb)
+        var other = Self.configuration
+        other.setSeed(5)
+        let c = try await Simulation.run(table, configuration: other)
+        #expect(try encoder.encode(c) != ja)
+    }
+
+    @Test func federationBeatsClientsThatEachSeeFewModels() async throws {
+        let table = try SyntheticData.table(queries: 900, seed: 7)
+        var c = Self.configuration
+        c.partition.modelAlpha = 0.2   // each client observes mostly one or two models
+        let result = try await Simulation.run(table, configuration: c)
+        #expect(result.clients.count == 4 && result.families.count == 2)
+        for family in result.families {
+            let names = family.global.entries.filter { $0.role == .router }.map(\.name)
+            #expect(names.contains(Simulation.Name.federated) && names.contains(Simulation.Name.centralized))
+            let fed = family.global.entries.first { $0.name == Simulation.Name.federated }!.auc
+            let locals = family.global.entries.filter { $0.name.hasPrefix("local:") }.map(\.auc)
+            #expect(!locals.isEmpty && locals.allSatisfy { fed > $0 }, "\(family.family): federated \(fed) vs local \(locals)")
+            for client in family.clients where client.report != nil {
+                let routers = Set(client.report!.entries.map(\.name))
+                #expect(routers.isSuperset(of: [Simulation.Name.federated, Simulation.Name.local, Simulation.Name.adaptive, Simulation.Name.fineTuned]))
+            }
+        }
+        let summary = SimulationSummary([result])
+        #expect(summary.families.allSatisfy { $0.seedsFederatedBeatsEveryLocal == 1 })
+        // Writing produces the JSON, SVG and text reports.
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("fedroute-sim-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let files = try SimulationWriter.write(result, to: dir)
+        #expect(files.contains { $0.hasSuffix("mlp/global/frontier.svg") } && files.contains { $0.hasSuffix("kmeans/client-0/report.json") })
+        #expect(try SimulationWriter.write(summary, to: dir).count == 2)
+    }
+}
