@@ -66,8 +66,38 @@ public enum Personalization {
     /// of each router on the client's observed training cells; 0.5 where the client has no
     /// observation of a model, and all weight on the other router where one has no estimate.
     public static func adaptiveWeights(global: any Router, local: any Router, features: Matrix, table: EvaluationTable) throws -> MixtureWeights {
-        let g = try global.predict(features: features)
-        let l = try local.predict(features: features)
+        weights(global: try global.predict(features: features), local: try local.predict(features: features), table: table)
+    }
+
+    /// Adaptive weights where the local router's errors are measured out of fold: it is retrained
+    /// with `trainLocal` on the other `folds − 1` folds of the client's data and judged on the held-out
+    /// one. In-sample errors flatter a router fitted to these very cells (a K-Means cell mean has no
+    /// error on a singleton cluster); cross-fitting removes that bias. A fold whose complement cannot
+    /// train a router (no observations) gives no local estimate for its rows.
+    public static func crossFittedWeights(global: any Router, features: Matrix, table: EvaluationTable, folds: Int, seed: UInt64,
+                                          trainLocal: (Matrix, EvaluationTable) throws -> any Router) throws -> MixtureWeights {
+        guard folds >= 2 else { throw RouterError.invalidConfiguration("cross-fitting needs at least 2 folds") }
+        let n = table.queryCount
+        let m = table.modelCount
+        var rng = SeededRandom(seed: seed)
+        let order = rng.permutation(n)
+        var score = [Double](repeating: 0, count: n * m), cost = score
+        var available = [Bool](repeating: false, count: n * m)
+        for f in 0..<min(folds, n) {
+            let held = order.enumerated().filter { $0.offset % folds == f }.map(\.element).sorted()
+            let kept = order.enumerated().filter { $0.offset % folds != f }.map(\.element).sorted()
+            let router: any Router
+            do { router = try trainLocal(features.gatherRows(kept), table.subset(kept)) } catch RouterError.noTrainingData { continue }
+            let p = try router.predict(features: features.gatherRows(held))
+            for (i, r) in held.enumerated() {
+                for j in 0..<m { score[r * m + j] = p.score[i * m + j]; cost[r * m + j] = p.cost[i * m + j]; available[r * m + j] = p.available[i * m + j] }
+            }
+        }
+        let outOfFold = RouterPredictions(models: table.models, rows: n, score: score, cost: cost, available: available)
+        return weights(global: try global.predict(features: features), local: outOfFold, table: table)
+    }
+
+    static func weights(global g: RouterPredictions, local l: RouterPredictions, table: EvaluationTable) -> MixtureWeights {
         let m = table.modelCount
         var score = [Double](repeating: 0.5, count: m)
         var cost = score

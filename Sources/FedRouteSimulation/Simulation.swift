@@ -25,6 +25,8 @@ public struct SimulationConfiguration: Sendable, Codable, Equatable {
     public var fineTuneEpochs = 1
     /// Pseudo-observations of the global cell mean in K-Means fine-tuning.
     public var kmeansPriorStrength = 1.0
+    /// How the adaptive mixture measures the local router's error (the paper: in sample).
+    public var mixtureErrors = MixtureErrorEstimate.inSample
     public var lambdas = FrontierMetrics.geomspace(1e-2, 1e7, count: 100)
     public var clientPolicy = ClientPolicy()
     public private(set) var seed: UInt64 = 0
@@ -41,6 +43,14 @@ public struct SimulationConfiguration: Sendable, Codable, Equatable {
     }
 
     public var effectiveBaselineEpochs: Int { baselineEpochs ?? mlp.rounds * mlp.local.epochs }
+}
+
+/// Where the adaptive mixture's local-router errors come from.
+public enum MixtureErrorEstimate: Sendable, Codable, Equatable {
+    /// On the client's training cells, which the local router was fitted to (the paper's rule).
+    case inSample
+    /// Out of fold: the local router retrained on the other folds of the client's data.
+    case crossFitted(folds: Int)
 }
 
 /// Facts about one simulated client (counts only).
@@ -146,8 +156,16 @@ public enum Simulation {
                 var weights: MixtureWeights?
                 var named: [(String, any Router)] = [(Name.federated, trained.federated), (Name.centralized, trained.centralized)]
                 if let l = trained.local[i] {
-                    let mixture = try Personalization.adaptiveMixture(global: trained.federated, local: l, features: fx, table: ft)
-                    weights = mixture.weights
+                    let w: MixtureWeights
+                    switch c.mixtureErrors {
+                    case .inSample:
+                        w = try Personalization.adaptiveWeights(global: trained.federated, local: l, features: fx, table: ft)
+                    case .crossFitted(let folds):
+                        w = try Personalization.crossFittedWeights(global: trained.federated, features: fx, table: ft, folds: folds,
+                                                                   seed: c.partition.seed &+ UInt64(i)) { x, t in try trained.trainLocal(x, t, i) }
+                    }
+                    let mixture = try MixtureRouter(global: trained.federated, local: l, weights: w)
+                    weights = w
                     named += [(Name.local, l), (Name.adaptive, mixture)]
                 } else {
                     missing[shard.id] = trained.missingReason[i] ?? "no local router"
@@ -181,6 +199,8 @@ public enum Simulation {
         var local: [(any Router)?]
         var fineTuned: [(any Router)?]
         var missingReason: [Int: String]
+        /// Trains client `i`'s local router on given data (for local baselines and cross-fitting).
+        var trainLocal: (Matrix, EvaluationTable, Int) throws -> any Router
         var rounds: [RoundReport]?
         var kmeansReport: KMeansFederationReport?
     }
@@ -203,44 +223,54 @@ public enum Simulation {
             base.seed = c.mlp.seed
             progress?(TrainingProgress(stage: "mlp: centralized", step: 0, total: 1))
             let centralized = try MLPTrainer.train(features: pooled.0, table: pooled.1, configuration: base)
+            let trainLocal: (Matrix, EvaluationTable, Int) throws -> any Router = { x, t, i in
+                var lc = base
+                lc.seed = SeededRandom(seed: c.mlp.seed).derivedSeed(0x10CA1 &+ UInt64(i))
+                return try MLPTrainer.train(features: x, table: t, configuration: lc)
+            }
             var local: [(any Router)?] = []
             var tuned: [(any Router)?] = []
             var tune = c.mlp.local
             tune.epochs = c.fineTuneEpochs
             for (i, d) in localData.enumerated() {
                 progress?(TrainingProgress(stage: "mlp: local and fine-tuned", step: i, total: localData.count))
-                let seed = SeededRandom(seed: c.mlp.seed).derivedSeed(0x10CA1 &+ UInt64(i))
                 do {
-                    var lc = base
-                    lc.seed = seed
-                    local.append(try MLPTrainer.train(features: d.features, table: d.table, configuration: lc))
+                    local.append(try trainLocal(d.features, d.table, i))
                 } catch RouterError.noTrainingData(let why) {
                     local.append(nil)
                     missing[i] = why
                 }
-                tuned.append(try Personalization.fineTune(federated, features: d.features, table: d.table, settings: tune, seed: seed &+ 1))
+                let seed = SeededRandom(seed: c.mlp.seed).derivedSeed(0xF1E7 &+ UInt64(i))
+                tuned.append(try Personalization.fineTune(federated, features: d.features, table: d.table, settings: tune, seed: seed))
             }
-            return TrainedFamily(federated: federated, centralized: centralized, local: local, fineTuned: tuned, missingReason: missing, rounds: rounds)
+            return TrainedFamily(federated: federated, centralized: centralized, local: local, fineTuned: tuned, missingReason: missing,
+                                 trainLocal: trainLocal, rounds: rounds)
         case .kmeans:
             progress?(TrainingProgress(stage: "kmeans: federated", step: 0, total: 1))
             let (federated, report) = try await coordinator.trainKMeans(c.kmeans)
             let central = try KMeansRouter.train(features: pooled.0, table: pooled.1,
                                                  configuration: c.kmeans.kmeans(clusters: c.kmeans.globalClusters, seed: c.kmeans.seed))
+            // Local K-Means: the global cluster count, capped by the client's number of queries.
+            let trainLocal: (Matrix, EvaluationTable, Int) throws -> any Router = { x, t, i in
+                let k = min(c.kmeans.globalClusters, x.rows)
+                guard k >= 1 else { throw RouterError.noTrainingData("no local training queries") }
+                return try KMeansRouter.train(features: x, table: t,
+                                              configuration: c.kmeans.kmeans(clusters: k, seed: SeededRandom(seed: c.kmeans.seed).derivedSeed(0x10CA1 &+ UInt64(i))))
+            }
             var local: [(any Router)?] = []
             var tuned: [(any Router)?] = []
             for (i, d) in localData.enumerated() {
                 progress?(TrainingProgress(stage: "kmeans: local and fine-tuned", step: i, total: localData.count))
-                let k = min(c.kmeans.globalClusters, d.features.rows)
-                if k >= 1 {
-                    local.append(try KMeansRouter.train(features: d.features, table: d.table,
-                                                        configuration: c.kmeans.kmeans(clusters: k, seed: SeededRandom(seed: c.kmeans.seed).derivedSeed(0x10CA1 &+ UInt64(i)))))
-                } else {
+                do {
+                    local.append(try trainLocal(d.features, d.table, i))
+                } catch RouterError.noTrainingData(let why) {
                     local.append(nil)
-                    missing[i] = "no local training queries"
+                    missing[i] = why
                 }
                 tuned.append(try Personalization.fineTune(federated, features: d.features, table: d.table, priorStrength: c.kmeansPriorStrength))
             }
-            return TrainedFamily(federated: federated, centralized: central, local: local, fineTuned: tuned, missingReason: missing, kmeansReport: report)
+            return TrainedFamily(federated: federated, centralized: central, local: local, fineTuned: tuned, missingReason: missing,
+                                 trainLocal: trainLocal, kmeansReport: report)
         }
     }
 

@@ -63,11 +63,15 @@ struct SimulateCommand: AsyncParsableCommand {
     @Option(name: .long, help: "k-means restarts.") var restarts = 4
     @Option(name: .long, help: "k-means maximum iterations.") var maxIterations = 100
     @Option(name: .long, help: "K-Means fine-tune: pseudo-observations of the global cell mean.") var priorStrength = 1.0
+    @Option(name: .long, help: "Adaptive mixture: local-router error measured in-sample (the paper) or cross-fitted.") var mixtureErrors = "in-sample"
+    @Option(name: .long, help: "Folds for --mixture-errors cross-fitted.") var mixtureFolds = 5
 
     func validate() throws {
         guard !seeds.isEmpty else { throw ValidationError("give at least one --seeds value") }
         guard ["fedavg", "fedadam"].contains(server) else { throw ValidationError("--server must be fedavg or fedadam") }
         guard dimension >= 16 else { throw ValidationError("--dimension must be at least 16") }
+        guard ["in-sample", "cross-fitted"].contains(mixtureErrors) else { throw ValidationError("--mixture-errors must be in-sample or cross-fitted") }
+        guard mixtureFolds >= 2 else { throw ValidationError("--mixture-folds must be at least 2") }
     }
 
     func configuration() -> SimulationConfiguration {
@@ -102,6 +106,7 @@ struct SimulateCommand: AsyncParsableCommand {
         c.kmeans.restarts = restarts
         c.kmeans.maxIterations = maxIterations
         c.kmeansPriorStrength = priorStrength
+        c.mixtureErrors = mixtureErrors == "cross-fitted" ? .crossFitted(folds: mixtureFolds) : .inSample
         return c
     }
 

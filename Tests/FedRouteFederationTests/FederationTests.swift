@@ -237,6 +237,28 @@ enum Fixture {
         #expect(abs(p.score[1] - (0.6 / 0.7 * 0.1 + 0.1 / 0.7 * 0.6)) < 1e-12)
     }
 
+    @Test func crossFittingRemovesTheInSampleFlatteryOfAMemorisingLocalRouter() throws {
+        let table = try Fixture.shards(sizes: [60])[0]
+        var encoder = HashedTFIDFEncoder(configuration: Fixture.encoderConfiguration)
+        encoder.fit(table.queries.map(\.text))
+        let x = encoder.encode(table.queries.map(\.text))
+        // One cluster per query: the local router reproduces every training cell exactly.
+        func memorise(_ f: Matrix, _ t: EvaluationTable) throws -> any Router {
+            var c = KMeansConfiguration(clusters: f.rows)
+            c.restarts = 1
+            return try KMeansRouter.train(features: f, table: t, configuration: c)
+        }
+        var gc = KMeansConfiguration(clusters: 3)
+        gc.restarts = 1
+        let global = try KMeansRouter.train(features: x, table: table, configuration: gc)
+        let inSample = try Personalization.adaptiveWeights(global: global, local: try memorise(x, table), features: x, table: table)
+        #expect(inSample.score.allSatisfy { $0 < 0.01 })
+        let crossFitted = try Personalization.crossFittedWeights(global: global, features: x, table: table, folds: 5, seed: 1, trainLocal: memorise)
+        // Out of fold the memoriser is often wrong (or has no estimate), so the global router regains weight.
+        #expect(crossFitted.score.reduce(0, +) / Double(crossFitted.score.count) > 0.3)
+        #expect(throws: RouterError.self) { try Personalization.crossFittedWeights(global: global, features: x, table: table, folds: 1, seed: 1, trainLocal: memorise) }
+    }
+
     /// The boundary: only parameters and aggregates leave a client. No reply contains a query text
     /// or id, no sent vector equals a local feature row, and no reply grows with the number of local
     /// queries (so no per-query label or embedding can be inside).
