@@ -1,4 +1,6 @@
 import FedRouteData
+import FedRouteFederation
+import FedRouteSimulation
 import FedRouteFeatures
 import FedRouteNumerics
 import FedRouteRouters
@@ -105,3 +107,52 @@ let pipeline = try RoutingPipeline(encoder: encoder, router: .mlp(router!))
 let endToEnd = try best(of: 3) { for t in texts.prefix(200) { _ = try pipeline.predict(texts: [t]).choose(lambda: 1) } }
 print("  text → model" + String(format: " %8.1f µs/query (encode + MLP, one query at a time)", endToEnd / Double(min(200, texts.count)) * 1e6))
 print(String(format: "\nK-Means-Router training (k=20, 4 restarts): %.2fs", kmTime))
+
+// One simulated federation (paper defaults, 10 clients): wall time per FedAvg round, per k-means pass
+// and the JSON size of what crosses the client boundary (the baseline for a network transport).
+if let full = try? DatasetLoader.load(path: dataPath, format: nil, options: LoadOptions()).table {
+    let shards = try FederatedPartition.make(full, configuration: PartitionConfiguration())
+    let clients = shards.map { InProcessClient(id: $0.id, train: $0.train) }
+    let recorders = clients.map { ByteCountingClient($0) }
+    let coordinator = try FederationCoordinator(clients: recorders)
+    let setup = try await asyncSeconds {
+        let e = try await coordinator.fitHashedEncoder(HashedTFIDFEncoder.Configuration())
+        _ = try await coordinator.useEncoder(.hashedTFIDF(configuration: e.configuration, idf: e.idf))
+    }
+    var fc = FederatedMLPConfiguration()
+    fc.rounds = 5
+    var before = 0
+    for r in recorders { before += await r.bytes }
+    let mlpTime = try await asyncSeconds { _ = try await coordinator.trainMLP(fc) }
+    var afterMLP = 0
+    for r in recorders { afterMLP += await r.bytes }
+    let kmTime = try await asyncSeconds { _ = try await coordinator.trainKMeans(FederatedKMeansConfiguration()) }
+    var afterKM = 0
+    for r in recorders { afterKM += await r.bytes }
+    print(String(format: "\nsimulated federation (%d clients, in process): encoder setup %.2fs; FedAvg %.2fs/round, %.1f MB of client replies/round (JSON); federated k-means %.2fs, %.1f MB",
+                 shards.count, setup, mlpTime / Double(fc.rounds), Double(afterMLP - before) / Double(fc.rounds) / 1e6, kmTime, Double(afterKM - afterMLP) / 1e6))
+}
+
+func asyncSeconds(_ body: () async throws -> Void) async rethrows -> Double {
+    let start = DispatchTime.now().uptimeNanoseconds
+    try await body()
+    return Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+}
+
+/// Counts the JSON bytes of every reply a client sends.
+actor ByteCountingClient: FederatedClient {
+    nonisolated let id: String
+    let inner: any FederatedClient
+    private(set) var bytes = 0
+
+    init(_ inner: any FederatedClient) {
+        id = inner.id
+        self.inner = inner
+    }
+
+    func handle(_ request: FederatedRequest) async throws -> FederatedReply {
+        let reply = try await inner.handle(request)
+        bytes += try JSONEncoder().encode(reply).count
+        return reply
+    }
+}
