@@ -137,8 +137,14 @@ public struct FederationCoordinator: Sendable {
     /// The clients' descriptions; all must hold the same models.
     public func describe() async throws -> [ClientDescription] {
         let d = try await askAll(.describe) { if case .description(let v) = $0 { return v }; return nil }
-        for (i, x) in d.enumerated() where x.models != d[0].models {
-            throw FederationError.invalidReply(client: clients[i].id, "models \(x.models) differ from \(clients[0].id)'s \(d[0].models)")
+        for (i, x) in d.enumerated() {
+            guard x.models == d[0].models else {
+                throw FederationError.invalidReply(client: clients[i].id, "models \(x.models) differ from \(clients[0].id)'s \(d[0].models)")
+            }
+            guard x.trainQueries >= x.trainableQueries, x.trainableQueries >= 0, x.observedCells >= x.trainableQueries,
+                  x.observedCells <= x.trainQueries * x.models.count else {
+                throw FederationError.invalidReply(client: clients[i].id, "inconsistent counts: \(x.trainQueries) queries, \(x.trainableQueries) trainable, \(x.observedCells) observed cells")
+            }
         }
         return d
     }
@@ -219,7 +225,7 @@ public struct FederationCoordinator: Sendable {
         let perRound = min(n, max(configuration.minimumClients, Int((configuration.participation * Double(n)).rounded())))
         var reports: [RoundReport] = []
         let sampler = SeededRandom(seed: configuration.seed).derived(0x5A3_9131)
-        for round in 1...max(1, configuration.rounds) where configuration.rounds > 0 {
+        for round in stride(from: 1, through: configuration.rounds, by: 1) {
             var roundRNG = sampler.derived(UInt64(round))
             let sampled = roundRNG.permutation(n).prefix(perRound).sorted()
             let parameters = network.parameters
@@ -305,8 +311,8 @@ public struct FederationCoordinator: Sendable {
             do {
                 guard case .localCentroids(let c) = try result.get() else { rejected[id] = "unexpected reply"; continue }
                 guard c.centroids.cols == dim || c.centroids.rows == 0, c.centroids.isFinite, c.sizes.count == c.centroids.rows,
-                      c.sizes.allSatisfy({ $0 > 0 && $0.isFinite && $0 <= Double(descriptions[i].trainableQueries + 1_000_000) }) else {
-                    rejected[id] = "centroids \(c.centroids.rows)×\(c.centroids.cols) with \(c.sizes.count) sizes are not valid for dimension \(dim)"
+                      c.sizes.allSatisfy({ $0 > 0 && $0.isFinite }), c.sizes.reduce(0, +) <= Double(descriptions[i].trainQueries) else {
+                    rejected[id] = "\(c.centroids.rows)×\(c.centroids.cols) centres with sizes summing to \(c.sizes.reduce(0, +)) are not valid for dimension \(dim) and \(descriptions[i].trainQueries) local queries"
                     continue
                 }
                 rows += c.centroids.data

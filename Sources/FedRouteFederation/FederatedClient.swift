@@ -48,7 +48,7 @@ public actor InProcessClient: FederatedClient {
         switch request {
         case .describe:
             let trainable = (0..<train.queryCount).filter { train.observedCount(row: $0) > 0 }.count
-            return .description(ClientDescription(models: train.models, trainableQueries: trainable,
+            return .description(ClientDescription(models: train.models, trainQueries: train.queryCount, trainableQueries: trainable,
                                                   observedCells: train.observed.lazy.filter { $0 }.count,
                                                   featureDimension: features?.cols))
         case .documentFrequencies(let configuration):

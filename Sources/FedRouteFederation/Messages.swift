@@ -62,6 +62,8 @@ public enum EncoderSpec: Sendable, Codable, Equatable {
 /// Facts a client shares about itself: counts and names, nothing per query.
 public struct ClientDescription: Sendable, Codable, Equatable {
     public var models: [String]
+    /// Local training queries.
+    public var trainQueries: Int
     /// Local training queries with at least one observed model.
     public var trainableQueries: Int
     /// Observed (query, model) cells in the local training data.
@@ -69,8 +71,9 @@ public struct ClientDescription: Sendable, Codable, Equatable {
     /// Dimension of the local features, nil before `useEncoder`.
     public var featureDimension: Int?
 
-    public init(models: [String], trainableQueries: Int, observedCells: Int, featureDimension: Int?) {
+    public init(models: [String], trainQueries: Int, trainableQueries: Int, observedCells: Int, featureDimension: Int?) {
         self.models = models
+        self.trainQueries = trainQueries
         self.trainableQueries = trainableQueries
         self.observedCells = observedCells
         self.featureDimension = featureDimension

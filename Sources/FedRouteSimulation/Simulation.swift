@@ -119,9 +119,9 @@ public enum Simulation {
         _ = try await coordinator.useEncoder(.hashedTFIDF(configuration: encoder.configuration, idf: encoder.idf))
         // Experimenter's view (not part of the federation): test sets and the pooled train set.
         let globalTest = try EvaluationTable.concatenate(shards.map(\.test))
-        let pooledTrainForReferences = try EvaluationTable.concatenate(shards.map(\.train))
+        let pooledTrain = try EvaluationTable.concatenate(shards.map(\.train))
         // The evaluators keep only fully labelled test rows; features are computed for exactly those.
-        let globalEvaluator = try Evaluator(train: pooledTrainForReferences, test: globalTest, lambdas: c.lambdas)
+        let globalEvaluator = try Evaluator(train: pooledTrain, test: globalTest, lambdas: c.lambdas)
         let testFeatures = encoder.encode(globalEvaluator.test.queries.map(\.text))
         var clientEvaluators: [Result<(Evaluator, Matrix), any Error>] = []
         for shard in shards {
@@ -131,7 +131,6 @@ public enum Simulation {
             } catch { clientEvaluators.append(.failure(error)) }
         }
         let localData = try await clientsData(clients)
-        let pooledTrain = pooledTrainForReferences
         let pooledFeatures = Matrix(rows: pooledTrain.queryCount, cols: encoder.dimension, data: localData.flatMap(\.features.data))
         let summaries = shards.map { summary($0) }
 

@@ -117,7 +117,7 @@ enum Fixture {
 
     @Test func serverAveragesWeightedDeltasAndRejectsBadUpdates() async throws {
         let models = ["a", "b"]
-        let description = ClientDescription(models: models, trainableQueries: 10, observedCells: 10, featureDimension: 3)
+        let description = ClientDescription(models: models, trainQueries: 10, trainableQueries: 10, observedCells: 10, featureDimension: 3)
         func constant(_ v: Float, samples: Int) -> @Sendable (MLPRoundTask) -> MLPUpdate {
             { task in MLPUpdate(round: task.round, delta: task.parameters.map { Tensor(name: $0.name, shape: $0.shape, repeating: v) }, sampleCount: samples, meanLoss: 1) }
         }
