@@ -85,6 +85,10 @@ public struct FamilyResult: Sendable, Codable {
     public var kmeans: KMeansFederationReport?
     /// Clients without a local router (too little data), with the reason.
     public var missingLocal: [String: String]
+    /// The federated router with the federation's encoder (not part of the JSON; saved as a router file).
+    public var federatedPipeline: RoutingPipeline?
+
+    enum CodingKeys: String, CodingKey { case family, global, clients, rounds, kmeans, missingLocal }
 }
 
 /// One full simulation run.
@@ -180,7 +184,8 @@ public enum Simulation {
                 progress?(TrainingProgress(stage: "\(family.rawValue): evaluating", step: i + 1, total: shards.count + 1))
             }
             families.append(FamilyResult(family: family, global: global, clients: evaluations, rounds: trained.rounds,
-                                         kmeans: trained.kmeansReport, missingLocal: missing))
+                                         kmeans: trained.kmeansReport, missingLocal: missing,
+                                         federatedPipeline: try RoutingPipeline(encoder: encoder, router: trained.federatedFile)))
         }
         return SimulationResult(configuration: c, clients: summaries, globalTestQueries: globalTest.queryCount,
                                 centralizedTrainCells: pooledTrain.observed.lazy.filter { $0 }.count, families: families)
@@ -193,7 +198,8 @@ public enum Simulation {
     }
 
     struct TrainedFamily {
-        var federated: any Router
+        var federated: any Router { federatedFile }
+        var federatedFile: AnyRouter
         var centralized: any Router
         var local: [(any Router)?]
         var fineTuned: [(any Router)?]
@@ -242,7 +248,7 @@ public enum Simulation {
                 let seed = SeededRandom(seed: c.mlp.seed).derivedSeed(0xF1E7 &+ UInt64(i))
                 tuned.append(try Personalization.fineTune(federated, features: d.features, table: d.table, settings: tune, seed: seed))
             }
-            return TrainedFamily(federated: federated, centralized: centralized, local: local, fineTuned: tuned, missingReason: missing,
+            return TrainedFamily(federatedFile: .mlp(federated), centralized: centralized, local: local, fineTuned: tuned, missingReason: missing,
                                  trainLocal: trainLocal, rounds: rounds)
         case .kmeans:
             progress?(TrainingProgress(stage: "kmeans: federated", step: 0, total: 1))
@@ -268,7 +274,7 @@ public enum Simulation {
                 }
                 tuned.append(try Personalization.fineTune(federated, features: d.features, table: d.table, priorStrength: c.kmeansPriorStrength))
             }
-            return TrainedFamily(federated: federated, centralized: central, local: local, fineTuned: tuned, missingReason: missing,
+            return TrainedFamily(federatedFile: .kmeans(federated), centralized: central, local: local, fineTuned: tuned, missingReason: missing,
                                  trainLocal: trainLocal, kmeansReport: report)
         }
     }

@@ -1,4 +1,5 @@
 import FedRouteEvaluation
+import FedRouteRouters
 import Foundation
 
 /// Mean and sample standard deviation of a metric over runs.
@@ -154,6 +155,11 @@ public enum SimulationWriter {
         for f in result.families {
             let title = "\(f.family.rawValue) — global test set, seed \(result.configuration.seed)"
             written += try ReportWriter.write(f.global, to: path(f.family.rawValue, "global"), title: title)
+            if let pipeline = f.federatedPipeline {
+                let file = path(f.family.rawValue, "federated-router.safetensors")
+                try RouterFile.save(pipeline, to: file, extraMetadata: ["trained_by": "fedroute simulate (federated)", "seed": String(result.configuration.seed)])
+                written.append(file)
+            }
             for e in f.clients {
                 guard let r = e.report else { continue }
                 written += try ReportWriter.write(r, to: path(f.family.rawValue, e.client), title: "\(f.family.rawValue) — \(e.client)'s own test set, seed \(result.configuration.seed)")

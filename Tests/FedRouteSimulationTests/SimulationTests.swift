@@ -119,6 +119,9 @@ import Testing
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let files = try SimulationWriter.write(result, to: dir)
         #expect(files.contains { $0.hasSuffix("mlp/global/frontier.svg") } && files.contains { $0.hasSuffix("kmeans/client-0/report.json") })
+        // The saved federated router predicts exactly what the simulation evaluated.
+        let saved = try RouterFile.load(path: (dir as NSString).appendingPathComponent("mlp/federated-router.safetensors"))
+        #expect(saved == result.families[0].federatedPipeline)
         #expect(try SimulationWriter.write(summary, to: dir).count == 2)
     }
 }
