@@ -14,6 +14,7 @@ let package = Package(
         .library(name: "FedRouteFeatures", targets: ["FedRouteFeatures"]),
         .library(name: "FedRouteRouters", targets: ["FedRouteRouters"]),
         .library(name: "FedRouteEvaluation", targets: ["FedRouteEvaluation"]),
+        .library(name: "FedRouteEmbedding", targets: ["FedRouteEmbedding"]),
         .library(name: "FedRouteFederation", targets: ["FedRouteFederation"]),
         .library(name: "FedRouteSimulation", targets: ["FedRouteSimulation"]),
     ],
@@ -41,6 +42,8 @@ let package = Package(
             name: "FedRouteEvaluation",
             dependencies: ["FedRouteData", "FedRouteRouters"],
             swiftSettings: strict),
+        // Native sentence embedder: BERT WordPiece tokenizer and the all-MiniLM-L6-v2 encoder.
+        .target(name: "FedRouteEmbedding", dependencies: ["FedRouteNumerics", "FedRouteFeatures"], swiftSettings: strict),
         // Client/server federated algorithms (FedAvg/FedProx/FedAdam MLP, two-pass k-means,
         // personalisation, growing the federation) over the `FederatedClient` message interface.
         .target(
@@ -76,6 +79,7 @@ let package = Package(
             name: "FedRouteEvaluationTests",
             dependencies: ["FedRouteEvaluation", "FedRouteRouters", "FedRouteData"],
             swiftSettings: strict),
+        .testTarget(name: "FedRouteEmbeddingTests", dependencies: ["FedRouteEmbedding", "FedRouteNumerics"], swiftSettings: strict),
         .testTarget(
             name: "FedRouteFederationTests",
             dependencies: ["FedRouteFederation", "FedRouteRouters", "FedRouteData", "FedRouteFeatures", "FedRouteNumerics"],

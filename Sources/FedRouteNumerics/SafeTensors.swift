@@ -31,8 +31,9 @@ public enum SafeTensors {
         }
     }
 
-    /// Tensors by name and the metadata map.
-    public static func read(path: String) throws -> (tensors: [String: Tensor], metadata: [String: String]) {
+    /// Tensors by name and the metadata map. With `skipNonFloat`, tensors of other dtypes (e.g. the
+    /// I64 `position_ids` buffer of a Hugging Face BERT export) are left out instead of rejected.
+    public static func read(path: String, skipNonFloat: Bool = false) throws -> (tensors: [String: Tensor], metadata: [String: String]) {
         guard let data = FileManager.default.contents(atPath: path) else {
             throw FormatError(path: path, message: FileManager.default.fileExists(atPath: path) ? "cannot read" : "no such file")
         }
@@ -54,6 +55,7 @@ public enum SafeTensors {
             guard let info = value as? [String: Any], let dtype = info["dtype"] as? String,
                   let shape = info["shape"] as? [Int], let offsets = info["data_offsets"] as? [Int], offsets.count == 2
             else { throw FormatError(path: path, message: "tensor '\(name)' has a malformed header entry") }
+            if dtype != "F32" && skipNonFloat { continue }
             guard dtype == "F32" else { throw FormatError(path: path, message: "tensor '\(name)' has dtype \(dtype); only F32 is supported") }
             let count = shape.reduce(1, *)
             guard offsets[0] >= 0, offsets[1] - offsets[0] == count * 4, body + offsets[1] <= data.count else {

@@ -1,0 +1,60 @@
+@testable import FedRouteEmbedding
+import FedRouteNumerics
+import Foundation
+import Testing
+
+@Suite struct WordPieceTests {
+    static let tokenizer = try! WordPieceTokenizer(vocabulary: ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "un", "##aff", "##able", "resume", "cafe", "!", "—", "中", "文", "a", "##b"])
+
+    @Test func basicTokenizationFollowsBert() {
+        #expect(WordPieceTokenizer.basicTokens("Résumé\tCAFÉ!  a—b") == ["resume", "cafe", "!", "a", "—", "b"])
+        #expect(WordPieceTokenizer.basicTokens("中文ab") == ["中", "文", "ab"])
+        #expect(WordPieceTokenizer.basicTokens("x\u{0}y\u{200B}z") == ["xyz"])   // NUL and zero-width (Cf) dropped
+        #expect(WordPieceTokenizer.basicTokens("don't") == ["don", "'", "t"])
+    }
+
+    @Test func wordPiecesUseLongestMatchAndContinuations() {
+        let t = Self.tokenizer
+        #expect(t.wordPieces("unaffable") == ["un", "##aff", "##able"])
+        #expect(t.wordPieces("ab") == ["a", "##b"])
+        #expect(t.wordPieces("unx") == ["[UNK]"])
+        #expect(t.wordPieces(String(repeating: "a", count: 101)) == ["[UNK]"])
+        #expect(t.encode("Résumé café!", maxLength: 512) == [2, 7, 8, 9, 3])
+        #expect(t.encode("un un un un", maxLength: 4) == [2, 4, 4, 3])
+    }
+
+    @Test func aVocabularyWithoutSpecialTokensIsRejected() {
+        #expect(throws: EmbeddingError.self) { try WordPieceTokenizer(vocabulary: ["a", "b"]) }
+        #expect(throws: EmbeddingError.self) { try MiniLMEncoder(directory: "/nonexistent/minilm") }
+    }
+}
+
+/// Against the reference outputs in ../shared (needs the model: `scripts/fetch-minilm.sh`, which `.ci/run` calls).
+@Suite(.enabled(if: FileManager.default.fileExists(atPath: MiniLMEncoder.configuredDirectory + "/model.safetensors")
+                && FileManager.default.fileExists(atPath: "../shared/data/embedding/minilm_golden.json")))
+struct MiniLMGoldenTests {
+    struct Golden: Decodable {
+        var text: String
+        var tokens: [String]
+        var ids: [Int]
+        var embedding: [Double]
+    }
+
+    @Test func tokensAndEmbeddingsMatchTheReference() throws {
+        let golden = try JSONDecoder().decode([Golden].self, from: Data(contentsOf: URL(fileURLWithPath: "../shared/data/embedding/minilm_golden.json")))
+        let encoder = try MiniLMEncoder(directory: MiniLMEncoder.configuredDirectory)
+        #expect(encoder.dimension == 384)
+        let embeddings = encoder.encode(golden.map(\.text))
+        for (i, g) in golden.enumerated() {
+            #expect(encoder.tokenIDs(g.text) == g.ids, "ids of \(g.text)")
+            #expect(["[CLS]"] + encoder.tokenizer.wordPieces(g.text) + ["[SEP]"] == g.tokens)
+            let e = embeddings.row(i).map(Double.init)
+            let dot = zip(e, g.embedding).reduce(0) { $0 + $1.0 * $1.1 }
+            let norms = (e.reduce(0) { $0 + $1 * $1 } * g.embedding.reduce(0) { $0 + $1 * $1 }).squareRoot()
+            #expect(dot / norms >= 0.9999, "cosine \(dot / norms) for \(g.text)")
+        }
+        // Batch composition does not change a sentence's embedding.
+        let single = encoder.encode([golden[2].text])
+        #expect(zip(single.row(0), embeddings.row(2)).allSatisfy { abs($0 - $1) < 1e-5 })
+    }
+}
