@@ -66,7 +66,7 @@ let package = Package(
             swiftSettings: strict),
         .executableTarget(
             name: "fedroute-bench",
-            dependencies: ["FedRouteNumerics", "FedRouteData", "FedRouteFeatures", "FedRouteRouters", "FedRouteFederation", "FedRouteSimulation"],
+            dependencies: ["FedRouteNumerics", "FedRouteData", "FedRouteFeatures", "FedRouteEmbedding", "FedRouteRouters", "FedRouteFederation", "FedRouteSimulation"],
             swiftSettings: strict),
         .testTarget(name: "FedRouteNumericsTests", dependencies: ["FedRouteNumerics"], swiftSettings: strict),
         .testTarget(name: "FedRouteDataTests", dependencies: ["FedRouteData", "FedRouteNumerics"], swiftSettings: strict),

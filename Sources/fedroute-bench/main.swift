@@ -1,4 +1,5 @@
 import FedRouteData
+import FedRouteEmbedding
 import FedRouteFederation
 import FedRouteSimulation
 import FedRouteFeatures
@@ -166,4 +167,18 @@ actor ByteCountingClient: FederatedClient {
         encodingSeconds += Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
         return reply
     }
+}
+
+// Native MiniLM embedder throughput (when the weights are present: scripts/fetch-minilm.sh).
+if let minilm = try? MiniLMEncoder(directory: MiniLMEncoder.configuredDirectory) {
+    let sample = Array(texts.prefix(256))
+    let tokens = sample.reduce(0) { $0 + minilm.tokenIDs($1).count }
+    let t = seconds { _ = minilm.encode(sample) }
+    let short = (0..<256).map { "How do I reverse a list in Python, question number \($0)?" }
+    let ts = seconds { _ = minilm.encode(short) }
+    print(String(format: "\nMiniLM-L6 embedder: %.1f queries/s on %d data queries (%.0f tokens each, max 256); %.1f queries/s on short questions (%.0f tokens)",
+                 Double(sample.count) / t, sample.count, Double(tokens) / Double(sample.count), Double(short.count) / ts,
+                 Double(short.reduce(0) { $0 + minilm.tokenIDs($1).count }) / Double(short.count)))
+} else {
+    print("\nMiniLM-L6 embedder: weights not found in \(MiniLMEncoder.configuredDirectory) (run scripts/fetch-minilm.sh)")
 }
