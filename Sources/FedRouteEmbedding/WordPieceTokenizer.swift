@@ -44,9 +44,19 @@ public struct WordPieceTokenizer: Sendable, Equatable {
         Self.basicTokens(text).flatMap { wordPiece($0) }
     }
 
+    /// Which end of a long text survives truncation.
+    public enum Truncation: String, Sendable, Codable, CaseIterable {
+        /// Keep the first pieces (BERT's and sentence-transformers' default).
+        case head
+        /// Keep the last pieces: for prompts whose question follows a long shared preamble (few-shot examples).
+        case tail
+    }
+
     /// Token ids with [CLS] … [SEP], truncated to `maxLength` ids in total.
-    public func encode(_ text: String, maxLength: Int) -> [Int] {
-        let pieces = wordPieces(text).prefix(max(0, maxLength - 2)).map { vocabulary[$0] ?? unknownID }
+    public func encode(_ text: String, maxLength: Int, truncation: Truncation = .head) -> [Int] {
+        let all = wordPieces(text)
+        let keep = max(0, maxLength - 2)
+        let pieces = (truncation == .head ? Array(all.prefix(keep)) : Array(all.suffix(keep))).map { vocabulary[$0] ?? unknownID }
         return [classifierID] + pieces + [separatorID]
     }
 

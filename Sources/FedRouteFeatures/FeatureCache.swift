@@ -20,14 +20,31 @@ public struct FeatureCache: Sendable {
         return "\(h.hex)-\(texts.count)"
     }
 
-    /// Features of `texts`, read from the cache or computed and stored.
-    public func features(of texts: [String], encoder: any QueryEncoder) -> (features: Matrix, hit: Bool) {
+    /// Features of `texts`, read from the cache or computed and stored. With `progress`, texts are
+    /// encoded in chunks of `chunk` and `progress(done, total)` is called after each.
+    public func features(of texts: [String], encoder: any QueryEncoder, chunk: Int = 64,
+                         progress: ((Int, Int) -> Void)? = nil) -> (features: Matrix, hit: Bool) {
         let path = (directory as NSString).appendingPathComponent(Self.key(encoder: encoder, texts: texts) + ".f32")
         if let m = Self.read(path), m.rows == texts.count, m.cols == encoder.dimension { return (m, true) }
-        let m = encoder.encode(texts)
+        let m = Self.encode(texts, encoder: encoder, chunk: chunk, progress: progress)
         try? FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         try? Self.write(m, to: path)
         return (m, false)
+    }
+
+    /// Encodes `texts`, in chunks with progress reports when `progress` is given.
+    public static func encode(_ texts: [String], encoder: any QueryEncoder, chunk: Int = 64, progress: ((Int, Int) -> Void)? = nil) -> Matrix {
+        guard let progress else { return encoder.encode(texts) }
+        var m = Matrix(rows: texts.count, cols: encoder.dimension)
+        var start = 0
+        while start < texts.count {
+            let end = min(texts.count, start + max(1, chunk))
+            let part = encoder.encode(Array(texts[start..<end]))
+            m.data.replaceSubrange((start * encoder.dimension)..<(end * encoder.dimension), with: part.data)
+            start = end
+            progress(end, texts.count)
+        }
+        return m
     }
 
     static func write(_ m: Matrix, to path: String) throws {

@@ -1,3 +1,4 @@
+import FedRouteEmbedding
 import FedRouteFeatures
 import FedRouteNumerics
 import Foundation
@@ -29,10 +30,14 @@ public enum AnyRouter: Router, Equatable {
 /// A router together with the encoder that turns text into its features: what `fedroute route`
 /// and the gateway load.
 public struct RoutingPipeline: Sendable, Equatable {
-    public var encoder: HashedTFIDFEncoder
+    public var encoder: TextEncoder
     public var router: AnyRouter
 
     public init(encoder: HashedTFIDFEncoder, router: AnyRouter) throws {
+        try self.init(encoder: .hashed(encoder), router: router)
+    }
+
+    public init(encoder: TextEncoder, router: AnyRouter) throws {
         guard encoder.dimension == router.inputDimension else {
             throw RouterError.dimensionMismatch(expected: router.inputDimension, got: encoder.dimension)
         }
@@ -44,6 +49,13 @@ public struct RoutingPipeline: Sendable, Equatable {
     public func predict(texts: [String]) throws -> RouterPredictions {
         try router.predict(features: encoder.encode(texts))
     }
+}
+
+/// What a router file records about a MiniLM encoder.
+struct MiniLMSettings: Codable {
+    var maxTokens: Int
+    var truncation: WordPieceTokenizer.Truncation
+    var fingerprint: String
 }
 
 /// The router file: safetensors with fedroute metadata (see docs/ROUTER_FORMAT.md).
@@ -70,8 +82,16 @@ public enum RouterFile {
         meta["version"] = String(version)
         meta["kind"] = pipeline.router.kind.rawValue
         meta["models"] = try json(pipeline.router.models)
-        meta["encoder"] = try json(pipeline.encoder.configuration)
-        var tensors = [Tensor(name: "encoder.idf", shape: [pipeline.encoder.dimension], values: pipeline.encoder.idf)]
+        meta["encoder.kind"] = pipeline.encoder.kind
+        var tensors: [Tensor] = []
+        switch pipeline.encoder {
+        case .hashed(let e):
+            meta["encoder"] = try json(e.configuration)
+            tensors.append(Tensor(name: "encoder.idf", shape: [e.dimension], values: e.idf))
+        case .minilm(let e):
+            // The weights stay in their own files; the fingerprint ties the router to them.
+            meta["encoder"] = try json(MiniLMSettings(maxTokens: e.maxTokens, truncation: e.truncation, fingerprint: e.fingerprint))
+        }
         switch pipeline.router {
         case .mlp(let r):
             meta["mlp.architecture"] = try json(r.network.architecture)
@@ -95,7 +115,9 @@ public enum RouterFile {
         try SafeTensors.write(tensors: tensors, metadata: meta, to: path)
     }
 
-    public static func load(path: String) throws -> RoutingPipeline {
+    /// Loads a router file. A router trained on MiniLM features rebuilds its encoder from the
+    /// weights in `minilmDirectory` and checks that they are the ones it was trained with.
+    public static func load(path: String, minilmDirectory: String = MiniLMEncoder.configuredDirectory) throws -> RoutingPipeline {
         let (tensors, meta) = try SafeTensors.read(path: path)
         func fail(_ m: String) -> LoadError { LoadError(path: path, message: m) }
         guard meta["format"] == format else { throw fail("not a fedroute router file (format '\(meta["format"] ?? "none")')") }
@@ -114,9 +136,22 @@ public enum RouterFile {
             return t
         }
         let models = try decode("models", as: [String].self)
-        let encoderConfig = try decode("encoder", as: HashedTFIDFEncoder.Configuration.self)
-        let encoder: HashedTFIDFEncoder
-        do { encoder = try HashedTFIDFEncoder(configuration: encoderConfig, idf: try tensor("encoder.idf", shape: [encoderConfig.dimension]).values) } catch let e as LoadError { throw e } catch { throw fail("\(error)") }
+        let encoder: TextEncoder
+        switch meta["encoder.kind"] ?? "hashed-tfidf" {
+        case "hashed-tfidf":
+            let encoderConfig = try decode("encoder", as: HashedTFIDFEncoder.Configuration.self)
+            do { encoder = .hashed(try HashedTFIDFEncoder(configuration: encoderConfig, idf: try tensor("encoder.idf", shape: [encoderConfig.dimension]).values)) } catch let e as LoadError { throw e } catch { throw fail("\(error)") }
+        case "minilm":
+            let settings = try decode("encoder", as: MiniLMSettings.self)
+            let e: MiniLMEncoder
+            do { e = try MiniLMEncoder(directory: minilmDirectory, maxTokens: settings.maxTokens, truncation: settings.truncation) } catch { throw fail("its MiniLM encoder cannot be loaded: \(error)") }
+            guard e.fingerprint == settings.fingerprint else {
+                throw fail("trained with MiniLM weights \(settings.fingerprint), but \(minilmDirectory) holds \(e.fingerprint)")
+            }
+            encoder = .minilm(e)
+        case let other:
+            throw fail("unknown encoder kind '\(other)'")
+        }
         let router: AnyRouter
         do {
             switch kind {

@@ -17,7 +17,7 @@ struct EvalCommand: ParsableCommand {
 
     func run() throws {
         let (train, test) = try dataOptions.loadTrainTest()
-        let pipelines = try router.map { (name: (($0 as NSString).lastPathComponent as NSString).deletingPathExtension, pipeline: try RouterFile.load(path: $0)) }
+        let pipelines = try router.map { (name: (($0 as NSString).lastPathComponent as NSString).deletingPathExtension, pipeline: try RouterFile.load(path: $0, minilmDirectory: encoderOptions.minilmDirectory)) }
         try Reporting.evaluate(pipelines, train: train, test: test, sweep: sweep, encoderOptions: encoderOptions, out: out, title: "Accuracy–cost frontiers: \(dataOptions.data)")
     }
 }

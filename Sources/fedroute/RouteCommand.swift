@@ -1,4 +1,5 @@
 import ArgumentParser
+import FedRouteEmbedding
 import FedRouteRouters
 import Foundation
 
@@ -7,11 +8,12 @@ struct RouteCommand: ParsableCommand {
 
     @Option(name: .long, help: "Router file.") var router: String
     @Option(name: .customLong("lambda"), help: "Willingness-to-pay trade-off λ (utility = score − λ·cost).") var lambda: Double
+    @Option(name: .long, help: "Folder with the MiniLM weights, for routers trained on MiniLM features.") var minilmPath: String?
     @Argument(help: "The query text.") var query: String
 
     func run() throws {
         guard lambda.isFinite, lambda >= 0 else { throw ValidationError("--lambda must be a finite non-negative number") }
-        let pipeline = try RouterFile.load(path: router)
+        let pipeline = try RouterFile.load(path: router, minilmDirectory: minilmPath ?? MiniLMEncoder.configuredDirectory)
         let p = try pipeline.predict(texts: [query])
         let chosen = p.choose(lambda: lambda)[0]
         print("chosen: \(p.models[chosen])")

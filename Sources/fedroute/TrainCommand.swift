@@ -27,7 +27,7 @@ enum Training {
     /// Training queries encoded once: the fitted encoder, its features and the table.
     struct Featurized {
         var table: EvaluationTable
-        var encoder: HashedTFIDFEncoder
+        var encoder: TextEncoder
         var features: Matrix
     }
 
