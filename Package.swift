@@ -73,7 +73,7 @@ let package = Package(
         .testTarget(name: "FedRouteFeaturesTests", dependencies: ["FedRouteFeatures"], swiftSettings: strict),
         .testTarget(
             name: "FedRouteRoutersTests",
-            dependencies: ["FedRouteRouters", "FedRouteNumerics", "FedRouteData", "FedRouteFeatures"],
+            dependencies: ["FedRouteRouters", "FedRouteNumerics", "FedRouteData", "FedRouteFeatures", "FedRouteEmbedding"],
             swiftSettings: strict),
         .testTarget(
             name: "FedRouteEvaluationTests",

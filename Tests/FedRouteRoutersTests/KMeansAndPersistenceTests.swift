@@ -1,3 +1,4 @@
+import FedRouteEmbedding
 import FedRouteData
 import FedRouteFeatures
 import FedRouteNumerics
@@ -126,5 +127,29 @@ import Testing
         meta["models"] = "not json"
         try SafeTensors.write(tensors: Array(tensors.values), metadata: meta, to: path)
         #expect(throws: RouterFile.LoadError.self) { try RouterFile.load(path: path) }
+    }
+
+    @Test(.enabled(if: FileManager.default.fileExists(atPath: MiniLMEncoder.configuredDirectory + "/model.safetensors")))
+    func minilmRoutersRecordTheirEncoderAndRefuseOtherWeights() throws {
+        let minilm = try MiniLMEncoder(directory: MiniLMEncoder.configuredDirectory, maxTokens: 64, truncation: .tail)
+        let router = try KNNRouter(models: ["m"], k: 1, reference: Matrix(rows: 1, cols: 384, repeating: 0.05), scores: [1], costs: [0.1], observed: [true])
+        let pipeline = try RoutingPipeline(encoder: .minilm(minilm), router: .knn(router))
+        let path = tempPath()
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        try RouterFile.save(pipeline, to: path)
+        let loaded = try RouterFile.load(path: path)
+        // (Compared as Booleans: a failing `==` on an encoder would print its 90 MB of weights.)
+        let sameEncoder = loaded.encoder == pipeline.encoder
+        #expect(sameEncoder)
+        guard case .minilm(let e) = loaded.encoder else { Issue.record("expected a MiniLM encoder"); return }
+        #expect(e.maxTokens == 64 && e.truncation == .tail)
+        // Weights other than the ones it was trained with are refused.
+        var (tensors, meta) = try SafeTensors.read(path: path)
+        meta["encoder"] = meta["encoder"]!.replacingOccurrences(of: minilm.fingerprint, with: "minilm-l6-v2-0000000000000000")
+        try SafeTensors.write(tensors: Array(tensors.values), metadata: meta, to: path)
+        do { _ = try RouterFile.load(path: path); Issue.record("expected error") } catch let e as RouterFile.LoadError {
+            #expect(e.message.contains("0000000000000000"))
+        }
+        #expect(throws: RouterFile.LoadError.self) { try RouterFile.load(path: path, minilmDirectory: "/nonexistent") }
     }
 }
