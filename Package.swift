@@ -48,13 +48,13 @@ let package = Package(
         // personalisation, growing the federation) over the `FederatedClient` message interface.
         .target(
             name: "FedRouteFederation",
-            dependencies: ["FedRouteNumerics", "FedRouteData", "FedRouteFeatures", "FedRouteRouters"],
+            dependencies: ["FedRouteNumerics", "FedRouteData", "FedRouteFeatures", "FedRouteEmbedding", "FedRouteRouters"],
             swiftSettings: strict),
         // The paper's experimental protocol: Dirichlet client partition, sparse coverage, every
         // baseline, evaluation on the global and per-client test sets, multi-seed summaries.
         .target(
             name: "FedRouteSimulation",
-            dependencies: ["FedRouteNumerics", "FedRouteData", "FedRouteFeatures", "FedRouteRouters", "FedRouteEvaluation", "FedRouteFederation"],
+            dependencies: ["FedRouteNumerics", "FedRouteData", "FedRouteFeatures", "FedRouteEmbedding", "FedRouteRouters", "FedRouteEvaluation", "FedRouteFederation"],
             swiftSettings: strict),
         .executableTarget(
             name: "fedroute",

@@ -166,7 +166,7 @@ public struct FederationCoordinator: Sendable {
     /// Tells every client which encoder to use; returns the feature dimension.
     public func useEncoder(_ spec: EncoderSpec) async throws -> Int {
         let dims = try await askAll(.useEncoder(spec)) { if case .encoderReady(let d) = $0 { return d }; return nil }
-        let expected = try spec.makeEncoder().dimension
+        let expected = spec.dimension
         if let bad = dims.firstIndex(where: { $0 != expected }) {
             throw FederationError.invalidReply(client: clients[bad].id, "features of dimension \(dims[bad]), expected \(expected)")
         }

@@ -29,13 +29,22 @@ public actor InProcessClient: FederatedClient {
     public nonisolated let id: String
     let train: EvaluationTable
     let policy: ClientPolicy
-    var encoder: (any QueryEncoder)?
+    let featurize: Featurizer
     var features: Matrix?
 
-    public init(id: String, train: EvaluationTable, policy: ClientPolicy = ClientPolicy()) {
+    /// Turns the client's training queries into features under an encoder spec.
+    public typealias Featurizer = @Sendable (EncoderSpec, [Query]) throws -> Matrix
+
+    /// Builds the encoder from the spec and encodes the query texts.
+    public static let encodeLocally: Featurizer = { spec, queries in try spec.makeEncoder().encode(queries.map(\.text)) }
+
+    /// `featurize` defaults to encoding locally; a simulation may hand in features it computed
+    /// once for all clients with the same encoder.
+    public init(id: String, train: EvaluationTable, policy: ClientPolicy = ClientPolicy(), featurize: @escaping Featurizer = InProcessClient.encodeLocally) {
         self.id = id
         self.train = train
         self.policy = policy
+        self.featurize = featurize
     }
 
     /// The client's own training table and features (after `useEncoder`). Local use only.
@@ -58,12 +67,12 @@ public actor InProcessClient: FederatedClient {
             }
             return .documentFrequencies(encoder.documentFrequencies(train.queries.map(\.text)))
         case .useEncoder(let spec):
-            let e = try spec.makeEncoder()
-            encoder = e
-            let f = e.encode(train.queries.map(\.text))
-            guard f.isFinite else { throw FederationError.protocolViolation(client: id, "the encoder produced non-finite features") }
+            let f = try featurize(spec, train.queries)
+            guard f.rows == train.queryCount, f.cols == spec.dimension, f.isFinite else {
+                throw FederationError.protocolViolation(client: id, "featurising gave \(f.rows)×\(f.cols) features (finite: \(f.isFinite)) for \(train.queryCount) queries of dimension \(spec.dimension)")
+            }
             features = f
-            return .encoderReady(featureDimension: e.dimension)
+            return .encoderReady(featureDimension: f.cols)
         case .costMoments:
             return .costMoments(CostMoments(table: train))
         case .trainMLP(let task):

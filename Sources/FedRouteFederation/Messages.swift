@@ -1,3 +1,4 @@
+import FedRouteEmbedding
 import FedRouteFeatures
 import FedRouteNumerics
 import FedRouteRouters
@@ -51,10 +52,42 @@ public enum FederatedReply: Sendable, Codable, Equatable {
 /// The query encoder every participant uses (fitted state included).
 public enum EncoderSpec: Sendable, Codable, Equatable {
     case hashedTFIDF(configuration: HashedTFIDFEncoder.Configuration, idf: [Float])
+    /// The pretrained MiniLM: each client loads the weights itself; the fingerprint must match.
+    case minilm(maxTokens: Int, truncation: WordPieceTokenizer.Truncation, fingerprint: String)
 
-    public func makeEncoder() throws -> any QueryEncoder {
+    /// The spec of an encoder the coordinator holds.
+    public init(_ encoder: TextEncoder) {
+        switch encoder {
+        case .hashed(let e): self = .hashedTFIDF(configuration: e.configuration, idf: e.idf)
+        case .minilm(let e): self = .minilm(maxTokens: e.maxTokens, truncation: e.truncation, fingerprint: e.fingerprint)
+        }
+    }
+
+    /// Builds the encoder; MiniLM weights come from `minilmDirectory`.
+    public func makeEncoder(minilmDirectory: String = MiniLMEncoder.configuredDirectory) throws -> TextEncoder {
         switch self {
-        case .hashedTFIDF(let configuration, let idf): return try HashedTFIDFEncoder(configuration: configuration, idf: idf)
+        case .hashedTFIDF(let configuration, let idf): return .hashed(try HashedTFIDFEncoder(configuration: configuration, idf: idf))
+        case .minilm(let maxTokens, let truncation, let fingerprint):
+            let e = try MiniLMEncoder(directory: minilmDirectory, maxTokens: maxTokens, truncation: truncation)
+            guard e.fingerprint == fingerprint else {
+                throw EmbeddingError.invalidModel("the federation uses MiniLM weights \(fingerprint), \(minilmDirectory) holds \(e.fingerprint)")
+            }
+            return .minilm(e)
+        }
+    }
+
+    /// The fingerprint of the encoder this spec builds.
+    public var fingerprint: String {
+        switch self {
+        case .hashedTFIDF(let configuration, let idf): return (try? HashedTFIDFEncoder(configuration: configuration, idf: idf).fingerprint) ?? "invalid"
+        case .minilm(_, _, let fingerprint): return fingerprint
+        }
+    }
+
+    public var dimension: Int {
+        switch self {
+        case .hashedTFIDF(let configuration, _): return configuration.dimension
+        case .minilm: return 384
         }
     }
 }

@@ -39,6 +39,9 @@ public struct ClientShard: Sendable, Equatable {
     public var test: EvaluationTable
     /// The client's model-preference vector p_i that drew its observed models.
     public var modelPreference: [Double]
+    /// Row indices of `train` and `test` in the partitioned table.
+    public var trainRows: [Int]
+    public var testRows: [Int]
 }
 
 /// Builds the simulated federation from one evaluation table.
@@ -72,8 +75,9 @@ public enum FederatedPartition {
             var rows = rowsOf[i]
             clientRNG.shuffle(&rows)
             let nTrain = Int((Double(rows.count) * (1 - c.localTestFraction)).rounded(.down))
-            let train = table.subset(Array(rows[..<nTrain]))
-            let test = table.subset(Array(rows[nTrain...]))
+            let trainRows = Array(rows[..<nTrain]), testRows = Array(rows[nTrain...])
+            let train = table.subset(trainRows)
+            let test = table.subset(testRows)
             let preference = clientRNG.dirichlet(Array(repeating: c.modelAlpha, count: table.modelCount))
             var keep = [Bool](repeating: false, count: train.observed.count)
             for r in 0..<train.queryCount {
@@ -86,7 +90,7 @@ public enum FederatedPartition {
                 }
             }
             let id = "client-" + String(repeating: "0", count: width - String(i).count) + String(i)
-            return ClientShard(id: id, train: train.masked(by: keep), test: test, modelPreference: preference)
+            return ClientShard(id: id, train: train.masked(by: keep), test: test, modelPreference: preference, trainRows: trainRows, testRows: testRows)
         }
     }
 }

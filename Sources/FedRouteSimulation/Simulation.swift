@@ -1,4 +1,5 @@
 import FedRouteData
+import FedRouteEmbedding
 import FedRouteEvaluation
 import FedRouteFeatures
 import FedRouteFederation
@@ -14,7 +15,7 @@ public enum RouterFamily: String, Sendable, Codable, CaseIterable {
 /// Everything one simulation run needs; every number of the paper's protocol is here.
 public struct SimulationConfiguration: Sendable, Codable, Equatable {
     public var partition = PartitionConfiguration()
-    public var encoder = HashedTFIDFEncoder.Configuration()
+    public var encoder = SimulationEncoder.hashed(HashedTFIDFEncoder.Configuration())
     public var families = RouterFamily.allCases
     public var mlp = FederatedMLPConfiguration()
     public var kmeans = FederatedKMeansConfiguration()
@@ -43,6 +44,14 @@ public struct SimulationConfiguration: Sendable, Codable, Equatable {
     }
 
     public var effectiveBaselineEpochs: Int { baselineEpochs ?? mlp.rounds * mlp.local.epochs }
+}
+
+/// The query encoder of a simulated federation.
+public enum SimulationEncoder: Sendable, Codable, Equatable {
+    /// Hashed TF-IDF whose IDF is fitted federatedly from summed document counts.
+    case hashed(HashedTFIDFEncoder.Configuration)
+    /// The pretrained MiniLM from `directory` (every client uses the same weights).
+    case minilm(directory: String, maxTokens: Int, truncation: WordPieceTokenizer.Truncation)
 }
 
 /// Where the adaptive mixture's local-router errors come from.
@@ -113,25 +122,47 @@ public enum Simulation {
         public static func local(_ client: String) -> String { "local:\(client)" }
     }
 
+    /// Encodes texts with an encoder; the CLI passes one backed by the feature cache.
+    public typealias Featurize = @Sendable (TextEncoder, [String]) -> Matrix
+
     public static func run(_ table: EvaluationTable, configuration c: SimulationConfiguration,
+                           featurize: Featurize = { $0.encode($1) },
                            progress: ProgressHandler? = nil) async throws -> SimulationResult {
         let shards = try FederatedPartition.make(table, configuration: c.partition)
-        let clients = shards.map { InProcessClient(id: $0.id, train: $0.train, policy: c.clientPolicy) }
+        // The encoder: hashed TF-IDF with IDF from summed per-client document counts, or MiniLM.
+        let encoder: TextEncoder
+        switch c.encoder {
+        case .hashed(let configuration):
+            let counting = try FederationCoordinator(clients: shards.map { InProcessClient(id: $0.id, train: $0.train, policy: c.clientPolicy) })
+            encoder = .hashed(try await counting.fitHashedEncoder(configuration))
+        case .minilm(let directory, let maxTokens, let truncation):
+            encoder = .minilm(try MiniLMEncoder(directory: directory, maxTokens: maxTokens, truncation: truncation))
+        }
+        // Every query is encoded once; a client's features are exactly what it would compute itself
+        // from its own texts under this encoder (checked by fingerprint).
+        progress?(TrainingProgress(stage: "encoding \(table.queryCount) queries (\(encoder.kind))", step: 0, total: 1))
+        let all = featurize(encoder, table.queries.map(\.text))
+        let spec = EncoderSpec(encoder)
+        let clients = shards.map { shard in
+            InProcessClient(id: shard.id, train: shard.train, policy: c.clientPolicy) { requested, _ in
+                guard requested.fingerprint == spec.fingerprint else { return try InProcessClient.encodeLocally(requested, shard.train.queries) }
+                return all.gatherRows(shard.trainRows)
+            }
+        }
         let coordinator = try FederationCoordinator(clients: clients)
-        // Encoder: IDF from summed document counts; each client featurises its own data.
-        let encoder = try await coordinator.fitHashedEncoder(c.encoder)
-        _ = try await coordinator.useEncoder(.hashedTFIDF(configuration: encoder.configuration, idf: encoder.idf))
+        _ = try await coordinator.useEncoder(spec)
         // Experimenter's view (not part of the federation): test sets and the pooled train set.
         let globalTest = try EvaluationTable.concatenate(shards.map(\.test))
         let pooledTrain = try EvaluationTable.concatenate(shards.map(\.train))
-        // The evaluators keep only fully labelled test rows; features are computed for exactly those.
+        // The evaluators keep only fully labelled test rows, in order; features are taken for exactly those.
+        func evaluatedRows(_ rows: [Int]) -> [Int] { rows.filter { table.isFullyObserved(row: $0) } }
         let globalEvaluator = try Evaluator(train: pooledTrain, test: globalTest, lambdas: c.lambdas)
-        let testFeatures = encoder.encode(globalEvaluator.test.queries.map(\.text))
+        let testFeatures = all.gatherRows(evaluatedRows(shards.flatMap(\.testRows)))
         var clientEvaluators: [Result<(Evaluator, Matrix), any Error>] = []
         for shard in shards {
             do {
                 let e = try Evaluator(train: shard.train, test: shard.test, lambdas: c.lambdas)
-                clientEvaluators.append(.success((e, encoder.encode(e.test.queries.map(\.text)))))
+                clientEvaluators.append(.success((e, all.gatherRows(evaluatedRows(shard.testRows)))))
             } catch { clientEvaluators.append(.failure(error)) }
         }
         let localData = try await clientsData(clients)

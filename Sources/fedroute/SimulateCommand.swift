@@ -28,6 +28,7 @@ struct SimulateCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Output folder.") var out = "simulation-report"
     @Option(name: .long, parsing: .upToNextOption, help: "Seeds; one run per seed, then mean ± sd.") var seeds: [UInt64] = [0, 1, 2]
     @Option(name: .long, parsing: .upToNextOption, help: "Router families (mlp, kmeans).") var families: [RouterFamily] = [.mlp, .kmeans]
+    @OptionGroup(title: "Query encoder (hashed: IDF fitted federatedly from document counts; minilm: pretrained)") var encoderOptions: EncoderOptions
 
     // Partition.
     @Option(name: .long, help: "Number of clients N.") var clients = 10
@@ -36,7 +37,6 @@ struct SimulateCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Share of models observed per training query, k = max(1, ⌊coverage·M⌋).") var coverage = 0.1
     @Option(name: .long, help: "Observed models per training query (overrides --coverage).") var observedPerQuery: Int?
     @Option(name: .long, help: "Fraction of each client's rows kept as its local test set.") var localTestFraction = 0.25
-    @Option(name: .long, help: "Hashed TF-IDF dimension (IDF fitted federatedly from document counts).") var dimension = 1024
     @Option(name: .long, help: "Privacy floor: fewest local rows behind any shared aggregate.") var minGroupSize = 3
 
     // Federated MLP.
@@ -69,7 +69,8 @@ struct SimulateCommand: AsyncParsableCommand {
     func validate() throws {
         guard !seeds.isEmpty else { throw ValidationError("give at least one --seeds value") }
         guard ["fedavg", "fedadam"].contains(server) else { throw ValidationError("--server must be fedavg or fedadam") }
-        guard dimension >= 16 else { throw ValidationError("--dimension must be at least 16") }
+        guard encoderOptions.dimension >= 16 else { throw ValidationError("--dimension must be at least 16") }
+        guard (3...512).contains(encoderOptions.maxTokens) else { throw ValidationError("--max-tokens must be in 3...512") }
         guard ["in-sample", "cross-fitted"].contains(mixtureErrors) else { throw ValidationError("--mixture-errors must be in-sample or cross-fitted") }
         guard mixtureFolds >= 2 else { throw ValidationError("--mixture-folds must be at least 2") }
     }
@@ -83,7 +84,10 @@ struct SimulateCommand: AsyncParsableCommand {
         c.partition.coverageFraction = coverage
         c.partition.observedPerQuery = observedPerQuery
         c.partition.localTestFraction = localTestFraction
-        c.encoder = HashedTFIDFEncoder.Configuration(dimension: dimension)
+        switch encoderOptions.encoder {
+        case .hashed: c.encoder = .hashed(HashedTFIDFEncoder.Configuration(dimension: encoderOptions.dimension))
+        case .minilm: c.encoder = .minilm(directory: encoderOptions.minilmDirectory, maxTokens: encoderOptions.maxTokens, truncation: encoderOptions.truncation)
+        }
         c.clientPolicy = ClientPolicy(minimumGroupSize: minGroupSize)
         c.mlp.rounds = rounds
         c.mlp.participation = participation
@@ -118,7 +122,8 @@ struct SimulateCommand: AsyncParsableCommand {
             var c = configuration()
             c.setSeed(seed)
             let bar = ProgressBar(label: "seed \(seed)", total: 100)
-            let result = try await Simulation.run(table, configuration: c) { p in
+            let options = encoderOptions
+            let result = try await Simulation.run(table, configuration: c, featurize: { options.features($1, encoder: $0) }) { p in
                 bar.update(min(99, p.total > 0 ? 100 * p.step / p.total : 0), detail: p.stage + (p.loss.map { String(format: " loss %.4f", $0) } ?? ""))
             }
             bar.finish()

@@ -67,7 +67,7 @@ import Testing
         var c = SimulationConfiguration()
         c.partition.clients = 4
         c.partition.taskAlpha = 0.5
-        c.encoder = HashedTFIDFEncoder.Configuration(dimension: 64, wordNGrams: 1...1, charNGrams: nil)
+        c.encoder = .hashed(HashedTFIDFEncoder.Configuration(dimension: 64, wordNGrams: 1...1, charNGrams: nil))
         c.mlp.hiddenDimension = 16
         c.mlp.rounds = 10
         c.mlp.participation = 0.75
