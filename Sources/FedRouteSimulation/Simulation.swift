@@ -244,7 +244,6 @@ public enum Simulation {
     static func train(_ family: RouterFamily, _ c: SimulationConfiguration, coordinator: FederationCoordinator,
                       localData: [(features: Matrix, table: EvaluationTable)], pooled: (Matrix, EvaluationTable),
                       progress: ProgressHandler?) async throws -> TrainedFamily {
-        var missing: [Int: String] = [:]
         switch family {
         case .mlp:
             let (federated, rounds) = try await coordinator.trainMLP(c.mlp) { p in progress?(TrainingProgress(stage: "mlp: federated round", step: p.step, total: p.total, loss: p.loss)) }
@@ -264,20 +263,11 @@ public enum Simulation {
                 lc.seed = SeededRandom(seed: c.mlp.seed).derivedSeed(0x10CA1 &+ UInt64(i))
                 return try MLPTrainer.train(features: x, table: t, configuration: lc)
             }
-            var local: [(any Router)?] = []
-            var tuned: [(any Router)?] = []
             var tune = c.mlp.local
             tune.epochs = c.fineTuneEpochs
-            for (i, d) in localData.enumerated() {
-                progress?(TrainingProgress(stage: "mlp: local and fine-tuned", step: i, total: localData.count))
-                do {
-                    local.append(try trainLocal(d.features, d.table, i))
-                } catch RouterError.noTrainingData(let why) {
-                    local.append(nil)
-                    missing[i] = why
-                }
+            let (local, tuned, missing) = try perClient(localData, stage: "mlp", trainLocal: trainLocal, progress: progress) { d, i in
                 let seed = SeededRandom(seed: c.mlp.seed).derivedSeed(0xF1E7 &+ UInt64(i))
-                tuned.append(try Personalization.fineTune(federated, features: d.features, table: d.table, settings: tune, seed: seed))
+                return try Personalization.fineTune(federated, features: d.features, table: d.table, settings: tune, seed: seed)
             }
             return TrainedFamily(federatedFile: .mlp(federated), centralized: centralized, local: local, fineTuned: tuned, missingReason: missing,
                                  trainLocal: trainLocal, rounds: rounds)
@@ -293,21 +283,34 @@ public enum Simulation {
                 return try KMeansRouter.train(features: x, table: t,
                                               configuration: c.kmeans.kmeans(clusters: k, seed: SeededRandom(seed: c.kmeans.seed).derivedSeed(0x10CA1 &+ UInt64(i))))
             }
-            var local: [(any Router)?] = []
-            var tuned: [(any Router)?] = []
-            for (i, d) in localData.enumerated() {
-                progress?(TrainingProgress(stage: "kmeans: local and fine-tuned", step: i, total: localData.count))
-                do {
-                    local.append(try trainLocal(d.features, d.table, i))
-                } catch RouterError.noTrainingData(let why) {
-                    local.append(nil)
-                    missing[i] = why
-                }
-                tuned.append(try Personalization.fineTune(federated, features: d.features, table: d.table, priorStrength: c.kmeansPriorStrength))
+            let (local, tuned, missing) = try perClient(localData, stage: "kmeans", trainLocal: trainLocal, progress: progress) { d, _ in
+                try Personalization.fineTune(federated, features: d.features, table: d.table, priorStrength: c.kmeansPriorStrength)
             }
             return TrainedFamily(federatedFile: .kmeans(federated), centralized: central, local: local, fineTuned: tuned, missingReason: missing,
                                  trainLocal: trainLocal, kmeansReport: report)
         }
+    }
+
+    /// Each client's local router (nil, with the reason, where its data cannot train one) and its
+    /// fine-tuned-from-global router.
+    static func perClient(_ localData: [(features: Matrix, table: EvaluationTable)], stage: String,
+                          trainLocal: (Matrix, EvaluationTable, Int) throws -> any Router, progress: ProgressHandler?,
+                          fineTune: ((features: Matrix, table: EvaluationTable), Int) throws -> any Router)
+        throws -> (local: [(any Router)?], tuned: [(any Router)?], missing: [Int: String]) {
+        var local: [(any Router)?] = []
+        var tuned: [(any Router)?] = []
+        var missing: [Int: String] = [:]
+        for (i, d) in localData.enumerated() {
+            progress?(TrainingProgress(stage: "\(stage): local and fine-tuned", step: i, total: localData.count))
+            do {
+                local.append(try trainLocal(d.features, d.table, i))
+            } catch RouterError.noTrainingData(let why) {
+                local.append(nil)
+                missing[i] = why
+            }
+            tuned.append(try fineTune(d, i))
+        }
+        return (local, tuned, missing)
     }
 
     static func summary(_ s: ClientShard) -> ClientSummary {
