@@ -17,10 +17,22 @@ let package = Package(
         .library(name: "FedRouteEmbedding", targets: ["FedRouteEmbedding"]),
         .library(name: "FedRouteFederation", targets: ["FedRouteFederation"]),
         .library(name: "FedRouteSimulation", targets: ["FedRouteSimulation"]),
+        .library(name: "FedRouteFeedback", targets: ["FedRouteFeedback"]),
+        .library(name: "FedRouteGateway", targets: ["FedRouteGateway"]),
+        .library(name: "FedRouteFakeUpstream", targets: ["FedRouteFakeUpstream"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/yaslab/CSV.swift", from: "2.5.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
     ],
     targets: [
         // Dense float32 linear algebra (BLAS or portable fallback), seeded RNG, optimisers.
@@ -56,17 +68,58 @@ let package = Package(
             name: "FedRouteSimulation",
             dependencies: ["FedRouteNumerics", "FedRouteData", "FedRouteFeatures", "FedRouteEmbedding", "FedRouteRouters", "FedRouteEvaluation", "FedRouteFederation"],
             swiftSettings: strict),
+        // The gateway's request log (SQLite via GRDB): routed requests, their cost and tokens, quality
+        // feedback, and export of rated requests as local evaluation data.
+        .target(
+            name: "FedRouteFeedback",
+            dependencies: ["FedRouteData", .product(name: "GRDB", package: "GRDB.swift")],
+            swiftSettings: strict),
+        // The OpenAI-compatible routing gateway (Hummingbird server, async-http-client upstreams,
+        // fallback, SSE pass-through, Prometheus metrics) and its models.yaml configuration.
+        .target(
+            name: "FedRouteGateway",
+            dependencies: [
+                "FedRouteNumerics", "FedRouteFeatures", "FedRouteEmbedding", "FedRouteRouters", "FedRouteFeedback",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Yams", package: "Yams"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strict),
+        // A scripted OpenAI-compatible upstream (fixed answers, failures, broken streams) for the
+        // gateway's tests, its load benchmark and dry runs.
+        .target(
+            name: "FedRouteFakeUpstream",
+            dependencies: [
+                "FedRouteGateway",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            swiftSettings: strict),
         .executableTarget(
             name: "fedroute",
             dependencies: [
                 "FedRouteNumerics", "FedRouteData", "FedRouteFeatures", "FedRouteRouters", "FedRouteEvaluation",
-                "FedRouteEmbedding", "FedRouteFederation", "FedRouteSimulation",
+                "FedRouteEmbedding", "FedRouteFederation", "FedRouteSimulation", "FedRouteFeedback", "FedRouteGateway",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict),
         .executableTarget(
             name: "fedroute-bench",
-            dependencies: ["FedRouteNumerics", "FedRouteData", "FedRouteFeatures", "FedRouteEmbedding", "FedRouteRouters", "FedRouteFederation", "FedRouteSimulation"],
+            dependencies: [
+                "FedRouteNumerics", "FedRouteData", "FedRouteFeatures", "FedRouteEmbedding", "FedRouteRouters", "FedRouteFederation", "FedRouteSimulation",
+                "FedRouteFeedback", "FedRouteGateway", "FedRouteFakeUpstream",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            ],
             swiftSettings: strict),
         .testTarget(name: "FedRouteNumericsTests", dependencies: ["FedRouteNumerics"], swiftSettings: strict),
         .testTarget(name: "FedRouteDataTests", dependencies: ["FedRouteData", "FedRouteNumerics"], swiftSettings: strict),
@@ -87,6 +140,15 @@ let package = Package(
         .testTarget(
             name: "FedRouteSimulationTests",
             dependencies: ["FedRouteSimulation", "FedRouteFederation", "FedRouteEvaluation", "FedRouteRouters", "FedRouteData", "FedRouteNumerics"],
+            swiftSettings: strict),
+        .testTarget(name: "FedRouteFeedbackTests", dependencies: ["FedRouteFeedback", "FedRouteData"], swiftSettings: strict),
+        .testTarget(
+            name: "FedRouteGatewayTests",
+            dependencies: [
+                "FedRouteGateway", "FedRouteFakeUpstream", "FedRouteFeedback", "FedRouteRouters", "FedRouteFeatures", "FedRouteNumerics", "FedRouteData",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            ],
             swiftSettings: strict),
     ],
     swiftLanguageModes: [.v6]

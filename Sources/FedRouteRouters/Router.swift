@@ -41,6 +41,25 @@ public struct RouterPredictions: Sendable, Equatable {
             return (0..<m).min { cost[r * m + $0] < cost[r * m + $1] } ?? 0
         }
     }
+
+    /// Every model for row `row`, best first under the same rule as `choose(lambda:)`: available
+    /// models by utility Â − λ·Ĉ (ties to the lower cost, then the lower index), then unavailable
+    /// ones by predicted cost. The gateway falls back along this order.
+    public func ranked(row r: Int, lambda: Double) -> [Int] {
+        let m = models.count
+        let available = (0..<m).filter { self.available[r * m + $0] }
+        let unavailable = (0..<m).filter { !self.available[r * m + $0] }
+        let byUtility = available.sorted { a, b in
+            let ua = score[r * m + a] - lambda * cost[r * m + a], ub = score[r * m + b] - lambda * cost[r * m + b]
+            if ua != ub { return ua > ub }
+            if cost[r * m + a] != cost[r * m + b] { return cost[r * m + a] < cost[r * m + b] }
+            return a < b
+        }
+        let byCost = unavailable.sorted { a, b in
+            cost[r * m + a] != cost[r * m + b] ? cost[r * m + a] < cost[r * m + b] : a < b
+        }
+        return byUtility + byCost
+    }
 }
 
 /// Something that predicts per-model quality and cost from query features.

@@ -1,11 +1,12 @@
 import ArgumentParser
 import FedRouteData
+import FedRouteFeedback
 import Foundation
 
 struct DataCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "data", abstract: "Convert and summarise evaluation data.",
-        subcommands: [Import.self, Inspect.self])
+        subcommands: [Import.self, Inspect.self, ExportFeedback.self])
 
     struct Import: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Convert any supported format to fedroute's native JSONL.")
@@ -57,6 +58,41 @@ struct DataCommand: ParsableCommand {
                 print("skipped \(loaded.report.skipped.count) invalid rows:")
                 for e in loaded.report.skipped.prefix(20) { print("  \(e)") }
             }
+        }
+    }
+
+    struct ExportFeedback: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "export-feedback",
+            abstract: "Turn the gateway's rated requests into native JSONL evaluation data for the next federated round.",
+            discussion: """
+                Each answered request with a feedback score becomes one observed cell (query text, answering model) → \
+                (score, price-table cost). Requests with the same text share one query row; repeated (text, model) \
+                pairs are averaged. Unrated, failed and interrupted requests are counted and left out.
+                """)
+
+        @Option(name: .long, help: "The gateway's SQLite request log.") var db: String
+        @Option(name: .long, help: "Output .jsonl file.") var out: String
+        @Option(name: .long, help: "Task name given to every exported query.") var task = "live"
+        @Option(name: .long, help: "Split written on every row (train or test); none when omitted.") var split: String?
+        @Option(name: .long, help: "Only requests at or after this time (ISO 8601, e.g. 2026-11-01T00:00:00Z).") var since: String?
+
+        func run() throws {
+            var sinceDate: Date?
+            if let since {
+                guard let d = ISO8601DateFormatter().date(from: since) else { throw ValidationError("--since '\(since)' is not an ISO 8601 time such as 2026-11-01T00:00:00Z") }
+                sinceDate = d
+            }
+            var rowSplit: Split?
+            if let split {
+                guard let s = Split(rawValue: split) else { throw ValidationError("--split must be train or test") }
+                rowSplit = s
+            }
+            let log = try RequestLog(path: db, create: false)
+            let (table, report) = try FeedbackExport.table(from: try log.requests(since: sinceDate), task: task, split: rowSplit)
+            try NativeFormat.write(table, to: out)
+            print("\(report.requests) requests: \(report.exportedCells) rated answers exported as \(report.queries) queries × \(table.modelCount) models to \(out)")
+            print("left out: \(report.unrated) unrated, \(report.notAnswered) not answered, \(report.interrupted) interrupted; \(report.averaged) repeated ratings averaged")
         }
     }
 }

@@ -92,5 +92,12 @@ import Testing
                                   cost: [1, 2, 1, 0.5, 0.1, 0.0], available: [false, true, true, true, true, true])
         #expect(p.choose(lambda: 0) == [2, 1])
         #expect(p.choose(lambda: 10) == [2, 2])
+        // The fallback order starts with the chosen model and puts unavailable models last.
+        #expect(p.ranked(row: 0, lambda: 0) == [2, 1, 0])
+        #expect(p.ranked(row: 1, lambda: 0) == [1, 0, 2])
+        #expect(p.ranked(row: 1, lambda: 10) == [2, 1, 0])
+        for lambda in [0.0, 0.1, 1, 10] {
+            #expect((0..<2).map { p.ranked(row: $0, lambda: lambda)[0] } == p.choose(lambda: lambda))
+        }
     }
 }

@@ -1,0 +1,108 @@
+import Foundation
+
+/// Tokens of one answer: from the upstream's `usage` when it reports one, else estimated.
+public struct TokenUsage: Sendable, Equatable {
+    public var promptTokens: Int
+    public var completionTokens: Int
+    /// True when estimated from text length (≈ 4 bytes per token).
+    public var estimated: Bool
+
+    /// The usual rule of thumb for English text with BPE tokenizers.
+    static func estimate(bytes: Int) -> Int { (bytes + 3) / 4 }
+
+    /// Reads `usage` from a non-streamed chat completion body, estimating what it lacks.
+    static func of(completion body: Data, promptBytes: Int) -> TokenUsage {
+        let json = try? JSONValue.decode(body)
+        if let u = json?["usage"], let p = u["prompt_tokens"]?.intValue, let c = u["completion_tokens"]?.intValue, p >= 0, c >= 0 {
+            return TokenUsage(promptTokens: p, completionTokens: c, estimated: false)
+        }
+        let answerBytes = json?["choices"]?.arrayValue?.reduce(0) { $0 + ($1["message"]?["content"]?.stringValue?.utf8.count ?? 0) } ?? body.count
+        return TokenUsage(promptTokens: estimate(bytes: promptBytes), completionTokens: estimate(bytes: answerBytes), estimated: true)
+    }
+}
+
+/// Splits an upstream's server-sent-event stream into events, reads the answer length and usage
+/// from them, and decides which to pass on to the client.
+///
+/// Events are forwarded byte for byte, except the usage-only chunk (empty `choices`) that the
+/// gateway itself asked for when the client did not.
+struct SSEScanner {
+    /// Whether the client asked for the usage chunk.
+    let clientWantsUsage: Bool
+    private var pending: [UInt8] = []
+    private(set) var usage: (prompt: Int, completion: Int)?
+    private(set) var contentBytes = 0
+    private(set) var sawDone = false
+    /// An `error` object the upstream sent inside the stream.
+    private(set) var upstreamError: String?
+
+    init(clientWantsUsage: Bool) {
+        self.clientWantsUsage = clientWantsUsage
+    }
+
+    /// Feeds bytes; returns the complete events to forward (each with its terminating blank line).
+    mutating func feed(_ bytes: some Sequence<UInt8>) -> [UInt8] {
+        pending.append(contentsOf: bytes)
+        var out: [UInt8] = []
+        while let (end, next) = Self.eventBoundary(in: pending) {
+            let event = Array(pending[..<end])
+            let raw = Array(pending[..<next])
+            pending.removeSubrange(..<next)
+            if inspect(event) { out += raw }
+        }
+        return out
+    }
+
+    /// Whatever is left when the stream ends (an unterminated last event), forwarded as is.
+    mutating func finish() -> [UInt8] {
+        defer { pending.removeAll() }
+        guard !pending.isEmpty else { return [] }
+        return inspect(pending) ? pending : []
+    }
+
+    /// End of the first event and start of the next: the first blank line ("\n\n" or "\r\n\r\n").
+    static func eventBoundary(in b: [UInt8]) -> (Int, Int)? {
+        var i = 0
+        while i + 1 < b.count {
+            if b[i] == 0x0A, b[i + 1] == 0x0A { return (i, i + 2) }
+            if b[i] == 0x0D, i + 3 < b.count, b[i + 1] == 0x0A, b[i + 2] == 0x0D, b[i + 3] == 0x0A { return (i, i + 4) }
+            i += 1
+        }
+        return nil
+    }
+
+    /// Reads one event; false when it must not reach the client.
+    private mutating func inspect(_ event: [UInt8]) -> Bool {
+        let text = String(decoding: event, as: UTF8.self)
+        var data: [Substring] = []
+        for line in text.split(omittingEmptySubsequences: false, whereSeparator: { $0 == "\n" || $0 == "\r\n" || $0 == "\r" }) where line.hasPrefix("data:") {
+            var d = line.dropFirst(5)
+            if d.first == " " { d = d.dropFirst() }
+            data.append(d)
+        }
+        guard !data.isEmpty else { return true }
+        let payload = data.joined(separator: "\n")
+        if payload == "[DONE]" {
+            sawDone = true
+            return true
+        }
+        guard let json = try? JSONValue.decode(Data(payload.utf8)) else { return true }
+        if let e = json["error"] {
+            upstreamError = e["message"]?.stringValue ?? String(decoding: e.encoded(), as: UTF8.self)
+        }
+        for choice in json["choices"]?.arrayValue ?? [] {
+            contentBytes += choice["delta"]?["content"]?.stringValue?.utf8.count ?? 0
+        }
+        if let u = json["usage"], let p = u["prompt_tokens"]?.intValue, let c = u["completion_tokens"]?.intValue {
+            usage = (p, c)
+            if !clientWantsUsage, json["choices"]?.arrayValue?.isEmpty ?? true { return false }
+        }
+        return true
+    }
+
+    /// Usage of the streamed answer.
+    func tokenUsage(promptBytes: Int) -> TokenUsage {
+        if let usage { return TokenUsage(promptTokens: usage.prompt, completionTokens: usage.completion, estimated: false) }
+        return TokenUsage(promptTokens: TokenUsage.estimate(bytes: promptBytes), completionTokens: TokenUsage.estimate(bytes: contentBytes), estimated: true)
+    }
+}
