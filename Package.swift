@@ -119,6 +119,8 @@ let package = Package(
                 "FedRouteFeedback", "FedRouteGateway", "FedRouteFakeUpstream",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
             ],
             swiftSettings: strict),
         .testTarget(name: "FedRouteNumericsTests", dependencies: ["FedRouteNumerics"], swiftSettings: strict),

@@ -10,7 +10,7 @@ public enum DataFormat: String, Sendable, CaseIterable, Codable {
     case routerdc
     /// RouteLLM: `mmlu/*.csv` and `gsm8k_responses.csv`, strong/weak booleans.
     case routellm
-    /// fedroute's own JSONL (see docs/DATA_FORMAT.md).
+    /// fedroute's own JSONL (documented in the README's Data section).
     case native
 }
 

@@ -7,7 +7,7 @@ import Foundation
 ///  "models":{"gpt-4":{"score":1.0,"cost":0.0031},"mistral-7b":{"score":null,"cost":null}}}
 /// ```
 /// `split` is optional (`train`/`test`). A model with `score: null` (or absent) was not evaluated.
-/// Every evaluated cell needs a `cost` in USD. See docs/DATA_FORMAT.md.
+/// Every evaluated cell needs a `cost` in USD. The README's Data section documents it.
 public enum NativeFormat {
     struct Line: Codable {
         struct Cell: Codable {

@@ -35,14 +35,15 @@ public struct Gateway: Sendable {
     public let routableModels: [String]
     let upstream: UpstreamClient
     let logger: Logger
-    let routingPool: NIOThreadPool
+    let batcher: RoutingBatcher
 
     /// Largest request body accepted.
     public static let maxRequestBytes = 4 << 20
     /// Largest non-streamed upstream answer read.
     static let maxAnswerBytes = 32 << 20
 
-    /// - Parameter routingPool: where embedding and prediction run, off the server's event loops.
+    /// - Parameter routingPool: where embedding and prediction run, off the server's event loops
+    ///   (concurrent requests are batched, see `RoutingBatcher`).
     public init(
         pipeline: RoutingPipeline, configuration: GatewayConfiguration, upstream: UpstreamClient, log: RequestLog,
         metrics: GatewayMetrics = GatewayMetrics(), logger: Logger = Logger(label: "fedroute.gateway"),
@@ -54,7 +55,7 @@ public struct Gateway: Sendable {
         self.log = log
         self.metrics = metrics
         self.logger = logger
-        self.routingPool = routingPool
+        batcher = RoutingBatcher(pipeline: pipeline, pool: routingPool)
         let endpoints = Dictionary(uniqueKeysWithValues: configuration.models.map { ($0.name, $0) })
         self.endpoints = endpoints
         routableModels = pipeline.router.models.filter { endpoints[$0] != nil }
@@ -86,8 +87,7 @@ public struct Gateway: Sendable {
         case .route(let l): lambda = l
         }
         let started = ContinuousClock.now
-        let pipeline = self.pipeline
-        let predictions = try await routingPool.runIfActive { try pipeline.predict(texts: [text]) }
+        let predictions = try await batcher.predict(text)
         metrics.routing(ContinuousClock.now - started)
         let candidates = predictions.ranked(row: 0, lambda: lambda).compactMap { j -> RoutingDecision.Candidate? in
             guard endpoints[predictions.models[j]] != nil else { return nil }

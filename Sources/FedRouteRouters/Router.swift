@@ -42,6 +42,13 @@ public struct RouterPredictions: Sendable, Equatable {
         }
     }
 
+    /// The predictions of one row.
+    public func row(_ r: Int) -> RouterPredictions {
+        let m = models.count
+        return RouterPredictions(models: models, rows: 1, score: Array(score[r * m..<(r + 1) * m]),
+                                 cost: Array(cost[r * m..<(r + 1) * m]), available: Array(available[r * m..<(r + 1) * m]))
+    }
+
     /// Every model for row `row`, best first under the same rule as `choose(lambda:)`: available
     /// models by utility Â − λ·Ĉ (ties to the lower cost, then the lower index), then unavailable
     /// ones by predicted cost. The gateway falls back along this order.

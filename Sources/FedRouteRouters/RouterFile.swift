@@ -58,7 +58,7 @@ struct MiniLMSettings: Codable {
     var fingerprint: String
 }
 
-/// The router file: safetensors with fedroute metadata (see docs/ROUTER_FORMAT.md).
+/// The router file: safetensors with fedroute metadata (documented in the README's Routers section).
 ///
 /// Metadata keys: `format` = `fedroute-router`, `version` = `1`, `kind`, `models` (JSON array),
 /// `encoder` (JSON encoder configuration), plus `mlp.architecture` and `mlp.cost_normalizer` (JSON)

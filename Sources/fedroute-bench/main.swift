@@ -7,10 +7,12 @@ import FedRouteNumerics
 import FedRouteRouters
 import Foundation
 
-// fedroute-bench: speed figures for the numerics and routers (run with `swift run -c release fedroute-bench`).
+// fedroute-bench: speed figures (run with `swift run -c release fedroute-bench [DATA] [--only SECTION]`).
 // Prints GEMM GFLOP/s for the BLAS and portable paths, MLP training throughput (samples/s),
-// routing latency (µs/query, batched and single) and encoder throughput, on routerbench-3task when
-// ../shared is present, else on synthetic queries of the same shape.
+// routing latency (µs/query, batched and single), a simulated federation's round time and bytes,
+// MiniLM throughput and the gateway's load figures, on routerbench-3task when ../shared is present,
+// else on synthetic queries of the same shape. SECTION: gemm, federation, minilm, gateway (data,
+// features and the routers are always built, since the later sections use them).
 
 func seconds(_ body: () throws -> Void) rethrows -> Double {
     let start = DispatchTime.now().uptimeNanoseconds
@@ -24,13 +26,16 @@ func best(of runs: Int, _ body: () throws -> Void) rethrows -> Double {
     return t
 }
 
-let arguments = CommandLine.arguments
-let dataPath = arguments.dropFirst().first { !$0.hasPrefix("-") } ?? "../shared/data/routerbench-3task"
+let arguments = Array(CommandLine.arguments.dropFirst())
+let onlyIndex = arguments.firstIndex(of: "--only")
+let only = onlyIndex.flatMap { $0 + 1 < arguments.count ? arguments[$0 + 1] : nil }
+let dataPath = arguments.enumerated().first { !$0.element.hasPrefix("-") && $0.offset != onlyIndex.map { $0 + 1 } }?.element ?? "../shared/data/routerbench-3task"
+func enabled(_ section: String) -> Bool { only == nil || only == section }
 print("fedroute-bench  (GEMM backend: \(GEMM.backend.rawValue), \(ProcessInfo.processInfo.activeProcessorCount) cores)")
 
 // GEMM.
-print("\nGEMM (C = A·B, float32)")
-for size in [(128, 512, 1024), (512, 512, 512), (1024, 1024, 1024)] {
+if enabled("gemm") { print("\nGEMM (C = A·B, float32)") }
+for size in enabled("gemm") ? [(128, 512, 1024), (512, 512, 512), (1024, 1024, 1024)] : [] {
     let (m, n, k) = size
     var rng = SeededRandom(seed: 1)
     let a = (0..<(m * k)).map { _ in rng.nextFloat() }
@@ -111,7 +116,7 @@ print(String(format: "\nK-Means-Router training (k=20, 4 restarts): %.2fs", kmTi
 
 // One simulated federation (paper defaults, 10 clients): wall time per FedAvg round, per k-means pass
 // and the JSON size of what crosses the client boundary (the baseline for a network transport).
-if let full = try? DatasetLoader.load(path: dataPath, format: nil, options: LoadOptions()).table {
+if enabled("federation"), let full = try? DatasetLoader.load(path: dataPath, format: nil, options: LoadOptions()).table {
     let shards = try FederatedPartition.make(full, configuration: PartitionConfiguration())
     let clients = shards.map { InProcessClient(id: $0.id, train: $0.train) }
     let recorders = clients.map { ByteCountingClient($0) }
@@ -170,7 +175,9 @@ actor ByteCountingClient: FederatedClient {
 }
 
 // Native MiniLM embedder throughput (when the weights are present: scripts/fetch-minilm.sh).
-if let minilm = try? MiniLMEncoder(directory: MiniLMEncoder.configuredDirectory) {
+let minilm = try? MiniLMEncoder(directory: MiniLMEncoder.configuredDirectory)
+if !enabled("minilm") {
+} else if let minilm {
     let sample = Array(texts.prefix(256))
     let tokens = sample.reduce(0) { $0 + minilm.tokenIDs($1).count }
     let t = seconds { _ = minilm.encode(sample) }
@@ -181,4 +188,9 @@ if let minilm = try? MiniLMEncoder(directory: MiniLMEncoder.configuredDirectory)
                  Double(short.reduce(0) { $0 + minilm.tokenIDs($1).count }) / Double(short.count)))
 } else {
     print("\nMiniLM-L6 embedder: weights not found in \(MiniLMEncoder.configuredDirectory) (run scripts/fetch-minilm.sh)")
+}
+
+// The gateway under load: requests/s and the latency it adds over calling the upstream directly.
+if enabled("gateway") {
+    try await GatewayBench.run(pipeline: pipeline, texts: texts, minilm: minilm)
 }
