@@ -96,15 +96,17 @@ public struct HashedTFIDFEncoder: QueryEncoder, Equatable {
 
     func encodeOne(_ text: String) -> [Float] {
         let dim = dimension
-        var counts: [Int: (count: Float, sign: Float)] = [:]
+        // Per bucket: how many features hashed there, and the sign of the first one.
+        var count = [Float](repeating: 0, count: dim)
+        var sign = [Float](repeating: 0, count: dim)
         for h in hashedFeatures(text) {
             let bucket = Int(h % UInt64(dim))
-            let sign: Float = (h >> 63) == 0 ? 1 : -1
-            counts[bucket, default: (0, sign)].count += 1
+            if count[bucket] == 0 { sign[bucket] = (h >> 63) == 0 ? 1 : -1 }
+            count[bucket] += 1
         }
         var v = [Float](repeating: 0, count: dim)
-        for (bucket, entry) in counts {
-            v[bucket] += entry.sign * (1 + logf(entry.count)) * idf[bucket]
+        for bucket in 0..<dim where count[bucket] > 0 {
+            v[bucket] = sign[bucket] * (1 + logf(count[bucket])) * idf[bucket]
         }
         var norm: Float = 0
         for x in v { norm += x * x }

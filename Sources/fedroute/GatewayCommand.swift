@@ -43,10 +43,16 @@ struct GatewayCommand: AsyncParsableCommand {
         let logger = Logger(label: "fedroute.gateway")
         let http = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: UpstreamClient.httpConfiguration(config.gateway))
         do {
-            let gateway = try Gateway(
-                pipeline: pipeline, configuration: config,
-                upstream: UpstreamClient(http: http, apiKeys: keys, timeoutSeconds: config.gateway.timeoutSeconds),
-                log: log, logger: logger)
+            let gateway: Gateway
+            do {
+                gateway = try Gateway(
+                    pipeline: pipeline, configuration: config,
+                    upstream: UpstreamClient(http: http, apiKeys: keys, timeoutSeconds: config.gateway.timeoutSeconds),
+                    log: log, logger: logger)
+            } catch var e as GatewayConfigurationError {
+                e.source = "\(models) with \(router)"
+                throw e
+            }
             let host = self.host
             let settings = config.gateway
             let app = GatewayServer.application(gateway: gateway, host: host, port: port, logger: logger) { bound in
