@@ -197,7 +197,8 @@ public struct Gateway: Sendable {
                 entry.attempts[entry.attempts.count - 1].error = clientGone ? "client disconnected" : (scanner.upstreamError.map { "upstream error event: \($0)" } ?? "stream ended without [DONE]")
             }
             await finish(&entry, endpoint: endpoint, usage: scanner.tokenUsage(promptBytes: promptBytes), outcome: outcome, received: received)
-            if !clientGone { try await writer.finish(nil) }
+            // Ends the response (a no-op for a client that already went away).
+            try? await writer.finish(nil)
         }
         return Response(status: .ok, headers: h, body: body)
     }
