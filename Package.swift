@@ -20,6 +20,7 @@ let package = Package(
         .library(name: "FedRouteFeedback", targets: ["FedRouteFeedback"]),
         .library(name: "FedRouteGateway", targets: ["FedRouteGateway"]),
         .library(name: "FedRouteFakeUpstream", targets: ["FedRouteFakeUpstream"]),
+        .library(name: "FedRouteMetaRouter", targets: ["FedRouteMetaRouter"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -68,6 +69,10 @@ let package = Package(
             name: "FedRouteSimulation",
             dependencies: ["FedRouteNumerics", "FedRouteData", "FedRouteFeatures", "FedRouteEmbedding", "FedRouteRouters", "FedRouteEvaluation", "FedRouteFederation"],
             swiftSettings: strict),
+        // Meta-Router (arXiv 2509.25535): gains learned from few gold and many biased judge labels,
+        // the bias as a CATE (R-/DR-learner, cross-fitted), over additive statistics so that the
+        // federated fit equals the centralized one; the judge simulation and split experiment.
+        .target(name: "FedRouteMetaRouter", dependencies: ["FedRouteNumerics", "FedRouteData"], swiftSettings: strict),
         // The gateway's request log (SQLite via GRDB): routed requests, their cost and tokens, quality
         // feedback, and export of rated requests as local evaluation data.
         .target(
@@ -107,7 +112,7 @@ let package = Package(
             name: "fedroute",
             dependencies: [
                 "FedRouteNumerics", "FedRouteData", "FedRouteFeatures", "FedRouteRouters", "FedRouteEvaluation",
-                "FedRouteEmbedding", "FedRouteFederation", "FedRouteSimulation", "FedRouteFeedback", "FedRouteGateway",
+                "FedRouteEmbedding", "FedRouteFederation", "FedRouteSimulation", "FedRouteFeedback", "FedRouteGateway", "FedRouteMetaRouter",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -143,6 +148,7 @@ let package = Package(
             name: "FedRouteSimulationTests",
             dependencies: ["FedRouteSimulation", "FedRouteFederation", "FedRouteEvaluation", "FedRouteRouters", "FedRouteData", "FedRouteNumerics"],
             swiftSettings: strict),
+        .testTarget(name: "FedRouteMetaRouterTests", dependencies: ["FedRouteMetaRouter", "FedRouteNumerics", "FedRouteData"], swiftSettings: strict),
         .testTarget(name: "FedRouteFeedbackTests", dependencies: ["FedRouteFeedback", "FedRouteData"], swiftSettings: strict),
         .testTarget(
             name: "FedRouteGatewayTests",

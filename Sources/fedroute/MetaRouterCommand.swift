@@ -1,0 +1,104 @@
+import ArgumentParser
+import FedRouteData
+import FedRouteFeatures
+import FedRouteMetaRouter
+import FedRouteNumerics
+import Foundation
+
+/// `fedroute meta-router`: the Meta-Router experiment (few gold labels + many biased judge labels).
+struct MetaRouterCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "meta-router",
+        abstract: "Learn a primary-vs-alternative router from few gold and many judge labels (R/DR-learner bias correction) and compare estimators over random splits.",
+        discussion: """
+            Gold gains come from the data (primary score − alternative score). Judge labels are simulated with a documented, \\
+            query-dependent bias (see JudgedPair): y = a·(ψ − Δ(q)) + b + noise, Δ(q) = per-task bias + length bias. \\
+            For every split and gold size, every estimator is fitted on n gold and m judge rows and scored by its efficiency \\
+            gain over random routing at each primary-usage ratio on the held-out rows; medians over splits are reported. \\
+            The federated R/DR learners spread the same rows over --clients parties and aggregate only sufficient statistics.
+            """)
+
+    @Option(name: .long, help: "Evaluation data with both models (RouteLLM's MMLU + GSM8K by default).") var data = "../shared/data/routellm-pair"
+    @Option(name: .long, help: "Data format; detected when omitted.") var format: DataFormat?
+    @Option(name: .long, help: "The expensive model.") var primary = "gpt-4-1106-preview"
+    @Option(name: .long, help: "The cheaper model.") var alternative = "mistralai/Mixtral-8x7B-Instruct-v0.1"
+    @Option(name: .long, parsing: .upToNextOption, help: "Gold-label set sizes n.") var gold: [Int] = [50, 100, 200]
+    @Option(name: .long, help: "Judge-label set size m.") var judge = 4000
+    @Option(name: .long, help: "Random splits (medians are reported).") var splits = 50
+    @Option(name: .long, help: "Scale alignment: none, variance-ratio, quantile.") var alignment: ScaleAlignment = .varianceRatio
+    @Option(name: .long, help: "Propensity: constant or logistic.") var propensity: PropensityModel = .constant
+    @Option(name: .long, help: "Cross-fitting folds.") var folds = 5
+    @Option(name: .long, help: "Ridge penalty of the outcome and final regressions.") var ridge = 1e-3
+    @Option(name: .long, help: "Ridge penalty of the bias regression Δ̂.") var biasRidge = 0.1
+    @Option(name: .long, help: "Clients of the federated variant.") var clients = 5
+    @Option(name: .long, help: "Hashed TF-IDF feature dimension.") var dimension = 256
+    @Option(name: .long, help: "Judge simulation: mean of the per-task bias (gold scale).") var judgeBiasMean = JudgedPair.JudgeModel().taskBiasMean
+    @Option(name: .long, help: "Judge simulation: spread of the per-task bias.") var judgeBiasSd = JudgedPair.JudgeModel().taskBiasSD
+    @Option(name: .long, help: "Judge simulation: bias per standard deviation of log query length.") var judgeLengthBias = JudgedPair.JudgeModel().lengthBias
+    @Option(name: .long, help: "Judge simulation: noise (gold scale).") var judgeNoise = JudgedPair.JudgeModel().noise
+    @Option(name: .long, help: "Seed of the judge simulation and the splits.") var seed: UInt64 = 0
+    @Option(name: .long, help: "Output folder (result.json, curves.csv, summary.txt).") var out = "meta-router-report"
+
+    func validate() throws {
+        guard !gold.isEmpty, gold.allSatisfy({ $0 >= 2 }) else { throw ValidationError("--gold needs sizes ≥ 2") }
+        guard judge >= 2, splits >= 1, folds >= 2, clients >= 1, dimension >= 1 else { throw ValidationError("--judge ≥ 2, --splits ≥ 1, --folds ≥ 2, --clients ≥ 1 and --dimension ≥ 1 are required") }
+    }
+
+    func run() throws {
+        let table = try DataOptions.load(path: data, format: format, skipInvalid: false).table
+        var judgeModel = JudgedPair.JudgeModel()
+        judgeModel.taskBiasMean = judgeBiasMean
+        judgeModel.taskBiasSD = judgeBiasSd
+        judgeModel.lengthBias = judgeLengthBias
+        judgeModel.noise = judgeNoise
+        let pair = try JudgedPair(table: table, primary: primary, alternative: alternative, judge: judgeModel, seed: seed)
+        var encoder = HashedTFIDFEncoder(configuration: .init(dimension: dimension))
+        encoder.fit(pair.texts)  // label-free; every split sees the same features
+        let features = encoder.encode(pair.texts)
+        var settings = MetaRouterExperiment.Settings()
+        settings.goldSizes = gold
+        settings.judgeSize = judge
+        settings.splits = splits
+        settings.seed = seed
+        settings.clients = clients
+        settings.configuration.alignment = alignment
+        settings.configuration.propensity = propensity
+        settings.configuration.folds = folds
+        settings.configuration.ridge = ridge
+        settings.configuration.biasRidge = biasRidge
+        Console.info("\(pair.count) queries; primary \(primary), alternative \(alternative); mean gold gain \(String(format: "%.3f", pair.gold.reduce(0, +) / Double(pair.count)))")
+        let bar = ProgressBar(label: "splits", total: splits * gold.count)
+        let result = try MetaRouterExperiment.run(pair: pair, features: features, settings: settings) { done, _ in bar.update(done) }
+        bar.finish()
+
+        try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
+        let e = JSONEncoder()
+        e.outputFormatting = [.prettyPrinted, .sortedKeys]
+        try e.encode(result).write(to: URL(fileURLWithPath: out + "/result.json"))
+        var csv = "method,gold_size," + result.usageGrid.map { String(format: "gain@%.2f", $0) }.joined(separator: ",") + ",median_area,median_share_of_perfect\n"
+        for c in result.curves {
+            csv += "\"\(c.method)\",\(c.goldSize)," + c.medianGain.map { String(format: "%.6f", $0) }.joined(separator: ",")
+                + String(format: ",%.6f,%.4f\n", c.medianArea, c.medianShareOfPerfect)
+        }
+        try csv.write(toFile: out + "/curves.csv", atomically: true, encoding: .utf8)
+        var text = "Meta-Router on \(data): \(pair.count) queries, \(splits) splits, m = \(judge) judge rows, alignment \(alignment.rawValue), propensity \(propensity.rawValue)\n"
+        text += "median over splits of the mean efficiency gain over random routing (primary usage 0…1), and its share of the perfect ranking's\n\n"
+        text += "method".padding(toLength: 22, withPad: " ", startingAt: 0) + gold.map { "n = \($0)".padding(toLength: 20, withPad: " ", startingAt: 0) }.joined() + "\n"
+        for method in MetaRouterExperiment.methods {
+            text += method.padding(toLength: 22, withPad: " ", startingAt: 0)
+            for n in gold {
+                let c = result.curves.first { $0.method == method && $0.goldSize == n }!
+                text += String(format: "%.4f (%5.1f%%)", c.medianArea, c.medianShareOfPerfect * 100).padding(toLength: 20, withPad: " ", startingAt: 0)
+            }
+            text += "\n"
+        }
+        text += "perfect ranking".padding(toLength: 22, withPad: " ", startingAt: 0) + gold.map { String(format: "%.4f", result.perfectMedianArea[$0] ?? .nan).padding(toLength: 20, withPad: " ", startingAt: 0) }.joined() + "\n"
+        text += String(format: "\nfederated vs centralized R/DR predictions: max |difference| %.2e\n", result.federatedMaxDifference)
+        try text.write(toFile: out + "/summary.txt", atomically: true, encoding: .utf8)
+        print(text)
+        print("wrote \(out)/result.json, curves.csv, summary.txt")
+    }
+}
+
+extension ScaleAlignment: ExpressibleByArgument {}
+extension PropensityModel: ExpressibleByArgument {}
