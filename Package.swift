@@ -84,7 +84,7 @@ let package = Package(
         .target(
             name: "FedRouteGateway",
             dependencies: [
-                "FedRouteNumerics", "FedRouteFeatures", "FedRouteEmbedding", "FedRouteRouters", "FedRouteFeedback",
+                "FedRouteNumerics", "FedRouteData", "FedRouteFeatures", "FedRouteEmbedding", "FedRouteRouters", "FedRouteFeedback",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Prometheus", package: "swift-prometheus"),

@@ -127,7 +127,10 @@ public enum DatasetLoader {
 /// Rough token counts for sources that give prices per token instead of costs.
 public enum TokenEstimate {
     /// About four UTF-8 bytes per token, as OpenAI's rule of thumb; at least 1.
-    public static func count(_ text: String) -> Int { max(1, (text.utf8.count + 3) / 4) }
+    public static func count(_ text: String) -> Int { count(bytes: text.utf8.count) }
+
+    /// The same estimate from a UTF-8 byte count.
+    public static func count(bytes: Int) -> Int { max(1, (bytes + 3) / 4) }
 }
 
 /// USD per million input and output tokens.

@@ -205,7 +205,7 @@ public struct Gateway: Sendable {
 
     /// Prices, records and counts an answered (or interrupted) request.
     func finish(_ entry: inout RoutedRequest, endpoint: ModelEndpoint, usage: TokenUsage, outcome: RequestOutcome, received: ContinuousClock.Instant) async {
-        let cost = endpoint.price.cost(promptTokens: usage.promptTokens, completionTokens: usage.completionTokens)
+        let cost = endpoint.price.cost(inputTokens: usage.promptTokens, outputTokens: usage.completionTokens)
         entry.outcome = outcome
         entry.promptTokens = usage.promptTokens
         entry.completionTokens = usage.completionTokens
@@ -288,7 +288,7 @@ public struct Gateway: Sendable {
             data.append(.object([
                 "id": .string(m.name), "object": .string("model"), "created": .integer(0), "owned_by": .string("fedroute-upstream"),
                 "routable": .bool(routableModels.contains(m.name)),
-                "price": .object(["input_per_million": .number(m.price.inputPerMillion), "output_per_million": .number(m.price.outputPerMillion)]),
+                "price": .object(["input_per_million": .number(m.price.input), "output_per_million": .number(m.price.output)]),
             ]))
         }
         return Self.jsonResponse(.object(["object": .string("list"), "data": .array(data)]))

@@ -1,3 +1,4 @@
+import FedRouteData
 import Foundation
 import Yams
 
@@ -7,27 +8,6 @@ public enum ContextMode: String, Sendable, Codable, CaseIterable {
     case lastUser = "last-user"
     /// Every message's text, in order, joined by blank lines.
     case conversation
-}
-
-/// USD per million tokens, as providers list them.
-public struct Price: Sendable, Codable, Equatable {
-    public var inputPerMillion: Double
-    public var outputPerMillion: Double
-
-    public init(inputPerMillion: Double, outputPerMillion: Double) {
-        self.inputPerMillion = inputPerMillion
-        self.outputPerMillion = outputPerMillion
-    }
-
-    /// Cost in USD of one call.
-    public func cost(promptTokens: Int, completionTokens: Int) -> Double {
-        (Double(promptTokens) * inputPerMillion + Double(completionTokens) * outputPerMillion) / 1_000_000
-    }
-
-    enum CodingKeys: String, CodingKey {
-        case inputPerMillion = "input_per_million"
-        case outputPerMillion = "output_per_million"
-    }
 }
 
 /// One model the gateway can call: its name in the router file, its OpenAI-compatible upstream and price.
@@ -40,9 +20,10 @@ public struct ModelEndpoint: Sendable, Codable, Equatable {
     public var apiKeyEnv: String?
     /// The model name the upstream expects; defaults to `name`.
     public var upstreamModel: String?
-    public var price: Price
+    /// USD per million input and output tokens (`price: {input_per_million, output_per_million}`).
+    public var price: TokenPrice
 
-    public init(name: String, baseURL: String, apiKeyEnv: String? = nil, upstreamModel: String? = nil, price: Price) {
+    public init(name: String, baseURL: String, apiKeyEnv: String? = nil, upstreamModel: String? = nil, price: TokenPrice) {
         self.name = name
         self.baseURL = baseURL
         self.apiKeyEnv = apiKeyEnv
@@ -60,6 +41,31 @@ public struct ModelEndpoint: Sendable, Codable, Equatable {
         case baseURL = "base_url"
         case apiKeyEnv = "api_key_env"
         case upstreamModel = "upstream_model"
+    }
+
+    /// The YAML spelling of a price.
+    struct PriceKeys: Codable {
+        var input_per_million: Double
+        var output_per_million: Double
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        name = try c.decode(String.self, forKey: .name)
+        baseURL = try c.decode(String.self, forKey: .baseURL)
+        apiKeyEnv = try c.decodeIfPresent(String.self, forKey: .apiKeyEnv)
+        upstreamModel = try c.decodeIfPresent(String.self, forKey: .upstreamModel)
+        let p = try c.decode(PriceKeys.self, forKey: .price)
+        price = TokenPrice(input: p.input_per_million, output: p.output_per_million)
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(name, forKey: .name)
+        try c.encode(baseURL, forKey: .baseURL)
+        try c.encodeIfPresent(apiKeyEnv, forKey: .apiKeyEnv)
+        try c.encodeIfPresent(upstreamModel, forKey: .upstreamModel)
+        try c.encode(PriceKeys(input_per_million: price.input, output_per_million: price.output), forKey: .price)
     }
 }
 
@@ -167,7 +173,7 @@ public struct GatewayConfiguration: Sendable, Codable, Equatable {
             guard let url = URL(string: m.baseURL), let scheme = url.scheme?.lowercased(), scheme == "http" || scheme == "https", url.host != nil else {
                 throw fail("\(at).base_url '\(m.baseURL)' is not an http(s) URL")
             }
-            for (field, v) in [("input_per_million", m.price.inputPerMillion), ("output_per_million", m.price.outputPerMillion)] {
+            for (field, v) in [("input_per_million", m.price.input), ("output_per_million", m.price.output)] {
                 guard v.isFinite, v >= 0 else { throw fail("\(at).price.\(field) must be a finite number ≥ 0, not \(v)") }
             }
         }

@@ -1,3 +1,4 @@
+import FedRouteData
 import Foundation
 
 /// Tokens of one answer: from the upstream's `usage` when it reports one, else estimated.
@@ -7,8 +8,8 @@ public struct TokenUsage: Sendable, Equatable {
     /// True when estimated from text length (≈ 4 bytes per token).
     public var estimated: Bool
 
-    /// The usual rule of thumb for English text with BPE tokenizers.
-    static func estimate(bytes: Int) -> Int { (bytes + 3) / 4 }
+    /// fedroute's usual estimate (≈ 4 bytes per token, at least 1), as the data loaders use it.
+    static func estimate(bytes: Int) -> Int { TokenEstimate.count(bytes: bytes) }
 
     /// Reads `usage` from a non-streamed chat completion body, estimating what it lacks.
     static func of(completion body: Data, promptBytes: Int) -> TokenUsage {

@@ -1,4 +1,5 @@
 import AsyncHTTPClient
+import FedRouteData
 import FedRouteEmbedding
 import FedRouteFakeUpstream
 import FedRouteFeatures
@@ -49,7 +50,7 @@ enum GatewayBench {
             for (name, routingPipeline, textsName, texts, loads) in rows {
                 let config = try GatewayConfiguration(
                     gateway: .init(lambda: 1),
-                    models: models.map { ModelEndpoint(name: $0, baseURL: base, price: Price(inputPerMillion: 1, outputPerMillion: 2)) })
+                    models: models.map { ModelEndpoint(name: $0, baseURL: base, price: TokenPrice(input: 1, output: 2)) })
                 let http = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: UpstreamClient.httpConfiguration(config.gateway))
                 let log = try RequestLog(path: directory.appendingPathComponent("\(UUID().uuidString).sqlite").path)
                 let gateway = try Gateway(pipeline: routingPipeline, configuration: config,

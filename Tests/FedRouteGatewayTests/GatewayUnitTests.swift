@@ -75,7 +75,7 @@ import Testing
             """)
         #expect(c.gateway == .init())
         #expect(c.models[0].chatCompletionsURL == "https://api.example.com/v1/chat/completions")
-        #expect(abs(c.models[0].price.cost(promptTokens: 1000, completionTokens: 500) - 0.0075) < 1e-15)
+        #expect(abs(c.models[0].price.cost(inputTokens: 1000, outputTokens: 500) - 0.0075) < 1e-15)
     }
 
     @Test func namesWhatIsWrong() {
