@@ -182,28 +182,22 @@ public enum MetaRouter {
         guard goldCount >= 2 else { throw MetaRouterError.noRows("at least 2 gold rows are needed, found \(goldCount)") }
 
         if estimator == .goldOnly {
-            let stats = shards.map { s in RidgeStatistics(features: s.features, rows: s.goldRows, z: s.goldRows.map { s.label[$0] }) }.reduce(RidgeStatistics(dimension: d), +)
+            let stats = statistics(shards, rows: { $0.goldRows }, target: { k, r in shards[k].label[r] })
             return GainModel(estimator: estimator, model: try stats.solve(lambda: c.ridge), alignment: .identity, bias: nil)
         }
         guard judgeCount >= 2 else { throw MetaRouterError.noRows("at least 2 judge rows are needed, found \(judgeCount)") }
         let alignment = try align(shards, kind: c.alignment)
         // Z: aligned gold on gold rows, judge labels on judge rows.
         let z = shards.map { s in s.rows.map { s.isGold[$0] ? alignment.toJudge(s.label[$0]) : s.label[$0] } }
-        func ridge(_ rows: (MetaRouterShard) -> [Int], target: (Int, Int) -> Double, weights: ((Int, Int) -> Double)? = nil) -> RidgeStatistics {
-            shards.enumerated().map { k, s in
-                let r = rows(s)
-                return RidgeStatistics(features: s.features, rows: r, z: r.map { target(k, $0) }, weights: weights.map { w in r.map { w(k, $0) } })
-            }.reduce(RidgeStatistics(dimension: d), +)
-        }
 
         switch estimator {
         case .goldOnly:
             fatalError("handled above")
         case .judgeOnly:
-            let stats = ridge({ $0.judgeRows }, target: { k, r in z[k][r] })
+            let stats = statistics(shards, rows: { $0.judgeRows }, target: { k, r in z[k][r] })
             return GainModel(estimator: estimator, model: try stats.solve(lambda: c.ridge), alignment: alignment, bias: nil)
         case .pooled:
-            let stats = ridge({ Array($0.rows) }, target: { k, r in z[k][r] })
+            let stats = statistics(shards, rows: { Array($0.rows) }, target: { k, r in z[k][r] })
             return GainModel(estimator: estimator, model: try stats.solve(lambda: c.ridge), alignment: alignment, bias: nil)
         case .meanShift:
             var goldSum = 0.0, judgeSum = 0.0
@@ -211,11 +205,11 @@ public enum MetaRouter {
                 for r in s.rows { if s.isGold[r] { goldSum += z[k][r] } else { judgeSum += z[k][r] } }
             }
             let shift = goldSum / Double(goldCount) - judgeSum / Double(judgeCount)
-            let stats = ridge({ Array($0.rows) }, target: { k, r in z[k][r] + (shards[k].isGold[r] ? 0 : shift) })
+            let stats = statistics(shards, rows: { Array($0.rows) }, target: { k, r in z[k][r] + (shards[k].isGold[r] ? 0 : shift) })
             return GainModel(estimator: estimator, model: try stats.solve(lambda: c.ridge), alignment: alignment, bias: .constant(shift, dimension: d))
         case .rLearner, .drLearner:
             let bias = try cate(estimator == .rLearner ? .r : .dr, shards: shards, z: z, goldCount: goldCount, judgeCount: judgeCount, configuration: c)
-            let stats = ridge({ Array($0.rows) }, target: { k, r in
+            let stats = statistics(shards, rows: { Array($0.rows) }, target: { k, r in
                 z[k][r] + (shards[k].isGold[r] ? 0 : bias.predict(shards[k].features, row: r))
             })
             return GainModel(estimator: estimator, model: try stats.solve(lambda: c.ridge), alignment: alignment, bias: bias)
@@ -229,13 +223,8 @@ public enum MetaRouter {
         let d = shards[0].features.cols
         let folds = c.folds
         // Per-fold statistics, summed over shards; a fold's nuisance is fitted on the other folds.
-        func perFold(_ rows: (MetaRouterShard) -> [Int], target: (Int, Int) -> Double, weights: ((Int, Int) -> Double)? = nil) -> [RidgeStatistics] {
-            (0..<folds).map { f in
-                shards.enumerated().map { k, s in
-                    let r = rows(s).filter { s.fold[$0] == f }
-                    return RidgeStatistics(features: s.features, rows: r, z: r.map { target(k, $0) }, weights: weights.map { w in r.map { w(k, $0) } })
-                }.reduce(RidgeStatistics(dimension: d), +)
-            }
+        func perFold(_ rows: @escaping (MetaRouterShard) -> [Int], target: (Int, Int) -> Double) -> [RidgeStatistics] {
+            (0..<folds).map { f in statistics(shards, rows: { s in rows(s).filter { s.fold[$0] == f } }, target: target) }
         }
         func outOfFold(_ stats: [RidgeStatistics]) throws -> [RidgeModel] {
             let total = stats.reduce(RidgeStatistics(dimension: d), +)
@@ -262,15 +251,15 @@ public enum MetaRouter {
         switch learner {
         case .r:
             // min Σ ((Z − m̂) − (T − ê)·Δ(x))²  ⇔  weighted ridge of (Z − m̂)/(T − ê) with weights (T − ê)².
-            stats = shards.enumerated().map { k, s in
+            stats = statistics(shards) { k, s in
                 let rows = Array(s.rows)
                 let residualT = rows.map { t(k, $0) - e(k, $0) }
                 let target = rows.enumerated().map { i, r in (z[k][r] - mAll[s.fold[r]].predict(s.features, row: r)) / residualT[i] }
-                return RidgeStatistics(features: s.features, rows: rows, z: target, weights: residualT.map { $0 * $0 })
-            }.reduce(RidgeStatistics(dimension: d), +)
+                return (rows, target, residualT.map { $0 * $0 })
+            }
         case .dr:
             // φ = μ̂1 − μ̂0 + T(Z − μ̂1)/ê − (1 − T)(Z − μ̂0)/(1 − ê), regressed on x.
-            stats = shards.enumerated().map { k, s in
+            stats = statistics(shards) { k, s in
                 let rows = Array(s.rows)
                 let phi = rows.map { r -> Double in
                     let f = s.fold[r]
@@ -278,20 +267,39 @@ public enum MetaRouter {
                     let p = e(k, r)
                     return s.isGold[r] ? m1 - m0 + (z[k][r] - m1) / p : m1 - m0 - (z[k][r] - m0) / (1 - p)
                 }
-                return RidgeStatistics(features: s.features, rows: rows, z: phi)
-            }.reduce(RidgeStatistics(dimension: d), +)
+                return (rows, phi, nil)
+            }
         }
         return try stats.solve(lambda: c.biasRidge)
     }
 
     static func sigmoid(_ x: Double) -> Double { 1 / (1 + exp(-x)) }
 
+    /// Σ over shards of the ridge statistics of the rows, targets and weights each shard gives:
+    /// the only way any estimator here touches the data, hence federated = centralized.
+    static func statistics(
+        _ shards: [MetaRouterShard], _ part: (Int, MetaRouterShard) -> (rows: [Int], z: [Double], weights: [Double]?)
+    ) -> RidgeStatistics {
+        shards.enumerated().map { k, s in
+            let p = part(k, s)
+            return RidgeStatistics(features: s.features, rows: p.rows, z: p.z, weights: p.weights)
+        }.reduce(RidgeStatistics(dimension: shards[0].features.cols), +)
+    }
+
+    /// Σ over shards of the statistics of the rows `rows` picks, with targets `target(shard, row)`.
+    static func statistics(_ shards: [MetaRouterShard], rows: (MetaRouterShard) -> [Int], target: (Int, Int) -> Double) -> RidgeStatistics {
+        statistics(shards) { k, s in
+            let r = rows(s)
+            return (r, r.map { target(k, $0) }, nil)
+        }
+    }
+
     /// P(gold | x) by IRLS; each step sums weighted statistics over shards (rows of fold `excludingFold` left out).
     static func logistic(shards: [MetaRouterShard], excludingFold: Int?, ridge: Double, iterations: Int = 8) throws -> RidgeModel {
         let d = shards[0].features.cols
         var model = RidgeModel.constant(0, dimension: d)
         for _ in 0..<iterations {
-            let stats = shards.map { s -> RidgeStatistics in
+            let stats = statistics(shards) { _, s in
                 let rows = s.rows.filter { s.fold[$0] != excludingFold }
                 var w: [Double] = [], target: [Double] = []
                 for r in rows {
@@ -301,8 +309,8 @@ public enum MetaRouter {
                     w.append(weight)
                     target.append(eta - (p - (s.isGold[r] ? 1 : 0)) / weight)
                 }
-                return RidgeStatistics(features: s.features, rows: rows, z: target, weights: w)
-            }.reduce(RidgeStatistics(dimension: d), +)
+                return (rows, target, w)
+            }
             model = try stats.solve(lambda: ridge)
         }
         return model
