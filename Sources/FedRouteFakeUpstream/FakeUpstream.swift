@@ -95,14 +95,8 @@ public struct FakeUpstream: Sendable {
         return router
     }
 
-    static func json(_ value: JSONValue, status: HTTPResponse.Status = .ok) -> Response {
-        var h = HTTPFields()
-        h[.contentType] = "application/json"
-        return Response(status: status, headers: h, body: ResponseBody(byteBuffer: ByteBuffer(data: value.encoded())))
-    }
-
     static func error(_ status: Int, _ message: String) -> Response {
-        json(.object(["error": .object(["message": .string(message), "type": .string("fake_error")])]), status: HTTPResponse.Status(code: status))
+        Gateway.jsonResponse(.object(["error": .object(["message": .string(message), "type": .string("fake_error")])]), status: HTTPResponse.Status(code: status))
     }
 
     static func usage(_ r: Reply) -> JSONValue {
@@ -117,7 +111,7 @@ public struct FakeUpstream: Sendable {
                                         "finish_reason": .string("stop")])]),
         ]
         if r.reportsUsage { body["usage"] = usage(r) }
-        return json(.object(body))
+        return Gateway.jsonResponse(.object(body))
     }
 
     /// The reply split into word chunks as `chat.completion.chunk` events.

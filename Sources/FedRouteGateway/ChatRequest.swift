@@ -174,6 +174,6 @@ public struct ChatRequest: Sendable, Equatable {
         return JSONValue.object(b).encoded()
     }
 
-    /// All message text, for estimating prompt tokens when the upstream reports no usage.
-    var promptCharacters: Int { messages.reduce(0) { $0 + $1.text.utf8.count } }
+    /// UTF-8 bytes of all message text, for estimating prompt tokens when the upstream reports no usage.
+    var promptBytes: Int { messages.reduce(0) { $0 + $1.text.utf8.count } }
 }

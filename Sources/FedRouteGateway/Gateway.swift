@@ -122,7 +122,7 @@ public struct Gateway: Sendable {
             id: id, createdAt: Date(), query: text, requestedModel: request.model, lambda: decision.lambda, chosenModel: nil,
             predictedScore: nil, predictedCost: nil, attempts: [], stream: request.stream, outcome: .failed,
             promptTokens: nil, completionTokens: nil, tokensEstimated: false, costUSD: nil, latencyMilliseconds: 0)
-        let promptBytes = request.promptCharacters
+        let promptBytes = request.promptBytes
 
         for candidate in decision.candidates.prefix(configuration.gateway.maxAttempts) {
             let endpoint = endpoints[candidate.model]!
@@ -171,7 +171,7 @@ public struct Gateway: Sendable {
         var h = headers
         h[.contentType] = "text/event-stream"
         h[.cacheControl] = "no-cache"
-        let promptBytes = request.promptCharacters
+        let promptBytes = request.promptBytes
         let body = ResponseBody { writer in
             var scanner = SSEScanner(clientWantsUsage: request.includeUsage)
             var entry = entry
@@ -308,7 +308,8 @@ public struct Gateway: Sendable {
         Double(d.components.seconds) * 1000 + Double(d.components.attoseconds) / 1e15
     }
 
-    static func jsonResponse(_ value: JSONValue, status: HTTPResponse.Status = .ok, headers: HTTPFields = HTTPFields()) -> Response {
+    /// A JSON response (compact, sorted keys); also what the fake upstream answers with.
+    public static func jsonResponse(_ value: JSONValue, status: HTTPResponse.Status = .ok, headers: HTTPFields = HTTPFields()) -> Response {
         var h = headers
         h[.contentType] = "application/json"
         return Response(status: status, headers: h, body: ResponseBody(byteBuffer: ByteBuffer(data: value.encoded())))

@@ -114,6 +114,8 @@ enum GatewayBench {
         return try RoutingPipeline(encoder: .minilm(minilm), router: .kmeans(try KMeansRouter(models: models, centroids: centroids, statistics: stats)))
     }
 
+    static func seconds(_ d: Duration) -> Double { Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18 }
+
     /// Sends `total` chat requests with `concurrency` workers; each worker sends its next request when the last one is answered.
     static func measure(_ client: HTTPClient, url: String, model: String, texts: [String], concurrency: Int, total: Int) async throws -> Run {
         let bodies = (0..<min(total, texts.count)).map { i in
@@ -135,7 +137,7 @@ enum GatewayBench {
                         _ = try await response.body.collect(upTo: 1 << 20)
                         guard response.status == .ok else { throw BenchError.status(Int(response.status.code), url) }
                         let elapsed = clock.now - t0
-                        mine.append(Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18)
+                        mine.append(seconds(elapsed))
                     }
                     return mine
                 }
@@ -145,7 +147,7 @@ enum GatewayBench {
             return all
         }
         let elapsed = clock.now - start
-        return Run(latencies: latencies.sorted(), seconds: Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18)
+        return Run(latencies: latencies.sorted(), seconds: seconds(elapsed))
     }
 }
 
