@@ -135,6 +135,7 @@ public enum MetaRouterExperiment {
             let testGold = test.map { pair.gold[$0] }
             let perfectGains = gains(score: testGold, gold: testGold, grid: s.usageGrid)
             let perfectArea = perfectGains.reduce(0, +) / Double(perfectGains.count)
+            let testFeatures = features.gatherRows(test)
             for n in s.goldSizes {
                 let goldRows = Array(pool[0..<n])
                 let judgeRows = Array(pool[n..<min(pool.count, n + s.judgeSize)])
@@ -150,7 +151,6 @@ public enum MetaRouterExperiment {
                     let mine = rows.indices.filter { owner[$0] == c }
                     return try MetaRouterShard(features: trainFeatures.gatherRows(mine), isGold: mine.map { isGold[$0] }, label: mine.map { labels[$0] }, fold: mine.map { fold[$0] })
                 }.filter { $0.features.rows > 0 }
-                let testFeatures = features.gatherRows(test)
                 var predictions: [String: [Double]] = [:]
                 for e in GainEstimator.allCases {
                     predictions[e.rawValue] = try MetaRouter.fit(e, shards: [central], configuration: s.configuration).predict(testFeatures, rows: Array(test.indices))
