@@ -34,6 +34,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
     ],
     targets: [
         // Dense float32 linear algebra (BLAS or portable fallback), seeded RNG, optimisers.
@@ -58,10 +59,12 @@ let package = Package(
         // Native sentence embedder: BERT WordPiece tokenizer and the all-MiniLM-L6-v2 encoder.
         .target(name: "FedRouteEmbedding", dependencies: ["FedRouteNumerics"], swiftSettings: strict),
         // Client/server federated algorithms (FedAvg/FedProx/FedAdam MLP, two-pass k-means,
-        // personalisation, growing the federation) over the `FederatedClient` message interface.
+        // personalisation, growing the federation, DP-FedAvg with its accountant, pairwise-masked
+        // secure aggregation, resumable rounds) over the `FederatedClient` message interface.
         .target(
             name: "FedRouteFederation",
-            dependencies: ["FedRouteNumerics", "FedRouteData", "FedRouteFeatures", "FedRouteEmbedding", "FedRouteRouters"],
+            dependencies: ["FedRouteNumerics", "FedRouteData", "FedRouteFeatures", "FedRouteEmbedding", "FedRouteRouters",
+                           .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: strict),
         // The paper's experimental protocol: Dirichlet client partition, sparse coverage, every
         // baseline, evaluation on the global and per-client test sets, multi-seed summaries.

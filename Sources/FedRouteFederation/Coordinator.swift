@@ -1,4 +1,5 @@
 import FedRouteData
+import Foundation
 import FedRouteFeatures
 import FedRouteNumerics
 import FedRouteRouters
@@ -26,10 +27,18 @@ public struct FederatedMLPConfiguration: Sendable, Codable, Equatable {
     public var trunkLayers = 2
     public var dropout: Float = 0.1
     public var seed: UInt64 = 0
+    /// DP-FedAvg: client-side clipping and Gaussian noise, with an (ε, δ) accountant (nil = off).
+    public var privacy: DifferentialPrivacy?
+    /// Pairwise-masked secure aggregation of the updates (the coordinator sees only their sum).
+    public var secureAggregation = false
+    /// Updates (or, under secure aggregation, the mean update) with a larger L2 norm are rejected.
+    public var maxUpdateNorm = 1_000.0
 
     public init() {}
 
     func validate() throws {
+        try privacy?.validate()
+        guard maxUpdateNorm > 0 else { throw FederationError.invalidConfiguration("the update norm limit must be > 0") }
         guard rounds >= 0, (0...1).contains(participation), participation > 0, minimumClients >= 1,
               hiddenDimension >= 1, trunkLayers >= 1, (0..<1).contains(dropout), local.epochs >= 0, local.batchSize >= 1
         else { throw FederationError.invalidConfiguration("rounds ≥ 0, participation in (0, 1], minimum clients ≥ 1, hidden ≥ 1, layers ≥ 1, dropout in [0, 1), epochs ≥ 0, batch ≥ 1 required") }
@@ -66,6 +75,35 @@ public struct RoundReport: Sendable, Codable, Equatable {
     /// Sample-weighted mean of the clients' local training losses.
     public var meanLoss: Double?
     public var samples: Int
+    /// Privacy spent so far, under DP-FedAvg.
+    public var privacy: PrivacyReport?
+    /// Who took part in secure aggregation, under it.
+    public var secureAggregation: SecureAggregationReport?
+}
+
+/// The secure-aggregation side of a round.
+public struct SecureAggregationReport: Sendable, Codable, Equatable {
+    /// Clients that sent a key and were told to mask for each other.
+    public var listed: [String]
+    /// Listed clients whose masked update never arrived.
+    public var dropped: [String]
+    /// Survivors that revealed their pair keys with the dropped clients.
+    public var revealedBy: [String]
+}
+
+/// Everything needed to resume federated MLP training after the last completed round.
+public struct MLPTrainingState: Sendable, Codable {
+    public var completedRounds: Int
+    public var parameters: [Tensor]
+    public var server: ServerState
+    public var reports: [RoundReport]
+    public var accountant: PrivacyAccountant?
+}
+
+/// A round's result: the mean delta to apply (nil = the round is skipped) and its report.
+struct RoundOutcome {
+    var average: [[Float]]?
+    var report: RoundReport
 }
 
 /// What happened in federated k-means.
@@ -190,7 +228,11 @@ public struct FederationCoordinator: Sendable {
     // MARK: MLP-Router
 
     /// Trains a federated MLP-Router from scratch: describe → shared cost normaliser → rounds.
-    public func trainMLP(_ configuration: FederatedMLPConfiguration, progress: ProgressHandler? = nil) async throws -> (router: MLPRouter, rounds: [RoundReport]) {
+    ///
+    /// With `resume`, the rounds it records are skipped and training goes on from its parameters;
+    /// `checkpoint` is called after every round with the state to resume from.
+    public func trainMLP(_ configuration: FederatedMLPConfiguration, resume: MLPTrainingState? = nil,
+                         checkpoint: Checkpoint? = nil, progress: ProgressHandler? = nil) async throws -> (router: MLPRouter, rounds: [RoundReport]) {
         try configuration.validate()
         let descriptions = try await describe()
         guard let dim = descriptions[0].featureDimension, descriptions.allSatisfy({ $0.featureDimension == dim }) else {
@@ -202,15 +244,19 @@ public struct FederationCoordinator: Sendable {
                                            modelCount: models.count, dropout: configuration.dropout)
         var rng = SeededRandom(seed: configuration.seed)
         let initial = try MLPRouter(models: models, network: MLPNetwork(architecture: architecture, seed: rng.next()), costNormalizer: normalizer)
-        return try await continueMLP(initial, configuration, descriptions: descriptions, progress: progress)
+        return try await continueMLP(initial, configuration, descriptions: descriptions, resume: resume, checkpoint: checkpoint, progress: progress)
     }
+
+    /// Called after every MLP round with the state to resume from.
+    public typealias Checkpoint = @Sendable (MLPTrainingState) async throws -> Void
 
     /// Runs FedAvg rounds starting from `router` (continuing, growing or fine-tuning it).
     ///
     /// `teacher` adds distillation towards a frozen network (with `local.distillationWeight`);
     /// `local.trainModelsFrom` freezes the trunk and the heads of the models before that index.
     public func continueMLP(_ router: MLPRouter, _ configuration: FederatedMLPConfiguration, teacher: MLPNetwork? = nil,
-                            descriptions known: [ClientDescription]? = nil, progress: ProgressHandler? = nil) async throws -> (router: MLPRouter, rounds: [RoundReport]) {
+                            descriptions known: [ClientDescription]? = nil, resume: MLPTrainingState? = nil,
+                            checkpoint: Checkpoint? = nil, progress: ProgressHandler? = nil) async throws -> (router: MLPRouter, rounds: [RoundReport]) {
         try configuration.validate()
         let descriptions: [ClientDescription]
         if let known { descriptions = known } else { descriptions = try await describe() }
@@ -219,65 +265,196 @@ public struct FederationCoordinator: Sendable {
             throw FederationError.invalidConfiguration("the distillation teacher's architecture differs from the router's")
         }
         var network = router.network
-        let architecture = network.architecture
-        var server = ServerState(configuration.server, shapes: network.parameters.map(\.count))
+        var state = MLPTrainingState(completedRounds: 0, parameters: network.parameters,
+                                     server: ServerState(configuration.server, shapes: network.parameters.map(\.count)),
+                                     reports: [], accountant: configuration.privacy == nil ? nil : PrivacyAccountant())
+        if let resume {
+            guard resume.parameters.count == state.parameters.count,
+                  zip(resume.parameters, state.parameters).allSatisfy({ $0.name == $1.name && $0.shape == $1.shape }),
+                  resume.server.optimizer == configuration.server, resume.completedRounds <= configuration.rounds,
+                  (resume.accountant == nil) == (configuration.privacy == nil) else {
+                throw FederationError.invalidConfiguration("the checkpoint does not fit this model and configuration")
+            }
+            state = resume
+            network.parameters = resume.parameters
+        }
         let n = clients.count
         let perRound = min(n, max(configuration.minimumClients, Int((configuration.participation * Double(n)).rounded())))
-        var reports: [RoundReport] = []
         let sampler = SeededRandom(seed: configuration.seed).derived(0x5A3_9131)
-        for round in stride(from: 1, through: configuration.rounds, by: 1) {
+        for round in stride(from: state.completedRounds + 1, through: configuration.rounds, by: 1) {
             var roundRNG = sampler.derived(UInt64(round))
             let sampled = roundRNG.permutation(n).prefix(perRound).sorted()
+            let seeds = Dictionary(uniqueKeysWithValues: sampled.map { ($0, roundRNG.derivedSeed(UInt64($0) &+ 1)) })
             let parameters = network.parameters
-            let tasks = Dictionary(uniqueKeysWithValues: sampled.map { i in
-                (i, MLPRoundTask(round: round, architecture: architecture, parameters: parameters, costNormalizer: router.costNormalizer,
-                                 settings: configuration.local, teacher: teacher?.parameters,
-                                 seed: roundRNG.derivedSeed(UInt64(i) &+ 1)))
-            })
-            let replies = await ask(sampled) { tasks[$0]!.asRequest }
-            var rejected: [String: String] = [:]
-            var accepted: [(id: String, weight: Double, update: MLPUpdate)] = []
-            for (i, result) in replies {
+            let task = { (i: Int, participants: [SecureAggregationParticipant]?) in
+                MLPRoundTask(round: round, architecture: network.architecture, parameters: parameters, costNormalizer: router.costNormalizer,
+                             settings: configuration.local, teacher: teacher?.parameters, seed: seeds[i]!,
+                             privacy: configuration.privacy.map { UpdatePrivacy(clipNorm: $0.clipNorm, noiseStd: $0.noiseMultiplier * $0.clipNorm / Double(perRound).squareRoot()) },
+                             secureAggregation: participants)
+            }
+            var outcome = configuration.secureAggregation
+                ? try await secureRound(round, sampled: sampled, parameters: parameters, configuration: configuration, perRound: perRound, task: task)
+                : await plainRound(round, sampled: sampled, parameters: parameters, configuration: configuration, perRound: perRound,
+                                   descriptions: descriptions, task: task)
+            if let average = outcome.average {
+                state.server.apply(average, to: &network.parameters)
+                if let dp = configuration.privacy, var accountant = state.accountant {
+                    // Only the noise of the clients whose updates arrived is in the sum.
+                    let sigma = dp.noiseMultiplier * (Double(outcome.report.aggregated.count) / Double(perRound)).squareRoot()
+                    let q = Double(perRound) / Double(n)
+                    accountant.addRound(samplingRate: q, noiseMultiplier: sigma)
+                    state.accountant = accountant
+                    outcome.report.privacy = PrivacyReport(samplingRate: q, effectiveNoiseMultiplier: sigma,
+                                                           epsilon: accountant.epsilon(delta: dp.delta), delta: dp.delta)
+                }
+            }
+            state.reports.append(outcome.report)
+            state.completedRounds = round
+            state.parameters = network.parameters
+            try await checkpoint?(state)
+            progress?(TrainingProgress(stage: "FedAvg round", step: round, total: configuration.rounds, loss: outcome.report.meanLoss))
+        }
+        return (try MLPRouter(models: router.models, network: network, costNormalizer: router.costNormalizer), state.reports)
+    }
+
+    /// A round whose updates arrive in the clear: each is checked, then averaged by sample count
+    /// (or, under DP, summed and divided by the number of sampled clients).
+    func plainRound(_ round: Int, sampled: [Int], parameters: [Tensor], configuration: FederatedMLPConfiguration, perRound: Int,
+                    descriptions: [ClientDescription], task: (Int, [SecureAggregationParticipant]?) -> MLPRoundTask) async -> RoundOutcome {
+        let tasks = Dictionary(uniqueKeysWithValues: sampled.map { ($0, task($0, nil)) })
+        let replies = await ask(sampled) { .trainMLP(tasks[$0]!) }
+        var rejected: [String: String] = [:]
+        var accepted: [(id: String, weight: Double, update: MLPUpdate)] = []
+        for (i, result) in replies {
+            let id = clients[i].id
+            switch result {
+            case .failure(let error): rejected[id] = "\(error)"
+            case .success(let reply):
+                guard case .mlpUpdate(let u) = reply else { rejected[id] = "unexpected reply \(reply.kind)"; continue }
+                if let why = Self.problem(with: u, round: round, parameters: parameters, maxSamples: descriptions[i].trainableQueries,
+                                          maxNorm: configuration.maxUpdateNorm) {
+                    rejected[id] = why
+                } else if u.sampleCount > 0 {
+                    accepted.append((id, configuration.privacy == nil ? Double(u.sampleCount) : 1, u))
+                }
+            }
+        }
+        let total = accepted.reduce(0) { $0 + $1.weight }
+        var report = RoundReport(round: round, sampled: sampled.map { clients[$0].id }, aggregated: [], rejected: rejected, meanLoss: nil, samples: 0)
+        guard accepted.count >= configuration.minimumClients, total > 0 else { return RoundOutcome(average: nil, report: report) }
+        // DP-FedAvg divides by the fixed number sampled, so one client's influence stays ≤ C/k.
+        let denominator = configuration.privacy == nil ? total : Double(perRound)
+        var average = parameters.map { [Float](repeating: 0, count: $0.count) }
+        for (_, w, u) in accepted {
+            let f = Float(w / denominator)
+            for t in average.indices { for j in average[t].indices { average[t][j] += f * u.delta[t].values[j] } }
+        }
+        report.aggregated = accepted.map(\.id)
+        report.meanLoss = accepted.reduce(0) { $0 + $1.weight * $1.update.meanLoss } / total
+        report.samples = accepted.reduce(0) { $0 + $1.update.sampleCount }
+        return RoundOutcome(average: average, report: report)
+    }
+
+    /// A secure-aggregation round: keys → masked updates → pair keys of dropped clients → the sum.
+    /// The coordinator never holds one client's update in the clear, only the masked vectors and the total.
+    func secureRound(_ round: Int, sampled: [Int], parameters: [Tensor], configuration: FederatedMLPConfiguration, perRound: Int,
+                     task: (Int, [SecureAggregationParticipant]?) -> MLPRoundTask) async throws -> RoundOutcome {
+        var report = RoundReport(round: round, sampled: sampled.map { clients[$0].id }, aggregated: [], rejected: [:], meanLoss: nil, samples: 0)
+        let needed = max(2, configuration.minimumClients)
+        // 1. Fresh public keys.
+        var listed: [(index: Int, participant: SecureAggregationParticipant)] = []
+        for (i, result) in await ask(sampled, { _ in .secureAggregationKey(round: round) }) {
+            let id = clients[i].id
+            switch result {
+            case .success(.secureAggregationKey(let r, let key)) where r == round && key.count == 32:
+                listed.append((i, SecureAggregationParticipant(id: id, publicKey: key)))
+            case .success(let reply): report.rejected[id] = "expected a 32-byte key for round \(round), got \(reply.kind)"
+            case .failure(let error): report.rejected[id] = "\(error)"
+            }
+        }
+        let participants = listed.map(\.participant)
+        report.secureAggregation = SecureAggregationReport(listed: participants.map(\.id), dropped: [], revealedBy: [])
+        guard listed.count >= needed else {
+            report.rejected["(round)"] = "only \(listed.count) clients sent keys, secure aggregation needs \(needed)"
+            return RoundOutcome(average: nil, report: report)
+        }
+        // 2. Masked updates.
+        let width = parameters.reduce(2) { $0 + $1.count }
+        let tasks = Dictionary(uniqueKeysWithValues: listed.map { ($0.index, task($0.index, participants)) })
+        var masked: [(index: Int, id: String, values: [UInt64])] = []
+        for (i, result) in await ask(listed.map(\.index), { .trainMLP(tasks[$0]!) }) {
+            let id = clients[i].id
+            switch result {
+            case .success(.maskedUpdate(let u)) where u.round == round && u.values.count == width: masked.append((i, id, u.values))
+            case .success(.maskedUpdate(let u)): report.rejected[id] = "masked update for round \(u.round) with \(u.values.count) values, expected round \(round) and \(width)"
+            case .success(let reply): report.rejected[id] = "unexpected reply \(reply.kind)"
+            case .failure(let error): report.rejected[id] = "\(error)"
+            }
+        }
+        let dropped = participants.map(\.id).filter { id in !masked.contains { $0.id == id } }
+        report.secureAggregation?.dropped = dropped
+        guard masked.count >= needed else {
+            report.rejected["(round)"] = "only \(masked.count) masked updates arrived, secure aggregation needs \(needed)"
+            return RoundOutcome(average: nil, report: report)
+        }
+        // 3. Survivors reveal their pair keys with the dropped clients; nobody else's.
+        var revealed: [String: [String: Data]] = [:]
+        if !dropped.isEmpty {
+            for (i, result) in await ask(masked.map(\.index), { _ in .revealPairKeys(round: round, dropped: dropped) }) {
                 let id = clients[i].id
                 switch result {
-                case .failure(let error): rejected[id] = "\(error)"
-                case .success(let reply):
-                    guard case .mlpUpdate(let u) = reply else { rejected[id] = "unexpected reply \(reply.kind)"; continue }
-                    if let why = Self.problem(with: u, round: round, parameters: parameters, maxSamples: descriptions[i].trainableQueries) {
-                        rejected[id] = why
-                    } else if u.sampleCount > 0 {
-                        accepted.append((id, Double(u.sampleCount), u))
-                    }
+                case .success(.pairKeys(let r, let keys)) where r == round && Set(keys.keys) == Set(dropped) && keys.values.allSatisfy({ $0.count == 32 }):
+                    revealed[id] = keys
+                case .success(let reply): report.rejected[id] = "expected pair keys for \(dropped), got \(reply.kind)"
+                case .failure(let error): report.rejected[id] = "\(error)"
                 }
             }
-            let total = accepted.reduce(0) { $0 + $1.weight }
-            var meanLoss: Double?
-            if accepted.count >= configuration.minimumClients, total > 0 {
-                var average = parameters.map { [Float](repeating: 0, count: $0.count) }
-                for (_, w, u) in accepted {
-                    let f = Float(w / total)
-                    for t in average.indices { for j in average[t].indices { average[t][j] += f * u.delta[t].values[j] } }
-                }
-                server.apply(average, to: &network.parameters)
-                meanLoss = accepted.reduce(0) { $0 + $1.weight * $1.update.meanLoss } / total
+            report.secureAggregation?.revealedBy = revealed.keys.sorted()
+            guard revealed.count == masked.count else {
+                report.rejected["(round)"] = "a survivor did not reveal its pair keys; the sum cannot be unmasked and the round is dropped"
+                return RoundOutcome(average: nil, report: report)
             }
-            reports.append(RoundReport(round: round, sampled: sampled.map { clients[$0].id }, aggregated: meanLoss == nil ? [] : accepted.map(\.id),
-                                       rejected: rejected, meanLoss: meanLoss, samples: Int(total)))
-            progress?(TrainingProgress(stage: "FedAvg round", step: round, total: configuration.rounds, loss: meanLoss))
         }
-        return (try MLPRouter(models: router.models, network: network, costNormalizer: router.costNormalizer), reports)
+        let sum = try SecureAggregation.unmaskedSum(masked: masked.map { ($0.id, $0.values) }, dropped: dropped, revealed: revealed)
+        let totalWeight = FixedPoint.decode(sum[width - 2])
+        let lossSum = FixedPoint.decode(sum[width - 1])
+        guard totalWeight > 0 else {
+            report.rejected["(round)"] = "the aggregate carries no training samples"
+            return RoundOutcome(average: nil, report: report)
+        }
+        let denominator = configuration.privacy == nil ? totalWeight : Double(perRound)
+        var average: [[Float]] = []
+        var offset = 0
+        var squared = 0.0
+        for p in parameters {
+            average.append((0..<p.count).map { Float(FixedPoint.decode(sum[offset + $0]) / denominator) })
+            squared += average.last!.reduce(0.0) { $0 + Double($1) * Double($1) }
+            offset += p.count
+        }
+        // Individual norms are hidden; the mean update is checked instead.
+        guard squared.squareRoot() <= configuration.maxUpdateNorm else {
+            report.rejected["(round)"] = "the aggregate update has norm \(squared.squareRoot()) > \(configuration.maxUpdateNorm); dropped"
+            return RoundOutcome(average: nil, report: report)
+        }
+        report.aggregated = masked.map(\.id)
+        report.meanLoss = lossSum / totalWeight
+        report.samples = configuration.privacy == nil ? Int(totalWeight.rounded()) : 0
+        return RoundOutcome(average: average, report: report)
     }
 
     /// Why an update cannot enter the average, or nil if it can.
-    static func problem(with u: MLPUpdate, round: Int, parameters: [Tensor], maxSamples: Int) -> String? {
+    static func problem(with u: MLPUpdate, round: Int, parameters: [Tensor], maxSamples: Int, maxNorm: Double = .infinity) -> String? {
         guard u.round == round else { return "update for round \(u.round) in round \(round)" }
         guard u.delta.count == parameters.count else { return "\(u.delta.count) tensors, expected \(parameters.count)" }
+        var squared = 0.0
         for (d, p) in zip(u.delta, parameters) {
             guard d.name == p.name, d.shape == p.shape, d.values.count == p.values.count else {
                 return "tensor \(d.name) \(d.shape) where \(p.name) \(p.shape) was expected"
             }
             guard d.values.allSatisfy(\.isFinite) else { return "tensor \(d.name) contains NaN or infinity" }
+            squared = d.values.reduce(squared) { $0 + Double($1) * Double($1) }
         }
+        guard squared.squareRoot() <= maxNorm else { return "update norm \(squared.squareRoot()) exceeds the limit \(maxNorm)" }
         guard u.sampleCount >= 0, u.sampleCount <= maxSamples else { return "claims \(u.sampleCount) samples, the client described \(maxSamples)" }
         guard u.meanLoss.isFinite else { return "loss \(u.meanLoss)" }
         return nil
@@ -359,9 +536,9 @@ extension MLPRoundTask {
     var asRequest: FederatedRequest { .trainMLP(self) }
 }
 
-/// Server-side optimiser state.
-struct ServerState: Sendable {
-    let optimizer: ServerOptimizer
+/// Server-side optimiser state (FedAdam's moments), part of a training checkpoint.
+public struct ServerState: Sendable, Codable {
+    public let optimizer: ServerOptimizer
     var m: [[Float]]
     var v: [[Float]]
 

@@ -1,4 +1,5 @@
 import FedRouteData
+import Foundation
 import FedRouteFeatures
 import FedRouteNumerics
 import FedRouteRouters
@@ -17,8 +18,14 @@ public struct ClientPolicy: Sendable, Codable, Equatable {
     /// Smallest number of local rows behind any shared aggregate: a local k-means cluster with
     /// fewer points is not sent, and a client with fewer training texts sends no document counts.
     public var minimumGroupSize = 3
+    /// Seed of the client's differential-privacy noise. Nil (the default, and the only private
+    /// choice) draws it from the system's secure generator; a seed makes simulations reproducible.
+    public var noiseSeed: UInt64?
 
-    public init(minimumGroupSize: Int = 3) { self.minimumGroupSize = minimumGroupSize }
+    public init(minimumGroupSize: Int = 3, noiseSeed: UInt64? = nil) {
+        self.minimumGroupSize = minimumGroupSize
+        self.noiseSeed = noiseSeed
+    }
 }
 
 /// A client holding its own evaluation data in this process.
@@ -31,6 +38,9 @@ public actor InProcessClient: FederatedClient {
     let policy: ClientPolicy
     let featurize: Featurizer
     var features: Matrix?
+    /// Secure-aggregation key pairs by round, and the participant list each round was masked for.
+    var secureSessions: [Int: SecureAggregationSession] = [:]
+    var maskedFor: [Int: [SecureAggregationParticipant]] = [:]
 
     /// Turns the client's training queries into features under an encoder spec.
     public typealias Featurizer = @Sendable (EncoderSpec, [Query]) throws -> Matrix
@@ -76,13 +86,80 @@ public actor InProcessClient: FederatedClient {
         case .costMoments:
             return .costMoments(CostMoments(table: train))
         case .trainMLP(let task):
-            return .mlpUpdate(try trainRound(task))
+            var update = try trainRound(task)
+            if let privacy = task.privacy {
+                if let seed = policy.noiseSeed {
+                    var g = SeededRandom(seed: seed).derived(UInt64(task.round))
+                    privacy.apply(to: &update.delta, using: &g)
+                } else {
+                    var g = SystemRandomNumberGenerator()
+                    privacy.apply(to: &update.delta, using: &g)
+                }
+            }
+            guard let participants = task.secureAggregation else { return .mlpUpdate(update) }
+            return .maskedUpdate(try maskedUpdate(update, participants: participants, uniformWeight: task.privacy != nil))
+        case .secureAggregationKey(let round):
+            let session = SecureAggregationSession(round: round, clientID: id)
+            secureSessions = secureSessions.filter { $0.key > round - 3 }
+            secureSessions[round] = session
+            return .secureAggregationKey(round: round, publicKey: session.publicKey)
+        case .revealPairKeys(let round, let dropped):
+            return .pairKeys(round: round, keys: try revealPairKeys(round: round, dropped: dropped))
         case .localCentroids(let task):
             return .localCentroids(try localCentroids(task))
         case .clusterStatistics(let task):
             let (x, table) = try localData()
             return .clusterStatistics(ClusterStatisticsReply(statistics: try ClusterStatistics(centroids: task.centroids, features: x, table: table)))
         }
+    }
+
+    /// The update as one fixed-point vector [w·Δ, w, w·loss], masked for the round's participants.
+    func maskedUpdate(_ u: MLPUpdate, participants: [SecureAggregationParticipant], uniformWeight: Bool) throws -> MaskedUpdate {
+        guard let session = secureSessions[u.round] else {
+            throw FederationError.protocolViolation(client: id, "no secure-aggregation key for round \(u.round) (was the client restarted?)")
+        }
+        let ids = participants.map(\.id)
+        guard Set(ids).count == ids.count, ids.count >= 2 else {
+            throw FederationError.protocolViolation(client: id, "secure aggregation needs ≥ 2 distinct participants, got \(ids)")
+        }
+        // Under DP every client counts once (the server divides by the number sampled).
+        let w = uniformWeight ? (u.sampleCount > 0 ? 1.0 : 0.0) : Double(u.sampleCount)
+        var plain: [UInt64] = []
+        plain.reserveCapacity(u.delta.reduce(2) { $0 + $1.count })
+        for t in u.delta {
+            for v in t.values {
+                let x = w * Double(v)
+                guard x.isFinite, abs(x) < FixedPoint.limit else {
+                    throw FederationError.protocolViolation(client: id, "update value \(x) in \(t.name) is outside the fixed-point range")
+                }
+                plain.append(FixedPoint.encode(x))
+            }
+        }
+        plain.append(FixedPoint.encode(w))
+        plain.append(FixedPoint.encode(w * (u.meanLoss.isFinite ? u.meanLoss : 0)))
+        let masked = try session.mask(plain, participants: participants)
+        maskedFor = maskedFor.filter { $0.key > u.round - 3 }
+        maskedFor[u.round] = participants
+        return MaskedUpdate(round: u.round, values: masked)
+    }
+
+    /// Pair keys with dropped participants of a round this client masked for. Refuses when the
+    /// reveal would leave no other unrevealed participant (that would unmask this client itself).
+    func revealPairKeys(round: Int, dropped: [String]) throws -> [String: Data] {
+        guard let session = secureSessions[round], let participants = maskedFor[round] else {
+            throw FederationError.protocolViolation(client: id, "sent no masked update in round \(round)")
+        }
+        let ids = participants.map(\.id)
+        let set = Set(dropped)
+        guard !set.contains(id), set.isSubset(of: Set(ids)) else {
+            throw FederationError.protocolViolation(client: id, "asked to reveal keys for \(dropped.sorted()), not other participants of round \(round)")
+        }
+        guard ids.count - 1 - set.count >= 1 else {
+            throw FederationError.protocolViolation(client: id, "revealing \(set.count) of \(ids.count - 1) pair keys would expose this client's update")
+        }
+        var keys: [String: Data] = [:]
+        for p in participants where set.contains(p.id) { keys[p.id] = try session.pairKey(with: p) }
+        return keys
     }
 
     func checkModels(_ count: Int) throws {

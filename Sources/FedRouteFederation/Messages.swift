@@ -1,3 +1,4 @@
+import Foundation
 import FedRouteEmbedding
 import FedRouteFeatures
 import FedRouteNumerics
@@ -23,6 +24,34 @@ public enum FederatedRequest: Sendable, Codable, Equatable {
     case localCentroids(LocalClusteringTask)
     /// Pass 2 of federated k-means: per (cluster, model) sums and counts on the global centres.
     case clusterStatistics(ClusterStatisticsTask)
+    /// Secure aggregation, step 1: a fresh X25519 public key for this round.
+    case secureAggregationKey(round: Int)
+    /// Secure aggregation, step 3: the pair keys shared with these listed clients that sent no update.
+    case revealPairKeys(round: Int, dropped: [String])
+
+    /// The case name, for logs and error messages.
+    public var kind: String {
+        switch self {
+        case .describe: return "describe"
+        case .documentFrequencies: return "documentFrequencies"
+        case .useEncoder: return "useEncoder"
+        case .costMoments: return "costMoments"
+        case .trainMLP: return "trainMLP"
+        case .localCentroids: return "localCentroids"
+        case .clusterStatistics: return "clusterStatistics"
+        case .secureAggregationKey: return "secureAggregationKey"
+        case .revealPairKeys: return "revealPairKeys"
+        }
+    }
+
+    /// The MLP round this request belongs to, if any.
+    public var round: Int? {
+        switch self {
+        case .trainMLP(let t): return t.round
+        case .secureAggregationKey(let r), .revealPairKeys(let r, _): return r
+        default: return nil
+        }
+    }
 }
 
 /// A client's answer to a `FederatedRequest`, case for case.
@@ -34,6 +63,11 @@ public enum FederatedReply: Sendable, Codable, Equatable {
     case mlpUpdate(MLPUpdate)
     case localCentroids(LocalCentroids)
     case clusterStatistics(ClusterStatisticsReply)
+    case secureAggregationKey(round: Int, publicKey: Data)
+    /// A secure-aggregation round's masked update (instead of `mlpUpdate`).
+    case maskedUpdate(MaskedUpdate)
+    /// Dropped client id → the pair key shared with it.
+    case pairKeys(round: Int, keys: [String: Data])
 
     /// The case name, for error messages.
     public var kind: String {
@@ -45,6 +79,9 @@ public enum FederatedReply: Sendable, Codable, Equatable {
         case .mlpUpdate: return "mlpUpdate"
         case .localCentroids: return "localCentroids"
         case .clusterStatistics: return "clusterStatistics"
+        case .secureAggregationKey: return "secureAggregationKey"
+        case .maskedUpdate: return "maskedUpdate"
+        case .pairKeys: return "pairKeys"
         }
     }
 }
@@ -140,9 +177,14 @@ public struct MLPRoundTask: Sendable, Codable, Equatable {
     public var teacher: [Tensor]?
     /// Seed for the client's shuffling and dropout in this round.
     public var seed: UInt64
+    /// DP-FedAvg: clip and noise the delta before sending it (nil = send it as is).
+    public var privacy: UpdatePrivacy?
+    /// Secure aggregation: the round's participants and their public keys (nil = send in the clear).
+    public var secureAggregation: [SecureAggregationParticipant]?
 
     public init(round: Int, architecture: MLPArchitecture, parameters: [Tensor], costNormalizer: CostNormalizer,
-                settings: LocalTrainingSettings, teacher: [Tensor]? = nil, seed: UInt64) {
+                settings: LocalTrainingSettings, teacher: [Tensor]? = nil, seed: UInt64,
+                privacy: UpdatePrivacy? = nil, secureAggregation: [SecureAggregationParticipant]? = nil) {
         self.round = round
         self.architecture = architecture
         self.parameters = parameters
@@ -150,6 +192,8 @@ public struct MLPRoundTask: Sendable, Codable, Equatable {
         self.settings = settings
         self.teacher = teacher
         self.seed = seed
+        self.privacy = privacy
+        self.secureAggregation = secureAggregation
     }
 }
 

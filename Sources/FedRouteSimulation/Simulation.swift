@@ -246,7 +246,7 @@ public enum Simulation {
                       progress: ProgressHandler?) async throws -> TrainedFamily {
         switch family {
         case .mlp:
-            let (federated, rounds) = try await coordinator.trainMLP(c.mlp) { p in progress?(TrainingProgress(stage: "mlp: federated round", step: p.step, total: p.total, loss: p.loss)) }
+            let (federated, rounds) = try await coordinator.trainMLP(c.mlp, progress: { p in progress?(TrainingProgress(stage: "mlp: federated round", step: p.step, total: p.total, loss: p.loss)) })
             var base = MLPTrainingConfiguration()
             base.epochs = c.effectiveBaselineEpochs
             base.batchSize = c.mlp.local.batchSize

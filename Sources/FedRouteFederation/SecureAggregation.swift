@@ -1,0 +1,136 @@
+import Crypto
+import Foundation
+import FedRouteNumerics
+
+// Secure aggregation by pairwise additive masking (Bonawitz et al., 2017, without the double mask).
+//
+// Per round every sampled client makes a fresh X25519 key pair and sends the public half. The
+// coordinator hands the list of public keys to the clients that answered. Client i derives, for
+// every other listed client j, a pair key k_ij = HKDF-SHA256(X25519(sk_i, pk_j), round, ids) that j
+// derives too, expands it with ChaCha20 into a mask m_ij, and sends
+//     y_i = x_i + Σ_{j listed, id_j > id_i} m_ij − Σ_{j listed, id_j < id_i} m_ij   (mod 2^64),
+// where x_i is its update in 2^-24 fixed point. Summed over all listed clients the masks cancel. If
+// some listed clients never send y_j, the survivors reveal k_ij for exactly those j (never for each
+// other), and the coordinator removes the dangling masks. Any y arriving after that is refused.
+//
+// Threat model: an honest-but-curious coordinator that follows this protocol sees each y_i, which
+// is uniformly distributed given x_i, and the sum. Without Bonawitz's second (self) mask and Shamir
+// shares, a coordinator that lies about who dropped out could unmask a slow client; see
+// docs/FEDERATION.md.
+
+/// Fixed-point ring arithmetic of masked vectors.
+public enum FixedPoint {
+    /// Fractional bits: values are stored as round(x·2^24) in Z/2^64.
+    public static let fractionBits = 24
+    static let scale = Double(1 << fractionBits)
+    /// Largest |x| that encodes without wrapping.
+    public static let limit = Double(Int64.max) / scale / 1024
+
+    public static func encode(_ x: Double) -> UInt64 { UInt64(bitPattern: Int64((x * scale).rounded())) }
+    public static func decode(_ v: UInt64) -> Double { Double(Int64(bitPattern: v)) / scale }
+}
+
+/// One client's masked contribution: the update, its weight and weighted loss, in the ring.
+public struct MaskedUpdate: Sendable, Codable, Equatable {
+    public var round: Int
+    /// `values.count` = parameters + 2: w·Δ (every tensor, flattened in order), then w, then w·loss.
+    public var values: [UInt64]
+
+    public init(round: Int, values: [UInt64]) {
+        self.round = round
+        self.values = values
+    }
+}
+
+/// A participant's public key for one round.
+public struct SecureAggregationParticipant: Sendable, Codable, Equatable {
+    public var id: String
+    /// Raw X25519 public key (32 bytes).
+    public var publicKey: Data
+
+    public init(id: String, publicKey: Data) {
+        self.id = id
+        self.publicKey = publicKey
+    }
+}
+
+/// Key material and masks of one client in one round.
+public struct SecureAggregationSession: Sendable {
+    public let round: Int
+    public let clientID: String
+    let privateKey: Curve25519.KeyAgreement.PrivateKey
+
+    public init(round: Int, clientID: String) {
+        self.round = round
+        self.clientID = clientID
+        privateKey = Curve25519.KeyAgreement.PrivateKey()
+    }
+
+    public var publicKey: Data { privateKey.publicKey.rawRepresentation }
+
+    /// The pair key shared with `other` (both sides derive the same bytes).
+    public func pairKey(with other: SecureAggregationParticipant) throws -> Data {
+        let theirs: Curve25519.KeyAgreement.PublicKey
+        do { theirs = try .init(rawRepresentation: other.publicKey) } catch {
+            throw FederationError.protocolViolation(client: clientID, "participant \(other.id) has an invalid X25519 public key")
+        }
+        let shared = try privateKey.sharedSecretFromKeyAgreement(with: theirs)
+        let (a, b) = clientID < other.id ? (clientID, other.id) : (other.id, clientID)
+        let key = shared.hkdfDerivedSymmetricKey(using: SHA256.self, salt: Data("fedroute-secagg-v1".utf8),
+                                                 sharedInfo: Data("round \(round)|\(a)|\(b)".utf8), outputByteCount: 32)
+        return key.withUnsafeBytes { Data($0) }
+    }
+
+    /// Masks `plain` (fixed-point values) for the listed participants, which must include this client.
+    public func mask(_ plain: [UInt64], participants: [SecureAggregationParticipant]) throws -> [UInt64] {
+        guard participants.contains(where: { $0.id == clientID && $0.publicKey == publicKey }) else {
+            throw FederationError.protocolViolation(client: clientID, "the round's participant list does not carry this client's key")
+        }
+        var out = plain
+        for p in participants where p.id != clientID {
+            let m = try SecureAggregation.mask(pairKey: pairKey(with: p), count: plain.count)
+            if clientID < p.id {
+                for i in out.indices { out[i] &+= m[i] }
+            } else {
+                for i in out.indices { out[i] &-= m[i] }
+            }
+        }
+        return out
+    }
+}
+
+/// The coordinator's side: sums masked vectors and removes the masks of clients that dropped out.
+public enum SecureAggregation {
+    /// The mask a pair key expands to: the ChaCha20 keystream (nonce 0; every key is used once).
+    public static func mask(pairKey: Data, count: Int) throws -> [UInt64] {
+        let zeros = Data(count: count * 8)
+        let sealed = try ChaChaPoly.seal(zeros, using: SymmetricKey(data: pairKey), nonce: ChaChaPoly.Nonce(data: Data(count: 12)))
+        return sealed.ciphertext.withUnsafeBytes { raw in
+            (0..<count).map { UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: $0 * 8, as: UInt64.self)) }
+        }
+    }
+
+    /// Σ masked vectors (mod 2^64), with the masks between each survivor and each dropped client removed.
+    ///
+    /// `revealed[survivor][dropped]` is the pair key the survivor revealed for that dropped client.
+    public static func unmaskedSum(masked: [(id: String, values: [UInt64])], dropped: [String],
+                                   revealed: [String: [String: Data]]) throws -> [UInt64] {
+        guard let n = masked.first?.values.count else { return [] }
+        var sum = [UInt64](repeating: 0, count: n)
+        for (id, v) in masked {
+            guard v.count == n else { throw FederationError.invalidReply(client: id, "masked vector of \(v.count) values, expected \(n)") }
+            for i in 0..<n { sum[i] &+= v[i] }
+        }
+        for (id, _) in masked {
+            for d in dropped {
+                guard let key = revealed[id]?[d] else {
+                    throw FederationError.invalidReply(client: id, "did not reveal its pair key with dropped client \(d)")
+                }
+                let m = try mask(pairKey: key, count: n)
+                // The survivor added +m if its id sorts first, −m otherwise; undo that.
+                if id < d { for i in 0..<n { sum[i] &-= m[i] } } else { for i in 0..<n { sum[i] &+= m[i] } }
+            }
+        }
+        return sum
+    }
+}
