@@ -21,6 +21,8 @@ let package = Package(
         .library(name: "FedRouteGateway", targets: ["FedRouteGateway"]),
         .library(name: "FedRouteFakeUpstream", targets: ["FedRouteFakeUpstream"]),
         .library(name: "FedRouteMetaRouter", targets: ["FedRouteMetaRouter"]),
+        .library(name: "FedRouteHTTP", targets: ["FedRouteHTTP"]),
+        .library(name: "FedRouteNetwork", targets: ["FedRouteNetwork"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -35,6 +37,9 @@ let package = Package(
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
         .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
+        .package(url: "https://github.com/apple/swift-certificates", from: "1.21.1"),
+        .package(url: "https://github.com/apple/swift-asn1", from: "1.7.4"),
     ],
     targets: [
         // Dense float32 linear algebra (BLAS or portable fallback), seeded RNG, optimisers.
@@ -76,6 +81,37 @@ let package = Package(
         // the bias as a CATE (R-/DR-learner, cross-fitted), over additive statistics so that the
         // federated fit equals the centralized one; the judge simulation and split experiment.
         .target(name: "FedRouteMetaRouter", dependencies: ["FedRouteNumerics", "FedRouteData"], swiftSettings: strict),
+        // Running a Hummingbird application for the length of a closure (tests, benchmarks, embedding).
+        .target(
+            name: "FedRouteHTTP",
+            dependencies: [
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strict),
+        // Federation over the network: the coordinator (Hummingbird, HTTP/2 over TLS) with signed
+        // requests, task mailboxes, deadlines and checkpoints; the client process (async-http-client);
+        // certificates and keys.
+        .target(
+            name: "FedRouteNetwork",
+            dependencies: [
+                "FedRouteNumerics", "FedRouteData", "FedRouteFeatures", "FedRouteRouters", "FedRouteEvaluation", "FedRouteFederation", "FedRouteHTTP",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdCore", package: "hummingbird"),
+                .product(name: "HummingbirdTLS", package: "hummingbird"),
+                .product(name: "HummingbirdHTTP2", package: "hummingbird"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Yams", package: "Yams"),
+            ],
+            swiftSettings: strict),
         // The gateway's request log (SQLite via GRDB): routed requests, their cost and tokens, quality
         // feedback, and export of rated requests as local evaluation data.
         .target(
@@ -105,7 +141,7 @@ let package = Package(
         .target(
             name: "FedRouteFakeUpstream",
             dependencies: [
-                "FedRouteGateway",
+                "FedRouteGateway", "FedRouteHTTP",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -115,7 +151,7 @@ let package = Package(
             name: "fedroute",
             dependencies: [
                 "FedRouteNumerics", "FedRouteData", "FedRouteFeatures", "FedRouteRouters", "FedRouteEvaluation",
-                "FedRouteEmbedding", "FedRouteFederation", "FedRouteSimulation", "FedRouteFeedback", "FedRouteGateway", "FedRouteMetaRouter",
+                "FedRouteEmbedding", "FedRouteFederation", "FedRouteSimulation", "FedRouteFeedback", "FedRouteGateway", "FedRouteMetaRouter", "FedRouteNetwork",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -124,7 +160,7 @@ let package = Package(
             name: "fedroute-bench",
             dependencies: [
                 "FedRouteNumerics", "FedRouteData", "FedRouteFeatures", "FedRouteEmbedding", "FedRouteRouters", "FedRouteFederation", "FedRouteSimulation",
-                "FedRouteFeedback", "FedRouteGateway", "FedRouteFakeUpstream",
+                "FedRouteFeedback", "FedRouteGateway", "FedRouteFakeUpstream", "FedRouteHTTP", "FedRouteNetwork",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
@@ -156,7 +192,7 @@ let package = Package(
         .testTarget(
             name: "FedRouteGatewayTests",
             dependencies: [
-                "FedRouteGateway", "FedRouteFakeUpstream", "FedRouteFeedback", "FedRouteRouters", "FedRouteFeatures", "FedRouteNumerics", "FedRouteData",
+                "FedRouteGateway", "FedRouteFakeUpstream", "FedRouteHTTP", "FedRouteFeedback", "FedRouteRouters", "FedRouteFeatures", "FedRouteNumerics", "FedRouteData",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ],

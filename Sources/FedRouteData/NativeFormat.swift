@@ -63,15 +63,16 @@ public enum NativeFormat {
         return acc.table
     }
 
-    /// Writes `table` as native JSONL (models sorted, unobserved cells omitted).
+    /// Writes `table` as native JSONL (models sorted). Unobserved cells are written as `{}` so that
+    /// a model nobody evaluated in this table is still in its model list when it is read back.
     public static func write(_ table: EvaluationTable, to path: String) throws {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         var out = Data()
         for r in 0..<table.queryCount {
             var models: [String: Line.Cell] = [:]
-            for m in 0..<table.modelCount where table.isObserved(r, m) {
-                models[table.models[m]] = Line.Cell(score: table.score(r, m), cost: table.cost(r, m))
+            for m in 0..<table.modelCount {
+                models[table.models[m]] = table.isObserved(r, m) ? Line.Cell(score: table.score(r, m), cost: table.cost(r, m)) : Line.Cell()
             }
             let q = table.queries[r]
             out.append(try encoder.encode(Line(id: q.id, query: q.text, task: q.task, split: q.split, models: models)))

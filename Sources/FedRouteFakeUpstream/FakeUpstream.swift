@@ -1,3 +1,4 @@
+import FedRouteHTTP
 import FedRouteGateway
 import Foundation
 import HTTPTypes

@@ -238,13 +238,18 @@ public struct FederationCoordinator: Sendable {
         guard let dim = descriptions[0].featureDimension, descriptions.allSatisfy({ $0.featureDimension == dim }) else {
             throw FederationError.invalidConfiguration("every client must have featurised its data with the same encoder (send useEncoder first)")
         }
-        let models = descriptions[0].models
-        let normalizer = try await costNormalizer(models: models.count)
-        let architecture = MLPArchitecture(inputDimension: dim, hiddenDimension: configuration.hiddenDimension, trunkLayers: configuration.trunkLayers,
-                                           modelCount: models.count, dropout: configuration.dropout)
-        var rng = SeededRandom(seed: configuration.seed)
-        let initial = try MLPRouter(models: models, network: MLPNetwork(architecture: architecture, seed: rng.next()), costNormalizer: normalizer)
+        let normalizer = try await costNormalizer(models: descriptions[0].models.count)
+        let initial = try Self.initialMLP(configuration, models: descriptions[0].models, featureDimension: dim, normalizer: normalizer)
         return try await continueMLP(initial, configuration, descriptions: descriptions, resume: resume, checkpoint: checkpoint, progress: progress)
+    }
+
+    /// The untrained router `trainMLP` starts from (seeded by `configuration.seed`).
+    public static func initialMLP(_ configuration: FederatedMLPConfiguration, models: [String], featureDimension: Int,
+                                  normalizer: CostNormalizer) throws -> MLPRouter {
+        let architecture = MLPArchitecture(inputDimension: featureDimension, hiddenDimension: configuration.hiddenDimension,
+                                           trunkLayers: configuration.trunkLayers, modelCount: models.count, dropout: configuration.dropout)
+        var rng = SeededRandom(seed: configuration.seed)
+        return try MLPRouter(models: models, network: MLPNetwork(architecture: architecture, seed: rng.next()), costNormalizer: normalizer)
     }
 
     /// Called after every MLP round with the state to resume from.
@@ -256,6 +261,7 @@ public struct FederationCoordinator: Sendable {
     /// `local.trainModelsFrom` freezes the trunk and the heads of the models before that index.
     public func continueMLP(_ router: MLPRouter, _ configuration: FederatedMLPConfiguration, teacher: MLPNetwork? = nil,
                             descriptions known: [ClientDescription]? = nil, resume: MLPTrainingState? = nil,
+                            beforeRound: (@Sendable (Int) async throws -> Void)? = nil,
                             checkpoint: Checkpoint? = nil, progress: ProgressHandler? = nil) async throws -> (router: MLPRouter, rounds: [RoundReport]) {
         try configuration.validate()
         let descriptions: [ClientDescription]
@@ -282,6 +288,7 @@ public struct FederationCoordinator: Sendable {
         let perRound = min(n, max(configuration.minimumClients, Int((configuration.participation * Double(n)).rounded())))
         let sampler = SeededRandom(seed: configuration.seed).derived(0x5A3_9131)
         for round in stride(from: state.completedRounds + 1, through: configuration.rounds, by: 1) {
+            try await beforeRound?(round)
             var roundRNG = sampler.derived(UInt64(round))
             let sampled = roundRNG.permutation(n).prefix(perRound).sorted()
             let seeds = Dictionary(uniqueKeysWithValues: sampled.map { ($0, roundRNG.derivedSeed(UInt64($0) &+ 1)) })
@@ -463,11 +470,16 @@ public struct FederationCoordinator: Sendable {
     // MARK: K-Means-Router
 
     /// The two-pass federated K-Means-Router.
-    public func trainKMeans(_ configuration: FederatedKMeansConfiguration, progress: ProgressHandler? = nil) async throws -> (router: KMeansRouter, report: KMeansFederationReport) {
+    ///
+    /// `known` descriptions (from an earlier `describe`) spare a round trip to every client, so a
+    /// client that is offline does not hold the job up; it just sends nothing.
+    public func trainKMeans(_ configuration: FederatedKMeansConfiguration, descriptions known: [ClientDescription]? = nil,
+                            progress: ProgressHandler? = nil) async throws -> (router: KMeansRouter, report: KMeansFederationReport) {
         guard configuration.localClusters >= 1, configuration.globalClusters >= 1 else {
             throw FederationError.invalidConfiguration("local and global cluster counts must be ≥ 1")
         }
-        let descriptions = try await describe()
+        let descriptions: [ClientDescription]
+        if let known { descriptions = known } else { descriptions = try await describe() }
         guard let dim = descriptions[0].featureDimension, descriptions.allSatisfy({ $0.featureDimension == dim }) else {
             throw FederationError.invalidConfiguration("every client must have featurised its data with the same encoder (send useEncoder first)")
         }

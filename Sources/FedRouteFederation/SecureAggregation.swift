@@ -40,6 +40,28 @@ public struct MaskedUpdate: Sendable, Codable, Equatable {
         self.round = round
         self.values = values
     }
+
+    enum CodingKeys: String, CodingKey { case round, values }
+
+    /// `values` travel as base64 of little-endian 64-bit words.
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        round = try c.decode(Int.self, forKey: .round)
+        guard let data = Data(base64Encoded: try c.decode(String.self, forKey: .values)), data.count % 8 == 0 else {
+            throw DecodingError.dataCorruptedError(forKey: .values, in: c, debugDescription: "not base64 of 64-bit words")
+        }
+        values = data.withUnsafeBytes { raw in
+            (0..<(data.count / 8)).map { UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: $0 * 8, as: UInt64.self)) }
+        }
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(round, forKey: .round)
+        var data = Data(capacity: values.count * 8)
+        for v in values { withUnsafeBytes(of: v.littleEndian) { data.append(contentsOf: $0) } }
+        try c.encode(data.base64EncodedString(), forKey: .values)
+    }
 }
 
 /// A participant's public key for one round.

@@ -107,7 +107,7 @@ extension Tensor: Codable {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         let name = try c.decode(String.self, forKey: .name)
         let shape = try c.decode([Int].self, forKey: .shape)
-        let values = try c.decode([Float].self, forKey: .values)
+        let values = try PackedFloats.decode(forKey: .values, in: c)
         guard shape.allSatisfy({ $0 >= 0 }), shape.reduce(1, *) == values.count else {
             throw DecodingError.dataCorruptedError(forKey: .values, in: c, debugDescription: "tensor \(name) of shape \(shape) carries \(values.count) values")
         }
@@ -118,6 +118,6 @@ extension Tensor: Codable {
         var c = encoder.container(keyedBy: CodingKeys.self)
         try c.encode(name, forKey: .name)
         try c.encode(shape, forKey: .shape)
-        try c.encode(values, forKey: .values)
+        try PackedFloats.encode(values, forKey: .values, in: &c, encoder: encoder)
     }
 }

@@ -96,7 +96,7 @@ extension Matrix: Codable {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         let rows = try c.decode(Int.self, forKey: .rows)
         let cols = try c.decode(Int.self, forKey: .cols)
-        let data = try c.decode([Float].self, forKey: .data)
+        let data = try PackedFloats.decode(forKey: .data, in: c)
         guard rows >= 0, cols >= 0, data.count == rows * cols else {
             throw DecodingError.dataCorruptedError(forKey: .data, in: c, debugDescription: "matrix \(rows)×\(cols) carries \(data.count) values")
         }
@@ -107,6 +107,6 @@ extension Matrix: Codable {
         var c = encoder.container(keyedBy: CodingKeys.self)
         try c.encode(rows, forKey: .rows)
         try c.encode(cols, forKey: .cols)
-        try c.encode(data, forKey: .data)
+        try PackedFloats.encode(data, forKey: .data, in: &c, encoder: encoder)
     }
 }

@@ -3,6 +3,7 @@ import FedRouteData
 import FedRouteEvaluation
 import FedRouteFeatures
 import FedRouteFederation
+import FedRouteNetwork
 import FedRouteNumerics
 import FedRouteRouters
 import FedRouteSimulation
@@ -65,6 +66,8 @@ struct SimulateCommand: AsyncParsableCommand {
     @Option(name: .long, help: "K-Means fine-tune: pseudo-observations of the global cell mean.") var priorStrength = 1.0
     @Option(name: .long, help: "Adaptive mixture: local-router error measured in-sample (the paper) or cross-fitted.") var mixtureErrors = "in-sample"
     @Option(name: .long, help: "Folds for --mixture-errors cross-fitted.") var mixtureFolds = 5
+    @Option(name: .long, help: "Also write the first seed's federation for real processes here: client data, keys, TLS files, validation set, server.json and the simulation's AUCs (expected.json).") var exportFederation: String?
+    @Option(name: .long, help: "Port written into the exported server.json.") var exportPort = 7443
 
     func validate() throws {
         guard !seeds.isEmpty else { throw ValidationError("give at least one --seeds value") }
@@ -136,6 +139,10 @@ struct SimulateCommand: AsyncParsableCommand {
                              f.global.entries.filter { $0.name.hasPrefix("local:") }.map(\.auc).max() ?? .nan))
             }
             Console.info("wrote \(dir)/")
+            if let exportFederation, results.isEmpty {
+                try FederationExport.write(table: table, configuration: c, result: result, to: exportFederation, port: exportPort)
+                Console.info("wrote the federation for seed \(seed) to \(exportFederation)/ (start it with: fedroute server --config \(exportFederation)/server.json)")
+            }
             results.append(result)
         }
         let summary = SimulationSummary(results)
@@ -143,5 +150,39 @@ struct SimulateCommand: AsyncParsableCommand {
         print("")
         print(summary.text, terminator: "")
         Console.info("wrote \(out)/summary.json, summary.txt and per-seed reports (JSON, CSV, SVG)")
+    }
+}
+
+/// Writes a simulated federation as files for real `fedroute server` / `fedroute client` processes.
+enum FederationExport {
+    static func write(table: EvaluationTable, configuration c: SimulationConfiguration, result: SimulationResult, to directory: String, port: Int) throws {
+        guard case .hashed(let encoder) = c.encoder else { throw ValidationError("--export-federation needs the hashed encoder") }
+        let fm = FileManager.default
+        func path(_ parts: String...) -> String { parts.reduce(directory) { ($0 as NSString).appendingPathComponent($1) } }
+        for sub in ["clients", "keys", "tls"] { try fm.createDirectory(atPath: path(sub), withIntermediateDirectories: true) }
+        let shards = try FederatedPartition.make(table, configuration: c.partition)
+        var clients: [FederationServerConfiguration.Client] = []
+        for shard in shards {
+            try NativeFormat.write(shard.train, to: path("clients", "\(shard.id).jsonl"))
+            let identity = ClientIdentity(id: shard.id)
+            try identity.write(to: path("keys", "\(shard.id).key"))
+            clients.append(.init(id: shard.id, publicKey: identity.publicKeyBase64))
+        }
+        try NativeFormat.write(try EvaluationTable.concatenate(shards.map(\.test)), to: path("validation.jsonl"))
+        try FederationCertificates.generate(directory: path("tls"), hosts: ["127.0.0.1", "localhost"])
+        let absolute = URL(fileURLWithPath: directory).standardizedFileURL.path
+        func abs(_ parts: String...) -> String { parts.reduce(absolute) { ($0 as NSString).appendingPathComponent($1) } }
+        let server = FederationServerConfiguration(
+            federation: "simulation-seed-\(c.seed)", host: "127.0.0.1", port: port,
+            tls: .init(certificate: abs("tls", "server.pem"), key: abs("tls", "server-key.pem")),
+            clients: clients, families: c.families.map(\.rawValue), encoder: encoder, mlp: c.mlp, kmeans: c.kmeans,
+            minimumOnline: max(1, c.mlp.minimumClients), roundDeadlineSeconds: 60, joinTimeoutSeconds: 300,
+            stateDirectory: abs("state"), outputDirectory: abs("out"), validation: abs("validation.jsonl"))
+        let e = JSONEncoder()
+        e.outputFormatting = [.prettyPrinted, .sortedKeys]
+        try e.encode(server).write(to: URL(fileURLWithPath: path("server.json")), options: .atomic)
+        var expected: [String: Double] = [:]
+        for f in result.families { expected[f.family.rawValue] = f.global.entries.first { $0.name == Simulation.Name.federated }?.auc }
+        try e.encode(expected).write(to: URL(fileURLWithPath: path("expected.json")), options: .atomic)
     }
 }

@@ -1,3 +1,4 @@
+import FedRouteHTTP
 import AsyncHTTPClient
 import FedRouteData
 import FedRouteFakeUpstream
