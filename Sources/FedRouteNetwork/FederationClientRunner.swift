@@ -15,8 +15,11 @@ public struct FederationClientRunner: Sendable {
         public var tls: TLSConfiguration?
         /// Give up after this long without reaching the coordinator.
         public var giveUpAfter: Duration = .seconds(300)
-        /// Fault injection for tests: the process kills itself (SIGKILL) on receiving this round's MLP task.
+        /// Fault injection for tests: the process kills itself (SIGKILL) on its first MLP task of this round or later.
         public var crashInRound: Int?
+        /// With `crashInRound`: only the first process to create this file (it writes its id) crashes,
+        /// so that among several armed clients exactly one sampled client dies.
+        public var crashMarker: String?
 
         public init(server: String, tls: TLSConfiguration?) {
             self.server = server
@@ -83,7 +86,7 @@ public struct FederationClientRunner: Sendable {
                     return outcome
                 }
                 guard let task = poll.task else { continue }
-                if let r = settings.crashInRound, case .trainMLP(let t) = task.request, t.round == r {
+                if let r = settings.crashInRound, case .trainMLP(let t) = task.request, t.round >= r, claimCrash() {
                     logger.warning("fault injection: killing this process in round \(r)")
                     kill(getpid(), SIGKILL)
                 }
@@ -114,6 +117,16 @@ public struct FederationClientRunner: Sendable {
                 session = nil
             }
         }
+    }
+
+    /// True when this process may crash: no marker configured, or it created the marker first.
+    func claimCrash() -> Bool {
+        guard let marker = settings.crashMarker else { return true }
+        let fd = open(marker, O_CREAT | O_EXCL | O_WRONLY, 0o644)
+        guard fd >= 0 else { return false }
+        _ = identity.id.withCString { write(fd, $0, strlen($0)) }
+        close(fd)
+        return true
     }
 
     struct Empty: Codable {}

@@ -69,7 +69,8 @@ struct ClientCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Privacy floor: fewest local rows behind any shared aggregate.") var minGroupSize = 3
     @Option(name: .long, help: "Seed the DP noise (reproducible experiments only; the default draws it from the system).") var noiseSeed: UInt64?
     @Option(name: .long, help: "Exit with an error after this many seconds without reaching the coordinator.") var giveUpAfter = 300.0
-    @Option(name: .long, help: "Fault injection for tests: SIGKILL this process on receiving round N's MLP task.") var crashInRound: Int?
+    @Option(name: .long, help: "Fault injection for tests: SIGKILL this process on its first MLP task of round N or later.") var crashInRound: Int?
+    @Option(name: .long, help: "With --crash-in-round: only the first client to create this file crashes.") var crashMarker: String?
     @Option(name: .long, help: "Log level.") var logLevel: Logger.Level = .info
 
     func run() async throws {
@@ -84,6 +85,7 @@ struct ClientCommand: AsyncParsableCommand {
         var settings = FederationClientRunner.Settings(server: server, tls: try ca.map { try FederationCertificates.clientConfiguration(caFile: $0) })
         settings.giveUpAfter = .milliseconds(Int64(giveUpAfter * 1000))
         settings.crashInRound = crashInRound
+        settings.crashMarker = crashMarker
         let local = InProcessClient(id: identity.id, train: table, policy: ClientPolicy(minimumGroupSize: minGroupSize, noiseSeed: noiseSeed))
         logger.info("starting", metadata: ["queries": .stringConvertible(table.queryCount), "models": .stringConvertible(table.modelCount)])
         let outcome = try await FederationClientRunner(identity: identity, local: local, settings: settings, logger: logger).run()
