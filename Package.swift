@@ -188,6 +188,16 @@ let package = Package(
             dependencies: ["FedRouteSimulation", "FedRouteFederation", "FedRouteEvaluation", "FedRouteRouters", "FedRouteData", "FedRouteNumerics"],
             swiftSettings: strict),
         .testTarget(name: "FedRouteMetaRouterTests", dependencies: ["FedRouteMetaRouter", "FedRouteNumerics", "FedRouteData"], swiftSettings: strict),
+        .testTarget(
+            name: "FedRouteNetworkTests",
+            dependencies: [
+                "FedRouteNetwork", "FedRouteFederation", "FedRouteHTTP", "FedRouteRouters", "FedRouteData", "FedRouteNumerics",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            swiftSettings: strict),
         .testTarget(name: "FedRouteFeedbackTests", dependencies: ["FedRouteFeedback", "FedRouteData"], swiftSettings: strict),
         .testTarget(
             name: "FedRouteGatewayTests",

@@ -72,7 +72,7 @@ public actor ClientRegistry {
             return (client, headers[Wire.Header.session] ?? "")
         } catch {
             reject("\(path): \(error)")
-            throw WireError(error.description)
+            throw WireError(error.description, status: 401)
         }
     }
 
@@ -100,7 +100,7 @@ public actor ClientRegistry {
     func checkSession(_ client: String, _ session: String) throws {
         guard entries[client]?.session == session else {
             reject("client \(client): unknown session \(session.prefix(8)) (coordinator restarted or client re-joined)")
-            throw WireError("unknown session; join again")
+            throw WireError("unknown session; join again", status: 409)
         }
     }
 
@@ -138,11 +138,11 @@ public actor ClientRegistry {
         guard let p = pending[envelope.taskID] else {
             let why = closed.contains(envelope.taskID) ? "a second reply or one after the deadline" : "no such task"
             reject("client \(client): reply to task \(envelope.taskID.prefix(8)) refused: \(why)")
-            throw WireError("task \(envelope.taskID) is not open: \(why)")
+            throw WireError("task \(envelope.taskID) is not open: \(why)", status: 409)
         }
         guard p.client == client, p.session == session else {
             reject("client \(client): reply to a task of client \(p.client) refused")
-            throw WireError("task \(envelope.taskID) belongs to another client")
+            throw WireError("task \(envelope.taskID) belongs to another client", status: 409)
         }
         pending[envelope.taskID] = nil
         closed.insert(envelope.taskID)

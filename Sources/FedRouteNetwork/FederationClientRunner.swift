@@ -28,11 +28,11 @@ public struct FederationClientRunner: Sendable {
     }
 
     public let identity: ClientIdentity
-    public let local: InProcessClient
+    public let local: any FederatedClient
     public let settings: Settings
     let logger: Logger
 
-    public init(identity: ClientIdentity, local: InProcessClient, settings: Settings, logger: Logger) {
+    public init(identity: ClientIdentity, local: any FederatedClient, settings: Settings, logger: Logger) {
         self.identity = identity
         self.local = local
         self.settings = settings

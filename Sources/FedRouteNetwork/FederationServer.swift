@@ -51,7 +51,7 @@ public enum FederationServer {
     }
 
     /// Authenticates, runs `handle`, and turns errors into JSON error responses (401 for
-    /// authentication, 409 for session and task state, 400 for bad bodies).
+    /// authentication, 409 for session and task state — `WireError.status` — and 400 for bad bodies).
     static func signed(_ request: Request, path: String, registry: ClientRegistry,
                        handle: @Sendable (String, String, Data) async throws -> Data) async -> Response {
         let body: Data
@@ -72,8 +72,7 @@ public enum FederationServer {
             await registry.countOut(out.count)
             return json(.ok, out)
         } catch let e as WireError {
-            let status: HTTPResponse.Status = e.error.contains("session") || e.error.contains("task") ? .conflict : .badRequest
-            return json(status, try! JSONEncoder().encode(e))
+            return json(HTTPResponse.Status(code: e.status ?? 400), try! JSONEncoder().encode(e))
         } catch {
             return json(.badRequest, try! JSONEncoder().encode(WireError("\(error)")))
         }

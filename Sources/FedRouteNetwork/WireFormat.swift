@@ -84,6 +84,11 @@ public struct ReplyEnvelope: Sendable, Codable, Equatable {
 /// The body of every error response.
 public struct WireError: Sendable, Codable, Equatable, Error, CustomStringConvertible {
     public var error: String
-    public init(_ error: String) { self.error = error }
+    /// The HTTP status the coordinator answers with (400 when nil).
+    public var status: Int?
+    public init(_ error: String, status: Int? = nil) {
+        self.error = error
+        self.status = status
+    }
     public var description: String { error }
 }
