@@ -10,8 +10,9 @@ import Foundation
 // fedroute-bench: speed figures (run with `swift run -c release fedroute-bench [DATA] [--only SECTION]`).
 // Prints GEMM GFLOP/s for the BLAS and portable paths, MLP training throughput (samples/s),
 // routing latency (µs/query, batched and single), a simulated federation's round time and bytes,
-// MiniLM throughput and the gateway's load figures, on routerbench-3task when ../shared is present,
-// else on synthetic queries of the same shape. SECTION: gemm, federation, minilm, gateway (data,
+// MiniLM throughput, the gateway's load figures and a federation over the network, on
+// routerbench-3task when ../shared is present, else on synthetic queries of the same shape.
+// SECTION: gemm, federation, network, minilm, gateway (data,
 // features and the routers are always built, since the later sections use them).
 
 func seconds(_ body: () throws -> Void) rethrows -> Double {
@@ -144,6 +145,10 @@ if enabled("federation"), let full = try? DatasetLoader.load(path: dataPath, for
                  roundTime, Double(afterMLP.bytes - before.bytes) / Double(fc.rounds) / 1e6, (afterMLP.seconds - before.seconds) / Double(fc.rounds)))
     print(String(format: "  federated k-means (two passes): %.2fs; client replies %.2f MB",
                  kmTime - (afterKM.seconds - afterMLP.seconds), Double(afterKM.bytes - afterMLP.bytes) / 1e6))
+}
+
+if enabled("network"), let full = try? DatasetLoader.load(path: dataPath, format: nil, options: LoadOptions()).table {
+    try await networkBench(table: full)
 }
 
 func asyncSeconds(_ body: () async throws -> Void) async rethrows -> Double {
