@@ -26,8 +26,10 @@ cat "$F/expected.json"
 start_server() { "$B" server --config "$F/server.json" >> "$F/server.log" 2>&1 & SERVER=$!; PIDS+=("$SERVER"); }
 start_client() {  # id, extra args
   local id=$1; shift
+  local seed; seed=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])" "$F/personalize-seeds.json" "$id")
   "$B" client --server "https://127.0.0.1:$PORT" --data "$F/clients/$id.jsonl" --key "$F/keys/$id.key" --ca "$F/tls/ca.pem" \
-    --give-up-after 120 "$@" >> "$F/$id.log" 2>&1 &
+    --give-up-after 120 --personalize "$F/personal/$id" --personalize-seed "$seed" --test "$F/clients/$id-test.jsonl" \
+    "$@" >> "$F/$id.log" 2>&1 &
   PIDS+=("$!"); eval "PID_${id//-/_}=$!"
 }
 wait_for() {  # pattern file seconds
@@ -52,11 +54,15 @@ start_server
 wait_for "resuming from checkpoint" "$F/server.log" 30
 for _ in $(seq 1 3000); do kill -0 "$SERVER" 2>/dev/null || break; sleep 0.1; done
 wait "$SERVER"
-for i in 0 1 2 3 4; do grep -q "training finished" "$F/client-$i.log" || { echo "client-$i did not finish"; tail -20 "$F/client-$i.log"; exit 1; }; done
+for i in 0 1 2 3 4; do
+  for _ in $(seq 1 600); do [ -f "$F/personal/client-$i/personalization.json" ] && break; sleep 0.1; done
+  [ -f "$F/personal/client-$i/personalization.json" ] || { echo "client-$i did not finish"; tail -20 "$F/client-$i.log"; exit 1; }
+done
 
-python3 - "$F" <<'PY'
+python3 - "$F" "$W/sim/seed-0/result.json" <<'PY'
 import json, sys
 f = sys.argv[1]
+sim = json.load(open(sys.argv[2]))
 expected = json.load(open(f + "/expected.json"))
 summary = json.load(open(f + "/out/summary.json"))
 got = summary["validationAUC"]
@@ -68,6 +74,18 @@ for fam, e in expected.items():
     g = got[fam]
     print(f"{fam}: network {g:.4f} vs simulation {e:.4f} (|Δ| = {abs(g - e):.4f})")
     if abs(g - e) > 0.01: bad.append(fam)
+# Personalisation on each client's own test set, against the simulation's fine-tuned routers.
+diffs = []
+for fam in sim["families"]:
+    for c in fam["clients"]:
+        if not c.get("report"): continue
+        e = next(x["auc"] for x in c["report"]["entries"] if x["name"] == "fine-tuned")
+        g = json.load(open(f"{f}/personal/{c['client']}/personalization.json"))[fam["family"]]["fine-tuned"]
+        diffs.append(abs(g - e))
+        print(f"{fam['family']} {c['client']}: fine-tuned on its own test set, network {g:.4f} vs simulation {e:.4f}")
+mean = sum(diffs) / len(diffs)
+print(f"personalisation: mean |Δ| {mean:.4f} over {len(diffs)} (client, family) pairs")
+if mean > 0.01: bad.append("personalisation")
 assert summary["restarts"] >= 1, "the server was not restarted"
 assert any(r["rejected"] for r in rounds), "no round lost a client, the kill did not land mid-round"
 assert len(rounds) == 5 and [r["round"] for r in rounds] == [1, 2, 3, 4, 5], "rounds lost or repeated"

@@ -38,6 +38,8 @@ public actor ClientRegistry {
     var closed: Set<String> = []
     var nextToken: UInt64 = 0
     public private(set) var finished = false
+    /// The trained router files, handed to clients with "finished".
+    var routers: [String: Data] = [:]
     /// The encoder every client must use before training requests (set by the first `useEncoder`).
     public private(set) var encoder: EncoderSpec?
     /// Body bytes received from and sent to clients.
@@ -107,7 +109,7 @@ public actor ClientRegistry {
     /// The next task for the client, waiting up to `wait` for one; nil when none came.
     public func poll(client: String, session: String, wait: Duration) async throws -> PollResponse {
         try checkSession(client, session)
-        if finished { return PollResponse(task: nil, finished: true) }
+        if finished { return PollResponse(task: nil, finished: true, routers: routers) }
         if let task = entries[client]?.queue.first {
             entries[client]?.queue.removeFirst()
             return PollResponse(task: task, finished: false)
@@ -123,7 +125,8 @@ public actor ClientRegistry {
             }
         }
         entries[client]?.lastSeen = .now
-        return PollResponse(task: task, finished: task == nil && finished)
+        let done = task == nil && finished
+        return PollResponse(task: task, finished: done, routers: done ? routers : nil)
     }
 
     func expireWaiter(client: String, token: UInt64) {
@@ -224,8 +227,9 @@ public actor ClientRegistry {
         }
     }
 
-    /// Training is over: every poll now answers "finished".
-    public func finish() {
+    /// Training is over: every poll now answers "finished", with the router files.
+    public func finish(routers: [String: Data] = [:]) {
+        self.routers = routers
         finished = true
         for c in entries.keys {
             entries[c]?.waiter?.continuation.resume(returning: nil)

@@ -43,6 +43,8 @@ public struct FederationClientRunner: Sendable {
     public struct Outcome: Sendable, Equatable {
         public var tasks = 0
         public var joins = 0
+        /// The federation's router files by family, as the coordinator sent them at the end.
+        public var routers: [String: Data] = [:]
     }
 
     /// Runs until the coordinator says training is finished.
@@ -82,6 +84,7 @@ public struct FederationClientRunner: Sendable {
                 let poll: PollResponse = try await call(http, "/v1/poll", Empty(), session: current, signer: &signer)
                 lastContact = .now
                 if poll.finished {
+                    outcome.routers = poll.routers ?? [:]
                     logger.info("training finished", metadata: ["tasks": .stringConvertible(outcome.tasks)])
                     return outcome
                 }

@@ -283,7 +283,9 @@ public struct FederationJob: Sendable {
         e.outputFormatting = [.prettyPrinted, .sortedKeys]
         e.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
         try e.encode(result).write(to: URL(fileURLWithPath: (c.outputDirectory as NSString).appendingPathComponent("summary.json")), options: .atomic)
-        await registry.finish()
+        var routerBytes: [String: Data] = [:]
+        for (family, file) in files { routerBytes[family] = try Data(contentsOf: URL(fileURLWithPath: file)) }
+        await registry.finish(routers: routerBytes)
         return result
     }
 

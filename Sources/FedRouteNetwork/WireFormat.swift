@@ -66,6 +66,14 @@ public struct PollResponse: Sendable, Codable, Equatable {
     public var task: TaskEnvelope?
     /// Training is over; the client may exit.
     public var finished: Bool
+    /// With `finished`: the federation's router files by family (for local personalisation).
+    public var routers: [String: Data]?
+
+    public init(task: TaskEnvelope?, finished: Bool, routers: [String: Data]? = nil) {
+        self.task = task
+        self.finished = finished
+        self.routers = routers
+    }
 }
 
 /// A client's answer to a task: a reply, or why it could not produce one.

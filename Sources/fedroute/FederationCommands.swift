@@ -1,8 +1,10 @@
 import ArgumentParser
 import FedRouteData
+import FedRouteEvaluation
 import FedRouteFederation
 import FedRouteHTTP
 import FedRouteNetwork
+import FedRouteRouters
 import Foundation
 import Logging
 
@@ -71,6 +73,11 @@ struct ClientCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Exit with an error after this many seconds without reaching the coordinator.") var giveUpAfter = 300.0
     @Option(name: .long, help: "Fault injection for tests: SIGKILL this process on its first MLP task of round N or later.") var crashInRound: Int?
     @Option(name: .long, help: "With --crash-in-round: only the first client to create this file crashes.") var crashMarker: String?
+    @Option(name: .long, help: "After training, write the federation's routers and this client's personalised ones (fine-tuned on the local data) here.") var personalize: String?
+    @Option(name: .long, help: "Seed of MLP fine-tuning.") var personalizeSeed: UInt64 = 0
+    @Option(name: .long, help: "Local epochs of MLP fine-tuning.") var fineTuneEpochs = 1
+    @Option(name: .long, help: "K-Means fine-tuning: pseudo-observations of the global cell mean.") var priorStrength = 1.0
+    @Option(name: .long, help: "A local test set (fully labelled): report federated vs personalised AUC on it.") var test: String?
     @Option(name: .long, help: "Log level.") var logLevel: Logger.Level = .info
 
     func run() async throws {
@@ -90,6 +97,51 @@ struct ClientCommand: AsyncParsableCommand {
         logger.info("starting", metadata: ["queries": .stringConvertible(table.queryCount), "models": .stringConvertible(table.modelCount)])
         let outcome = try await FederationClientRunner(identity: identity, local: local, settings: settings, logger: logger).run()
         Console.info("\(identity.id): answered \(outcome.tasks) tasks over \(outcome.joins) session(s)")
+        if let personalize { try personalizeLocally(outcome.routers, train: table, into: personalize) }
+    }
+
+    /// Saves the federation's routers, fine-tunes each on the local data (the simulation's
+    /// "fine-tuned" personalisation), saves those, and evaluates both on `--test` if given.
+    func personalizeLocally(_ routers: [String: Data], train: EvaluationTable, into directory: String) throws {
+        guard !routers.isEmpty else { throw ValidationError("the coordinator sent no routers to personalise") }
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let testTable = try test.map { try DataOptions.load(path: $0, format: nil, skipInvalid: false).table }
+        var report: [String: [String: Double]] = [:]
+        for (family, bytes) in routers.sorted(by: { $0.key < $1.key }) {
+            let global = (directory as NSString).appendingPathComponent("federated-\(family).safetensors")
+            try bytes.write(to: URL(fileURLWithPath: global), options: .atomic)
+            let pipeline = try RouterFile.load(path: global)
+            let features = pipeline.encoder.encode(train.queries.map(\.text))
+            let tuned: AnyRouter
+            switch pipeline.router {
+            case .mlp(let r):
+                var settings = LocalTrainingSettings()
+                settings.epochs = fineTuneEpochs
+                tuned = .mlp(try Personalization.fineTune(r, features: features, table: train, settings: settings, seed: personalizeSeed))
+            case .kmeans(let r):
+                tuned = .kmeans(try Personalization.fineTune(r, features: features, table: train, priorStrength: priorStrength))
+            case .knn:
+                throw ValidationError("a kNN router cannot be personalised")
+            }
+            let file = (directory as NSString).appendingPathComponent("personalized-\(family).safetensors")
+            try RouterFile.save(try RoutingPipeline(encoder: pipeline.encoder, router: tuned), to: file,
+                                extraMetadata: ["trained_by": "fedroute client --personalize (fine-tuned on local data)"])
+            if let testTable {
+                let evaluator = try Evaluator(train: train, test: testTable, lambdas: FrontierMetrics.geomspace(1e-2, 1e7, count: 100))
+                let rows = (0..<testTable.queryCount).filter { testTable.isFullyObserved(row: $0) }
+                let x = pipeline.encoder.encode(rows.map { testTable.queries[$0].text })
+                let r = try evaluator.evaluate([("federated", try pipeline.router.predict(features: x)), ("fine-tuned", try tuned.predict(features: x))])
+                let auc = Dictionary(uniqueKeysWithValues: r.entries.filter { $0.role == .router }.map { ($0.name, $0.auc) })
+                report[family] = auc
+                print(String(format: "%@ on the local test set: federated AUC %.4f, fine-tuned %.4f", family, auc["federated"]!, auc["fine-tuned"]!))
+            }
+        }
+        if !report.isEmpty {
+            let e = JSONEncoder()
+            e.outputFormatting = [.prettyPrinted, .sortedKeys]
+            try e.encode(report).write(to: URL(fileURLWithPath: (directory as NSString).appendingPathComponent("personalization.json")), options: .atomic)
+        }
+        Console.info("wrote the federation's and the personalised routers to \(directory)/")
     }
 }
 

@@ -34,12 +34,7 @@ struct GatewayCommand: AsyncParsableCommand {
         let keys = try config.apiKeys(environment: ProcessInfo.processInfo.environment)
         let pipeline = try RouterFile.load(path: router, minilmDirectory: minilmPath ?? MiniLMEncoder.configuredDirectory)
         let log = try RequestLog(path: db)
-        let level = logLevel
-        LoggingSystem.bootstrap { label in
-            var h = StreamLogHandler.standardError(label: label)
-            h.logLevel = level
-            return h
-        }
+        bootstrapLogging(logLevel)
         let logger = Logger(label: "fedroute.gateway")
         let http = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: UpstreamClient.httpConfiguration(config.gateway))
         do {

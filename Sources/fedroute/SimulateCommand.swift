@@ -162,8 +162,12 @@ enum FederationExport {
         for sub in ["clients", "keys", "tls"] { try fm.createDirectory(atPath: path(sub), withIntermediateDirectories: true) }
         let shards = try FederatedPartition.make(table, configuration: c.partition)
         var clients: [FederationServerConfiguration.Client] = []
-        for shard in shards {
+        var seeds: [String: UInt64] = [:]
+        for (i, shard) in shards.enumerated() {
             try NativeFormat.write(shard.train, to: path("clients", "\(shard.id).jsonl"))
+            try NativeFormat.write(shard.test, to: path("clients", "\(shard.id)-test.jsonl"))
+            // The simulation's fine-tuning seed for this client (Simulation.train).
+            seeds[shard.id] = SeededRandom(seed: c.mlp.seed).derivedSeed(0xF1E7 &+ UInt64(i))
             let identity = ClientIdentity(id: shard.id)
             try identity.write(to: path("keys", "\(shard.id).key"))
             clients.append(.init(id: shard.id, publicKey: identity.publicKeyBase64))
@@ -184,5 +188,6 @@ enum FederationExport {
         var expected: [String: Double] = [:]
         for f in result.families { expected[f.family.rawValue] = f.global.entries.first { $0.name == Simulation.Name.federated }?.auc }
         try e.encode(expected).write(to: URL(fileURLWithPath: path("expected.json")), options: .atomic)
+        try e.encode(seeds).write(to: URL(fileURLWithPath: path("personalize-seeds.json")), options: .atomic)
     }
 }
