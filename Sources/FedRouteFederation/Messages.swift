@@ -6,7 +6,7 @@ import FedRouteRouters
 
 // The whole vocabulary between a federation's coordinator and its clients. Every reply carries
 // model parameters or statistics summed over many rows — never a query text, a feature vector or a
-// per-query label. A network transport (issue 4) serialises these `Codable` values unchanged.
+// per-query label. The network transport (FedRouteNetwork) serialises these `Codable` values unchanged.
 
 /// What the coordinator asks a client to do.
 public enum FederatedRequest: Sendable, Codable, Equatable {
