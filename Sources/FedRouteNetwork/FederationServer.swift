@@ -84,12 +84,18 @@ public enum FederationServer {
         return Response(status: status, headers: h, body: ResponseBody(byteBuffer: ByteBuffer(bytes: data)))
     }
 
-    /// The application: HTTP/2 (ALPN, with HTTP/1.1 fallback) over TLS, or plaintext HTTP/1.1.
-    public static func application(registry: ClientRegistry, host: String, port: Int, tls: TLSConfiguration?, logger: Logger,
+    /// HTTP/2 (ALPN, with HTTP/1.1 fallback) over TLS, or plaintext HTTP/1.1 without it.
+    public static func transport(tls: TLSConfiguration?) throws -> HTTPServerBuilder {
+        do { return try tls.map { try .http2Upgrade(tlsConfiguration: $0) } ?? .http1() } catch {
+            throw WireError("cannot set up TLS: \(error)")
+        }
+    }
+
+    /// The application on `transport` (see `transport(tls:)`).
+    public static func application(registry: ClientRegistry, host: String, port: Int, transport server: HTTPServerBuilder, logger: Logger,
                                    pollWait: Duration = pollWait,
-                                   onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }) throws -> some ApplicationProtocol {
-        let server: HTTPServerBuilder = try tls.map { try .http2Upgrade(tlsConfiguration: $0) } ?? .http1()
-        return Application(
+                                   onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }) -> some ApplicationProtocol {
+        Application(
             router: router(registry: registry, pollWait: pollWait),
             server: server,
             configuration: .init(address: .hostname(host, port: port), serverName: "fedroute-coordinator"),

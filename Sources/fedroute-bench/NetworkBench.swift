@@ -41,8 +41,9 @@ func networkBench(table: EvaluationTable) async throws {
         let job = FederationJob(configuration: config, registry: registry, store: try CheckpointStore(directory: config.stateDirectory), logger: logger)
         let tls = try FederationCertificates.serverConfiguration(certificate: dir + "/tls/server.pem", key: dir + "/tls/server-key.pem")
         let clientTLS = try FederationCertificates.clientConfiguration(caFile: dir + "/tls/ca.pem")
+        let transport = try FederationServer.transport(tls: tls)
         let result = try await ServerRunner.withRunning(logger: logger, { ready in
-            try! FederationServer.application(registry: registry, host: "127.0.0.1", port: 0, tls: tls, logger: logger, onServerRunning: ready)
+            FederationServer.application(registry: registry, host: "127.0.0.1", port: 0, transport: transport, logger: logger, onServerRunning: ready)
         }) { port in
             try await withThrowingTaskGroup(of: Void.self) { group in
                 for (i, identity) in identities.enumerated() {

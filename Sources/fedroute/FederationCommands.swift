@@ -42,8 +42,9 @@ struct ServerCommand: AsyncParsableCommand {
         }
         let host = c.host
         let scheme = tls == nil ? "http" : "https"
+        let transport = try FederationServer.transport(tls: tls)
         let result = try await ServerRunner.withRunning(logger: logger, { ready in
-            try! FederationServer.application(registry: registry, host: host, port: c.port, tls: tls, logger: logger, onServerRunning: ready)
+            FederationServer.application(registry: registry, host: host, port: c.port, transport: transport, logger: logger, onServerRunning: ready)
         }) { bound in
             logger.notice("coordinator listening", metadata: ["url": .string("\(scheme)://\(host):\(bound)"), "clients": .stringConvertible(c.clients.count)])
             let result = try await job.run(initialState: state)

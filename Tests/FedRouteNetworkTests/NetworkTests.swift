@@ -135,8 +135,9 @@ struct PoisoningClient: FederatedClient {
         let job = FederationJob(configuration: config, registry: registry, store: try CheckpointStore(directory: config.stateDirectory), logger: logger)
         let tls = try FederationCertificates.serverConfiguration(certificate: dir + "/tls/server.pem", key: dir + "/tls/server-key.pem")
         let clientTLS = try FederationCertificates.clientConfiguration(caFile: dir + "/tls/ca.pem")
+        let transport = try FederationServer.transport(tls: tls)
         let result = try await ServerRunner.withRunning(logger: logger, { ready in
-            try! FederationServer.application(registry: registry, host: "127.0.0.1", port: 0, tls: tls, logger: logger, onServerRunning: ready)
+            FederationServer.application(registry: registry, host: "127.0.0.1", port: 0, transport: transport, logger: logger, onServerRunning: ready)
         }) { port in
             try await withThrowingTaskGroup(of: Void.self) { group in
                 for (i, identity) in identities.enumerated() {
@@ -239,8 +240,9 @@ struct PoisoningClient: FederatedClient {
     }
 
     func exchange(registry: ClientRegistry, alice: ClientIdentity, http: HTTPClient, logger: Logger) async throws {
+        let transport = try FederationServer.transport(tls: nil)
         try await ServerRunner.withRunning(logger: logger, { ready in
-            try! FederationServer.application(registry: registry, host: "127.0.0.1", port: 0, tls: nil, logger: logger,
+            FederationServer.application(registry: registry, host: "127.0.0.1", port: 0, transport: transport, logger: logger,
                                               pollWait: .milliseconds(200), onServerRunning: ready)
         }) { port in
             let base = "http://127.0.0.1:\(port)"
