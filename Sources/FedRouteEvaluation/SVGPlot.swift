@@ -1,8 +1,65 @@
 import Foundation
 
-/// Renders accuracy–cost frontiers as a standalone SVG (log-scale cost axis).
+/// Renders accuracy–cost frontiers (log-scale cost axis) and plain line charts as standalone SVG.
 public enum SVGPlot {
     static let palette = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf", "#bcbd22"]
+
+    static func esc(_ s: String) -> String { s.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;").replacingOccurrences(of: ">", with: "&gt;") }
+    static func n(_ v: Double) -> String { String(format: "%.1f", v) }
+
+    /// One line of a chart.
+    public struct Series: Sendable {
+        public var name: String
+        public var points: [(x: Double, y: Double)]
+        /// Drawn black and dashed (references such as an oracle).
+        public var reference: Bool
+
+        public init(name: String, points: [(x: Double, y: Double)], reference: Bool = false) {
+            self.name = name
+            self.points = points
+            self.reference = reference
+        }
+    }
+
+    /// A line chart with linear axes, a zero line and a legend.
+    public static func lines(_ series: [Series], title: String, xLabel: String, yLabel: String, width: Double = 900, height: Double = 520) -> String {
+        let left = 80.0, right = 260.0, top = 50.0, bottom = 60.0
+        let plotW = width - left - right, plotH = height - top - bottom
+        let xs: [Double] = series.flatMap { line in line.points.map { $0.x } }
+        let ys: [Double] = series.flatMap { line in line.points.map { $0.y } } + [0]
+        let xLo = xs.min() ?? 0, xHi = max((xs.max() ?? 1), xLo + 1e-12)
+        let pad = max(1e-12, ((ys.max() ?? 1) - (ys.min() ?? 0)) * 0.05)
+        let yLo = (ys.min() ?? 0) - pad, yHi = (ys.max() ?? 1) + pad
+        func x(_ v: Double) -> Double { left + (v - xLo) / (xHi - xLo) * plotW }
+        func y(_ v: Double) -> Double { top + (1 - (v - yLo) / (yHi - yLo)) * plotH }
+        var s = "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"\(Int(width))\" height=\"\(Int(height))\" font-family=\"Helvetica, Arial, sans-serif\" font-size=\"12\">\n"
+        s += "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n"
+        s += "<text x=\"\(n(left))\" y=\"28\" font-size=\"16\" font-weight=\"bold\">\(esc(title))</text>\n"
+        for i in 0...5 {
+            let vx = xLo + Double(i) / 5 * (xHi - xLo), vy = yLo + Double(i) / 5 * (yHi - yLo)
+            s += "<line x1=\"\(n(x(vx)))\" y1=\"\(n(top))\" x2=\"\(n(x(vx)))\" y2=\"\(n(top + plotH))\" stroke=\"#eee\"/>\n"
+            s += "<text x=\"\(n(x(vx)))\" y=\"\(n(top + plotH + 18))\" text-anchor=\"middle\" fill=\"#444\">\(String(format: "%.2g", vx))</text>\n"
+            s += "<line x1=\"\(n(left))\" y1=\"\(n(y(vy)))\" x2=\"\(n(left + plotW))\" y2=\"\(n(y(vy)))\" stroke=\"#eee\"/>\n"
+            s += "<text x=\"\(n(left - 8))\" y=\"\(n(y(vy) + 4))\" text-anchor=\"end\" fill=\"#444\">\(String(format: "%.3g", vy))</text>\n"
+        }
+        s += "<line x1=\"\(n(left))\" y1=\"\(n(y(0)))\" x2=\"\(n(left + plotW))\" y2=\"\(n(y(0)))\" stroke=\"#999\"/>\n"
+        s += "<rect x=\"\(n(left))\" y=\"\(n(top))\" width=\"\(n(plotW))\" height=\"\(n(plotH))\" fill=\"none\" stroke=\"#333\"/>\n"
+        s += "<text x=\"\(n(left + plotW / 2))\" y=\"\(n(height - 15))\" text-anchor=\"middle\">\(esc(xLabel))</text>\n"
+        s += "<text transform=\"translate(20 \(n(top + plotH / 2))) rotate(-90)\" text-anchor=\"middle\">\(esc(yLabel))</text>\n"
+        var colorIndex = 0
+        for (i, line) in series.enumerated() {
+            let color = line.reference ? "#000" : palette[colorIndex % palette.count]
+            if !line.reference { colorIndex += 1 }
+            let dash = line.reference ? " stroke-dasharray=\"6 4\"" : ""
+            let path = line.points.map { "\(n(x($0.x))),\(n(y($0.y)))" }.joined(separator: " ")
+            s += "<polyline points=\"\(path)\" fill=\"none\" stroke=\"\(color)\" stroke-width=\"2\"\(dash)/>\n"
+            let ly = top + 10 + Double(i) * 20
+            s += "<line x1=\"\(n(left + plotW + 15))\" y1=\"\(n(ly))\" x2=\"\(n(left + plotW + 40))\" y2=\"\(n(ly))\" stroke=\"\(color)\" stroke-width=\"2\"\(dash)/>\n"
+            s += "<text x=\"\(n(left + plotW + 46))\" y=\"\(n(ly + 4))\" font-size=\"11\">\(esc(line.name))</text>\n"
+        }
+        s += "</svg>\n"
+        return s
+    }
 
     public static func render(_ report: EvaluationReport, title: String, width: Double = 1100, height: Double = 600) -> String {
         let left = 80.0, right = 400.0, top = 50.0, bottom = 60.0
@@ -15,8 +72,6 @@ public enum SVGPlot {
         let qLo = max(0, floor((allQ.min() ?? 0) * 10) / 10 - 0.05), qHi = min(1.0, ceil((allQ.max() ?? 1) * 10) / 10 + 0.02)
         func x(_ c: Double) -> Double { left + (log10(max(c, pow(10, lo))) - lo) / (hi - lo) * plotW }
         func y(_ q: Double) -> Double { top + (1 - (q - qLo) / (qHi - qLo)) * plotH }
-        func esc(_ s: String) -> String { s.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;").replacingOccurrences(of: ">", with: "&gt;") }
-        func n(_ v: Double) -> String { String(format: "%.1f", v) }
         var s = "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"\(Int(width))\" height=\"\(Int(height))\" font-family=\"Helvetica, Arial, sans-serif\" font-size=\"12\">\n"
         s += "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n"
         s += "<text x=\"\(n(left))\" y=\"28\" font-size=\"16\" font-weight=\"bold\">\(esc(title))</text>\n"

@@ -24,6 +24,8 @@ public struct JudgedPair: Sendable {
     /// Cost of the primary minus cost of the alternative, USD.
     public var costGap: [Double]
     public var alternativeScore: [Double]
+    /// ℓ(q): the standardised log UTF-8 length of each query (the judge's length bias acts on it).
+    public var lengthScore: [Double]
 
     public struct JudgeModel: Sendable, Codable, Equatable {
         public var scale = 2.5
@@ -54,7 +56,8 @@ public struct JudgedPair: Sendable {
         let logLength = texts.map { log(Double(max(1, $0.utf8.count))) }
         let mean = logLength.reduce(0, +) / Double(logLength.count)
         let sd = max(1e-9, (logLength.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / Double(logLength.count)).squareRoot())
-        bias = zip(tasks, logLength).map { taskBias[$0]! + judge.lengthBias * ($1 - mean) / sd }
+        lengthScore = logLength.map { ($0 - mean) / sd }
+        bias = zip(tasks, lengthScore).map { taskBias[$0]! + judge.lengthBias * $1 }
         self.judge = zip(gold, bias).map { judge.scale * ($0 - $1) + judge.offset + judge.scale * judge.noise * rng.nextGaussian() }
     }
 
@@ -74,7 +77,20 @@ public enum MetaRouterExperiment {
         public var clients = 5
         public var configuration = MetaRouterConfiguration()
         public var usageGrid: [Double] = stride(from: 0.0, through: 1.0, by: 0.05).map { $0 }
+        /// Append ℓ(q) to every method's features (hashed TF-IDF is length-normalised, so without
+        /// it no method can see the length a judge reacts to).
+        public var lengthFeature = true
+        /// The design of the R/DR bias regression Δ̂.
+        public var biasBasis = BiasBasis.features
         public init() {}
+    }
+
+    /// What the R/DR learners regress the judge's bias on.
+    public enum BiasBasis: String, Sendable, Codable, CaseIterable {
+        /// The same features as the gain (the general CATE).
+        case features
+        /// An intercept and ℓ(q) only: the premise that the judge's bias is simpler than the gain.
+        case length
     }
 
     /// Methods compared: the estimators, the oracle regressor (ridge on gold labels of all n + m
@@ -115,8 +131,18 @@ public enum MetaRouterExperiment {
         }
     }
 
-    public static func run(pair: JudgedPair, features: Matrix, settings s: Settings, progress: ((Int, Int) -> Void)? = nil) throws -> Result {
-        guard features.rows == pair.count else { throw MetaRouterError.invalidInput("\(features.rows) feature rows for \(pair.count) queries") }
+    public static func run(pair: JudgedPair, features base: Matrix, settings s: Settings, progress: ((Int, Int) -> Void)? = nil) throws -> Result {
+        guard base.rows == pair.count else { throw MetaRouterError.invalidInput("\(base.rows) feature rows for \(pair.count) queries") }
+        var features = base
+        if s.lengthFeature {
+            features = Matrix(rows: base.rows, cols: base.cols + 1)
+            for r in 0..<base.rows {
+                for c in 0..<base.cols { features[r, c] = base[r, c] }
+                features[r, base.cols] = Float(pair.lengthScore[r])
+            }
+        }
+        let lengthColumn = Matrix(rows: pair.count, cols: 1, data: pair.lengthScore.map(Float.init))
+        let biasDesign: Matrix? = s.biasBasis == .length ? lengthColumn : nil
         let testCount = Int(Double(pair.count) * s.testFraction)
         let maxGold = s.goldSizes.max() ?? 0
         guard testCount >= 10, pair.count - testCount >= maxGold + 10 else {
@@ -144,12 +170,14 @@ public enum MetaRouterExperiment {
                 let trainFeatures = features.gatherRows(rows)
                 let isGold = rows.indices.map { $0 < n }
                 let labels = rows.enumerated().map { i, r in i < n ? pair.gold[r] : pair.judge[r] }
-                let central = try MetaRouterShard(features: trainFeatures, isGold: isGold, label: labels, fold: fold)
+                let trainBias = biasDesign?.gatherRows(rows)
+                let central = try MetaRouterShard(features: trainFeatures, isGold: isGold, label: labels, fold: fold, biasFeatures: trainBias)
                 // Federated: the same rows spread over clients.
                 let owner = rows.indices.map { _ in rng.nextInt(below: s.clients) }
                 let shards = try (0..<s.clients).map { c -> MetaRouterShard in
                     let mine = rows.indices.filter { owner[$0] == c }
-                    return try MetaRouterShard(features: trainFeatures.gatherRows(mine), isGold: mine.map { isGold[$0] }, label: mine.map { labels[$0] }, fold: mine.map { fold[$0] })
+                    return try MetaRouterShard(features: trainFeatures.gatherRows(mine), isGold: mine.map { isGold[$0] }, label: mine.map { labels[$0] },
+                                               fold: mine.map { fold[$0] }, biasFeatures: trainBias?.gatherRows(mine))
                 }.filter { $0.features.rows > 0 }
                 var predictions: [String: [Double]] = [:]
                 for e in GainEstimator.allCases {

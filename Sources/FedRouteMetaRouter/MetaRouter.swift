@@ -13,13 +13,22 @@ public struct MetaRouterShard: Sendable {
     /// Cross-fitting fold of each row, in 0..<folds, assigned from a global row id so that it does
     /// not depend on how rows are spread over shards.
     public var fold: [Int]
+    /// The design of the bias regression Δ̂(x) (the CATE stage), when it should be simpler than
+    /// the gain's: e.g. a few query attributes such as length. Nil = `features`.
+    public var biasFeatures: Matrix?
 
-    public init(features: Matrix, isGold: [Bool], label: [Double], fold: [Int]) throws {
+    public init(features: Matrix, isGold: [Bool], label: [Double], fold: [Int], biasFeatures: Matrix? = nil) throws {
         guard isGold.count == features.rows, label.count == features.rows, fold.count == features.rows else {
             throw MetaRouterError.invalidInput("shard has \(features.rows) feature rows but \(isGold.count) flags, \(label.count) labels, \(fold.count) folds")
         }
         guard label.allSatisfy(\.isFinite) else { throw MetaRouterError.invalidInput("a label is NaN or infinite") }
         guard features.isFinite else { throw MetaRouterError.invalidInput("features contain NaN or infinity") }
+        if let b = biasFeatures {
+            guard b.rows == features.rows, b.cols >= 1, b.isFinite else {
+                throw MetaRouterError.invalidInput("bias features are \(b.rows)×\(b.cols) (finite: \(b.isFinite)) for \(features.rows) rows")
+            }
+        }
+        self.biasFeatures = biasFeatures
         self.features = features
         self.isGold = isGold
         self.label = label
@@ -27,6 +36,7 @@ public struct MetaRouterShard: Sendable {
     }
 
     var rows: Range<Int> { 0..<features.rows }
+    var biasDesign: Matrix { biasFeatures ?? features }
     var goldRows: [Int] { rows.filter { isGold[$0] } }
     var judgeRows: [Int] { rows.filter { !isGold[$0] } }
 }
@@ -87,7 +97,8 @@ public struct GainModel: Sendable {
     public var estimator: GainEstimator
     public var model: RidgeModel
     public var alignment: Alignment
-    /// The bias model Δ̂(x) (judge scale) for the R/DR learners; constant for the mean shift.
+    /// The bias model Δ̂ (judge scale) for the R/DR learners, on the shards' bias design
+    /// (`MetaRouterShard.biasFeatures`, else the features); constant for the mean shift.
     public var bias: RidgeModel?
 
     /// ψ̂(x) on the gold scale.
@@ -210,7 +221,7 @@ public enum MetaRouter {
         case .rLearner, .drLearner:
             let bias = try cate(estimator == .rLearner ? .r : .dr, shards: shards, z: z, goldCount: goldCount, judgeCount: judgeCount, configuration: c)
             let stats = statistics(shards, rows: { Array($0.rows) }, target: { k, r in
-                z[k][r] + (shards[k].isGold[r] ? 0 : bias.predict(shards[k].features, row: r))
+                z[k][r] + (shards[k].isGold[r] ? 0 : bias.predict(shards[k].biasDesign, row: r))
             })
             return GainModel(estimator: estimator, model: try stats.solve(lambda: c.ridge), alignment: alignment, bias: bias)
         }
@@ -247,6 +258,9 @@ public enum MetaRouter {
         func e(_ k: Int, _ r: Int) -> Double { min(1 - c.clip, max(c.clip, propensity[shards[k].fold[r]](k, r))) }
         let t: (Int, Int) -> Double = { k, r in shards[k].isGold[r] ? 1 : 0 }
 
+        guard shards.allSatisfy({ ($0.biasFeatures == nil) == (shards[0].biasFeatures == nil) && $0.biasDesign.cols == shards[0].biasDesign.cols }) else {
+            throw MetaRouterError.invalidInput("every shard needs bias features of the same dimension, or none")
+        }
         let stats: RidgeStatistics
         switch learner {
         case .r:
@@ -256,7 +270,7 @@ public enum MetaRouter {
                 let residualT = rows.map { t(k, $0) - e(k, $0) }
                 let target = rows.enumerated().map { i, r in (z[k][r] - mAll[s.fold[r]].predict(s.features, row: r)) / residualT[i] }
                 return (rows, target, residualT.map { $0 * $0 })
-            }
+            } design: { $0.biasDesign }
         case .dr:
             // φ = μ̂1 − μ̂0 + T(Z − μ̂1)/ê − (1 − T)(Z − μ̂0)/(1 − ê), regressed on x.
             stats = statistics(shards) { k, s in
@@ -268,7 +282,7 @@ public enum MetaRouter {
                     return s.isGold[r] ? m1 - m0 + (z[k][r] - m1) / p : m1 - m0 - (z[k][r] - m0) / (1 - p)
                 }
                 return (rows, phi, nil)
-            }
+            } design: { $0.biasDesign }
         }
         return try stats.solve(lambda: c.biasRidge)
     }
@@ -277,13 +291,15 @@ public enum MetaRouter {
 
     /// Σ over shards of the ridge statistics of the rows, targets and weights each shard gives:
     /// the only way any estimator here touches the data, hence federated = centralized.
+    /// `design` picks the regressors (the features, or the bias design for the CATE stage).
     static func statistics(
-        _ shards: [MetaRouterShard], _ part: (Int, MetaRouterShard) -> (rows: [Int], z: [Double], weights: [Double]?)
+        _ shards: [MetaRouterShard], _ part: (Int, MetaRouterShard) -> (rows: [Int], z: [Double], weights: [Double]?),
+        design: (MetaRouterShard) -> Matrix = { $0.features }
     ) -> RidgeStatistics {
         shards.enumerated().map { k, s in
             let p = part(k, s)
-            return RidgeStatistics(features: s.features, rows: p.rows, z: p.z, weights: p.weights)
-        }.reduce(RidgeStatistics(dimension: shards[0].features.cols), +)
+            return RidgeStatistics(features: design(s), rows: p.rows, z: p.z, weights: p.weights)
+        }.reduce(RidgeStatistics(dimension: design(shards[0]).cols), +)
     }
 
     /// Σ over shards of the statistics of the rows `rows` picks, with targets `target(shard, row)`.

@@ -1,5 +1,6 @@
 import ArgumentParser
 import FedRouteData
+import FedRouteEvaluation
 import FedRouteFeatures
 import FedRouteMetaRouter
 import FedRouteNumerics
@@ -36,8 +37,10 @@ struct MetaRouterCommand: ParsableCommand {
     @Option(name: .long, help: "Judge simulation: spread of the per-task bias.") var judgeBiasSd = JudgedPair.JudgeModel().taskBiasSD
     @Option(name: .long, help: "Judge simulation: bias per standard deviation of log query length.") var judgeLengthBias = JudgedPair.JudgeModel().lengthBias
     @Option(name: .long, help: "Judge simulation: noise (gold scale).") var judgeNoise = JudgedPair.JudgeModel().noise
+    @Flag(name: .long, inversion: .prefixedNo, help: "Append the query's standardised log length to every method's features (hashed TF-IDF is length-normalised).") var lengthFeature = true
+    @Option(name: .long, help: "Design of the R/DR bias regression: features (general CATE) or length (intercept + log length: bias simpler than gain).") var biasBasis: MetaRouterExperiment.BiasBasis = .features
     @Option(name: .long, help: "Seed of the judge simulation and the splits.") var seed: UInt64 = 0
-    @Option(name: .long, help: "Output folder (result.json, curves.csv, summary.txt).") var out = "meta-router-report"
+    @Option(name: .long, help: "Output folder (result.json, curves.csv, curves-n<gold>.svg, summary.txt).") var out = "meta-router-report"
 
     func validate() throws {
         guard !gold.isEmpty, gold.allSatisfy({ $0 >= 2 }) else { throw ValidationError("--gold needs sizes ≥ 2") }
@@ -61,6 +64,8 @@ struct MetaRouterCommand: ParsableCommand {
         settings.splits = splits
         settings.seed = seed
         settings.clients = clients
+        settings.lengthFeature = lengthFeature
+        settings.biasBasis = biasBasis
         settings.configuration.alignment = alignment
         settings.configuration.propensity = propensity
         settings.configuration.folds = folds
@@ -81,6 +86,17 @@ struct MetaRouterCommand: ParsableCommand {
                 + String(format: ",%.6f,%.4f\n", c.medianArea, c.medianShareOfPerfect)
         }
         try csv.write(toFile: out + "/curves.csv", atomically: true, encoding: .utf8)
+        // One chart per gold size: the median gain curves (federated variants coincide with the centralized ones).
+        for n in gold {
+            let series = MetaRouterExperiment.methods.filter { !$0.hasPrefix("federated") }.compactMap { method -> SVGPlot.Series? in
+                guard let c = result.curves.first(where: { $0.method == method && $0.goldSize == n }) else { return nil }
+                return SVGPlot.Series(name: String(format: "%@ (area %.4f)", method, c.medianArea),
+                                      points: zip(result.usageGrid, c.medianGain).map { (x: $0, y: $1) }, reference: method == "oracle")
+            }
+            let svg = SVGPlot.lines(series, title: "Efficiency gain over random routing, n = \(n) gold, m = \(judge) judge (median of \(splits) splits)",
+                                    xLabel: "primary-model usage ratio", yLabel: "quality gain over random routing")
+            try svg.write(toFile: out + "/curves-n\(n).svg", atomically: true, encoding: .utf8)
+        }
         var text = "Meta-Router on \(data): \(pair.count) queries, \(splits) splits, m = \(judge) judge rows, alignment \(alignment.rawValue), propensity \(propensity.rawValue)\n"
         text += "median over splits of the mean efficiency gain over random routing (primary usage 0…1), and its share of the perfect ranking's\n\n"
         text += "method".padding(toLength: 22, withPad: " ", startingAt: 0) + gold.map { "n = \($0)".padding(toLength: 20, withPad: " ", startingAt: 0) }.joined() + "\n"
@@ -96,9 +112,10 @@ struct MetaRouterCommand: ParsableCommand {
         text += String(format: "\nfederated vs centralized R/DR predictions: max |difference| %.2e\n", result.federatedMaxDifference)
         try text.write(toFile: out + "/summary.txt", atomically: true, encoding: .utf8)
         print(text)
-        print("wrote \(out)/result.json, curves.csv, summary.txt")
+        print("wrote \(out)/result.json, curves.csv, curves-n*.svg, summary.txt")
     }
 }
 
+extension MetaRouterExperiment.BiasBasis: ExpressibleByArgument {}
 extension ScaleAlignment: ExpressibleByArgument {}
 extension PropensityModel: ExpressibleByArgument {}

@@ -69,6 +69,46 @@ import Testing
         #expect(errors[.rLearner]! < errors[.goldOnly]!, "r-learner \(errors[.rLearner]!) vs gold-only \(errors[.goldOnly]!)")
     }
 
+    /// The bias depends only on x₀ (Δ = 0.5 + 0.6·x₀): with that one column as the bias design,
+    /// 30 gold rows suffice to recover it, and federated still equals centralized.
+    @Test func aSimpleBiasDesignRecoversALowDimensionalBias() throws {
+        var rng = SeededRandom(seed: 11)
+        let (gold, judge, d) = (30, 3000, 8)
+        let w = (0..<d).map { _ in rng.nextGaussian() }
+        var x = Matrix(rows: gold + judge, cols: d)
+        for i in x.data.indices { x.data[i] = Float(rng.nextGaussian()) }
+        let labels = (0..<(gold + judge)).map { r -> Double in
+            let psi = (0..<d).map { w[$0] * Double(x[r, $0]) }.reduce(0, +)
+            return r < gold ? psi + 0.5 * rng.nextGaussian() : psi - (0.5 + 0.6 * Double(x[r, 0])) + 0.5 * rng.nextGaussian()
+        }
+        let column = Matrix(rows: x.rows, cols: 1, data: (0..<x.rows).map { x[$0, 0] })
+        let isGold = (0..<(gold + judge)).map { $0 < gold }
+        let fold = (0..<(gold + judge)).map { $0 % 5 }
+        let shard = try MetaRouterShard(features: x, isGold: isGold, label: labels, fold: fold, biasFeatures: column)
+        var c = MetaRouterConfiguration()
+        c.alignment = .none
+        for e in [GainEstimator.rLearner, .drLearner] {
+            let bias: RidgeModel = try #require(try MetaRouter.fit(e, shards: [shard], configuration: c).bias)
+            let slope: Double = bias.weights[0]
+            let intercept: Double = bias.intercept
+            #expect(bias.weights.count == 1)
+            #expect(abs(slope - 0.6) < 0.2 && abs(intercept - 0.5) < 0.2, "\(e): slope \(slope), intercept \(intercept)")
+            // Federated over two shards = centralized.
+            let halves: [MetaRouterShard] = try [Array(0..<1500), Array(1500..<(gold + judge))].map { (rows: [Int]) -> MetaRouterShard in
+                try MetaRouterShard(features: x.gatherRows(rows), isGold: rows.map { isGold[$0] }, label: rows.map { labels[$0] },
+                                    fold: rows.map { fold[$0] }, biasFeatures: column.gatherRows(rows))
+            }
+            let central: [Double] = try MetaRouter.fit(e, shards: [shard], configuration: c).predict(x, rows: Array(0..<50))
+            let federated: [Double] = try MetaRouter.fit(e, shards: halves, configuration: c).predict(x, rows: Array(0..<50))
+            let gap: Double = zip(central, federated).map { abs($0 - $1) }.max() ?? 0
+            #expect(gap < 1e-4)
+        }
+        // Shards must agree on having a bias design.
+        let plain = try MetaRouterShard(features: x, isGold: isGold, label: labels, fold: fold)
+        #expect(throws: MetaRouterError.self) { try MetaRouter.fit(.rLearner, shards: [shard, plain], configuration: c) }
+        #expect(throws: MetaRouterError.self) { try MetaRouterShard(features: x, isGold: isGold, label: labels, fold: fold, biasFeatures: Matrix(rows: 3, cols: 1)) }
+    }
+
     @Test func federatedFitEqualsCentralized() throws {
         let (shard, _, _, test) = try Self.synthetic(gold: 100, judge: 1000, seed: 5)
         var rng = SeededRandom(seed: 1)
