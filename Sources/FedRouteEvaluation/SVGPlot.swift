@@ -40,7 +40,7 @@ public enum SVGPlot {
             s += "<line x1=\"\(n(x(vx)))\" y1=\"\(n(top))\" x2=\"\(n(x(vx)))\" y2=\"\(n(top + plotH))\" stroke=\"#eee\"/>\n"
             s += "<text x=\"\(n(x(vx)))\" y=\"\(n(top + plotH + 18))\" text-anchor=\"middle\" fill=\"#444\">\(String(format: "%.2g", vx))</text>\n"
             s += "<line x1=\"\(n(left))\" y1=\"\(n(y(vy)))\" x2=\"\(n(left + plotW))\" y2=\"\(n(y(vy)))\" stroke=\"#eee\"/>\n"
-            s += "<text x=\"\(n(left - 8))\" y=\"\(n(y(vy) + 4))\" text-anchor=\"end\" fill=\"#444\">\(String(format: "%.3g", vy))</text>\n"
+            s += "<text x=\"\(n(left - 8))\" y=\"\(n(y(vy) + 4))\" text-anchor=\"end\" fill=\"#444\">\(String(format: "%.4f", vy))</text>\n"
         }
         s += "<line x1=\"\(n(left))\" y1=\"\(n(y(0)))\" x2=\"\(n(left + plotW))\" y2=\"\(n(y(0)))\" stroke=\"#999\"/>\n"
         s += "<rect x=\"\(n(left))\" y=\"\(n(top))\" width=\"\(n(plotW))\" height=\"\(n(plotH))\" fill=\"none\" stroke=\"#333\"/>\n"
