@@ -29,4 +29,19 @@ public enum SyntheticData {
         }
         return t
     }
+
+    /// Consecutive slices of one synthetic table, one per size, each with a single observed model
+    /// per query (drawn with `maskSeed`): the sparse logs of a small federation.
+    public static func sparseShards(sizes: [Int], seed: UInt64, maskSeed: UInt64) throws -> [EvaluationTable] {
+        let table = try Self.table(queries: sizes.reduce(0, +), seed: seed)
+        var rng = SeededRandom(seed: maskSeed)
+        var start = 0
+        return sizes.map { n in
+            let part = table.subset(Array(start..<(start + n)))
+            start += n
+            var keep = [Bool](repeating: false, count: part.observed.count)
+            for r in 0..<n { keep[part.index(r, rng.nextInt(below: part.modelCount))] = true }
+            return part.masked(by: keep)
+        }
+    }
 }

@@ -26,35 +26,12 @@ func networkBench(table: EvaluationTable) async throws {
         var m = mlp
         m.secureAggregation = secure
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("fedroute-bench-\(UUID().uuidString)").path
-        try FederationCertificates.generate(directory: dir + "/tls", hosts: ["127.0.0.1"])
-        let identities = shards.map { ClientIdentity(id: $0.id) }
-        let config = FederationServerConfiguration(
-            federation: "bench", host: "127.0.0.1", port: 0, tls: .init(certificate: dir + "/tls/server.pem", key: dir + "/tls/server-key.pem"),
-            clients: identities.map { .init(id: $0.id, publicKey: $0.publicKeyBase64) }, families: ["mlp"],
-            encoder: HashedTFIDFEncoder.Configuration(), mlp: m, kmeans: kmeans, minimumOnline: shards.count,
-            roundDeadlineSeconds: 120, joinTimeoutSeconds: 60, stateDirectory: dir + "/state", outputDirectory: dir + "/out", validation: nil)
         var logger = Logger(label: "bench")
         logger.logLevel = .error
-        let registry = ClientRegistry(federation: "bench",
-                                      authenticator: try ClientAuthenticator(publicKeys: Dictionary(uniqueKeysWithValues: config.clients.map { ($0.id, $0.publicKey) })),
-                                      logger: logger)
-        let job = FederationJob(configuration: config, registry: registry, store: try CheckpointStore(directory: config.stateDirectory), logger: logger)
-        let tls = try FederationCertificates.serverConfiguration(certificate: dir + "/tls/server.pem", key: dir + "/tls/server-key.pem")
-        let clientTLS = try FederationCertificates.clientConfiguration(caFile: dir + "/tls/ca.pem")
-        let transport = try FederationServer.transport(tls: tls)
-        let result = try await ServerRunner.withRunning(logger: logger, { ready in
-            FederationServer.application(registry: registry, host: "127.0.0.1", port: 0, transport: transport, logger: logger, onServerRunning: ready)
-        }) { port in
-            try await withThrowingTaskGroup(of: Void.self) { group in
-                for (i, identity) in identities.enumerated() {
-                    let runner = FederationClientRunner(identity: identity, local: InProcessClient(id: identity.id, train: shards[i].train),
-                                                        settings: .init(server: "https://127.0.0.1:\(port)", tls: clientTLS), logger: logger)
-                    group.addTask { _ = try await runner.run() }
-                }
-                let r = try await job.run(initialState: nil)
-                try await group.waitForAll()
-                return r
-            }
+        let (result, _) = try await LoopbackFederation.run(clients: shards.map { InProcessClient(id: $0.id, train: $0.train) }, directory: dir, logger: logger) { c in
+            c.families = ["mlp"]
+            c.mlp = m
+            c.kmeans = kmeans
         }
         let t: [RoundTraffic] = result.traffic
         let n = Double(t.count)

@@ -48,16 +48,7 @@ enum Fixture {
 
     /// Clients over disjoint slices of a synthetic table, with sparse observations.
     static func shards(sizes: [Int], seed: UInt64 = 1) throws -> [EvaluationTable] {
-        let table = try SyntheticData.table(queries: sizes.reduce(0, +), seed: seed)
-        var rng = SeededRandom(seed: seed &+ 100)
-        var start = 0
-        return sizes.map { n in
-            let part = table.subset(Array(start..<(start + n)))
-            start += n
-            var keep = [Bool](repeating: false, count: part.observed.count)
-            for r in 0..<n { keep[part.index(r, rng.nextInt(below: part.modelCount))] = true }
-            return part.masked(by: keep)
-        }
+        try SyntheticData.sparseShards(sizes: sizes, seed: seed, maskSeed: seed &+ 100)
     }
 
     static func federation(_ tables: [EvaluationTable]) async throws -> (FederationCoordinator, [InProcessClient], HashedTFIDFEncoder) {

@@ -16,16 +16,7 @@ enum NetFixture {
     static let encoder = HashedTFIDFEncoder.Configuration(dimension: 64, wordNGrams: 1...1, charNGrams: nil)
 
     static func shards(_ sizes: [Int]) throws -> [EvaluationTable] {
-        let table = try SyntheticData.table(queries: sizes.reduce(0, +), seed: 3)
-        var rng = SeededRandom(seed: 4)
-        var start = 0
-        return sizes.map { n in
-            let part = table.subset(Array(start..<(start + n)))
-            start += n
-            var keep = [Bool](repeating: false, count: part.observed.count)
-            for r in 0..<n { keep[part.index(r, rng.nextInt(below: part.modelCount))] = true }
-            return part.masked(by: keep)
-        }
+        try SyntheticData.sparseShards(sizes: sizes, seed: 3, maskSeed: 4)
     }
 
     static var mlp: FederatedMLPConfiguration {
@@ -120,36 +111,13 @@ struct PoisoningClient: FederatedClient {
     static func runFederation(tables: [EvaluationTable], mlp: FederatedMLPConfiguration,
                               wrap: @escaping @Sendable (Int, InProcessClient) -> any FederatedClient = { $1 })
         async throws -> (FederationJob.Result, MLPRouter, KMeansRouter, registry: ClientRegistry) {
-        let dir = try NetFixture.temporaryDirectory()
-        try FederationCertificates.generate(directory: dir + "/tls", hosts: ["127.0.0.1"])
-        let identities = tables.indices.map { ClientIdentity(id: "c\($0)") }
-        let config = FederationServerConfiguration(
-            federation: "test", host: "127.0.0.1", port: 0, tls: .init(certificate: dir + "/tls/server.pem", key: dir + "/tls/server-key.pem"),
-            clients: identities.map { .init(id: $0.id, publicKey: $0.publicKeyBase64) }, families: ["mlp", "kmeans"],
-            encoder: NetFixture.encoder, mlp: mlp, kmeans: NetFixture.kmeans, minimumOnline: tables.count,
-            roundDeadlineSeconds: 30, joinTimeoutSeconds: 30, stateDirectory: dir + "/state", outputDirectory: dir + "/out", validation: nil)
-        let logger = NetFixture.logger
-        let registry = ClientRegistry(federation: "test",
-                                      authenticator: try ClientAuthenticator(publicKeys: Dictionary(uniqueKeysWithValues: config.clients.map { ($0.id, $0.publicKey) })),
-                                      logger: logger)
-        let job = FederationJob(configuration: config, registry: registry, store: try CheckpointStore(directory: config.stateDirectory), logger: logger)
-        let tls = try FederationCertificates.serverConfiguration(certificate: dir + "/tls/server.pem", key: dir + "/tls/server-key.pem")
-        let clientTLS = try FederationCertificates.clientConfiguration(caFile: dir + "/tls/ca.pem")
-        let transport = try FederationServer.transport(tls: tls)
-        let result = try await ServerRunner.withRunning(logger: logger, { ready in
-            FederationServer.application(registry: registry, host: "127.0.0.1", port: 0, transport: transport, logger: logger, onServerRunning: ready)
-        }) { port in
-            try await withThrowingTaskGroup(of: Void.self) { group in
-                for (i, identity) in identities.enumerated() {
-                    let local = wrap(i, InProcessClient(id: identity.id, train: tables[i]))
-                    let runner = FederationClientRunner(identity: identity, local: local,
-                                                        settings: .init(server: "https://127.0.0.1:\(port)", tls: clientTLS), logger: logger)
-                    group.addTask { _ = try await runner.run() }
-                }
-                let result = try await job.run(initialState: nil)
-                try await group.waitForAll()
-                return result
-            }
+        let clients = tables.enumerated().map { i, t in wrap(i, InProcessClient(id: "c\(i)", train: t)) }
+        let (result, registry) = try await LoopbackFederation.run(clients: clients, directory: try NetFixture.temporaryDirectory(), logger: NetFixture.logger) { c in
+            c.encoder = NetFixture.encoder
+            c.mlp = mlp
+            c.kmeans = NetFixture.kmeans
+            c.roundDeadlineSeconds = 30
+            c.joinTimeoutSeconds = 30
         }
         let mlpRouter = try RouterFile.load(path: result.routerFiles["mlp"]!).router
         let kmeansRouter = try RouterFile.load(path: result.routerFiles["kmeans"]!).router

@@ -1,0 +1,46 @@
+import FedRouteFeatures
+import FedRouteFederation
+import FedRouteHTTP
+import Foundation
+import Logging
+
+/// A whole federation in this process over real loopback TLS + HTTP/2: a coordinator and one
+/// `FederationClientRunner` per client, each with its own key. For tests, benchmarks and demos.
+public enum LoopbackFederation {
+    /// Runs the job to the end. Certificates, checkpoints and router files go under `directory`;
+    /// `configure` adjusts the coordinator's configuration (all families and defaults otherwise).
+    public static func run(clients: [any FederatedClient], directory: String, logger: Logger,
+                           configure: (inout FederationServerConfiguration) -> Void = { _ in }) async throws -> (FederationJob.Result, ClientRegistry) {
+        try FederationCertificates.generate(directory: directory + "/tls", hosts: ["127.0.0.1"])
+        let identities = clients.map { ClientIdentity(id: $0.id) }
+        var config = FederationServerConfiguration(
+            federation: "loopback", host: "127.0.0.1", port: 0,
+            tls: .init(certificate: directory + "/tls/server.pem", key: directory + "/tls/server-key.pem"),
+            clients: identities.map { .init(id: $0.id, publicKey: $0.publicKeyBase64) }, families: ["mlp", "kmeans"],
+            encoder: HashedTFIDFEncoder.Configuration(), mlp: FederatedMLPConfiguration(), kmeans: FederatedKMeansConfiguration(),
+            minimumOnline: clients.count, roundDeadlineSeconds: 120, joinTimeoutSeconds: 60,
+            stateDirectory: directory + "/state", outputDirectory: directory + "/out", validation: nil)
+        configure(&config)
+        let registry = ClientRegistry(federation: config.federation,
+                                      authenticator: try ClientAuthenticator(publicKeys: Dictionary(uniqueKeysWithValues: config.clients.map { ($0.id, $0.publicKey) })),
+                                      logger: logger)
+        let job = FederationJob(configuration: config, registry: registry, store: try CheckpointStore(directory: config.stateDirectory), logger: logger)
+        let transport = try FederationServer.transport(tls: try config.tls.map { try FederationCertificates.serverConfiguration(certificate: $0.certificate, key: $0.key) })
+        let clientTLS = try FederationCertificates.clientConfiguration(caFile: directory + "/tls/ca.pem")
+        let result = try await ServerRunner.withRunning(logger: logger, { ready in
+            FederationServer.application(registry: registry, host: "127.0.0.1", port: 0, transport: transport, logger: logger, onServerRunning: ready)
+        }) { port in
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for (identity, local) in zip(identities, clients) {
+                    let runner = FederationClientRunner(identity: identity, local: local,
+                                                        settings: .init(server: "https://127.0.0.1:\(port)", tls: clientTLS), logger: logger)
+                    group.addTask { _ = try await runner.run() }
+                }
+                let result = try await job.run(initialState: nil)
+                try await group.waitForAll()
+                return result
+            }
+        }
+        return (result, registry)
+    }
+}
