@@ -203,7 +203,7 @@ public struct FederationJob: Sendable {
             let normalizer = try await coordinator.costNormalizer(models: descriptions[0].models.count)
             setup = .init(encoder: spec, descriptions: descriptions, normalizer: normalizer)
             state.setup = setup
-            try save(&state)
+            try store.save(state)
             logger.info("setup done", metadata: ["models": .stringConvertible(descriptions[0].models.count), "dimension": .stringConvertible(spec.dimension)])
         }
         let encoder = try setup.encoder.makeEncoder()
@@ -238,7 +238,7 @@ public struct FederationJob: Sendable {
                         let report = mlp.reports.last!
                         s.roundTraffic.append(RoundTraffic(round: mlp.completedRounds, bytesIn: bytesIn, bytesOut: bytesOut, seconds: seconds, validationAUC: auc))
                         s.nonces = await registry.nonces
-                        try save(&s)
+                        try store.save(s)
                         await box.set(s)
                         var meta: Logger.Metadata = ["round": .stringConvertible(report.round), "aggregated": .stringConvertible(report.aggregated.count),
                                                      "sampled": .stringConvertible(report.sampled.count), "seconds": .string(String(format: "%.2f", seconds)),
@@ -255,7 +255,7 @@ public struct FederationJob: Sendable {
                                     extraMetadata: ["trained_by": "fedroute server (federated, \(c.federation))"])
                 if let v = validationSet { state.validationAUC["mlp"] = try Self.auc(of: router, on: v) }
                 state.finishedFamilies.append("mlp")
-                try save(&state)
+                try store.save(state)
             }
             files["mlp"] = file
         }
@@ -270,7 +270,7 @@ public struct FederationJob: Sendable {
                                     extraMetadata: ["trained_by": "fedroute server (federated, \(c.federation))"])
                 if let v = validationSet { state.validationAUC["kmeans"] = try Self.auc(of: router, on: v) }
                 state.finishedFamilies.append("kmeans")
-                try save(&state)
+                try store.save(state)
                 logger.info("k-means done", metadata: ["clusters": .stringConvertible(report.globalClusters),
                                                        "rejected": .stringConvertible(report.rejected.count),
                                                        "validation_auc": .string(state.validationAUC["kmeans"].map { String(format: "%.4f", $0) } ?? "-")])
@@ -287,10 +287,6 @@ public struct FederationJob: Sendable {
         for (family, file) in files { routerBytes[family] = try Data(contentsOf: URL(fileURLWithPath: file)) }
         await registry.finish(routers: routerBytes)
         return result
-    }
-
-    func save(_ state: inout FederationJobState) throws {
-        try store.save(state)
     }
 
     // MARK: Validation
