@@ -8,11 +8,24 @@ import Foundation
 /// list of turns; turns are joined with a blank line.
 public enum RouterBenchLoader {
     public static func load(path: String, options: LoadOptions, report: inout LoadReport) throws -> EvaluationTable {
+        var responses: [[String?]]? = nil
+        return try load(path: path, options: options, report: &report, responses: &responses)
+    }
+
+    /// Loads the table and each cell's stored answer (`<model>|model_response`, the Python list of
+    /// turns joined with a blank line), row-aligned with the table; `nil` where the source has none.
+    public static func loadWithResponses(path: String, options: LoadOptions, report: inout LoadReport) throws -> (table: EvaluationTable, responses: [[String?]]) {
+        var responses: [[String?]]? = []
+        let table = try load(path: path, options: options, report: &report, responses: &responses)
+        return (table, responses ?? [])
+    }
+
+    static func load(path: String, options: LoadOptions, report: inout LoadReport, responses: inout [[String?]]?) throws -> EvaluationTable {
         let files = DatasetLoader.isDirectory(path) ? try DatasetLoader.files(in: path, suffix: ".csv") : [path]
         guard !files.isEmpty else { throw DataError(.empty, "no .csv files", file: path) }
         var accumulator: TableAccumulator?
         for file in files {
-            try loadFile(file, options: options, accumulator: &accumulator, report: &report)
+            try loadFile(file, options: options, accumulator: &accumulator, report: &report, responses: &responses)
         }
         guard let acc = accumulator else { throw DataError(.empty, "no rows", file: path) }
         if acc.renamedIDs > 0 {
@@ -23,7 +36,8 @@ public enum RouterBenchLoader {
         return acc.table
     }
 
-    static func loadFile(_ file: String, options: LoadOptions, accumulator: inout TableAccumulator?, report: inout LoadReport) throws {
+    static func loadFile(_ file: String, options: LoadOptions, accumulator: inout TableAccumulator?, report: inout LoadReport,
+                         responses: inout [[String?]]?) throws {
         let text = try DatasetLoader.readText(file)
         let reader: CSVReader
         do { reader = try CSVReader(string: text, hasHeaderRow: true) } catch {
@@ -46,6 +60,17 @@ public enum RouterBenchLoader {
             rowNumber += 1
             let line = rowNumber
             if fields.count == 1 && fields[0].isEmpty { continue }  // blank line
+            let rowsBefore = accumulator!.table.queryCount
+            defer {
+                if responses != nil, accumulator!.table.queryCount > rowsBefore {
+                    responses!.append(models.map { model in
+                        guard let c = column[model + "|model_response"], c < fields.count else { return nil }
+                        let raw = fields[c]
+                        if raw.isEmpty || raw == "nan" { return nil }
+                        return (try? PythonLiteral.parseStringList(raw))?.joined(separator: "\n\n") ?? raw
+                    })
+                }
+            }
             try accumulator!.row(report: &report) {
                 guard fields.count == header.count else {
                     throw DataError(.malformed, "row has \(fields.count) fields, header has \(header.count)", file: file, line: line)

@@ -14,8 +14,10 @@ import Musl
 public enum Scalar {
     @inlinable public static func erf(_ x: Float) -> Float { erff(x) }
     @inlinable public static func exp(_ x: Float) -> Float { expf(x) }
+    @inlinable public static func tanh(_ x: Float) -> Float { tanhf(x) }
     @inlinable public static func exp(_ x: Double) -> Double { Glibc_exp(x) }
     @inlinable public static func log(_ x: Double) -> Double { _log(x) }
+    @inlinable public static func log(_ x: Float) -> Float { logf(x) }
     @inlinable public static func log1p(_ x: Double) -> Double { Glibc_log1p(x) }
     @inlinable public static func expm1(_ x: Double) -> Double { Glibc_expm1(x) }
 
