@@ -21,6 +21,7 @@ let package = Package(
         .library(name: "FedRouteGateway", targets: ["FedRouteGateway"]),
         .library(name: "FedRouteFakeUpstream", targets: ["FedRouteFakeUpstream"]),
         .library(name: "FedRouteMetaRouter", targets: ["FedRouteMetaRouter"]),
+        .library(name: "FedRouteMultiRound", targets: ["FedRouteMultiRound"]),
         .library(name: "FedRouteHTTP", targets: ["FedRouteHTTP"]),
         .library(name: "FedRouteNetwork", targets: ["FedRouteNetwork"]),
     ],
@@ -80,7 +81,11 @@ let package = Package(
         // Meta-Router (arXiv 2509.25535): gains learned from few gold and many biased judge labels,
         // the bias as a CATE (R-/DR-learner, cross-fitted), over additive statistics so that the
         // federated fit equals the centralized one; the judge simulation and split experiment.
-        .target(name: "FedRouteMetaRouter", dependencies: ["FedRouteNumerics", "FedRouteData"], swiftSettings: strict),
+        .target(name: "FedRouteMetaRouter", dependencies: ["FedRouteNumerics", "FedRouteData", "FedRouteEvaluation"], swiftSettings: strict),
+        .target(
+            name: "FedRouteMultiRound",
+            dependencies: ["FedRouteNumerics", "FedRouteData", "FedRouteRouters", "FedRouteEvaluation"],
+            swiftSettings: strict),
         // Running a Hummingbird application for the length of a closure (tests, benchmarks, embedding).
         .target(
             name: "FedRouteHTTP",
@@ -151,7 +156,7 @@ let package = Package(
             name: "fedroute",
             dependencies: [
                 "FedRouteNumerics", "FedRouteData", "FedRouteFeatures", "FedRouteRouters", "FedRouteEvaluation",
-                "FedRouteEmbedding", "FedRouteFederation", "FedRouteSimulation", "FedRouteFeedback", "FedRouteGateway", "FedRouteMetaRouter", "FedRouteNetwork",
+                "FedRouteEmbedding", "FedRouteFederation", "FedRouteSimulation", "FedRouteFeedback", "FedRouteGateway", "FedRouteMetaRouter", "FedRouteMultiRound", "FedRouteNetwork",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -188,6 +193,10 @@ let package = Package(
             dependencies: ["FedRouteSimulation", "FedRouteFederation", "FedRouteEvaluation", "FedRouteRouters", "FedRouteData", "FedRouteNumerics"],
             swiftSettings: strict),
         .testTarget(name: "FedRouteMetaRouterTests", dependencies: ["FedRouteMetaRouter", "FedRouteNumerics", "FedRouteData"], swiftSettings: strict),
+        .testTarget(
+            name: "FedRouteMultiRoundTests",
+            dependencies: ["FedRouteMultiRound", "FedRouteNumerics", "FedRouteData", "FedRouteEvaluation"],
+            swiftSettings: strict),
         .testTarget(
             name: "FedRouteNetworkTests",
             dependencies: [
