@@ -40,6 +40,8 @@ struct MetaRouterCommand: ParsableCommand {
     @Flag(name: .long, inversion: .prefixedNo, help: "Append the query's standardised log length to every method's features (hashed TF-IDF is length-normalised).") var lengthFeature = true
     @Option(name: .long, help: "Design of the R/DR bias regression: features (general CATE) or length (intercept + log length: bias simpler than gain).") var biasBasis: MetaRouterExperiment.BiasBasis = .features
     @Option(name: .long, help: "Seed of the judge simulation and the splits.") var seed: UInt64 = 0
+    @Option(name: .long, parsing: .upToNextOption, help: "M-model mode: candidate models, each debiased against --reference; routes by ψ̂_j − w·Δcost_j.") var candidates: [String] = []
+    @Option(name: .long, help: "M-model mode: the reference model every candidate's gain is measured against.") var reference = "mistralai/mistral-7b-chat"
     @Option(name: .long, help: "Output folder (result.json, curves.csv, curves-n<gold>.svg, summary.txt).") var out = "meta-router-report"
 
     func validate() throws {
@@ -54,6 +56,7 @@ struct MetaRouterCommand: ParsableCommand {
         judgeModel.taskBiasSD = judgeBiasSd
         judgeModel.lengthBias = judgeLengthBias
         judgeModel.noise = judgeNoise
+        if !candidates.isEmpty { return try runMany(table: table, judge: judgeModel) }
         let pair = try JudgedPair(table: table, primary: primary, alternative: alternative, judge: judgeModel, seed: seed)
         var encoder = HashedTFIDFEncoder(configuration: .init(dimension: dimension))
         encoder.fit(pair.texts)  // label-free; every split sees the same features
@@ -113,6 +116,53 @@ struct MetaRouterCommand: ParsableCommand {
         try text.write(toFile: out + "/summary.txt", atomically: true, encoding: .utf8)
         print(text)
         print("wrote \(out)/result.json, curves.csv, curves-n*.svg, summary.txt")
+    }
+}
+
+extension MetaRouterCommand {
+    /// The M-model experiment: every candidate's gain over the reference is learned separately.
+    func runMany(table: EvaluationTable, judge judgeModel: JudgedPair.JudgeModel) throws {
+        let models = try JudgedModels(table: table, reference: reference, candidates: candidates, judge: judgeModel, seed: seed)
+        var encoder = HashedTFIDFEncoder(configuration: .init(dimension: dimension))
+        encoder.fit(models.texts)
+        let features = encoder.encode(models.texts)
+        var settings = MultiModelMetaRouter.Settings()
+        settings.goldSizes = gold
+        settings.judgeSize = judge
+        settings.splits = splits
+        settings.seed = seed
+        settings.clients = clients
+        settings.lengthFeature = lengthFeature
+        settings.biasBasis = biasBasis
+        settings.configuration.alignment = alignment
+        settings.configuration.propensity = propensity
+        settings.configuration.folds = folds
+        settings.configuration.ridge = ridge
+        settings.configuration.biasRidge = biasRidge
+        Console.info("\(models.count) queries; reference \(reference), candidates \(candidates.joined(separator: ", "))")
+        let bar = ProgressBar(label: "splits", total: splits * gold.count)
+        let result = try MultiModelMetaRouter.run(models: models, features: features, settings: settings) { done, _ in bar.update(done) }
+        bar.finish()
+        try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
+        let e = JSONEncoder()
+        e.outputFormatting = [.prettyPrinted, .sortedKeys]
+        try e.encode(result).write(to: URL(fileURLWithPath: out + "/result-many.json"))
+        var text = "M-model Meta-Router on \(data): \(models.count) queries, reference \(reference), candidates \(candidates.joined(separator: ", ")); \(splits) splits, m = \(judge) judge rows\n"
+        text += "median over splits of the normalised area under the quality–cost hull (routing by ψ̂_j − w·Δcost_j over a w sweep), and of the best quality\n\n"
+        text += "method".padding(toLength: 22, withPad: " ", startingAt: 0) + gold.map { "n = \($0)".padding(toLength: 20, withPad: " ", startingAt: 0) }.joined() + "\n"
+        for method in MultiModelMetaRouter.methods {
+            text += method.padding(toLength: 22, withPad: " ", startingAt: 0)
+            for n in gold {
+                let m = result.methods.first { $0.method == method && $0.goldSize == n }!
+                text += String(format: "%.4f (max %.4f)", m.medianArea, m.medianMaxQuality).padding(toLength: 20, withPad: " ", startingAt: 0)
+            }
+            text += "\n"
+        }
+        text += "single models".padding(toLength: 22, withPad: " ", startingAt: 0) + String(format: "%.4f\n", result.singleModelsMedianArea)
+        text += String(format: "\nfederated vs centralized R/DR predictions: max |difference| %.2e\n", result.federatedMaxDifference)
+        try text.write(toFile: out + "/summary-many.txt", atomically: true, encoding: .utf8)
+        print(text)
+        print("wrote \(out)/result-many.json, summary-many.txt")
     }
 }
 
