@@ -133,14 +133,7 @@ public enum MetaRouterExperiment {
 
     public static func run(pair: JudgedPair, features base: Matrix, settings s: Settings, progress: ((Int, Int) -> Void)? = nil) throws -> Result {
         guard base.rows == pair.count else { throw MetaRouterError.invalidInput("\(base.rows) feature rows for \(pair.count) queries") }
-        var features = base
-        if s.lengthFeature {
-            features = Matrix(rows: base.rows, cols: base.cols + 1)
-            for r in 0..<base.rows {
-                for c in 0..<base.cols { features[r, c] = base[r, c] }
-                features[r, base.cols] = Float(pair.lengthScore[r])
-            }
-        }
+        let features = s.lengthFeature ? withLengthColumn(base, pair.lengthScore) : base
         let lengthColumn = Matrix(rows: pair.count, cols: 1, data: pair.lengthScore.map(Float.init))
         let biasDesign: Matrix? = s.biasBasis == .length ? lengthColumn : nil
         let testCount = Int(Double(pair.count) * s.testFraction)
@@ -170,26 +163,13 @@ public enum MetaRouterExperiment {
                 let trainFeatures = features.gatherRows(rows)
                 let isGold = rows.indices.map { $0 < n }
                 let labels = rows.enumerated().map { i, r in i < n ? pair.gold[r] : pair.judge[r] }
-                let trainBias = biasDesign?.gatherRows(rows)
-                let central = try MetaRouterShard(features: trainFeatures, isGold: isGold, label: labels, fold: fold, biasFeatures: trainBias)
                 // Federated: the same rows spread over clients.
                 let owner = rows.indices.map { _ in rng.nextInt(below: s.clients) }
-                let shards = try (0..<s.clients).map { c -> MetaRouterShard in
-                    let mine = rows.indices.filter { owner[$0] == c }
-                    return try MetaRouterShard(features: trainFeatures.gatherRows(mine), isGold: mine.map { isGold[$0] }, label: mine.map { labels[$0] },
-                                               fold: mine.map { fold[$0] }, biasFeatures: trainBias?.gatherRows(mine))
-                }.filter { $0.features.rows > 0 }
-                var predictions: [String: [Double]] = [:]
-                for e in GainEstimator.allCases {
-                    predictions[e.rawValue] = try MetaRouter.fit(e, shards: [central], configuration: s.configuration).predict(testFeatures, rows: Array(test.indices))
-                }
-                for e in [GainEstimator.rLearner, .drLearner] {
-                    let p = try MetaRouter.fit(e, shards: shards, configuration: s.configuration).predict(testFeatures, rows: Array(test.indices))
-                    for (a, b) in zip(p, predictions[e.rawValue]!) { maxDifference = max(maxDifference, abs(a - b)) }
-                    predictions["federated " + e.rawValue] = p
-                }
-                let oracle = try MetaRouterShard(features: trainFeatures, isGold: rows.map { _ in true }, label: rows.map { pair.gold[$0] }, fold: fold)
-                predictions["oracle"] = try MetaRouter.fit(.goldOnly, shards: [oracle], configuration: s.configuration).predict(testFeatures, rows: Array(test.indices))
+                let fitted = try fitMethods(trainFeatures: trainFeatures, isGold: isGold, labels: labels, goldLabels: rows.map { pair.gold[$0] }, fold: fold,
+                                            biasFeatures: biasDesign?.gatherRows(rows), owner: owner, clients: s.clients,
+                                            testFeatures: testFeatures, configuration: s.configuration)
+                maxDifference = max(maxDifference, fitted.maxDifference)
+                let predictions = fitted.predictions
                 for (method, p) in predictions {
                     let g = gains(score: p, gold: testGold, grid: s.usageGrid)
                     let area = g.reduce(0, +) / Double(g.count)
@@ -214,6 +194,43 @@ public enum MetaRouterExperiment {
         }
         return Result(settings: s, usageGrid: s.usageGrid, curves: out, federatedMaxDifference: maxDifference,
                       perfectMedianArea: perfect.mapValues(median))
+    }
+
+    /// `base` with ℓ(q) appended as its last column.
+    static func withLengthColumn(_ base: Matrix, _ length: [Double]) -> Matrix {
+        var features = Matrix(rows: base.rows, cols: base.cols + 1)
+        for r in 0..<base.rows {
+            for c in 0..<base.cols { features[r, c] = base[r, c] }
+            features[r, base.cols] = Float(length[r])
+        }
+        return features
+    }
+
+    /// Fits every estimator on one training set, the federated R/DR learners on the same rows spread
+    /// over `clients` by `owner`, and the oracle on `goldLabels` of every row; returns the test
+    /// predictions by method name and the largest federated-vs-centralized difference.
+    static func fitMethods(trainFeatures: Matrix, isGold: [Bool], labels: [Double], goldLabels: [Double], fold: [Int], biasFeatures: Matrix?,
+                           owner: [Int], clients: Int, testFeatures: Matrix, configuration: MetaRouterConfiguration) throws -> (predictions: [String: [Double]], maxDifference: Double) {
+        let testRows = Array(0..<testFeatures.rows)
+        let central = try MetaRouterShard(features: trainFeatures, isGold: isGold, label: labels, fold: fold, biasFeatures: biasFeatures)
+        let shards = try (0..<clients).map { c -> MetaRouterShard in
+            let mine = labels.indices.filter { owner[$0] == c }
+            return try MetaRouterShard(features: trainFeatures.gatherRows(mine), isGold: mine.map { isGold[$0] }, label: mine.map { labels[$0] },
+                                       fold: mine.map { fold[$0] }, biasFeatures: biasFeatures?.gatherRows(mine))
+        }.filter { $0.features.rows > 0 }
+        var predictions: [String: [Double]] = [:]
+        var maxDifference = 0.0
+        for e in GainEstimator.allCases {
+            predictions[e.rawValue] = try MetaRouter.fit(e, shards: [central], configuration: configuration).predict(testFeatures, rows: testRows)
+        }
+        for e in [GainEstimator.rLearner, .drLearner] {
+            let p = try MetaRouter.fit(e, shards: shards, configuration: configuration).predict(testFeatures, rows: testRows)
+            for (a, b) in zip(p, predictions[e.rawValue]!) { maxDifference = max(maxDifference, abs(a - b)) }
+            predictions["federated " + e.rawValue] = p
+        }
+        let oracle = try MetaRouterShard(features: trainFeatures, isGold: goldLabels.map { _ in true }, label: goldLabels, fold: fold)
+        predictions["oracle"] = try MetaRouter.fit(.goldOnly, shards: [oracle], configuration: configuration).predict(testFeatures, rows: testRows)
+        return (predictions, maxDifference)
     }
 
     static func median(_ v: [Double]) -> Double {

@@ -95,14 +95,7 @@ public enum MultiModelMetaRouter {
     public static func run(models: JudgedModels, features base: Matrix, settings s: Settings, progress: ((Int, Int) -> Void)? = nil) throws -> Result {
         guard base.rows == models.count else { throw MetaRouterError.invalidInput("\(base.rows) feature rows for \(models.count) queries") }
         let length = models.candidates[0].lengthScore
-        var features = base
-        if s.lengthFeature {
-            features = Matrix(rows: base.rows, cols: base.cols + 1)
-            for r in 0..<base.rows {
-                for c in 0..<base.cols { features[r, c] = base[r, c] }
-                features[r, base.cols] = Float(length[r])
-            }
-        }
+        let features = s.lengthFeature ? MetaRouterExperiment.withLengthColumn(base, length) : base
         let biasDesign: Matrix? = s.biasBasis == .length ? Matrix(rows: models.count, cols: 1, data: length.map(Float.init)) : nil
         let testCount = Int(Double(models.count) * s.testFraction)
         let maxGold = s.goldSizes.max() ?? 0
@@ -148,23 +141,12 @@ public enum MultiModelMetaRouter {
                 let owner = rows.indices.map { _ in rng.nextInt(below: s.clients) }
                 var predictions: [String: [[Double]]] = [:]
                 for c in models.candidates {
-                    let labels = rows.enumerated().map { i, r in i < n ? c.gold[r] : c.judge[r] }
-                    let central = try MetaRouterShard(features: trainFeatures, isGold: isGold, label: labels, fold: fold, biasFeatures: trainBias)
-                    for e in GainEstimator.allCases {
-                        predictions[e.rawValue, default: []].append(try MetaRouter.fit(e, shards: [central], configuration: s.configuration).predict(testFeatures, rows: Array(test.indices)))
-                    }
-                    let shards = try (0..<s.clients).map { k -> MetaRouterShard in
-                        let mine = rows.indices.filter { owner[$0] == k }
-                        return try MetaRouterShard(features: trainFeatures.gatherRows(mine), isGold: mine.map { isGold[$0] }, label: mine.map { labels[$0] },
-                                                   fold: mine.map { fold[$0] }, biasFeatures: trainBias?.gatherRows(mine))
-                    }.filter { $0.features.rows > 0 }
-                    for e in [GainEstimator.rLearner, .drLearner] {
-                        let p = try MetaRouter.fit(e, shards: shards, configuration: s.configuration).predict(testFeatures, rows: Array(test.indices))
-                        for (a, b) in zip(p, predictions[e.rawValue]!.last!) { maxDifference = max(maxDifference, abs(a - b)) }
-                        predictions["federated " + e.rawValue, default: []].append(p)
-                    }
-                    let oracle = try MetaRouterShard(features: trainFeatures, isGold: rows.map { _ in true }, label: rows.map { c.gold[$0] }, fold: fold)
-                    predictions["oracle", default: []].append(try MetaRouter.fit(.goldOnly, shards: [oracle], configuration: s.configuration).predict(testFeatures, rows: Array(test.indices)))
+                    let fitted = try MetaRouterExperiment.fitMethods(
+                        trainFeatures: trainFeatures, isGold: isGold, labels: rows.enumerated().map { i, r in i < n ? c.gold[r] : c.judge[r] },
+                        goldLabels: rows.map { c.gold[$0] }, fold: fold, biasFeatures: trainBias, owner: owner, clients: s.clients,
+                        testFeatures: testFeatures, configuration: s.configuration)
+                    maxDifference = max(maxDifference, fitted.maxDifference)
+                    for (method, p) in fitted.predictions { predictions[method, default: []].append(p) }
                 }
                 for (method, gains) in predictions {
                     let points = s.weights.map { point(route(gains: gains, costGaps: gaps, weight: $0)) }
