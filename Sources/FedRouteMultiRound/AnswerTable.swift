@@ -89,14 +89,6 @@ public struct AnswerTable: Sendable {
     /// Source rows left out because a score or an answer was missing.
     public private(set) var dropped = 0
 
-    /// The rows at `indices`, in order (tasks keep their indices).
-    public func rows(_ indices: [Int]) -> AnswerTable {
-        let m = modelCount
-        func gather<T>(_ a: [T]) -> [T] { indices.flatMap { a[($0 * m)..<($0 * m + m)] } }
-        return AnswerTable(models: models, tasks: tasks, queries: indices.map { queries[$0] }, taskOf: indices.map { taskOf[$0] },
-                           choices: indices.map { choices[$0] }, scores: gather(scores), costs: gather(costs), answers: gather(answers))
-    }
-
     /// The same rows over the named models only, in the given order.
     public func selecting(models names: [String]) throws -> AnswerTable {
         let columns = try names.map { name in
