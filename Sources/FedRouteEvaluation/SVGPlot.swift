@@ -22,11 +22,15 @@ public enum SVGPlot {
     }
 
     /// A line chart with linear axes, a zero line and a legend.
-    public static func lines(_ series: [Series], title: String, xLabel: String, yLabel: String, width: Double = 900, height: Double = 520) -> String {
-        let left = 80.0, right = 260.0, top = 50.0, bottom = 60.0
+    /// `includeZero` keeps y = 0 in range (gain curves); off, the y axis spans the data only.
+    public static func lines(_ series: [Series], title: String, xLabel: String, yLabel: String, width: Double = 900, height: Double = 520,
+                             includeZero: Bool = true) -> String {
+        // The legend column widens to fit the longest name (about 6.2 px per character at 11 px).
+        let longest = Double(series.map(\.name.count).max() ?? 0)
+        let left = 80.0, right = max(260.0, 60 + 6.2 * longest), top = 50.0, bottom = 60.0
         let plotW = width - left - right, plotH = height - top - bottom
         let xs: [Double] = series.flatMap { line in line.points.map { $0.x } }
-        let ys: [Double] = series.flatMap { line in line.points.map { $0.y } } + [0]
+        let ys: [Double] = series.flatMap { line in line.points.map { $0.y } } + (includeZero ? [0] : [])
         let xLo = xs.min() ?? 0, xHi = max((xs.max() ?? 1), xLo + 1e-12)
         let pad = max(1e-12, ((ys.max() ?? 1) - (ys.min() ?? 0)) * 0.05)
         let yLo = (ys.min() ?? 0) - pad, yHi = (ys.max() ?? 1) + pad
@@ -42,7 +46,7 @@ public enum SVGPlot {
             s += "<line x1=\"\(n(left))\" y1=\"\(n(y(vy)))\" x2=\"\(n(left + plotW))\" y2=\"\(n(y(vy)))\" stroke=\"#eee\"/>\n"
             s += "<text x=\"\(n(left - 8))\" y=\"\(n(y(vy) + 4))\" text-anchor=\"end\" fill=\"#444\">\(String(format: "%.4f", vy))</text>\n"
         }
-        s += "<line x1=\"\(n(left))\" y1=\"\(n(y(0)))\" x2=\"\(n(left + plotW))\" y2=\"\(n(y(0)))\" stroke=\"#999\"/>\n"
+        if includeZero { s += "<line x1=\"\(n(left))\" y1=\"\(n(y(0)))\" x2=\"\(n(left + plotW))\" y2=\"\(n(y(0)))\" stroke=\"#999\"/>\n" }
         s += "<rect x=\"\(n(left))\" y=\"\(n(top))\" width=\"\(n(plotW))\" height=\"\(n(plotH))\" fill=\"none\" stroke=\"#333\"/>\n"
         s += "<text x=\"\(n(left + plotW / 2))\" y=\"\(n(height - 15))\" text-anchor=\"middle\">\(esc(xLabel))</text>\n"
         s += "<text transform=\"translate(20 \(n(top + plotH / 2))) rotate(-90)\" text-anchor=\"middle\">\(esc(yLabel))</text>\n"

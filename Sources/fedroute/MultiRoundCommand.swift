@@ -129,7 +129,7 @@ struct MultiRoundCommand: ParsableCommand {
         let singles = result.points.filter { $0.method == "single model" }.sorted { $0.cost < $1.cost }
         series.append(SVGPlot.Series(name: "single models", points: FrontierMetrics.nonDecreasingConvexHull(singles.map { CostQuality(cost: $0.cost, quality: $0.quality) }).map { (x: log10($0.cost), y: $0.quality) }))
         let svg = SVGPlot.lines(series, title: "Quality vs cost on \(result.testQueries) test queries (PPO: one point per α)",
-                                xLabel: "log10 mean USD per query", yLabel: "mean score")
+                                xLabel: "log10 mean USD per query", yLabel: "mean score", width: 1100, includeZero: false)
         try svg.write(toFile: out + "/pareto.svg", atomically: true, encoding: .utf8)
 
         var text = "Multi-round routing on \(data): \(result.trainQueries) train / \(result.testQueries) test queries, \(result.models.count) models, rule \(rule.rawValue), ≤ \(maxCalls) calls\n\n"
