@@ -21,6 +21,30 @@ public enum SVGPlot {
         }
     }
 
+    /// Tick positions on a linear axis: multiples of a round step (1, 2 or 5 × 10^k) inside the range.
+    public struct Ticks: Sendable, Equatable {
+        public var values: [Double]
+        public var step: Double
+
+        /// `v` with as many decimals as the step needs (0.25 → "0.25", 0.1 → "0.1", 50 → "50").
+        public func label(_ v: Double) -> String {
+            let decimals = max(0, Int((-log10(step) - 1e-9).rounded(.up)))
+            let text = String(format: "%.\(decimals)f", v)
+            return Double(text) == 0 ? String(format: "%.\(decimals)f", 0.0) : text
+        }
+    }
+
+    /// About `count` round ticks covering [low, high] (both finite, low < high; otherwise the two ends).
+    public static func niceTicks(_ low: Double, _ high: Double, count: Int = 5) -> Ticks {
+        guard low.isFinite, high.isFinite, high > low, count >= 1 else { return Ticks(values: [low, high], step: max(abs(high - low), 1)) }
+        let raw = (high - low) / Double(count)
+        let magnitude = pow(10, (log10(raw)).rounded(.down))
+        let fraction = raw / magnitude
+        let step = (fraction < 1.5 ? 1 : fraction < 3 ? 2 : fraction < 7 ? 5 : 10) * magnitude
+        let first = Int((low / step).rounded(.up)), last = Int((high / step + 1e-9).rounded(.down))
+        return Ticks(values: first <= last ? (first...last).map { Double($0) * step } : [low, high], step: step)
+    }
+
     /// A line chart with linear axes, a zero line and a legend.
     /// `includeZero` keeps y = 0 in range (gain curves); off, the y axis spans the data only.
     public static func lines(_ series: [Series], title: String, xLabel: String, yLabel: String, width: Double = 900, height: Double = 520,
@@ -39,12 +63,14 @@ public enum SVGPlot {
         var s = "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"\(Int(width))\" height=\"\(Int(height))\" font-family=\"Helvetica, Arial, sans-serif\" font-size=\"12\">\n"
         s += "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n"
         s += "<text x=\"\(n(left))\" y=\"28\" font-size=\"16\" font-weight=\"bold\">\(esc(title))</text>\n"
-        for i in 0...5 {
-            let vx = xLo + Double(i) / 5 * (xHi - xLo), vy = yLo + Double(i) / 5 * (yHi - yLo)
+        let xTicks = niceTicks(xLo, xHi), yTicks = niceTicks(yLo, yHi)
+        for vx in xTicks.values {
             s += "<line x1=\"\(n(x(vx)))\" y1=\"\(n(top))\" x2=\"\(n(x(vx)))\" y2=\"\(n(top + plotH))\" stroke=\"#eee\"/>\n"
-            s += "<text x=\"\(n(x(vx)))\" y=\"\(n(top + plotH + 18))\" text-anchor=\"middle\" fill=\"#444\">\(String(format: "%.2g", vx))</text>\n"
+            s += "<text x=\"\(n(x(vx)))\" y=\"\(n(top + plotH + 18))\" text-anchor=\"middle\" fill=\"#444\">\(xTicks.label(vx))</text>\n"
+        }
+        for vy in yTicks.values {
             s += "<line x1=\"\(n(left))\" y1=\"\(n(y(vy)))\" x2=\"\(n(left + plotW))\" y2=\"\(n(y(vy)))\" stroke=\"#eee\"/>\n"
-            s += "<text x=\"\(n(left - 8))\" y=\"\(n(y(vy) + 4))\" text-anchor=\"end\" fill=\"#444\">\(String(format: "%.4f", vy))</text>\n"
+            s += "<text x=\"\(n(left - 8))\" y=\"\(n(y(vy) + 4))\" text-anchor=\"end\" fill=\"#444\">\(yTicks.label(vy))</text>\n"
         }
         if includeZero { s += "<line x1=\"\(n(left))\" y1=\"\(n(y(0)))\" x2=\"\(n(left + plotW))\" y2=\"\(n(y(0)))\" stroke=\"#999\"/>\n" }
         s += "<rect x=\"\(n(left))\" y=\"\(n(top))\" width=\"\(n(plotW))\" height=\"\(n(plotH))\" fill=\"none\" stroke=\"#333\"/>\n"

@@ -144,7 +144,7 @@ struct MultiRoundCommand: ParsableCommand {
         text += "\nPPO policies (greedy) on the test queries\n"
         text += "α      quality  cost (mUSD)  calls  invalid  most called\n"
         for p in result.points where p.method == "multi-round PPO" {
-            let top = p.callShare.sorted { $0.value > $1.value }.prefix(3).map { String(format: "%@ %.0f%%", $0.key, $0.value * 100) }.joined(separator: ", ")
+            let top = p.callShare.filter { $0.value > 0 }.sorted { ($1.value, $0.key) < ($0.value, $1.key) }.prefix(3).map { String(format: "%@ %.0f%%", $0.key, $0.value * 100) }.joined(separator: ", ")
             text += p.setting.padding(toLength: 7, withPad: " ", startingAt: 0) + String(format: "%.4f   %8.4f     %.2f   %.3f    ", p.quality, p.cost * 1000, p.meanCalls, p.invalidRate) + top + "\n"
         }
         if !result.zeroShot.isEmpty {

@@ -69,4 +69,30 @@ import Testing
     }
 }
 
+@Suite struct SVGPlotTests {
+    @Test func ticksAreRoundAndInsideTheRange() {
+        let y = SVGPlot.niceTicks(0.5734, 0.9948)
+        #expect(abs(y.step - 0.1) < 1e-12 && y.values.count == 4)
+        #expect(y.values.map(y.label) == ["0.6", "0.7", "0.8", "0.9"])
+        let x = SVGPlot.niceTicks(-4.1, -2.2)
+        #expect(abs(x.step - 0.5) < 1e-12 && x.values.map(x.label) == ["-4.0", "-3.5", "-3.0", "-2.5"])
+        let gain = SVGPlot.niceTicks(-0.004, 0.013)
+        #expect(gain.values.map(gain.label) == ["0.000", "0.005", "0.010"])
+        let signed = SVGPlot.niceTicks(-0.021, 0.013)
+        #expect(signed.values.map(signed.label) == ["-0.020", "-0.015", "-0.010", "-0.005", "0.000", "0.005", "0.010"])
+        let wide = SVGPlot.niceTicks(0, 240)
+        #expect(wide.values.map(wide.label) == ["0", "50", "100", "150", "200"])
+        // Degenerate ranges fall back to the two ends instead of looping or dividing by zero.
+        #expect(SVGPlot.niceTicks(1, 1).values == [1, 1])
+        #expect(SVGPlot.niceTicks(.nan, 1).values.count == 2)
+    }
+
+    @Test func lineChartLabelsTicksAndLegend() {
+        let svg = SVGPlot.lines([SVGPlot.Series(name: "a & b", points: [(x: 0, y: 0.61), (x: 1, y: 0.93)])],
+                                title: "t", xLabel: "x", yLabel: "y", includeZero: false)
+        #expect(svg.contains(">0.7</text>") && svg.contains(">0.9</text>") && !svg.contains(">0.5</text>"))
+        #expect(svg.contains("a &amp; b") && svg.hasPrefix("<svg"))
+    }
+}
+
 import Foundation
