@@ -64,10 +64,26 @@ public struct JudgedPair: Sendable {
     public var count: Int { gold.count }
 }
 
+/// What the two-model and the M-model split experiments share: gold and judge sizes, splits,
+/// clients of the federated variant and the estimators' configuration.
+public protocol MetaRouterSplitSettings {
+    var goldSizes: [Int] { get set }
+    var judgeSize: Int { get set }
+    var splits: Int { get set }
+    var seed: UInt64 { get set }
+    /// Clients for the federated variant (rows spread uniformly at random).
+    var clients: Int { get set }
+    var configuration: MetaRouterConfiguration { get set }
+    /// Append ℓ(q), the standardised log query length, to every method's features.
+    var lengthFeature: Bool { get set }
+    /// The design of the R/DR bias regression Δ̂.
+    var biasBasis: MetaRouterExperiment.BiasBasis { get set }
+}
+
 /// The Meta-Router experiment: for many random splits, n gold and m judge training rows and a
 /// test set; every estimator's efficiency-gain curve over the primary-usage ratio.
 public enum MetaRouterExperiment {
-    public struct Settings: Sendable, Codable {
+    public struct Settings: MetaRouterSplitSettings, Sendable, Codable {
         public var goldSizes = [50, 100, 200]
         public var judgeSize = 4000
         public var testFraction = 0.2
@@ -83,6 +99,14 @@ public enum MetaRouterExperiment {
         /// The design of the R/DR bias regression Δ̂.
         public var biasBasis = BiasBasis.features
         public init() {}
+    }
+
+    /// One split's training rows for gold size n: the first n rows of the pool are gold, the next
+    /// `judge` are judge rows; each row's cross-fitting fold is hashed from (split, row), so it does
+    /// not depend on how the rows are spread over clients.
+    static func trainingRows(pool: [Int], gold n: Int, judge: Int, split: Int, folds: Int) -> (rows: [Int], isGold: [Bool], fold: [Int]) {
+        let rows = Array(pool[0..<min(pool.count, n + judge)])
+        return (rows, rows.indices.map { $0 < n }, rows.map { Int(FNV1a.hash("\(split):\($0)") % UInt64(folds)) })
     }
 
     /// What the R/DR learners regress the judge's bias on.
@@ -156,12 +180,8 @@ public enum MetaRouterExperiment {
             let perfectArea = perfectGains.reduce(0, +) / Double(perfectGains.count)
             let testFeatures = features.gatherRows(test)
             for n in s.goldSizes {
-                let goldRows = Array(pool[0..<n])
-                let judgeRows = Array(pool[n..<min(pool.count, n + s.judgeSize)])
-                let rows = goldRows + judgeRows
-                let fold = rows.map { Int(FNV1a.hash("\(split):\($0)") % UInt64(s.configuration.folds)) }
+                let (rows, isGold, fold) = trainingRows(pool: pool, gold: n, judge: s.judgeSize, split: split, folds: s.configuration.folds)
                 let trainFeatures = features.gatherRows(rows)
-                let isGold = rows.indices.map { $0 < n }
                 let labels = rows.enumerated().map { i, r in i < n ? pair.gold[r] : pair.judge[r] }
                 // Federated: the same rows spread over clients.
                 let owner = rows.indices.map { _ in rng.nextInt(below: s.clients) }

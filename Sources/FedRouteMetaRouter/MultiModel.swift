@@ -54,7 +54,7 @@ public enum MultiModelMetaRouter {
         }
     }
 
-    public struct Settings: Sendable, Codable {
+    public struct Settings: MetaRouterSplitSettings, Sendable, Codable {
         public var goldSizes = [50, 100]
         public var judgeSize = 2000
         public var testFraction = 0.2
@@ -131,12 +131,9 @@ public enum MultiModelMetaRouter {
             }
             singleAreas.append(area(singles))
             for n in s.goldSizes {
-                let goldRows = Array(pool[0..<n])
-                let judgeRows = Array(pool[n..<min(pool.count, n + s.judgeSize)])
-                let rows = goldRows + judgeRows
-                let fold = rows.map { Int(FNV1a.hash("\(split):\($0)") % UInt64(s.configuration.folds)) }
+                let (rows, isGold, fold) = MetaRouterExperiment.trainingRows(pool: pool, gold: n, judge: s.judgeSize, split: split,
+                                                                             folds: s.configuration.folds)
                 let trainFeatures = features.gatherRows(rows)
-                let isGold = rows.indices.map { $0 < n }
                 let trainBias = biasDesign?.gatherRows(rows)
                 let owner = rows.indices.map { _ in rng.nextInt(below: s.clients) }
                 var predictions: [String: [[Double]]] = [:]

@@ -119,14 +119,8 @@ public enum MultiRoundExperiment {
 
         // PPO over the α sweep, policies trained in parallel (each is deterministic in its seed).
         progress?("PPO over \(s.alphas.count) α values", stage, totalStages)
-        let counter = StageCounter(start: stage, total: totalStages, progress: progress)
-        let trained = try ParallelJobs.map(s.alphas.count) { i -> (MultiRoundPolicy, [PPOIterationLog]) in
-            var c = s.ppo
-            c.alpha = s.alphas[i]
-            let out = try PPOTrainer.train(environment: env, rows: train, configuration: c)
-            counter.finished("PPO α=\(s.alphas[i])")
-            return out
-        }
+        let trained = try trainPolicies(env, rows: train, alphas: s.alphas, base: s.ppo, label: "PPO",
+                                        counter: StageCounter(start: stage, total: totalStages, progress: progress))
         stage += s.alphas.count
         var policies: [Double: MultiRoundPolicy] = [:]
         for (alpha, (policy, log)) in zip(s.alphas, trained) {
@@ -146,14 +140,8 @@ public enum MultiRoundExperiment {
                                                      knownTasks: table.tasks, maxCalls: s.maxCalls, rule: s.rule)
             let allEnv = try MultiRoundEnvironment(table: table, descriptors: descriptors, scaler: scaler, queryFeatures: features,
                                                    knownTasks: table.tasks, maxCalls: s.maxCalls, rule: s.rule)
-            let zeroShotCounter = StageCounter(start: stage, total: totalStages, progress: progress)
-            let runs = try ParallelJobs.map(s.zeroShotAlphas.count) { i -> (MultiRoundPolicy, [PPOIterationLog]) in
-                var c = s.ppo
-                c.alpha = s.zeroShotAlphas[i]
-                let out = try PPOTrainer.train(environment: knownEnv, rows: train, configuration: c)
-                zeroShotCounter.finished("zero-shot PPO α=\(s.zeroShotAlphas[i])")
-                return out
-            }
+            let runs = try trainPolicies(knownEnv, rows: train, alphas: s.zeroShotAlphas, base: s.ppo, label: "zero-shot PPO",
+                                         counter: StageCounter(start: stage, total: totalStages, progress: progress))
             for (alpha, (policy, log)) in zip(s.zeroShotAlphas, runs) {
                 training["zero-shot α=\(alpha)"] = log
                 let without = try MultiRoundEvaluation.policy(policy, knownEnv, rows: test, method: "PPO without held-out models", setting: "α=\(alpha)")
@@ -177,6 +165,18 @@ public enum MultiRoundExperiment {
         }
         return Result(settings: s, trainQueries: train.count, testQueries: test.count, models: table.models, descriptors: descriptors,
                       points: points, summaries: summaries, zeroShot: zeroShot, training: training, costRange: range)
+    }
+
+    /// One PPO policy per α on `env`, trained in parallel (each is deterministic in its seed), in α order.
+    static func trainPolicies(_ env: MultiRoundEnvironment, rows: [Int], alphas: [Double], base: PPOConfiguration, label: String,
+                              counter: StageCounter) throws -> [(MultiRoundPolicy, [PPOIterationLog])] {
+        try ParallelJobs.map(alphas.count) { i in
+            var c = base
+            c.alpha = alphas[i]
+            let out = try PPOTrainer.train(environment: env, rows: rows, configuration: c)
+            counter.finished("\(label) α=\(alphas[i])")
+            return out
+        }
     }
 
     /// The rows of an answer table as an evaluation table (for the single-round routers).

@@ -58,31 +58,14 @@ struct MetaRouterCommand: ParsableCommand {
         judgeModel.noise = judgeNoise
         if !candidates.isEmpty { return try runMany(table: table, judge: judgeModel) }
         let pair = try JudgedPair(table: table, primary: primary, alternative: alternative, judge: judgeModel, seed: seed)
-        var encoder = HashedTFIDFEncoder(configuration: .init(dimension: dimension))
-        encoder.fit(pair.texts)  // label-free; every split sees the same features
-        let features = encoder.encode(pair.texts)
-        var settings = MetaRouterExperiment.Settings()
-        settings.goldSizes = gold
-        settings.judgeSize = judge
-        settings.splits = splits
-        settings.seed = seed
-        settings.clients = clients
-        settings.lengthFeature = lengthFeature
-        settings.biasBasis = biasBasis
-        settings.configuration.alignment = alignment
-        settings.configuration.propensity = propensity
-        settings.configuration.folds = folds
-        settings.configuration.ridge = ridge
-        settings.configuration.biasRidge = biasRidge
+        let features = encode(pair.texts)
+        let settings = applyOptions(to: MetaRouterExperiment.Settings())
         Console.info("\(pair.count) queries; primary \(primary), alternative \(alternative); mean gold gain \(String(format: "%.3f", pair.gold.reduce(0, +) / Double(pair.count)))")
         let bar = ProgressBar(label: "splits", total: splits * gold.count)
         let result = try MetaRouterExperiment.run(pair: pair, features: features, settings: settings) { done, _ in bar.update(done) }
         bar.finish()
 
-        try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
-        let e = JSONEncoder()
-        e.outputFormatting = [.prettyPrinted, .sortedKeys]
-        try e.encode(result).write(to: URL(fileURLWithPath: out + "/result.json"))
+        try writeJSON(result, to: "result.json")
         var csv = "method,gold_size," + result.usageGrid.map { String(format: "gain@%.2f", $0) }.joined(separator: ",") + ",median_area,median_share_of_perfect\n"
         for c in result.curves {
             csv += "\"\(c.method)\",\(c.goldSize)," + c.medianGain.map { String(format: "%.6f", $0) }.joined(separator: ",")
@@ -120,13 +103,25 @@ struct MetaRouterCommand: ParsableCommand {
 }
 
 extension MetaRouterCommand {
-    /// The M-model experiment: every candidate's gain over the reference is learned separately.
-    func runMany(table: EvaluationTable, judge judgeModel: JudgedPair.JudgeModel) throws {
-        let models = try JudgedModels(table: table, reference: reference, candidates: candidates, judge: judgeModel, seed: seed)
+    /// Hashed TF-IDF features of the queries, fitted on their text alone (label-free, so every split
+    /// sees the same features).
+    func encode(_ texts: [String]) -> Matrix {
         var encoder = HashedTFIDFEncoder(configuration: .init(dimension: dimension))
-        encoder.fit(models.texts)
-        let features = encoder.encode(models.texts)
-        var settings = MultiModelMetaRouter.Settings()
+        encoder.fit(texts)
+        return encoder.encode(texts)
+    }
+
+    /// Writes `value` as pretty-printed JSON to `name` in the output folder (created if missing).
+    func writeJSON(_ value: some Encodable, to name: String) throws {
+        try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
+        let e = JSONEncoder()
+        e.outputFormatting = [.prettyPrinted, .sortedKeys]
+        try e.encode(value).write(to: URL(fileURLWithPath: out + "/" + name))
+    }
+
+    /// The split and estimator options, shared by the two-model and the M-model experiment.
+    func applyOptions<S: MetaRouterSplitSettings>(to base: S) -> S {
+        var settings = base
         settings.goldSizes = gold
         settings.judgeSize = judge
         settings.splits = splits
@@ -139,14 +134,19 @@ extension MetaRouterCommand {
         settings.configuration.folds = folds
         settings.configuration.ridge = ridge
         settings.configuration.biasRidge = biasRidge
+        return settings
+    }
+
+    /// The M-model experiment: every candidate's gain over the reference is learned separately.
+    func runMany(table: EvaluationTable, judge judgeModel: JudgedPair.JudgeModel) throws {
+        let models = try JudgedModels(table: table, reference: reference, candidates: candidates, judge: judgeModel, seed: seed)
+        let features = encode(models.texts)
+        let settings = applyOptions(to: MultiModelMetaRouter.Settings())
         Console.info("\(models.count) queries; reference \(reference), candidates \(candidates.joined(separator: ", "))")
         let bar = ProgressBar(label: "splits", total: splits * gold.count)
         let result = try MultiModelMetaRouter.run(models: models, features: features, settings: settings) { done, _ in bar.update(done) }
         bar.finish()
-        try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
-        let e = JSONEncoder()
-        e.outputFormatting = [.prettyPrinted, .sortedKeys]
-        try e.encode(result).write(to: URL(fileURLWithPath: out + "/result-many.json"))
+        try writeJSON(result, to: "result-many.json")
         var text = "M-model Meta-Router on \(data): \(models.count) queries, reference \(reference), candidates \(candidates.joined(separator: ", ")); \(splits) splits, m = \(judge) judge rows\n"
         text += "median over splits of the normalised area under the quality–cost hull (routing by ψ̂_j − w·Δcost_j over a w sweep), and of the best quality\n\n"
         text += "method".padding(toLength: 22, withPad: " ", startingAt: 0) + gold.map { "n = \($0)".padding(toLength: 20, withPad: " ", startingAt: 0) }.joined() + "\n"
