@@ -179,6 +179,17 @@ public actor ClientRegistry {
         }
     }
 
+    /// Waits up to `timeout` for every client to be online and returns how many are (a timeout is
+    /// not an error: the caller settles for whoever came).
+    public func waitForEveryClient(upTo timeout: Duration) async throws -> Int {
+        let deadline = ContinuousClock.now + timeout
+        while true {
+            let online = onlineCount
+            if online == clientIDs.count || ContinuousClock.now >= deadline { return online }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+    }
+
     /// Sets the encoder a resumed job already agreed on (clients get it again before training).
     public func adoptEncoder(_ spec: EncoderSpec) { encoder = spec }
 

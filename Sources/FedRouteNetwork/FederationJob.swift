@@ -40,6 +40,9 @@ public struct FederationServerConfiguration: Sendable, Codable, Equatable {
     public var roundDeadlineSeconds: Double
     /// How long setup waits for every client, and a round for `minimumOnline`, before giving up.
     public var joinTimeoutSeconds: Double
+    /// After a restart every client's session is gone: the first round of the resumed job waits this
+    /// long for all of them to re-join before settling for `minimumOnline` (absent: 10 s).
+    public var rejoinGraceSeconds: Double?
     /// Checkpoints (state.json) go here; a restarted server resumes from them.
     public var stateDirectory: String
     /// Router files and summary.json go here.
@@ -50,7 +53,7 @@ public struct FederationServerConfiguration: Sendable, Codable, Equatable {
     public init(federation: String, host: String, port: Int, tls: TLSFiles?, clients: [Client], families: [String],
                 encoder: HashedTFIDFEncoder.Configuration, mlp: FederatedMLPConfiguration, kmeans: FederatedKMeansConfiguration,
                 minimumOnline: Int, roundDeadlineSeconds: Double, joinTimeoutSeconds: Double, stateDirectory: String,
-                outputDirectory: String, validation: String?) {
+                outputDirectory: String, validation: String?, rejoinGraceSeconds: Double? = nil) {
         self.federation = federation
         self.host = host
         self.port = port
@@ -66,7 +69,11 @@ public struct FederationServerConfiguration: Sendable, Codable, Equatable {
         self.stateDirectory = stateDirectory
         self.outputDirectory = outputDirectory
         self.validation = validation
+        self.rejoinGraceSeconds = rejoinGraceSeconds
     }
+
+    /// The re-join grace in effect.
+    public var rejoinGrace: Duration { .milliseconds(Int64((rejoinGraceSeconds ?? 10) * 1000)) }
 
     public static func load(path: String) throws -> FederationServerConfiguration {
         let text: String
@@ -96,6 +103,7 @@ public struct FederationServerConfiguration: Sendable, Codable, Equatable {
         guard roundDeadlineSeconds > 0, joinTimeoutSeconds > 0, (0...65535).contains(port) else {
             throw WireError("\(path): deadlines must be > 0 and the port in 0…65535")
         }
+        if let g = rejoinGraceSeconds, !(g.isFinite && g >= 0) { throw WireError("\(path): rejoinGraceSeconds must be ≥ 0, not \(g)") }
         if mlp.secureAggregation && clients.count < 2 { throw WireError("\(path): secure aggregation needs ≥ 2 clients") }
     }
 }
@@ -210,6 +218,9 @@ public struct FederationJob: Sendable {
         let models = setup.descriptions[0].models
         let validationSet = try validation.map { try Self.validationSet($0, encoder: encoder, models: models) }
         var files: [String: String] = [:]
+        // A resumed job's clients lost their sessions with the old process: the first training step
+        // gives them a moment to re-join, so a sampled client is not failed for being a second late.
+        let rejoin = RejoinGrace(pending: initialState != nil, registry: registry, grace: c.rejoinGrace, clients: c.clients.count, logger: logger)
 
         if c.families.contains("mlp") {
             let file = (c.outputDirectory as NSString).appendingPathComponent("mlp.router.safetensors")
@@ -220,6 +231,7 @@ public struct FederationJob: Sendable {
                 let (router, _) = try await coordinator.continueMLP(
                     initial, c.mlp, descriptions: setup.descriptions, resume: state.mlp,
                     beforeRound: { round in
+                        try await rejoin.wait()
                         try await registry.waitForClients(c.minimumOnline, timeout: joinTimeout)
                         await roundStart.start(bytesIn: await registry.bytesIn, bytesOut: await registry.bytesOut)
                         let online = await registry.onlineCount
@@ -263,6 +275,7 @@ public struct FederationJob: Sendable {
         if c.families.contains("kmeans") {
             let file = (c.outputDirectory as NSString).appendingPathComponent("kmeans.router.safetensors")
             if !state.finishedFamilies.contains("kmeans") {
+                try await rejoin.wait()
                 try await registry.waitForClients(c.minimumOnline, timeout: joinTimeout)
                 let (router, report) = try await coordinator.trainKMeans(c.kmeans, descriptions: setup.descriptions, progress: progress)
                 kmeansReport = report
@@ -317,6 +330,31 @@ actor StateBox {
     var state: FederationJobState
     init(_ s: FederationJobState) { state = s }
     func set(_ s: FederationJobState) { state = s }
+}
+
+/// The one-time wait for every client after a restart (`FederationServerConfiguration.rejoinGraceSeconds`).
+actor RejoinGrace {
+    private var pending: Bool
+    let registry: ClientRegistry
+    let grace: Duration
+    let clients: Int
+    let logger: Logger
+
+    init(pending: Bool, registry: ClientRegistry, grace: Duration, clients: Int, logger: Logger) {
+        self.pending = pending
+        self.registry = registry
+        self.grace = grace
+        self.clients = clients
+        self.logger = logger
+    }
+
+    /// Waits (once, and only after a restart) up to the grace for every client to be online.
+    func wait() async throws {
+        guard pending else { return }
+        pending = false
+        let online = try await registry.waitForEveryClient(upTo: grace)
+        logger.info("re-join grace over", metadata: ["online": .stringConvertible(online), "clients": .stringConvertible(clients)])
+    }
 }
 
 actor RoundClock {

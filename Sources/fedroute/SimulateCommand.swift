@@ -181,7 +181,7 @@ enum FederationExport {
             tls: .init(certificate: abs("tls", "server.pem"), key: abs("tls", "server-key.pem")),
             clients: clients, families: c.families.map(\.rawValue), encoder: encoder, mlp: c.mlp, kmeans: c.kmeans,
             minimumOnline: max(1, c.mlp.minimumClients), roundDeadlineSeconds: 60, joinTimeoutSeconds: 300,
-            stateDirectory: abs("state"), outputDirectory: abs("out"), validation: abs("validation.jsonl"))
+            stateDirectory: abs("state"), outputDirectory: abs("out"), validation: abs("validation.jsonl"), rejoinGraceSeconds: 10)
         let e = JSONEncoder()
         e.outputFormatting = [.prettyPrinted, .sortedKeys]
         try e.encode(server).write(to: URL(fileURLWithPath: path("server.json")), options: .atomic)

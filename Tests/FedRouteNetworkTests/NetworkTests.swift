@@ -106,6 +106,42 @@ struct PoisoningClient: FederatedClient {
     }
 }
 
+@Suite struct RejoinGraceTests {
+    @Test func theRegistryWaitsForEveryClientOnlyUpToTheGrace() async throws {
+        let ids = (0..<3).map { ClientIdentity(id: "c\($0)") }
+        let authenticator = try ClientAuthenticator(publicKeys: Dictionary(uniqueKeysWithValues: ids.map { ($0.id, $0.publicKeyBase64) }))
+        let registry = ClientRegistry(federation: "f", authenticator: authenticator, logger: NetFixture.logger)
+        _ = await registry.join(client: "c0")
+        _ = await registry.join(client: "c1")
+        let start = ContinuousClock.now
+        #expect(try await registry.waitForEveryClient(upTo: .milliseconds(300)) == 2)
+        #expect(ContinuousClock.now - start >= .milliseconds(300))
+        // The third re-joins during the grace: the wait ends as soon as everybody is back.
+        let late = Task {
+            try await Task.sleep(for: .milliseconds(200))
+            _ = await registry.join(client: "c2")
+        }
+        let again = ContinuousClock.now
+        #expect(try await registry.waitForEveryClient(upTo: .seconds(20)) == 3)
+        #expect(ContinuousClock.now - again < .seconds(10))
+        try await late.value
+    }
+
+    @Test func theGraceIsOptionalAndMustNotBeNegative() throws {
+        let dir = try NetFixture.temporaryDirectory()
+        var c = FederationServerConfiguration(
+            federation: "f", host: "127.0.0.1", port: 0, tls: nil, clients: [.init(id: "c0", publicKey: ClientIdentity(id: "c0").publicKeyBase64)],
+            families: ["mlp"], encoder: NetFixture.encoder, mlp: NetFixture.mlp, kmeans: NetFixture.kmeans, minimumOnline: 1,
+            roundDeadlineSeconds: 5, joinTimeoutSeconds: 5, stateDirectory: dir, outputDirectory: dir, validation: nil)
+        try JSONEncoder().encode(c).write(to: URL(fileURLWithPath: dir + "/server.json"))
+        let loaded = try FederationServerConfiguration.load(path: dir + "/server.json")
+        #expect(loaded.rejoinGraceSeconds == nil && loaded.rejoinGrace == .seconds(10))
+        c.rejoinGraceSeconds = -1
+        try JSONEncoder().encode(c).write(to: URL(fileURLWithPath: dir + "/bad.json"))
+        #expect { _ = try FederationServerConfiguration.load(path: dir + "/bad.json") } throws: { "\($0)".contains("rejoinGraceSeconds") }
+    }
+}
+
 @Suite(.serialized) struct CoordinatorOverHTTPTests {
     /// Runs a job with the given clients (index → how they answer) over TLS + HTTP/2 on loopback.
     static func runFederation(tables: [EvaluationTable], mlp: FederatedMLPConfiguration,
