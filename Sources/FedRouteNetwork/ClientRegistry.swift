@@ -168,24 +168,24 @@ public actor ClientRegistry {
 
     /// Waits until at least `count` clients are online, up to `timeout`.
     public func waitForClients(_ count: Int, ids: [String]? = nil, timeout: Duration) async throws {
-        let deadline = ContinuousClock.now + timeout
-        while true {
-            let online = (ids ?? clientIDs).filter { isOnline($0) }.count
-            if online >= count { return }
-            guard ContinuousClock.now < deadline else {
-                throw FederationError.notEnoughClients("\(online) of the \(count) required clients are online after \(timeout)")
-            }
-            try await Task.sleep(for: .milliseconds(100))
+        let online = try await waitUntilOnline(count, of: ids ?? clientIDs, upTo: timeout)
+        guard online >= count else {
+            throw FederationError.notEnoughClients("\(online) of the \(count) required clients are online after \(timeout)")
         }
     }
 
     /// Waits up to `timeout` for every client to be online and returns how many are (a timeout is
     /// not an error: the caller settles for whoever came).
     public func waitForEveryClient(upTo timeout: Duration) async throws -> Int {
+        try await waitUntilOnline(clientIDs.count, of: clientIDs, upTo: timeout)
+    }
+
+    /// Polls until at least `count` of `ids` are online or `timeout` has passed; returns how many are.
+    private func waitUntilOnline(_ count: Int, of ids: [String], upTo timeout: Duration) async throws -> Int {
         let deadline = ContinuousClock.now + timeout
         while true {
-            let online = onlineCount
-            if online == clientIDs.count || ContinuousClock.now >= deadline { return online }
+            let online = ids.filter { isOnline($0) }.count
+            if online >= count || ContinuousClock.now >= deadline { return online }
             try await Task.sleep(for: .milliseconds(100))
         }
     }
