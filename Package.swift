@@ -1,7 +1,28 @@
 // swift-tools-version: 6.0
 import PackageDescription
 
-let strict: [SwiftSetting] = [.enableUpcomingFeature("ExistentialAny")]
+// Every target: existential `any` spelled out, and members visible only through imports the file declares.
+let strict: [SwiftSetting] = [.enableUpcomingFeature("ExistentialAny"), .enableUpcomingFeature("MemberImportVisibility")]
+
+/// The folders show the layers (README, "Layout"): a target may depend only on its own layer and the ones above it in
+/// this list — Core, Routing, Federation, Serving, Research, Tools.
+func target(_ name: String, layer: String, dependencies: [Target.Dependency] = []) -> Target {
+    .target(name: name, dependencies: dependencies, path: "Sources/\(layer)/\(name)", swiftSettings: strict)
+}
+
+func testTarget(_ name: String, layer: String, dependencies: [Target.Dependency]) -> Target {
+    .testTarget(name: name, dependencies: dependencies, path: "Tests/\(layer)/\(name)", swiftSettings: strict)
+}
+
+let hummingbird = Target.Dependency.product(name: "Hummingbird", package: "hummingbird")
+let httpClient = Target.Dependency.product(name: "AsyncHTTPClient", package: "async-http-client")
+let logging = Target.Dependency.product(name: "Logging", package: "swift-log")
+let nioCore = Target.Dependency.product(name: "NIOCore", package: "swift-nio")
+let crypto = Target.Dependency.product(name: "Crypto", package: "swift-crypto")
+let httpTypes = Target.Dependency.product(name: "HTTPTypes", package: "swift-http-types")
+let serviceLifecycle = Target.Dependency.product(name: "ServiceLifecycle", package: "swift-service-lifecycle")
+let nioFoundation = Target.Dependency.product(name: "NIOFoundationCompat", package: "swift-nio")
+let nioHTTP1 = Target.Dependency.product(name: "NIOHTTP1", package: "swift-nio")
 
 let package = Package(
     name: "fedroute",
@@ -9,21 +30,15 @@ let package = Package(
     products: [
         .executable(name: "fedroute", targets: ["fedroute"]),
         .executable(name: "fedroute-bench", targets: ["fedroute-bench"]),
-        .library(name: "FedRouteNumerics", targets: ["FedRouteNumerics"]),
+        // What another program builds on: evaluation data, routers and their files, honest evaluation,
+        // the federated algorithms over any transport, the HTTP/2 transport, the simulation, the gateway.
         .library(name: "FedRouteData", targets: ["FedRouteData"]),
-        .library(name: "FedRouteFeatures", targets: ["FedRouteFeatures"]),
         .library(name: "FedRouteRouters", targets: ["FedRouteRouters"]),
         .library(name: "FedRouteEvaluation", targets: ["FedRouteEvaluation"]),
-        .library(name: "FedRouteEmbedding", targets: ["FedRouteEmbedding"]),
         .library(name: "FedRouteFederation", targets: ["FedRouteFederation"]),
+        .library(name: "FedRouteFederationHTTP", targets: ["FedRouteFederationHTTP"]),
         .library(name: "FedRouteSimulation", targets: ["FedRouteSimulation"]),
-        .library(name: "FedRouteFeedback", targets: ["FedRouteFeedback"]),
         .library(name: "FedRouteGateway", targets: ["FedRouteGateway"]),
-        .library(name: "FedRouteFakeUpstream", targets: ["FedRouteFakeUpstream"]),
-        .library(name: "FedRouteMetaRouter", targets: ["FedRouteMetaRouter"]),
-        .library(name: "FedRouteMultiRound", targets: ["FedRouteMultiRound"]),
-        .library(name: "FedRouteHTTP", targets: ["FedRouteHTTP"]),
-        .library(name: "FedRouteNetwork", targets: ["FedRouteNetwork"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -43,179 +58,119 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-asn1", from: "1.7.4"),
     ],
     targets: [
-        // Dense float32 linear algebra (BLAS or portable fallback), seeded RNG, optimisers.
-        .target(name: "FedRouteNumerics", swiftSettings: strict),
-        // Evaluation records, tables, loaders for every bundled format, the native JSONL format.
-        .target(
-            name: "FedRouteData",
-            dependencies: ["FedRouteNumerics", .product(name: "CSV", package: "CSV.swift")],
-            swiftSettings: strict),
-        // Query text -> feature vectors (QueryEncoder protocol, hashed TF-IDF, MiniLM as an encoder, on-disk cache).
-        .target(name: "FedRouteFeatures", dependencies: ["FedRouteNumerics", "FedRouteEmbedding"], swiftSettings: strict),
-        // MLP-, K-Means-, kNN- and baseline routers, the routing rule, persistence.
-        .target(
-            name: "FedRouteRouters",
-            dependencies: ["FedRouteNumerics", "FedRouteData", "FedRouteFeatures", "FedRouteEmbedding"],
-            swiftSettings: strict),
-        // Accuracy-cost frontiers, AUC / hull / AIQ, reports and SVG plots.
-        .target(
-            name: "FedRouteEvaluation",
-            dependencies: ["FedRouteData", "FedRouteRouters"],
-            swiftSettings: strict),
+        // MARK: Core — numbers, data, text → features
+        // Dense float32 linear algebra (BLAS or portable fallback), seeded RNG, optimisers, safetensors.
+        target("FedRouteNumerics", layer: "Core"),
+        // Evaluation records, tables, loaders for every bundled format, the native JSONL format, splits.
+        target("FedRouteData", layer: "Core", dependencies: ["FedRouteNumerics", .product(name: "CSV", package: "CSV.swift")]),
         // Native sentence embedder: BERT WordPiece tokenizer and the all-MiniLM-L6-v2 encoder.
-        .target(name: "FedRouteEmbedding", dependencies: ["FedRouteNumerics"], swiftSettings: strict),
-        // Client/server federated algorithms (FedAvg/FedProx/FedAdam MLP, two-pass k-means,
-        // personalisation, growing the federation, DP-FedAvg with its accountant, pairwise-masked
-        // secure aggregation, resumable rounds) over the `FederatedClient` message interface.
-        .target(
-            name: "FedRouteFederation",
-            dependencies: ["FedRouteNumerics", "FedRouteData", "FedRouteFeatures", "FedRouteEmbedding", "FedRouteRouters",
-                           .product(name: "Crypto", package: "swift-crypto")],
-            swiftSettings: strict),
+        target("FedRouteEmbedding", layer: "Core", dependencies: ["FedRouteNumerics"]),
+        // Query text -> feature vectors (QueryEncoder protocol, hashed TF-IDF, MiniLM as an encoder, on-disk cache).
+        target("FedRouteFeatures", layer: "Core", dependencies: ["FedRouteNumerics", "FedRouteEmbedding"]),
+
+        // MARK: Routing — routers, their files, and how they are judged
+        // The routing rule, router families (MLP, K-Means, kNN), training, router files.
+        target("FedRouteRouters", layer: "Routing", dependencies: ["FedRouteNumerics", "FedRouteData", "FedRouteFeatures", "FedRouteEmbedding"]),
+        // Accuracy-cost frontiers, AUC / hull / AIQ, baselines, reports and SVG plots.
+        target("FedRouteEvaluation", layer: "Routing", dependencies: ["FedRouteNumerics", "FedRouteData", "FedRouteFeatures", "FedRouteRouters"]),
+
+        // MARK: Federation — algorithms over a transport seam, the HTTP/2 transport, the simulation
+        // The `FederatedClient` seam and its messages, the federated algorithms (FedAvg/FedProx/FedAdam MLP,
+        // two-pass k-means, personalisation, growth, DP-FedAvg, secure aggregation), and the checkpointed
+        // `FederationJob` that runs them over any `FederationTransport` (in process here).
+        target("FedRouteFederation", layer: "Federation", dependencies: [
+            "FedRouteNumerics", "FedRouteData", "FedRouteFeatures", "FedRouteEmbedding", "FedRouteRouters", "FedRouteEvaluation", crypto, logging,
+        ]),
         // The paper's experimental protocol: Dirichlet client partition, sparse coverage, every
         // baseline, evaluation on the global and per-client test sets, multi-seed summaries.
-        .target(
-            name: "FedRouteSimulation",
-            dependencies: ["FedRouteNumerics", "FedRouteData", "FedRouteFeatures", "FedRouteEmbedding", "FedRouteRouters", "FedRouteEvaluation", "FedRouteFederation"],
-            swiftSettings: strict),
-        // Meta-Router (arXiv 2509.25535): gains learned from few gold and many biased judge labels,
-        // the bias as a CATE (R-/DR-learner, cross-fitted), over additive statistics so that the
-        // federated fit equals the centralized one; the judge simulation and split experiment.
-        .target(name: "FedRouteMetaRouter", dependencies: ["FedRouteNumerics", "FedRouteData", "FedRouteEvaluation"], swiftSettings: strict),
-        .target(
-            name: "FedRouteMultiRound",
-            dependencies: ["FedRouteNumerics", "FedRouteData", "FedRouteRouters", "FedRouteEvaluation"],
-            swiftSettings: strict),
+        target("FedRouteSimulation", layer: "Federation", dependencies: [
+            "FedRouteNumerics", "FedRouteData", "FedRouteFeatures", "FedRouteEmbedding", "FedRouteRouters", "FedRouteEvaluation", "FedRouteFederation",
+        ]),
+        // The HTTP/2 + TLS transport: the coordinator service (Hummingbird routes, signed requests, task
+        // mailboxes, deadlines), the client process (async-http-client), certificates and keys, and the
+        // export of a simulated federation as files for real processes.
+        target("FedRouteFederationHTTP", layer: "Federation", dependencies: [
+            "FedRouteNumerics", "FedRouteData", "FedRouteFeatures", "FedRouteRouters", "FedRouteEvaluation", "FedRouteFederation", "FedRouteSimulation",
+            "FedRouteHTTPRunner", hummingbird,
+            .product(name: "HummingbirdCore", package: "hummingbird"),
+            .product(name: "HummingbirdTLS", package: "hummingbird"),
+            .product(name: "HummingbirdHTTP2", package: "hummingbird"),
+            httpClient, .product(name: "NIOSSL", package: "swift-nio-ssl"), nioCore,
+            .product(name: "X509", package: "swift-certificates"), .product(name: "SwiftASN1", package: "swift-asn1"),
+            crypto, logging, httpTypes, serviceLifecycle, nioFoundation, nioHTTP1, .product(name: "Yams", package: "Yams"),
+        ]),
+
+        // MARK: Serving — the routing gateway and what it runs on
         // Running a Hummingbird application for the length of a closure (tests, benchmarks, embedding).
-        .target(
-            name: "FedRouteHTTP",
-            dependencies: [
-                .product(name: "Hummingbird", package: "hummingbird"),
-                .product(name: "Logging", package: "swift-log"),
-                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-            ],
-            swiftSettings: strict),
-        // Federation over the network: the coordinator (Hummingbird, HTTP/2 over TLS) with signed
-        // requests, task mailboxes, deadlines and checkpoints; the client process (async-http-client);
-        // certificates and keys.
-        .target(
-            name: "FedRouteNetwork",
-            dependencies: [
-                "FedRouteNumerics", "FedRouteData", "FedRouteFeatures", "FedRouteRouters", "FedRouteEvaluation", "FedRouteFederation", "FedRouteHTTP",
-                .product(name: "Hummingbird", package: "hummingbird"),
-                .product(name: "HummingbirdCore", package: "hummingbird"),
-                .product(name: "HummingbirdTLS", package: "hummingbird"),
-                .product(name: "HummingbirdHTTP2", package: "hummingbird"),
-                .product(name: "AsyncHTTPClient", package: "async-http-client"),
-                .product(name: "NIOSSL", package: "swift-nio-ssl"),
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "X509", package: "swift-certificates"),
-                .product(name: "SwiftASN1", package: "swift-asn1"),
-                .product(name: "Crypto", package: "swift-crypto"),
-                .product(name: "Logging", package: "swift-log"),
-                .product(name: "HTTPTypes", package: "swift-http-types"),
-                .product(name: "Yams", package: "Yams"),
-            ],
-            swiftSettings: strict),
+        target("FedRouteHTTPRunner", layer: "Serving", dependencies: [hummingbird, logging, serviceLifecycle]),
         // The gateway's request log (SQLite via GRDB): routed requests, their cost and tokens, quality
         // feedback, and export of rated requests as local evaluation data.
-        .target(
-            name: "FedRouteFeedback",
-            dependencies: ["FedRouteData", .product(name: "GRDB", package: "GRDB.swift")],
-            swiftSettings: strict),
-        // The OpenAI-compatible routing gateway (Hummingbird server, async-http-client upstreams,
-        // fallback, SSE pass-through, Prometheus metrics) and its models.yaml configuration.
-        .target(
-            name: "FedRouteGateway",
-            dependencies: [
-                "FedRouteNumerics", "FedRouteData", "FedRouteFeatures", "FedRouteEmbedding", "FedRouteRouters", "FedRouteFeedback",
-                .product(name: "Hummingbird", package: "hummingbird"),
-                .product(name: "AsyncHTTPClient", package: "async-http-client"),
-                .product(name: "Prometheus", package: "swift-prometheus"),
-                .product(name: "Logging", package: "swift-log"),
-                .product(name: "Yams", package: "Yams"),
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOHTTP1", package: "swift-nio"),
-                .product(name: "NIOPosix", package: "swift-nio"),
-                .product(name: "HTTPTypes", package: "swift-http-types"),
-                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-            ],
-            swiftSettings: strict),
+        target("FedRouteFeedback", layer: "Serving", dependencies: ["FedRouteData", .product(name: "GRDB", package: "GRDB.swift")]),
+        // The OpenAI-compatible routing gateway (Hummingbird routes, async-http-client upstreams,
+        // fallback, SSE pass-through, Prometheus metrics), its models.yaml and the `GatewayService`.
+        target("FedRouteGateway", layer: "Serving", dependencies: [
+            "FedRouteNumerics", "FedRouteData", "FedRouteFeatures", "FedRouteEmbedding", "FedRouteRouters", "FedRouteFeedback",
+            hummingbird, httpClient, .product(name: "Prometheus", package: "swift-prometheus"), logging,
+            .product(name: "Yams", package: "Yams"), nioCore, nioHTTP1, nioFoundation,
+            .product(name: "NIOPosix", package: "swift-nio"), httpTypes, serviceLifecycle,
+        ]),
         // A scripted OpenAI-compatible upstream (fixed answers, failures, broken streams) for the
         // gateway's tests, its load benchmark and dry runs.
-        .target(
-            name: "FedRouteFakeUpstream",
-            dependencies: [
-                "FedRouteGateway", "FedRouteHTTP",
-                .product(name: "Hummingbird", package: "hummingbird"),
-                .product(name: "HTTPTypes", package: "swift-http-types"),
-                .product(name: "NIOCore", package: "swift-nio"),
-            ],
-            swiftSettings: strict),
+        target("FedRouteFakeUpstream", layer: "Serving", dependencies: ["FedRouteGateway", "FedRouteHTTPRunner", hummingbird, httpTypes, nioCore]),
+
+        // MARK: Research — experiments beyond single-round routing
+        // Meta-Router (arXiv 2509.25535): gains learned from few gold and many biased judge labels,
+        // the bias as a CATE (R-/DR-learner, cross-fitted), over additive statistics so that the
+        // federated fit equals the centralized one; the judge simulation, split experiment and its report.
+        target("FedRouteMetaRouter", layer: "Research", dependencies: ["FedRouteNumerics", "FedRouteData", "FedRouteFeatures", "FedRouteEvaluation"]),
+        // Router-R1-style multi-round routing learned with PPO on stored answers, its baselines and report.
+        target("FedRouteMultiRound", layer: "Research", dependencies: ["FedRouteNumerics", "FedRouteData", "FedRouteFeatures", "FedRouteRouters", "FedRouteEvaluation"]),
+
+        // MARK: Tools — the command line (parses, calls one library entry point, prints) and the benchmarks
         .executableTarget(
             name: "fedroute",
             dependencies: [
                 "FedRouteNumerics", "FedRouteData", "FedRouteFeatures", "FedRouteRouters", "FedRouteEvaluation",
-                "FedRouteEmbedding", "FedRouteFederation", "FedRouteSimulation", "FedRouteFeedback", "FedRouteGateway", "FedRouteMetaRouter", "FedRouteMultiRound", "FedRouteNetwork",
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
-                .product(name: "Logging", package: "swift-log"),
+                "FedRouteEmbedding", "FedRouteFederation", "FedRouteSimulation", "FedRouteFeedback", "FedRouteGateway",
+                "FedRouteMetaRouter", "FedRouteMultiRound", "FedRouteFederationHTTP",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"), logging,
             ],
-            swiftSettings: strict),
+            path: "Sources/Tools/fedroute", swiftSettings: strict),
         .executableTarget(
             name: "fedroute-bench",
             dependencies: [
                 "FedRouteNumerics", "FedRouteData", "FedRouteFeatures", "FedRouteEmbedding", "FedRouteRouters", "FedRouteFederation", "FedRouteSimulation",
-                "FedRouteFeedback", "FedRouteGateway", "FedRouteFakeUpstream", "FedRouteHTTP", "FedRouteNetwork",
-                .product(name: "Hummingbird", package: "hummingbird"),
-                .product(name: "AsyncHTTPClient", package: "async-http-client"),
-                .product(name: "Logging", package: "swift-log"),
-                .product(name: "NIOCore", package: "swift-nio"),
+                "FedRouteFeedback", "FedRouteGateway", "FedRouteFakeUpstream", "FedRouteHTTPRunner", "FedRouteFederationHTTP",
+                hummingbird, httpClient, logging, nioCore, nioHTTP1, nioFoundation,
             ],
-            swiftSettings: strict),
-        .testTarget(name: "FedRouteNumericsTests", dependencies: ["FedRouteNumerics"], swiftSettings: strict),
-        .testTarget(name: "FedRouteDataTests", dependencies: ["FedRouteData", "FedRouteNumerics"], swiftSettings: strict),
-        .testTarget(name: "FedRouteFeaturesTests", dependencies: ["FedRouteFeatures"], swiftSettings: strict),
-        .testTarget(
-            name: "FedRouteRoutersTests",
-            dependencies: ["FedRouteRouters", "FedRouteNumerics", "FedRouteData", "FedRouteFeatures", "FedRouteEmbedding"],
-            swiftSettings: strict),
-        .testTarget(
-            name: "FedRouteEvaluationTests",
-            dependencies: ["FedRouteEvaluation", "FedRouteRouters", "FedRouteData"],
-            swiftSettings: strict),
-        .testTarget(name: "FedRouteEmbeddingTests", dependencies: ["FedRouteEmbedding", "FedRouteNumerics"], swiftSettings: strict),
-        .testTarget(
-            name: "FedRouteFederationTests",
-            dependencies: ["FedRouteFederation", "FedRouteRouters", "FedRouteData", "FedRouteFeatures", "FedRouteNumerics"],
-            swiftSettings: strict),
-        .testTarget(
-            name: "FedRouteSimulationTests",
-            dependencies: ["FedRouteSimulation", "FedRouteFederation", "FedRouteEvaluation", "FedRouteRouters", "FedRouteData", "FedRouteNumerics"],
-            swiftSettings: strict),
-        .testTarget(name: "FedRouteMetaRouterTests", dependencies: ["FedRouteMetaRouter", "FedRouteNumerics", "FedRouteData"], swiftSettings: strict),
-        .testTarget(
-            name: "FedRouteMultiRoundTests",
-            dependencies: ["FedRouteMultiRound", "FedRouteNumerics", "FedRouteData", "FedRouteEvaluation"],
-            swiftSettings: strict),
-        .testTarget(
-            name: "FedRouteNetworkTests",
-            dependencies: [
-                "FedRouteNetwork", "FedRouteFederation", "FedRouteHTTP", "FedRouteRouters", "FedRouteData", "FedRouteNumerics",
-                .product(name: "AsyncHTTPClient", package: "async-http-client"),
-                .product(name: "Crypto", package: "swift-crypto"),
-                .product(name: "Logging", package: "swift-log"),
-                .product(name: "NIOCore", package: "swift-nio"),
-            ],
-            swiftSettings: strict),
-        .testTarget(name: "FedRouteFeedbackTests", dependencies: ["FedRouteFeedback", "FedRouteData"], swiftSettings: strict),
-        .testTarget(
-            name: "FedRouteGatewayTests",
-            dependencies: [
-                "FedRouteGateway", "FedRouteFakeUpstream", "FedRouteHTTP", "FedRouteFeedback", "FedRouteRouters", "FedRouteFeatures", "FedRouteNumerics", "FedRouteData",
-                .product(name: "Hummingbird", package: "hummingbird"),
-                .product(name: "AsyncHTTPClient", package: "async-http-client"),
-            ],
-            swiftSettings: strict),
+            path: "Sources/Tools/fedroute-bench", swiftSettings: strict),
+
+        // MARK: Tests, mirroring Sources
+        testTarget("FedRouteNumericsTests", layer: "Core", dependencies: ["FedRouteNumerics"]),
+        testTarget("FedRouteDataTests", layer: "Core", dependencies: ["FedRouteData", "FedRouteNumerics"]),
+        testTarget("FedRouteEmbeddingTests", layer: "Core", dependencies: ["FedRouteEmbedding", "FedRouteNumerics"]),
+        testTarget("FedRouteFeaturesTests", layer: "Core", dependencies: ["FedRouteFeatures", "FedRouteNumerics"]),
+        testTarget("FedRouteRoutersTests", layer: "Routing", dependencies: ["FedRouteRouters", "FedRouteNumerics", "FedRouteData", "FedRouteFeatures", "FedRouteEmbedding"]),
+        testTarget("FedRouteEvaluationTests", layer: "Routing", dependencies: ["FedRouteEvaluation", "FedRouteRouters", "FedRouteData", "FedRouteNumerics"]),
+        testTarget("FedRouteFederationTests", layer: "Federation", dependencies: [
+            "FedRouteFederation", "FedRouteRouters", "FedRouteData", "FedRouteFeatures", "FedRouteNumerics", "FedRouteEvaluation", logging,
+        ]),
+        testTarget("FedRouteSimulationTests", layer: "Federation", dependencies: [
+            "FedRouteSimulation", "FedRouteFederation", "FedRouteEvaluation", "FedRouteRouters", "FedRouteData", "FedRouteNumerics", "FedRouteFeatures",
+        ]),
+        testTarget("FedRouteFederationHTTPTests", layer: "Federation", dependencies: [
+            "FedRouteFederationHTTP", "FedRouteFederation", "FedRouteHTTPRunner", "FedRouteRouters", "FedRouteData", "FedRouteNumerics", "FedRouteFeatures",
+            "FedRouteEvaluation", httpClient, crypto, logging, nioCore, nioHTTP1, nioFoundation,
+        ]),
+        testTarget("FedRouteFeedbackTests", layer: "Serving", dependencies: ["FedRouteFeedback", "FedRouteData"]),
+        testTarget("FedRouteGatewayTests", layer: "Serving", dependencies: [
+            "FedRouteGateway", "FedRouteFakeUpstream", "FedRouteHTTPRunner", "FedRouteFeedback", "FedRouteRouters", "FedRouteFeatures", "FedRouteNumerics",
+            "FedRouteData", hummingbird, httpClient, logging, nioHTTP1,
+        ]),
+        testTarget("FedRouteMetaRouterTests", layer: "Research", dependencies: ["FedRouteMetaRouter", "FedRouteNumerics", "FedRouteData", "FedRouteEvaluation"]),
+        testTarget("FedRouteMultiRoundTests", layer: "Research", dependencies: ["FedRouteMultiRound", "FedRouteNumerics", "FedRouteData", "FedRouteEvaluation"]),
+        // Runs the built `fedroute` executable on small inputs: output, files, exit codes, error messages.
+        testTarget("FedRouteCLITests", layer: "Tools", dependencies: ["FedRouteData", "FedRouteNumerics", "FedRouteRouters"]),
     ],
     swiftLanguageModes: [.v6]
 )

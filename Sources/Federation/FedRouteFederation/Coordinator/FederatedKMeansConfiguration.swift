@@ -1,0 +1,20 @@
+import FedRouteRouters
+
+/// Settings of the two-pass federated K-Means-Router.
+public struct FederatedKMeansConfiguration: Sendable, Codable, Equatable {
+    public var localClusters = 15
+    public var globalClusters = 20
+    public var restarts = 4
+    public var maxIterations = 100
+    public var initialization = KMeansConfiguration.Initialization.kMeansPlusPlus
+    public var seed: UInt64 = 0
+
+    public init() {}
+
+    /// The k-means settings for one run with `clusters` centres.
+    public func kmeans(clusters: Int, seed: UInt64) -> KMeansConfiguration {
+        var c = KMeansConfiguration(clusters: clusters)
+        c.restarts = restarts; c.maxIterations = maxIterations; c.initialization = initialization; c.seed = seed
+        return c
+    }
+}

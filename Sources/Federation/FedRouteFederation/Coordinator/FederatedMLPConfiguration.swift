@@ -1,0 +1,47 @@
+import FedRouteRouters
+
+/// Settings of federated MLP-Router training (FedAvg / FedProx / FedAdam).
+public struct FederatedMLPConfiguration: Sendable, Codable, Equatable {
+    public var rounds = 5
+    /// Fraction of clients sampled per round (at least `minimumClients`).
+    public var participation = 0.6
+    public var minimumClients = 1
+    public var local = LocalTrainingSettings()
+    public var server = FederatedOptimizer.plain
+    public var hiddenDimension = 512
+    public var trunkLayers = 2
+    public var dropout: Float = 0.1
+    public var seed: UInt64 = 0
+    /// DP-FedAvg: client-side clipping and Gaussian noise, with an (ε, δ) accountant (nil = off).
+    public var privacy: DifferentialPrivacy?
+    /// Pairwise-masked secure aggregation of the updates (the coordinator sees only their sum).
+    public var secureAggregation = false
+    /// Updates (or, under secure aggregation, the mean update) with a larger L2 norm are rejected.
+    public var maxUpdateNorm = 1_000.0
+
+    public init() {}
+
+    func validate() throws {
+        try privacy?.validate()
+        guard maxUpdateNorm > 0 else { throw FederationError.invalidConfiguration("the update norm limit must be > 0") }
+        guard rounds >= 0, (0...1).contains(participation), participation > 0, minimumClients >= 1,
+              hiddenDimension >= 1, trunkLayers >= 1, (0..<1).contains(dropout), local.epochs >= 0, local.batchSize >= 1
+        else { throw FederationError.invalidConfiguration("rounds ≥ 0, participation in (0, 1], minimum clients ≥ 1, hidden ≥ 1, layers ≥ 1, dropout in [0, 1), epochs ≥ 0, batch ≥ 1 required") }
+    }
+
+    /// The centralized (pooled) MLP training run that matches these settings: the same network,
+    /// optimiser, batch size, clipping and seed, for `epochs` epochs. The simulation's centralized
+    /// and client-local baselines train with it.
+    public func centralizedEquivalent(epochs: Int) -> MLPTrainingConfiguration {
+        var c = MLPTrainingConfiguration()
+        c.epochs = epochs
+        c.batchSize = local.batchSize
+        c.hiddenDimension = hiddenDimension
+        c.trunkLayers = trunkLayers
+        c.dropout = dropout
+        c.optimizer = local.optimizer
+        c.gradientClip = local.gradientClip
+        c.seed = seed
+        return c
+    }
+}

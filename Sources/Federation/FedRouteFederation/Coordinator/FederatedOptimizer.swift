@@ -1,0 +1,41 @@
+import FedRouteNumerics
+
+/// How the server turns the averaged client delta into the next global model.
+public enum FederatedOptimizer: Sendable, Codable, Equatable {
+    /// θ ← θ + η·Δ̄ (η = 1 is plain FedAvg).
+    case fedAvg(learningRate: Float)
+    /// FedAdam (Reddi et al., 2021): Adam on the pseudo-gradient −Δ̄ with adaptivity τ.
+    case fedAdam(learningRate: Float, beta1: Float, beta2: Float, tau: Float)
+
+    public static let plain = FederatedOptimizer.fedAvg(learningRate: 1)
+    public static let adam = FederatedOptimizer.fedAdam(learningRate: 1e-2, beta1: 0.9, beta2: 0.99, tau: 1e-3)
+}
+
+/// Server-side optimiser state (FedAdam's moments), part of a training checkpoint.
+public struct FederatedOptimizerState: Sendable, Codable {
+    public let optimizer: FederatedOptimizer
+    var m: [[Float]]
+    var v: [[Float]]
+
+    init(_ optimizer: FederatedOptimizer, shapes: [Int]) {
+        self.optimizer = optimizer
+        m = shapes.map { Array(repeating: 0, count: $0) }
+        v = m
+    }
+
+    mutating func apply(_ delta: [[Float]], to parameters: inout [Tensor]) {
+        switch optimizer {
+        case .fedAvg(let lr):
+            for t in parameters.indices { for j in parameters[t].values.indices { parameters[t].values[j] += lr * delta[t][j] } }
+        case .fedAdam(let lr, let b1, let b2, let tau):
+            for t in parameters.indices {
+                for j in parameters[t].values.indices {
+                    let d = delta[t][j]
+                    m[t][j] = b1 * m[t][j] + (1 - b1) * d
+                    v[t][j] = b2 * v[t][j] + (1 - b2) * d * d
+                    parameters[t].values[j] += lr * m[t][j] / (v[t][j].squareRoot() + tau)
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,83 @@
+import FedRouteData
+import FedRouteFeatures
+import FedRouteNumerics
+import FedRouteRouters
+import Foundation
+
+extension FederationCoordinator {
+    // MARK: K-Means-Router
+
+    /// The two-pass federated K-Means-Router.
+    ///
+    /// `known` descriptions (from an earlier `describe`) spare a round trip to every client, so a
+    /// client that is offline does not hold the job up; it just sends nothing.
+    public func trainKMeans(_ configuration: FederatedKMeansConfiguration, descriptions known: [ClientDescription]? = nil,
+                            progress: ProgressHandler? = nil) async throws -> (router: KMeansRouter, report: KMeansFederationReport) {
+        guard configuration.localClusters >= 1, configuration.globalClusters >= 1 else {
+            throw FederationError.invalidConfiguration("local and global cluster counts must be ≥ 1")
+        }
+        let descriptions: [ClientDescription]
+        if let known { descriptions = known } else { descriptions = try await describe() }
+        guard let dim = descriptions[0].featureDimension, descriptions.allSatisfy({ $0.featureDimension == dim }) else {
+            throw FederationError.invalidConfiguration("every client must have featurised its data with the same encoder (send useEncoder first)")
+        }
+        let models = descriptions[0].models
+        progress?(TrainingProgress(stage: "federated k-means", step: 0, total: 2))
+        var seeds = SeededRandom(seed: configuration.seed)
+        let localSeeds = clients.indices.map { seeds.derivedSeed(UInt64($0) &+ 1) }
+        let pass1 = await ask(Array(clients.indices)) { i in
+            .localCentroids(LocalClusteringTask(configuration: configuration.kmeans(clusters: configuration.localClusters, seed: localSeeds[i])))
+        }
+        var rows: [Float] = []
+        var weights: [Float] = []
+        var counts: [String: Int] = [:]
+        var rejected: [String: String] = [:]
+        var withheld = 0
+        for (i, result) in pass1 {
+            let id = clients[i].id
+            do {
+                guard case .localCentroids(let c) = try result.get() else { rejected[id] = "unexpected reply"; continue }
+                guard c.centroids.cols == dim || c.centroids.rows == 0, c.centroids.isFinite, c.sizes.count == c.centroids.rows,
+                      c.sizes.allSatisfy({ $0 > 0 && $0.isFinite }), c.sizes.reduce(0, +) <= Double(descriptions[i].trainQueries) else {
+                    rejected[id] = "\(c.centroids.rows)×\(c.centroids.cols) centres with sizes summing to \(c.sizes.reduce(0, +)) are not valid for dimension \(dim) and \(descriptions[i].trainQueries) local queries"
+                    continue
+                }
+                rows += c.centroids.data
+                weights += c.sizes.map(Float.init)
+                counts[id] = c.centroids.rows
+                withheld += c.withheldClusters
+            } catch { rejected[id] = "\(error)" }
+        }
+        let pooled = Matrix(rows: weights.count, cols: dim, data: rows)
+        guard pooled.rows >= 1 else { throw FederationError.notEnoughClients("no client sent any local centre") }
+        let global = try KMeans.fit(points: pooled, weights: weights,
+                                    configuration: configuration.kmeans(clusters: min(configuration.globalClusters, pooled.rows), seed: seeds.next()))
+        progress?(TrainingProgress(stage: "federated k-means", step: 1, total: 2, loss: global.inertia))
+        let (statistics, rejected2) = try await pooledStatistics(centroids: global.centroids, models: models.count)
+        rejected.merge(rejected2) { a, _ in a }
+        progress?(TrainingProgress(stage: "federated k-means", step: 2, total: 2))
+        let router = try KMeansRouter(models: models, centroids: global.centroids, statistics: statistics)
+        return (router, KMeansFederationReport(localCentroids: counts, withheldClusters: withheld, globalClusters: global.centroids.rows,
+                                               inertia: global.inertia, rejected: rejected))
+    }
+
+    /// Pass 2: the sum of the clients' per-(cluster, model) statistics on `centroids`.
+    public func pooledStatistics(centroids: Matrix, models: Int) async throws -> (ClusterStatistics, rejected: [String: String]) {
+        let replies = await ask(Array(clients.indices)) { _ in .clusterStatistics(ClusterStatisticsTask(centroids: centroids)) }
+        var total = ClusterStatistics(clusters: centroids.rows, models: models)
+        var rejected: [String: String] = [:]
+        for (i, result) in replies {
+            let id = clients[i].id
+            do {
+                guard case .clusterStatistics(let s) = try result.get() else { rejected[id] = "unexpected reply"; continue }
+                guard s.statistics.clusters == centroids.rows, s.statistics.models == models, s.statistics.isValid else {
+                    rejected[id] = "statistics \(s.statistics.clusters)×\(s.statistics.models) are not valid for \(centroids.rows)×\(models)"
+                    continue
+                }
+                total = total + s.statistics
+            } catch { rejected[id] = "\(error)" }
+        }
+        guard rejected.count < clients.count else { throw FederationError.notEnoughClients("no client sent valid cluster statistics: \(rejected)") }
+        return (total, rejected)
+    }
+}

@@ -1,0 +1,94 @@
+import FedRouteData
+import FedRouteFeatures
+import FedRouteNumerics
+import FedRouteRouters
+import Foundation
+
+extension FederationCoordinator {
+    /// A secure-aggregation round: keys → masked updates → pair keys of dropped clients → the sum.
+    /// The coordinator never holds one client's update in the clear, only the masked vectors and the total.
+    func secureRound(_ round: Int, sampled: [Int], parameters: [Tensor], configuration: FederatedMLPConfiguration, perRound: Int,
+                     task: (Int, [SecureAggregationParticipant]?) -> MLPRoundTask) async throws -> RoundOutcome {
+        var report = RoundReport(round: round, sampled: sampled.map { clients[$0].id }, aggregated: [], rejected: [:], meanLoss: nil, samples: 0)
+        let needed = max(2, configuration.minimumClients)
+        // 1. Fresh public keys.
+        var listed: [(index: Int, participant: SecureAggregationParticipant)] = []
+        for (i, result) in await ask(sampled, { _ in .secureAggregationKey(round: round) }) {
+            let id = clients[i].id
+            switch result {
+            case .success(.secureAggregationKey(let r, let key)) where r == round && key.count == 32:
+                listed.append((i, SecureAggregationParticipant(id: id, publicKey: key)))
+            case .success(let reply): report.rejected[id] = "expected a 32-byte key for round \(round), got \(reply.kind)"
+            case .failure(let error): report.rejected[id] = "\(error)"
+            }
+        }
+        let participants = listed.map(\.participant)
+        report.secureAggregation = SecureAggregationReport(listed: participants.map(\.id), dropped: [], revealedBy: [])
+        guard listed.count >= needed else {
+            report.rejected["(round)"] = "only \(listed.count) clients sent keys, secure aggregation needs \(needed)"
+            return RoundOutcome(average: nil, report: report)
+        }
+        // 2. Masked updates.
+        let width = parameters.reduce(2) { $0 + $1.count }
+        let tasks = Dictionary(uniqueKeysWithValues: listed.map { ($0.index, task($0.index, participants)) })
+        var masked: [(index: Int, id: String, values: [UInt64])] = []
+        for (i, result) in await ask(listed.map(\.index), { .trainMLP(tasks[$0]!) }) {
+            let id = clients[i].id
+            switch result {
+            case .success(.maskedUpdate(let u)) where u.round == round && u.values.count == width: masked.append((i, id, u.values))
+            case .success(.maskedUpdate(let u)): report.rejected[id] = "masked update for round \(u.round) with \(u.values.count) values, expected round \(round) and \(width)"
+            case .success(let reply): report.rejected[id] = "unexpected reply \(reply.kind)"
+            case .failure(let error): report.rejected[id] = "\(error)"
+            }
+        }
+        let dropped = participants.map(\.id).filter { id in !masked.contains { $0.id == id } }
+        report.secureAggregation?.dropped = dropped
+        guard masked.count >= needed else {
+            report.rejected["(round)"] = "only \(masked.count) masked updates arrived, secure aggregation needs \(needed)"
+            return RoundOutcome(average: nil, report: report)
+        }
+        // 3. Survivors reveal their pair keys with the dropped clients; nobody else's.
+        var revealed: [String: [String: Data]] = [:]
+        if !dropped.isEmpty {
+            for (i, result) in await ask(masked.map(\.index), { _ in .revealPairKeys(round: round, dropped: dropped) }) {
+                let id = clients[i].id
+                switch result {
+                case .success(.pairKeys(let r, let keys)) where r == round && Set(keys.keys) == Set(dropped) && keys.values.allSatisfy({ $0.count == 32 }):
+                    revealed[id] = keys
+                case .success(let reply): report.rejected[id] = "expected pair keys for \(dropped), got \(reply.kind)"
+                case .failure(let error): report.rejected[id] = "\(error)"
+                }
+            }
+            report.secureAggregation?.revealedBy = revealed.keys.sorted()
+            guard revealed.count == masked.count else {
+                report.rejected["(round)"] = "a survivor did not reveal its pair keys; the sum cannot be unmasked and the round is dropped"
+                return RoundOutcome(average: nil, report: report)
+            }
+        }
+        let sum = try SecureAggregation.unmaskedSum(masked: masked.map { ($0.id, $0.values) }, dropped: dropped, revealed: revealed)
+        let totalWeight = FixedPoint.decode(sum[width - 2])
+        let lossSum = FixedPoint.decode(sum[width - 1])
+        guard totalWeight > 0 else {
+            report.rejected["(round)"] = "the aggregate carries no training samples"
+            return RoundOutcome(average: nil, report: report)
+        }
+        let denominator = configuration.privacy == nil ? totalWeight : Double(perRound)
+        var average: [[Float]] = []
+        var offset = 0
+        var squared = 0.0
+        for p in parameters {
+            average.append((0..<p.count).map { Float(FixedPoint.decode(sum[offset + $0]) / denominator) })
+            squared += average.last!.reduce(0.0) { $0 + Double($1) * Double($1) }
+            offset += p.count
+        }
+        // Individual norms are hidden; the mean update is checked instead.
+        guard squared.squareRoot() <= configuration.maxUpdateNorm else {
+            report.rejected["(round)"] = "the aggregate update has norm \(squared.squareRoot()) > \(configuration.maxUpdateNorm); dropped"
+            return RoundOutcome(average: nil, report: report)
+        }
+        report.aggregated = masked.map(\.id)
+        report.meanLoss = lossSum / totalWeight
+        report.samples = configuration.privacy == nil ? Int(totalWeight.rounded()) : 0
+        return RoundOutcome(average: average, report: report)
+    }
+}

@@ -1,0 +1,116 @@
+import FedRouteData
+import FedRouteFeatures
+import FedRouteNumerics
+import FedRouteRouters
+import Foundation
+
+/// The server side of every federated algorithm, written only against `FederatedClient`.
+///
+/// Clients are asked one at a time by default (`maxConcurrentRequests`), which keeps in-process
+/// simulations bit-reproducible; a network deployment raises it. Replies are always combined in
+/// client order, so results do not depend on arrival order.
+public struct FederationCoordinator: Sendable {
+    public let clients: [any FederatedClient]
+    public var maxConcurrentRequests: Int
+
+    public init(clients: [any FederatedClient], maxConcurrentRequests: Int = 1) throws {
+        guard !clients.isEmpty else { throw FederationError.notEnoughClients("a federation needs at least one client") }
+        let ids = clients.map(\.id)
+        guard Set(ids).count == ids.count else { throw FederationError.invalidConfiguration("client ids must be unique: \(ids)") }
+        self.clients = clients
+        self.maxConcurrentRequests = max(1, maxConcurrentRequests)
+    }
+
+    // MARK: Messaging
+
+    /// Sends `request(i)` to each client index in `indices`; results in the order of `indices`.
+    func ask(_ indices: [Int], _ request: @Sendable (Int) -> FederatedRequest) async -> [(index: Int, result: Result<FederatedReply, any Error>)] {
+        let requests = indices.map { (index: $0, client: clients[$0], request: request($0)) }
+        var results: [Int: Result<FederatedReply, any Error>] = [:]
+        await withTaskGroup(of: (Int, Result<FederatedReply, any Error>).self) { group in
+            var pending = requests[...]
+            var running = 0
+            while running < maxConcurrentRequests, let job = pending.popFirst() {
+                group.addTask { await Self.call(job.client, job.request, index: job.index) }
+                running += 1
+            }
+            for await (i, r) in group {
+                results[i] = r
+                if let job = pending.popFirst() {
+                    group.addTask { await Self.call(job.client, job.request, index: job.index) }
+                }
+            }
+        }
+        return indices.map { ($0, results[$0]!) }
+    }
+
+    static func call(_ client: any FederatedClient, _ request: FederatedRequest, index: Int) async -> (Int, Result<FederatedReply, any Error>) {
+        do { return (index, .success(try await client.handle(request))) } catch { return (index, .failure(error)) }
+    }
+
+    /// Asks every client and requires every one to answer with the expected reply case.
+    func askAll<T>(_ request: FederatedRequest, _ extract: (FederatedReply) -> T?) async throws -> [T] {
+        try await ask(Array(clients.indices), { _ in request }).map { index, result in
+            let id = clients[index].id
+            let reply: FederatedReply
+            do { reply = try result.get() } catch { throw FederationError.invalidReply(client: id, "\(error)") }
+            guard let value = extract(reply) else { throw FederationError.invalidReply(client: id, "unexpected reply \(reply.kind)") }
+            return value
+        }
+    }
+
+    // MARK: Setup
+
+    /// The clients' descriptions; all must hold the same models.
+    public func describe() async throws -> [ClientDescription] {
+        let d = try await askAll(.describe) { if case .description(let v) = $0 { return v }; return nil }
+        for (i, x) in d.enumerated() {
+            guard x.models == d[0].models else {
+                throw FederationError.invalidReply(client: clients[i].id, "models \(x.models) differ from \(clients[0].id)'s \(d[0].models)")
+            }
+            guard x.trainQueries >= x.trainableQueries, x.trainableQueries >= 0, x.observedCells >= x.trainableQueries,
+                  x.observedCells <= x.trainQueries * x.models.count else {
+                throw FederationError.invalidReply(client: clients[i].id, "inconsistent counts: \(x.trainQueries) queries, \(x.trainableQueries) trainable, \(x.observedCells) observed cells")
+            }
+        }
+        return d
+    }
+
+    /// A hashed TF-IDF encoder whose IDF is fitted on the union of all clients' training texts,
+    /// from summed document counts only.
+    public func fitHashedEncoder(_ configuration: HashedTFIDFEncoder.Configuration) async throws -> HashedTFIDFEncoder {
+        let parts = try await askAll(.documentFrequencies(configuration)) { if case .documentFrequencies(let v) = $0 { return v }; return nil }
+        var total = DocumentFrequencies(documents: 0, counts: Array(repeating: 0, count: configuration.dimension))
+        for (i, p) in parts.enumerated() {
+            guard p.counts.count == configuration.dimension, p.documents >= 0, p.counts.allSatisfy({ $0 >= 0 && $0 <= p.documents }) else {
+                throw FederationError.invalidReply(client: clients[i].id, "document counts of dimension \(p.counts.count) for \(p.documents) documents")
+            }
+            total = total + p
+        }
+        return try HashedTFIDFEncoder(configuration: configuration, documentFrequencies: total)
+    }
+
+    /// Tells every client which encoder to use; returns the feature dimension.
+    public func useEncoder(_ spec: EncoderSpec) async throws -> Int {
+        let dims = try await askAll(.useEncoder(spec)) { if case .encoderReady(let d) = $0 { return d }; return nil }
+        let expected = spec.dimension
+        if let bad = dims.firstIndex(where: { $0 != expected }) {
+            throw FederationError.invalidReply(client: clients[bad].id, "features of dimension \(dims[bad]), expected \(expected)")
+        }
+        return expected
+    }
+
+    /// The shared cost normaliser, from summed log-cost moments.
+    public func costNormalizer(models: Int) async throws -> CostNormalizer {
+        let parts = try await askAll(.costMoments) { if case .costMoments(let v) = $0 { return v }; return nil }
+        var total = CostMoments(models: models)
+        for (i, p) in parts.enumerated() {
+            let arrays = [p.count, p.sum, p.sumSquares]
+            guard arrays.allSatisfy({ $0.count == models && $0.allSatisfy(\.isFinite) }), p.count.allSatisfy({ $0 >= 0 }) else {
+                throw FederationError.invalidReply(client: clients[i].id, "cost moments are not \(models) finite values each")
+            }
+            total = total + p
+        }
+        return CostNormalizer(moments: total)
+    }
+}

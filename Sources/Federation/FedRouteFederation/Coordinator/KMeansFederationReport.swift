@@ -1,0 +1,8 @@
+/// What happened in federated k-means.
+public struct KMeansFederationReport: Sendable, Codable, Equatable {
+    public var localCentroids: [String: Int]
+    public var withheldClusters: Int
+    public var globalClusters: Int
+    public var inertia: Double
+    public var rejected: [String: String]
+}

@@ -1,0 +1,32 @@
+/// What happened in one FedAvg round.
+public struct RoundReport: Sendable, Codable, Equatable {
+    public var round: Int
+    public var sampled: [String]
+    /// Clients whose update entered the average.
+    public var aggregated: [String]
+    /// Client id → why its reply was dropped (error, invalid update).
+    public var rejected: [String: String]
+    /// Sample-weighted mean of the clients' local training losses.
+    public var meanLoss: Double?
+    public var samples: Int
+    /// Privacy spent so far, under DP-FedAvg.
+    public var privacy: PrivacyReport?
+    /// Who took part in secure aggregation, under it.
+    public var secureAggregation: SecureAggregationReport?
+}
+
+/// The secure-aggregation side of a round.
+public struct SecureAggregationReport: Sendable, Codable, Equatable {
+    /// Clients that sent a key and were told to mask for each other.
+    public var listed: [String]
+    /// Listed clients whose masked update never arrived.
+    public var dropped: [String]
+    /// Survivors that revealed their pair keys with the dropped clients.
+    public var revealedBy: [String]
+}
+
+/// A round's result: the mean delta to apply (nil = the round is skipped) and its report.
+struct RoundOutcome {
+    var average: [[Float]]?
+    var report: RoundReport
+}

@@ -1,0 +1,215 @@
+import FedRouteData
+import Foundation
+import FedRouteFeatures
+import FedRouteNumerics
+import FedRouteRouters
+
+/// One participant of a federation, as the coordinator sees it: an id and a request handler.
+///
+/// In the simulation this is an `InProcessClient`; a network transport implements the same
+/// protocol with a stub that forwards the `Codable` request and decodes the reply.
+public protocol FederatedClient: Sendable {
+    var id: String { get }
+    func handle(_ request: FederatedRequest) async throws -> FederatedReply
+}
+
+/// What a client is willing to share.
+public struct ClientPolicy: Sendable, Codable, Equatable {
+    /// Smallest number of local rows behind any shared aggregate: a local k-means cluster with
+    /// fewer points is not sent, and a client with fewer training texts sends no document counts.
+    public var minimumGroupSize = 3
+    /// Seed of the client's differential-privacy noise. Nil (the default, and the only private
+    /// choice) draws it from the system's secure generator; a seed makes simulations reproducible.
+    public var noiseSeed: UInt64?
+
+    public init(minimumGroupSize: Int = 3, noiseSeed: UInt64? = nil) {
+        self.minimumGroupSize = minimumGroupSize
+        self.noiseSeed = noiseSeed
+    }
+}
+
+/// A client holding its own evaluation data in this process.
+///
+/// The data never leaves the actor through `handle`; `localData()` is the client's own access
+/// (for local baselines and personalisation, which run on the client).
+public actor InProcessClient: FederatedClient {
+    public nonisolated let id: String
+    let train: EvaluationTable
+    let policy: ClientPolicy
+    let featurize: Featurizer
+    var features: Matrix?
+    /// Secure-aggregation key pairs by round, and the participant list each round was masked for.
+    var secureSessions: [Int: SecureAggregationSession] = [:]
+    var maskedFor: [Int: [SecureAggregationParticipant]] = [:]
+
+    /// Turns the client's training queries into features under an encoder spec.
+    public typealias Featurizer = @Sendable (EncoderSpec, [Query]) throws -> Matrix
+
+    /// Builds the encoder from the spec and encodes the query texts.
+    public static let encodeLocally: Featurizer = { spec, queries in try spec.makeEncoder().encode(queries.map(\.text)) }
+
+    /// `featurize` defaults to encoding locally; a simulation may hand in features it computed
+    /// once for all clients with the same encoder.
+    public init(id: String, train: EvaluationTable, policy: ClientPolicy = ClientPolicy(), featurize: @escaping Featurizer = InProcessClient.encodeLocally) {
+        self.id = id
+        self.train = train
+        self.policy = policy
+        self.featurize = featurize
+    }
+
+    /// The client's own training table and features (after `useEncoder`). Local use only.
+    public func localData() throws -> (features: Matrix, table: EvaluationTable) {
+        guard let features else { throw FederationError.protocolViolation(client: id, "no encoder set yet") }
+        return (features, train)
+    }
+
+    public func handle(_ request: FederatedRequest) async throws -> FederatedReply {
+        switch request {
+        case .describe:
+            let trainable = (0..<train.queryCount).filter { train.observedCount(row: $0) > 0 }.count
+            return .description(ClientDescription(models: train.models, trainQueries: train.queryCount, trainableQueries: trainable,
+                                                  observedCells: train.observed.lazy.filter { $0 }.count,
+                                                  featureDimension: features?.cols))
+        case .documentFrequencies(let configuration):
+            let encoder = HashedTFIDFEncoder(configuration: configuration)
+            guard train.queryCount >= policy.minimumGroupSize else {
+                return .documentFrequencies(DocumentFrequencies(documents: 0, counts: Array(repeating: 0, count: configuration.dimension)))
+            }
+            return .documentFrequencies(encoder.documentFrequencies(train.queries.map(\.text)))
+        case .useEncoder(let spec):
+            let f = try featurize(spec, train.queries)
+            guard f.rows == train.queryCount, f.cols == spec.dimension, f.isFinite else {
+                throw FederationError.protocolViolation(client: id, "featurising gave \(f.rows)×\(f.cols) features (finite: \(f.isFinite)) for \(train.queryCount) queries of dimension \(spec.dimension)")
+            }
+            features = f
+            return .encoderReady(featureDimension: f.cols)
+        case .costMoments:
+            return .costMoments(CostMoments(table: train))
+        case .trainMLP(let task):
+            var update = try trainRound(task)
+            if let privacy = task.privacy {
+                if let seed = policy.noiseSeed {
+                    var g = SeededRandom(seed: seed).derived(UInt64(task.round))
+                    privacy.apply(to: &update.delta, using: &g)
+                } else {
+                    var g = SystemRandomNumberGenerator()
+                    privacy.apply(to: &update.delta, using: &g)
+                }
+            }
+            guard let participants = task.secureAggregation else { return .mlpUpdate(update) }
+            return .maskedUpdate(try maskedUpdate(update, participants: participants, uniformWeight: task.privacy != nil))
+        case .secureAggregationKey(let round):
+            let session = SecureAggregationSession(round: round, clientID: id)
+            secureSessions = secureSessions.filter { $0.key > round - 3 }
+            secureSessions[round] = session
+            return .secureAggregationKey(round: round, publicKey: session.publicKey)
+        case .revealPairKeys(let round, let dropped):
+            return .pairKeys(round: round, keys: try revealPairKeys(round: round, dropped: dropped))
+        case .localCentroids(let task):
+            return .localCentroids(try localCentroids(task))
+        case .clusterStatistics(let task):
+            let (x, table) = try localData()
+            return .clusterStatistics(ClusterStatisticsReply(statistics: try ClusterStatistics(centroids: task.centroids, features: x, table: table)))
+        }
+    }
+
+    /// The update as one fixed-point vector [w·Δ, w, w·loss], masked for the round's participants.
+    func maskedUpdate(_ u: MLPUpdate, participants: [SecureAggregationParticipant], uniformWeight: Bool) throws -> MaskedUpdate {
+        guard let session = secureSessions[u.round] else {
+            throw FederationError.protocolViolation(client: id, "no secure-aggregation key for round \(u.round) (was the client restarted?)")
+        }
+        let ids = participants.map(\.id)
+        guard Set(ids).count == ids.count, ids.count >= 2 else {
+            throw FederationError.protocolViolation(client: id, "secure aggregation needs ≥ 2 distinct participants, got \(ids)")
+        }
+        // Under DP every client counts once (the server divides by the number sampled).
+        let w = uniformWeight ? (u.sampleCount > 0 ? 1.0 : 0.0) : Double(u.sampleCount)
+        var plain: [UInt64] = []
+        plain.reserveCapacity(u.delta.reduce(2) { $0 + $1.count })
+        for t in u.delta {
+            for v in t.values {
+                let x = w * Double(v)
+                guard x.isFinite, abs(x) < FixedPoint.limit else {
+                    throw FederationError.protocolViolation(client: id, "update value \(x) in \(t.name) is outside the fixed-point range")
+                }
+                plain.append(FixedPoint.encode(x))
+            }
+        }
+        plain.append(FixedPoint.encode(w))
+        plain.append(FixedPoint.encode(w * (u.meanLoss.isFinite ? u.meanLoss : 0)))
+        let masked = try session.mask(plain, participants: participants)
+        maskedFor = maskedFor.filter { $0.key > u.round - 3 }
+        maskedFor[u.round] = participants
+        return MaskedUpdate(round: u.round, values: masked)
+    }
+
+    /// Pair keys with dropped participants of a round this client masked for. Refuses when the
+    /// reveal would leave no other unrevealed participant (that would unmask this client itself).
+    func revealPairKeys(round: Int, dropped: [String]) throws -> [String: Data] {
+        guard let session = secureSessions[round], let participants = maskedFor[round] else {
+            throw FederationError.protocolViolation(client: id, "sent no masked update in round \(round)")
+        }
+        let ids = participants.map(\.id)
+        let set = Set(dropped)
+        guard !set.contains(id), set.isSubset(of: Set(ids)) else {
+            throw FederationError.protocolViolation(client: id, "asked to reveal keys for \(dropped.sorted()), not other participants of round \(round)")
+        }
+        guard ids.count - 1 - set.count >= 1 else {
+            throw FederationError.protocolViolation(client: id, "revealing \(set.count) of \(ids.count - 1) pair keys would expose this client's update")
+        }
+        var keys: [String: Data] = [:]
+        for p in participants where set.contains(p.id) { keys[p.id] = try session.pairKey(with: p) }
+        return keys
+    }
+
+    func checkModels(_ count: Int) throws {
+        guard count == train.modelCount else {
+            throw FederationError.protocolViolation(client: id, "the task is for \(count) models, this client's data has \(train.modelCount)")
+        }
+    }
+
+    func trainRound(_ task: MLPRoundTask) throws -> MLPUpdate {
+        let (x, table) = try localData()
+        try checkModels(task.architecture.modelCount)
+        guard task.architecture.inputDimension == x.cols else {
+            throw FederationError.protocolViolation(client: id, "the model expects \(task.architecture.inputDimension) features, local features have \(x.cols)")
+        }
+        let s = task.settings
+        guard s.epochs >= 0, s.batchSize >= 1 else { throw FederationError.protocolViolation(client: id, "epochs ≥ 0 and batch size ≥ 1 required") }
+        let global = try MLPNetwork(architecture: task.architecture, parameters: task.parameters)
+        var network = global
+        let data = try MLPTrainingSet(features: x, table: table, normalizer: task.costNormalizer)
+        var options = LocalTrainingOptions(proximalMu: s.proximalMu, proximalAnchor: s.proximalMu > 0 ? task.parameters : nil)
+        if let first = s.trainModelsFrom { options.frozen = network.freezeAllButModels(from: first) }
+        if let teacher = task.teacher, s.distillationWeight > 0 {
+            options.teacher = try MLPNetwork(architecture: task.architecture, parameters: teacher)
+            options.distillationWeight = s.distillationWeight
+        }
+        var optimizer = AdamW(configuration: s.optimizer, shapes: network.parameters.map(\.count), decayMask: network.decayMask)
+        var rng = SeededRandom(seed: task.seed)
+        var loss = 0.0
+        if !data.trainableRows.isEmpty {
+            for _ in 0..<s.epochs {
+                loss = try MLPTrainer.runEpoch(network: &network, optimizer: &optimizer, data: data, rows: data.trainableRows,
+                                               batchSize: s.batchSize, gradientClip: s.gradientClip, rng: &rng, options: options)
+            }
+        }
+        let delta = zip(network.parameters, global.parameters).map { local, g in
+            Tensor(name: g.name, shape: g.shape, values: zip(local.values, g.values).map { $0 - $1 })
+        }
+        return MLPUpdate(round: task.round, delta: delta, sampleCount: data.trainableRows.count, meanLoss: loss)
+    }
+
+    func localCentroids(_ task: LocalClusteringTask) throws -> LocalCentroids {
+        let (x, _) = try localData()
+        var c = task.configuration
+        c.clusters = min(c.clusters, x.rows)
+        guard c.clusters >= 1 else { return LocalCentroids(centroids: Matrix(rows: 0, cols: x.cols), sizes: [], withheldClusters: 0) }
+        let result = try KMeans.fit(points: x, configuration: c)
+        var sizes = [Double](repeating: 0, count: c.clusters)
+        for a in result.assignments { sizes[a] += 1 }
+        let kept = sizes.indices.filter { sizes[$0] >= Double(policy.minimumGroupSize) }
+        return LocalCentroids(centroids: result.centroids.gatherRows(kept), sizes: kept.map { sizes[$0] },
+                              withheldClusters: sizes.indices.filter { sizes[$0] > 0 }.count - kept.count)
+    }
+}

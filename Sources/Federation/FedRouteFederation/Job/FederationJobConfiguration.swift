@@ -1,0 +1,68 @@
+import FedRouteFeatures
+import FedRouteRouters
+import Foundation
+
+/// What a `FederationJob` trains and how long it waits, whatever the transport.
+public struct FederationJobConfiguration: Sendable, Codable, Equatable {
+    /// A name for logs and router metadata.
+    public var federation: String
+    /// Families to train, in this order (each must be federated: `RouterFamily.federated`).
+    public var families: [RouterFamily]
+    public var encoder: HashedTFIDFEncoder.Configuration
+    public var mlp: FederatedMLPConfiguration
+    public var kmeans: FederatedKMeansConfiguration
+    /// Clients that must be reachable before each training step starts.
+    public var minimumOnline: Int
+    public var roundDeadlineSeconds: Double
+    /// How long setup waits for every client, and a round for `minimumOnline`, before giving up.
+    public var joinTimeoutSeconds: Double
+    /// After a restart every client's session is gone: the first training step of the resumed job
+    /// waits this long for all of them to re-join before settling for `minimumOnline` (nil: 10 s).
+    public var rejoinGraceSeconds: Double?
+    /// Checkpoints (state.json) go here; a restarted job resumes from them.
+    public var stateDirectory: String
+    /// Router files and summary.json go here.
+    public var outputDirectory: String
+    /// A fully labelled native JSONL table held by the coordinator: AUC is reported after every round.
+    public var validation: String?
+
+    public init(federation: String, families: [RouterFamily] = RouterFamily.federated, encoder: HashedTFIDFEncoder.Configuration,
+                mlp: FederatedMLPConfiguration, kmeans: FederatedKMeansConfiguration, minimumOnline: Int,
+                roundDeadlineSeconds: Double, joinTimeoutSeconds: Double, rejoinGraceSeconds: Double? = nil,
+                stateDirectory: String, outputDirectory: String, validation: String? = nil) {
+        self.federation = federation
+        self.families = families
+        self.encoder = encoder
+        self.mlp = mlp
+        self.kmeans = kmeans
+        self.minimumOnline = minimumOnline
+        self.roundDeadlineSeconds = roundDeadlineSeconds
+        self.joinTimeoutSeconds = joinTimeoutSeconds
+        self.rejoinGraceSeconds = rejoinGraceSeconds
+        self.stateDirectory = stateDirectory
+        self.outputDirectory = outputDirectory
+        self.validation = validation
+    }
+
+    /// The re-join grace in effect.
+    public var rejoinGrace: Duration { .milliseconds(Int64((rejoinGraceSeconds ?? 10) * 1000)) }
+    public var roundDeadline: Duration { .milliseconds(Int64(roundDeadlineSeconds * 1000)) }
+    public var joinTimeout: Duration { .milliseconds(Int64(joinTimeoutSeconds * 1000)) }
+
+    /// Checks the settings for a federation of `clients` clients; the message names what is wrong.
+    public func validate(clients: Int) throws {
+        let notFederated = families.filter { !$0.isFederated }
+        guard !families.isEmpty, notFederated.isEmpty, Set(families).count == families.count else {
+            throw FederationError.invalidConfiguration("families must be one or more of \(RouterFamily.federated.map(\.rawValue).joined(separator: ", "))"
+                + (notFederated.isEmpty ? "" : "; \(notFederated.map(\.rawValue).joined(separator: ", ")) cannot be trained federatedly"))
+        }
+        guard (1...max(1, clients)).contains(minimumOnline) else {
+            throw FederationError.invalidConfiguration("minimumOnline must be in 1…\(clients)")
+        }
+        guard roundDeadlineSeconds > 0, joinTimeoutSeconds > 0, roundDeadlineSeconds.isFinite, joinTimeoutSeconds.isFinite else {
+            throw FederationError.invalidConfiguration("deadlines must be finite and > 0")
+        }
+        if let g = rejoinGraceSeconds, !(g.isFinite && g >= 0) { throw FederationError.invalidConfiguration("rejoinGraceSeconds must be ≥ 0, not \(g)") }
+        if mlp.secureAggregation && clients < 2 { throw FederationError.invalidConfiguration("secure aggregation needs ≥ 2 clients") }
+    }
+}

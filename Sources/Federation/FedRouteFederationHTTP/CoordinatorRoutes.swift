@@ -1,0 +1,106 @@
+import FedRouteHTTPRunner
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdCore
+import HummingbirdHTTP2
+import HummingbirdTLS
+import Logging
+import NIOCore
+import NIOFoundationCompat
+import NIOSSL
+
+/// The coordinator's HTTP surface: `/v1/join`, `/v1/poll`, `/v1/reply` (signed), `/health`, `/v1/status`.
+public enum CoordinatorRoutes {
+    /// Longest a poll is held open when no task is waiting.
+    public static let pollWait = Duration.seconds(20)
+
+    public static func router(registry: ClientRegistry, pollWait: Duration = pollWait) -> Router<BasicRequestContext> {
+        let router = Router(context: BasicRequestContext.self)
+        router.post("/v1/join") { request, _ in
+            await signed(request, path: "/v1/join", registry: registry) { client, _, body in
+                let join = try Wire.decoder().decode(JoinRequest.self, from: body)
+                guard join.protocolVersion == Wire.protocolVersion else {
+                    throw WireError("protocol \(join.protocolVersion) is not \(Wire.protocolVersion)")
+                }
+                return try Wire.encoder().encode(await registry.join(client: client))
+            }
+        }
+        router.post("/v1/poll") { request, _ in
+            await signed(request, path: "/v1/poll", registry: registry) { client, session, _ in
+                try Wire.encoder().encode(try await registry.poll(client: client, session: session, wait: pollWait))
+            }
+        }
+        router.post("/v1/reply") { request, _ in
+            await signed(request, path: "/v1/reply", registry: registry) { client, session, body in
+                let envelope: ReplyEnvelope
+                do { envelope = try Wire.decoder().decode(ReplyEnvelope.self, from: body) } catch {
+                    await registry.reject("client \(client): malformed reply (\(error))")
+                    throw WireError("malformed reply: \(error)")
+                }
+                try await registry.reply(client: client, session: session, envelope: envelope)
+                return Data("{}".utf8)
+            }
+        }
+        router.get("/health") { _, _ in json(.ok, Data("{\"status\":\"ok\"}".utf8)) }
+        router.get("/v1/status") { _, _ in
+            let status: [String: Int] = ["clients": await registry.clientIDs.count, "online": await registry.online,
+                                         "rejected": await registry.rejections.count, "finished": await registry.finished ? 1 : 0]
+            return json(.ok, try JSONEncoder().encode(status))
+        }
+        return router
+    }
+
+    /// Authenticates, runs `handle`, and turns errors into JSON error responses (401 for
+    /// authentication, 409 for session and task state — `WireError.status` — and 400 for bad bodies).
+    static func signed(_ request: Request, path: String, registry: ClientRegistry,
+                       handle: @Sendable (String, String, Data) async throws -> Data) async -> Response {
+        let body: Data
+        do {
+            var buffer = try await request.body.collect(upTo: Wire.maxBodyBytes)
+            body = buffer.readData(length: buffer.readableBytes) ?? Data()
+        } catch {
+            return json(.contentTooLarge, try! JSONEncoder().encode(WireError("body larger than \(Wire.maxBodyBytes) bytes")))
+        }
+        var headers: [String: String] = [:]
+        for field in request.headers { headers[field.name.canonicalName] = field.value }
+        let client: String, session: String
+        do { (client, session) = try await registry.authenticate(method: "POST", path: path, headers: headers, body: body) } catch {
+            return json(.unauthorized, try! JSONEncoder().encode(error as? WireError ?? WireError("\(error)")))
+        }
+        do {
+            let out = try await handle(client, session, body)
+            await registry.countOut(out.count)
+            return json(.ok, out)
+        } catch let e as WireError {
+            return json(HTTPResponse.Status(code: e.status ?? 400), try! JSONEncoder().encode(e))
+        } catch {
+            return json(.badRequest, try! JSONEncoder().encode(WireError("\(error)")))
+        }
+    }
+
+    static func json(_ status: HTTPResponse.Status, _ data: Data) -> Response {
+        var h = HTTPFields()
+        h[.contentType] = "application/json"
+        return Response(status: status, headers: h, body: ResponseBody(byteBuffer: ByteBuffer(bytes: data)))
+    }
+
+    /// HTTP/2 (ALPN, with HTTP/1.1 fallback) over TLS, or plaintext HTTP/1.1 without it.
+    public static func transport(tls: TLSConfiguration?) throws -> HTTPServerBuilder {
+        do { return try tls.map { try .http2Upgrade(tlsConfiguration: $0) } ?? .http1() } catch {
+            throw WireError("cannot set up TLS: \(error)")
+        }
+    }
+
+    /// The application on `transport` (see `transport(tls:)`).
+    public static func application(registry: ClientRegistry, host: String, port: Int, transport server: HTTPServerBuilder, logger: Logger,
+                                   pollWait: Duration = pollWait,
+                                   onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }) -> some ApplicationProtocol {
+        Application(
+            router: router(registry: registry, pollWait: pollWait),
+            server: server,
+            configuration: .init(address: .hostname(host, port: port), serverName: "fedroute-coordinator"),
+            onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? port) },
+            logger: logger)
+    }
+}

@@ -1,0 +1,171 @@
+import AsyncHTTPClient
+import FedRouteFederation
+import Foundation
+import Logging
+import NIOCore
+import NIOFoundationCompat
+import NIOHTTP1
+import NIOSSL
+
+/// A client process: joins the coordinator, answers tasks with its local `InProcessClient` until
+/// training is finished, and re-joins after network errors or a coordinator restart.
+public struct FederationClientRunner: Sendable {
+    public struct Settings: Sendable {
+        /// e.g. `https://127.0.0.1:7443`.
+        public var server: String
+        /// TLS settings (trust roots), nil for plaintext `http://`.
+        public var tls: TLSConfiguration?
+        /// Give up after this long without reaching the coordinator.
+        public var giveUpAfter: Duration = .seconds(300)
+        /// Fault injection for tests: the process kills itself (SIGKILL) on its first MLP task of this round or later.
+        public var crashInRound: Int?
+        /// With `crashInRound`: only the first process to create this file (it writes its id) crashes,
+        /// so that among several armed clients exactly one sampled client dies.
+        public var crashMarker: String?
+
+        public init(server: String, tls: TLSConfiguration?) {
+            self.server = server
+            self.tls = tls
+        }
+    }
+
+    public let identity: ClientIdentity
+    public let local: any FederatedClient
+    public let settings: Settings
+    let logger: Logger
+
+    public init(identity: ClientIdentity, local: any FederatedClient, settings: Settings, logger: Logger) {
+        self.identity = identity
+        self.local = local
+        self.settings = settings
+        self.logger = logger
+    }
+
+    /// Counts of what the client did, for its log and tests.
+    public struct Outcome: Sendable, Equatable {
+        public var tasks = 0
+        public var joins = 0
+        /// The federation's router files by family, as the coordinator sent them at the end.
+        public var routers: [String: Data] = [:]
+        /// The federation's local MLP training settings (sent with the routers; fine-tuning starts from them).
+        public var fineTuning: LocalTrainingSettings?
+    }
+
+    /// Runs until the coordinator says training is finished.
+    public func run() async throws -> Outcome {
+        var configuration = HTTPClient.Configuration()
+        configuration.tlsConfiguration = settings.tls
+        configuration.timeout = .init(connect: .seconds(5), read: .seconds(120))
+        configuration.httpVersion = .automatic
+        let http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+        do {
+            let outcome = try await loop(http)
+            try await http.shutdown()
+            return outcome
+        } catch {
+            try? await http.shutdown()
+            throw error
+        }
+    }
+
+    func loop(_ http: HTTPClient) async throws -> Outcome {
+        var outcome = Outcome()
+        var signer = Signer(identity: identity)
+        var session: String?
+        var lastContact = ContinuousClock.now
+        var backoff = Duration.milliseconds(200)
+        while true {
+            do {
+                guard let current = session else {
+                    let join: JoinResponse = try await call(http, "/v1/join", JoinRequest(), session: "-", signer: &signer)
+                    session = join.session
+                    outcome.joins += 1
+                    logger.info("joined", metadata: ["federation": .string(join.federation), "session": .string(String(join.session.prefix(8)))])
+                    lastContact = .now
+                    backoff = .milliseconds(200)
+                    continue
+                }
+                let poll: PollResponse = try await call(http, "/v1/poll", Empty(), session: current, signer: &signer)
+                lastContact = .now
+                if poll.finished {
+                    outcome.routers = poll.routers ?? [:]
+                    outcome.fineTuning = poll.fineTuning
+                    logger.info("training finished", metadata: ["tasks": .stringConvertible(outcome.tasks)])
+                    return outcome
+                }
+                guard let task = poll.task else { continue }
+                if let r = settings.crashInRound, case .trainMLP(let t) = task.request, t.round >= r, claimCrash() {
+                    logger.warning("fault injection: killing this process in round \(r)")
+                    kill(getpid(), SIGKILL)
+                }
+                let envelope: ReplyEnvelope
+                do {
+                    envelope = ReplyEnvelope(taskID: task.taskID, reply: try await local.handle(task.request))
+                } catch {
+                    logger.warning("task failed", metadata: ["task": .string(task.request.kind), "error": .string("\(error)")])
+                    envelope = ReplyEnvelope(taskID: task.taskID, error: "\(error)")
+                }
+                let _: Empty = try await call(http, "/v1/reply", envelope, session: current, signer: &signer)
+                outcome.tasks += 1
+                logger.debug("answered", metadata: ["task": .string(task.request.kind), "round": .string(task.request.round.map(String.init) ?? "-")])
+            } catch let e as WireError where e.error.contains("session") {
+                logger.info("session no longer valid; joining again", metadata: ["reason": .string(e.error)])
+                session = nil
+            } catch let e as WireError where e.error.contains("is not open") {
+                logger.warning("reply refused", metadata: ["reason": .string(e.error)])
+            } catch let e as WireError {
+                throw e
+            } catch {
+                guard ContinuousClock.now - lastContact < settings.giveUpAfter else {
+                    throw WireError("cannot reach the coordinator at \(settings.server) for \(settings.giveUpAfter): \(error)")
+                }
+                logger.debug("coordinator unreachable; retrying", metadata: ["error": .string("\(error)")])
+                try await Task.sleep(for: backoff)
+                backoff = min(backoff * 2, .seconds(2))
+                session = nil
+            }
+        }
+    }
+
+    /// True when this process may crash: no marker configured, or it created the marker first.
+    func claimCrash() -> Bool {
+        guard let marker = settings.crashMarker else { return true }
+        let fd = open(marker, O_CREAT | O_EXCL | O_WRONLY, 0o644)
+        guard fd >= 0 else { return false }
+        _ = identity.id.withCString { write(fd, $0, strlen($0)) }
+        close(fd)
+        return true
+    }
+
+    struct Empty: Codable {}
+
+    /// Signs and posts `body`; decodes a 200 reply, throws `WireError` with the server's reason otherwise.
+    func call<B: Encodable, R: Decodable>(_ http: HTTPClient, _ path: String, _ body: B, session: String, signer: inout Signer) async throws -> R {
+        let data = try Wire.encoder().encode(body)
+        var request = HTTPClientRequest(url: settings.server + path)
+        request.method = .POST
+        request.headers.add(name: "content-type", value: "application/json")
+        for (k, v) in try signer.headers(path: path, session: session, body: data) { request.headers.add(name: k, value: v) }
+        request.body = .bytes(ByteBuffer(data: data))
+        let response = try await http.execute(request, timeout: .seconds(120))
+        var buffer = try await response.body.collect(upTo: Wire.maxBodyBytes)
+        let bytes = buffer.readData(length: buffer.readableBytes) ?? Data()
+        guard response.status == .ok else {
+            let reason = (try? JSONDecoder().decode(WireError.self, from: bytes))?.error ?? "HTTP \(response.status.code)"
+            throw WireError("\(path): \(reason)")
+        }
+        return try Wire.decoder().decode(R.self, from: bytes)
+    }
+}
+
+/// Signs requests with a nonce that starts at the current time in microseconds and grows by one.
+struct Signer {
+    let identity: ClientIdentity
+    var nonce = UInt64(Date().timeIntervalSince1970 * 1_000_000)
+
+    mutating func headers(path: String, session: String, body: Data) throws -> [(String, String)] {
+        nonce += 1
+        return try RequestSignature.headers(identity: identity, method: "POST", path: path, session: session, nonce: nonce,
+                                            timestamp: Int64(Date().timeIntervalSince1970), body: body)
+    }
+}

@@ -1,0 +1,96 @@
+import FedRouteFederation
+import FedRouteNumerics
+import Foundation
+
+// The federation protocol over HTTP/2 (HTTP/1.1 without TLS). Clients connect to the coordinator,
+// never the other way round, so they can sit behind NAT and firewalls:
+//
+//   POST /v1/join   → JoinResponse        a new session for this client process
+//   POST /v1/poll   → PollResponse        long poll: the next task, nothing yet, or "finished"
+//   POST /v1/reply  ← ReplyEnvelope        the answer to one task, by its id
+//   GET  /health, GET /v1/status          unauthenticated liveness and progress counters
+//
+// Every /v1 request is signed with the client's Ed25519 key (see `RequestSignature`). Bodies are
+// JSON; tensors and matrices travel as base64 float32 (`CodingUserInfoKey.packedFloats`), masked
+// vectors as base64 64-bit words. docs/FEDERATION.md documents every message.
+
+/// Encoders and decoders of the wire format.
+public enum Wire {
+    public static let protocolVersion = "fedroute-federation/1"
+    /// Largest request or response body either side accepts.
+    public static let maxBodyBytes = 256 << 20
+
+    public static func encoder() -> JSONEncoder { FederationCoding.encoder() }
+
+    public static func decoder() -> JSONDecoder { FederationCoding.decoder() }
+
+    /// Header names of a signed request.
+    public enum Header {
+        public static let client = "x-fedroute-client"
+        public static let session = "x-fedroute-session"
+        public static let nonce = "x-fedroute-nonce"
+        public static let timestamp = "x-fedroute-timestamp"
+        public static let signature = "x-fedroute-signature"
+    }
+}
+
+public struct JoinRequest: Sendable, Codable, Equatable {
+    public var protocolVersion: String
+    public init(protocolVersion: String = Wire.protocolVersion) { self.protocolVersion = protocolVersion }
+}
+
+public struct JoinResponse: Sendable, Codable, Equatable {
+    public var federation: String
+    /// Sent back in `x-fedroute-session` with every later request of this process.
+    public var session: String
+}
+
+/// One unit of work for a client.
+public struct TaskEnvelope: Sendable, Codable, Equatable {
+    public var taskID: String
+    public var request: FederatedRequest
+    /// Seconds the coordinator waits for the reply before it gives up on this client for the step.
+    public var deadlineSeconds: Double
+}
+
+public struct PollResponse: Sendable, Codable, Equatable {
+    public var task: TaskEnvelope?
+    /// Training is over; the client may exit.
+    public var finished: Bool
+    /// With `finished`: the federation's router files by family (for local personalisation).
+    public var routers: [String: Data]?
+    /// With `finished`: the federation's local MLP training settings (fine-tuning starts from them).
+    public var fineTuning: LocalTrainingSettings?
+
+    public init(task: TaskEnvelope?, finished: Bool, routers: [String: Data]? = nil, fineTuning: LocalTrainingSettings? = nil) {
+        self.fineTuning = fineTuning
+        self.task = task
+        self.finished = finished
+        self.routers = routers
+    }
+}
+
+/// A client's answer to a task: a reply, or why it could not produce one.
+public struct ReplyEnvelope: Sendable, Codable, Equatable {
+    public var taskID: String
+    public var reply: FederatedReply?
+    public var error: String?
+
+    public init(taskID: String, reply: FederatedReply? = nil, error: String? = nil) {
+        self.taskID = taskID
+        self.reply = reply
+        self.error = error
+    }
+}
+
+/// The body of every error response.
+public struct WireError: Sendable, Codable, Equatable, Error, CustomStringConvertible {
+    public var error: String
+    /// The HTTP status the coordinator answers with (400 when nil).
+    public var status: Int?
+    public init(_ error: String, status: Int? = nil) {
+        self.error = error
+        self.status = status
+    }
+    public var description: String { error }
+}

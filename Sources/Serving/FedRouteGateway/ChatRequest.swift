@@ -1,0 +1,180 @@
+import Foundation
+import FedRouteRouters
+
+/// A client error in OpenAI's error shape: `{"error": {"message", "type", "param", "code"}}`.
+public struct APIError: Error, CustomStringConvertible, Equatable, Sendable {
+    public var status: Int
+    public var message: String
+    public var type: String
+    public var param: String?
+    public var code: String?
+
+    public init(status: Int, message: String, type: String = "invalid_request_error", param: String? = nil, code: String? = nil) {
+        self.status = status
+        self.message = message
+        self.type = type
+        self.param = param
+        self.code = code
+    }
+
+    public var description: String { "\(status) \(type): \(message)" }
+
+    /// 400 naming the offending field.
+    static func invalid(_ message: String, param: String? = nil) -> APIError {
+        APIError(status: 400, message: message, param: param)
+    }
+
+    /// The JSON body.
+    public var body: JSONValue {
+        var e: [String: JSONValue] = ["message": .string(message), "type": .string(type)]
+        e["param"] = param.map(JSONValue.string) ?? .null
+        e["code"] = code.map(JSONValue.string) ?? .null
+        return .object(["error": .object(e)])
+    }
+}
+
+/// How the client asked for a model.
+public enum ModelSelection: Sendable, Equatable {
+    /// `auto`: route with the configured λ.
+    case auto
+    /// `route:<λ>`: route with this λ.
+    case route(lambda: Double)
+    /// A model by name: no routing, no fallback.
+    case named(String)
+
+    /// Parses the request's `model` field.
+    public init(_ model: String) throws {
+        if model == "auto" {
+            self = .auto
+        } else if model.hasPrefix("route:") {
+            let text = model.dropFirst("route:".count)
+            guard let lambda = Double(text), RouterPredictions.isValid(lambda: lambda) else {
+                throw APIError.invalid("model '\(model)': the λ after 'route:' must be a finite number ≥ 0", param: "model")
+            }
+            self = .route(lambda: lambda)
+        } else {
+            guard !model.isEmpty else { throw APIError.invalid("model must not be empty", param: "model") }
+            self = .named(model)
+        }
+    }
+}
+
+/// A validated `POST /v1/chat/completions` body.
+public struct ChatRequest: Sendable, Equatable {
+    public struct Message: Sendable, Equatable {
+        public var role: String
+        /// The message's text (text parts of multi-part content joined by newlines).
+        public var text: String
+    }
+
+    /// The whole body, forwarded to the upstream with `model` (and streaming options) replaced.
+    public var body: [String: JSONValue]
+    public var model: String
+    public var selection: ModelSelection
+    public var messages: [Message]
+    public var stream: Bool
+    /// Whether the client asked for the final usage chunk of a stream (`stream_options.include_usage`).
+    public var includeUsage: Bool
+
+    static let roles: Set<String> = ["system", "developer", "user", "assistant", "tool", "function"]
+
+    /// Parses and validates a request body; every problem is a 400 naming the field.
+    public init(json data: Data) throws {
+        let value: JSONValue
+        do { value = try JSONValue.decode(data) } catch {
+            throw APIError.invalid("the request body is not valid JSON")
+        }
+        guard case .object(let body) = value else { throw APIError.invalid("the request body must be a JSON object") }
+        guard let modelValue = body["model"] else { throw APIError.invalid("'model' is required", param: "model") }
+        guard let model = modelValue.stringValue else { throw APIError.invalid("'model' must be a string", param: "model") }
+        guard let messagesValue = body["messages"] else { throw APIError.invalid("'messages' is required", param: "messages") }
+        guard let list = messagesValue.arrayValue else { throw APIError.invalid("'messages' must be an array", param: "messages") }
+        guard !list.isEmpty else { throw APIError.invalid("'messages' must contain at least one message", param: "messages") }
+        var messages: [Message] = []
+        for (i, m) in list.enumerated() {
+            let at = "messages[\(i)]"
+            guard let object = m.objectValue else { throw APIError.invalid("\(at) must be an object", param: at) }
+            guard let role = object["role"]?.stringValue else { throw APIError.invalid("\(at).role must be a string", param: "\(at).role") }
+            guard Self.roles.contains(role) else {
+                throw APIError.invalid("\(at).role '\(role)' is not one of \(Self.roles.sorted().joined(separator: ", "))", param: "\(at).role")
+            }
+            let text: String
+            switch object["content"] {
+            case .string(let s)?: text = s
+            case .null?, nil:
+                // Only assistant turns carrying tool calls may omit content.
+                guard role == "assistant" || role == "tool" || role == "function" else {
+                    throw APIError.invalid("\(at).content is required for role '\(role)'", param: "\(at).content")
+                }
+                text = ""
+            case .array(let parts)?:
+                var texts: [String] = []
+                for (j, part) in parts.enumerated() {
+                    guard let p = part.objectValue, let type = p["type"]?.stringValue else {
+                        throw APIError.invalid("\(at).content[\(j)] must be an object with a 'type'", param: "\(at).content[\(j)]")
+                    }
+                    if type == "text" {
+                        guard let t = p["text"]?.stringValue else {
+                            throw APIError.invalid("\(at).content[\(j)].text must be a string", param: "\(at).content[\(j)].text")
+                        }
+                        texts.append(t)
+                    }
+                }
+                text = texts.joined(separator: "\n")
+            default:
+                throw APIError.invalid("\(at).content must be a string, an array of parts or null", param: "\(at).content")
+            }
+            messages.append(Message(role: role, text: text))
+        }
+        var stream = false
+        if let s = body["stream"], s != .null {
+            guard let b = s.boolValue else { throw APIError.invalid("'stream' must be a boolean", param: "stream") }
+            stream = b
+        }
+        var includeUsage = false
+        if let options = body["stream_options"], options != .null {
+            guard let o = options.objectValue else { throw APIError.invalid("'stream_options' must be an object", param: "stream_options") }
+            if let u = o["include_usage"], u != .null {
+                guard let b = u.boolValue else { throw APIError.invalid("'stream_options.include_usage' must be a boolean", param: "stream_options.include_usage") }
+                includeUsage = b
+            }
+        }
+        self.body = body
+        self.model = model
+        self.selection = try ModelSelection(model)
+        self.messages = messages
+        self.stream = stream
+        self.includeUsage = includeUsage
+    }
+
+    /// The text the router embeds.
+    public func routingText(_ mode: ContextMode) throws -> String {
+        switch mode {
+        case .lastUser:
+            guard let last = messages.last(where: { $0.role == "user" }), !last.text.allSatisfy(\.isWhitespace) else {
+                throw APIError.invalid("routing needs a user message with text (context mode last-user)", param: "messages")
+            }
+            return last.text
+        case .conversation:
+            let text = messages.map(\.text).filter { !$0.isEmpty }.joined(separator: "\n\n")
+            guard !text.allSatisfy(\.isWhitespace) else { throw APIError.invalid("the conversation has no text to route on", param: "messages") }
+            return text
+        }
+    }
+
+    /// The body sent upstream: the upstream's model name, and for streams the usage chunk requested
+    /// (the gateway needs it to price the answer; it drops it again if the client did not ask).
+    public func upstreamBody(model upstreamModel: String) -> Data {
+        var b = body
+        b["model"] = .string(upstreamModel)
+        if stream {
+            var options = b["stream_options"]?.objectValue ?? [:]
+            options["include_usage"] = .bool(true)
+            b["stream_options"] = .object(options)
+        }
+        return JSONValue.object(b).encoded()
+    }
+
+    /// UTF-8 bytes of all message text, for estimating prompt tokens when the upstream reports no usage.
+    var promptBytes: Int { messages.reduce(0) { $0 + $1.text.utf8.count } }
+}

@@ -1,0 +1,46 @@
+import FedRouteData
+import FedRouteFeatures
+import FedRouteFederation
+import FedRouteFederationHTTP
+import FedRouteHTTPRunner
+import FedRouteRouters
+import FedRouteSimulation
+import Foundation
+import Logging
+
+/// Issue 4's benchmark: wall time and bytes on the wire per FedAvg round for 10 clients on
+/// loopback (HTTP/2 + TLS, JSON with base64 tensors), against the same rounds in process.
+func networkBench(table: EvaluationTable) async throws {
+    let shards = try FederatedPartition.make(table, configuration: PartitionConfiguration())
+    var mlp = FederatedMLPConfiguration()
+    mlp.rounds = 5
+    var kmeans = FederatedKMeansConfiguration()
+    kmeans.seed = 1
+    // In process.
+    let inProcess = try FederationCoordinator(clients: shards.map { InProcessClient(id: $0.id, train: $0.train) })
+    let e = try await inProcess.fitHashedEncoder(HashedTFIDFEncoder.Configuration())
+    _ = try await inProcess.useEncoder(.hashedTFIDF(configuration: e.configuration, idf: e.idf))
+    let simRound = try await asyncSeconds { _ = try await inProcess.trainMLP(mlp) } / Double(mlp.rounds)
+    print(String(format: "\nfederation over the network (%d client runners + coordinator in one process, 127.0.0.1, HTTP/2 + TLS)", shards.count))
+    print(String(format: "  in process: %.2f s per FedAvg round (6 of 10 clients sampled)", simRound))
+    for secure in [false, true] {
+        var m = mlp
+        m.secureAggregation = secure
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("fedroute-bench-\(UUID().uuidString)").path
+        var logger = Logger(label: "bench")
+        logger.logLevel = .error
+        let (result, _) = try await LoopbackFederation.run(clients: shards.map { InProcessClient(id: $0.id, train: $0.train) }, directory: dir, logger: logger) { c in
+            c.families = [.mlp]
+            c.mlp = m
+            c.kmeans = kmeans
+        }
+        let t: [RoundTraffic] = result.traffic
+        let n = Double(t.count)
+        let seconds: Double = t.reduce(0.0) { $0 + $1.seconds } / n
+        let down: Double = Double(t.reduce(0) { $0 + $1.bytesOut }) / n / 1e6
+        let up: Double = Double(t.reduce(0) { $0 + $1.bytesIn }) / n / 1e6
+        print(String(format: "  %@: %.2f s per round (%.1f× in process), %.1f MB to clients + %.1f MB from clients per round (body bytes)",
+                     secure ? "secure aggregation" : "plain             ", seconds, seconds / simRound, down, up))
+        try? FileManager.default.removeItem(atPath: dir)
+    }
+}

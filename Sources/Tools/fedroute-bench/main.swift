@@ -1,0 +1,201 @@
+import FedRouteData
+import FedRouteEmbedding
+import FedRouteFederation
+import FedRouteSimulation
+import FedRouteFeatures
+import FedRouteNumerics
+import FedRouteRouters
+import Foundation
+
+// fedroute-bench: speed figures (run with `swift run -c release fedroute-bench [DATA] [--only SECTION]`).
+// Prints GEMM GFLOP/s for the BLAS and portable paths, MLP training throughput (samples/s),
+// routing latency (µs/query, batched and single), a simulated federation's round time and bytes,
+// MiniLM throughput, the gateway's load figures and a federation over the network, on
+// routerbench-3task when ../shared is present, else on synthetic queries of the same shape.
+// SECTION: gemm, federation, network, minilm, gateway (data,
+// features and the routers are always built, since the later sections use them).
+
+func seconds(_ body: () throws -> Void) rethrows -> Double {
+    let start = DispatchTime.now().uptimeNanoseconds
+    try body()
+    return Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+}
+
+func best(of runs: Int, _ body: () throws -> Void) rethrows -> Double {
+    var t = Double.infinity
+    for _ in 0..<runs { t = min(t, try seconds(body)) }
+    return t
+}
+
+let arguments = Array(CommandLine.arguments.dropFirst())
+let onlyIndex = arguments.firstIndex(of: "--only")
+let only = onlyIndex.flatMap { $0 + 1 < arguments.count ? arguments[$0 + 1] : nil }
+let dataPath = arguments.enumerated().first { !$0.element.hasPrefix("-") && $0.offset != onlyIndex.map { $0 + 1 } }?.element ?? "../shared/data/routerbench-3task"
+func enabled(_ section: String) -> Bool { only == nil || only == section }
+print("fedroute-bench  (GEMM backend: \(GEMM.backend.rawValue), \(ProcessInfo.processInfo.activeProcessorCount) cores)")
+
+// GEMM.
+if enabled("gemm") { print("\nGEMM (C = A·B, float32)") }
+for size in enabled("gemm") ? [(128, 512, 1024), (512, 512, 512), (1024, 1024, 1024)] : [] {
+    let (m, n, k) = size
+    var rng = SeededRandom(seed: 1)
+    let a = (0..<(m * k)).map { _ in rng.nextFloat() }
+    let b = (0..<(k * n)).map { _ in rng.nextFloat() }
+    var c = [Float](repeating: 0, count: m * n)
+    let flops = 2.0 * Double(m * n * k)
+    let tDispatch = best(of: 5) { GEMM.multiply(transA: false, transB: false, m: m, n: n, k: k, alpha: 1, a: a, lda: k, b: b, ldb: n, beta: 0, c: &c, ldc: n) }
+    let tPortable = best(of: 3) {
+        a.withUnsafeBufferPointer { pa in b.withUnsafeBufferPointer { pb in c.withUnsafeMutableBufferPointer { pc in
+            GEMM.portableMultiply(transA: false, transB: false, m: m, n: n, k: k, alpha: 1, a: pa.baseAddress!, lda: k, b: pb.baseAddress!, ldb: n, beta: 0, c: pc.baseAddress!, ldc: n)
+        } } }
+    }
+    print(String(format: "  %4d×%4d×%4d  %@ %7.1f GFLOP/s   portable %6.1f GFLOP/s", m, n, k,
+                 GEMM.backend.rawValue.padding(toLength: 9, withPad: " ", startingAt: 0), flops / tDispatch / 1e9, flops / tPortable / 1e9))
+}
+
+// Data and features.
+let table: EvaluationTable
+let texts: [String]
+if FileManager.default.fileExists(atPath: dataPath) {
+    let loadTime = try seconds { _ = try DatasetLoader.load(path: dataPath) }
+    let loaded = try DatasetLoader.load(path: dataPath)
+    table = loaded.table.trainTestSplit(testFraction: 0.2, seed: 0).train
+    texts = table.queries.map(\.text)
+    print(String(format: "\ndata: %@ train split, %d queries × %d models (load %.2fs)", dataPath, table.queryCount, table.modelCount, loadTime))
+} else {
+    var rng = SeededRandom(seed: 2)
+    var t = EvaluationTable(models: (0..<11).map { "model-\($0)" })
+    var q: [String] = []
+    for i in 0..<2000 {
+        let text = (0..<60).map { _ in "w\(rng.nextInt(below: 5000))" }.joined(separator: " ")
+        q.append(text)
+        var cells: [Int: (score: Double, cost: Double)] = [:]
+        for m in 0..<11 { cells[m] = (Double(rng.nextInt(below: 2)), 1e-4 * Double(m + 1)) }
+        try t.append(Query(id: "\(i)", text: text, task: "synthetic"), cells: cells)
+    }
+    table = t
+    texts = q
+    print("\ndata: synthetic, \(table.queryCount) queries × \(table.modelCount) models (\(dataPath) not found)")
+}
+var encoder = HashedTFIDFEncoder()
+let fitTime = seconds { encoder.fit(texts) }
+var features = Matrix(rows: 0, cols: 0)
+let encodeTime = seconds { features = encoder.encode(texts) }
+let meanChars = Double(texts.reduce(0) { $0 + $1.count }) / Double(texts.count)
+print(String(format: "hashed TF-IDF (d=%d): fit %.2fs, encode %.0f queries/s (mean %.0f characters/query)",
+             encoder.dimension, fitTime, Double(texts.count) / encodeTime, meanChars))
+
+// MLP training throughput.
+var config = MLPTrainingConfiguration()
+config.epochs = 3
+var router: MLPRouter?
+let trainTime = try seconds { router = try MLPTrainer.train(features: features, table: table, configuration: config) }
+print(String(format: "\nMLP-Router training (d=%d, hidden %d×%d, batch %d): %.0f samples/s (%d epochs in %.2fs)",
+             features.cols, config.hiddenDimension, config.trunkLayers, config.batchSize,
+             Double(table.queryCount * config.epochs) / trainTime, config.epochs, trainTime))
+
+// Routing latency.
+@MainActor func latency(_ name: String, _ r: any Router) throws {
+    let batch = try best(of: 3) { _ = try r.predict(features: features).choose(lambda: 1) }
+    let one = features.gatherRows([0])
+    let n = 200
+    let single = try best(of: 3) { for _ in 0..<n { _ = try r.predict(features: one).choose(lambda: 1) } }
+    print("  " + name.padding(toLength: 12, withPad: " ", startingAt: 0) + String(format: " batched %8.1f µs/query   one at a time %8.1f µs/query", batch / Double(features.rows) * 1e6, single / Double(n) * 1e6))
+}
+print("\nrouting latency (features given; λ rule included)")
+try latency("MLP", router!)
+var kc = KMeansConfiguration(clusters: 20)
+kc.seed = 0
+var kmeans: KMeansRouter?
+let kmTime = try seconds { kmeans = try KMeansRouter.train(features: features, table: table, configuration: kc) }
+try latency("K-Means", kmeans!)
+try latency("kNN (k=25)", try KNNRouter.train(features: features, table: table, k: 25))
+let pipeline = try RoutingPipeline(encoder: encoder, router: AnyRouter(router!))
+let endToEnd = try best(of: 3) { for t in texts.prefix(200) { _ = try pipeline.predict(texts: [t]).choose(lambda: 1) } }
+print("  text → model" + String(format: " %8.1f µs/query (encode + MLP, one query at a time)", endToEnd / Double(min(200, texts.count)) * 1e6))
+print(String(format: "\nK-Means-Router training (k=20, 4 restarts): %.2fs", kmTime))
+
+// One simulated federation (paper defaults, 10 clients): wall time per FedAvg round, per k-means pass
+// and the JSON size of what crosses the client boundary (the baseline for a network transport).
+if enabled("federation"), let full = try? DatasetLoader.load(path: dataPath, format: nil, options: LoadOptions()).table {
+    let shards = try FederatedPartition.make(full, configuration: PartitionConfiguration())
+    let clients = shards.map { InProcessClient(id: $0.id, train: $0.train) }
+    let recorders = clients.map { ByteCountingClient($0) }
+    let coordinator = try FederationCoordinator(clients: recorders)
+    let setup = try await asyncSeconds {
+        let e = try await coordinator.fitHashedEncoder(HashedTFIDFEncoder.Configuration())
+        _ = try await coordinator.useEncoder(.hashedTFIDF(configuration: e.configuration, idf: e.idf))
+    }
+    var fc = FederatedMLPConfiguration()
+    fc.rounds = 5
+    func totals() async -> (bytes: Int, seconds: Double) {
+        var b = 0, s = 0.0
+        for r in recorders { b += await r.bytes; s += await r.encodingSeconds }
+        return (b, s)
+    }
+    let before = await totals()
+    let mlpTime = try await asyncSeconds { _ = try await coordinator.trainMLP(fc) }
+    let afterMLP = await totals()
+    let kmTime = try await asyncSeconds { _ = try await coordinator.trainKMeans(FederatedKMeansConfiguration()) }
+    let afterKM = await totals()
+    let roundTime = (mlpTime - (afterMLP.seconds - before.seconds)) / Double(fc.rounds)
+    print(String(format: "\nsimulated federation (%d clients, in process, JSON serialisation timed apart): encoder setup %.2fs",
+                 shards.count, setup))
+    print(String(format: "  FedAvg round (6 of 10 clients, 1 local epoch): %.2fs; client replies %.1f MB/round as JSON (%.2fs to encode)",
+                 roundTime, Double(afterMLP.bytes - before.bytes) / Double(fc.rounds) / 1e6, (afterMLP.seconds - before.seconds) / Double(fc.rounds)))
+    print(String(format: "  federated k-means (two passes): %.2fs; client replies %.2f MB",
+                 kmTime - (afterKM.seconds - afterMLP.seconds), Double(afterKM.bytes - afterMLP.bytes) / 1e6))
+}
+
+if enabled("network"), let full = try? DatasetLoader.load(path: dataPath, format: nil, options: LoadOptions()).table {
+    try await networkBench(table: full)
+}
+
+func asyncSeconds(_ body: () async throws -> Void) async rethrows -> Double {
+    let start = DispatchTime.now().uptimeNanoseconds
+    try await body()
+    return Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+}
+
+/// Counts the JSON bytes of every reply a client sends.
+actor ByteCountingClient: FederatedClient {
+    nonisolated let id: String
+    let inner: any FederatedClient
+    private(set) var bytes = 0
+    /// Time spent serialising (excluded from the round times).
+    private(set) var encodingSeconds = 0.0
+
+    init(_ inner: any FederatedClient) {
+        id = inner.id
+        self.inner = inner
+    }
+
+    func handle(_ request: FederatedRequest) async throws -> FederatedReply {
+        let reply = try await inner.handle(request)
+        let start = DispatchTime.now().uptimeNanoseconds
+        bytes += try JSONEncoder().encode(reply).count
+        encodingSeconds += Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+        return reply
+    }
+}
+
+// Native MiniLM embedder throughput (when the weights are present: scripts/fetch-minilm.sh).
+let minilm = try? MiniLMEncoder(directory: MiniLMEncoder.configuredDirectory)
+if !enabled("minilm") {
+} else if let minilm {
+    let sample = Array(texts.prefix(256))
+    let tokens = sample.reduce(0) { $0 + minilm.tokenIDs($1).count }
+    let t = seconds { _ = minilm.encode(sample) }
+    let short = (0..<256).map { "How do I reverse a list in Python, question number \($0)?" }
+    let ts = seconds { _ = minilm.encode(short) }
+    print(String(format: "\nMiniLM-L6 embedder: %.1f queries/s on %d data queries (%.0f tokens each, max 256); %.1f queries/s on short questions (%.0f tokens)",
+                 Double(sample.count) / t, sample.count, Double(tokens) / Double(sample.count), Double(short.count) / ts,
+                 Double(short.reduce(0) { $0 + minilm.tokenIDs($1).count }) / Double(short.count)))
+} else {
+    print("\nMiniLM-L6 embedder: weights not found in \(MiniLMEncoder.configuredDirectory) (run scripts/fetch-minilm.sh)")
+}
+
+// The gateway under load: requests/s and the latency it adds over calling the upstream directly.
+if enabled("gateway") {
+    try await GatewayBench.run(pipeline: pipeline, texts: texts, minilm: minilm)
+}

@@ -1,0 +1,45 @@
+import ArgumentParser
+import FedRouteEmbedding
+import FedRouteGateway
+import FedRouteRouters
+import Foundation
+import Logging
+
+struct GatewayCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "gateway",
+        abstract: "Serve an OpenAI-compatible API that routes each chat request to a model with a trained router.",
+        discussion: "See docs/GATEWAY.md for models.yaml, the routes and the response headers.")
+
+    @Option(name: .long, help: "Router file (from train, demo or simulate).") var router: String
+    @Option(name: .long, help: "models.yaml: gateway settings, and each model's upstream and price.") var models: String
+    @Option(name: .long, help: "Address to listen on.") var host = "127.0.0.1"
+    @Option(name: .long, help: "Port to listen on (0 picks a free one).") var port = 8080
+    @Option(name: .long, help: "SQLite request log (created when absent).") var db = "fedroute-requests.sqlite"
+    @Option(name: .customLong("lambda"), help: "λ for model \"auto\" (overrides models.yaml).") var lambda: Double?
+    @Option(name: .long, help: "What the router embeds (overrides models.yaml).") var context: ContextMode?
+    @Option(name: .long, help: "Folder with the MiniLM weights, for routers trained on MiniLM features.") var minilmPath: String?
+    @Option(name: .long, help: "Log level.") var logLevel: Logger.Level = .info
+
+    func validate() throws {
+        guard (0...65535).contains(port) else { throw ValidationError("--port must be in 0…65535") }
+        if let lambda, !RouterPredictions.isValid(lambda: lambda) { throw ValidationError("--lambda must be a finite number ≥ 0") }
+    }
+
+    func run() async throws {
+        var options = GatewayService.Options(router: router, models: models)
+        options.host = host
+        options.port = port
+        options.database = db
+        options.lambda = lambda
+        options.context = context
+        options.minilmDirectory = minilmPath ?? MiniLMEncoder.configuredDirectory
+        LoggingSystem.bootstrapStandardError(level: logLevel)
+        let service = try GatewayService(options: options, environment: ProcessInfo.processInfo.environment, logger: Logger(label: "fedroute.gateway"))
+        let (host, settings, family, database) = (host, service.configuration.gateway, service.pipeline.router.family, service.databasePath)
+        try await service.run { bound, gateway in
+            Console.info("fedroute gateway: \(family.rawValue) router over \(gateway.routableModels.count) models, λ(auto) = \(settings.lambda), context \(settings.context.rawValue)")
+            Console.info("listening on http://\(host):\(bound)/v1 — request log \(database)")
+        }
+    }
+}

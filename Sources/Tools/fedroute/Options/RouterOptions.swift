@@ -1,0 +1,31 @@
+import ArgumentParser
+import FedRouteNumerics
+import FedRouteRouters
+
+/// Hyper-parameters of every router family, as `RouterTrainingConfiguration`.
+struct RouterOptions: ParsableArguments {
+    @Option(name: .long, help: "MLP: training epochs.") var epochs = 10
+    @Option(name: .long, help: "MLP: mini-batch size.") var batchSize = 128
+    @Option(name: .long, help: "MLP: AdamW learning rate.") var lr: Float = 1e-3
+    @Option(name: .long, help: "MLP: AdamW weight decay.") var weightDecay: Float = 3e-4
+    @Option(name: .long, help: "MLP: hidden width.") var hidden = 512
+    @Option(name: .long, help: "MLP: trunk layers.") var layers = 2
+    @Option(name: .long, help: "MLP: dropout probability.") var dropout: Float = 0.1
+    @Option(name: .long, help: "MLP: global gradient-norm clip (0 disables).") var gradClip: Float = 1.0
+    @Option(name: .long, help: "K-Means: number of clusters.") var clusters = 20
+    @Option(name: .long, help: "K-Means: restarts (best inertia kept).") var restarts = 4
+    @Option(name: .long, help: "K-Means: initialisation.") var initialization: KMeansConfiguration.Initialization = .kMeansPlusPlus
+    @Option(name: .long, help: "K-Means: maximum Lloyd iterations.") var maxIterations = 100
+    @Option(name: .long, help: "kNN: neighbours.") var neighbors = 25
+
+    var configuration: RouterTrainingConfiguration {
+        var c = RouterTrainingConfiguration()
+        c.mlp.epochs = epochs; c.mlp.batchSize = batchSize; c.mlp.hiddenDimension = hidden; c.mlp.trunkLayers = layers
+        c.mlp.dropout = dropout; c.mlp.gradientClip = gradClip
+        c.mlp.optimizer = AdamWConfiguration(learningRate: lr, weightDecay: weightDecay)
+        c.kmeans = KMeansConfiguration(clusters: clusters)
+        c.kmeans.restarts = restarts; c.kmeans.initialization = initialization; c.kmeans.maxIterations = maxIterations
+        c.knnNeighbors = neighbors
+        return c
+    }
+}

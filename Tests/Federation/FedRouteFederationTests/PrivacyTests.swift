@@ -1,0 +1,204 @@
+import FedRouteFeatures
+import FedRouteData
+@testable import FedRouteFederation
+import FedRouteNumerics
+import FedRouteRouters
+import Foundation
+import Testing
+
+/// A client that fails chosen requests, as if it crashed at that point.
+struct FailingClient: FederatedClient {
+    let inner: any FederatedClient
+    let fails: @Sendable (FederatedRequest) -> Bool
+    var id: String { inner.id }
+
+    func handle(_ request: FederatedRequest) async throws -> FederatedReply {
+        if fails(request) { throw FederationError.protocolViolation(client: id, "simulated crash during \(request.kind)") }
+        return try await inner.handle(request)
+    }
+}
+
+@Suite struct PrivacyAccountantTests {
+    /// Reference values: dp_accounting 0.6.0, RdpAccountant(orders = 2…64, 80, 96, 128, 160, 192, 256),
+    /// SelfComposedDpEvent(PoissonSampledDpEvent(q, GaussianDpEvent(σ)), rounds).get_epsilon(1e-5).
+    @Test(arguments: [(0.6, 1.0, 5, 9.224101232168312), (0.01, 1.1, 1000, 1.7252908180449444),
+                      (0.3, 0.8, 20, 15.970558253848951), (1.0, 2.0, 10, 8.087861628831664)])
+    func epsilonMatchesDPAccounting(_ c: (Double, Double, Int, Double)) {
+        var a = PrivacyAccountant()
+        for _ in 0..<c.2 { a.addRound(samplingRate: c.0, noiseMultiplier: c.1) }
+        #expect(abs(a.epsilon(delta: 1e-5) - c.3) < 1e-6 * c.3, "q=\(c.0) σ=\(c.1) T=\(c.2): \(a.epsilon(delta: 1e-5)) vs \(c.3)")
+    }
+
+    @Test func clippingBoundsTheNormAndNoiseHasTheRequestedSpread() {
+        var delta = [Tensor(name: "a", shape: [3], values: [30, 40, 0])]
+        var g = SeededRandom(seed: 1)
+        let before = UpdatePrivacy(clipNorm: 5, noiseStd: 0).apply(to: &delta, using: &g)
+        #expect(before == 50 && delta[0].values == [3, 4, 0])
+        var big = [Tensor(name: "b", shape: [20_000], repeating: 0)]
+        UpdatePrivacy(clipNorm: 1, noiseStd: 0.5).apply(to: &big, using: &g)
+        let sd = (big[0].values.reduce(0.0) { $0 + Double($1 * $1) } / 20_000).squareRoot()
+        #expect(abs(sd - 0.5) < 0.01)
+    }
+}
+
+@Suite struct SecureAggregationTests {
+    static func configuration(secure: Bool) -> FederatedMLPConfiguration {
+        var c = Fixture.smallMLP
+        c.secureAggregation = secure
+        return c
+    }
+
+    @Test func maskedSumEqualsThePlainAverageAndTheServerHoldsOnlyMaskedVectors() async throws {
+        let tables = try Fixture.shards(sizes: [120, 80, 60, 40])
+        let (plainCoordinator, _, _) = try await Fixture.federation(tables)
+        let (plainRouter, _) = try await plainCoordinator.trainMLP(Self.configuration(secure: false))
+        // The same clients (same data, same seeds) behind recorders of everything the server receives.
+        let (_, clients, _) = try await Fixture.federation(tables)
+        let recorders = clients.map { RecordingClient($0) }
+        let secure = try FederationCoordinator(clients: recorders)
+        let (secureRouter, rounds) = try await secure.trainMLP(Self.configuration(secure: true))
+        for (a, b) in zip(secureRouter.network.parameters, plainRouter.network.parameters) {
+            for (x, y) in zip(a.values, b.values) { #expect(abs(x - y) < 1e-4) }
+        }
+        #expect(rounds.allSatisfy { $0.aggregated.count == 4 && $0.secureAggregation?.dropped == [] })
+        // What the server received from each client: keys and masked vectors, never an `mlpUpdate`.
+        // Read as fixed point, a masked vector is spread over the whole ring (|values| ~ 10^11),
+        // where the true update w·Δ is a few units at most.
+        for (k, recorder) in recorders.enumerated() {
+            let received = await recorder.replies
+            let kinds = try received.map { try JSONDecoder().decode(FederatedReply.self, from: $0.json).kind }
+            #expect(!kinds.contains("mlpUpdate"))
+            let masked = try received.filter { $0.request == "trainMLP" }.map { try JSONDecoder().decode(FederatedReply.self, from: $0.json) }
+            #expect(masked.count == 3)
+            for reply in masked {
+                guard case .maskedUpdate(let u) = reply else { Issue.record("expected a masked update"); continue }
+                let seen = u.values.map { abs(FixedPoint.decode($0)) }
+                let median = seen.sorted()[seen.count / 2]
+                #expect(median > 1e9, "client \(k)'s masked vector looks unmasked (median |value| \(median))")
+            }
+        }
+    }
+
+    @Test func aClientThatDiesAfterMaskingIsUnmaskedByTheSurvivors() async throws {
+        let tables = try Fixture.shards(sizes: [120, 80, 60, 40])
+        let dies: @Sendable (FederatedRequest) -> Bool = { if case .trainMLP(let t) = $0 { return t.round == 2 }; return false }
+        // Reference: client c2 fails round 2 in the clear.
+        let (_, plainClients, _) = try await Fixture.federation(tables)
+        let plain = try FederationCoordinator(clients: plainClients.enumerated().map { i, c in i == 2 ? FailingClient(inner: c, fails: dies) as any FederatedClient : c })
+        let (plainRouter, plainRounds) = try await plain.trainMLP(Self.configuration(secure: false))
+        #expect(plainRounds[1].aggregated == ["c0", "c1", "c3"])
+        // Secure: c2 sends its key, then dies before its masked update; the survivors reveal.
+        let (_, clients, _) = try await Fixture.federation(tables)
+        let secure = try FederationCoordinator(clients: clients.enumerated().map { i, c in i == 2 ? FailingClient(inner: c, fails: dies) as any FederatedClient : c })
+        let (router, rounds) = try await secure.trainMLP(Self.configuration(secure: true))
+        #expect(rounds[1].secureAggregation == SecureAggregationReport(listed: ["c0", "c1", "c2", "c3"], dropped: ["c2"], revealedBy: ["c0", "c1", "c3"]))
+        #expect(rounds[1].aggregated == ["c0", "c1", "c3"] && rounds[2].aggregated.count == 4)
+        for (a, b) in zip(router.network.parameters, plainRouter.network.parameters) {
+            for (x, y) in zip(a.values, b.values) { #expect(abs(x - y) < 1e-4) }
+        }
+    }
+
+    @Test func aClientRefusesToRevealKeysThatWouldUnmaskItself() async throws {
+        let tables = try Fixture.shards(sizes: [40, 40, 40])
+        let (_, clients, _) = try await Fixture.federation(tables)
+        var keys: [SecureAggregationParticipant] = []
+        for c in clients {
+            guard case .secureAggregationKey(_, let k) = try await c.handle(.secureAggregationKey(round: 1)) else { throw FederationError.notEnoughClients("") }
+            keys.append(SecureAggregationParticipant(id: c.id, publicKey: k))
+        }
+        let update = MLPUpdate(round: 1, delta: [Tensor(name: "w", shape: [4], values: [1, 2, 3, 4])], sampleCount: 10, meanLoss: 0.5)
+        var masked: [[UInt64]] = []
+        for c in clients { masked.append(try await c.maskedUpdate(update, participants: keys, uniformWeight: false).values) }
+        // The masks cancel: the sum is 3 × (10·Δ, 10, 10·0.5).
+        let sum = try SecureAggregation.unmaskedSum(masked: zip(clients.map(\.id), masked).map { ($0, $1) }, dropped: [], revealed: [:])
+        #expect(sum.map(FixedPoint.decode) == [30, 60, 90, 120, 30, 15])
+        // Revealing both other pair keys would unmask c0; revealing its own is meaningless.
+        await #expect(throws: FederationError.self) { try await clients[0].handle(.revealPairKeys(round: 1, dropped: ["c1", "c2"])) }
+        await #expect(throws: FederationError.self) { try await clients[0].handle(.revealPairKeys(round: 1, dropped: ["c0"])) }
+        await #expect(throws: FederationError.self) { try await clients[0].handle(.revealPairKeys(round: 1, dropped: ["stranger"])) }
+        guard case .pairKeys(_, let revealed) = try await clients[0].handle(.revealPairKeys(round: 1, dropped: ["c2"])) else {
+            Issue.record("expected pair keys"); return
+        }
+        // With c2 dropped, c0's and c1's reveals remove the dangling masks: the sum is 2 × the update.
+        guard case .pairKeys(_, let revealed1) = try await clients[1].handle(.revealPairKeys(round: 1, dropped: ["c2"])) else { return }
+        let partial = try SecureAggregation.unmaskedSum(masked: [("c0", masked[0]), ("c1", masked[1])], dropped: ["c2"],
+                                                        revealed: ["c0": revealed, "c1": revealed1])
+        #expect(partial.map(FixedPoint.decode) == [20, 40, 60, 80, 20, 10])
+    }
+}
+
+@Suite struct DPFedAvgAndResumeTests {
+    @Test func dpRoundsReportAGrowingEpsilonAndSeededNoiseIsReproducible() async throws {
+        let tables = try Fixture.shards(sizes: [100, 100, 100, 100])
+        func run(secure: Bool) async throws -> (MLPRouter, [RoundReport]) {
+            let clients = tables.enumerated().map { InProcessClient(id: "c\($0)", train: $1, policy: ClientPolicy(noiseSeed: 7 &+ UInt64($0))) }
+            let coordinator = try FederationCoordinator(clients: clients)
+            let encoder = try await coordinator.fitHashedEncoder(Fixture.encoderConfiguration)
+            _ = try await coordinator.useEncoder(.hashedTFIDF(configuration: encoder.configuration, idf: encoder.idf))
+            var c = Fixture.smallMLP
+            c.privacy = DifferentialPrivacy(clipNorm: 0.5, noiseMultiplier: 1.0, delta: 1e-5)
+            c.participation = 0.5
+            c.secureAggregation = secure
+            return try await coordinator.trainMLP(c)
+        }
+        let (a, rounds) = try await run(secure: false)
+        let (b, _) = try await run(secure: false)
+        #expect(a == b)
+        let eps = rounds.compactMap { $0.privacy?.epsilon }
+        #expect(eps.count == 3 && eps[0] < eps[1] && eps[1] < eps[2])
+        #expect(rounds.allSatisfy { $0.privacy?.samplingRate == 0.5 && $0.privacy?.effectiveNoiseMultiplier == 1 })
+        var reference = PrivacyAccountant()
+        for _ in 0..<3 { reference.addRound(samplingRate: 0.5, noiseMultiplier: 1) }
+        #expect(eps[2] == reference.epsilon(delta: 1e-5))
+        // Secure aggregation of the same noised updates gives the same model up to fixed point.
+        let (s, _) = try await run(secure: true)
+        for (x, y) in zip(s.network.parameters, a.network.parameters) {
+            for (u, v) in zip(x.values, y.values) { #expect(abs(u - v) < 1e-4) }
+        }
+    }
+
+    @Test func resumingFromACheckpointGivesTheSameRouterAsAnUninterruptedRun() async throws {
+        let tables = try Fixture.shards(sizes: [120, 80, 60])
+        let (coordinator, _, _) = try await Fixture.federation(tables)
+        var c = Fixture.smallMLP
+        c.server = .adam
+        c.participation = 0.67
+        let (full, fullRounds) = try await coordinator.trainMLP(c)
+        // Stop after round 1 (the checkpoint goes through JSON, as on disk), then resume.
+        let saved = Saved()
+        var one = c
+        one.rounds = 1
+        _ = try await coordinator.trainMLP(one, checkpoint: { await saved.set(try JSONEncoder().encode($0)) })
+        let state = try JSONDecoder().decode(MLPTrainingState.self, from: await saved.data!)
+        #expect(state.completedRounds == 1)
+        let (resumed, rounds) = try await coordinator.trainMLP(c, resume: state)
+        #expect(resumed == full && rounds == fullRounds)
+        // A checkpoint of another shape is refused.
+        var other = c
+        other.hiddenDimension = 8
+        await #expect(throws: FederationError.self) { try await coordinator.trainMLP(other, resume: state) }
+    }
+
+    @Test func anUpdateWithAnAbsurdNormIsRejected() async throws {
+        let description = ClientDescription(models: ["a", "b"], trainQueries: 10, trainableQueries: 10, observedCells: 10, featureDimension: 3)
+        let fine = ScriptedClient(id: "fine", description: description) { t in
+            MLPUpdate(round: t.round, delta: t.parameters.map { Tensor(name: $0.name, shape: $0.shape, repeating: 0.01) }, sampleCount: 5, meanLoss: 1)
+        }
+        let huge = ScriptedClient(id: "huge", description: description) { t in
+            MLPUpdate(round: t.round, delta: t.parameters.map { Tensor(name: $0.name, shape: $0.shape, repeating: 1e4) }, sampleCount: 5, meanLoss: 1)
+        }
+        var c = FederatedMLPConfiguration()
+        c.hiddenDimension = 4; c.rounds = 1; c.participation = 1
+        let start = try MLPRouter(models: ["a", "b"], network: MLPNetwork(architecture: MLPArchitecture(inputDimension: 3, hiddenDimension: 4, modelCount: 2), seed: 1),
+                                  costNormalizer: CostNormalizer(mean: [0, 0], std: [1, 1]))
+        let (_, rounds) = try await FederationCoordinator(clients: [fine, huge]).continueMLP(start, c)
+        #expect(rounds[0].aggregated == ["fine"])
+        #expect(rounds[0].rejected["huge"]?.contains("exceeds the limit") == true)
+    }
+}
+
+actor Saved {
+    var data: Data?
+    func set(_ d: Data) { data = d }
+}
+

@@ -1,0 +1,155 @@
+import FedRouteEmbedding
+import FedRouteData
+import FedRouteFeatures
+import FedRouteNumerics
+@testable import FedRouteRouters
+import Foundation
+import Testing
+
+@Suite struct KMeansTests {
+    static func blobs(seed: UInt64) -> (Matrix, [Int]) {
+        var rng = SeededRandom(seed: seed)
+        let centres: [[Float]] = [[0, 0], [10, 0], [0, 10], [10, 10]]
+        var rows: [[Float]] = [], labels: [Int] = []
+        for i in 0..<200 {
+            let c = i % 4
+            rows.append([centres[c][0] + Float(rng.nextGaussian()) * 0.5, centres[c][1] + Float(rng.nextGaussian()) * 0.5])
+            labels.append(c)
+        }
+        return (Matrix(rowArrays: rows), labels)
+    }
+
+    @Test(arguments: [KMeansConfiguration.Initialization.kMeansPlusPlus, .random])
+    func recoversSeparableBlobs(_ initialization: KMeansConfiguration.Initialization) throws {
+        let (x, labels) = Self.blobs(seed: 3)
+        var c = KMeansConfiguration(clusters: 4)
+        c.initialization = initialization
+        c.restarts = 5
+        c.seed = 1
+        let r = try KMeans.fit(points: x, configuration: c)
+        // Every true blob maps to exactly one cluster, and the mapping is a bijection.
+        var mapping: [Int: Int] = [:]
+        for (i, l) in labels.enumerated() {
+            if let m = mapping[l] { #expect(m == r.assignments[i]) } else { mapping[l] = r.assignments[i] }
+        }
+        #expect(Set(mapping.values).count == 4)
+        #expect(r.inertia / 200 < 0.6)
+        #expect(try KMeans.fit(points: x, configuration: c) == r)
+    }
+
+    @Test func weightsAndEmptyClusters() throws {
+        // Duplicate points: 3 distinct locations, 3 clusters, one location carries all weight.
+        let x = Matrix(rowArrays: [[0], [0], [0], [5], [9]])
+        var c = KMeansConfiguration(clusters: 3)
+        c.initialization = .random
+        c.seed = 2
+        let r = try KMeans.fit(points: x, configuration: c)
+        #expect(Set(r.assignments).count == 3)
+        let w = try KMeans.fit(points: Matrix(rowArrays: [[0], [1], [10]]), weights: [1, 100, 1], configuration: KMeansConfiguration(clusters: 1))
+        #expect(abs(w.centroids[0, 0] - 110.0 / 102.0) < 1e-4)
+        #expect(throws: RouterError.self) { try KMeans.fit(points: x, configuration: KMeansConfiguration(clusters: 6)) }
+        #expect(throws: RouterError.self) { try KMeans.fit(points: x, weights: [1, 1, 1, 1, -1], configuration: KMeansConfiguration(clusters: 2)) }
+    }
+
+    @Test func kMeansRouterNeverChoosesUnobservedCells() throws {
+        let (x, _) = Self.blobs(seed: 4)
+        var t = EvaluationTable(models: ["cheap", "good"])
+        for r in 0..<x.rows {
+            // "good" is only ever observed in the blob around (0, 0).
+            var cells: [Int: (score: Double, cost: Double)] = [0: (0.2, 0.001)]
+            if r % 4 == 0 { cells[1] = (1.0, 0.01) }
+            try t.append(Query(id: "\(r)", text: "", task: "t"), cells: cells)
+        }
+        var c = KMeansConfiguration(clusters: 4)
+        c.seed = 1
+        let router = try KMeansRouter.train(features: x, table: t, configuration: c)
+        let p = try router.predict(features: x)
+        let choice = p.choose(lambda: 0)
+        for r in 0..<x.rows { #expect(choice[r] == (r % 4 == 0 ? 1 : 0)) }
+        #expect(abs(p.score[1] - 1) < 1e-12 && abs(p.cost[0] - 0.001) < 1e-12)
+    }
+}
+
+@Suite struct RouterFileTests {
+    func tempPath() -> String { FileManager.default.temporaryDirectory.appendingPathComponent("fr-\(UUID().uuidString).safetensors").path }
+
+    @Test func everyFamilyRoundTripsWithIdenticalPredictions() throws {
+        let (x0, t) = try MLPTrainingTests.toyTable(60, seed: 2, sparse: true)
+        let texts = t.queries.map { $0.task == "A" ? "alpha task question \($0.id)" : "beta other prompt \($0.id)" }
+        var encoder = HashedTFIDFEncoder(configuration: .init(dimension: 32))
+        encoder.fit(texts)
+        let x = encoder.encode(texts)
+        _ = x0
+        var mc = MLPTrainingConfiguration()
+        mc.hiddenDimension = 8; mc.epochs = 2
+        var kc = KMeansConfiguration(clusters: 3)
+        kc.seed = 1
+        let routers: [AnyRouter] = [
+            AnyRouter(try MLPTrainer.train(features: x, table: t, configuration: mc)),
+            AnyRouter(try KMeansRouter.train(features: x, table: t, configuration: kc)),
+            AnyRouter(try KNNRouter.train(features: x, table: t, k: 5)),
+        ]
+        for router in routers {
+            let path = tempPath()
+            defer { try? FileManager.default.removeItem(atPath: path) }
+            let pipeline = try RoutingPipeline(encoder: encoder, router: router)
+            try RouterFile.save(pipeline, to: path)
+            let loaded = try RouterFile.load(path: path)
+            let a = try pipeline.predict(texts: ["alpha task question new"]), b = try loaded.predict(texts: ["alpha task question new"])
+            #expect(a.choose(lambda: 1) == b.choose(lambda: 1))
+            for i in a.score.indices {
+                #expect(abs(a.score[i] - b.score[i]) < 1e-6)
+                #expect(abs(a.cost[i] - b.cost[i]) <= 1e-6 * max(1, a.cost[i]))
+            }
+        }
+    }
+
+    @Test func mismatchedFilesAreClearErrors() throws {
+        let path = tempPath()
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        try SafeTensors.write(tensors: [], metadata: ["format": "fedroute-router", "version": "99", "kind": "mlp"], to: path)
+        do { _ = try RouterFile.load(path: path); Issue.record("expected error") } catch let e as RouterFile.LoadError {
+            #expect(e.message.contains("version 99"))
+        }
+        try SafeTensors.write(tensors: [], metadata: ["format": "something-else"], to: path)
+        #expect(throws: RouterFile.LoadError.self) { try RouterFile.load(path: path) }
+        // A real file with one tensor of the wrong shape.
+        var encoder = HashedTFIDFEncoder(configuration: .init(dimension: 8))
+        encoder.fit(["a b", "c d"])
+        let router = try KNNRouter(models: ["m"], k: 1, reference: Matrix(rows: 1, cols: 8, repeating: 0.1), scores: [1], costs: [0.1], observed: [true])
+        try RouterFile.save(try RoutingPipeline(encoder: encoder, router: AnyRouter(router)), to: path)
+        var (tensors, meta) = try SafeTensors.read(path: path)
+        tensors["knn.score"] = Tensor(name: "knn.score", shape: [2], values: [1, 1])
+        try SafeTensors.write(tensors: Array(tensors.values), metadata: meta, to: path)
+        do { _ = try RouterFile.load(path: path); Issue.record("expected error") } catch let e as RouterFile.LoadError {
+            #expect(e.message.contains("knn.score"))
+        }
+        meta["models"] = "not json"
+        try SafeTensors.write(tensors: Array(tensors.values), metadata: meta, to: path)
+        #expect(throws: RouterFile.LoadError.self) { try RouterFile.load(path: path) }
+    }
+
+    @Test(.enabled(if: FileManager.default.fileExists(atPath: MiniLMEncoder.configuredDirectory + "/model.safetensors")))
+    func minilmRoutersRecordTheirEncoderAndRefuseOtherWeights() throws {
+        let minilm = try MiniLMEncoder(directory: MiniLMEncoder.configuredDirectory, maxTokens: 64, truncation: .tail)
+        let router = try KNNRouter(models: ["m"], k: 1, reference: Matrix(rows: 1, cols: 384, repeating: 0.05), scores: [1], costs: [0.1], observed: [true])
+        let pipeline = try RoutingPipeline(encoder: .minilm(minilm), router: AnyRouter(router))
+        let path = tempPath()
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        try RouterFile.save(pipeline, to: path)
+        let loaded = try RouterFile.load(path: path)
+        // (Compared as Booleans: a failing `==` on an encoder would print its 90 MB of weights.)
+        let sameEncoder = loaded.encoder == pipeline.encoder
+        #expect(sameEncoder)
+        guard case .minilm(let e) = loaded.encoder else { Issue.record("expected a MiniLM encoder"); return }
+        #expect(e.maxTokens == 64 && e.truncation == .tail)
+        // Weights other than the ones it was trained with are refused.
+        var (tensors, meta) = try SafeTensors.read(path: path)
+        meta["encoder"] = meta["encoder"]!.replacingOccurrences(of: minilm.fingerprint, with: "minilm-l6-v2-0000000000000000")
+        try SafeTensors.write(tensors: Array(tensors.values), metadata: meta, to: path)
+        do { _ = try RouterFile.load(path: path); Issue.record("expected error") } catch let e as RouterFile.LoadError {
+            #expect(e.message.contains("0000000000000000"))
+        }
+        #expect(throws: RouterFile.LoadError.self) { try RouterFile.load(path: path, minilmDirectory: "/nonexistent") }
+    }
+}
