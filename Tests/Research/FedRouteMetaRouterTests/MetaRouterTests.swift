@@ -219,3 +219,48 @@ import Testing
         #expect(throws: MetaRouterError.self) { try JudgedModels(table: table, reference: "ref", candidates: ["ref"], seed: 0) }
     }
 }
+
+@Suite struct MetaRouterReportWriterTests {
+    @Test func writesTheTwoModelAndTheMModelReports() throws {
+        var rng = SeededRandom(seed: 5)
+        let models = ["a", "ref"]
+        var queries: [Query] = [], scores: [Double] = [], costs: [Double] = []
+        for r in 0..<300 {
+            let task = r % 2 == 0 ? "t1" : "t2"
+            queries.append(Query(id: "q\(r)", text: "\(task) question \(r) " + String(repeating: "word ", count: 1 + r % 5), task: task))
+            scores += (task == "t1" ? [0.8, 0.4] : [0.5, 0.6]).map { rng.nextDouble() < $0 ? 1 : 0 }
+            costs += [2e-3, 1e-4]
+        }
+        let table = try EvaluationTable(models: models, queries: queries, scores: scores, costs: costs, observed: Array(repeating: true, count: scores.count))
+        let judged = try JudgedModels(table: table, reference: "ref", candidates: ["a"], seed: 1)
+        let features = MetaRouterReportWriter.features(judged.texts, dimension: 16)
+        #expect(features.rows == 300 && features.cols == 16)
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("fedroute-meta-\(UUID().uuidString)").path
+
+        var two = MetaRouterExperiment.Settings()
+        two.goldSizes = [30]
+        two.judgeSize = 150
+        two.splits = 2
+        let pair = try MetaRouterExperiment.run(pair: judged.candidates[0], features: features, settings: two)
+        let text = try MetaRouterReportWriter.write(pair, queries: judged.count, source: "synthetic", to: dir)
+        for file in ["result.json", "curves.csv", "curves-n30.svg", "summary.txt"] {
+            #expect(FileManager.default.fileExists(atPath: dir + "/" + file), "\(file) missing")
+        }
+        #expect(text.hasPrefix("Meta-Router on synthetic: 300 queries, 2 splits, m = 150 judge rows"))
+        for method in MetaRouterExperiment.methods { #expect(text.contains(method), "\(method) missing") }
+        #expect(text.contains("perfect ranking") && text.contains("federated vs centralized"))
+        let csv = try String(contentsOfFile: dir + "/curves.csv", encoding: .utf8).split(separator: "\n")
+        #expect(csv.count == pair.curves.count + 1)
+
+        var many = MultiModelMetaRouter.Settings()
+        many.goldSizes = [30]
+        many.judgeSize = 150
+        many.splits = 2
+        let m = try MultiModelMetaRouter.run(models: judged, features: features, settings: many)
+        let manyText = try MetaRouterReportWriter.write(m, queries: judged.count, source: "synthetic", to: dir)
+        #expect(FileManager.default.fileExists(atPath: dir + "/result-many.json"))
+        #expect(try String(contentsOfFile: dir + "/summary-many.txt", encoding: .utf8) == manyText)
+        for method in MultiModelMetaRouter.methods { #expect(manyText.contains(method), "\(method) missing") }
+        #expect(manyText.contains("single models"))
+    }
+}

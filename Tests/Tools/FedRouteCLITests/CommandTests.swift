@@ -1,0 +1,101 @@
+import FedRouteData
+import FedRouteRouters
+import Foundation
+import Testing
+
+/// The `fedroute` commands end to end on small synthetic data: what they print, the files they
+/// write, and how they fail (exit status and the message).
+@Suite(.serialized) struct CommandTests {
+    let cli: FedRouteCLI
+    let dir: String
+    let data: String
+
+    init() throws {
+        cli = try FedRouteCLI()
+        dir = try FedRouteCLI.temporaryDirectory()
+        data = try FedRouteCLI.syntheticData(in: dir)
+    }
+
+    @Test func dataInspectSummarisesTheTable() throws {
+        let r = try cli.run(["data", "inspect", data])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stdout.contains("queries: 240   models: 4   fully labelled queries: 240"))
+        #expect(r.stdout.contains("specialist-0") && r.stdout.contains("generalist"))
+        let json = try cli.run(["data", "inspect", data, "--json"])
+        let summary = try JSONDecoder().decode(DatasetSummary.self, from: Data(json.stdout.utf8))
+        #expect(summary.queries == 240 && summary.models == 4)
+    }
+
+    @Test func trainEvalAndRouteWorkTogether() throws {
+        let router = dir + "/kmeans.safetensors"
+        let train = try cli.run(["train", "--router", "kmeans", "--data", data, "--test-fraction", "0.25", "--clusters", "3", "--no-cache", "--out", router])
+        #expect(train.status == 0, "\(train.stderr)")
+        #expect(train.stdout.contains("saved kmeans router to \(router)"))
+        #expect(try RouterFile.load(path: router).router.family == .kmeans)
+
+        let mlp = dir + "/mlp.safetensors"
+        let trainMLP = try cli.run(["train", "--router", "mlp", "--data", data, "--test-fraction", "0.25", "--epochs", "2", "--hidden", "16",
+                                    "--dimension", "64", "--no-cache", "--out", mlp])
+        #expect(trainMLP.status == 0, "\(trainMLP.stderr)")
+
+        let report = dir + "/report"
+        let eval = try cli.run(["eval", "--router", router, mlp, "--data", data, "--test-fraction", "0.25", "--no-cache", "--out", report])
+        #expect(eval.status == 0, "\(eval.stderr)")
+        // Every comparison carries the honest references.
+        for name in ["kmeans", "mlp", "oracle", "best-single@λ", "zero-router", "random"] { #expect(eval.stdout.contains(name), "\(name) missing") }
+        for file in ["report.json", "frontier.csv", "frontier.svg", "summary.txt"] {
+            #expect(FileManager.default.fileExists(atPath: report + "/" + file), "\(file) missing")
+        }
+
+        let route = try cli.run(["route", "--router", router, "--lambda", "0", "topic1 t1w3 t1w7 please answer"])
+        #expect(route.status == 0, "\(route.stderr)")
+        let lines = route.stdout.split(separator: "\n")
+        #expect(lines.first?.hasPrefix("chosen: ") == true)
+        // The chosen model is the first, starred row of the ranking.
+        let chosen = String(lines[0].dropFirst("chosen: ".count))
+        #expect(lines.count == 2 + 4 && lines[2].hasPrefix("* \(chosen)"))
+    }
+
+    @Test func simulateOneSeedWritesReportsAndASummary() throws {
+        let out = dir + "/simulation"
+        let r = try cli.run(["simulate", "--data", data, "--seeds", "0", "--clients", "3", "--rounds", "1", "--hidden", "16", "--layers", "1",
+                             "--dimension", "64", "--local-clusters", "3", "--global-clusters", "3", "--no-cache", "--out", out])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stdout.contains("seed 0 [mlp] global AUC: federated"))
+        #expect(r.stdout.contains("seed 0 [kmeans] global AUC: federated"))
+        for file in ["summary.json", "summary.txt", "seed-0/result.json", "seed-0/mlp/global/report.json", "seed-0/kmeans/federated-router.safetensors"] {
+            #expect(FileManager.default.fileExists(atPath: out + "/" + file), "\(file) missing")
+        }
+    }
+
+    @Test func badInputFailsWithAMessageThatNamesIt() throws {
+        let missing = try cli.run(["data", "inspect", dir + "/nope.jsonl"])
+        #expect(missing.status != 0)
+        #expect(missing.stderr.contains("nope.jsonl"))
+
+        let lambda = try cli.run(["route", "--router", dir + "/x.safetensors", "--lambda=-1", "hello"])
+        #expect(lambda.status == 64, "a usage error exits 64 (EX_USAGE)")
+        #expect(lambda.stderr.contains("--lambda") && lambda.stderr.contains("-1"))
+
+        let family = try cli.run(["train", "--router", "forest", "--data", data, "--out", dir + "/r.safetensors"])
+        #expect(family.status == 64)
+        #expect(family.stderr.contains("forest") && family.stderr.contains("kmeans"), "the message lists the families: \(family.stderr)")
+
+        let notFederated = try cli.run(["simulate", "--data", data, "--families", "knn", "--seeds", "0"])
+        #expect(notFederated.status == 64)
+        #expect(notFederated.stderr.contains("knn cannot be trained federatedly"))
+
+        let server = try cli.run(["simulate", "--data", data, "--server", "fedsgd"])
+        #expect(server.status == 64 && server.stderr.contains("fedavg") && server.stderr.contains("fedadam"))
+
+        let notARouter = dir + "/not-a-router.safetensors"
+        try Data("garbage".utf8).write(to: URL(fileURLWithPath: notARouter))
+        let garbage = try cli.run(["route", "--router", notARouter, "--lambda", "1", "hello"])
+        #expect(garbage.status != 0)
+        #expect(garbage.stderr.contains(notARouter))
+
+        let unwritable = try cli.run(["eval", "--router", notARouter, "--data", data, "--out", "/proc/fedroute-report"])
+        #expect(unwritable.status != 0)
+        #expect(unwritable.stderr.contains("/proc/fedroute-report"), "an unwritable --out is refused before any work: \(unwritable.stderr)")
+    }
+}

@@ -1,0 +1,77 @@
+import FedRouteData
+import Foundation
+
+/// Runs the built `fedroute` executable (the one beside the test bundle, or `$FEDROUTE_BIN`) the
+/// way a user does: arguments in, exit status, standard output and standard error out.
+struct FedRouteCLI {
+    struct Run {
+        var status: Int32
+        var stdout: String
+        var stderr: String
+    }
+
+    let executable: URL
+
+    init() throws {
+        let env = ProcessInfo.processInfo.environment
+        var candidates: [URL] = []
+        if let bin = env["FEDROUTE_BIN"] { candidates.append(URL(fileURLWithPath: bin)) }
+        let here = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+        candidates += [here.appendingPathComponent("fedroute"), Bundle.main.bundleURL.appendingPathComponent("fedroute"),
+                       here.deletingLastPathComponent().appendingPathComponent("fedroute")]
+        guard let found = candidates.first(where: { FileManager.default.isExecutableFile(atPath: $0.path) }) else {
+            throw CLIError("the fedroute executable was not found (tried \(candidates.map(\.path).joined(separator: ", "))); run swift build first")
+        }
+        executable = found
+    }
+
+    /// Runs `fedroute arguments…` in `directory` with CI set (no progress bars) and waits for it.
+    func run(_ arguments: [String], in directory: String? = nil) throws -> Run {
+        let p = Process()
+        p.executableURL = executable
+        p.arguments = arguments
+        var env = ProcessInfo.processInfo.environment
+        env["CI"] = "true"
+        p.environment = env
+        if let directory { p.currentDirectoryURL = URL(fileURLWithPath: directory) }
+        let out = Pipe(), err = Pipe()
+        p.standardOutput = out
+        p.standardError = err
+        try p.run()
+        // Read both pipes while the process runs, so a full pipe never blocks it.
+        let errData = LockedData()
+        let reader = Thread { errData.set(err.fileHandleForReading.readDataToEndOfFile()) }
+        reader.start()
+        let outData = out.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        while !errData.isSet { usleep(1000) }
+        return Run(status: p.terminationStatus, stdout: String(decoding: outData, as: UTF8.self), stderr: String(decoding: errData.value, as: UTF8.self))
+    }
+
+    /// A fresh temporary folder.
+    static func temporaryDirectory() throws -> String {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("fedroute-cli-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        return dir
+    }
+
+    /// A small labelled data set (native JSONL, every cell observed, no split of its own).
+    static func syntheticData(in dir: String, queries: Int = 240, seed: UInt64 = 7) throws -> String {
+        let path = dir + "/synthetic.jsonl"
+        try NativeFormat.write(try SyntheticData.table(queries: queries, topics: 3, seed: seed), to: path)
+        return path
+    }
+}
+
+struct CLIError: Error, CustomStringConvertible {
+    var description: String
+    init(_ d: String) { description = d }
+}
+
+final class LockedData: @unchecked Sendable {
+    private let lock = NSLock()
+    private var data: Data?
+    func set(_ d: Data) { lock.lock(); data = d; lock.unlock() }
+    var isSet: Bool { lock.lock(); defer { lock.unlock() }; return data != nil }
+    var value: Data { lock.lock(); defer { lock.unlock() }; return data ?? Data() }
+}
