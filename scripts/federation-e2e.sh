@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # End-to-end test of federation over the network (issue 4's must-show):
 #   1. simulate a 5-client federation in process and export it (data, keys, TLS files, server config);
-#   2. run `fedroute server` and 5 `fedroute client` processes on 127.0.0.1 over HTTP/2 + TLS;
+#   2. run `fedroute coordinator` and 5 `fedroute client` processes on 127.0.0.1 over HTTP/2 + TLS;
 #   3. one client is SIGKILLed in the middle of an MLP round and restarted;
 #      the server is SIGKILLed after a checkpoint and restarted (it resumes);
 #   4. both routers' validation AUCs must match the in-process simulation within 0.01.
@@ -23,7 +23,7 @@ echo "== simulate and export (5 clients, port $PORT) into $W"
 F=$W/fed
 cat "$F/expected.json"
 
-start_server() { "$B" server --config "$F/server.json" >> "$F/server.log" 2>&1 & SERVER=$!; PIDS+=("$SERVER"); }
+start_server() { "$B" coordinator --config "$F/server.json" >> "$F/server.log" 2>&1 & SERVER=$!; PIDS+=("$SERVER"); }
 start_client() {  # id, extra args
   local id=$1; shift
   local seed; seed=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])" "$F/personalize-seeds.json" "$id")

@@ -44,7 +44,7 @@ public enum CoordinatorRoutes {
         }
         router.get("/health") { _, _ in json(.ok, Data("{\"status\":\"ok\"}".utf8)) }
         router.get("/v1/status") { _, _ in
-            let status: [String: Int] = ["clients": await registry.clientIDs.count, "online": await registry.online,
+            let status: [String: Int] = ["clients": registry.clientIDs.count, "online": await registry.online,
                                          "rejected": await registry.rejections.count, "finished": await registry.finished ? 1 : 0]
             return json(.ok, try JSONEncoder().encode(status))
         }
