@@ -1,0 +1,76 @@
+import FedRouteData
+import FedRouteFeatures
+import FedRouteFederation
+import FedRouteNumerics
+import FedRouteRouters
+import Foundation
+import Logging
+import Testing
+
+/// The checkpointed job over the in-process transport: the same algorithms as calling the
+/// coordinator directly, checkpoints that resume to the same routers, and the outcome handed out.
+@Suite struct FederationJobTests {
+    static func configuration(_ dir: String) -> FederationJobConfiguration {
+        var kmeans = FederatedKMeansConfiguration()
+        kmeans.localClusters = 3
+        kmeans.globalClusters = 3
+        return FederationJobConfiguration(federation: "test", encoder: Fixture.encoderConfiguration, mlp: Fixture.smallMLP,
+                                          kmeans: kmeans, minimumOnline: 1, roundDeadlineSeconds: 10, joinTimeoutSeconds: 10,
+                                          stateDirectory: dir + "/state", outputDirectory: dir + "/out")
+    }
+
+    static func run(_ tables: [EvaluationTable], dir: String, initial: FederationJobState? = nil) async throws -> (FederationJob.Result, InProcessTransport) {
+        let transport = InProcessTransport(clients: tables.enumerated().map { InProcessClient(id: "c\($0)", train: $1) })
+        var logger = Logger(label: "test")
+        logger.logLevel = .error
+        let job = FederationJob(configuration: configuration(dir), transport: transport, store: try CheckpointStore(directory: dir + "/state"), logger: logger)
+        return (try await job.run(initialState: initial), transport)
+    }
+
+    @Test func theJobOverInProcessClientsTrainsWhatTheCoordinatorTrains() async throws {
+        let tables = try Fixture.shards(sizes: [30, 25, 20])
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("fedroute-job-\(UUID().uuidString)").path
+        let (result, transport) = try await Self.run(tables, dir: dir)
+        #expect(result.rounds.count == Fixture.smallMLP.rounds && result.routerFiles.keys.sorted() == ["kmeans", "mlp"])
+        // The transport handed every client the routers and the federation's local training settings.
+        let outcome = try #require(await transport.outcome)
+        #expect(outcome.routers.keys.sorted() == ["kmeans", "mlp"] && outcome.fineTuning == Fixture.smallMLP.local)
+
+        // The same steps through the coordinator directly give the same routers.
+        let direct = try FederationCoordinator(clients: tables.enumerated().map { InProcessClient(id: "c\($0)", train: $1) })
+        let fitted = try await direct.fitHashedEncoder(Self.configuration(dir).encoder)
+        _ = try await direct.useEncoder(.hashedTFIDF(configuration: fitted.configuration, idf: fitted.idf))
+        let (mlp, _) = try await direct.trainMLP(Fixture.smallMLP)
+        let (kmeans, _) = try await direct.trainKMeans(Self.configuration(dir).kmeans)
+        #expect(try RouterFile.load(path: result.routerFiles["mlp"]!).router == AnyRouter(mlp))
+        // K-Means statistics are stored as float32 means: compare after the same round trip through a file.
+        let file = dir + "/direct-kmeans.safetensors"
+        try RouterFile.save(try RoutingPipeline(encoder: fitted, router: AnyRouter(kmeans)), to: file)
+        #expect(try RouterFile.load(path: result.routerFiles["kmeans"]!).router == (try RouterFile.load(path: file).router))
+    }
+
+    @Test func aJobResumedFromItsCheckpointEndsWithTheSameRouters() async throws {
+        let tables = try Fixture.shards(sizes: [30, 25, 20])
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("fedroute-job-\(UUID().uuidString)").path
+        let (whole, _) = try await Self.run(tables, dir: dir)
+        // Cut the checkpoint back to "setup and one round done" and resume in a fresh folder.
+        var state = try #require(try CheckpointStore(directory: dir + "/state").load())
+        #expect(state.finishedFamilies == ["mlp", "kmeans"])
+        let other = dir + "-resumed"
+        state.finishedFamilies = []
+        state.mlp = nil
+        let (resumed, _) = try await Self.run(tables, dir: other, initial: state)
+        #expect(try RouterFile.load(path: resumed.routerFiles["mlp"]!).router == (try RouterFile.load(path: whole.routerFiles["mlp"]!).router))
+        #expect(try RouterFile.load(path: resumed.routerFiles["kmeans"]!).router == (try RouterFile.load(path: whole.routerFiles["kmeans"]!).router))
+    }
+
+    @Test func aFamilyWithoutFederatedTrainingIsRefusedUpFront() async throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("fedroute-job-\(UUID().uuidString)").path
+        var c = Self.configuration(dir)
+        c.families = [.mlp, .knn]
+        #expect { try c.validate(clients: 3) } throws: { "\($0)".contains("knn cannot be trained federatedly") }
+        c.families = [.mlp]
+        c.minimumOnline = 4
+        #expect { try c.validate(clients: 3) } throws: { "\($0)".contains("minimumOnline must be in 1…3") }
+    }
+}
