@@ -28,6 +28,7 @@ public enum SVGPlot {
 
         /// `v` with as many decimals as the step needs (0.25 → "0.25", 0.1 → "0.1", 50 → "50").
         public func label(_ v: Double) -> String {
+            guard step.isFinite, step > 0, v.isFinite else { return String(format: "%g", v) }
             let decimals = max(0, Int((-log10(step) - 1e-9).rounded(.up)))
             let text = String(format: "%.\(decimals)f", v)
             return Double(text) == 0 ? String(format: "%.\(decimals)f", 0.0) : text
@@ -36,7 +37,10 @@ public enum SVGPlot {
 
     /// About `count` round ticks covering [low, high] (both finite, low < high; otherwise the two ends).
     public static func niceTicks(_ low: Double, _ high: Double, count: Int = 5) -> Ticks {
-        guard low.isFinite, high.isFinite, high > low, count >= 1 else { return Ticks(values: [low, high], step: max(abs(high - low), 1)) }
+        guard low.isFinite, high.isFinite, high > low, count >= 1 else {
+            let span = abs(high - low)
+            return Ticks(values: [low, high], step: span.isFinite ? max(span, 1) : 1)
+        }
         let raw = (high - low) / Double(count)
         let magnitude = pow(10, (log10(raw)).rounded(.down))
         let fraction = raw / magnitude
@@ -53,8 +57,9 @@ public enum SVGPlot {
         let longest = Double(series.map(\.name.count).max() ?? 0)
         let left = 80.0, right = max(260.0, 60 + 6.2 * longest), top = 50.0, bottom = 60.0
         let plotW = width - left - right, plotH = height - top - bottom
-        let xs: [Double] = series.flatMap { line in line.points.map { $0.x } }
-        let ys: [Double] = series.flatMap { line in line.points.map { $0.y } } + (includeZero ? [0] : [])
+        // Non-finite points (log10 of a zero cost, say) cannot be drawn and must not stretch the axes.
+        let xs: [Double] = series.flatMap { line in line.points.map { $0.x } }.filter(\.isFinite)
+        let ys: [Double] = series.flatMap { line in line.points.map { $0.y } }.filter(\.isFinite) + (includeZero ? [0] : [])
         let xLo = xs.min() ?? 0, xHi = max((xs.max() ?? 1), xLo + 1e-12)
         let pad = max(1e-12, ((ys.max() ?? 1) - (ys.min() ?? 0)) * 0.05)
         let yLo = (ys.min() ?? 0) - pad, yHi = (ys.max() ?? 1) + pad
@@ -81,7 +86,7 @@ public enum SVGPlot {
             let color = line.reference ? "#000" : palette[colorIndex % palette.count]
             if !line.reference { colorIndex += 1 }
             let dash = line.reference ? " stroke-dasharray=\"6 4\"" : ""
-            let path = line.points.map { "\(n(x($0.x))),\(n(y($0.y)))" }.joined(separator: " ")
+            let path = line.points.filter { $0.x.isFinite && $0.y.isFinite }.map { "\(n(x($0.x))),\(n(y($0.y)))" }.joined(separator: " ")
             s += "<polyline points=\"\(path)\" fill=\"none\" stroke=\"\(color)\" stroke-width=\"2\"\(dash)/>\n"
             let ly = top + 10 + Double(i) * 20
             s += "<line x1=\"\(n(left + plotW + 15))\" y1=\"\(n(ly))\" x2=\"\(n(left + plotW + 40))\" y2=\"\(n(ly))\" stroke=\"\(color)\" stroke-width=\"2\"\(dash)/>\n"

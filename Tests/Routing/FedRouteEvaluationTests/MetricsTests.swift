@@ -85,6 +85,9 @@ import Testing
         // Degenerate ranges fall back to the two ends instead of looping or dividing by zero.
         #expect(SVGPlot.niceTicks(1, 1).values == [1, 1])
         #expect(SVGPlot.niceTicks(.nan, 1).values.count == 2)
+        // A non-finite end still labels (it used to trap converting an infinite step to Int).
+        let infinite = SVGPlot.niceTicks(-.infinity, 1)
+        #expect(infinite.step == 1 && infinite.values.map(infinite.label) == ["-inf", "1"])
     }
 
     @Test func lineChartLabelsTicksAndLegend() {
