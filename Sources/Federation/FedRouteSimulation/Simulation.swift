@@ -132,9 +132,7 @@ public enum Simulation {
     public static func run(_ table: EvaluationTable, configuration c: SimulationConfiguration,
                            featurize: Featurize = { $0.encode($1) },
                            progress: ProgressHandler? = nil) async throws -> SimulationResult {
-        if let f = c.families.first(where: { !$0.isFederated }) {
-            throw FederationError.invalidConfiguration("the \(f.rawValue) family has no federated training (simulate \(RouterFamily.federated.map(\.rawValue).joined(separator: ", ")))")
-        }
+        if let problem = RouterFamily.federatedProblem(c.families) { throw FederationError.invalidConfiguration(problem) }
         let shards = try FederatedPartition.make(table, configuration: c.partition)
         // The encoder: hashed TF-IDF with IDF from summed per-client document counts, or MiniLM.
         let encoder: TextEncoder

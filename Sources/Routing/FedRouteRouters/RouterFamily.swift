@@ -19,4 +19,14 @@ public enum RouterFamily: String, Sendable, Codable, CaseIterable {
     public static let federated: [RouterFamily] = [.mlp, .kmeans]
 
     public var isFederated: Bool { Self.federated.contains(self) }
+
+    /// Why `families` cannot all be trained federatedly (none given, a repeat, or a family without
+    /// federated training), or nil when they can. The simulation, the federation job and the CLI
+    /// all check with this.
+    public static func federatedProblem(_ families: [RouterFamily]) -> String? {
+        let notFederated = families.filter { !$0.isFederated }
+        guard families.isEmpty || !notFederated.isEmpty || Set(families).count != families.count else { return nil }
+        return "families must be one or more of \(federated.map(\.rawValue).joined(separator: ", "))"
+            + (notFederated.isEmpty ? "" : "; \(notFederated.map(\.rawValue).joined(separator: ", ")) cannot be trained federatedly")
+    }
 }

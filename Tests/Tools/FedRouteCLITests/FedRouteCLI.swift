@@ -40,11 +40,11 @@ struct FedRouteCLI {
         try p.run()
         // Read both pipes while the process runs, so a full pipe never blocks it.
         let errData = LockedData()
-        let reader = Thread { errData.set(err.fileHandleForReading.readDataToEndOfFile()) }
-        reader.start()
+        let reading = DispatchGroup()
+        DispatchQueue.global().async(group: reading) { errData.set(err.fileHandleForReading.readDataToEndOfFile()) }
         let outData = out.fileHandleForReading.readDataToEndOfFile()
         p.waitUntilExit()
-        while !errData.isSet { usleep(1000) }
+        reading.wait()
         return Run(status: p.terminationStatus, stdout: String(decoding: outData, as: UTF8.self), stderr: String(decoding: errData.value, as: UTF8.self))
     }
 
@@ -72,6 +72,5 @@ final class LockedData: @unchecked Sendable {
     private let lock = NSLock()
     private var data: Data?
     func set(_ d: Data) { lock.lock(); data = d; lock.unlock() }
-    var isSet: Bool { lock.lock(); defer { lock.unlock() }; return data != nil }
     var value: Data { lock.lock(); defer { lock.unlock() }; return data ?? Data() }
 }

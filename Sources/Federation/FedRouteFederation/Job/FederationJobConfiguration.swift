@@ -51,11 +51,7 @@ public struct FederationJobConfiguration: Sendable, Codable, Equatable {
 
     /// Checks the settings for a federation of `clients` clients; the message names what is wrong.
     public func validate(clients: Int) throws {
-        let notFederated = families.filter { !$0.isFederated }
-        guard !families.isEmpty, notFederated.isEmpty, Set(families).count == families.count else {
-            throw FederationError.invalidConfiguration("families must be one or more of \(RouterFamily.federated.map(\.rawValue).joined(separator: ", "))"
-                + (notFederated.isEmpty ? "" : "; \(notFederated.map(\.rawValue).joined(separator: ", ")) cannot be trained federatedly"))
-        }
+        if let problem = RouterFamily.federatedProblem(families) { throw FederationError.invalidConfiguration(problem) }
         guard (1...max(1, clients)).contains(minimumOnline) else {
             throw FederationError.invalidConfiguration("minimumOnline must be in 1…\(clients)")
         }

@@ -70,10 +70,7 @@ struct SimulateCommand: AsyncParsableCommand {
 
     func validate() throws {
         guard !seeds.isEmpty else { throw ValidationError("give at least one --seeds value") }
-        let notFederated = families.filter { !$0.isFederated }
-        guard notFederated.isEmpty, !families.isEmpty else {
-            throw ValidationError("--families: \(notFederated.map(\.rawValue).joined(separator: ", ")) cannot be trained federatedly (choose from \(RouterFamily.federated.map(\.rawValue).joined(separator: ", ")))")
-        }
+        if let problem = RouterFamily.federatedProblem(families) { throw ValidationError("--families: \(problem)") }
         if exportFederation != nil, encoderOptions.encoder != .hashed { throw ValidationError("--export-federation needs the hashed encoder") }
         guard mixtureFolds >= 2 else { throw ValidationError("--mixture-folds must be at least 2") }
     }
