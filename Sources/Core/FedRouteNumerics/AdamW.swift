@@ -13,6 +13,16 @@ public struct AdamWConfiguration: Sendable, Codable, Equatable {
         self.epsilon = epsilon
         self.weightDecay = weightDecay
     }
+
+    /// Why these settings cannot train (a learning rate ≤ 0 or not finite, a negative weight decay,
+    /// β outside [0, 1), ε ≤ 0), or nil.
+    public var problem: String? {
+        guard learningRate.isFinite, learningRate > 0 else { return "the learning rate must be a finite number > 0, not \(learningRate)" }
+        guard weightDecay.isFinite, weightDecay >= 0 else { return "the weight decay must be a finite number ≥ 0, not \(weightDecay)" }
+        guard (0..<1).contains(beta1), (0..<1).contains(beta2) else { return "Adam's β1 and β2 must be in [0, 1), not \(beta1) and \(beta2)" }
+        guard epsilon.isFinite, epsilon > 0 else { return "Adam's ε must be > 0, not \(epsilon)" }
+        return nil
+    }
 }
 
 /// AdamW optimiser state for a list of tensors (PyTorch semantics: decay applied as `p -= lr·wd·p`).

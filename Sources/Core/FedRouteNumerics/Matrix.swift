@@ -97,7 +97,7 @@ extension Matrix: Codable {
         let rows = try c.decode(Int.self, forKey: .rows)
         let cols = try c.decode(Int.self, forKey: .cols)
         let data = try PackedFloats.decode(forKey: .data, in: c)
-        guard rows >= 0, cols >= 0, data.count == rows * cols else {
+        guard ShapeLimits.checkedCount([rows, cols]) == data.count else {
             throw DecodingError.dataCorruptedError(forKey: .data, in: c, debugDescription: "matrix \(rows)×\(cols) carries \(data.count) values")
         }
         self.init(rows: rows, cols: cols, data: data)

@@ -8,7 +8,7 @@ extension Tensor: Codable {
         let name = try c.decode(String.self, forKey: .name)
         let shape = try c.decode([Int].self, forKey: .shape)
         let values = try PackedFloats.decode(forKey: .values, in: c)
-        guard shape.allSatisfy({ $0 >= 0 }), shape.reduce(1, *) == values.count else {
+        guard ShapeLimits.checkedCount(shape) == values.count else {
             throw DecodingError.dataCorruptedError(forKey: .values, in: c, debugDescription: "tensor \(name) of shape \(shape) carries \(values.count) values")
         }
         self.init(name: name, shape: shape, values: values)

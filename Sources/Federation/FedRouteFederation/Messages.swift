@@ -141,6 +141,10 @@ public struct ClientDescription: Sendable, Codable, Equatable {
     /// Dimension of the local features, nil before `useEncoder`.
     public var featureDimension: Int?
 
+    /// Most training queries one client may describe (2^40: beyond any real log, and small enough
+    /// that every count derived from it stays far from overflow).
+    public static let maxTrainQueries = 1 << 40
+
     public init(models: [String], trainQueries: Int, trainableQueries: Int, observedCells: Int, featureDimension: Int?) {
         self.models = models
         self.trainQueries = trainQueries

@@ -74,6 +74,11 @@ public struct PrivacyAccountant: Sendable, Codable, Equatable {
     public private(set) var rdp: [Double]
     public private(set) var rounds = 0
 
+    /// Whether orders and accumulated values fit together (orders > 1, RDP finite and ≥ 0).
+    public var isConsistent: Bool {
+        !orders.isEmpty && orders.count == rdp.count && orders.allSatisfy { $0 > 1 && $0 <= 1 << 20 } && rdp.allSatisfy { $0.isFinite && $0 >= 0 } && rounds >= 0
+    }
+
     public init(orders: [Int] = Array(2...64) + [80, 96, 128, 160, 192, 256]) {
         self.orders = orders
         rdp = Array(repeating: 0, count: orders.count)

@@ -1,4 +1,5 @@
 import Crypto
+import FedRouteHTTPRunner
 import Foundation
 
 /// A client's Ed25519 identity. The coordinator knows only the public half.
@@ -48,7 +49,13 @@ public struct ClientIdentity: Sendable {
 /// already passed (a replay) and a timestamp more than `maxClockSkew` away from its clock.
 public enum RequestSignature {
     public static func message(method: String, path: String, client: String, session: String, nonce: UInt64, timestamp: Int64, body: Data) -> Data {
-        let digest = SHA256.hash(data: body).map { String(format: "%02x", $0) }.joined()
+        message(method: method, path: path, client: client, session: session, nonce: nonce, timestamp: timestamp, bodyDigest: SHA256.hash(data: body))
+    }
+
+    /// The signed message given the body's digest (the coordinator hashes the body as it streams in).
+    public static func message(method: String, path: String, client: String, session: String, nonce: UInt64, timestamp: Int64,
+                               bodyDigest: SHA256.Digest) -> Data {
+        let digest = bodyDigest.map { String(format: "%02x", $0) }.joined()
         return Data("fedroute-v1\n\(method)\n\(path)\n\(client)\n\(session)\n\(nonce)\n\(timestamp)\n\(digest)".utf8)
     }
 
@@ -62,23 +69,36 @@ public enum RequestSignature {
     }
 }
 
-/// Why the coordinator refused a request before reading it.
+/// Why the coordinator refused a request. Caller-chosen values (client ids) are escaped and cut to
+/// `LogText.defaultLimit` characters in the description.
 public enum AuthenticationFailure: Error, Equatable, CustomStringConvertible {
     case missingHeader(String)
     case unknownClient(String)
     case badSignature(client: String)
-    case staleTimestamp(client: String, skewSeconds: Int64)
+    case staleTimestamp(client: String, timestamp: Int64, now: Int64)
     case replayedNonce(client: String, nonce: UInt64, last: UInt64)
 
     public var description: String {
         switch self {
         case .missingHeader(let h): return "missing or malformed header \(h)"
-        case .unknownClient(let c): return "unknown client \(c)"
+        case .unknownClient(let c): return "unknown client \(LogText.escape(c))"
         case .badSignature(let c): return "bad signature from client \(c)"
-        case .staleTimestamp(let c, let s): return "client \(c)'s timestamp is \(s) s away from the coordinator's clock"
+        case .staleTimestamp(let c, let t, let now):
+            let (skew, overflow) = now.subtractingReportingOverflow(t)
+            return "client \(c)'s timestamp \(t) is \(overflow ? "far more than 2^63" : "\(skew)") s away from the coordinator's clock (\(now))"
         case .replayedNonce(let c, let n, let last): return "replayed request from client \(c): nonce \(n) ≤ last accepted \(last)"
         }
     }
+}
+
+/// The signature headers of a request, parsed and checked against the coordinator's state before
+/// its body is read (`ClientAuthenticator.precheck`).
+public struct SignedRequestHeaders: Sendable, Equatable {
+    public var client: String
+    public var session: String
+    public var nonce: UInt64
+    public var timestamp: Int64
+    public var signature: Data
 }
 
 /// The coordinator's view of client keys and the last nonce each has used.
@@ -102,19 +122,41 @@ public struct ClientAuthenticator: Sendable {
 
     public var clientIDs: [String] { keys.keys.sorted() }
 
-    /// Checks a request and, if it is good, records its nonce. Returns the client id.
-    public mutating func verify(method: String, path: String, header: (String) -> String?, body: Data, now: Int64) throws(AuthenticationFailure) -> String {
+    /// Everything that can be checked without the body: a known client, all headers well formed, the
+    /// timestamp within `maxClockSkew` of `now` (compared without overflow whatever the header
+    /// says), and a nonce above the last accepted one. Records nothing.
+    public func precheck(header: (String) -> String?, now: Int64) throws(AuthenticationFailure) -> SignedRequestHeaders {
         guard let client = header(Wire.Header.client) else { throw .missingHeader(Wire.Header.client) }
-        guard let key = keys[client] else { throw .unknownClient(client) }
+        guard keys[client] != nil else { throw .unknownClient(client) }
         guard let session = header(Wire.Header.session) else { throw .missingHeader(Wire.Header.session) }
         guard let nonce = header(Wire.Header.nonce).flatMap(UInt64.init) else { throw .missingHeader(Wire.Header.nonce) }
         guard let timestamp = header(Wire.Header.timestamp).flatMap(Int64.init) else { throw .missingHeader(Wire.Header.timestamp) }
         guard let signature = header(Wire.Header.signature).flatMap({ Data(base64Encoded: $0) }) else { throw .missingHeader(Wire.Header.signature) }
-        let m = RequestSignature.message(method: method, path: path, client: client, session: session, nonce: nonce, timestamp: timestamp, body: body)
-        guard key.isValidSignature(signature, for: m) else { throw .badSignature(client: client) }
-        guard abs(now - timestamp) <= maxClockSkew else { throw .staleTimestamp(client: client, skewSeconds: now - timestamp) }
+        // The header's value is never subtracted; the window's ends saturate.
+        let (low, below) = now.subtractingReportingOverflow(maxClockSkew)
+        let (high, above) = now.addingReportingOverflow(maxClockSkew)
+        guard timestamp >= (below ? .min : low), timestamp <= (above ? .max : high) else {
+            throw .staleTimestamp(client: client, timestamp: timestamp, now: now)
+        }
         if let last = lastNonce[client], nonce <= last { throw .replayedNonce(client: client, nonce: nonce, last: last) }
-        lastNonce[client] = nonce
-        return client
+        return SignedRequestHeaders(client: client, session: session, nonce: nonce, timestamp: timestamp, signature: signature)
+    }
+
+    /// Checks the signature over the body's digest for headers that passed `precheck` and, if it is
+    /// good, records the nonce (checked again: another request may have used it meanwhile).
+    public mutating func verify(method: String, path: String, _ h: SignedRequestHeaders, bodyDigest: SHA256.Digest) throws(AuthenticationFailure) -> String {
+        guard let key = keys[h.client] else { throw .unknownClient(h.client) }
+        let m = RequestSignature.message(method: method, path: path, client: h.client, session: h.session, nonce: h.nonce,
+                                         timestamp: h.timestamp, bodyDigest: bodyDigest)
+        guard key.isValidSignature(h.signature, for: m) else { throw .badSignature(client: h.client) }
+        if let last = lastNonce[h.client], h.nonce <= last { throw .replayedNonce(client: h.client, nonce: h.nonce, last: last) }
+        lastNonce[h.client] = h.nonce
+        return h.client
+    }
+
+    /// Checks a whole request (headers and body) and, if it is good, records its nonce. Returns the client id.
+    public mutating func verify(method: String, path: String, header: (String) -> String?, body: Data, now: Int64) throws(AuthenticationFailure) -> String {
+        let h = try precheck(header: header, now: now)
+        return try verify(method: method, path: path, h, bodyDigest: SHA256.hash(data: body))
     }
 }

@@ -1,4 +1,6 @@
+import Crypto
 import FedRouteFederation
+import FedRouteHTTPRunner
 import Foundation
 import Logging
 
@@ -45,8 +47,15 @@ public actor ClientRegistry {
     /// Body bytes received from and sent to clients.
     public private(set) var bytesIn = 0
     public private(set) var bytesOut = 0
-    /// Rejected requests by reason (for tests and /v1/status).
+    /// The most recent rejected requests by reason (at most `keptRejections`, for tests and
+    /// diagnosis); `rejectionCount` counts all of them.
     public private(set) var rejections: [String] = []
+    public private(set) var rejectionCount = 0
+    public static let keptRejections = 100
+    /// Bodies being received per client (a client may send at most `maxBodiesInFlight` at once, so
+    /// one key cannot make the coordinator buffer unbounded data).
+    var bodiesInFlight: [String: Int] = [:]
+    public static let maxBodiesInFlight = 2
     let logger: Logger
     /// A client with no request for this long is offline: training requests to it fail at once.
     let offlineAfter: Duration
@@ -65,23 +74,59 @@ public actor ClientRegistry {
 
     // MARK: Requests from clients
 
-    /// Verifies a signed request; logs and rethrows the reason when it is refused.
-    public func authenticate(method: String, path: String, headers: [String: String], body: Data) throws -> (client: String, session: String) {
-        bytesIn += body.count
+    /// Checks a request's signature headers before its body is read (see
+    /// `ClientAuthenticator.precheck`) and reserves one of the client's `maxBodiesInFlight` body
+    /// slots; the caller must `finishBody` it. Logs and rethrows the reason when it is refused.
+    public func precheck(path: String, headers: [String: String]) throws -> SignedRequestHeaders {
+        let checked: SignedRequestHeaders
+        do { checked = try authenticator.precheck(header: { headers[$0] }, now: Int64(Date().timeIntervalSince1970)) } catch {
+            reject("\(path): \(error)")
+            throw WireError(error.description, status: 401)
+        }
+        guard bodiesInFlight[checked.client, default: 0] < Self.maxBodiesInFlight else {
+            reject("\(path): client \(checked.client) already sends \(Self.maxBodiesInFlight) bodies")
+            throw WireError("too many concurrent requests from client \(checked.client)", status: 429)
+        }
+        bodiesInFlight[checked.client, default: 0] += 1
+        return checked
+    }
+
+    /// Releases the body slot `precheck` reserved.
+    public func finishBody(of client: String) {
+        bodiesInFlight[client, default: 1] -= 1
+        if bodiesInFlight[client] == 0 { bodiesInFlight[client] = nil }
+    }
+
+    /// Verifies the signature of a prechecked request over its streamed body's digest and records
+    /// its nonce; logs and rethrows the reason when it is refused.
+    public func authenticate(method: String, path: String, _ checked: SignedRequestHeaders, bodyDigest: SHA256.Digest,
+                             bodyBytes: Int) throws -> (client: String, session: String) {
+        bytesIn += bodyBytes
         do {
-            let client = try authenticator.verify(method: method, path: path, header: { headers[$0] }, body: body,
-                                                  now: Int64(Date().timeIntervalSince1970))
+            let client = try authenticator.verify(method: method, path: path, checked, bodyDigest: bodyDigest)
             entries[client]?.lastSeen = .now
-            return (client, headers[Wire.Header.session] ?? "")
+            return (client, checked.session)
         } catch {
             reject("\(path): \(error)")
             throw WireError(error.description, status: 401)
         }
     }
 
+    /// Verifies a whole signed request (headers and body at once); logs and rethrows the reason when
+    /// it is refused.
+    public func authenticate(method: String, path: String, headers: [String: String], body: Data) throws -> (client: String, session: String) {
+        let checked = try precheck(path: path, headers: headers)
+        defer { finishBody(of: checked.client) }
+        return try authenticate(method: method, path: path, checked, bodyDigest: SHA256.hash(data: body), bodyBytes: body.count)
+    }
+
+    /// Records a refusal: counted, logged escaped and cut, and kept among the last `keptRejections`.
     func reject(_ why: String) {
-        rejections.append(why)
-        logger.warning("rejected request", metadata: ["reason": .string(why)])
+        let safe = LogText.escape(why, limit: 500)
+        rejectionCount += 1
+        rejections.append(safe)
+        if rejections.count > Self.keptRejections { rejections.removeFirst(rejections.count - Self.keptRejections) }
+        logger.warning("rejected request", metadata: ["reason": .string(safe)])
     }
 
     public func countOut(_ bytes: Int) { bytesOut += bytes }

@@ -1,3 +1,4 @@
+import Crypto
 import FedRouteHTTPRunner
 import Foundation
 import HTTPTypes
@@ -18,7 +19,7 @@ public enum CoordinatorRoutes {
     public static func router(registry: ClientRegistry, pollWait: Duration = pollWait) -> Router<BasicRequestContext> {
         let router = Router(context: BasicRequestContext.self)
         router.post("/v1/join") { request, _ in
-            await signed(request, path: "/v1/join", registry: registry) { client, _, body in
+            await signed(request, path: "/v1/join", limit: Wire.maxControlBodyBytes, registry: registry) { client, _, body in
                 let join = try Wire.decoder().decode(JoinRequest.self, from: body)
                 guard join.protocolVersion == Wire.protocolVersion else {
                     throw WireError("protocol \(join.protocolVersion) is not \(Wire.protocolVersion)")
@@ -27,12 +28,12 @@ public enum CoordinatorRoutes {
             }
         }
         router.post("/v1/poll") { request, _ in
-            await signed(request, path: "/v1/poll", registry: registry) { client, session, _ in
+            await signed(request, path: "/v1/poll", limit: Wire.maxControlBodyBytes, registry: registry) { client, session, _ in
                 try Wire.encoder().encode(try await registry.poll(client: client, session: session, wait: pollWait))
             }
         }
         router.post("/v1/reply") { request, _ in
-            await signed(request, path: "/v1/reply", registry: registry) { client, session, body in
+            await signed(request, path: "/v1/reply", limit: Wire.maxBodyBytes, registry: registry) { client, session, body in
                 let envelope: ReplyEnvelope
                 do { envelope = try Wire.decoder().decode(ReplyEnvelope.self, from: body) } catch {
                     await registry.reject("client \(client): malformed reply (\(error))")
@@ -45,27 +46,41 @@ public enum CoordinatorRoutes {
         router.get("/health") { _, _ in json(.ok, Data("{\"status\":\"ok\"}".utf8)) }
         router.get("/v1/status") { _, _ in
             let status: [String: Int] = ["clients": registry.clientIDs.count, "online": await registry.online,
-                                         "rejected": await registry.rejections.count, "finished": await registry.finished ? 1 : 0]
+                                         "rejected": await registry.rejectionCount, "finished": await registry.finished ? 1 : 0]
             return json(.ok, try JSONEncoder().encode(status))
         }
         return router
     }
 
     /// Authenticates, runs `handle`, and turns errors into JSON error responses (401 for
-    /// authentication, 409 for session and task state — `WireError.status` — and 400 for bad bodies).
-    static func signed(_ request: Request, path: String, registry: ClientRegistry,
+    /// authentication, 409 for session and task state — `WireError.status` — 413 for a body over
+    /// `limit`, 429 for too many bodies at once from one client, and 400 for bad bodies).
+    ///
+    /// The signature headers are checked before any of the body is read (client known, timestamp
+    /// in window, fresh nonce, declared length within `limit`); the body is then hashed as it
+    /// streams in and refused as soon as it passes `limit`.
+    static func signed(_ request: Request, path: String, limit: Int, registry: ClientRegistry,
                        handle: @Sendable (String, String, Data) async throws -> Data) async -> Response {
-        let body: Data
-        do {
-            var buffer = try await request.body.collect(upTo: Wire.maxBodyBytes)
-            body = buffer.readData(length: buffer.readableBytes) ?? Data()
-        } catch {
-            return json(.contentTooLarge, try! JSONEncoder().encode(WireError("body larger than \(Wire.maxBodyBytes) bytes")))
-        }
         var headers: [String: String] = [:]
         for field in request.headers { headers[field.name.canonicalName] = field.value }
+        let checked: SignedRequestHeaders
+        do { checked = try await registry.precheck(path: path, headers: headers) } catch {
+            let e = error as? WireError ?? WireError("\(error)")
+            return json(HTTPResponse.Status(code: e.status ?? 401), try! JSONEncoder().encode(e))
+        }
+        let received: (body: Data, digest: SHA256.Digest)?
+        if let declared = headers["content-length"].flatMap(Int.init), declared > limit {
+            received = nil
+        } else {
+            received = try? await collect(request.body, upTo: limit)
+        }
+        await registry.finishBody(of: checked.client)
+        guard let (body, digest) = received else {
+            await registry.reject("\(path): client \(checked.client) sent a body over \(limit) bytes")
+            return json(.contentTooLarge, try! JSONEncoder().encode(WireError("body larger than \(limit) bytes for \(path)")))
+        }
         let client: String, session: String
-        do { (client, session) = try await registry.authenticate(method: "POST", path: path, headers: headers, body: body) } catch {
+        do { (client, session) = try await registry.authenticate(method: "POST", path: path, checked, bodyDigest: digest, bodyBytes: body.count) } catch {
             return json(.unauthorized, try! JSONEncoder().encode(error as? WireError ?? WireError("\(error)")))
         }
         do {
@@ -77,6 +92,17 @@ public enum CoordinatorRoutes {
         } catch {
             return json(.badRequest, try! JSONEncoder().encode(WireError("\(error)")))
         }
+    }
+
+    /// The body and its SHA-256, read chunk by chunk; throws once more than `limit` bytes arrived.
+    static func collect(_ body: RequestBody, upTo limit: Int) async throws -> (Data, SHA256.Digest) {
+        var hasher = SHA256()
+        var data = Data()
+        for try await chunk in body {
+            guard chunk.readableBytes <= limit - data.count else { throw WireError("body larger than \(limit) bytes", status: 413) }
+            chunk.withUnsafeReadableBytes { hasher.update(bufferPointer: $0); data.append(contentsOf: $0) }
+        }
+        return (data, hasher.finalize())
     }
 
     static func json(_ status: HTTPResponse.Status, _ data: Data) -> Response {

@@ -19,6 +19,8 @@ public enum Wire {
     public static let protocolVersion = "fedroute-federation/1"
     /// Largest request or response body either side accepts.
     public static let maxBodyBytes = 256 << 20
+    /// Body limit of `/v1/join` and `/v1/poll` (their bodies are a few bytes).
+    public static let maxControlBodyBytes = 64 << 10
 
     public static func encoder() -> JSONEncoder { FederationCoding.encoder() }
 

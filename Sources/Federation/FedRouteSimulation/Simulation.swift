@@ -133,6 +133,10 @@ public enum Simulation {
                            featurize: Featurize = { $0.encode($1) },
                            progress: ProgressHandler? = nil) async throws -> SimulationResult {
         if let problem = RouterFamily.federatedProblem(c.families) { throw FederationError.invalidConfiguration(problem) }
+        if c.families.contains(.mlp) { try c.mlp.validate(clients: c.partition.clients) }
+        guard c.clientPolicy.minimumGroupSize >= 1 else {
+            throw FederationError.invalidConfiguration("the privacy floor (minimum group size) must be ≥ 1, not \(c.clientPolicy.minimumGroupSize)")
+        }
         let shards = try FederatedPartition.make(table, configuration: c.partition)
         // The encoder: hashed TF-IDF with IDF from summed per-client document counts, or MiniLM.
         let encoder: TextEncoder

@@ -88,7 +88,7 @@ struct PoisoningClient: FederatedClient {
         #expect(throws: AuthenticationFailure.badSignature(client: "alice")) { try verify(forged) }
         // A body changed in transit.
         #expect(throws: AuthenticationFailure.badSignature(client: "alice")) { try verify(try headers(alice, nonce: 10), body: Data("{\"x\":1}".utf8)) }
-        #expect(throws: AuthenticationFailure.staleTimestamp(client: "alice", skewSeconds: 1_000)) { try verify(try headers(alice, nonce: 11, time: 0)) }
+        #expect(throws: AuthenticationFailure.staleTimestamp(client: "alice", timestamp: 0, now: 1_000)) { try verify(try headers(alice, nonce: 11, time: 0)) }
         var missing = try headers(alice, nonce: 12)
         missing[Wire.Header.signature] = nil
         #expect(throws: AuthenticationFailure.missingHeader(Wire.Header.signature)) { try verify(missing) }

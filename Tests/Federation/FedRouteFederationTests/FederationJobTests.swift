@@ -59,9 +59,56 @@ import Testing
         let other = dir + "-resumed"
         state.finishedFamilies = []
         state.mlp = nil
+        state.roundTraffic = []
         let (resumed, _) = try await Self.run(tables, dir: other, initial: state)
         #expect(try RouterFile.load(path: resumed.routerFiles["mlp"]!).router == (try RouterFile.load(path: whole.routerFiles["mlp"]!).router))
         #expect(try RouterFile.load(path: resumed.routerFiles["kmeans"]!).router == (try RouterFile.load(path: whole.routerFiles["kmeans"]!).router))
+    }
+
+    /// Issue 15.4: tampered checkpoints trapped (negative rounds), or silently restarted MLP training
+    /// and overwrote the file (the `mlp` key removed), or blamed the features (NaN parameters).
+    @Test func aTamperedCheckpointIsRefusedWithItsReasonAndLeftAlone() async throws {
+        let tables = try Fixture.shards(sizes: [30, 25, 20])
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("fedroute-job-\(UUID().uuidString)").path
+        _ = try await Self.run(tables, dir: dir)
+        let good = try #require(try CheckpointStore(directory: dir + "/state").load())
+        var cases: [(String, FederationJobState)] = []
+        var noMLP = good
+        noMLP.mlp = nil
+        cases.append(("holds no MLP state", noMLP))
+        var notFinished = noMLP
+        notFinished.finishedFamilies = []
+        cases.append(("records 3 MLP rounds", notFinished))
+        var negative = good
+        negative.finishedFamilies = []
+        negative.mlp?.completedRounds = -5
+        cases.append(("completedRounds is -5", negative))
+        var nan = good
+        nan.finishedFamilies = []
+        nan.mlp?.parameters[0].values[0] = .nan
+        cases.append(("holds NaN or infinity", nan))
+        var unknown = good
+        unknown.finishedFamilies = ["mlp", "forest"]
+        cases.append(("'forest' is not a router family", unknown))
+        for (expected, state) in cases {
+            let other = dir + "-\(UUID().uuidString)"
+            try CheckpointStore(directory: other + "/state").save(state)
+            let before = try Data(contentsOf: URL(fileURLWithPath: other + "/state/state.json"))
+            await #expect { _ = try await Self.run(tables, dir: other, initial: state) } throws: { error in
+                "\(error)".contains(expected) && "\(error)".contains("state.json")
+            }
+            // The refused checkpoint is not overwritten.
+            #expect(try Data(contentsOf: URL(fileURLWithPath: other + "/state/state.json")) == before)
+        }
+        // A parameter shape of [2^40, 2^40] is refused while decoding, not allocated.
+        let text = try String(contentsOfFile: dir + "/state/state.json", encoding: .utf8)
+        let shape = good.mlp!.parameters[0].shape.map(String.init).joined(separator: ",")
+        let huge = text.replacingOccurrences(of: "\"shape\":[\(shape)]", with: "\"shape\":[1099511627776,1099511627776]")
+        #expect(huge != text)
+        let bad = dir + "-huge"
+        try FileManager.default.createDirectory(atPath: bad + "/state", withIntermediateDirectories: true)
+        try huge.write(toFile: bad + "/state/state.json", atomically: true, encoding: .utf8)
+        #expect { _ = try CheckpointStore(directory: bad + "/state").load() } throws: { "\($0)".contains("cannot be read") }
     }
 
     @Test func aFamilyWithoutFederatedTrainingIsRefusedUpFront() async throws {

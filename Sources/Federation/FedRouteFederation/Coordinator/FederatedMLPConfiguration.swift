@@ -1,3 +1,4 @@
+import FedRouteNumerics
 import FedRouteRouters
 
 /// Settings of federated MLP-Router training (FedAvg / FedProx / FedAdam).
@@ -27,6 +28,21 @@ public struct FederatedMLPConfiguration: Sendable, Codable, Equatable {
         guard rounds >= 0, (0...1).contains(participation), participation > 0, minimumClients >= 1,
               hiddenDimension >= 1, trunkLayers >= 1, (0..<1).contains(dropout), local.epochs >= 0, local.batchSize >= 1
         else { throw FederationError.invalidConfiguration("rounds ≥ 0, participation in (0, 1], minimum clients ≥ 1, hidden ≥ 1, layers ≥ 1, dropout in [0, 1), epochs ≥ 0, batch ≥ 1 required") }
+        if let problem = local.optimizer.problem { throw FederationError.invalidConfiguration("local training: \(problem)") }
+        guard local.proximalMu.isFinite, local.proximalMu >= 0 else {
+            throw FederationError.invalidConfiguration("the FedProx μ must be a finite number ≥ 0, not \(local.proximalMu)")
+        }
+        guard local.distillationWeight.isFinite, local.distillationWeight >= 0, local.gradientClip.isFinite else {
+            throw FederationError.invalidConfiguration("the distillation weight must be ≥ 0 and the gradient clip finite")
+        }
+    }
+
+    /// `validate()`, and a minimum of valid updates per round that `clients` clients can reach.
+    public func validate(clients: Int) throws {
+        try validate()
+        guard minimumClients <= clients else {
+            throw FederationError.invalidConfiguration("the minimum of \(minimumClients) valid updates per round exceeds the \(clients) clients")
+        }
     }
 
     /// The centralized (pooled) MLP training run that matches these settings: the same network,

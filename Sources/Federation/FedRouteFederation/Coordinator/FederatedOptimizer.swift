@@ -23,6 +23,13 @@ public struct FederatedOptimizerState: Sendable, Codable {
         v = m
     }
 
+    /// Whether the moment buffers fit parameters of these sizes and are finite (a checkpoint read
+    /// from disk is checked with this before it is resumed).
+    func fits(shapes: [Int]) -> Bool {
+        m.count == shapes.count && v.count == shapes.count && zip(m, shapes).allSatisfy { $0.count == $1 } && zip(v, shapes).allSatisfy { $0.count == $1 }
+            && m.allSatisfy { $0.allSatisfy(\.isFinite) } && v.allSatisfy { $0.allSatisfy { $0.isFinite && $0 >= 0 } }
+    }
+
     mutating func apply(_ delta: [[Float]], to parameters: inout [Tensor]) {
         switch optimizer {
         case .fedAvg(let lr):

@@ -28,6 +28,7 @@ extension FederationCoordinator {
                                   normalizer: CostNormalizer) throws -> MLPRouter {
         let architecture = MLPArchitecture(inputDimension: featureDimension, hiddenDimension: configuration.hiddenDimension,
                                            trunkLayers: configuration.trunkLayers, modelCount: models.count, dropout: configuration.dropout)
+        try architecture.validate()
         var rng = SeededRandom(seed: configuration.seed)
         return try MLPRouter(models: models, network: MLPNetwork(architecture: architecture, seed: rng.next()), costNormalizer: normalizer)
     }
@@ -56,10 +57,20 @@ extension FederationCoordinator {
                                      reports: [], accountant: configuration.privacy == nil ? nil : PrivacyAccountant())
         if let resume {
             guard resume.parameters.count == state.parameters.count,
-                  zip(resume.parameters, state.parameters).allSatisfy({ $0.name == $1.name && $0.shape == $1.shape }),
-                  resume.server.optimizer == configuration.server, resume.completedRounds <= configuration.rounds,
-                  (resume.accountant == nil) == (configuration.privacy == nil) else {
-                throw FederationError.invalidConfiguration("the checkpoint does not fit this model and configuration")
+                  zip(resume.parameters, state.parameters).allSatisfy({ $0.name == $1.name && $0.shape == $1.shape }) else {
+                throw FederationError.checkpoint("the checkpoint's MLP parameters \(resume.parameters.map { "\($0.name)\($0.shape)" }) do not fit this architecture")
+            }
+            if let bad = resume.parameters.first(where: { !$0.values.allSatisfy(\.isFinite) }) {
+                throw FederationError.checkpoint("the checkpoint's MLP parameter \(bad.name) holds NaN or infinity")
+            }
+            guard (0...configuration.rounds).contains(resume.completedRounds), resume.reports.count == resume.completedRounds else {
+                throw FederationError.checkpoint("the checkpoint records \(resume.completedRounds) completed MLP rounds and \(resume.reports.count) round reports; this configuration runs 0…\(configuration.rounds)")
+            }
+            guard resume.server.optimizer == configuration.server, resume.server.fits(shapes: state.parameters.map(\.count)) else {
+                throw FederationError.checkpoint("the checkpoint's server optimiser state does not fit this optimiser (\(configuration.server)) and model")
+            }
+            guard (resume.accountant == nil) == (configuration.privacy == nil), resume.accountant?.isConsistent ?? true else {
+                throw FederationError.checkpoint("the checkpoint's privacy accountant does not fit this configuration")
             }
             state = resume
             network.parameters = resume.parameters

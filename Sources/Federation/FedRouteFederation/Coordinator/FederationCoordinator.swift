@@ -68,9 +68,10 @@ public struct FederationCoordinator: Sendable {
             guard x.models == d[0].models else {
                 throw FederationError.invalidReply(client: clients[i].id, "models \(x.models) differ from \(clients[0].id)'s \(d[0].models)")
             }
+            let (cells, overflow) = x.trainQueries.multipliedReportingOverflow(by: x.models.count)
             guard x.trainQueries >= x.trainableQueries, x.trainableQueries >= 0, x.observedCells >= x.trainableQueries,
-                  x.observedCells <= x.trainQueries * x.models.count else {
-                throw FederationError.invalidReply(client: clients[i].id, "inconsistent counts: \(x.trainQueries) queries, \(x.trainableQueries) trainable, \(x.observedCells) observed cells")
+                  !overflow, x.observedCells <= cells, x.trainQueries <= ClientDescription.maxTrainQueries else {
+                throw FederationError.invalidReply(client: clients[i].id, "inconsistent counts: \(x.trainQueries) queries (at most \(ClientDescription.maxTrainQueries)), \(x.trainableQueries) trainable, \(x.observedCells) observed cells of \(x.models.count) models")
             }
         }
         return d
@@ -82,7 +83,9 @@ public struct FederationCoordinator: Sendable {
         let parts = try await askAll(.documentFrequencies(configuration)) { if case .documentFrequencies(let v) = $0 { return v }; return nil }
         var total = DocumentFrequencies(documents: 0, counts: Array(repeating: 0, count: configuration.dimension))
         for (i, p) in parts.enumerated() {
-            guard p.counts.count == configuration.dimension, p.documents >= 0, p.counts.allSatisfy({ $0 >= 0 && $0 <= p.documents }) else {
+            // Bounded per client, so the sum over any realistic number of clients cannot overflow.
+            guard p.counts.count == configuration.dimension, p.documents >= 0, p.documents <= ClientDescription.maxTrainQueries,
+                  p.counts.allSatisfy({ $0 >= 0 && $0 <= p.documents }) else {
                 throw FederationError.invalidReply(client: clients[i].id, "document counts of dimension \(p.counts.count) for \(p.documents) documents")
             }
             total = total + p
@@ -106,8 +109,10 @@ public struct FederationCoordinator: Sendable {
         var total = CostMoments(models: models)
         for (i, p) in parts.enumerated() {
             let arrays = [p.count, p.sum, p.sumSquares]
-            guard arrays.allSatisfy({ $0.count == models && $0.allSatisfy(\.isFinite) }), p.count.allSatisfy({ $0 >= 0 }) else {
-                throw FederationError.invalidReply(client: clients[i].id, "cost moments are not \(models) finite values each")
+            // Magnitudes are bounded (log-costs of at most 2^40 rows) so that the sum stays finite.
+            guard arrays.allSatisfy({ $0.count == models && $0.allSatisfy { $0.isFinite && abs($0) <= 1e30 } }),
+                  p.count.allSatisfy({ $0 >= 0 && $0 <= Double(ClientDescription.maxTrainQueries) }) else {
+                throw FederationError.invalidReply(client: clients[i].id, "cost moments are not \(models) finite values each of magnitude ≤ 1e30 with counts ≤ 2^40")
             }
             total = total + p
         }

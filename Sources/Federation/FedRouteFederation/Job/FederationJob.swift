@@ -41,6 +41,7 @@ public struct FederationJob: Sendable {
         let c = configuration
         try c.validate(clients: transport.clientIDs.count)
         var state = initialState ?? FederationJobState()
+        do { try state.validate() } catch { throw FederationError.checkpoint("the checkpoint \(store.path) is not usable: \(error); move it away to start over") }
         let coordinator = try FederationCoordinator(clients: transport.clients(deadline: c.roundDeadline),
                                                     maxConcurrentRequests: transport.maxConcurrentRequests)
         let validation = try c.validation.map { try Self.loadValidation($0) }
@@ -62,7 +63,9 @@ public struct FederationJob: Sendable {
             let router: AnyRouter
             switch family {
             case .mlp:
-                router = AnyRouter(try await trainMLP(coordinator, setup: setup, validation: validationSet, rejoin: rejoin, state: &state))
+                do { router = AnyRouter(try await trainMLP(coordinator, setup: setup, validation: validationSet, rejoin: rejoin, state: &state)) } catch FederationError.checkpoint(let why) {
+                    throw FederationError.checkpoint("the checkpoint \(store.path) is not usable: \(why); move it away to start over")
+                }
             case .kmeans:
                 try await rejoin.wait()
                 try await transport.waitForClients(c.minimumOnline, timeout: c.joinTimeout)

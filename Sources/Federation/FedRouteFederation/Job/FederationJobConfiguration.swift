@@ -59,6 +59,7 @@ public struct FederationJobConfiguration: Sendable, Codable, Equatable {
             throw FederationError.invalidConfiguration("deadlines must be finite and > 0")
         }
         if let g = rejoinGraceSeconds, !(g.isFinite && g >= 0) { throw FederationError.invalidConfiguration("rejoinGraceSeconds must be ≥ 0, not \(g)") }
+        if families.contains(.mlp) { try mlp.validate(clients: clients) }
         if mlp.secureAggregation && clients < 2 { throw FederationError.invalidConfiguration("secure aggregation needs ≥ 2 clients") }
     }
 }

@@ -19,6 +19,36 @@ public struct FederationJobState: Sendable, Codable {
     public var validationAUC: [String: Double] = [:]
 
     public init() {}
+
+    /// Checks what a resumed job relies on, so that a tampered or damaged checkpoint is refused with
+    /// its reason instead of trapping or silently starting a family over (and overwriting the file).
+    public func validate() throws(FederationError) {
+        guard restarts >= 0 else { throw .checkpoint("restarts is \(restarts)") }
+        for f in finishedFamilies where RouterFamily(rawValue: f) == nil { throw .checkpoint("finished family '\(f)' is not a router family") }
+        guard Set(finishedFamilies).count == finishedFamilies.count else { throw .checkpoint("finished families \(finishedFamilies) repeat") }
+        if setup == nil, mlp != nil || !finishedFamilies.isEmpty || !roundTraffic.isEmpty {
+            throw .checkpoint("it records training but no setup (encoder, descriptions, cost normaliser)")
+        }
+        if let setup {
+            guard let first = setup.descriptions.first, setup.descriptions.allSatisfy({ $0.models == first.models }), !first.models.isEmpty else {
+                throw .checkpoint("its setup holds no client descriptions or descriptions with different models")
+            }
+            guard setup.normalizer.mean.count == first.models.count, setup.normalizer.std.count == first.models.count,
+                  setup.normalizer.mean.allSatisfy(\.isFinite), setup.normalizer.std.allSatisfy({ $0.isFinite && $0 > 0 }) else {
+                throw .checkpoint("its cost normaliser does not fit \(first.models.count) models or is not finite")
+            }
+        }
+        // Every completed MLP round leaves a traffic record and the MLP state; a missing `mlp` with
+        // rounds recorded (or the MLP family finished) is damage, not a fresh start.
+        let rounds = mlp?.completedRounds ?? 0
+        guard rounds >= 0 else { throw .checkpoint("completedRounds is \(rounds)") }
+        if mlp == nil, !roundTraffic.isEmpty || finishedFamilies.contains(RouterFamily.mlp.rawValue) {
+            throw .checkpoint("it records \(roundTraffic.count) MLP rounds\(finishedFamilies.contains(RouterFamily.mlp.rawValue) ? " and a finished MLP family" : "") but holds no MLP state (the 'mlp' key is missing)")
+        }
+        guard roundTraffic.count == rounds, roundTraffic.map(\.round) == Array(stride(from: 1, through: rounds, by: 1)) else {
+            throw .checkpoint("it records \(rounds) completed MLP rounds but traffic for rounds \(roundTraffic.map(\.round))")
+        }
+    }
 }
 
 /// One completed round's traffic, time and validation AUC.

@@ -1,0 +1,106 @@
+import AsyncHTTPClient
+import FedRouteFederation
+import FedRouteHTTPRunner
+@testable import FedRouteFederationHTTP
+import Foundation
+import Logging
+import NIOCore
+import NIOFoundationCompat
+import NIOHTTP1
+import Testing
+
+/// Regression tests for the coordinator's handling of hostile requests (issue 15, items 1, 5 and 6).
+@Suite(.serialized) struct HostileRequestTests {
+    /// Issue 15.1: a validly signed request with an extreme timestamp trapped on `abs(now - timestamp)`.
+    @Test func extremeSignedTimestampsAreStaleNotATrap() throws {
+        let alice = ClientIdentity(id: "alice")
+        var auth = try ClientAuthenticator(publicKeys: ["alice": alice.publicKeyBase64])
+        let body = Data("{}".utf8)
+        for (nonce, time) in [(1, Int64.min), (2, Int64.max), (3, Int64.min + 1)] {
+            let h = Dictionary(uniqueKeysWithValues: try RequestSignature.headers(identity: alice, method: "POST", path: "/v1/poll", session: "s",
+                                                                                  nonce: UInt64(nonce), timestamp: time, body: body))
+            #expect(throws: AuthenticationFailure.staleTimestamp(client: "alice", timestamp: time, now: 1_700_000_000)) {
+                try auth.verify(method: "POST", path: "/v1/poll", header: { h[$0] }, body: body, now: 1_700_000_000)
+            }
+            // The message is printable whatever the skew.
+            #expect(AuthenticationFailure.staleTimestamp(client: "alice", timestamp: time, now: 1_700_000_000).description.contains("away"))
+        }
+        // A clock skew limit near Int64.max saturates instead of trapping.
+        auth.maxClockSkew = .max
+        let h = Dictionary(uniqueKeysWithValues: try RequestSignature.headers(identity: alice, method: "POST", path: "/v1/poll", session: "s",
+                                                                              nonce: 9, timestamp: .max, body: body))
+        #expect(try auth.verify(method: "POST", path: "/v1/poll", header: { h[$0] }, body: body, now: 1_700_000_000) == "alice")
+    }
+
+    /// Issue 15.6: rejection records held every caller-chosen client id in full, for ever.
+    @Test func rejectionsAreBoundedCutAndEscaped() async throws {
+        let registry = ClientRegistry(federation: "t", authenticator: try ClientAuthenticator(publicKeys: [:]), logger: Logger(label: "test"))
+        let huge = String(repeating: "x", count: 60_000) + "\nforged log line"
+        for _ in 0..<300 {
+            await #expect(throws: WireError.self) { _ = try await registry.precheck(path: "/v1/join", headers: [Wire.Header.client: huge]) }
+        }
+        let kept = await registry.rejections
+        #expect(await registry.rejectionCount == 300)
+        #expect(kept.count == ClientRegistry.keptRejections)
+        #expect(kept.allSatisfy { $0.count < 700 && !$0.contains("\n") })
+        let forged = await registry.rejections.last ?? ""
+        #expect(forged.contains("more)"))
+        #expect(LogText.escape("a\nb\"c\u{1B}") == "a\\nb\\\"c\\u{1b}")
+    }
+
+    /// Issue 15.5: bodies were collected (up to 256 MiB) before the signature headers were looked at.
+    @Test func bodiesAreRefusedBeforeTheyAreReadAndControlRoutesAreSmall() async throws {
+        let alice = ClientIdentity(id: "alice")
+        let logger = Logger(label: "test")
+        let registry = ClientRegistry(federation: "t", authenticator: try ClientAuthenticator(publicKeys: ["alice": alice.publicKeyBase64]), logger: logger)
+        let http = HTTPClient(eventLoopGroupProvider: .singleton)
+        do { try await exchange(http: http, registry: registry, alice: alice, logger: logger) } catch {
+            try await http.shutdown()
+            throw error
+        }
+        try await http.shutdown()
+    }
+
+    func exchange(http: HTTPClient, registry: ClientRegistry, alice: ClientIdentity, logger: Logger) async throws {
+        let transport = try CoordinatorRoutes.transport(tls: nil)
+        try await HTTPRunner.withRunning(logger: logger, { ready in
+            CoordinatorRoutes.application(registry: registry, host: "127.0.0.1", port: 0, transport: transport, logger: logger,
+                                          pollWait: .milliseconds(200), onServerRunning: ready)
+        }) { port in
+            let base = "http://127.0.0.1:\(port)"
+            let big = Data(repeating: 0x41, count: 8 << 20)
+            // Unsigned: refused as unauthenticated with no body read (the registry counts no bytes in).
+            let (s1, e1) = try await Self.send(http, base + "/v1/reply", body: big, headers: [])
+            #expect(s1 == 401 && e1.contains(Wire.Header.client))
+            // Signed by an unknown client: the same.
+            let eve = ClientIdentity(id: "eve")
+            let (s2, _) = try await Self.send(http, base + "/v1/reply", body: big,
+                                              headers: try Self.sign(eve, path: "/v1/reply", nonce: 1, body: big))
+            #expect(s2 == 401)
+            #expect(await registry.bytesIn == 0)
+            // A known client, signed, but a join body over the control-route limit: 413, not buffered.
+            let join = Data(repeating: 0x20, count: Wire.maxControlBodyBytes + 1)
+            let (s3, e3) = try await Self.send(http, base + "/v1/join", body: join, headers: try Self.sign(alice, path: "/v1/join", nonce: 2, body: join))
+            #expect(s3 == 413 && e3.contains("\(Wire.maxControlBodyBytes)"))
+            // A good join still works afterwards (its body slot was released).
+            let ok = try Wire.encoder().encode(JoinRequest())
+            let (s4, _) = try await Self.send(http, base + "/v1/join", body: ok, headers: try Self.sign(alice, path: "/v1/join", nonce: 3, body: ok))
+            #expect(s4 == 200)
+        }
+    }
+
+    static func sign(_ who: ClientIdentity, path: String, nonce: UInt64, body: Data) throws -> [(String, String)] {
+        try RequestSignature.headers(identity: who, method: "POST", path: path, session: "-", nonce: nonce,
+                                     timestamp: Int64(Date().timeIntervalSince1970), body: body)
+    }
+
+    static func send(_ http: HTTPClient, _ url: String, body: Data, headers: [(String, String)]) async throws -> (Int, String) {
+        var r = HTTPClientRequest(url: url)
+        r.method = .POST
+        for (k, v) in headers { r.headers.add(name: k, value: v) }
+        r.body = .bytes(ByteBuffer(data: body))
+        let response = try await http.execute(r, timeout: .seconds(30))
+        var b = try await response.body.collect(upTo: 1 << 20)
+        return (Int(response.status.code), b.readString(length: b.readableBytes) ?? "")
+    }
+}
