@@ -1,6 +1,6 @@
 /// An error in evaluation data, naming the file and line (or row) where it was found.
-public struct DataError: Error, CustomStringConvertible, Sendable, Equatable {
-    public enum Kind: String, Sendable {
+public struct DataError: Error, CustomStringConvertible, Sendable, Equatable, Codable {
+    public enum Kind: String, Sendable, Codable {
         case fileNotFound = "file not found"
         case unreadable = "unreadable"
         case malformed = "malformed"
@@ -34,7 +34,7 @@ public struct DataError: Error, CustomStringConvertible, Sendable, Equatable {
 
 /// What a loader did besides returning data: rows skipped (with `--skip-invalid`), duplicates
 /// resolved, assumptions made. Loaders never drop data without a line here.
-public struct LoadReport: Sendable, Equatable {
+public struct LoadReport: Sendable, Equatable, Codable {
     public var notes: [String] = []
     /// Invalid rows skipped, with their error.
     public var skipped: [DataError] = []

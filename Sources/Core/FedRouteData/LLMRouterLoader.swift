@@ -17,6 +17,9 @@ public enum LLMRouterLoader {
                   let input = (entry["input_price"] as? NSNumber)?.doubleValue,
                   let output = (entry["output_price"] as? NSNumber)?.doubleValue
             else { throw DataError(.malformed, "model '\(model)' lacks numeric input_price/output_price", file: pricePath) }
+            guard input.isFinite, output.isFinite, input >= 0, output >= 0 else {
+                throw DataError(.invalidValue, "model '\(model)': input_price \(input) and output_price \(output) must be finite numbers ≥ 0", file: pricePath)
+            }
             prices[model] = TokenPrice(input: input, output: output)
         }
         // Models are those with scores (the price table may list more); each needs a price.
@@ -34,7 +37,7 @@ public enum LLMRouterLoader {
             throw DataError(.unknownModel, "model '\(unpriced)' has scores but no price", file: pricePath)
         }
         report.note("costs estimated from default_llm.json prices: prompt tokens ≈ UTF-8 bytes / 4, \(options.assumedOutputTokens) output tokens assumed")
-        var acc = TableAccumulator(models: models, policy: options.invalidRows)
+        var acc = TableAccumulator(models: models, options: options)
         let testQuestions = Set(splitRows.filter { $0.split == .test }.flatMap { $0.rows.compactMap { ($0 as? [String: Any])?["question"] as? String } })
         var droppedOverlap = 0
         var missingTask = 0
@@ -67,7 +70,7 @@ public enum LLMRouterLoader {
         }
         if droppedOverlap > 0 { report.note("\(droppedOverlap) train questions also in dc_test.json were removed from train") }
         if missingTask > 0 { report.note("\(missingTask) questions had no task in q_*.jsonl and were labelled by cluster_id") }
-        return acc.table
+        return acc.finish(report: &report)
     }
 
     static func taskLabels(_ path: String, report: inout LoadReport) throws -> [String: String] {

@@ -19,10 +19,17 @@ public struct LoadOptions: Sendable {
     public var invalidRows: InvalidRowPolicy
     /// Output tokens assumed when a source gives neither a cost nor a response to count.
     public var assumedOutputTokens: Int
+    /// Longest query text accepted, in UTF-8 bytes: a longer one is an invalid row (an error, or
+    /// skipped and counted with `--skip-invalid`).
+    public var maxQueryBytes: Int
 
-    public init(invalidRows: InvalidRowPolicy = .fail, assumedOutputTokens: Int = 256) {
+    /// 1 MiB: 250 times the longest prompt of the bundled data, far beyond any routed prompt.
+    public static let defaultMaxQueryBytes = 1 << 20
+
+    public init(invalidRows: InvalidRowPolicy = .fail, assumedOutputTokens: Int = 256, maxQueryBytes: Int = defaultMaxQueryBytes) {
         self.invalidRows = invalidRows
         self.assumedOutputTokens = assumedOutputTokens
+        self.maxQueryBytes = maxQueryBytes
     }
 }
 
@@ -148,35 +155,91 @@ public struct TokenPrice: Sendable, Equatable, Codable {
     }
 }
 
-/// Collects rows into a table, applying the invalid-row policy.
+/// Collects rows into a table, applying the invalid-row policy, the query-length limit, and
+/// `finish`'s removal of exact duplicates and of training rows that repeat a test query.
 struct TableAccumulator {
     var table: EvaluationTable
     var policy: InvalidRowPolicy
-    private var seenIDs: [String: Int] = [:]
+    var maxQueryBytes: Int
+    /// Per query id: how often it was seen, and the texts it was seen with.
+    private var seenIDs: [String: (count: Int, texts: Set<String>)] = [:]
+    /// Whole rows (id, task, split, text, cells) seen so far, to recognise exact repeats.
+    private var seenRows: Set<String> = []
     var renamedIDs = 0
+    var renamedSamePrompt = 0
+    var exactDuplicates = 0
 
-    init(models: [String], policy: InvalidRowPolicy) {
+    init(models: [String], policy: InvalidRowPolicy, maxQueryBytes: Int = LoadOptions.defaultMaxQueryBytes) {
         table = EvaluationTable(models: models)
         self.policy = policy
+        self.maxQueryBytes = maxQueryBytes
     }
 
-    /// Runs `body` to parse one row and appends what it returns; a query id seen before gets a
-    /// `#2`, `#3`… suffix (counted in `renamedIDs`). A thrown `DataError` fails or is recorded as skipped.
-    mutating func row(report: inout LoadReport, _ body: () throws -> (Query, [Int: (score: Double, cost: Double)])?) throws {
+    init(models: [String], options: LoadOptions) {
+        self.init(models: models, policy: options.invalidRows, maxQueryBytes: options.maxQueryBytes)
+    }
+
+    /// Runs `body` to parse one row and appends what it returns. A query longer than
+    /// `maxQueryBytes` (UTF-8) is invalid; an exact repeat of an earlier row is dropped (counted in
+    /// `exactDuplicates`); another row with a query id seen before gets a `#2`, `#3`… suffix
+    /// (counted in `renamedIDs`). A thrown `DataError` fails or is recorded as skipped.
+    mutating func row(report: inout LoadReport, file: String? = nil, line: Int? = nil,
+                      _ body: () throws -> (Query, [Int: (score: Double, cost: Double)])?) throws {
         do {
             guard let (parsedQuery, cells) = try body() else { return }
+            let bytes = parsedQuery.text.utf8.count
+            guard bytes <= maxQueryBytes else {
+                throw DataError(.invalidValue, "query '\(parsedQuery.id.prefix(80))' is \(bytes) bytes long; the limit is \(maxQueryBytes) bytes (--max-query-bytes)",
+                                file: file, line: line)
+            }
+            let cellKey = cells.keys.sorted().map { "\($0):\(cells[$0]!.score.bitPattern):\(cells[$0]!.cost.bitPattern)" }.joined(separator: ",")
+            let rowKey = [parsedQuery.id, parsedQuery.task, parsedQuery.split?.rawValue ?? "-", cellKey, parsedQuery.text].joined(separator: "\u{0}")
+            guard !seenRows.contains(rowKey) else {
+                exactDuplicates += 1
+                return
+            }
             var query = parsedQuery
             let original = query.id
-            let n = seenIDs[original, default: 0] + 1
+            let seen = seenIDs[original]
+            let n = (seen?.count ?? 0) + 1
             if n > 1 { query.id = "\(original)#\(n)" }
             try table.append(query, cells: cells)
-            seenIDs[original] = n
-            if n > 1 { renamedIDs += 1 }
+            seenRows.insert(rowKey)
+            seenIDs[original] = (n, (seen?.texts ?? []).union([parsedQuery.text]))
+            if n > 1 {
+                renamedIDs += 1
+                if seen?.texts.contains(parsedQuery.text) == true { renamedSamePrompt += 1 }
+            }
         } catch let error as DataError {
             switch policy {
             case .fail: throw error
             case .skip: report.skipped.append(error)
             }
         }
+    }
+
+    /// The table, with notes for what was renamed or dropped, and without training rows whose text
+    /// is also a test query (the test row stays; a leaked copy would let a router see the answer).
+    mutating func finish(report: inout LoadReport) -> EvaluationTable { finishKeepingRows(report: &report).table }
+
+    /// `finish`, with the indices of the rows kept (to align per-row side data such as responses).
+    mutating func finishKeepingRows(report: inout LoadReport) -> (table: EvaluationTable, kept: [Int]) {
+        if exactDuplicates > 0 { report.note("\(exactDuplicates) rows repeating an earlier row exactly (same id, prompt and scores) were dropped") }
+        if renamedIDs > 0 {
+            let differ = renamedIDs - renamedSamePrompt
+            var parts: [String] = []
+            if differ > 0 { parts.append("\(differ) with a different prompt") }
+            if renamedSamePrompt > 0 { parts.append("\(renamedSamePrompt) with the same prompt but different scores") }
+            report.note("\(renamedIDs) repeated query ids were made unique with a '#n' suffix (\(parts.joined(separator: ", ")))")
+        }
+        let testTexts = Set((0..<table.queryCount).filter { table.queries[$0].split == .test }.map { table.queries[$0].text })
+        let all = Array(0..<table.queryCount)
+        guard !testTexts.isEmpty else { return (table, all) }
+        let leaked = all.filter { table.queries[$0].split == .train && testTexts.contains(table.queries[$0].text) }
+        guard !leaked.isEmpty else { return (table, all) }
+        report.note("\(leaked.count) training rows whose prompt is also a test query were dropped (no test query leaks into training)")
+        let drop = Set(leaked)
+        let kept = all.filter { !drop.contains($0) }
+        return (table.subset(kept), kept)
     }
 }

@@ -41,7 +41,7 @@ public enum NativeFormat {
             }
         }
         let models = modelSet.sorted()
-        var acc = TableAccumulator(models: models, policy: options.invalidRows)
+        var acc = TableAccumulator(models: models, options: options)
         var seen = Set<String>()
         for (file, lineNumber, line) in lines {
             try acc.row(report: &report) {
@@ -60,7 +60,7 @@ public enum NativeFormat {
                 return (Query(id: line.id, text: line.query, task: line.task, split: line.split), cells)
             }
         }
-        return acc.table
+        return acc.finish(report: &report)
     }
 
     /// Writes `table` as native JSONL (models sorted). Unobserved cells are written as `{}` so that

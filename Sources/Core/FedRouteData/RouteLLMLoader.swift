@@ -26,7 +26,7 @@ public enum RouteLLMLoader {
         guard !files.isEmpty else { throw DataError(.empty, "no mmlu/*.csv or gsm8k_responses.csv", file: directory) }
         let models = listPrices.keys.sorted()
         report.note("RouteLLM has no costs: list prices \(listPrices.map { "\($0.key) $\($0.value.input)/$\($0.value.output) per M tokens" }.sorted().joined(separator: ", ")); prompt tokens ≈ bytes / 4")
-        var acc = TableAccumulator(models: models, policy: options.invalidRows)
+        var acc = TableAccumulator(models: models, options: options)
         for (file, task) in files {
             let reader: CSVReader
             do { reader = try CSVReader(string: try DatasetLoader.readText(file), hasHeaderRow: true) } catch let e as DataError { throw e } catch {
@@ -71,6 +71,6 @@ public enum RouteLLMLoader {
             }
             if let error = reader.error { throw DataError(.malformed, "CSV parse error after row \(rowNumber): \(error)", file: file, line: rowNumber) }
         }
-        return acc.table
+        return acc.finish(report: &report)
     }
 }

@@ -27,13 +27,12 @@ public enum RouterBenchLoader {
         for file in files {
             try loadFile(file, options: options, accumulator: &accumulator, report: &report, responses: &responses)
         }
-        guard let acc = accumulator else { throw DataError(.empty, "no rows", file: path) }
-        if acc.renamedIDs > 0 {
-            report.note("\(acc.renamedIDs) repeated sample_id values were made unique with a '#n' suffix (their prompts differ)")
-        }
-        let unobserved = acc.table.observed.filter { !$0 }.count
+        guard var acc = accumulator else { throw DataError(.empty, "no rows", file: path) }
+        let (table, kept) = acc.finishKeepingRows(report: &report)
+        if let all = responses, kept.count != all.count { responses = kept.map { all[$0] } }
+        let unobserved = table.observed.filter { !$0 }.count
         if unobserved > 0 { report.note("\(unobserved) cells have no score (empty or NaN in the source) and are treated as not evaluated") }
-        return acc.table
+        return table
     }
 
     static func loadFile(_ file: String, options: LoadOptions, accumulator: inout TableAccumulator?, report: inout LoadReport,
@@ -44,13 +43,27 @@ public enum RouterBenchLoader {
             throw DataError(.malformed, "cannot parse CSV header: \(error)", file: file, line: 1)
         }
         guard let header = reader.headerRow else { throw DataError(.empty, "no header row", file: file, line: 1) }
-        let column = Dictionary(header.enumerated().map { ($1, $0) }, uniquingKeysWith: { a, _ in a })
+        var column: [String: Int] = [:]
+        for (i, name) in header.enumerated() {
+            if let first = column[name] {
+                throw DataError(.duplicate, "column '\(name.prefix(100))' appears twice (columns \(first + 1) and \(i + 1))", file: file, line: 1)
+            }
+            column[name] = i
+        }
         for required in ["sample_id", "prompt", "eval_name"] where column[required] == nil {
             throw DataError(.missingColumn, "no '\(required)' column", file: file, line: 1)
         }
         let models = header.filter { !$0.contains("|") && column[$0 + "|total_cost"] != nil }.sorted()
-        guard !models.isEmpty else { throw DataError(.missingColumn, "no model columns (a model needs '<name>' and '<name>|total_cost')", file: file, line: 1) }
-        if accumulator == nil { accumulator = TableAccumulator(models: models, policy: options.invalidRows) }
+        // Every other column must be a usable model: one without its cost column (or a cost column
+        // without its score column) is left out with a note, never silently.
+        let known: Set<String> = ["", "sample_id", "prompt", "eval_name", "oracle_model_to_route_to"]
+        let costless = header.filter { !$0.contains("|") && !known.contains($0) && column[$0 + "|total_cost"] == nil }
+        let scoreless = header.filter { $0.hasSuffix("|total_cost") && column[String($0.dropLast("|total_cost".count))] == nil }
+        if accumulator == nil, !(costless + scoreless).isEmpty {
+            report.note("columns left out of \((file as NSString).lastPathComponent): "
+                        + (costless.map { "'\($0.prefix(100))' (no '|total_cost' column)" } + scoreless.map { "'\($0.prefix(100))' (no score column)" }).joined(separator: ", "))
+        }
+        if accumulator == nil { accumulator = TableAccumulator(models: models, options: options) }
         guard accumulator!.table.models == models else {
             throw DataError(.unknownModel, "models \(models) differ from earlier files' \(accumulator!.table.models)", file: file, line: 1)
         }
@@ -71,7 +84,7 @@ public enum RouterBenchLoader {
                     })
                 }
             }
-            try accumulator!.row(report: &report) {
+            try accumulator!.row(report: &report, file: file, line: line) {
                 guard fields.count == header.count else {
                     throw DataError(.malformed, "row has \(fields.count) fields, header has \(header.count)", file: file, line: line)
                 }

@@ -34,7 +34,7 @@ public enum RouterDCLoader {
             prices[model] = TokenPrice(input: p, output: p)
         }
         report.note("RouterDC has no costs: proxy price $\(dollarsPerMillionTokensPerBillionParameters)/M tokens per billion parameters, \(options.assumedOutputTokens) output tokens assumed")
-        var acc = TableAccumulator(models: models, policy: options.invalidRows)
+        var acc = TableAccumulator(models: models, options: options)
         for (file, rows) in parsed {
             let (stem, split) = DatasetLoader.splitAndStem(fileName: (file as NSString).lastPathComponent)
             for (i, r) in rows.enumerated() {
@@ -55,7 +55,7 @@ public enum RouterDCLoader {
                 }
             }
         }
-        return acc.table
+        return acc.finish(report: &report)
     }
 
     /// Billions of parameters named in a model id (`Meta-Llama-3-8B` → 8), if any.

@@ -54,7 +54,17 @@ public struct WordPieceTokenizer: Sendable, Equatable {
 
     /// Token ids with [CLS] … [SEP], truncated to `maxLength` ids in total.
     public func encode(_ text: String, maxLength: Int, truncation: Truncation = .head) -> [Int] {
-        let all = wordPieces(text)
+        // A word piece spans at least one character, and BERT maps words over 100 characters to
+        // [UNK]: the kept end of the text, `maxLength` × 256 characters, holds every kept piece
+        // of any ordinary text, and bounds the cost of a huge one.
+        let window = max(1, maxLength).multipliedReportingOverflow(by: 256)
+        let all: [String]
+        if !window.overflow, text.utf8.count > window.partialValue,
+           text.index(text.startIndex, offsetBy: window.partialValue, limitedBy: text.endIndex).map({ $0 < text.endIndex }) == true {
+            all = wordPieces(truncation == .head ? String(text.prefix(window.partialValue)) : String(text.suffix(window.partialValue)))
+        } else {
+            all = wordPieces(text)
+        }
         let keep = max(0, maxLength - 2)
         let pieces = (truncation == .head ? Array(all.prefix(keep)) : Array(all.suffix(keep))).map { vocabulary[$0] ?? unknownID }
         return [classifierID] + pieces + [separatorID]

@@ -24,12 +24,31 @@ public struct FeatureCache: Sendable {
     /// encoded in chunks of `chunk` and `progress(done, total)` is called after each.
     public func features(of texts: [String], encoder: any QueryEncoder, chunk: Int = 64,
                          progress: ((Int, Int) -> Void)? = nil) -> (features: Matrix, hit: Bool) {
+        let r = lookUp(texts, encoder: encoder, chunk: chunk, progress: progress)
+        return (r.features, r.outcome == .hit)
+    }
+
+    /// What `lookUp` did with the cache.
+    public enum Outcome: Equatable, Sendable {
+        case hit
+        case stored
+        /// Computed, but the cache could not be written (the reason); the features are still right.
+        case notStored(String)
+    }
+
+    /// The features of `texts`, from the cache or computed (and then stored, where the folder is writable).
+    public func lookUp(_ texts: [String], encoder: any QueryEncoder, chunk: Int = 64,
+                       progress: ((Int, Int) -> Void)? = nil) -> (features: Matrix, outcome: Outcome) {
         let path = (directory as NSString).appendingPathComponent(Self.key(encoder: encoder, texts: texts) + ".f32")
-        if let m = Self.read(path), m.rows == texts.count, m.cols == encoder.dimension { return (m, true) }
+        if let m = Self.read(path), m.rows == texts.count, m.cols == encoder.dimension { return (m, .hit) }
         let m = Self.encode(texts, encoder: encoder, chunk: chunk, progress: progress)
-        try? FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        try? Self.write(m, to: path)
-        return (m, false)
+        do {
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            try Self.write(m, to: path)
+            return (m, .stored)
+        } catch {
+            return (m, .notStored("\(error.localizedDescription)"))
+        }
     }
 
     /// Encodes `texts`, in chunks with progress reports when `progress` is given.
@@ -58,8 +77,9 @@ public struct FeatureCache: Sendable {
         guard let data = FileManager.default.contents(atPath: path), data.count >= 12, data.prefix(4) == Data("FRF1".utf8) else { return nil }
         let rows = Int(data.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: 4, as: UInt32.self) }.littleEndian)
         let cols = Int(data.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: 8, as: UInt32.self) }.littleEndian)
-        guard data.count == 12 + rows * cols * 4 else { return nil }
-        var values = [Float](repeating: 0, count: rows * cols)
+        // A tampered header cannot overflow or size an allocation beyond the file itself.
+        guard let count = ShapeLimits.checkedCount([rows, cols], limit: (data.count - 12) / 4), data.count == 12 + count * 4 else { return nil }
+        var values = [Float](repeating: 0, count: count)
         values.withUnsafeMutableBytes { dst in data.withUnsafeBytes { src in dst.copyMemory(from: UnsafeRawBufferPointer(rebasing: src[12...])) } }
         let m = Matrix(rows: rows, cols: cols, data: values)
         return m.isFinite ? m : nil

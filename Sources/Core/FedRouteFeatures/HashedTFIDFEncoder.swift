@@ -146,9 +146,19 @@ public struct HashedTFIDFEncoder: QueryEncoder, Equatable {
         return out
     }
 
+    /// Characters featurised at most, whatever the configuration says (`maxCharacters` 0 means
+    /// this limit): a longer text keeps its first and last halves, so encoding cost is bounded.
+    public static let featurizedCharacterLimit = 65_536
+
+    /// The text as featurised: at most `maxCharacters` (or `featurizedCharacterLimit`) characters,
+    /// head and tail halves joined by a space. Counting stops at the limit, so a huge text costs
+    /// no more than a long one.
     func truncated(_ text: String) -> String {
-        let limit = configuration.maxCharacters
-        guard limit > 0, text.count > limit else { return text }
+        let configured = configuration.maxCharacters
+        let limit = configured > 0 ? min(configured, Self.featurizedCharacterLimit) : Self.featurizedCharacterLimit
+        guard text.utf8.count > limit, text.index(text.startIndex, offsetBy: limit, limitedBy: text.endIndex).map({ $0 < text.endIndex }) == true else {
+            return text
+        }
         return String(text.prefix(limit / 2)) + " " + String(text.suffix(limit - limit / 2))
     }
 

@@ -10,6 +10,9 @@ public enum SafeTensors {
         public var description: String { "\(path): \(message)" }
     }
 
+    /// Longest JSON header read (the format's own limit is 100 MB; fedroute's are a few kB).
+    public static let maxHeaderBytes = 100_000_000
+
     public static func write(tensors: [Tensor], metadata: [String: String], to path: String) throws {
         var header: [String: Any] = ["__metadata__": metadata]
         var offset = 0
@@ -38,28 +41,37 @@ public enum SafeTensors {
             throw FormatError(path: path, message: FileManager.default.fileExists(atPath: path) ? "cannot read" : "no such file")
         }
         guard data.count >= 8 else { throw FormatError(path: path, message: "too short for a safetensors file") }
-        let headerLength = Int(data.withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) }.littleEndian)
-        guard headerLength > 0, 8 + headerLength <= data.count else { throw FormatError(path: path, message: "header length \(headerLength) exceeds file size") }
-        guard let header = try? JSONSerialization.jsonObject(with: data.subdata(in: 8..<(8 + headerLength))) as? [String: Any] else {
-            throw FormatError(path: path, message: "header is not a JSON object")
+        let declared = data.withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) }.littleEndian
+        guard declared > 0, declared <= UInt64(maxHeaderBytes), Int(declared) <= data.count - 8 else {
+            throw FormatError(path: path, message: "header length \(declared) is not within 1…\(min(maxHeaderBytes, data.count - 8)) (file of \(data.count) bytes, header limit \(maxHeaderBytes))")
+        }
+        let headerLength = Int(declared)
+        let header: [String: HeaderEntry]
+        do { header = try JSONDecoder().decode([String: HeaderEntry].self, from: data.subdata(in: 8..<(8 + headerLength))) } catch {
+            throw FormatError(path: path, message: "header is not a safetensors JSON header: \(error)")
         }
         let body = 8 + headerLength
+        let bodyBytes = data.count - body
         var tensors: [String: Tensor] = [:]
         var metadata: [String: String] = [:]
         for (name, value) in header {
-            if name == "__metadata__" {
-                guard let m = value as? [String: String] else { throw FormatError(path: path, message: "__metadata__ must map strings to strings") }
+            let dtype: String, shape: [Int], offsets: [Int]
+            switch value {
+            case .metadata(let m):
+                guard name == "__metadata__" else { throw FormatError(path: path, message: "tensor '\(name)' has a malformed header entry") }
                 metadata = m
                 continue
+            case .tensor(let d, let s, let o):
+                guard name != "__metadata__" else { throw FormatError(path: path, message: "__metadata__ must map strings to strings") }
+                guard o.count == 2 else { throw FormatError(path: path, message: "tensor '\(name)' has \(o.count) data offsets, not 2") }
+                (dtype, shape, offsets) = (d, s, o)
             }
-            guard let info = value as? [String: Any], let dtype = info["dtype"] as? String,
-                  let shape = info["shape"] as? [Int], let offsets = info["data_offsets"] as? [Int], offsets.count == 2
-            else { throw FormatError(path: path, message: "tensor '\(name)' has a malformed header entry") }
             if dtype != "F32" && skipNonFloat { continue }
             guard dtype == "F32" else { throw FormatError(path: path, message: "tensor '\(name)' has dtype \(dtype); only F32 is supported") }
-            let count = shape.reduce(1, *)
-            guard offsets[0] >= 0, offsets[1] - offsets[0] == count * 4, body + offsets[1] <= data.count else {
-                throw FormatError(path: path, message: "tensor '\(name)' byte range \(offsets) does not match shape \(shape)")
+            let count: Int
+            do { count = try ShapeLimits.elementCount(shape) } catch { throw FormatError(path: path, message: "tensor '\(name)': \(error)") }
+            guard offsets[0] >= 0, offsets[0] <= offsets[1], offsets[1] <= bodyBytes, offsets[1] - offsets[0] == count * 4 else {
+                throw FormatError(path: path, message: "tensor '\(name)' byte range \(offsets) does not match shape \(shape) within \(bodyBytes) data bytes")
             }
             var values = [Float](repeating: 0, count: count)
             values.withUnsafeMutableBytes { dst in
@@ -68,5 +80,24 @@ public enum SafeTensors {
             tensors[name] = Tensor(name: name, shape: shape, values: values)
         }
         return (tensors, metadata)
+    }
+
+    /// One value of the JSON header: the `__metadata__` string map or a tensor entry. Decoding
+    /// integers with `JSONDecoder` refuses `1e30` or `2.5` instead of trapping on them.
+    enum HeaderEntry: Decodable {
+        case metadata([String: String])
+        case tensor(dtype: String, shape: [Int], offsets: [Int])
+
+        enum CodingKeys: String, CodingKey { case dtype, shape, data_offsets }
+
+        init(from decoder: any Decoder) throws {
+            if let m = try? decoder.singleValueContainer().decode([String: String].self) {
+                self = .metadata(m)
+                return
+            }
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            self = .tensor(dtype: try c.decode(String.self, forKey: .dtype), shape: try c.decode([Int].self, forKey: .shape),
+                           offsets: try c.decode([Int].self, forKey: .data_offsets))
+        }
     }
 }

@@ -15,6 +15,43 @@ public struct MLPArchitecture: Sendable, Codable, Equatable {
         self.modelCount = modelCount
         self.dropout = dropout
     }
+
+    /// Limits on an architecture read from a file, a checkpoint or the wire (a bigger one is refused
+    /// before anything is allocated): at most `maxParameters` weights in all.
+    public static let maxTrunkLayers = 64
+    public static let maxParameters = 1 << 28
+
+    /// Parameter names and shapes, in the order of `MLPNetwork.parameters`, without allocating them.
+    public var parameterShapes: [(name: String, shape: [Int])] {
+        var p: [(String, [Int])] = []
+        for l in 0..<max(0, min(trunkLayers, Self.maxTrunkLayers)) {
+            let fanIn = l == 0 ? inputDimension : hiddenDimension
+            p += [("trunk.\(l).weight", [fanIn, hiddenDimension]), ("trunk.\(l).bias", [hiddenDimension]),
+                  ("trunk.\(l).norm.weight", [hiddenDimension]), ("trunk.\(l).norm.bias", [hiddenDimension])]
+        }
+        for head in ["accuracy_head", "cost_head"] { p += [(head + ".weight", [hiddenDimension, modelCount]), (head + ".bias", [modelCount])] }
+        return p
+    }
+
+    /// Checks dimensions, layer count, dropout and the total parameter count (with checked
+    /// arithmetic), naming what is out of range.
+    public func validate() throws(RouterError) {
+        guard inputDimension > 0, hiddenDimension > 0, modelCount > 0 else {
+            throw .invalidConfiguration("MLP architecture needs positive dimensions (input \(inputDimension), hidden \(hiddenDimension), models \(modelCount))")
+        }
+        guard (0...Self.maxTrunkLayers).contains(trunkLayers) else {
+            throw .invalidConfiguration("MLP architecture has \(trunkLayers) trunk layers; allowed 0…\(Self.maxTrunkLayers)")
+        }
+        guard dropout.isFinite, dropout >= 0, dropout < 1 else { throw .invalidConfiguration("MLP dropout \(dropout) is not in [0, 1)") }
+        var total = 0
+        for (name, shape) in parameterShapes {
+            guard let n = ShapeLimits.checkedCount(shape, limit: Self.maxParameters), case (let t, false) = total.addingReportingOverflow(n),
+                  t <= Self.maxParameters else {
+                throw .invalidConfiguration("MLP architecture (input \(inputDimension), hidden \(hiddenDimension), \(trunkLayers) layers, \(modelCount) models) needs more than \(Self.maxParameters) parameters (at \(name))")
+            }
+            total = t
+        }
+    }
 }
 
 /// Targets of one mini-batch: observed score and normalised cost per (row, model), with the mask.
@@ -67,16 +104,20 @@ public struct MLPNetwork: Sendable, Equatable {
         parameters = p
     }
 
-    /// A network with given parameters; shapes are checked against the architecture.
+    /// A network with given parameters; the architecture is validated and the names, shapes and
+    /// values (finite) are checked against it before anything is allocated.
     public init(architecture: MLPArchitecture, parameters: [Tensor]) throws {
-        let reference = MLPNetwork(architecture: architecture, seed: 0)
-        guard parameters.map(\.name) == reference.parameters.map(\.name) else {
-            throw RouterError.invalidConfiguration("MLP parameters \(parameters.map(\.name)) do not match the architecture's \(reference.parameters.map(\.name))")
+        try architecture.validate()
+        let expected = architecture.parameterShapes
+        guard parameters.map(\.name) == expected.map(\.name) else {
+            throw RouterError.invalidConfiguration("MLP parameters \(parameters.map(\.name)) do not match the architecture's \(expected.map(\.name))")
         }
-        for (p, r) in zip(parameters, reference.parameters) where p.shape != r.shape {
+        for (p, r) in zip(parameters, expected) where p.shape != r.shape {
             throw RouterError.invalidConfiguration("MLP tensor \(p.name) has shape \(p.shape), expected \(r.shape)")
         }
-        guard parameters.allSatisfy({ $0.values.allSatisfy(\.isFinite) }) else { throw RouterError.nonFiniteInput }
+        if let bad = parameters.first(where: { !$0.values.allSatisfy(\.isFinite) }) {
+            throw RouterError.invalidConfiguration("MLP tensor \(bad.name) holds NaN or infinity")
+        }
         self.architecture = architecture
         self.parameters = parameters
     }

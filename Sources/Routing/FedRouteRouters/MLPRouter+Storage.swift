@@ -22,12 +22,17 @@ extension MLPRouter: StorableRouter {
     public static func load(from contents: RouterFileContents, models: [String]) throws -> MLPRouter {
         let architecture = try contents.json("mlp.architecture", as: MLPArchitecture.self)
         let normalizer = try contents.json("mlp.cost_normalizer", as: CostNormalizer.self)
-        // The parameter names of this architecture (they depend only on the layer count).
-        let names = MLPNetwork(architecture: MLPArchitecture(inputDimension: 1, hiddenDimension: 1, trunkLayers: architecture.trunkLayers, modelCount: 1), seed: 0)
-            .parameters.map(\.name)
-        let params = try names.map { name -> Tensor in
-            let t = try contents.tensor("mlp." + name)
-            return Tensor(name: name, shape: t.shape, values: t.values)
+        do { try architecture.validate() } catch { throw contents.failure("metadata 'mlp.architecture': \(error)") }
+        let expected = architecture.parameterShapes.map { "mlp." + $0.name }
+        // Every mlp.* tensor must be one of this architecture's (a stray one means the file and its
+        // architecture disagree, e.g. trunk tensors with trunkLayers 0).
+        let stray = contents.tensors.map(\.name).filter { $0.hasPrefix("mlp.") && !expected.contains($0) }
+        guard stray.isEmpty else {
+            throw contents.failure("tensors \(stray.sorted()) do not belong to the MLP architecture in 'mlp.architecture' (\(architecture.trunkLayers) trunk layers)")
+        }
+        let params = try expected.map { name -> Tensor in
+            let t = try contents.tensor(name)
+            return Tensor(name: String(name.dropFirst(4)), shape: t.shape, values: t.values)
         }
         return try MLPRouter(models: models, network: try MLPNetwork(architecture: architecture, parameters: params), costNormalizer: normalizer)
     }

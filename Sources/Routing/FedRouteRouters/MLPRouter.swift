@@ -105,6 +105,9 @@ public struct MLPRouter: Router, Equatable {
         guard network.architecture.modelCount == models.count, costNormalizer.mean.count == models.count, costNormalizer.std.count == models.count else {
             throw RouterError.invalidConfiguration("MLP-Router for \(models.count) models has \(network.architecture.modelCount) heads and \(costNormalizer.mean.count) cost statistics")
         }
+        guard costNormalizer.mean.allSatisfy(\.isFinite), costNormalizer.std.allSatisfy({ $0.isFinite && $0 > 0 }) else {
+            throw RouterError.invalidConfiguration("MLP-Router cost normaliser needs finite means and positive finite deviations")
+        }
         self.models = models
         self.network = network
         self.costNormalizer = costNormalizer
@@ -171,14 +174,18 @@ public enum MLPTrainer {
     /// Trains an MLP-Router on the observed cells of `table` (features row-aligned with it).
     public static func train(features: Matrix, table: EvaluationTable, configuration c: MLPTrainingConfiguration,
                              progress: ProgressHandler? = nil) throws -> MLPRouter {
-        guard c.epochs >= 0, c.batchSize >= 1, c.hiddenDimension >= 1, c.trunkLayers >= 1, (0..<1).contains(c.dropout) else {
-            throw RouterError.invalidConfiguration("epochs ≥ 0, batch size ≥ 1, hidden ≥ 1, layers ≥ 1 and dropout in [0, 1) required")
+        // 0 epochs would return the random initial network as if it were trained.
+        guard c.epochs >= 1, c.batchSize >= 1, c.hiddenDimension >= 1, c.trunkLayers >= 1, (0..<1).contains(c.dropout) else {
+            throw RouterError.invalidConfiguration("epochs ≥ 1 (0 would be an untrained router), batch size ≥ 1, hidden ≥ 1, layers ≥ 1 and dropout in [0, 1) required; got epochs \(c.epochs), batch \(c.batchSize), hidden \(c.hiddenDimension), layers \(c.trunkLayers), dropout \(c.dropout)")
         }
+        if let problem = c.optimizer.problem { throw RouterError.invalidConfiguration(problem) }
+        guard c.gradientClip.isFinite else { throw RouterError.invalidConfiguration("the gradient clip must be finite (≤ 0 disables it)") }
         let normalizer = CostNormalizer(fitting: table)
         let data = try MLPTrainingSet(features: features, table: table, normalizer: normalizer)
         guard !data.trainableRows.isEmpty else { throw RouterError.noTrainingData("no observed (query, model) cells") }
         let architecture = MLPArchitecture(inputDimension: features.cols, hiddenDimension: c.hiddenDimension, trunkLayers: c.trunkLayers,
                                            modelCount: table.modelCount, dropout: c.dropout)
+        try architecture.validate()
         var rng = SeededRandom(seed: c.seed)
         var network = MLPNetwork(architecture: architecture, seed: rng.next())
         var optimizer = AdamW(configuration: c.optimizer, shapes: network.parameters.map(\.count), decayMask: network.decayMask)

@@ -58,6 +58,10 @@ public enum RouterFile {
             throw contents.failure("unknown router kind '\(meta["kind"] ?? "none")' (known: \(RouterFamily.allCases.map(\.rawValue).joined(separator: ", ")))")
         }
         let models = try contents.json("models", as: [String].self)
+        guard !models.isEmpty, Set(models).count == models.count else {
+            let repeated = Dictionary(grouping: models, by: { $0 }).filter { $1.count > 1 }.keys.sorted()
+            throw contents.failure(models.isEmpty ? "metadata 'models' lists no model" : "metadata 'models' names \(repeated) more than once")
+        }
         let encoder = try loadEncoder(contents, minilmDirectory: minilmDirectory)
         let router: AnyRouter
         do {

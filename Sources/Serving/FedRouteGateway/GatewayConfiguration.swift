@@ -149,6 +149,9 @@ public struct GatewayConfiguration: Sendable, Codable, Equatable {
     /// Parses and checks YAML text; `source` names it in errors.
     public static func parse(yaml: String, source: String = "models.yaml") throws -> GatewayConfiguration {
         let config: GatewayConfiguration
+        guard yaml.contains(where: { !$0.isWhitespace }) else {
+            throw GatewayConfigurationError(source: source, message: "the file is empty; it needs a 'models:' list (see docs/GATEWAY.md)")
+        }
         do { config = try YAMLDecoder().decode(GatewayConfiguration.self, from: yaml) } catch let e as DecodingError {
             throw GatewayConfigurationError(source: source, message: describe(e))
         } catch {

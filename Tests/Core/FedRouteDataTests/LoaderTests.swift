@@ -43,7 +43,7 @@ let routerBenchHeader = ",sample_id,prompt,eval_name,a,b,a|model_response,b|mode
         #expect(t.score(0, 0) == 1 && t.cost(0, 1) == 0.001)
         #expect(!t.isObserved(1, 0) && t.isObserved(1, 1))
         #expect(!t.isObserved(2, 1) && t.score(2, 0) == 0.5)
-        #expect(report.notes.contains { $0.contains("1 repeated sample_id") })
+        #expect(report.notes.contains { $0.contains("1 repeated query ids were made unique") && $0.contains("1 with a different prompt") })
     }
 
     @Test(arguments: [
@@ -159,7 +159,9 @@ let routerBenchHeader = ",sample_id,prompt,eval_name,a,b,a|model_response,b|mode
     @Test(.enabled(if: FileManager.default.fileExists(atPath: "../shared/data/routerbench-3task")))
     func bundledDataSetsLoad() throws {
         let rb = try DatasetLoader.load(path: "\(Self.shared)/routerbench-3task")
-        #expect(rb.table.queryCount == 3178 && rb.table.modelCount == 11)
+        // 3,178 rows, of which 2 mbpp training prompts repeat test prompts and are dropped.
+        #expect(rb.table.queryCount == 3176 && rb.table.modelCount == 11)
+        #expect(rb.report.notes.contains { $0.contains("2 training rows whose prompt is also a test query were dropped") })
         #expect(rb.table.queries.filter { $0.split == .test }.count == 953)
         let llm = try DatasetLoader.load(path: "\(Self.shared)/llmrouter-9model")
         #expect(llm.table.modelCount == 9 && llm.table.queries.filter { $0.split == .test }.count == 500)
@@ -167,5 +169,65 @@ let routerBenchHeader = ",sample_id,prompt,eval_name,a,b,a|model_response,b|mode
         #expect(dc.table.modelCount == 7 && dc.table.queryCount > 20_000)
         let rl = try DatasetLoader.load(path: "\(Self.shared)/routellm-pair")
         #expect(rl.table.modelCount == 2 && rl.table.queryCount == 14_042 + 1_319)
+    }
+}
+
+/// Silent loss and leakage in the loaders (issue 15, items 7, 8 and 11).
+@Suite struct LoaderHardeningTests {
+    @Test func duplicatedModelColumnsAreAnErrorAndCostlessModelsANote() throws {
+        let dir = try temporaryDirectory()
+        let duplicated = ",sample_id,prompt,eval_name,a,a,a|total_cost\n0,q1,\"['x']\",t,1,0,0.1\n"
+        let file = try write(duplicated, dir, "d_train.csv")
+        var report = LoadReport()
+        #expect { _ = try RouterBenchLoader.load(path: file, options: LoadOptions(), report: &report) } throws: { error in
+            (error as? DataError)?.kind == .duplicate && "\(error)".contains("'a' appears twice") && "\(error)".contains(file)
+        }
+        let costless = ",sample_id,prompt,eval_name,a,b,a|total_cost,c|total_cost\n0,q1,\"['x']\",t,1,0,0.1,0.2\n"
+        let other = try write(costless, try temporaryDirectory(), "c_train.csv")
+        let t = try RouterBenchLoader.load(path: other, options: LoadOptions(), report: &report)
+        #expect(t.models == ["a"])
+        #expect(report.notes.contains { $0.contains("'b' (no '|total_cost' column)") && $0.contains("'c|total_cost' (no score column)") })
+    }
+
+    @Test func exactDuplicatesAreDroppedAndTestPromptsNeverLeakIntoTraining() throws {
+        let dir = try temporaryDirectory()
+        _ = try write(routerBenchHeader + """
+        0,q1,"['Same row']",t,1.0,0.0,x,y,0.01,0.001,a
+        1,q1,"['Same row']",t,1.0,0.0,x,y,0.01,0.001,a
+        2,q1,"['Same row']",t,0.0,0.0,x,y,0.01,0.001,a
+        3,q2,"['Also in test']",t,1.0,1.0,x,y,0.01,0.001,a
+        4,q3,"['Only train']",t,1.0,1.0,x,y,0.01,0.001,a
+
+        """, dir, "t_train.csv")
+        _ = try write(routerBenchHeader + """
+        0,q9,"['Also in test']",t,0.0,1.0,x,y,0.01,0.001,b
+
+        """, dir, "t_test.csv")
+        var report = LoadReport()
+        let t = try RouterBenchLoader.load(path: dir, options: LoadOptions(), report: &report)
+        // q1 once (its exact repeat dropped), its re-scored copy renamed, q2's train copy dropped.
+        #expect(t.queries.map(\.id) == ["q9", "q1", "q1#2", "q3"])
+        #expect(report.notes.contains { $0.contains("1 rows repeating an earlier row exactly") })
+        #expect(report.notes.contains { $0.contains("1 with the same prompt but different scores") })
+        #expect(report.notes.contains { $0.contains("1 training rows whose prompt is also a test query were dropped") })
+        let split = t.trainTestSplit(testFraction: 0.2, seed: 0)
+        let testTexts = Set(split.test.queries.map(\.text))
+        #expect(!split.train.queries.contains { testTexts.contains($0.text) })
+    }
+
+    @Test func overlongQueriesAreInvalidRowsWithTheirLine() throws {
+        let dir = try temporaryDirectory()
+        let long = String(repeating: "word ", count: 300)
+        _ = try write(routerBenchHeader + """
+        0,q1,"['short']",t,1.0,0.0,x,y,0.01,0.001,a
+        1,q2,"['\(long)']",t,1.0,0.0,x,y,0.01,0.001,a
+
+        """, dir, "t_train.csv")
+        var report = LoadReport()
+        #expect { _ = try RouterBenchLoader.load(path: dir, options: LoadOptions(maxQueryBytes: 1_000), report: &report) } throws: { error in
+            "\(error)".contains("t_train.csv:3") && "\(error)".contains("the limit is 1000 bytes")
+        }
+        let t = try RouterBenchLoader.load(path: dir, options: LoadOptions(invalidRows: .skip, maxQueryBytes: 1_000), report: &report)
+        #expect(t.queryCount == 1 && report.skipped.count == 1 && report.skipped[0].line == 3)
     }
 }

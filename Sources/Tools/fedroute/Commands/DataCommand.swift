@@ -15,9 +15,11 @@ struct DataCommand: ParsableCommand {
         @Option(name: .long, help: "Input format; detected when omitted.") var format: DataFormat?
         @Option(name: .long, help: "Output .jsonl file.") var out: String
         @Flag(name: .long, help: "Skip (and count) invalid rows instead of stopping.") var skipInvalid = false
+        @Option(name: .long, help: "Longest query accepted, in UTF-8 bytes (a longer one is an invalid row).") var maxQueryBytes = LoadOptions.defaultMaxQueryBytes
 
         func run() throws {
-            let loaded = try DatasetLoader.load(path: input, format: format, options: LoadOptions(invalidRows: skipInvalid ? .skip : .fail))
+            try OutputPath.checkWritable(file: out)
+            let loaded = try DatasetLoader.load(path: input, format: format, options: LoadOptions(invalidRows: skipInvalid ? .skip : .fail, maxQueryBytes: maxQueryBytes))
             try NativeFormat.write(loaded.table, to: out)
             for note in loaded.report.notes { print("note: \(note)") }
             for e in loaded.report.skipped { print("skipped: \(e)") }
@@ -31,15 +33,16 @@ struct DataCommand: ParsableCommand {
         @Argument(help: "Input file or folder.") var input: String
         @Option(name: .long, help: "Input format; detected when omitted.") var format: DataFormat?
         @Flag(name: .long, help: "Skip (and count) invalid rows instead of stopping.") var skipInvalid = false
-        @Flag(name: .long, help: "Print JSON instead of a table.") var json = false
+        @Option(name: .long, help: "Longest query accepted, in UTF-8 bytes (a longer one is an invalid row).") var maxQueryBytes = LoadOptions.defaultMaxQueryBytes
+        @Flag(name: .long, help: "Print JSON instead of a table (with the loader's notes and skipped rows).") var json = false
 
         func run() throws {
-            let loaded = try DatasetLoader.load(path: input, format: format, options: LoadOptions(invalidRows: skipInvalid ? .skip : .fail))
+            let loaded = try DatasetLoader.load(path: input, format: format, options: LoadOptions(invalidRows: skipInvalid ? .skip : .fail, maxQueryBytes: maxQueryBytes))
             let s = DatasetSummary(loaded.table)
             if json {
                 let e = JSONEncoder()
                 e.outputFormatting = [.prettyPrinted, .sortedKeys]
-                print(String(decoding: try e.encode(s), as: UTF8.self))
+                print(String(decoding: try e.encode(InspectReport(summary: s, report: loaded.report)), as: UTF8.self))
                 return
             }
             print("\(input) (\(loaded.format.rawValue))")
@@ -58,6 +61,21 @@ struct DataCommand: ParsableCommand {
                 print("skipped \(loaded.report.skipped.count) invalid rows:")
                 for e in loaded.report.skipped.prefix(20) { print("  \(e)") }
             }
+        }
+    }
+
+    /// `data inspect --json`: the summary's fields, plus `notes` and `skipped` from the loader.
+    struct InspectReport: Encodable {
+        var summary: DatasetSummary
+        var report: LoadReport
+
+        enum CodingKeys: String, CodingKey { case notes, skipped }
+
+        func encode(to encoder: any Encoder) throws {
+            try summary.encode(to: encoder)
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(report.notes, forKey: .notes)
+            try c.encode(report.skipped, forKey: .skipped)
         }
     }
 

@@ -12,6 +12,9 @@ struct DataOptions: ParsableArguments {
     @Flag(name: .long, help: "Skip rows that fail validation (they are counted and reported) instead of stopping.")
     var skipInvalid = false
 
+    @Option(name: .long, help: "Longest query accepted, in UTF-8 bytes (a longer one is an invalid row).")
+    var maxQueryBytes = LoadOptions.defaultMaxQueryBytes
+
     @Option(name: .long, help: "Fraction of queries held out for testing when the source has no train/test split.")
     var testFraction = 0.2
 
@@ -20,15 +23,17 @@ struct DataOptions: ParsableArguments {
 
     func validate() throws {
         guard (0..<1).contains(testFraction) else { throw ValidationError("--test-fraction must be in [0, 1)") }
+        guard maxQueryBytes > 0 else { throw ValidationError("--max-query-bytes must be positive") }
     }
 
     func load() throws -> LoadedDataset {
-        try Self.load(path: data, format: format, skipInvalid: skipInvalid)
+        try Self.load(path: data, format: format, skipInvalid: skipInvalid, maxQueryBytes: maxQueryBytes)
     }
 
     /// Loads a data set and prints its load notes and skipped rows.
-    static func load(path: String, format: DataFormat?, skipInvalid: Bool) throws -> LoadedDataset {
-        let loaded = try DatasetLoader.load(path: path, format: format, options: LoadOptions(invalidRows: skipInvalid ? .skip : .fail))
+    static func load(path: String, format: DataFormat?, skipInvalid: Bool, maxQueryBytes: Int = LoadOptions.defaultMaxQueryBytes) throws -> LoadedDataset {
+        let loaded = try DatasetLoader.load(path: path, format: format,
+                                            options: LoadOptions(invalidRows: skipInvalid ? .skip : .fail, maxQueryBytes: maxQueryBytes))
         for note in loaded.report.notes { Console.info("note: \(note)") }
         if !loaded.report.skipped.isEmpty {
             Console.info("skipped \(loaded.report.skipped.count) invalid rows; first: \(loaded.report.skipped[0])")

@@ -63,8 +63,12 @@ struct EncoderOptions: ParsableArguments {
         // The transformer is slow enough to report often; hashing is not.
         let chunk = (encoder as? TextEncoder)?.kind == "minilm" || encoder is MiniLMEncoder ? 32 : 4096
         if noCache { return FeatureCache.encode(texts, encoder: encoder, chunk: chunk, progress: progress) }
-        let (m, hit) = FeatureCache(directory: cacheDir).features(of: texts, encoder: encoder, chunk: chunk, progress: progress)
-        Console.info("features: \(m.rows)×\(m.cols) (\(hit ? "cache hit" : "computed and cached") in \(cacheDir))")
+        let (m, outcome) = FeatureCache(directory: cacheDir).lookUp(texts, encoder: encoder, chunk: chunk, progress: progress)
+        switch outcome {
+        case .hit: Console.info("features: \(m.rows)×\(m.cols) (cache hit in \(cacheDir))")
+        case .stored: Console.info("features: \(m.rows)×\(m.cols) (computed and cached in \(cacheDir))")
+        case .notStored(let why): Console.info("features: \(m.rows)×\(m.cols) (computed; not cached: --cache-dir \(cacheDir) cannot be written: \(why))")
+        }
         return m
     }
 }
