@@ -70,37 +70,22 @@ import Testing
             let base = "http://127.0.0.1:\(port)"
             let big = Data(repeating: 0x41, count: 8 << 20)
             // Unsigned: refused as unauthenticated with no body read (the registry counts no bytes in).
-            let (s1, e1) = try await Self.send(http, base + "/v1/reply", body: big, headers: [])
+            let a = RegistryRejectionTests.RawClient(http: http, base: base, identity: alice)
+            let (s1, e1) = try await a.send("/v1/reply", body: big, headers: [])
             #expect(s1 == 401 && e1.contains(Wire.Header.client))
             // Signed by an unknown client: the same.
             let eve = ClientIdentity(id: "eve")
-            let (s2, _) = try await Self.send(http, base + "/v1/reply", body: big,
-                                              headers: try Self.sign(eve, path: "/v1/reply", nonce: 1, body: big))
+            let (s2, _) = try await RegistryRejectionTests.RawClient(http: http, base: base, identity: eve).post("/v1/reply", body: big, session: "-", nonce: 1)
             #expect(s2 == 401)
             #expect(await registry.bytesIn == 0)
             // A known client, signed, but a join body over the control-route limit: 413, not buffered.
             let join = Data(repeating: 0x20, count: Wire.maxControlBodyBytes + 1)
-            let (s3, e3) = try await Self.send(http, base + "/v1/join", body: join, headers: try Self.sign(alice, path: "/v1/join", nonce: 2, body: join))
+            let (s3, e3) = try await a.post("/v1/join", body: join, session: "-", nonce: 2)
             #expect(s3 == 413 && e3.contains("\(Wire.maxControlBodyBytes)"))
             // A good join still works afterwards (its body slot was released).
             let ok = try Wire.encoder().encode(JoinRequest())
-            let (s4, _) = try await Self.send(http, base + "/v1/join", body: ok, headers: try Self.sign(alice, path: "/v1/join", nonce: 3, body: ok))
+            let (s4, _) = try await a.post("/v1/join", body: ok, session: "-", nonce: 3)
             #expect(s4 == 200)
         }
-    }
-
-    static func sign(_ who: ClientIdentity, path: String, nonce: UInt64, body: Data) throws -> [(String, String)] {
-        try RequestSignature.headers(identity: who, method: "POST", path: path, session: "-", nonce: nonce,
-                                     timestamp: Int64(Date().timeIntervalSince1970), body: body)
-    }
-
-    static func send(_ http: HTTPClient, _ url: String, body: Data, headers: [(String, String)]) async throws -> (Int, String) {
-        var r = HTTPClientRequest(url: url)
-        r.method = .POST
-        for (k, v) in headers { r.headers.add(name: k, value: v) }
-        r.body = .bytes(ByteBuffer(data: body))
-        let response = try await http.execute(r, timeout: .seconds(30))
-        var b = try await response.body.collect(upTo: 1 << 20)
-        return (Int(response.status.code), b.readString(length: b.readableBytes) ?? "")
     }
 }
