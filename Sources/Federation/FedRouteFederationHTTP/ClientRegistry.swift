@@ -112,14 +112,6 @@ public actor ClientRegistry {
         }
     }
 
-    /// Verifies a whole signed request (headers and body at once); logs and rethrows the reason when
-    /// it is refused.
-    public func authenticate(method: String, path: String, headers: [String: String], body: Data) throws -> (client: String, session: String) {
-        let checked = try precheck(path: path, headers: headers)
-        defer { finishBody(of: checked.client) }
-        return try authenticate(method: method, path: path, checked, bodyDigest: SHA256.hash(data: body), bodyBytes: body.count)
-    }
-
     /// Records a refusal: counted, logged escaped and cut, and kept among the last `keptRejections`.
     func reject(_ why: String) {
         let safe = LogText.escape(why, limit: 500)
