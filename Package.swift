@@ -1,11 +1,17 @@
 // swift-tools-version: 6.0
 import PackageDescription
 
+/// `scripts/fuzz.sh` sets FEDROUTE_FUZZ=1 (with its own build folder): every fedroute target is then compiled with
+/// libFuzzer's coverage instrumentation and AddressSanitizer, and the `fedroute-fuzz` driver is declared, linked
+/// against the toolchain's libFuzzer without its `main` (FEDROUTE_FUZZER_LIB, found by the script).
+let fuzzing = Context.environment["FEDROUTE_FUZZ"] == "1"
+
 // Every target: existential `any` spelled out, and members visible only through imports the file declares.
 let strict: [SwiftSetting] = [.enableUpcomingFeature("ExistentialAny"), .enableUpcomingFeature("MemberImportVisibility")]
+    + (fuzzing ? [.unsafeFlags(["-sanitize=fuzzer,address"])] : [])
 
 /// The folders show the layers (README, "Layout"): a target may depend only on its own layer and the ones above it in
-/// this list — Core, Routing, Federation, Serving, Research, Tools.
+/// this list — Core, Routing, Federation, Serving, Research, Fuzz, Tools.
 func target(_ name: String, layer: String, dependencies: [Target.Dependency] = []) -> Target {
     .target(name: name, dependencies: dependencies, path: "Sources/\(layer)/\(name)", swiftSettings: strict)
 }
@@ -126,6 +132,13 @@ let package = Package(
         // Router-R1-style multi-round routing learned with PPO on stored answers, its baselines and report.
         target("FedRouteMultiRound", layer: "Research", dependencies: ["FedRouteNumerics", "FedRouteData", "FedRouteFeatures", "FedRouteRouters", "FedRouteEvaluation"]),
 
+        // MARK: Fuzz — libFuzzer targets over every reader of untrusted bytes (router files, loaders, wire messages,
+        // signatures, chat requests, SSE, checkpoints); `swift test` replays Tests/Fuzz/regressions through them.
+        target("FedRouteFuzzTargets", layer: "Fuzz", dependencies: [
+            "FedRouteNumerics", "FedRouteData", "FedRouteFeatures", "FedRouteRouters", "FedRouteFederation", "FedRouteFederationHTTP",
+            "FedRouteGateway", crypto, logging, .product(name: "CSV", package: "CSV.swift"),
+        ]),
+
         // MARK: Tools — the command line (parses, calls one library entry point, prints) and the benchmarks
         .executableTarget(
             name: "fedroute",
@@ -146,6 +159,7 @@ let package = Package(
             path: "Sources/Tools/fedroute-bench", swiftSettings: strict),
 
         // MARK: Tests, mirroring Sources
+        testTarget("FedRouteFuzzTargetsTests", layer: "Fuzz", dependencies: ["FedRouteFuzzTargets", "FedRouteRouters", "FedRouteData", "FedRouteNumerics"]),
         testTarget("FedRouteNumericsTests", layer: "Core", dependencies: ["FedRouteNumerics"]),
         testTarget("FedRouteDataTests", layer: "Core", dependencies: ["FedRouteData", "FedRouteNumerics"]),
         testTarget("FedRouteEmbeddingTests", layer: "Core", dependencies: ["FedRouteEmbedding", "FedRouteNumerics"]),
@@ -174,3 +188,10 @@ let package = Package(
     ],
     swiftLanguageModes: [.v6]
 )
+
+if fuzzing {
+    package.targets.append(.executableTarget(
+        name: "fedroute-fuzz", dependencies: ["FedRouteFuzzTargets"], path: "Sources/Fuzz/fedroute-fuzz", swiftSettings: strict,
+        linkerSettings: [.unsafeFlags(["-sanitize=address", "-Xlinker", Context.environment["FEDROUTE_FUZZER_LIB"] ?? "libclang_rt.fuzzer_no_main.a", "-lstdc++"])]))
+    package.products.append(.executable(name: "fedroute-fuzz", targets: ["fedroute-fuzz"]))
+}

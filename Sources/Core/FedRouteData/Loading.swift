@@ -108,8 +108,30 @@ public enum DatasetLoader {
     static func readText(_ path: String) throws -> String {
         guard FileManager.default.fileExists(atPath: path) else { throw DataError(.fileNotFound, "no such file", file: path) }
         guard let data = FileManager.default.contents(atPath: path) else { throw DataError(.unreadable, "cannot read", file: path) }
-        guard let s = String(data: data, encoding: .utf8) else { throw DataError(.malformed, "not valid UTF-8", file: path) }
+        guard let s = String(data: data, encoding: .utf8) else {
+            let (line, byte) = firstInvalidUTF8(data)
+            throw DataError(.malformed, "not valid UTF-8 (byte \(byte) of the line, offset \(line.offset) in the file)", file: path, line: line.number)
+        }
         return s
+    }
+
+    /// Where the first invalid UTF-8 sequence of `data` starts: its line (1-based) and file offset,
+    /// and its byte within that line (1-based).
+    static func firstInvalidUTF8(_ data: Data) -> (line: (number: Int, offset: Int), byte: Int) {
+        var line = 1, lineStart = 0, offset = 0
+        var parser = Unicode.UTF8.ForwardParser()
+        var bytes = data.makeIterator()
+        while true {
+            switch parser.parseScalar(from: &bytes) {
+            case .valid(let scalar):
+                offset += scalar.count
+                if scalar.count == 1, scalar.first == 0x0A { line += 1; lineStart = offset }
+            case .error:
+                return ((line, offset), offset - lineStart + 1)
+            case .emptyInput:
+                return ((line, offset), offset - lineStart + 1)
+            }
+        }
     }
 
     static func readJSON(_ path: String) throws -> Any {

@@ -45,6 +45,11 @@ public struct JoinResponse: Sendable, Codable, Equatable {
     public var federation: String
     /// Sent back in `x-fedroute-session` with every later request of this process.
     public var session: String
+
+    public init(federation: String, session: String) {
+        self.federation = federation
+        self.session = session
+    }
 }
 
 /// One unit of work for a client.
@@ -53,6 +58,12 @@ public struct TaskEnvelope: Sendable, Codable, Equatable {
     public var request: FederatedRequest
     /// Seconds the coordinator waits for the reply before it gives up on this client for the step.
     public var deadlineSeconds: Double
+
+    public init(taskID: String, request: FederatedRequest, deadlineSeconds: Double) {
+        self.taskID = taskID
+        self.request = request
+        self.deadlineSeconds = deadlineSeconds
+    }
 }
 
 public struct PollResponse: Sendable, Codable, Equatable {

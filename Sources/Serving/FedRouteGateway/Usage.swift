@@ -12,7 +12,7 @@ public struct TokenUsage: Sendable, Equatable {
     static func estimate(bytes: Int) -> Int { TokenEstimate.count(bytes: bytes) }
 
     /// Reads `usage` from a non-streamed chat completion body, estimating what it lacks.
-    static func of(completion body: Data, promptBytes: Int) -> TokenUsage {
+    public static func of(completion body: Data, promptBytes: Int) -> TokenUsage {
         let json = try? JSONValue.decode(body)
         if let u = json?["usage"], let p = u["prompt_tokens"]?.intValue, let c = u["completion_tokens"]?.intValue, p >= 0, c >= 0 {
             return TokenUsage(promptTokens: p, completionTokens: c, estimated: false)
@@ -27,22 +27,22 @@ public struct TokenUsage: Sendable, Equatable {
 ///
 /// Events are forwarded byte for byte, except the usage-only chunk (empty `choices`) that the
 /// gateway itself asked for when the client did not.
-struct SSEScanner {
+public struct SSEScanner: Sendable {
     /// Whether the client asked for the usage chunk.
-    let clientWantsUsage: Bool
+    public let clientWantsUsage: Bool
     private var pending: [UInt8] = []
-    private(set) var usage: (prompt: Int, completion: Int)?
-    private(set) var contentBytes = 0
-    private(set) var sawDone = false
+    public private(set) var usage: (prompt: Int, completion: Int)?
+    public private(set) var contentBytes = 0
+    public private(set) var sawDone = false
     /// An `error` object the upstream sent inside the stream.
-    private(set) var upstreamError: String?
+    public private(set) var upstreamError: String?
 
-    init(clientWantsUsage: Bool) {
+    public init(clientWantsUsage: Bool) {
         self.clientWantsUsage = clientWantsUsage
     }
 
     /// Feeds bytes; returns the complete events to forward (each with its terminating blank line).
-    mutating func feed(_ bytes: some Sequence<UInt8>) -> [UInt8] {
+    public mutating func feed(_ bytes: some Sequence<UInt8>) -> [UInt8] {
         pending.append(contentsOf: bytes)
         var out: [UInt8] = []
         while let (end, next) = Self.eventBoundary(in: pending) {
@@ -55,7 +55,7 @@ struct SSEScanner {
     }
 
     /// Whatever is left when the stream ends (an unterminated last event), forwarded as is.
-    mutating func finish() -> [UInt8] {
+    public mutating func finish() -> [UInt8] {
         defer { pending.removeAll() }
         guard !pending.isEmpty else { return [] }
         return inspect(pending) ? pending : []
@@ -102,7 +102,7 @@ struct SSEScanner {
     }
 
     /// Usage of the streamed answer.
-    func tokenUsage(promptBytes: Int) -> TokenUsage {
+    public func tokenUsage(promptBytes: Int) -> TokenUsage {
         if let usage { return TokenUsage(promptTokens: usage.prompt, completionTokens: usage.completion, estimated: false) }
         return TokenUsage(promptTokens: TokenUsage.estimate(bytes: promptBytes), completionTokens: TokenUsage.estimate(bytes: contentBytes), estimated: true)
     }

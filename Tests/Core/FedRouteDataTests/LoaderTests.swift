@@ -230,4 +230,17 @@ let routerBenchHeader = ",sample_id,prompt,eval_name,a,b,a|model_response,b|mode
         let t = try RouterBenchLoader.load(path: dir, options: LoadOptions(invalidRows: .skip, maxQueryBytes: 1_000), report: &report)
         #expect(t.queryCount == 1 && report.skipped.count == 1 && report.skipped[0].line == 3)
     }
+
+    /// Issue 15, item 11: invalid UTF-8 named the file only.
+    @Test func invalidUTF8NamesItsLine() throws {
+        let dir = try temporaryDirectory()
+        var bytes = Data((routerBenchHeader + "0,q1,\"['fine']\",t,1.0,0.0,x,y,0.01,0.001,a\n1,q2,\"['bad ").utf8)
+        bytes.append(contentsOf: [0xC3, 0x28])
+        bytes.append(contentsOf: Data("']\",t,1.0,0.0,x,y,0.01,0.001,a\n".utf8))
+        let path = (dir as NSString).appendingPathComponent("u_train.csv")
+        try bytes.write(to: URL(fileURLWithPath: path))
+        #expect { _ = try DatasetLoader.load(path: path) } throws: { error in
+            (error as? DataError)?.line == 3 && "\(error)".contains("not valid UTF-8 (byte 13 of the line")
+        }
+    }
 }

@@ -56,22 +56,7 @@ extension FederationCoordinator {
                                      server: FederatedOptimizerState(configuration.server, shapes: network.parameters.map(\.count)),
                                      reports: [], accountant: configuration.privacy == nil ? nil : PrivacyAccountant())
         if let resume {
-            guard resume.parameters.count == state.parameters.count,
-                  zip(resume.parameters, state.parameters).allSatisfy({ $0.name == $1.name && $0.shape == $1.shape }) else {
-                throw FederationError.checkpoint("the checkpoint's MLP parameters \(resume.parameters.map { "\($0.name)\($0.shape)" }) do not fit this architecture")
-            }
-            if let bad = resume.parameters.first(where: { !$0.values.allSatisfy(\.isFinite) }) {
-                throw FederationError.checkpoint("the checkpoint's MLP parameter \(bad.name) holds NaN or infinity")
-            }
-            guard (0...configuration.rounds).contains(resume.completedRounds), resume.reports.count == resume.completedRounds else {
-                throw FederationError.checkpoint("the checkpoint records \(resume.completedRounds) completed MLP rounds and \(resume.reports.count) round reports; this configuration runs 0…\(configuration.rounds)")
-            }
-            guard resume.server.optimizer == configuration.server, resume.server.fits(shapes: state.parameters.map(\.count)) else {
-                throw FederationError.checkpoint("the checkpoint's server optimiser state does not fit this optimiser (\(configuration.server)) and model")
-            }
-            guard (resume.accountant == nil) == (configuration.privacy == nil), resume.accountant?.isConsistent ?? true else {
-                throw FederationError.checkpoint("the checkpoint's privacy accountant does not fit this configuration")
-            }
+            try resume.checkResumable(parameters: state.parameters, configuration: configuration)
             state = resume
             network.parameters = resume.parameters
         }
@@ -153,8 +138,9 @@ extension FederationCoordinator {
         return RoundOutcome(average: average, report: report)
     }
 
-    /// Why an update cannot enter the average, or nil if it can.
-    static func problem(with u: MLPUpdate, round: Int, parameters: [Tensor], maxSamples: Int, maxNorm: Double = .infinity) -> String? {
+    /// Why an update cannot enter the average, or nil if it can: its round, tensor names and shapes,
+    /// finite values, norm, sample count (at most what the client described) and loss are checked.
+    public static func problem(with u: MLPUpdate, round: Int, parameters: [Tensor], maxSamples: Int, maxNorm: Double = .infinity) -> String? {
         guard u.round == round else { return "update for round \(u.round) in round \(round)" }
         guard u.delta.count == parameters.count else { return "\(u.delta.count) tensors, expected \(parameters.count)" }
         var squared = 0.0
