@@ -2,14 +2,40 @@ import FedRouteData
 import FedRouteNumerics
 
 /// Per-model standardisation of log-cost: c̃ = clamp((log1p(cost) − μ_m)/σ_m, −3, 3).
+///
+/// It also records how many training cells each model had (`observations`): a model with none
+/// was never seen in training, and the MLP-Router marks it unavailable instead of inventing
+/// estimates for it (issue 16, item 6).
 public struct CostNormalizer: Sendable, Codable, Equatable {
     public var mean: [Double]
     public var std: [Double]
+    /// Observed training cells per model; nil in files written before fedroute recorded it (every
+    /// model is then taken as observed).
+    public var observations: [Double]?
     public static let clampLimit = 3.0
 
-    public init(mean: [Double], std: [Double]) {
+    public init(mean: [Double], std: [Double], observations: [Double]? = nil) {
         self.mean = mean
         self.std = std
+        self.observations = observations
+    }
+
+    /// Whether model `m` had at least one observed training cell.
+    public func isObserved(model m: Int) -> Bool {
+        observations.map { $0[m] > 0 } ?? true
+    }
+
+    /// Why this normaliser cannot serve `models` models, or nil: one finite mean, positive finite
+    /// deviation and (if recorded) finite non-negative observation count per model.
+    public func problem(models: Int) -> String? {
+        guard mean.count == models, std.count == models, observations.map({ $0.count == models }) ?? true else {
+            return "cost statistics for \(mean.count) models (\(observations?.count ?? mean.count) observation counts), expected \(models)"
+        }
+        guard mean.allSatisfy(\.isFinite), std.allSatisfy({ $0.isFinite && $0 > 0 }) else {
+            return "cost normaliser needs finite means and positive finite deviations"
+        }
+        guard observations?.allSatisfy({ $0.isFinite && $0 >= 0 }) ?? true else { return "cost normaliser observation counts must be finite and ≥ 0" }
+        return nil
     }
 
     /// Fits μ_m and σ_m on the observed cells of `table`; a model with fewer than two observations
@@ -32,6 +58,7 @@ public struct CostNormalizer: Sendable, Codable, Equatable {
         }
         mean = s.map(\.0)
         std = s.map(\.1)
+        observations = moments.count
     }
 
     public func normalized(cost: Double, model m: Int) -> Float {
@@ -102,11 +129,11 @@ public struct MLPRouter: Router, Equatable {
     public var inputDimension: Int { network.architecture.inputDimension }
 
     public init(models: [String], network: MLPNetwork, costNormalizer: CostNormalizer) throws {
-        guard network.architecture.modelCount == models.count, costNormalizer.mean.count == models.count, costNormalizer.std.count == models.count else {
-            throw RouterError.invalidConfiguration("MLP-Router for \(models.count) models has \(network.architecture.modelCount) heads and \(costNormalizer.mean.count) cost statistics")
+        guard network.architecture.modelCount == models.count else {
+            throw RouterError.invalidConfiguration("MLP-Router for \(models.count) models has \(network.architecture.modelCount) heads")
         }
-        guard costNormalizer.mean.allSatisfy(\.isFinite), costNormalizer.std.allSatisfy({ $0.isFinite && $0 > 0 }) else {
-            throw RouterError.invalidConfiguration("MLP-Router cost normaliser needs finite means and positive finite deviations")
+        if let problem = costNormalizer.problem(models: models.count) {
+            throw RouterError.invalidConfiguration("MLP-Router: \(problem)")
         }
         self.models = models
         self.network = network
@@ -119,8 +146,10 @@ public struct MLPRouter: Router, Equatable {
         let m = models.count
         var c = [Double](repeating: 0, count: score.data.count)
         for i in c.indices { c[i] = costNormalizer.cost(normalized: cost.data[i], model: i % m) }
+        // A model without a single training observation has only an untrained head: unavailable.
+        let observed = (0..<m).map { costNormalizer.isObserved(model: $0) }
         return RouterPredictions(models: models, rows: features.rows, score: score.data.map(Double.init), cost: c,
-                                 available: Array(repeating: true, count: c.count))
+                                 available: c.indices.map { observed[$0 % m] })
     }
 }
 

@@ -33,9 +33,8 @@ public struct FederationJobState: Sendable, Codable {
             guard let first = setup.descriptions.first, setup.descriptions.allSatisfy({ $0.models == first.models }), !first.models.isEmpty else {
                 throw .checkpoint("its setup holds no client descriptions or descriptions with different models")
             }
-            guard setup.normalizer.mean.count == first.models.count, setup.normalizer.std.count == first.models.count,
-                  setup.normalizer.mean.allSatisfy(\.isFinite), setup.normalizer.std.allSatisfy({ $0.isFinite && $0 > 0 }) else {
-                throw .checkpoint("its cost normaliser does not fit \(first.models.count) models or is not finite")
+            if let problem = setup.normalizer.problem(models: first.models.count) {
+                throw .checkpoint("its cost normaliser does not fit \(first.models.count) models: \(problem)")
             }
         }
         // Every completed MLP round leaves a traffic record and the MLP state; a missing `mlp` with
