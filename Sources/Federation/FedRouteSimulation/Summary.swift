@@ -19,7 +19,20 @@ public struct MeanSD: Sendable, Codable, Equatable {
     public var formatted: String { String(format: "%.4f ± %.4f", mean, sd) }
 }
 
-/// The paper's claims for one router family, measured over several seeds.
+/// A router's AUC minus the two baselines it must beat to be worth using, mean ± sd over seeds.
+public struct BaselineMargins: Sendable, Codable, Equatable {
+    /// AUC − best-single@λ (for each λ the one model best on the training data).
+    public var overBestSingle: MeanSD
+    /// AUC − zero-router (any mixture of single models: their non-decreasing convex hull).
+    public var overZeroRouter: MeanSD
+
+    public var formatted: String {
+        String(format: "%+.4f ± %.4f | %+.4f ± %.4f", overBestSingle.mean, overBestSingle.sd, overZeroRouter.mean, overZeroRouter.sd)
+    }
+}
+
+/// The paper's claims for one router family, measured over several seeds, with the baselines a
+/// router must beat (issue 16): best-single@λ and the zero-router, globally and per client.
 public struct FamilySummary: Sendable, Codable, Equatable {
     public var family: RouterFamily
     public var seeds: Int
@@ -45,6 +58,20 @@ public struct FamilySummary: Sendable, Codable, Equatable {
     public var adaptiveAtLeastBetterShare: MeanSD
     /// Share where adaptive ≥ max(federated, local) − 0.01 AUC.
     public var adaptiveWithinHundredthShare: MeanSD
+    // Baselines on the global test set, and each router's margins over them.
+    public var bestSingle: MeanSD
+    public var zeroRouter: MeanSD
+    public var oracle: MeanSD
+    public var federatedMargins: BaselineMargins
+    public var centralizedMargins: BaselineMargins
+    public var bestLocalMargins: BaselineMargins
+    public var meanLocalMargins: BaselineMargins
+    // The same on each client's own test set (per seed: mean over evaluated clients).
+    public var ownBestSingle: MeanSD
+    public var ownZeroRouter: MeanSD
+    public var ownFederatedMargins: BaselineMargins
+    public var ownCentralizedMargins: BaselineMargins
+    public var ownLocalMargins: BaselineMargins
 }
 
 /// Summary of a multi-seed simulation.
@@ -57,23 +84,49 @@ public struct SimulationSummary: Sendable, Codable, Equatable {
         let familyList = results.first?.families.map(\.family) ?? []
         families = familyList.map { family in
             let runs = results.compactMap { r in r.families.first { $0.family == family } }
-            func auc(_ report: EvaluationReport, _ name: String) -> Double? { report.entries.first { $0.name == name }?.auc }
+            func auc(_ report: EvaluationReport, _ name: String) -> Double? { report.auc(of: name) }
+            func margins(_ table: [String: (b: [Double], z: [Double])], _ key: String) -> BaselineMargins {
+                BaselineMargins(overBestSingle: MeanSD(table[key]?.b ?? []), overZeroRouter: MeanSD(table[key]?.z ?? []))
+            }
             var fed = [Double](), cen = [Double](), best = [Double](), worst = [Double](), meanLocal = [Double](), gap = [Double]()
             var beats = 0
             var oF = [Double](), oL = [Double](), oA = [Double](), oT = [Double](), oC = [Double](), win = [Double](), adapt = [Double](), adaptTol = [Double]()
+            var bs = [Double](), zr = [Double](), orc = [Double](), oBS = [Double](), oZR = [Double]()
+            // Margins over (best-single@λ, zero-router): per router name, per seed.
+            var global: [String: (b: [Double], z: [Double])] = [:], own: [String: (b: [Double], z: [Double])] = [:]
+            func add(_ into: inout [String: (b: [Double], z: [Double])], _ key: String, _ b: Double, _ z: Double) {
+                into[key, default: ([], [])].b.append(b)
+                into[key, default: ([], [])].z.append(z)
+            }
             for run in runs {
+                let b = auc(run.global, EvaluationReport.Reference.bestSingleAtLambda) ?? .nan
+                let z = auc(run.global, EvaluationReport.Reference.zeroRouter) ?? .nan
+                bs.append(b); zr.append(z); orc.append(auc(run.global, EvaluationReport.Reference.oracle) ?? .nan)
                 let f = auc(run.global, Simulation.Name.federated) ?? .nan
                 let c = auc(run.global, Simulation.Name.centralized) ?? .nan
                 let locals = run.global.entries.filter { $0.name.hasPrefix(Simulation.Name.local + ":") }.map(\.auc)
                 fed.append(f); cen.append(c); gap.append(c - f)
-                if let b = locals.max(), let w = locals.min() {
-                    best.append(b); worst.append(w); meanLocal.append(locals.reduce(0, +) / Double(locals.count))
-                    if f > b { beats += 1 }
+                add(&global, Simulation.Name.federated, f - b, f - z)
+                add(&global, Simulation.Name.centralized, c - b, c - z)
+                if let top = locals.max(), let w = locals.min() {
+                    let m = locals.reduce(0, +) / Double(locals.count)
+                    best.append(top); worst.append(w); meanLocal.append(m)
+                    if f > top { beats += 1 }
+                    add(&global, "best local", top - b, top - z)
+                    add(&global, "mean local", m - b, m - z)
                 }
+                var ownMargins: [String: (b: [Double], z: [Double])] = [:]
+                var ownBaselines = (b: [Double](), z: [Double]())
                 var perClient = (f: [Double](), l: [Double](), a: [Double](), t: [Double](), c: [Double](), win: 0, adapt: 0, adaptTol: 0, n: 0)
                 for e in run.clients {
                     guard let r = e.report, let cf = auc(r, Simulation.Name.federated) else { continue }
                     perClient.f.append(cf)
+                    if let cb = auc(r, EvaluationReport.Reference.bestSingleAtLambda), let cz = auc(r, EvaluationReport.Reference.zeroRouter) {
+                        ownBaselines.b.append(cb); ownBaselines.z.append(cz)
+                        for name in [Simulation.Name.federated, Simulation.Name.centralized, Simulation.Name.local] {
+                            if let a = auc(r, name) { add(&ownMargins, name, a - cb, a - cz) }
+                        }
+                    }
                     if let cc = auc(r, Simulation.Name.centralized) { perClient.c.append(cc) }
                     if let ct = auc(r, Simulation.Name.fineTuned) { perClient.t.append(ct) }
                     guard let cl = auc(r, Simulation.Name.local), let ca = auc(r, Simulation.Name.adaptive) else { continue }
@@ -84,6 +137,8 @@ public struct SimulationSummary: Sendable, Codable, Equatable {
                     if ca >= max(cf, cl) - 0.01 { perClient.adaptTol += 1 }
                 }
                 func mean(_ xs: [Double]) -> Double { xs.isEmpty ? .nan : xs.reduce(0, +) / Double(xs.count) }
+                oBS.append(mean(ownBaselines.b)); oZR.append(mean(ownBaselines.z))
+                for (name, m) in ownMargins { add(&own, name, mean(m.b), mean(m.z)) }
                 oF.append(mean(perClient.f)); oL.append(mean(perClient.l)); oA.append(mean(perClient.a))
                 oT.append(mean(perClient.t)); oC.append(mean(perClient.c))
                 let n = Double(max(1, perClient.n))
@@ -93,7 +148,13 @@ public struct SimulationSummary: Sendable, Codable, Equatable {
                                  worstLocal: MeanSD(worst), meanLocal: MeanSD(meanLocal), gapToCentralized: MeanSD(gap),
                                  seedsFederatedBeatsEveryLocal: beats, ownFederated: MeanSD(oF), ownLocal: MeanSD(oL), ownAdaptive: MeanSD(oA),
                                  ownFineTuned: MeanSD(oT), ownCentralized: MeanSD(oC), federatedBeatsLocalShare: MeanSD(win),
-                                 adaptiveAtLeastBetterShare: MeanSD(adapt), adaptiveWithinHundredthShare: MeanSD(adaptTol))
+                                 adaptiveAtLeastBetterShare: MeanSD(adapt), adaptiveWithinHundredthShare: MeanSD(adaptTol),
+                                 bestSingle: MeanSD(bs), zeroRouter: MeanSD(zr), oracle: MeanSD(orc),
+                                 federatedMargins: margins(global, Simulation.Name.federated), centralizedMargins: margins(global, Simulation.Name.centralized),
+                                 bestLocalMargins: margins(global, "best local"), meanLocalMargins: margins(global, "mean local"),
+                                 ownBestSingle: MeanSD(oBS), ownZeroRouter: MeanSD(oZR),
+                                 ownFederatedMargins: margins(own, Simulation.Name.federated), ownCentralizedMargins: margins(own, Simulation.Name.centralized),
+                                 ownLocalMargins: margins(own, Simulation.Name.local))
         }
     }
 
@@ -107,11 +168,21 @@ public struct SimulationSummary: Sendable, Codable, Equatable {
             out += "  client-local best / mean / worst \(f.bestLocal.formatted) / \(f.meanLocal.formatted) / \(f.worstLocal.formatted)\n"
             out += "  centralized − federated         \(f.gapToCentralized.formatted)\n"
             out += "  federated beats every local     \(f.seedsFederatedBeatsEveryLocal)/\(f.seeds) seeds\n"
+            out += "  best-single@λ / zero-router / oracle  \(f.bestSingle.formatted) / \(f.zeroRouter.formatted) / \(f.oracle.formatted)\n"
+            out += "  minus best-single@λ | minus zero-router:\n"
+            out += "    federated                     \(f.federatedMargins.formatted)\n"
+            out += "    centralized                   \(f.centralizedMargins.formatted)\n"
+            out += "    best client-local             \(f.bestLocalMargins.formatted)\n"
+            out += "    mean client-local             \(f.meanLocalMargins.formatted)\n"
             out += "[\(f.family.rawValue)] each client's own test set (mean over clients)\n"
             out += "  federated \(f.ownFederated.formatted) | local \(f.ownLocal.formatted) | adaptive \(f.ownAdaptive.formatted) | fine-tuned \(f.ownFineTuned.formatted) | centralized \(f.ownCentralized.formatted)\n"
             out += "  share of clients with federated > local             \(f.federatedBeatsLocalShare.formatted)\n"
             out += "  share with adaptive ≥ max(federated, local)         \(f.adaptiveAtLeastBetterShare.formatted)\n"
             out += "  share with adaptive ≥ max(federated, local) − 0.01  \(f.adaptiveWithinHundredthShare.formatted)\n"
+            out += "  best-single@λ \(f.ownBestSingle.formatted) | zero-router \(f.ownZeroRouter.formatted); minus best-single@λ | minus zero-router:\n"
+            out += "    federated                     \(f.ownFederatedMargins.formatted)\n"
+            out += "    centralized                   \(f.ownCentralizedMargins.formatted)\n"
+            out += "    local                         \(f.ownLocalMargins.formatted)\n"
         }
         return out
     }

@@ -47,6 +47,25 @@ public struct EvaluationReport: Sendable, Codable {
     public var bestSingleModel: String
     public var singleModels: [SingleModel]
     public var entries: [FrontierEvaluation]
+
+    /// Names of the reference rows every report holds.
+    public enum Reference {
+        /// The best achievable routing with the true grades.
+        public static let oracle = "oracle"
+        /// Any mixture of single models: the non-decreasing convex hull of their (cost, quality).
+        public static let zeroRouter = "zero-router"
+        /// For each λ, always the one model with the best training utility at that λ.
+        public static let bestSingleAtLambda = "best-single@λ"
+    }
+
+    /// The AUC of the entry called `name`, if the report has one.
+    public func auc(of name: String) -> Double? { entries.first { $0.name == name }?.auc }
+
+    /// A router's AUC minus best-single@λ and minus the zero-router: what it must beat to be worth using.
+    public func margins(of name: String) -> (overBestSingle: Double, overZeroRouter: Double)? {
+        guard let a = auc(of: name), let b = auc(of: Reference.bestSingleAtLambda), let z = auc(of: Reference.zeroRouter) else { return nil }
+        return (a - b, a - z)
+    }
 }
 
 extension CostQuality {
@@ -163,11 +182,11 @@ public struct Evaluator: Sendable {
         }
         func fixed(_ o: CostQuality) -> [FrontierPoint] { [FrontierPoint(lambda: nil, cost: o.cost, quality: o.quality)] }
         var entries = try routers.map { entry($0.name, .router, try frontier($0.predictions)) }
-        entries.append(entry("oracle", .reference, try frontier(oraclePredictions)))
+        entries.append(entry(EvaluationReport.Reference.oracle, .reference, try frontier(oraclePredictions)))
         // Zero router: any mixture of single models, i.e. their hull.
-        entries.append(entry("zero-router", .reference, FrontierMetrics.nonDecreasingConvexHull(singles.map { CostQuality(cost: $0.cost, quality: $0.quality) })
+        entries.append(entry(EvaluationReport.Reference.zeroRouter, .reference, FrontierMetrics.nonDecreasingConvexHull(singles.map { CostQuality(cost: $0.cost, quality: $0.quality) })
             .map { FrontierPoint(lambda: nil, cost: $0.cost, quality: $0.quality) }))
-        entries.append(entry("best-single@λ", .reference, try frontier(singleModelPredictions)))
+        entries.append(entry(EvaluationReport.Reference.bestSingleAtLambda, .reference, try frontier(singleModelPredictions)))
         entries.append(entry("best-single (\(test.models[best]))", .reference, fixed(CostQuality(cost: singles[best].cost, quality: singles[best].quality))))
         let cheapest = trainSummary.indices.min { (trainSummary[$0].meanCost ?? .infinity) < (trainSummary[$1].meanCost ?? .infinity) }!
         entries.append(entry("cheapest (\(test.models[cheapest]))", .reference, fixed(CostQuality(cost: singles[cheapest].cost, quality: singles[cheapest].quality))))

@@ -24,9 +24,12 @@ public enum ReportWriter {
     /// A plain-text table of the metrics, routers first.
     public static func table(_ report: EvaluationReport) -> String {
         let fractions = report.entries.first?.costToReach.keys.sorted { Int($0.dropLast())! < Int($1.dropLast())! } ?? []
-        var rows: [[String]] = [["router", "AUC", "AIQ", "max quality", "min cost $"] + fractions.map { "$ to \($0) best" }]
+        var rows: [[String]] = [["router", "AUC", "− best-single@λ", "− zero-router", "AIQ", "max quality", "min cost $"] + fractions.map { "$ to \($0) best" }]
         for e in report.entries {
-            rows.append([e.name, f(e.auc, 4), f(e.aiq, 4), f(e.maxQuality, 4), sci(e.minCost)] + fractions.map { k in (e.costToReach[k] ?? nil).map(sci) ?? "—" })
+            // Every router row shows what it must beat; reference rows leave the margins empty.
+            let margins = e.role == .router ? report.margins(of: e.name) : nil
+            rows.append([e.name, f(e.auc, 4), margins.map { signed($0.overBestSingle) } ?? "", margins.map { signed($0.overZeroRouter) } ?? "",
+                         f(e.aiq, 4), f(e.maxQuality, 4), sci(e.minCost)] + fractions.map { k in (e.costToReach[k] ?? nil).map(sci) ?? "—" })
         }
         let widths = rows[0].indices.map { c in rows.map { $0[c].count }.max()! }
         var out = rows.enumerated().map { i, row in
@@ -39,6 +42,7 @@ public enum ReportWriter {
     }
 
     static func f(_ x: Double, _ digits: Int) -> String { String(format: "%.\(digits)f", x) }
+    static func signed(_ x: Double) -> String { String(format: "%+.4f", x) }
     static func sci(_ x: Double) -> String { String(format: "%.3e", x) }
 
     public static func write(_ report: EvaluationReport, to directory: String, title: String) throws -> [String] {

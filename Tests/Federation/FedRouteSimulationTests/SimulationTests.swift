@@ -114,6 +114,22 @@ import Testing
         }
         let summary = SimulationSummary([result])
         #expect(summary.families.allSatisfy { $0.seedsFederatedBeatsEveryLocal == 1 })
+        // The summary carries the baselines a router must beat and each router's margins over them.
+        for (f, family) in zip(summary.families, result.families) {
+            let report = family.global
+            let fed = try #require(report.auc(of: Simulation.Name.federated))
+            let best = try #require(report.auc(of: EvaluationReport.Reference.bestSingleAtLambda))
+            let zero = try #require(report.auc(of: EvaluationReport.Reference.zeroRouter))
+            #expect(f.bestSingle.values == [best] && f.zeroRouter.values == [zero])
+            #expect(f.federatedMargins.overBestSingle.values == [fed - best] && f.federatedMargins.overZeroRouter.values == [zero].map { fed - $0 })
+            let own = family.clients.compactMap(\.report).compactMap { r -> Double? in
+                guard let a = r.auc(of: Simulation.Name.local), let b = r.auc(of: EvaluationReport.Reference.bestSingleAtLambda) else { return nil }
+                return a - b
+            }
+            #expect(abs(f.ownLocalMargins.overBestSingle.mean - own.reduce(0, +) / Double(own.count)) < 1e-12)
+            #expect(summary.text.contains("minus best-single@λ | minus zero-router"))
+        }
+        #expect(ReportWriter.table(result.families[0].global).contains("− best-single@λ"))
         // Writing produces the JSON, SVG and text reports.
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("fedroute-sim-\(UUID().uuidString)").path
         defer { try? FileManager.default.removeItem(atPath: dir) }
