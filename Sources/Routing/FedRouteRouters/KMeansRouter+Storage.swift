@@ -3,7 +3,7 @@ import FedRouteNumerics
 
 /// The K-Means-Router as a registered family. File: tensors `kmeans.centroids`, and per cluster and
 /// model `kmeans.count`, `kmeans.score_mean`, `kmeans.cost_mean` (float32; sums are kept as
-/// means × count to bound rounding).
+/// means × count to bound rounding), metadata `kmeans.shrinkage` (absent in older files: `none`).
 extension KMeansRouter: StorableRouter {
     public static let family = RouterFamily.kmeans
 
@@ -16,6 +16,7 @@ extension KMeansRouter: StorableRouter {
 
     public func store(in contents: inout RouterFileContents) throws {
         let s = statistics
+        contents.metadata["kmeans.shrinkage"] = shrinkage.rawValue
         contents.add(Tensor(name: "kmeans.centroids", shape: [centroids.rows, centroids.cols], values: centroids.data))
         contents.add(Tensor(name: "kmeans.count", shape: [s.clusters, s.models], values: s.count.map(Float.init)))
         contents.add(Tensor(name: "kmeans.score_mean", shape: [s.clusters, s.models], values: zip(s.scoreSum, s.count).map { Float($1 > 0 ? $0 / $1 : 0) }))
@@ -32,6 +33,10 @@ extension KMeansRouter: StorableRouter {
         stats.count = count
         stats.scoreSum = zip(scoreMean, count).map(*)
         stats.costSum = zip(costMean, count).map(*)
-        return try KMeansRouter(models: models, centroids: centroids, statistics: stats)
+        let shrinkage = try contents.metadata["kmeans.shrinkage"].map { raw in
+            guard let s = ScoreShrinkage(rawValue: raw) else { throw contents.failure("metadata 'kmeans.shrinkage' is '\(raw)', not one of \(ScoreShrinkage.allCases.map(\.rawValue))") }
+            return s
+        } ?? ScoreShrinkage.none
+        return try KMeansRouter(models: models, centroids: centroids, statistics: stats, shrinkage: shrinkage)
     }
 }

@@ -72,16 +72,20 @@ public struct ClusterStatistics: Sendable, Equatable, Codable {
 
 /// The nonparametric K-Means-Router: nearest cluster centre → per-model mean observed score and cost.
 ///
-/// A (cluster, model) cell with no observation is unavailable and never chosen. A cluster with no
-/// observation at all falls back to the per-model means over all clusters.
+/// Scores are shrunk towards each model's global mean (`ScoreShrinkage.empiricalBayes`, the
+/// default): a (cluster, model) cell with few observations says little beyond the model's overall
+/// quality. With `.none` (routers written before shrinkage) cells hold raw means. Either way a
+/// (cluster, model) cell with no observation is unavailable and never chosen, and a cluster with
+/// no observation at all falls back to the per-model means over all clusters.
 public struct KMeansRouter: Router, Equatable {
     public let models: [String]
     public let centroids: Matrix
     public let statistics: ClusterStatistics
+    public let shrinkage: ScoreShrinkage
 
     public var inputDimension: Int { centroids.cols }
 
-    public init(models: [String], centroids: Matrix, statistics: ClusterStatistics) throws {
+    public init(models: [String], centroids: Matrix, statistics: ClusterStatistics, shrinkage: ScoreShrinkage = .empiricalBayes) throws {
         guard statistics.clusters == centroids.rows, statistics.models == models.count else {
             throw RouterError.invalidConfiguration("statistics are \(statistics.clusters)×\(statistics.models), expected \(centroids.rows)×\(models.count)")
         }
@@ -89,6 +93,7 @@ public struct KMeansRouter: Router, Equatable {
         self.models = models
         self.centroids = centroids
         self.statistics = statistics
+        self.shrinkage = shrinkage
     }
 
     /// Clusters the training queries and pools their observed cells per cluster.
@@ -110,7 +115,7 @@ public struct KMeansRouter: Router, Equatable {
         guard more.clusters == statistics.clusters, more.models == statistics.models, more.isValid else {
             throw RouterError.invalidConfiguration("statistics are \(more.clusters)×\(more.models), the router's \(statistics.clusters)×\(statistics.models)")
         }
-        return try KMeansRouter(models: models, centroids: centroids, statistics: statistics + more)
+        return try KMeansRouter(models: models, centroids: centroids, statistics: statistics + more, shrinkage: shrinkage)
     }
 
     /// Growing the federation: new models start with no observations (never chosen) until
@@ -120,35 +125,29 @@ public struct KMeansRouter: Router, Equatable {
         guard clash.isEmpty, Set(names).count == names.count, !names.isEmpty else {
             throw RouterError.invalidConfiguration("models \(clash.isEmpty ? names : clash) are already known, repeated or none")
         }
-        return try KMeansRouter(models: models + names, centroids: centroids, statistics: statistics.addingModels(names.count))
+        return try KMeansRouter(models: models + names, centroids: centroids, statistics: statistics.addingModels(names.count), shrinkage: shrinkage)
     }
 
     public func predict(features: Matrix) throws -> RouterPredictions {
         try validate(features)
         let (assignments, _) = KMeans.assign(points: features, centroids: centroids)
         let m = models.count
-        var globalCount = [Double](repeating: 0, count: m)
-        var globalScore = globalCount
-        var globalCost = globalCount
-        for k in 0..<statistics.clusters {
-            for j in 0..<m {
-                let i = k * m + j
-                globalCount[j] += statistics.count[i]; globalScore[j] += statistics.scoreSum[i]; globalCost[j] += statistics.costSum[i]
-            }
-        }
+        let prior = ScoreShrinkage.prior(groups: statistics.clusters, models: m, count: statistics.count,
+                                         scoreSum: statistics.scoreSum, costSum: statistics.costSum)
         var score = [Double](repeating: 0, count: features.rows * m)
         var cost = score
         var available = [Bool](repeating: false, count: score.count)
         for r in 0..<features.rows {
             let k = assignments[r]
+            // A cluster that observed nothing falls back to the global means.
             let clusterEmpty = (0..<m).allSatisfy { statistics.count[k * m + $0] == 0 }
             for j in 0..<m {
                 let (n, s, c) = clusterEmpty
-                    ? (globalCount[j], globalScore[j], globalCost[j])
+                    ? (prior.count[j], prior.meanScore[j] * prior.count[j], prior.meanCost[j] * prior.count[j])
                     : (statistics.count[k * m + j], statistics.scoreSum[k * m + j], statistics.costSum[k * m + j])
-                if n > 0 {
-                    score[r * m + j] = s / n
-                    cost[r * m + j] = c / n
+                if let e = prior.estimate(model: j, n: n, s: s, c: c, shrinkage: shrinkage) {
+                    score[r * m + j] = e.score
+                    cost[r * m + j] = e.cost
                     available[r * m + j] = true
                 }
             }

@@ -233,11 +233,12 @@ enum Fixture {
         var encoder = HashedTFIDFEncoder(configuration: Fixture.encoderConfiguration)
         encoder.fit(table.queries.map(\.text))
         let x = encoder.encode(table.queries.map(\.text))
-        // One cluster per query: the local router reproduces every training cell exactly.
+        // One cluster per query and raw cell means: the local router reproduces every training cell exactly.
         func memorise(_ f: Matrix, _ t: EvaluationTable) throws -> any Router {
             var c = KMeansConfiguration(clusters: f.rows)
             c.restarts = 1
-            return try KMeansRouter.train(features: f, table: t, configuration: c)
+            let r = try KMeansRouter.train(features: f, table: t, configuration: c)
+            return try KMeansRouter(models: r.models, centroids: r.centroids, statistics: r.statistics, shrinkage: .none)
         }
         var gc = KMeansConfiguration(clusters: 3)
         gc.restarts = 1

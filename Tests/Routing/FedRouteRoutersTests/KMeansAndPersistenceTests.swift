@@ -153,3 +153,60 @@ import Testing
         #expect(throws: RouterFile.LoadError.self) { try RouterFile.load(path: path, minilmDirectory: "/nonexistent") }
     }
 }
+
+/// Issue 16 item 3: empirical-Bayes shrinkage of sparse cell means, with known answers.
+@Suite struct ScoreShrinkageTests {
+    /// Two clusters of 10 observations each, mean scores 0.9 and 0.1 (global 0.5): σ² = 0.25,
+    /// MS_between = 10·0.16·2 / 1 = 3.2, n₀ = (20 − 200/20) / 1 = 10, τ² = (3.2 − 0.25)/10 = 0.295,
+    /// κ = 0.25/0.295; the first cell moves from 0.9 to (9 + 0.5κ)/(10 + κ) = 0.86875….
+    @Test func aCellMovesByTheDocumentedAmount() {
+        let prior = ScoreShrinkage.prior(groups: 2, models: 1, count: [10, 10], scoreSum: [9, 1], costSum: [1, 3])
+        let kappa = 0.25 / 0.295
+        #expect(abs(prior.strength[0] - kappa) < 1e-12 && prior.meanScore[0] == 0.5 && prior.meanCost[0] == 0.2)
+        let e = prior.estimate(model: 0, n: 10, s: 9, c: 1, shrinkage: .empiricalBayes)
+        #expect(abs(e!.score - (9 + 0.5 * kappa) / (10 + kappa)) < 1e-12 && abs(e!.score - 0.868_75) < 1e-4)
+        #expect(e!.cost == 0.1, "costs are not shrunk")
+        #expect(prior.estimate(model: 0, n: 10, s: 9, c: 1, shrinkage: .none)!.score == 0.9)
+        // A one-observation cell of the same model moves much further: (1 + 0.5κ)/(1 + κ).
+        let one = prior.estimate(model: 0, n: 1, s: 1, c: 0.1, shrinkage: .empiricalBayes)!.score
+        #expect(abs(one - (1 + 0.5 * kappa) / (1 + kappa)) < 1e-12 && one < 0.8)
+        // No observation: no estimate, shrunk or not.
+        #expect(prior.estimate(model: 0, n: 0, s: 0, c: 0, shrinkage: .empiricalBayes) == nil)
+    }
+
+    /// Groups that differ only by noise (τ² = 0) all say the global mean; a single group or a
+    /// noiseless model keeps its raw means.
+    @Test func noSpreadMeansTheGlobalMeanAndNothingToPoolMeansRaw() {
+        // Means 0.6 and 0.4 from 10 each: MS_between = 10·0.01·2 / 1 = 0.2 < σ² = 0.25 → τ² = 0.
+        let flat = ScoreShrinkage.prior(groups: 2, models: 1, count: [10, 10], scoreSum: [6, 4], costSum: [1, 1])
+        #expect(flat.strength[0].isInfinite)
+        #expect(flat.estimate(model: 0, n: 10, s: 6, c: 1, shrinkage: .empiricalBayes)!.score == 0.5)
+        let single = ScoreShrinkage.prior(groups: 2, models: 1, count: [4, 0], scoreSum: [3, 0], costSum: [1, 0])
+        #expect(single.strength[0] == 0 && single.estimate(model: 0, n: 4, s: 3, c: 1, shrinkage: .empiricalBayes)!.score == 0.75)
+        let perfect = ScoreShrinkage.prior(groups: 2, models: 1, count: [4, 5], scoreSum: [4, 5], costSum: [1, 1])
+        #expect(perfect.strength[0] == 0)
+    }
+
+    /// The K-Means-Router uses it by default, records it in the file, and an older file without
+    /// the key loads with raw means.
+    @Test func theKMeansRouterStoresItsShrinkage() throws {
+        let (x, _) = KMeansTests.blobs(seed: 4)
+        var t = EvaluationTable(models: ["a", "b"])
+        for r in 0..<x.rows {
+            let cells: [Int: (score: Double, cost: Double)] = r % 3 == 2 ? [:] : [r % 3: (Double(r % 2), 0.001 * Double(1 + r % 2))]
+            try t.append(Query(id: "\(r)", text: "q\(r)", task: "t"), cells: cells)
+        }
+        var c = KMeansConfiguration(clusters: 4)
+        c.seed = 1
+        let router = try KMeansRouter.train(features: x, table: t, configuration: c)
+        #expect(router.shrinkage == .empiricalBayes)
+        var contents = RouterFileContents(path: "kmeans-test.safetensors")
+        try router.store(in: &contents)
+        #expect(contents.metadata["kmeans.shrinkage"] == "empirical-bayes")
+        #expect(try KMeansRouter.load(from: contents, models: router.models).shrinkage == .empiricalBayes)
+        contents.metadata["kmeans.shrinkage"] = nil
+        #expect(try KMeansRouter.load(from: contents, models: router.models).shrinkage == ScoreShrinkage.none)
+        contents.metadata["kmeans.shrinkage"] = "bogus"
+        #expect(throws: RouterFile.LoadError.self) { try KMeansRouter.load(from: contents, models: router.models) }
+    }
+}

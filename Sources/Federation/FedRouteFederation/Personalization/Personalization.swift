@@ -165,6 +165,6 @@ public enum Personalization {
             s.scoreSum[i] += priorStrength * g.scoreSum[i] / g.count[i]
             s.costSum[i] += priorStrength * g.costSum[i] / g.count[i]
         }
-        return try KMeansRouter(models: router.models, centroids: router.centroids, statistics: s)
+        return try KMeansRouter(models: router.models, centroids: router.centroids, statistics: s, shrinkage: router.shrinkage)
     }
 }
