@@ -210,3 +210,37 @@ import Testing
         #expect(throws: RouterFile.LoadError.self) { try KMeansRouter.load(from: contents, models: router.models) }
     }
 }
+
+extension ScoreShrinkageTests {
+    /// The kNN-Router estimates κ from training neighbourhoods, keeps it exactly through a file, and
+    /// an older file without it loads with raw means.
+    @Test func theKNNRouterEstimatesAndStoresItsShrinkage() throws {
+        let table = try SyntheticData.table(queries: 80, seed: 12)
+        var encoder = HashedTFIDFEncoder(configuration: .init(dimension: 32))
+        encoder.fit(table.queries.map(\.text))
+        let x = encoder.encode(table.queries.map(\.text))
+        let router = try KNNRouter.train(features: x, table: table, k: 5)
+        #expect(router.shrinkage == .empiricalBayes && router.shrinkageStrength.count == table.modelCount)
+        #expect(router.shrinkageStrength.allSatisfy { $0 >= 0 })
+        var contents = RouterFileContents(path: "knn-test.safetensors")
+        try router.store(in: &contents)
+        let loaded = try KNNRouter.load(from: contents, models: router.models)
+        // Strengths are kept exactly ("inf" included); cells go through float32 like every kNN file.
+        #expect(loaded.shrinkage == router.shrinkage && loaded.shrinkageStrength == router.shrinkageStrength)
+        let (a, b) = (try loaded.predict(features: x), try router.predict(features: x))
+        #expect(a.available == b.available && zip(a.score, b.score).allSatisfy { abs($0 - $1) < 1e-6 })
+        contents.metadata["knn.shrinkage"] = nil
+        contents.metadata["knn.shrinkage_strength"] = nil
+        let old = try KNNRouter.load(from: contents, models: router.models)
+        #expect(old.shrinkage == ScoreShrinkage.none)
+        // Shrunk scores lie between the raw neighbourhood mean and the model's training mean.
+        let raw = try old.predict(features: x), shrunk = try router.predict(features: x)
+        let m = table.modelCount
+        for i in raw.score.indices where raw.available[i] {
+            let j = i % m
+            let rows = (0..<table.queryCount).filter { table.isObserved($0, j) }
+            let mu = rows.map { table.scores[table.index($0, j)] }.reduce(0, +) / Double(rows.count)
+            #expect(shrunk.score[i] >= min(raw.score[i], mu) - 1e-9 && shrunk.score[i] <= max(raw.score[i], mu) + 1e-9)
+        }
+    }
+}
