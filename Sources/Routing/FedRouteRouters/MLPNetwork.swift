@@ -1,59 +1,5 @@
 import FedRouteNumerics
 
-/// Architecture of the MLP-Router network.
-public struct MLPArchitecture: Sendable, Codable, Equatable {
-    public var inputDimension: Int
-    public var hiddenDimension: Int
-    public var trunkLayers: Int
-    public var modelCount: Int
-    public var dropout: Float
-
-    public init(inputDimension: Int, hiddenDimension: Int = 512, trunkLayers: Int = 2, modelCount: Int, dropout: Float = 0.1) {
-        self.inputDimension = inputDimension
-        self.hiddenDimension = hiddenDimension
-        self.trunkLayers = trunkLayers
-        self.modelCount = modelCount
-        self.dropout = dropout
-    }
-
-    /// Limits on an architecture read from a file, a checkpoint or the wire (a bigger one is refused
-    /// before anything is allocated): at most `maxParameters` weights in all.
-    public static let maxTrunkLayers = 64
-    public static let maxParameters = 1 << 28
-
-    /// Parameter names and shapes, in the order of `MLPNetwork.parameters`, without allocating them.
-    public var parameterShapes: [(name: String, shape: [Int])] {
-        var p: [(String, [Int])] = []
-        for l in 0..<max(0, min(trunkLayers, Self.maxTrunkLayers)) {
-            let fanIn = l == 0 ? inputDimension : hiddenDimension
-            p += [("trunk.\(l).weight", [fanIn, hiddenDimension]), ("trunk.\(l).bias", [hiddenDimension]),
-                  ("trunk.\(l).norm.weight", [hiddenDimension]), ("trunk.\(l).norm.bias", [hiddenDimension])]
-        }
-        for head in ["accuracy_head", "cost_head"] { p += [(head + ".weight", [hiddenDimension, modelCount]), (head + ".bias", [modelCount])] }
-        return p
-    }
-
-    /// Checks dimensions, layer count, dropout and the total parameter count (with checked
-    /// arithmetic), naming what is out of range.
-    public func validate() throws(RouterError) {
-        guard inputDimension > 0, hiddenDimension > 0, modelCount > 0 else {
-            throw .invalidConfiguration("MLP architecture needs positive dimensions (input \(inputDimension), hidden \(hiddenDimension), models \(modelCount))")
-        }
-        guard (0...Self.maxTrunkLayers).contains(trunkLayers) else {
-            throw .invalidConfiguration("MLP architecture has \(trunkLayers) trunk layers; allowed 0…\(Self.maxTrunkLayers)")
-        }
-        guard dropout.isFinite, dropout >= 0, dropout < 1 else { throw .invalidConfiguration("MLP dropout \(dropout) is not in [0, 1)") }
-        var total = 0
-        for (name, shape) in parameterShapes {
-            guard let n = ShapeLimits.checkedCount(shape, limit: Self.maxParameters), case (let t, false) = total.addingReportingOverflow(n),
-                  t <= Self.maxParameters else {
-                throw .invalidConfiguration("MLP architecture (input \(inputDimension), hidden \(hiddenDimension), \(trunkLayers) layers, \(modelCount) models) needs more than \(Self.maxParameters) parameters (at \(name))")
-            }
-            total = t
-        }
-    }
-}
-
 /// Targets of one mini-batch: observed score and normalised cost per (row, model), with the mask.
 public struct MLPBatchTargets: Sendable {
     public var score: [Float]
