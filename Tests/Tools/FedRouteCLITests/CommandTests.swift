@@ -97,5 +97,9 @@ import Testing
         let unwritable = try cli.run(["eval", "--router", notARouter, "--data", data, "--out", "/proc/fedroute-report"])
         #expect(unwritable.status != 0)
         #expect(unwritable.stderr.contains("/proc/fedroute-report"), "an unwritable --out is refused before any work: \(unwritable.stderr)")
+        // Under a file: the reason in words, not an NSError dump.
+        let underFile = try cli.run(["simulate", "--data", data, "--seeds", "0", "--out", notARouter + "/report"])
+        #expect(underFile.status != 0 && underFile.stderr.contains("\(notARouter) is a file, not a folder"), "\(underFile.stderr)")
+        #expect(!underFile.stderr.contains("NSCocoaErrorDomain"))
     }
 }
