@@ -42,6 +42,7 @@ public enum RouterFile {
             try contents.setJSON(MiniLMSettings(maxTokens: e.maxTokens, truncation: e.truncation, fingerprint: e.fingerprint), for: "encoder")
         }
         try pipeline.router.base.store(in: &contents)
+        if let gate = pipeline.safety { try contents.setJSON(gate, for: "safety.gate") }
         try SafeTensors.write(tensors: contents.tensors, metadata: contents.metadata, to: path)
     }
 
@@ -67,7 +68,9 @@ public enum RouterFile {
         do {
             router = AnyRouter(try family.implementation.load(from: contents, models: models))
         } catch let e as LoadError { throw e } catch { throw contents.failure("\(error)") }
-        do { return try RoutingPipeline(encoder: encoder, router: router) } catch { throw contents.failure("\(error)") }
+        let safety = try contents.metadata["safety.gate"].map { _ in try contents.json("safety.gate", as: SafetyGate.self) }
+        if let problem = safety?.problem(models: models.count) { throw contents.failure("metadata 'safety.gate': \(problem)") }
+        do { return try RoutingPipeline(encoder: encoder, router: router, safety: safety) } catch { throw contents.failure("\(error)") }
     }
 
     static func loadEncoder(_ contents: RouterFileContents, minilmDirectory: String) throws -> TextEncoder {

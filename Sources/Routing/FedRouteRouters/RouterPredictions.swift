@@ -9,8 +9,10 @@ public struct RouterPredictions: Sendable, Equatable {
     public var score: [Double]
     public var cost: [Double]
     public var available: [Bool]
+    /// A safe router's gate: in its fallback bands best-single@λ comes first (see `SafetyGate`).
+    public var safety: SafetyGate?
 
-    public init(models: [String], rows: Int, score: [Double], cost: [Double], available: [Bool]) {
+    public init(models: [String], rows: Int, score: [Double], cost: [Double], available: [Bool], safety: SafetyGate? = nil) {
         precondition(score.count == rows * models.count && cost.count == score.count && available.count == score.count,
                      "prediction arrays must be rows × models")
         self.models = models
@@ -18,6 +20,7 @@ public struct RouterPredictions: Sendable, Equatable {
         self.score = score
         self.cost = cost
         self.available = available
+        self.safety = safety
     }
 
     /// Whether λ is a usable willingness to pay: finite and ≥ 0. Every command, models.yaml and the
@@ -40,6 +43,7 @@ public struct RouterPredictions: Sendable, Equatable {
     /// unavailable ones the lower predicted cost; then the lower model index.
     /// `choose`, `ranked` and everything that routes (the CLI, the gateway) use this one order.
     public func precedes(_ a: Int, _ b: Int, row r: Int, lambda: Double) -> Bool {
+        if a != b, let f = safety?.fallbackModel(at: lambda), a == f || b == f { return a == f }
         let m = models.count
         let (ia, ib) = (r * m + a, r * m + b)
         if available[ia] != available[ib] { return available[ia] }
@@ -65,7 +69,7 @@ public struct RouterPredictions: Sendable, Equatable {
     public func row(_ r: Int) -> RouterPredictions {
         let m = models.count
         return RouterPredictions(models: models, rows: 1, score: Array(score[r * m..<(r + 1) * m]),
-                                 cost: Array(cost[r * m..<(r + 1) * m]), available: Array(available[r * m..<(r + 1) * m]))
+                                 cost: Array(cost[r * m..<(r + 1) * m]), available: Array(available[r * m..<(r + 1) * m]), safety: safety)
     }
 
     /// Every model for row `row`, best first under the routing rule (`precedes`). The gateway falls

@@ -20,7 +20,7 @@ struct DemoCommand: ParsableCommand {
         let featurized = try Training.featurize(train, encoderOptions: encoderOptions)
         var pipelines: [(name: String, pipeline: RoutingPipeline)] = []
         for family in RouterFamily.allCases {
-            let p = try Training.train(family, featurized, configuration: routerOptions.configuration, seed: dataOptions.seed)
+            let p = try Training.train(family, featurized, configuration: routerOptions.configuration, seed: dataOptions.seed, safety: routerOptions.safety)
             let path = (out as NSString).appendingPathComponent("\(family.rawValue)-router.safetensors")
             try RouterFile.save(p, to: path, extraMetadata: ["trained_on": dataOptions.data, "seed": String(dataOptions.seed)])
             pipelines.append(("\(family.rawValue)-router", p))

@@ -14,7 +14,7 @@ struct TrainCommand: ParsableCommand {
         try OutputPath.checkWritable(file: out)
         let (train, _) = try dataOptions.loadTrainTest()
         let featurized = try Training.featurize(train, encoderOptions: encoderOptions)
-        let pipeline = try Training.train(router, featurized, configuration: routerOptions.configuration, seed: dataOptions.seed)
+        let pipeline = try Training.train(router, featurized, configuration: routerOptions.configuration, seed: dataOptions.seed, safety: routerOptions.safety)
         try RouterFile.save(pipeline, to: out, extraMetadata: ["trained_on": dataOptions.data, "seed": String(dataOptions.seed)])
         print("saved \(router.rawValue) router to \(out)")
     }

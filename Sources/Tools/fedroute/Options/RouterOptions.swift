@@ -1,4 +1,5 @@
 import ArgumentParser
+import FedRouteEvaluation
 import FedRouteNumerics
 import FedRouteRouters
 
@@ -17,6 +18,14 @@ struct RouterOptions: ParsableArguments {
     @Option(name: .long, help: "K-Means: initialisation.") var initialization: KMeansConfiguration.Initialization = .kMeansPlusPlus
     @Option(name: .long, help: "K-Means: maximum Lloyd iterations.") var maxIterations = 100
     @Option(name: .long, help: "kNN: neighbours.") var neighbors = 25
+    @Flag(name: .long, help: "Safe routing: hold out --validation-fraction of the training rows and, per λ band, fall back to best-single@λ where the router did worse on them.")
+    var safe = false
+    @Option(name: .long, help: "Safe routing: share of the training rows held out to calibrate the gate.") var validationFraction = 0.15
+
+    /// The held-out share and λ grid of a safe router, or nil.
+    var safety: (validationFraction: Double, lambdas: [Double])? {
+        safe ? (validationFraction, FrontierMetrics.geomspace(1e-2, 1e7, count: 40)) : nil
+    }
 
     var configuration: RouterTrainingConfiguration {
         var c = RouterTrainingConfiguration()

@@ -19,14 +19,25 @@ enum Training {
         return Featurized(table: train, encoder: encoder, features: encoderOptions.features(texts, encoder: encoder))
     }
 
-    static func train(_ family: RouterFamily, _ data: Featurized, configuration: RouterTrainingConfiguration, seed: UInt64) throws -> RoutingPipeline {
+    static func train(_ family: RouterFamily, _ data: Featurized, configuration: RouterTrainingConfiguration, seed: UInt64,
+                      safety: (validationFraction: Double, lambdas: [Double])? = nil) throws -> RoutingPipeline {
         let start = Date()
         let bar = ProgressBar(label: family.rawValue, total: 1)
-        let router = try configuration.train(family, features: data.features, table: data.table, seed: seed) {
-            bar.update($0.step, of: $0.total, detail: $0.loss.map { String(format: "loss %.4f", $0) } ?? "")
+        let progress: ProgressHandler = { bar.update($0.step, of: $0.total, detail: $0.loss.map { String(format: "loss %.4f", $0) } ?? "") }
+        let pipeline: RoutingPipeline
+        if let safety {
+            pipeline = try configuration.trainSafe(family, encoder: data.encoder, features: data.features, table: data.table, seed: seed,
+                                                   validationFraction: safety.validationFraction, lambdas: safety.lambdas, progress: progress)
+        } else {
+            pipeline = try RoutingPipeline(encoder: data.encoder, router: try configuration.train(family, features: data.features, table: data.table,
+                                                                                                  seed: seed, progress: progress))
         }
         bar.finish()
         Console.info(String(format: "trained %@ router in %.1fs", family.rawValue, Date().timeIntervalSince(start)))
-        return try RoutingPipeline(encoder: data.encoder, router: router)
+        if let gate = pipeline.safety {
+            let fallbacks = gate.useRouter.filter { !$0 }.count
+            Console.info("safety gate: best-single@λ in \(fallbacks) of \(gate.lambdas.count) λ bands (\(gate.validationQueries) validation queries)")
+        }
+        return pipeline
     }
 }

@@ -1,0 +1,36 @@
+import FedRouteData
+import FedRouteFeatures
+import FedRouteNumerics
+
+extension RouterTrainingConfiguration {
+    /// Trains a safe router (`SafetyGate`): a seeded `validationFraction` of the training rows is
+    /// held out, the router is trained on the rest, and the gate is calibrated on the held-out rows
+    /// over `lambdas` against best-single@λ of the rows it was trained on.
+    public func trainSafe(_ family: RouterFamily, encoder: TextEncoder, features: Matrix, table: EvaluationTable, seed: UInt64,
+                          validationFraction: Double, lambdas: [Double], progress: ProgressHandler? = nil) throws -> RoutingPipeline {
+        guard validationFraction > 0, validationFraction < 1 else {
+            throw RouterError.invalidConfiguration("the validation fraction must be in (0, 1), not \(validationFraction)")
+        }
+        guard features.rows == table.queryCount else {
+            throw RouterError.invalidConfiguration("\(features.rows) feature rows for \(table.queryCount) queries")
+        }
+        var order = Array(0..<table.queryCount)
+        var rng = SeededRandom(seed: seed).derived(0x5AFE)
+        rng.shuffle(&order)
+        let held = max(1, Int((validationFraction * Double(order.count)).rounded()))
+        guard held < order.count else { throw RouterError.noTrainingData("\(table.queryCount) training queries leave none to train on after validation") }
+        let validationRows = Array(order.prefix(held)).sorted(), fitRows = Array(order.dropFirst(held)).sorted()
+        func rows(_ indices: [Int]) -> Matrix {
+            var m = Matrix(rows: indices.count, cols: features.cols)
+            for (i, r) in indices.enumerated() {
+                m.data.replaceSubrange((i * features.cols)..<((i + 1) * features.cols), with: features.data[(r * features.cols)..<((r + 1) * features.cols)])
+            }
+            return m
+        }
+        let fit = table.subset(fitRows), validation = table.subset(validationRows)
+        let router = try train(family, features: rows(fitRows), table: fit, seed: seed, progress: progress)
+        let gate = try SafetyGate.calibrate(predictions: try router.predict(features: rows(validationRows)), validation: validation,
+                                            training: fit, lambdas: lambdas)
+        return try RoutingPipeline(encoder: encoder, router: router, safety: gate)
+    }
+}

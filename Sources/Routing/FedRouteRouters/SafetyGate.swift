@@ -1,0 +1,104 @@
+import FedRouteData
+
+/// Safe routing (issue 16, item 5): for each band of λ, either the router or best-single@λ (the one
+/// model with the best training utility at that λ), whichever did at least as well on validation
+/// queries the router was not trained on.
+///
+/// Bands are centred on `lambdas` (ascending) with edges at the geometric midpoints between
+/// neighbours; λ below the first point uses the first band, above the last the last. The
+/// comparison is paired: on each validation query where both the router's choice and the
+/// fallback model were graded, the difference of their utilities score − λ·cost. The router keeps
+/// a band only when at least `minimumPairs` such queries exist and the mean difference is ≥ 0:
+/// a router that has not shown it does no worse than best-single@λ is not trusted with that band.
+/// In a fallback band the fallback model is ranked first for every query; the router's own
+/// order follows (the gateway falls back along it).
+public struct SafetyGate: Sendable, Codable, Equatable {
+    public var lambdas: [Double]
+    /// Per band: true when the router routes, false when best-single@λ does.
+    public var useRouter: [Bool]
+    /// Per band: the best-single@λ model (index into the router's models).
+    public var fallback: [Int]
+    /// Per band: paired validation queries and the mean utility difference router − fallback (nil without pairs).
+    public var pairs: [Int]
+    public var meanDifference: [Double?]
+    public var validationQueries: Int
+
+    public static let minimumPairs = 20
+
+    /// The band λ falls in.
+    public func band(for lambda: Double) -> Int {
+        var i = 0
+        while i + 1 < lambdas.count, lambda >= (lambdas[i] * lambdas[i + 1]).squareRoot() { i += 1 }
+        return i
+    }
+
+    /// The model every query goes to at λ, or nil when the router decides.
+    public func fallbackModel(at lambda: Double) -> Int? {
+        let b = band(for: lambda)
+        return useRouter[b] ? nil : fallback[b]
+    }
+
+    /// Why this gate cannot serve a router of `models` models (read from a file), or nil.
+    public func problem(models: Int) -> String? {
+        let n = lambdas.count
+        guard n >= 1, useRouter.count == n, fallback.count == n, pairs.count == n, meanDifference.count == n else {
+            return "a safety gate needs one decision, fallback, pair count and difference per λ (\(n) λ values)"
+        }
+        guard lambdas.allSatisfy({ $0.isFinite && $0 > 0 }), zip(lambdas, lambdas.dropFirst()).allSatisfy({ $0 < $1 }) else {
+            return "safety gate λ values must be finite, positive and ascending"
+        }
+        guard fallback.allSatisfy({ (0..<models).contains($0) }) else { return "a safety gate fallback is not one of the \(models) models" }
+        guard pairs.allSatisfy({ $0 >= 0 }), validationQueries >= 0, meanDifference.allSatisfy({ $0?.isFinite ?? true }) else {
+            return "safety gate counts must be ≥ 0 and differences finite"
+        }
+        return nil
+    }
+
+    /// The best-single@λ model per λ from `training`'s mean observed score and cost per model.
+    public static func bestSingle(training: EvaluationTable, lambdas: [Double]) -> [Int] {
+        let m = training.modelCount
+        var n = [Double](repeating: 0, count: m), s = n, c = n
+        for r in 0..<training.queryCount { for j in 0..<m where training.isObserved(r, j) {
+            n[j] += 1; s[j] += training.scores[training.index(r, j)]; c[j] += training.costs[training.index(r, j)]
+        } }
+        return lambdas.map { lambda in
+            var best: Int?
+            var bestUtility = -Double.infinity
+            for j in 0..<m where n[j] > 0 {
+                let u = s[j] / n[j] - lambda * c[j] / n[j]
+                if u > bestUtility { bestUtility = u; best = j }
+            }
+            return best ?? 0
+        }
+    }
+
+    /// Calibrates a gate from the router's `predictions` on `validation` (rows aligned; the router
+    /// was not trained on them) and best-single@λ from `training`.
+    public static func calibrate(predictions: RouterPredictions, validation: EvaluationTable, training: EvaluationTable,
+                                 lambdas: [Double]) throws -> SafetyGate {
+        guard predictions.rows == validation.queryCount, predictions.models == validation.models, training.models == validation.models else {
+            throw RouterError.invalidConfiguration("safety gate: \(predictions.rows) predictions for \(validation.queryCount) validation queries, or different models")
+        }
+        let grid = Array(Set(lambdas.filter { $0.isFinite && $0 > 0 })).sorted()
+        guard !grid.isEmpty else { throw RouterError.invalidConfiguration("safety gate: no positive finite λ to calibrate on") }
+        var raw = predictions
+        raw.safety = nil
+        let fallback = bestSingle(training: training, lambdas: grid)
+        var use = [Bool](), pairs = [Int](), differences = [Double?]()
+        for (lambda, f) in zip(grid, fallback) {
+            let choice = raw.choose(lambda: lambda)
+            var n = 0, sum = 0.0
+            for r in 0..<validation.queryCount where validation.isObserved(r, choice[r]) && validation.isObserved(r, f) {
+                let ur = validation.scores[validation.index(r, choice[r])] - lambda * validation.costs[validation.index(r, choice[r])]
+                let uf = validation.scores[validation.index(r, f)] - lambda * validation.costs[validation.index(r, f)]
+                n += 1
+                sum += ur - uf
+            }
+            pairs.append(n)
+            differences.append(n > 0 ? sum / Double(n) : nil)
+            use.append(n >= minimumPairs && sum >= 0)
+        }
+        return SafetyGate(lambdas: grid, useRouter: use, fallback: fallback, pairs: pairs, meanDifference: differences,
+                          validationQueries: validation.queryCount)
+    }
+}

@@ -1,0 +1,93 @@
+import FedRouteData
+import FedRouteFeatures
+import FedRouteNumerics
+@testable import FedRouteRouters
+import Foundation
+import Testing
+
+/// Issue 16 item 5: the safe router falls back to best-single@λ where features carry no signal and
+/// keeps the router where they do; the gate travels in the router file and is checked on load.
+@Suite struct SafetyGateTests {
+    /// 400 queries, 2 models ("cheap" costs 0.001, "dear" 0.01). With `signal`, the points form two
+    /// blobs and in each a different model is right; without, points and grades are independent noise.
+    static func data(signal: Bool, seed: UInt64) throws -> (Matrix, EvaluationTable) {
+        var rng = SeededRandom(seed: seed)
+        var x = Matrix(rows: 400, cols: 2)
+        var t = EvaluationTable(models: ["cheap", "dear"])
+        for r in 0..<400 {
+            let blob = r % 2
+            x[r, 0] = Float((signal ? (blob == 0 ? 5.0 : 0.0) : 0.0) + rng.nextGaussian())
+            x[r, 1] = Float((signal ? (blob == 0 ? 0.0 : 5.0) : 0.0) + rng.nextGaussian())
+            let (cheap, dear): (Double, Double) = signal
+                ? (blob == 0 ? (1, 0) : (0, 1))
+                : (rng.nextDouble() < 0.5 ? 1 : 0, rng.nextDouble() < 0.6 ? 1 : 0)
+            try t.append(Query(id: "q\(r)", text: "q\(r)", task: "t"), cells: [0: (cheap, 0.001), 1: (dear, 0.01)])
+        }
+        return (x, t)
+    }
+
+    static func safeRouter(signal: Bool) throws -> RoutingPipeline {
+        let (x, t) = try data(signal: signal, seed: signal ? 1 : 2)
+        var c = RouterTrainingConfiguration()
+        c.kmeans = KMeansConfiguration(clusters: 8)
+        let encoder = TextEncoder.hashed(HashedTFIDFEncoder(configuration: .init(dimension: 2)))
+        return try c.trainSafe(.kmeans, encoder: encoder, features: x, table: t, seed: 3, validationFraction: 0.3,
+                               lambdas: [0.1, 1, 10, 20, 40, 100, 1e3])
+    }
+
+    /// Share of (λ, query) pairs of fresh data on which the safe router calls best-single@λ.
+    static func agreementWithBestSingle(_ pipeline: RoutingPipeline, signal: Bool) throws -> Double {
+        let gate = try #require(pipeline.safety)
+        let (x, _) = try data(signal: signal, seed: 9)
+        let p = try pipeline.predict(features: x)
+        var same = 0
+        for (lambda, f) in zip(gate.lambdas, gate.fallback) { same += p.choose(lambda: lambda).filter { $0 == f }.count }
+        return Double(same) / Double(gate.lambdas.count * p.rows)
+    }
+
+    @Test func withoutSignalTheSafeRouterIsBestSingleAndWithSignalItIsTheRouter() throws {
+        let noisy = try Self.safeRouter(signal: false)
+        let noise = try #require(noisy.safety)
+        #expect(noise.validationQueries == 120 && noise.pairs.allSatisfy { $0 >= SafetyGate.minimumPairs })
+        // Every band the router keeps, it did no worse than best-single@λ on validation; where its
+        // choices were noise it lost and the band fell back.
+        for (use, d) in zip(noise.useRouter, noise.meanDifference) where use { #expect(d ?? -1 >= 0) }
+        #expect(noise.useRouter.contains(false), "\(noise)")
+        #expect(try Self.agreementWithBestSingle(noisy, signal: false) >= 0.95)
+        let informed = try Self.safeRouter(signal: true)
+        let signal = try #require(informed.safety)
+        #expect(signal.useRouter.allSatisfy { $0 }, "\(signal)")
+        #expect(zip(signal.lambdas, signal.meanDifference).contains { $0.0 <= 10 && ($0.1 ?? 0) > 0.3 }, "the router is far better at small λ")
+        #expect(try Self.agreementWithBestSingle(informed, signal: true) <= 0.8)
+    }
+
+    @Test func inAFallbackBandEveryQueryGoesToBestSingleAndTheRouterOrderFollows() throws {
+        let pipeline = try Self.safeRouter(signal: false)
+        let gate = try #require(pipeline.safety)
+        let band = try #require(gate.useRouter.firstIndex(of: false))
+        let lambda = gate.lambdas[band]
+        let (x, _) = try Self.data(signal: false, seed: 9)
+        let safe = try pipeline.predict(features: x)
+        #expect(safe.choose(lambda: lambda).allSatisfy { $0 == gate.fallback[band] })
+        #expect((0..<safe.rows).allSatisfy { safe.ranked(row: $0, lambda: lambda).first == gate.fallback[band] })
+        var raw = safe
+        raw.safety = nil
+        #expect(raw.choose(lambda: lambda) != safe.choose(lambda: lambda), "the raw router routes differently here")
+        #expect(gate.band(for: 0) == 0 && gate.band(for: 1e9) == gate.lambdas.count - 1)
+    }
+
+    @Test func theGateTravelsInTheRouterFileAndATamperedOneIsRefused() throws {
+        let pipeline = try Self.safeRouter(signal: true)
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("safe-\(UUID().uuidString).safetensors").path
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        try RouterFile.save(pipeline, to: path)
+        #expect(try RouterFile.load(path: path).safety == pipeline.safety)
+        let (tensors, stored) = try SafeTensors.read(path: path)
+        var metadata = stored
+        var gate = try #require(pipeline.safety)
+        gate.fallback[0] = 7
+        metadata["safety.gate"] = String(decoding: try JSONEncoder().encode(gate), as: UTF8.self)
+        try SafeTensors.write(tensors: Array(tensors.values), metadata: metadata, to: path)
+        #expect { _ = try RouterFile.load(path: path) } throws: { "\($0)".contains("safety.gate") && "\($0)".contains("not one of the 2 models") }
+    }
+}
