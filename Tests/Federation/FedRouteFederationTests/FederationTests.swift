@@ -228,6 +228,27 @@ enum Fixture {
         #expect(abs(p.score[1] - (0.6 / 0.7 * 0.1 + 0.1 / 0.7 * 0.6)) < 1e-12)
     }
 
+    /// Issue 16 item 6 across a federation: a model no client observed is unavailable in the
+    /// federated MLP-Router (the pooled observation counts say so) and in the federated K-Means-Router.
+    @Test func aModelNoClientObservedIsUnavailableInTheFederatedRouters() async throws {
+        let tables = try Fixture.shards(sizes: [30, 25]).map { t in
+            t.masked(by: t.observed.indices.map { $0 % t.modelCount != t.modelCount - 1 })
+        }
+        let (coordinator, _, encoder) = try await Fixture.federation(tables)
+        let (mlp, _) = try await coordinator.trainMLP(Fixture.smallMLP)
+        var kc = FederatedKMeansConfiguration()
+        kc.localClusters = 3
+        kc.globalClusters = 3
+        let (kmeans, _) = try await coordinator.trainKMeans(kc)
+        #expect(mlp.costNormalizer.observations?.last == 0)
+        let texts = tables[0].queries.map(\.text)
+        for router in [AnyRouter(mlp), AnyRouter(kmeans)] {
+            let p = try router.predict(features: encoder.encode(texts))
+            let m = p.models.count
+            #expect((0..<p.rows).allSatisfy { !p.available[$0 * m + m - 1] }, "\(router.family) offers the unseen model")
+        }
+    }
+
     @Test func crossFittingRemovesTheInSampleFlatteryOfAMemorisingLocalRouter() throws {
         let table = try Fixture.shards(sizes: [60])[0]
         var encoder = HashedTFIDFEncoder(configuration: Fixture.encoderConfiguration)
