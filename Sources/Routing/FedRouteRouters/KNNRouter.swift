@@ -79,10 +79,21 @@ public struct KNNRouter: Router, Equatable {
         return ScoreShrinkage.prior(groups: sample.count, models: m, count: count, scoreSum: scoreSum, costSum: costSum).strength
     }
 
-    /// The `k` most similar training rows (ties to the lower index), optionally without one row.
-    func neighbours(_ similarities: [Float], excluding: Int? = nil) -> ArraySlice<Int> {
-        let candidates = (0..<similarities.count).filter { $0 != excluding }
-        return candidates.sorted { similarities[$0] > similarities[$1] || (similarities[$0] == similarities[$1] && $0 < $1) }.prefix(k)
+    /// The `k` most similar training rows, most similar first (ties to the lower index), optionally
+    /// without one row: one bounded insertion pass instead of sorting every training row.
+    func neighbours(_ similarities: [Float], excluding: Int? = nil) -> [Int] {
+        var best: [Int] = []
+        best.reserveCapacity(k + 1)
+        for i in similarities.indices where i != excluding {
+            let s = similarities[i]
+            // Rows come in index order, so an equal similarity never moves ahead of an earlier row.
+            if best.count == k, let last = best.last, s <= similarities[last] { continue }
+            var position = best.count
+            while position > 0, s > similarities[best[position - 1]] { position -= 1 }
+            best.insert(i, at: position)
+            if best.count > k { best.removeLast() }
+        }
+        return best
     }
 
     static func normalizedRows(_ x: Matrix) -> Matrix {

@@ -244,3 +244,23 @@ extension ScoreShrinkageTests {
         }
     }
 }
+
+extension ScoreShrinkageTests {
+    /// The bounded selection of neighbours gives exactly the first k of the full sort (similarity
+    /// descending, ties to the lower index), with and without an excluded row.
+    @Test func neighbourSelectionEqualsTheSortedPrefix() throws {
+        var rng = SeededRandom(seed: 21)
+        let reference = Matrix(rows: 3, cols: 1, data: [1, 0, 1])
+        for k in [1, 3, 25] {
+            let router = try KNNRouter(models: ["a"], k: k, reference: reference, scores: [0, 0, 0], costs: [0, 0, 0], observed: [true, true, true])
+            for _ in 0..<50 {
+                // Few distinct values, so ties are common.
+                let sims = (0..<40).map { _ in Float(rng.nextInt(below: 6)) / 5 }
+                for excluded in [nil, 7] as [Int?] {
+                    let sorted = (0..<sims.count).filter { $0 != excluded }.sorted { sims[$0] > sims[$1] || (sims[$0] == sims[$1] && $0 < $1) }
+                    #expect(router.neighbours(sims, excluding: excluded) == Array(sorted.prefix(k)))
+                }
+            }
+        }
+    }
+}
