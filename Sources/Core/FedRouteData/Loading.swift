@@ -126,9 +126,7 @@ public enum DatasetLoader {
             case .valid(let scalar):
                 offset += scalar.count
                 if scalar.count == 1, scalar.first == 0x0A { line += 1; lineStart = offset }
-            case .error:
-                return ((line, offset), offset - lineStart + 1)
-            case .emptyInput:
+            case .error, .emptyInput:
                 return ((line, offset), offset - lineStart + 1)
             }
         }

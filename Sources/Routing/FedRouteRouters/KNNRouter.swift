@@ -65,9 +65,7 @@ public struct KNNRouter: Router, Equatable {
         let n = reference.rows, m = models.count
         let step = max(1, (n + Self.priorSample - 1) / Self.priorSample)
         let sample = Array(stride(from: 0, to: n, by: step))
-        var rows = Matrix(rows: sample.count, cols: reference.cols)
-        for (i, r) in sample.enumerated() { for c in 0..<reference.cols { rows.data[i * reference.cols + c] = reference.data[r * reference.cols + c] } }
-        let sims = rows.multiplied(by: reference, transposeOther: true)
+        let sims = reference.gatherRows(sample).multiplied(by: reference, transposeOther: true)
         var count = [Double](repeating: 0, count: sample.count * m), scoreSum = count, costSum = count
         for (g, self_) in sample.enumerated() {
             for i in neighbours(Array(sims.data[(g * n)..<((g + 1) * n)]), excluding: self_) {

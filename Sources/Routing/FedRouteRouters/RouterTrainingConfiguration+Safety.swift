@@ -20,16 +20,9 @@ extension RouterTrainingConfiguration {
         let held = max(1, Int((validationFraction * Double(order.count)).rounded()))
         guard held < order.count else { throw RouterError.noTrainingData("\(table.queryCount) training queries leave none to train on after validation") }
         let validationRows = Array(order.prefix(held)).sorted(), fitRows = Array(order.dropFirst(held)).sorted()
-        func rows(_ indices: [Int]) -> Matrix {
-            var m = Matrix(rows: indices.count, cols: features.cols)
-            for (i, r) in indices.enumerated() {
-                m.data.replaceSubrange((i * features.cols)..<((i + 1) * features.cols), with: features.data[(r * features.cols)..<((r + 1) * features.cols)])
-            }
-            return m
-        }
         let fit = table.subset(fitRows), validation = table.subset(validationRows)
-        let router = try train(family, features: rows(fitRows), table: fit, seed: seed, progress: progress)
-        let gate = try SafetyGate.calibrate(predictions: try router.predict(features: rows(validationRows)), validation: validation,
+        let router = try train(family, features: features.gatherRows(fitRows), table: fit, seed: seed, progress: progress)
+        let gate = try SafetyGate.calibrate(predictions: try router.predict(features: features.gatherRows(validationRows)), validation: validation,
                                             training: fit, lambdas: lambdas)
         return try RoutingPipeline(encoder: encoder, router: router, safety: gate)
     }

@@ -54,22 +54,13 @@ public struct SafetyGate: Sendable, Codable, Equatable {
         return nil
     }
 
-    /// The best-single@λ model per λ from `training`'s mean observed score and cost per model.
+    /// The best-single@λ model per λ: the routing rule applied to each model's mean observed
+    /// training score and cost (`DatasetSummary`), as the evaluator's best-single@λ reference is.
     public static func bestSingle(training: EvaluationTable, lambdas: [Double]) -> [Int] {
-        let m = training.modelCount
-        var n = [Double](repeating: 0, count: m), s = n, c = n
-        for r in 0..<training.queryCount { for j in 0..<m where training.isObserved(r, j) {
-            n[j] += 1; s[j] += training.scores[training.index(r, j)]; c[j] += training.costs[training.index(r, j)]
-        } }
-        return lambdas.map { lambda in
-            var best: Int?
-            var bestUtility = -Double.infinity
-            for j in 0..<m where n[j] > 0 {
-                let u = s[j] / n[j] - lambda * c[j] / n[j]
-                if u > bestUtility { bestUtility = u; best = j }
-            }
-            return best ?? 0
-        }
+        let perModel = DatasetSummary(training).perModel
+        let means = RouterPredictions(models: training.models, rows: 1, score: perModel.map { $0.meanScore ?? 0 },
+                                      cost: perModel.map { $0.meanCost ?? 0 }, available: perModel.map { $0.meanScore != nil })
+        return lambdas.map { means.choose(lambda: $0)[0] }
     }
 
     /// Calibrates a gate from the router's `predictions` on `validation` (rows aligned; the router
