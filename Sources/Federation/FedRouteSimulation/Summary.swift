@@ -123,9 +123,9 @@ public struct SimulationSummary: Sendable, Codable, Equatable {
                     perClient.f.append(cf)
                     if let cb = auc(r, EvaluationReport.Reference.bestSingleAtLambda), let cz = auc(r, EvaluationReport.Reference.zeroRouter) {
                         ownBaselines.b.append(cb); ownBaselines.z.append(cz)
-                        for name in [Simulation.Name.federated, Simulation.Name.centralized, Simulation.Name.local] {
-                            if let a = auc(r, name) { add(&ownMargins, name, a - cb, a - cz) }
-                        }
+                    }
+                    for name in [Simulation.Name.federated, Simulation.Name.centralized, Simulation.Name.local] {
+                        if let m = r.margins(of: name) { add(&ownMargins, name, m.overBestSingle, m.overZeroRouter) }
                     }
                     if let cc = auc(r, Simulation.Name.centralized) { perClient.c.append(cc) }
                     if let ct = auc(r, Simulation.Name.fineTuned) { perClient.t.append(ct) }
