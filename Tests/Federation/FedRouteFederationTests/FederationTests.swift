@@ -228,6 +228,25 @@ enum Fixture {
         #expect(abs(p.score[1] - (0.6 / 0.7 * 0.1 + 0.1 / 0.7 * 0.6)) < 1e-12)
     }
 
+    /// Issue 15 item 2: a client describing itself with trainQueries = 2^63 − 1 (or just above the
+    /// 2^40 limit) is an invalid reply naming the client, not an overflow trap in the count check.
+    @Test func absurdDescriptionCountsAreAnInvalidReplyNotATrap() async throws {
+        struct Describing: FederatedClient {
+            let id = "liar"
+            let description: ClientDescription
+            func handle(_ request: FederatedRequest) async throws -> FederatedReply { .description(description) }
+        }
+        for queries in [Int.max, ClientDescription.maxTrainQueries + 1] {
+            let liar = Describing(description: ClientDescription(models: ["a", "b", "c"], trainQueries: queries, trainableQueries: 10,
+                                                                 observedCells: 10, featureDimension: 3))
+            let coordinator = try FederationCoordinator(clients: [liar])
+            await #expect { _ = try await coordinator.describe() } throws: { error in
+                guard case FederationError.invalidReply(let client, let why)? = error as? FederationError else { return false }
+                return client == "liar" && why.contains("inconsistent counts") && why.contains("\(queries)")
+            }
+        }
+    }
+
     /// Issue 16 item 6 across a federation: a model no client observed is unavailable in the
     /// federated MLP-Router (the pooled observation counts say so) and in the federated K-Means-Router.
     @Test func aModelNoClientObservedIsUnavailableInTheFederatedRouters() async throws {
