@@ -228,6 +228,21 @@ enum Fixture {
         #expect(abs(p.score[1] - (0.6 / 0.7 * 0.1 + 0.1 / 0.7 * 0.6)) < 1e-12)
     }
 
+    /// Issue 15 item 10: a negative learning rate or FedProx μ, or a minimum of valid updates above
+    /// the client count, is refused by the library (every command gets the check), naming the setting.
+    @Test func invalidFederatedSettingsAreRefusedNamingTheSetting() throws {
+        var lr = Fixture.smallMLP
+        lr.local.optimizer.learningRate = -1
+        var mu = Fixture.smallMLP
+        mu.local.proximalMu = -5
+        var minimum = Fixture.smallMLP
+        minimum.minimumClients = 4
+        for (c, words) in [(lr, "learning rate"), (mu, "FedProx μ"), (minimum, "exceeds the 3 clients")] {
+            #expect { try c.validate(clients: 3) } throws: { "\($0)".contains(words) }
+        }
+        #expect(throws: Never.self) { try Fixture.smallMLP.validate(clients: 3) }
+    }
+
     /// Issue 15 item 2: a client describing itself with trainQueries = 2^63 − 1 (or just above the
     /// 2^40 limit) is an invalid reply naming the client, not an overflow trap in the count check.
     @Test func absurdDescriptionCountsAreAnInvalidReplyNotATrap() async throws {
