@@ -13,3 +13,17 @@ extension EvaluationTable {
         return (subset(Array(order[nTest...]).sorted()), subset(Array(order[..<nTest]).sorted()))
     }
 }
+
+extension EvaluationTable {
+    /// A seeded validation hold-out: the ascending row indices kept for fitting and held out. A
+    /// fraction of 0 holds nothing out; otherwise at least one row is held out and one kept (a
+    /// table of one row keeps it). The training paths that select a model or calibrate a safety gate
+    /// on held-out rows (`simulate`, `fedroute client --validation-fraction`, `train --safe`) use it.
+    public func holdOutRows(fraction: Double, seed: UInt64) -> (fit: [Int], validation: [Int]) {
+        guard fraction > 0, queryCount >= 2 else { return (Array(0..<queryCount), []) }
+        var rng = SeededRandom(seed: seed)
+        let order = rng.permutation(queryCount)
+        let held = min(queryCount - 1, max(1, Int((Double(queryCount) * min(1, fraction)).rounded())))
+        return (Array(order[held...]).sorted(), Array(order[..<held]).sorted())
+    }
+}

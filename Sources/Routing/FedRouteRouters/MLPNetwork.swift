@@ -19,8 +19,9 @@ public struct MLPBatchTargets: Sendable {
     public var observedCount: Int { mask.reduce(0) { $0 + ($1 > 0 ? 1 : 0) } }
 }
 
-/// The MLP-Router network: trunk of `[Linear → LayerNorm → GELU → Dropout]` layers, then a
-/// per-model accuracy head (sigmoid) and cost head (normalised log-cost).
+/// The MLP-Router network: trunk of `[Linear → LayerNorm → GELU → Dropout]` layers (or, for the
+/// MF-Router, `[Linear]` layers: `TrunkKind.linear`), then a per-model accuracy head (sigmoid) and
+/// cost head (normalised log-cost).
 ///
 /// Parameters are a flat list of named tensors (weights stored `[in, out]`), which is what
 /// optimisers, federated averaging and the safetensors file see.
@@ -42,6 +43,7 @@ public struct MLPNetwork: Sendable, Equatable {
         var p: [Tensor] = []
         for l in 0..<a.trunkLayers {
             p += linear("trunk.\(l)", l == 0 ? a.inputDimension : a.hiddenDimension, a.hiddenDimension)
+            guard a.trunk == .gelu else { continue }
             p.append(Tensor(name: "trunk.\(l).norm.weight", shape: [a.hiddenDimension], repeating: 1))
             p.append(Tensor(name: "trunk.\(l).norm.bias", shape: [a.hiddenDimension], repeating: 0))
         }
@@ -72,9 +74,9 @@ public struct MLPNetwork: Sendable, Equatable {
     public var decayMask: [Bool] { parameters.map { $0.name.hasSuffix(".weight") && !$0.name.contains(".norm.") } }
 
     // Tensor positions.
-    func linearIndex(_ layer: Int) -> Int { layer * 4 }
-    var accuracyHeadIndex: Int { architecture.trunkLayers * 4 }
-    var costHeadIndex: Int { architecture.trunkLayers * 4 + 2 }
+    func linearIndex(_ layer: Int) -> Int { layer * architecture.tensorsPerLayer }
+    var accuracyHeadIndex: Int { architecture.trunkLayers * architecture.tensorsPerLayer }
+    var costHeadIndex: Int { accuracyHeadIndex + 2 }
 
     struct LayerCache {
         var input: Matrix
@@ -96,6 +98,12 @@ public struct MLPNetwork: Sendable, Equatable {
             for r in 0..<h.rows { z.data.replaceSubrange((r * a.hiddenDimension)..<((r + 1) * a.hiddenDimension), with: parameters[wi + 1].values) }
             GEMM.multiply(transA: false, transB: false, m: h.rows, n: a.hiddenDimension, k: inDim, alpha: 1,
                           a: h.data, lda: inDim, b: parameters[wi].values, ldb: a.hiddenDimension, beta: 1, c: &z.data, ldc: a.hiddenDimension)
+            guard a.trunk == .gelu else {
+                // A linear trunk layer is the projection itself: no normalisation, activation or dropout.
+                caches.append(LayerCache(input: h, normalized: Matrix(rows: 0, cols: 0), invStd: [], preActivation: Matrix(rows: 0, cols: 0), dropMask: nil))
+                h = z
+                continue
+            }
             let gamma = parameters[wi + 2].values
             let beta = parameters[wi + 3].values
             var normalized = z
@@ -219,9 +227,10 @@ public struct MLPNetwork: Sendable, Equatable {
         for l in stride(from: a.trunkLayers - 1, through: 0, by: -1) {
             let cache = caches[l]
             let wi = linearIndex(l)
-            let gamma = parameters[wi + 2].values
             var dZ = [Float](repeating: 0, count: b * n)
-            for r in 0..<b {
+            if a.trunk == .linear { dZ = dH }
+            let gamma = a.trunk == .gelu ? parameters[wi + 2].values : []
+            for r in 0..<b where a.trunk == .gelu {
                 var meanDN: Float = 0
                 var meanDNN: Float = 0
                 var dN = [Float](repeating: 0, count: n)
@@ -293,6 +302,22 @@ extension MLPNetwork {
         return parameters.enumerated().map { i, t in
             guard i >= accuracyHeadIndex else { return Array(repeating: true, count: t.count) }
             return (0..<t.count).map { $0 % m < first }
+        }
+    }
+}
+
+extension MLPNetwork {
+    /// Starts the accuracy head at each model's prior: bias b_m = logit(p̄_m) with p̄_m the mean
+    /// observed training score (clamped to [0.02, 0.98]), so that the network learns a residual
+    /// around best-single@λ's estimates and, where the features carry no signal, stays near them.
+    /// Models without a prior (`nil`) keep their initial bias.
+    public mutating func setScorePriors(_ means: [Double?]) {
+        guard means.count == architecture.modelCount else { return }
+        let bias = accuracyHeadIndex + 1
+        for (m, p) in means.enumerated() {
+            guard let p, p.isFinite else { continue }
+            let q = min(0.98, max(0.02, p))
+            parameters[bias].values[m] = Float(Scalar.log(q / (1 - q)))
         }
     }
 }

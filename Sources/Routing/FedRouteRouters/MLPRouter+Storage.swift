@@ -14,25 +14,39 @@ extension MLPRouter: StorableRouter {
     }
 
     public func store(in contents: inout RouterFileContents) throws {
-        try contents.setJSON(network.architecture, for: "mlp.architecture")
-        try contents.setJSON(costNormalizer, for: "mlp.cost_normalizer")
-        for p in network.parameters { contents.add(Tensor(name: "mlp." + p.name, shape: p.shape, values: p.values)) }
+        try store(in: &contents, prefix: "mlp.")
     }
 
     public static func load(from contents: RouterFileContents, models: [String]) throws -> MLPRouter {
-        let architecture = try contents.json("mlp.architecture", as: MLPArchitecture.self)
-        let normalizer = try contents.json("mlp.cost_normalizer", as: CostNormalizer.self)
-        do { try architecture.validate() } catch { throw contents.failure("metadata 'mlp.architecture': \(error)") }
-        let expected = architecture.parameterShapes.map { "mlp." + $0.name }
-        // Every mlp.* tensor must be one of this architecture's (a stray one means the file and its
-        // architecture disagree, e.g. trunk tensors with trunkLayers 0).
-        let stray = contents.tensors.map(\.name).filter { $0.hasPrefix("mlp.") && !expected.contains($0) }
+        let router = try load(from: contents, models: models, prefix: "mlp.")
+        guard router.network.architecture.trunk == .gelu else {
+            throw contents.failure("metadata 'mlp.architecture' has a \(router.network.architecture.trunk.rawValue) trunk; an MLP-Router's is gelu")
+        }
+        return router
+    }
+
+    /// Writes the network under `prefix` (`mlp.` for the MLP-Router, `mf.` for the MF-Router).
+    func store(in contents: inout RouterFileContents, prefix: String) throws {
+        try contents.setJSON(network.architecture, for: prefix + "architecture")
+        try contents.setJSON(costNormalizer, for: prefix + "cost_normalizer")
+        for p in network.parameters { contents.add(Tensor(name: prefix + p.name, shape: p.shape, values: p.values)) }
+    }
+
+    /// Reads a network stored under `prefix`; the architecture is validated before any tensor is read.
+    static func load(from contents: RouterFileContents, models: [String], prefix: String) throws -> MLPRouter {
+        let architecture = try contents.json(prefix + "architecture", as: MLPArchitecture.self)
+        let normalizer = try contents.json(prefix + "cost_normalizer", as: CostNormalizer.self)
+        do { try architecture.validate() } catch { throw contents.failure("metadata '\(prefix)architecture': \(error)") }
+        let expected = architecture.parameterShapes.map { prefix + $0.name }
+        // Every tensor under the prefix must be one of this architecture's (a stray one means the file
+        // and its architecture disagree, e.g. trunk tensors with trunkLayers 0).
+        let stray = contents.tensors.map(\.name).filter { $0.hasPrefix(prefix) && !expected.contains($0) }
         guard stray.isEmpty else {
-            throw contents.failure("tensors \(stray.sorted()) do not belong to the MLP architecture in 'mlp.architecture' (\(architecture.trunkLayers) trunk layers)")
+            throw contents.failure("tensors \(stray.sorted()) do not belong to the architecture in '\(prefix)architecture' (\(architecture.trunkLayers) trunk layers)")
         }
         let params = try expected.map { name -> Tensor in
             let t = try contents.tensor(name)
-            return Tensor(name: String(name.dropFirst(4)), shape: t.shape, values: t.values)
+            return Tensor(name: String(name.dropFirst(prefix.count)), shape: t.shape, values: t.values)
         }
         return try MLPRouter(models: models, network: try MLPNetwork(architecture: architecture, parameters: params), costNormalizer: normalizer)
     }

@@ -13,8 +13,37 @@ public struct MLPTrainingConfiguration: Sendable, Codable, Equatable {
     /// Global gradient-norm limit (≤ 0 disables clipping).
     public var gradientClip: Float = 1.0
     public var seed: UInt64 = 0
+    /// `linear` trains the MF-Router's bilinear network (`MFRouter`).
+    public var trunk = TrunkKind.gelu
 
     public init() {}
+
+    /// The MF-Router's defaults: one linear projection to a rank-64 query embedding, no dropout,
+    /// a higher learning rate and stronger weight decay (it pulls scores towards the per-model prior).
+    public static var matrixFactorization: MLPTrainingConfiguration {
+        var c = MLPTrainingConfiguration()
+        c.trunk = .linear
+        c.trunkLayers = 1
+        c.hiddenDimension = 64
+        c.dropout = 0
+        c.optimizer = AdamWConfiguration(learningRate: 3e-3, weightDecay: 1e-2)
+        return c
+    }
+
+    enum CodingKeys: String, CodingKey { case hiddenDimension, trunkLayers, dropout, epochs, batchSize, optimizer, gradientClip, seed, trunk }
+
+    public init(from decoder: any Decoder) throws {
+        let k = try decoder.container(keyedBy: CodingKeys.self)
+        hiddenDimension = try k.decode(Int.self, forKey: .hiddenDimension)
+        trunkLayers = try k.decode(Int.self, forKey: .trunkLayers)
+        dropout = try k.decode(Float.self, forKey: .dropout)
+        epochs = try k.decode(Int.self, forKey: .epochs)
+        batchSize = try k.decode(Int.self, forKey: .batchSize)
+        optimizer = try k.decode(AdamWConfiguration.self, forKey: .optimizer)
+        gradientClip = try k.decode(Float.self, forKey: .gradientClip)
+        seed = try k.decode(UInt64.self, forKey: .seed)
+        trunk = try k.decodeIfPresent(TrunkKind.self, forKey: .trunk) ?? .gelu
+    }
 }
 
 /// Mini-batch training data for the MLP: features plus masked, normalised targets.
@@ -64,9 +93,11 @@ public struct MLPTrainingSet: Sendable {
 
 /// Trains MLP networks with AdamW; the epoch loop is reusable by federated clients.
 public enum MLPTrainer {
-    /// Trains an MLP-Router on the observed cells of `table` (features row-aligned with it).
+    /// Trains an MLP-Router on the observed cells of `table` (features row-aligned with it). With
+    /// `validation`, returns the epoch whose network had the lowest Brier score on it (best-epoch
+    /// selection, the centralized counterpart of the federation's best-round selection).
     public static func train(features: Matrix, table: EvaluationTable, configuration c: MLPTrainingConfiguration,
-                             progress: ProgressHandler? = nil) throws -> MLPRouter {
+                             validation: ModelSelection.Validation? = nil, progress: ProgressHandler? = nil) throws -> MLPRouter {
         // 0 epochs would return the random initial network as if it were trained.
         guard c.epochs >= 1, c.batchSize >= 1, c.hiddenDimension >= 1, c.trunkLayers >= 1, (0..<1).contains(c.dropout) else {
             throw RouterError.invalidConfiguration("epochs ≥ 1 (0 would be an untrained router), batch size ≥ 1, hidden ≥ 1, layers ≥ 1 and dropout in [0, 1) required; got epochs \(c.epochs), batch \(c.batchSize), hidden \(c.hiddenDimension), layers \(c.trunkLayers), dropout \(c.dropout)")
@@ -77,16 +108,23 @@ public enum MLPTrainer {
         let data = try MLPTrainingSet(features: features, table: table, normalizer: normalizer)
         guard !data.trainableRows.isEmpty else { throw RouterError.noTrainingData("no observed (query, model) cells") }
         let architecture = MLPArchitecture(inputDimension: features.cols, hiddenDimension: c.hiddenDimension, trunkLayers: c.trunkLayers,
-                                           modelCount: table.modelCount, dropout: c.dropout)
+                                           modelCount: table.modelCount, dropout: c.dropout, trunk: c.trunk)
         try architecture.validate()
         var rng = SeededRandom(seed: c.seed)
         var network = MLPNetwork(architecture: architecture, seed: rng.next())
+        network.setScorePriors(normalizer.scoreMean ?? [])
         var optimizer = AdamW(configuration: c.optimizer, shapes: network.parameters.map(\.count), decayMask: network.decayMask)
+        var best: (brier: Double, parameters: [Tensor])?
         for epoch in 0..<c.epochs {
             let loss = try runEpoch(network: &network, optimizer: &optimizer, data: data, rows: data.trainableRows,
                                     batchSize: c.batchSize, gradientClip: c.gradientClip, rng: &rng)
+            if let validation, let brier = try ModelSelection.brier(MLPRouter(models: table.models, network: network, costNormalizer: normalizer), on: validation),
+               brier < best?.brier ?? .infinity {
+                best = (brier, network.parameters)
+            }
             progress?(TrainingProgress(stage: "MLP epoch", step: epoch + 1, total: c.epochs, loss: loss))
         }
+        if let best { network.parameters = best.parameters }
         return try MLPRouter(models: table.models, network: network, costNormalizer: normalizer)
     }
 

@@ -4,7 +4,7 @@
 /// and whether the federated algorithms can train it. Everything that loads, saves, trains, lists or
 /// routes with routers goes through this table.
 public enum RouterFamily: String, Sendable, Codable, CaseIterable {
-    case mlp, kmeans, knn
+    case mlp, kmeans, knn, mf
 
     /// The type that trains this family and stores it in router files.
     public var implementation: any StorableRouter.Type {
@@ -12,11 +12,12 @@ public enum RouterFamily: String, Sendable, Codable, CaseIterable {
         case .mlp: MLPRouter.self
         case .kmeans: KMeansRouter.self
         case .knn: KNNRouter.self
+        case .mf: MFRouter.self
         }
     }
 
     /// Families the federated algorithms can train (a kNN-Router would have to pool every query).
-    public static let federated: [RouterFamily] = [.mlp, .kmeans]
+    public static let federated: [RouterFamily] = [.mlp, .kmeans, .mf]
 
     public var isFederated: Bool { Self.federated.contains(self) }
 

@@ -9,6 +9,8 @@ public struct RouterTrainingConfiguration: Sendable, Codable, Equatable {
     public var kmeans = KMeansConfiguration(clusters: 20)
     /// Neighbours of the kNN-Router.
     public var knnNeighbors = 25
+    /// The MF-Router: `hiddenDimension` is its rank; its trunk is always one linear layer.
+    public var mf = MLPTrainingConfiguration.matrixFactorization
 
     public init() {}
 

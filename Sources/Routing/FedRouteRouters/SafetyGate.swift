@@ -58,8 +58,14 @@ public struct SafetyGate: Sendable, Codable, Equatable {
     /// training score and cost (`DatasetSummary`), as the evaluator's best-single@λ reference is.
     public static func bestSingle(training: EvaluationTable, lambdas: [Double]) -> [Int] {
         let perModel = DatasetSummary(training).perModel
-        let means = RouterPredictions(models: training.models, rows: 1, score: perModel.map { $0.meanScore ?? 0 },
-                                      cost: perModel.map { $0.meanCost ?? 0 }, available: perModel.map { $0.meanScore != nil })
+        return bestSingle(models: training.models, meanScore: perModel.map(\.meanScore), meanCost: perModel.map(\.meanCost), lambdas: lambdas)
+    }
+
+    /// The best-single@λ model per λ from per-model mean training score and cost (nil: no
+    /// observation, never chosen) — what a federation knows from its pooled sums.
+    public static func bestSingle(models: [String], meanScore: [Double?], meanCost: [Double?], lambdas: [Double]) -> [Int] {
+        let means = RouterPredictions(models: models, rows: 1, score: meanScore.map { $0 ?? 0 }, cost: meanCost.map { $0 ?? 0 },
+                                      available: zip(meanScore, meanCost).map { $0 != nil && $1 != nil })
         return lambdas.map { means.choose(lambda: $0)[0] }
     }
 
@@ -91,5 +97,31 @@ public struct SafetyGate: Sendable, Codable, Equatable {
         }
         return SafetyGate(lambdas: grid, useRouter: use, fallback: fallback, pairs: pairs, meanDifference: differences,
                           validationQueries: validation.queryCount)
+    }
+}
+
+extension SafetyGate {
+    /// A gate from summed validation statistics (`ValidationStatistics` with `bands`): the router
+    /// keeps a band when at least `minimumPairs` validation queries back the estimate and the
+    /// inverse-propensity estimate of its mean utility difference to best-single@λ is at least one
+    /// standard error above 0. The IPS estimate is noisy (each query sees one graded model), so a
+    /// router whose choices are noise would otherwise keep the bands its noise happened to favour;
+    /// a band where the router always agrees with best-single@λ (difference and error 0) is kept,
+    /// which changes nothing. This is how a federation calibrates its gate: every client adds its
+    /// own held-out queries' sums, and `meanDifference` records the estimate.
+    public init(bands: ValidationBands, statistics s: ValidationStatistics) throws {
+        guard s.differenceSum.count == bands.lambdas.count, bands.fallback.count == bands.lambdas.count else {
+            throw RouterError.invalidConfiguration("safety gate: statistics for \(s.differenceSum.count) bands, \(bands.lambdas.count) λ values")
+        }
+        let n = Int(s.queries.rounded())
+        let mean = s.differenceSum.map { s.queries > 0 ? $0 / s.queries : nil as Double? }
+        let keep = bands.lambdas.indices.map { b -> Bool in
+            guard n >= Self.minimumPairs, let m = mean[b] else { return false }
+            let variance = max(0, s.differenceSquares[b] / s.queries - m * m)
+            return m - (variance / s.queries).squareRoot() >= 0
+        }
+        self.init(lambdas: bands.lambdas, useRouter: keep, fallback: bands.fallback,
+                  pairs: Array(repeating: n, count: bands.lambdas.count), meanDifference: mean, validationQueries: n)
+        if let problem = problem(models: (bands.fallback.max() ?? 0) + 1) { throw RouterError.invalidConfiguration("safety gate: \(problem)") }
     }
 }

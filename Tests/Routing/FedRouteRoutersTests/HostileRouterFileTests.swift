@@ -51,7 +51,7 @@ import Testing
         architecture.trunkLayers = 0
         var m = metadata
         m["mlp.architecture"] = String(decoding: try JSONEncoder().encode(architecture), as: UTF8.self)
-        try Self.expectLoadError(tensors, m, at: path, saying: "do not belong to the MLP architecture")
+        try Self.expectLoadError(tensors, m, at: path, saying: "do not belong to the architecture in 'mlp.architecture'")
     }
 
     @Test func nonFiniteWeightsRepeatedModelsAndBadNormalisersAreNamed() throws {

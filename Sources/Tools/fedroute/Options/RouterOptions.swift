@@ -18,6 +18,10 @@ struct RouterOptions: ParsableArguments {
     @Option(name: .long, help: "K-Means: initialisation.") var initialization: KMeansConfiguration.Initialization = .kMeansPlusPlus
     @Option(name: .long, help: "K-Means: maximum Lloyd iterations.") var maxIterations = 100
     @Option(name: .long, help: "kNN: neighbours.") var neighbors = 25
+    @Option(name: .long, help: "MF: rank of the query and model embeddings.") var mfRank = MLPTrainingConfiguration.matrixFactorization.hiddenDimension
+    @Option(name: .long, help: "MF: AdamW learning rate.") var mfLr = MLPTrainingConfiguration.matrixFactorization.optimizer.learningRate
+    @Option(name: .long, help: "MF: AdamW weight decay (pulls predictions towards each model's mean score).") var mfWeightDecay = MLPTrainingConfiguration.matrixFactorization.optimizer.weightDecay
+    @Option(name: .long, help: "MF: training epochs (default: --epochs).") var mfEpochs: Int?
     @Flag(name: .long, help: "Safe routing: hold out --validation-fraction of the training rows and, per λ band, fall back to best-single@λ where the router did worse on them.")
     var safe = false
     @Option(name: .long, help: "Safe routing: share of the training rows held out to calibrate the gate.") var validationFraction = 0.15
@@ -35,6 +39,9 @@ struct RouterOptions: ParsableArguments {
         c.kmeans = KMeansConfiguration(clusters: clusters)
         c.kmeans.restarts = restarts; c.kmeans.initialization = initialization; c.kmeans.maxIterations = maxIterations
         c.knnNeighbors = neighbors
+        // The MF-Router shares the MLP's batch size and clipping.
+        c.mf.epochs = mfEpochs ?? epochs; c.mf.batchSize = batchSize; c.mf.gradientClip = gradClip; c.mf.hiddenDimension = mfRank
+        c.mf.optimizer = AdamWConfiguration(learningRate: mfLr, weightDecay: mfWeightDecay)
         return c
     }
 }

@@ -1,0 +1,62 @@
+import FedRouteData
+import FedRouteNumerics
+
+/// Model selection on held-out rows (issue 16, item 2), the centralized and client-local
+/// counterpart of the federation's: the criterion is the Brier score of the predicted scores on the
+/// observed validation cells (`ValidationStatistics.brier`), which clients can sum.
+public enum ModelSelection {
+    /// Held-out rows: features row-aligned with the table.
+    public typealias Validation = (features: Matrix, table: EvaluationTable)
+
+    /// The router's Brier score on `validation`, or nil without an observed validation cell.
+    public static func brier(_ router: any Router, on validation: Validation) throws -> Double? {
+        guard validation.table.queryCount > 0 else { return nil }
+        return try ValidationStatistics(predictions: router.predict(features: validation.features), table: validation.table).brier
+    }
+
+    /// The K-Means-Router with the cluster count among `candidates` (each capped by the number of
+    /// training queries) that scores best on `validation`, its statistics then pooling the validation
+    /// rows too; with no validation cell, `configuration.clusters` on the training rows.
+    public static func kmeans(features: Matrix, table: EvaluationTable, configuration: KMeansConfiguration, candidates: [Int],
+                              validation: Validation?) throws -> (router: KMeansRouter, brier: [Int: Double]) {
+        let usable = validation.flatMap { $0.table.observed.contains(true) ? $0 : nil }
+        let ks = Array(Set((usable == nil ? [configuration.clusters] : candidates).map { min($0, features.rows) }.filter { $0 >= 1 })).sorted()
+        guard !ks.isEmpty else { throw RouterError.noTrainingData("no cluster count fits \(features.rows) training queries") }
+        var best: (KMeansRouter, Double)?
+        var scores: [Int: Double] = [:]
+        for k in ks {
+            var c = configuration
+            c.clusters = k
+            let router = try KMeansRouter.train(features: features, table: table, configuration: c)
+            guard ks.count > 1, let usable, let b = try brier(router, on: usable) else { return (router, [:]) }
+            scores[k] = b
+            if best == nil || b < best!.1 { best = (router, b) }
+        }
+        // The count is chosen: the router's statistics pool the validation rows too (as the
+        // federation's final pass 2 does).
+        let chosen = best!.0
+        let held = try ClusterStatistics(centroids: chosen.centroids, features: usable!.features, table: usable!.table)
+        return (try chosen.adding(held), scores)
+    }
+
+    /// The kNN-Router with the neighbour count among `candidates` that scores best on `validation`,
+    /// retrained with the validation rows in its reference set (with no validation cell, the first
+    /// candidate on the training rows).
+    public static func knn(features: Matrix, table: EvaluationTable, candidates: [Int], validation: Validation?) throws -> (router: KNNRouter, brier: [Int: Double]) {
+        let usable = validation.flatMap { $0.table.observed.contains(true) ? $0 : nil }
+        let ks = usable == nil ? Array(candidates.filter { $0 >= 1 }.prefix(1)) : Array(Set(candidates.filter { $0 >= 1 })).sorted()
+        guard !ks.isEmpty else { throw RouterError.invalidConfiguration("no neighbour count ≥ 1 to choose from") }
+        var best: (KNNRouter, Double)?
+        var scores: [Int: Double] = [:]
+        for k in ks {
+            let router = try KNNRouter.train(features: features, table: table, k: k)
+            guard ks.count > 1, let usable, let b = try brier(router, on: usable) else { return (router, [:]) }
+            scores[k] = b
+            if best == nil || b < best!.1 { best = (router, b) }
+        }
+        // The count is chosen: the validation rows join the reference set.
+        let all = try EvaluationTable.concatenate([table, usable!.table])
+        let x = Matrix(rows: all.queryCount, cols: features.cols, data: features.data + usable!.features.data)
+        return (try KNNRouter.train(features: x, table: all, k: best!.0.k), scores)
+    }
+}
