@@ -27,7 +27,10 @@ start_server() { "$B" coordinator --config "$F/server.json" >> "$F/server.log" 2
 start_client() {  # id, extra args
   local id=$1; shift
   local seed; seed=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])" "$F/personalize-seeds.json" "$id")
-  "$B" client --server "https://127.0.0.1:$PORT" --data "$F/clients/$id.jsonl" --key "$F/keys/$id.key" --ca "$F/tls/ca.pem" \
+  # The rows the simulation's client held out for model selection and the safety gate.
+  local held=(--validation-fraction 0)
+  [ -f "$F/clients/$id-validation.jsonl" ] && held=(--validation "$F/clients/$id-validation.jsonl")
+  "$B" client --server "https://127.0.0.1:$PORT" --data "$F/clients/$id.jsonl" "${held[@]}" --key "$F/keys/$id.key" --ca "$F/tls/ca.pem" \
     --give-up-after 120 --personalize "$F/personal/$id" --personalize-seed "$seed" --test "$F/clients/$id-test.jsonl" \
     "$@" >> "$F/$id.log" 2>&1 &
   PIDS+=("$!"); eval "PID_${id//-/_}=$!"

@@ -35,9 +35,12 @@ public struct ClientPolicy: Sendable, Codable, Equatable {
 public actor InProcessClient: FederatedClient {
     public nonisolated let id: String
     let train: EvaluationTable
+    /// Held-out rows (never trained on) for model selection and the safety gate; may be empty.
+    let validation: EvaluationTable
     let policy: ClientPolicy
     let featurize: Featurizer
     var features: Matrix?
+    var validationFeatures: Matrix?
     /// Secure-aggregation key pairs by round, and the participant list each round was masked for.
     var secureSessions: [Int: SecureAggregationSession] = [:]
     var maskedFor: [Int: [SecureAggregationParticipant]] = [:]
@@ -49,10 +52,13 @@ public actor InProcessClient: FederatedClient {
     public static let encodeLocally: Featurizer = { spec, queries in try spec.makeEncoder().encode(queries.map(\.text)) }
 
     /// `featurize` defaults to encoding locally; a simulation may hand in features it computed
-    /// once for all clients with the same encoder.
-    public init(id: String, train: EvaluationTable, policy: ClientPolicy = ClientPolicy(), featurize: @escaping Featurizer = InProcessClient.encodeLocally) {
+    /// once for all clients with the same encoder. `validation` rows (same models) are held out:
+    /// nothing trains on them; `validate` requests score candidate routers on them.
+    public init(id: String, train: EvaluationTable, validation: EvaluationTable? = nil, policy: ClientPolicy = ClientPolicy(),
+                featurize: @escaping Featurizer = InProcessClient.encodeLocally) {
         self.id = id
         self.train = train
+        self.validation = validation ?? EvaluationTable(models: train.models)
         self.policy = policy
         self.featurize = featurize
     }
@@ -63,13 +69,19 @@ public actor InProcessClient: FederatedClient {
         return (features, train)
     }
 
+    /// The client's held-out validation table and features (after `useEncoder`). Local use only.
+    public func localValidation() throws -> (features: Matrix, table: EvaluationTable) {
+        guard let validationFeatures else { throw FederationError.protocolViolation(client: id, "no encoder set yet") }
+        return (validationFeatures, validation)
+    }
+
     public func handle(_ request: FederatedRequest) async throws -> FederatedReply {
         switch request {
         case .describe:
             let trainable = (0..<train.queryCount).filter { train.observedCount(row: $0) > 0 }.count
             return .description(ClientDescription(models: train.models, trainQueries: train.queryCount, trainableQueries: trainable,
                                                   observedCells: train.observed.lazy.filter { $0 }.count,
-                                                  featureDimension: features?.cols))
+                                                  featureDimension: features?.cols, validationQueries: validation.queryCount))
         case .documentFrequencies(let configuration):
             let encoder = HashedTFIDFEncoder(configuration: configuration)
             guard train.queryCount >= policy.minimumGroupSize else {
@@ -81,7 +93,12 @@ public actor InProcessClient: FederatedClient {
             guard f.rows == train.queryCount, f.cols == spec.dimension, f.isFinite else {
                 throw FederationError.protocolViolation(client: id, "featurising gave \(f.rows)×\(f.cols) features (finite: \(f.isFinite)) for \(train.queryCount) queries of dimension \(spec.dimension)")
             }
+            let v = validation.queryCount == 0 ? Matrix(rows: 0, cols: f.cols) : try featurize(spec, validation.queries)
+            guard v.rows == validation.queryCount, v.cols == f.cols, v.isFinite else {
+                throw FederationError.protocolViolation(client: id, "featurising gave \(v.rows)×\(v.cols) validation features for \(validation.queryCount) queries")
+            }
             features = f
+            validationFeatures = v
             return .encoderReady(featureDimension: f.cols)
         case .costMoments:
             return .costMoments(CostMoments(table: train))
@@ -107,9 +124,16 @@ public actor InProcessClient: FederatedClient {
             return .pairKeys(round: round, keys: try revealPairKeys(round: round, dropped: dropped))
         case .localCentroids(let task):
             return .localCentroids(try localCentroids(task))
+        case .validate(let task):
+            return .validation(try validate(task))
         case .clusterStatistics(let task):
             let (x, table) = try localData()
-            return .clusterStatistics(ClusterStatisticsReply(statistics: try ClusterStatistics(centroids: task.centroids, features: x, table: table)))
+            var statistics = try ClusterStatistics(centroids: task.centroids, features: x, table: table)
+            if task.includeHeldOut == true {
+                let (vx, vt) = try localValidation()
+                statistics = statistics + (try ClusterStatistics(centroids: task.centroids, features: vx, table: vt))
+            }
+            return .clusterStatistics(ClusterStatisticsReply(statistics: statistics))
         }
     }
 
@@ -198,6 +222,22 @@ public actor InProcessClient: FederatedClient {
             Tensor(name: g.name, shape: g.shape, values: zip(local.values, g.values).map { $0 - $1 })
         }
         return MLPUpdate(round: task.round, delta: delta, sampleCount: data.trainableRows.count, meanLoss: loss)
+    }
+
+    /// Sums over the held-out rows. A client whose validation rows are fewer than its privacy floor
+    /// sends empty sums (as it withholds small clusters).
+    func validate(_ task: ValidationTask) throws -> ValidationStatistics {
+        let (x, table) = try localValidation()
+        let bands = task.bands?.lambdas.count ?? 0
+        guard table.queryCount >= max(1, policy.minimumGroupSize) else { return ValidationStatistics(bands: bands) }
+        let router = try task.candidate.router(models: train.models)
+        guard router.inputDimension == x.cols else {
+            throw FederationError.protocolViolation(client: id, "the candidate expects \(router.inputDimension) features, local features have \(x.cols)")
+        }
+        // Propensities from every local row: the share of queries on which each model was graded.
+        let all = try EvaluationTable.concatenate([train, table])
+        return try ValidationStatistics(predictions: router.predict(features: x), table: table, bands: task.bands,
+                                        propensity: ValidationStatistics.propensity(of: all))
     }
 
     func localCentroids(_ task: LocalClusteringTask) throws -> LocalCentroids {

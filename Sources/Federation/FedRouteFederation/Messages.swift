@@ -24,6 +24,8 @@ public enum FederatedRequest: Sendable, Codable, Equatable {
     case localCentroids(LocalClusteringTask)
     /// Pass 2 of federated k-means: per (cluster, model) sums and counts on the global centres.
     case clusterStatistics(ClusterStatisticsTask)
+    /// Score a candidate router on the client's held-out validation rows (sums only).
+    case validate(ValidationTask)
     /// Secure aggregation, step 1: a fresh X25519 public key for this round.
     case secureAggregationKey(round: Int)
     /// Secure aggregation, step 3: the pair keys shared with these listed clients that sent no update.
@@ -39,6 +41,7 @@ public enum FederatedRequest: Sendable, Codable, Equatable {
         case .trainMLP: return "trainMLP"
         case .localCentroids: return "localCentroids"
         case .clusterStatistics: return "clusterStatistics"
+        case .validate: return "validate"
         case .secureAggregationKey: return "secureAggregationKey"
         case .revealPairKeys: return "revealPairKeys"
         }
@@ -63,6 +66,7 @@ public enum FederatedReply: Sendable, Codable, Equatable {
     case mlpUpdate(MLPUpdate)
     case localCentroids(LocalCentroids)
     case clusterStatistics(ClusterStatisticsReply)
+    case validation(ValidationStatistics)
     case secureAggregationKey(round: Int, publicKey: Data)
     /// A secure-aggregation round's masked update (instead of `mlpUpdate`).
     case maskedUpdate(MaskedUpdate)
@@ -79,6 +83,7 @@ public enum FederatedReply: Sendable, Codable, Equatable {
         case .mlpUpdate: return "mlpUpdate"
         case .localCentroids: return "localCentroids"
         case .clusterStatistics: return "clusterStatistics"
+        case .validation: return "validation"
         case .secureAggregationKey: return "secureAggregationKey"
         case .maskedUpdate: return "maskedUpdate"
         case .pairKeys: return "pairKeys"
@@ -140,12 +145,16 @@ public struct ClientDescription: Sendable, Codable, Equatable {
     public var observedCells: Int
     /// Dimension of the local features, nil before `useEncoder`.
     public var featureDimension: Int?
+    /// Held-out validation queries (nil from clients built before validation existed: none).
+    public var validationQueries: Int?
 
     /// Most training queries one client may describe (2^40: beyond any real log, and small enough
     /// that every count derived from it stays far from overflow).
     public static let maxTrainQueries = 1 << 40
 
-    public init(models: [String], trainQueries: Int, trainableQueries: Int, observedCells: Int, featureDimension: Int?) {
+    public init(models: [String], trainQueries: Int, trainableQueries: Int, observedCells: Int, featureDimension: Int?,
+                validationQueries: Int? = nil) {
+        self.validationQueries = validationQueries
         self.models = models
         self.trainQueries = trainQueries
         self.trainableQueries = trainableQueries
@@ -240,12 +249,64 @@ public struct LocalCentroids: Sendable, Codable, Equatable {
 /// Pass 2 of federated k-means: the global centres to assign local points to.
 public struct ClusterStatisticsTask: Sendable, Codable, Equatable {
     public var centroids: Matrix
+    /// Also sum the held-out validation rows: once the cluster count is chosen on them, the final
+    /// statistics use every local row (nil: training rows only).
+    public var includeHeldOut: Bool?
 
-    public init(centroids: Matrix) { self.centroids = centroids }
+    public init(centroids: Matrix, includeHeldOut: Bool? = nil) {
+        self.centroids = centroids
+        self.includeHeldOut = includeHeldOut
+    }
 }
 
 public struct ClusterStatisticsReply: Sendable, Codable, Equatable {
     public var statistics: ClusterStatistics
 
     public init(statistics: ClusterStatistics) { self.statistics = statistics }
+}
+
+/// A router for clients to score on their held-out rows, and optionally the safety gate's λ bands.
+public struct ValidationTask: Sendable, Codable, Equatable {
+    public var candidate: ValidationCandidate
+    public var bands: ValidationBands?
+
+    public init(candidate: ValidationCandidate, bands: ValidationBands? = nil) {
+        self.candidate = candidate
+        self.bands = bands
+    }
+}
+
+/// A candidate router in the form a client can rebuild and check.
+public enum ValidationCandidate: Sendable, Codable, Equatable {
+    /// An MLP- or MF-Router: its network and cost normaliser.
+    case network(architecture: MLPArchitecture, parameters: [Tensor], costNormalizer: CostNormalizer)
+    /// A K-Means-Router: centres and pooled per-(cluster, model) statistics.
+    case clusters(centroids: Matrix, statistics: ClusterStatistics)
+
+    /// The candidate for a router of a federated family.
+    public init(_ router: AnyRouter) throws {
+        if let r = router.as(MLPRouter.self) {
+            self = .network(architecture: r.network.architecture, parameters: r.network.parameters, costNormalizer: r.costNormalizer)
+        } else if let r = router.as(MFRouter.self) {
+            let f = r.factorization
+            self = .network(architecture: f.network.architecture, parameters: f.network.parameters, costNormalizer: f.costNormalizer)
+        } else if let r = router.as(KMeansRouter.self) {
+            self = .clusters(centroids: r.centroids, statistics: r.statistics)
+        } else {
+            throw FederationError.invalidConfiguration("a \(router.family.rawValue) router cannot be validated federatedly")
+        }
+    }
+
+    /// The router, rebuilt and checked (shapes, finite values) for `models`.
+    public func router(models: [String]) throws -> any Router {
+        switch self {
+        case .network(let architecture, let parameters, let normalizer):
+            guard architecture.modelCount == models.count else {
+                throw RouterError.invalidConfiguration("the candidate network is for \(architecture.modelCount) models, the data has \(models.count)")
+            }
+            return try MLPRouter(models: models, network: MLPNetwork(architecture: architecture, parameters: parameters), costNormalizer: normalizer)
+        case .clusters(let centroids, let statistics):
+            return try KMeansRouter(models: models, centroids: centroids, statistics: statistics)
+        }
+    }
 }

@@ -147,7 +147,7 @@ public actor ClientRegistry {
     /// The next task for the client, waiting up to `wait` for one; nil when none came.
     public func poll(client: String, session: String, wait: Duration) async throws -> PollResponse {
         try checkSession(client, session)
-        if finished { return PollResponse(task: nil, finished: true, routers: outcome.routers, fineTuning: outcome.fineTuning) }
+        if finished { return PollResponse(task: nil, finished: true, routers: outcome.routers, fineTuning: outcome.fineTuning, mfFineTuning: outcome.mfFineTuning) }
         if let task = entries[client]?.queue.first {
             entries[client]?.queue.removeFirst()
             return PollResponse(task: task, finished: false)
@@ -164,7 +164,8 @@ public actor ClientRegistry {
         }
         entries[client]?.lastSeen = .now
         let done = task == nil && finished
-        return PollResponse(task: task, finished: done, routers: done ? outcome.routers : nil, fineTuning: done ? outcome.fineTuning : nil)
+        return PollResponse(task: task, finished: done, routers: done ? outcome.routers : nil, fineTuning: done ? outcome.fineTuning : nil,
+                            mfFineTuning: done ? outcome.mfFineTuning : nil)
     }
 
     func expireWaiter(client: String, token: UInt64) {

@@ -4,7 +4,7 @@ import FedRouteRouters
 import Foundation
 import Yams
 
-/// Everything `fedroute coordinator` needs (YAML or JSON; every key but `tls`, `validation` and
+/// Everything `fedroute coordinator` needs (YAML or JSON; every key but `tls`, `validation`, `mf` and
 /// `rejoinGraceSeconds` is required; see docs/FEDERATION.md and `fedroute simulate
 /// --export-federation`, which writes one). The keys are flat: where to listen and who may join,
 /// plus the `FederationJobConfiguration` (`job`).
@@ -28,10 +28,12 @@ public struct CoordinatorConfiguration: Sendable, Codable, Equatable {
     /// Nil serves plaintext HTTP/1.1 (loopback experiments only).
     public var tls: TLSFiles?
     public var clients: [Client]
-    /// Families to train, in this order (`mlp`, `kmeans`).
+    /// Families to train, in this order (`mlp`, `kmeans`, `mf`).
     public var families: [RouterFamily]
     public var encoder: HashedTFIDFEncoder.Configuration
     public var mlp: FederatedMLPConfiguration
+    /// The MF-Router's federation (optional: absent, `mlp`'s rounds and sampling with the MF defaults).
+    public var mf: FederatedMLPConfiguration?
     public var kmeans: FederatedKMeansConfiguration
     /// Clients that must be online before each MLP round starts.
     public var minimumOnline: Int
@@ -51,7 +53,8 @@ public struct CoordinatorConfiguration: Sendable, Codable, Equatable {
     public init(federation: String, host: String, port: Int, tls: TLSFiles?, clients: [Client], families: [RouterFamily] = RouterFamily.federated,
                 encoder: HashedTFIDFEncoder.Configuration, mlp: FederatedMLPConfiguration, kmeans: FederatedKMeansConfiguration,
                 minimumOnline: Int, roundDeadlineSeconds: Double, joinTimeoutSeconds: Double, stateDirectory: String,
-                outputDirectory: String, validation: String?, rejoinGraceSeconds: Double? = nil) {
+                outputDirectory: String, validation: String?, rejoinGraceSeconds: Double? = nil, mf: FederatedMLPConfiguration? = nil) {
+        self.mf = mf
         self.federation = federation
         self.host = host
         self.port = port
@@ -75,7 +78,7 @@ public struct CoordinatorConfiguration: Sendable, Codable, Equatable {
         FederationJobConfiguration(federation: federation, families: families, encoder: encoder, mlp: mlp, kmeans: kmeans,
                                    minimumOnline: minimumOnline, roundDeadlineSeconds: roundDeadlineSeconds,
                                    joinTimeoutSeconds: joinTimeoutSeconds, rejoinGraceSeconds: rejoinGraceSeconds,
-                                   stateDirectory: stateDirectory, outputDirectory: outputDirectory, validation: validation)
+                                   stateDirectory: stateDirectory, outputDirectory: outputDirectory, validation: validation, mf: mf)
     }
 
     public static func load(path: String) throws -> CoordinatorConfiguration {

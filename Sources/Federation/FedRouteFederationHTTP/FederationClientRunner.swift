@@ -49,6 +49,8 @@ public struct FederationClientRunner: Sendable {
         public var routers: [String: Data] = [:]
         /// The federation's local MLP training settings (sent with the routers; fine-tuning starts from them).
         public var fineTuning: LocalTrainingSettings?
+        /// The MF-Router's local settings, when the federation trained one.
+        public var mfFineTuning: LocalTrainingSettings?
     }
 
     /// Runs until the coordinator says training is finished.
@@ -90,6 +92,7 @@ public struct FederationClientRunner: Sendable {
                 if poll.finished {
                     outcome.routers = poll.routers ?? [:]
                     outcome.fineTuning = poll.fineTuning
+                    outcome.mfFineTuning = poll.mfFineTuning
                     logger.info("training finished", metadata: ["tasks": .stringConvertible(outcome.tasks)])
                     return outcome
                 }

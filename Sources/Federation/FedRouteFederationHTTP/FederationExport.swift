@@ -24,7 +24,11 @@ public enum FederationExport {
         var clients: [CoordinatorConfiguration.Client] = []
         var seeds: [String: UInt64] = [:]
         for (i, shard) in result.shards.enumerated() {
-            try NativeFormat.write(shard.train, to: path("clients", "\(shard.id).jsonl"))
+            // A client trains on its rows minus the ones it held out, which go to a file of their own.
+            let held = result.heldOut.indices.contains(i) ? result.heldOut[i] : EvaluationTable(models: shard.train.models)
+            let heldIDs = Set(held.queries.map(\.id))
+            try NativeFormat.write(shard.train.filter { !heldIDs.contains(shard.train.queries[$0].id) }, to: path("clients", "\(shard.id).jsonl"))
+            if held.queryCount > 0 { try NativeFormat.write(held, to: path("clients", "\(shard.id)-validation.jsonl")) }
             try NativeFormat.write(shard.test, to: path("clients", "\(shard.id)-test.jsonl"))
             seeds[shard.id] = Simulation.fineTuneSeed(mlpSeed: c.mlp.seed, client: i)
             let identity = ClientIdentity(id: shard.id)
@@ -40,7 +44,8 @@ public enum FederationExport {
             tls: .init(certificate: abs("tls", "server.pem"), key: abs("tls", "server-key.pem")),
             clients: clients, families: c.families, encoder: encoder, mlp: c.mlp, kmeans: c.kmeans,
             minimumOnline: max(1, c.mlp.minimumClients), roundDeadlineSeconds: 60, joinTimeoutSeconds: 300,
-            stateDirectory: abs("state"), outputDirectory: abs("out"), validation: abs("validation.jsonl"), rejoinGraceSeconds: 10)
+            stateDirectory: abs("state"), outputDirectory: abs("out"), validation: abs("validation.jsonl"), rejoinGraceSeconds: 10,
+            mf: c.families.contains(.mf) ? c.mf : nil)
         let e = JSONEncoder()
         e.outputFormatting = [.prettyPrinted, .sortedKeys]
         try e.encode(coordinator).write(to: URL(fileURLWithPath: path("server.json")), options: .atomic)

@@ -74,9 +74,13 @@ public struct PollResponse: Sendable, Codable, Equatable {
     public var routers: [String: Data]?
     /// With `finished`: the federation's local MLP training settings (fine-tuning starts from them).
     public var fineTuning: LocalTrainingSettings?
+    /// With `finished`: the MF-Router's local training settings, when the federation trained one.
+    public var mfFineTuning: LocalTrainingSettings?
 
-    public init(task: TaskEnvelope?, finished: Bool, routers: [String: Data]? = nil, fineTuning: LocalTrainingSettings? = nil) {
+    public init(task: TaskEnvelope?, finished: Bool, routers: [String: Data]? = nil, fineTuning: LocalTrainingSettings? = nil,
+                mfFineTuning: LocalTrainingSettings? = nil) {
         self.fineTuning = fineTuning
+        self.mfFineTuning = mfFineTuning
         self.task = task
         self.finished = finished
         self.routers = routers

@@ -12,6 +12,8 @@ public struct SimulationConfiguration: Sendable, Codable, Equatable {
     public var encoder = SimulationEncoder.hashed(HashedTFIDFEncoder.Configuration())
     public var families = RouterFamily.federated
     public var mlp = FederatedMLPConfiguration()
+    /// The MF-Router's federation (its rounds, sampling and local epochs follow `mlp`'s in the CLI).
+    public var mf = FederatedMLPConfiguration.matrixFactorization
     public var kmeans = FederatedKMeansConfiguration()
     /// Epochs of the centralized and client-local MLP baselines; nil = rounds × local epochs
     /// (the same number of passes over each client's data as federated training).
@@ -24,9 +26,20 @@ public struct SimulationConfiguration: Sendable, Codable, Equatable {
     public var mixtureErrors = MixtureErrorEstimate.inSample
     public var lambdas = FrontierMetrics.geomspace(1e-2, 1e7, count: 100)
     public var clientPolicy = ClientPolicy()
+    /// Share of each client's training rows held out for validation (issue 16, item 2): the MLP and
+    /// MF pick their best round, K-Means its cluster count, and the safe federated router calibrates
+    /// its gate on them; the centralized and client-local baselines get the same rows for the same
+    /// selections. 0 turns all of it off (the paper's protocol as first reproduced).
+    public var validationFraction = 0.15
+    /// The λ bands of the safe federated router's gate.
+    public var safetyLambdas = FrontierMetrics.geomspace(1e-2, 1e7, count: 40)
     public private(set) var seed: UInt64 = 0
 
-    public init() {}
+    public init() {
+        mlp.selectBestRound = true
+        mf.selectBestRound = true
+        kmeans.clusterCandidates = [10, 20, 30, 40]
+    }
 
     /// Sets the master seed; partition, model initialisation, sampling and k-means seeds derive from it.
     public mutating func setSeed(_ seed: UInt64) {
@@ -35,6 +48,7 @@ public struct SimulationConfiguration: Sendable, Codable, Equatable {
         partition.seed = root.derivedSeed(1)
         mlp.seed = root.derivedSeed(2)
         kmeans.seed = root.derivedSeed(3)
+        mf.seed = root.derivedSeed(4)
     }
 
     public var effectiveBaselineEpochs: Int { baselineEpochs ?? mlp.rounds * mlp.local.epochs }
@@ -60,6 +74,8 @@ public enum MixtureErrorEstimate: Sendable, Codable, Equatable {
 public struct ClientSummary: Sendable, Codable, Equatable {
     public var id: String
     public var trainQueries: Int
+    /// Training rows held out for validation (not in `trainQueries`).
+    public var validationQueries: Int?
     public var observedTrainCells: Int
     public var testQueries: Int
     /// Local test queries with every model evaluated (the ones its report uses).
@@ -90,8 +106,10 @@ public struct FamilyResult: Sendable, Codable {
     public var missingLocal: [String: String]
     /// The federated router with the federation's encoder (not part of the JSON; saved as a router file).
     public var federatedPipeline: RoutingPipeline?
+    /// The safe federated router's gate, calibrated on the clients' held-out rows (nil without them).
+    public var safetyGate: SafetyGate?
 
-    enum CodingKeys: String, CodingKey { case family, global, clients, rounds, kmeans, missingLocal }
+    enum CodingKeys: String, CodingKey { case family, global, clients, rounds, kmeans, missingLocal, safetyGate }
 }
 
 /// One full simulation run.
@@ -103,6 +121,9 @@ public struct SimulationResult: Sendable, Codable {
     public var families: [FamilyResult]
     /// The clients' data as the partition dealt it (not part of the JSON; `FederationExport` writes it).
     public var shards: [ClientShard] = []
+    /// Per shard, the training rows each client held out for validation (not part of the JSON);
+    /// the rest of its training rows are what it trained on.
+    public var heldOut: [EvaluationTable] = []
 
     enum CodingKeys: String, CodingKey { case configuration, clients, globalTestQueries, centralizedTrainCells, families }
 }
@@ -113,6 +134,8 @@ public enum Simulation {
     /// Router names used in the reports.
     public enum Name {
         public static let federated = "federated"
+        /// The federated router behind its safety gate (calibrated on the clients' held-out rows).
+        public static let federatedSafe = "federated (safe)"
         public static let centralized = "centralized"
         public static let local = "local"
         public static let adaptive = "adaptive"
@@ -134,15 +157,24 @@ public enum Simulation {
                            progress: ProgressHandler? = nil) async throws -> SimulationResult {
         if let problem = RouterFamily.federatedProblem(c.families) { throw FederationError.invalidConfiguration(problem) }
         if c.families.contains(.mlp) { try c.mlp.validate(clients: c.partition.clients) }
+        if c.families.contains(.mf) { try c.mf.validate(clients: c.partition.clients) }
         guard c.clientPolicy.minimumGroupSize >= 1 else {
             throw FederationError.invalidConfiguration("the privacy floor (minimum group size) must be ≥ 1, not \(c.clientPolicy.minimumGroupSize)")
         }
+        guard (0..<1).contains(c.validationFraction) else {
+            throw FederationError.invalidConfiguration("the validation fraction must be in [0, 1), not \(c.validationFraction)")
+        }
         let shards = try FederatedPartition.make(table, configuration: c.partition)
+        // Each client's held-out validation rows (nothing trains on them).
+        let holdOuts = shards.enumerated().map { i, shard in
+            let (fit, held) = shard.train.holdOutRows(fraction: c.validationFraction, seed: SeededRandom(seed: c.partition.seed).derivedSeed(0x7A11D &+ UInt64(i)))
+            return (fit: shard.train.subset(fit), validation: shard.train.subset(held), fitRows: fit.map { shard.trainRows[$0] }, validationRows: held.map { shard.trainRows[$0] })
+        }
         // The encoder: hashed TF-IDF with IDF from summed per-client document counts, or MiniLM.
         let encoder: TextEncoder
         switch c.encoder {
         case .hashed(let configuration):
-            let counting = try FederationCoordinator(clients: shards.map { InProcessClient(id: $0.id, train: $0.train, policy: c.clientPolicy) })
+            let counting = try FederationCoordinator(clients: shards.indices.map { InProcessClient(id: shards[$0].id, train: holdOuts[$0].fit, policy: c.clientPolicy) })
             encoder = .hashed(try await counting.fitHashedEncoder(configuration))
         case .minilm(let directory, let maxTokens, let truncation):
             encoder = .minilm(try MiniLMEncoder(directory: directory, maxTokens: maxTokens, truncation: truncation))
@@ -152,20 +184,26 @@ public enum Simulation {
         progress?(TrainingProgress(stage: "encoding \(table.queryCount) queries (\(encoder.kind))", step: 0, total: 1))
         let all = featurize(encoder, table.queries.map(\.text))
         let spec = EncoderSpec(encoder)
-        let clients = shards.map { shard in
-            InProcessClient(id: shard.id, train: shard.train, policy: c.clientPolicy) { requested, _ in
-                guard requested.fingerprint == spec.fingerprint else { return try InProcessClient.encodeLocally(requested, shard.train.queries) }
-                return all.gatherRows(shard.trainRows)
+        let clients = shards.indices.map { i in
+            // A client's queries (fitting or held out) map to their rows of the table by id.
+            let rows = Dictionary(zip(holdOuts[i].fit.queries.map(\.id) + holdOuts[i].validation.queries.map(\.id),
+                                      holdOuts[i].fitRows + holdOuts[i].validationRows), uniquingKeysWith: { a, _ in a })
+            return InProcessClient(id: shards[i].id, train: holdOuts[i].fit, validation: holdOuts[i].validation, policy: c.clientPolicy) { requested, queries in
+                let indices = queries.compactMap { rows[$0.id] }
+                guard requested.fingerprint == spec.fingerprint, indices.count == queries.count else { return try InProcessClient.encodeLocally(requested, queries) }
+                return all.gatherRows(indices)
             }
         }
         let coordinator = try FederationCoordinator(clients: clients)
         _ = try await coordinator.useEncoder(spec)
         // Experimenter's view (not part of the federation): test sets and the pooled train set.
         let globalTest = try EvaluationTable.concatenate(shards.map(\.test))
-        let pooledTrain = try EvaluationTable.concatenate(shards.map(\.train))
+        let pooledTrain = try EvaluationTable.concatenate(holdOuts.map(\.fit))
         // The evaluators keep only fully labelled test rows, in order; features are taken for exactly those.
         func evaluatedRows(_ rows: [Int]) -> [Int] { rows.filter { table.isFullyObserved(row: $0) } }
-        let globalEvaluator = try Evaluator(train: pooledTrain, test: globalTest, lambdas: c.lambdas)
+        // best-single@λ is chosen on every training row, held-out ones included: a user without a
+        // router would pick the model with all the data they have.
+        let globalEvaluator = try Evaluator(train: try EvaluationTable.concatenate(shards.map(\.train)), test: globalTest, lambdas: c.lambdas)
         let testFeatures = all.gatherRows(evaluatedRows(shards.flatMap(\.testRows)))
         var clientEvaluators: [Result<(Evaluator, Matrix), any Error>] = []
         for shard in shards {
@@ -175,18 +213,31 @@ public enum Simulation {
             } catch { clientEvaluators.append(.failure(error)) }
         }
         let localData = try await clientsData(clients)
+        let localValidation = try await clientsValidation(clients)
         let pooledFeatures = Matrix(rows: pooledTrain.queryCount, cols: encoder.dimension, data: localData.flatMap(\.features.data))
-        let summaries = shards.map { summary($0) }
+        let pooledValidation: ModelSelection.Validation? = c.validationFraction > 0
+            ? (Matrix(rows: localValidation.reduce(0) { $0 + $1.table.queryCount }, cols: encoder.dimension, data: localValidation.flatMap(\.features.data)),
+               try EvaluationTable.concatenate(localValidation.map(\.table)))
+            : nil
+        let descriptions = try await coordinator.describe()
+        let pooledNormalizer = try await coordinator.costNormalizer(models: table.modelCount)
+        let summaries = shards.indices.map { summary(shards[$0], validation: holdOuts[$0].validation) }
 
         var families: [FamilyResult] = []
         for family in c.families {
-            let trained = try await train(family, c, coordinator: coordinator, localData: localData, pooled: (pooledFeatures, pooledTrain), progress: progress)
+            let trained = try await train(family, c, coordinator: coordinator, localData: localData,
+                                          localValidation: c.validationFraction > 0 ? localValidation : nil,
+                                          pooled: (pooledFeatures, pooledTrain), pooledValidation: pooledValidation, progress: progress)
+            // The safe federated router: its gate is calibrated on the clients' held-out rows.
+            let gate = try await coordinator.calibrateSafetyGate(trained.federatedFile, normalizer: pooledNormalizer, lambdas: c.safetyLambdas,
+                                                                 descriptions: descriptions)
+            func safe(_ p: RouterPredictions) -> RouterPredictions { var q = p; q.safety = gate; return q }
             progress?(TrainingProgress(stage: "\(family.rawValue): evaluating", step: 0, total: shards.count + 1))
             // Global test set.
-            var routers: [(name: String, predictions: RouterPredictions)] = [
-                (Name.federated, try trained.federated.predict(features: testFeatures)),
-                (Name.centralized, try trained.centralized.predict(features: testFeatures)),
-            ]
+            let federatedTest = try trained.federated.predict(features: testFeatures)
+            var routers: [(name: String, predictions: RouterPredictions)] = [(Name.federated, federatedTest)]
+            if gate != nil { routers.append((Name.federatedSafe, safe(federatedTest))) }
+            routers.append((Name.centralized, try trained.centralized.predict(features: testFeatures)))
             for (i, l) in trained.local.enumerated() {
                 if let l { routers.append((Name.local(shards[i].id), try l.predict(features: testFeatures))) }
             }
@@ -216,7 +267,9 @@ public enum Simulation {
                 if let f = trained.fineTuned[i] { named.append((Name.fineTuned, f)) }
                 switch clientEvaluators[i] {
                 case .success(let (evaluator, x)):
-                    let report = try evaluator.evaluate(named.map { ($0.0, try $0.1.predict(features: x)) })
+                    var predictions = try named.map { ($0.0, try $0.1.predict(features: x)) }
+                    if gate != nil { predictions.insert((Name.federatedSafe, safe(predictions[0].1)), at: 1) }
+                    let report = try evaluator.evaluate(predictions)
                     evaluations.append(ClientEvaluation(client: shard.id, report: report, skipped: nil, mixtureWeights: weights))
                 case .failure(let error):
                     evaluations.append(ClientEvaluation(client: shard.id, report: nil, skipped: "\(error)", mixtureWeights: weights))
@@ -225,15 +278,23 @@ public enum Simulation {
             }
             families.append(FamilyResult(family: family, global: global, clients: evaluations, rounds: trained.rounds,
                                          kmeans: trained.kmeansReport, missingLocal: missing,
-                                         federatedPipeline: try RoutingPipeline(encoder: encoder, router: trained.federatedFile)))
+                                         federatedPipeline: try RoutingPipeline(encoder: encoder, router: trained.federatedFile, safety: gate),
+                                         safetyGate: gate))
         }
         return SimulationResult(configuration: c, clients: summaries, globalTestQueries: globalTest.queryCount,
-                                centralizedTrainCells: pooledTrain.observed.lazy.filter { $0 }.count, families: families, shards: shards)
+                                centralizedTrainCells: pooledTrain.observed.lazy.filter { $0 }.count, families: families, shards: shards,
+                                heldOut: holdOuts.map(\.validation))
     }
 
     static func clientsData(_ clients: [InProcessClient]) async throws -> [(features: Matrix, table: EvaluationTable)] {
         var out: [(features: Matrix, table: EvaluationTable)] = []
         for client in clients { out.append(try await client.localData()) }
+        return out
+    }
+
+    static func clientsValidation(_ clients: [InProcessClient]) async throws -> [(features: Matrix, table: EvaluationTable)] {
+        var out: [(features: Matrix, table: EvaluationTable)] = []
+        for client in clients { out.append(try await client.localValidation()) }
         return out
     }
 
@@ -250,39 +311,54 @@ public enum Simulation {
         var kmeansReport: KMeansFederationReport?
     }
 
+    /// Trains `family` federatedly, centralized and client-locally. With validation rows, the
+    /// centralized baselines select on the pooled held-out rows and each local router on its own,
+    /// as the federated router does on the clients' summed statistics.
     static func train(_ family: RouterFamily, _ c: SimulationConfiguration, coordinator: FederationCoordinator,
-                      localData: [(features: Matrix, table: EvaluationTable)], pooled: (Matrix, EvaluationTable),
+                      localData: [(features: Matrix, table: EvaluationTable)], localValidation: [ModelSelection.Validation]?,
+                      pooled: (Matrix, EvaluationTable), pooledValidation: ModelSelection.Validation?,
                       progress: ProgressHandler?) async throws -> TrainedFamily {
+        func ownValidation(_ i: Int) -> ModelSelection.Validation? { localValidation.map { $0[i] } }
         switch family {
-        case .mlp:
-            let (federated, rounds) = try await coordinator.trainMLP(c.mlp, progress: { p in progress?(TrainingProgress(stage: "mlp: federated round", step: p.step, total: p.total, loss: p.loss)) })
-            let base = c.mlp.centralizedEquivalent(epochs: c.effectiveBaselineEpochs)
-            progress?(TrainingProgress(stage: "mlp: centralized", step: 0, total: 1))
-            let centralized = try MLPTrainer.train(features: pooled.0, table: pooled.1, configuration: base)
+        case .mlp, .mf:
+            // The MF-Router is the MLP machinery over a bilinear network (`MFRouter`).
+            let settings = family == .mf ? c.mf : c.mlp
+            let name = family.rawValue
+            let (federated, rounds) = try await coordinator.trainMLP(settings, progress: { p in progress?(TrainingProgress(stage: "\(name): federated round", step: p.step, total: p.total, loss: p.loss)) })
+            let base = settings.centralizedEquivalent(epochs: c.effectiveBaselineEpochs)
+            progress?(TrainingProgress(stage: "\(name): centralized", step: 0, total: 1))
+            let centralized = try MLPTrainer.train(features: pooled.0, table: pooled.1, configuration: base,
+                                                   validation: settings.selectBestRound == true ? pooledValidation : nil)
             let trainLocal: (Matrix, EvaluationTable, Int) throws -> any Router = { x, t, i in
                 var lc = base
-                lc.seed = SeededRandom(seed: c.mlp.seed).derivedSeed(0x10CA1 &+ UInt64(i))
-                return try MLPTrainer.train(features: x, table: t, configuration: lc)
+                lc.seed = SeededRandom(seed: settings.seed).derivedSeed(0x10CA1 &+ UInt64(i))
+                return try MLPTrainer.train(features: x, table: t, configuration: lc, validation: settings.selectBestRound == true ? ownValidation(i) : nil)
             }
-            var tune = c.mlp.local
+            var tune = settings.local
             tune.epochs = c.fineTuneEpochs
-            let (local, tuned, missing) = try perClient(localData, stage: "mlp", trainLocal: trainLocal, progress: progress) { d, i in
+            let (local, tuned, missing) = try perClient(localData, stage: name, trainLocal: trainLocal, progress: progress) { d, i in
+                // One fine-tuning seed per client for both parametric families (what the export hands each client).
                 let seed = fineTuneSeed(mlpSeed: c.mlp.seed, client: i)
                 return try Personalization.fineTune(federated, features: d.features, table: d.table, settings: tune, seed: seed)
             }
-            return TrainedFamily(federatedFile: AnyRouter(federated), centralized: centralized, local: local, fineTuned: tuned, missingReason: missing,
+            let file = family == .mf ? AnyRouter(try MFRouter(federated)) : AnyRouter(federated)
+            return TrainedFamily(federatedFile: file, centralized: centralized, local: local, fineTuned: tuned, missingReason: missing,
                                  trainLocal: trainLocal, rounds: rounds)
         case .kmeans:
             progress?(TrainingProgress(stage: "kmeans: federated", step: 0, total: 1))
             let (federated, report) = try await coordinator.trainKMeans(c.kmeans)
-            let central = try KMeansRouter.train(features: pooled.0, table: pooled.1,
-                                                 configuration: c.kmeans.kmeans(clusters: c.kmeans.globalClusters, seed: c.kmeans.seed))
-            // Local K-Means: the global cluster count, capped by the client's number of queries.
+            // The same cluster counts to choose from as the federation's (or its one count).
+            let candidates = c.kmeans.clusterCandidates.flatMap { $0.isEmpty ? nil : $0 } ?? [c.kmeans.globalClusters]
+            let central = try ModelSelection.kmeans(features: pooled.0, table: pooled.1,
+                                                    configuration: c.kmeans.kmeans(clusters: c.kmeans.globalClusters, seed: c.kmeans.seed),
+                                                    candidates: pooledValidation == nil ? [c.kmeans.globalClusters] : candidates, validation: pooledValidation).router
+            // Local K-Means: the cluster counts capped by the client's number of queries.
             let trainLocal: (Matrix, EvaluationTable, Int) throws -> any Router = { x, t, i in
-                let k = min(c.kmeans.globalClusters, x.rows)
-                guard k >= 1 else { throw RouterError.noTrainingData("no local training queries") }
-                return try KMeansRouter.train(features: x, table: t,
-                                              configuration: c.kmeans.kmeans(clusters: k, seed: SeededRandom(seed: c.kmeans.seed).derivedSeed(0x10CA1 &+ UInt64(i))))
+                guard x.rows >= 1 else { throw RouterError.noTrainingData("no local training queries") }
+                let own = ownValidation(i)
+                return try ModelSelection.kmeans(features: x, table: t,
+                                                 configuration: c.kmeans.kmeans(clusters: c.kmeans.globalClusters, seed: SeededRandom(seed: c.kmeans.seed).derivedSeed(0x10CA1 &+ UInt64(i))),
+                                                 candidates: own == nil ? [c.kmeans.globalClusters] : candidates, validation: own).router
             }
             let (local, tuned, missing) = try perClient(localData, stage: "kmeans", trainLocal: trainLocal, progress: progress) { d, _ in
                 try Personalization.fineTune(federated, features: d.features, table: d.table, priorStrength: c.kmeansPriorStrength)
@@ -316,14 +392,15 @@ public enum Simulation {
         return (local, tuned, missing)
     }
 
-    static func summary(_ s: ClientShard) -> ClientSummary {
+    static func summary(_ s: ClientShard, validation: EvaluationTable) -> ClientSummary {
         var tasks: [String: Int] = [:]
         for q in s.train.queries + s.test.queries { tasks[q.task, default: 0] += 1 }
         var perModel: [String: Int] = [:]
         for (m, name) in s.train.models.enumerated() {
             perModel[name] = (0..<s.train.queryCount).filter { s.train.isObserved($0, m) }.count
         }
-        return ClientSummary(id: s.id, trainQueries: s.train.queryCount, observedTrainCells: s.train.observed.lazy.filter { $0 }.count,
+        return ClientSummary(id: s.id, trainQueries: s.train.queryCount - validation.queryCount, validationQueries: validation.queryCount,
+                             observedTrainCells: s.train.observed.lazy.filter { $0 }.count - validation.observed.lazy.filter { $0 }.count,
                              testQueries: s.test.queryCount, evaluatedTestQueries: (0..<s.test.queryCount).filter { s.test.isFullyObserved(row: $0) }.count,
                              tasks: tasks, observedCellsPerModel: perModel)
     }

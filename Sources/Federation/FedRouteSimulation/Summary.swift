@@ -72,6 +72,10 @@ public struct FamilySummary: Sendable, Codable, Equatable {
     public var ownFederatedMargins: BaselineMargins
     public var ownCentralizedMargins: BaselineMargins
     public var ownLocalMargins: BaselineMargins
+    /// The safe federated router (behind its gate) on the global test set and its margins (nil
+    /// without validation rows).
+    public var federatedSafe: MeanSD?
+    public var federatedSafeMargins: BaselineMargins?
 }
 
 /// Summary of a multi-seed simulation.
@@ -88,7 +92,7 @@ public struct SimulationSummary: Sendable, Codable, Equatable {
             func margins(_ table: [String: (b: [Double], z: [Double])], _ key: String) -> BaselineMargins {
                 BaselineMargins(overBestSingle: MeanSD(table[key]?.b ?? []), overZeroRouter: MeanSD(table[key]?.z ?? []))
             }
-            var fed = [Double](), cen = [Double](), best = [Double](), worst = [Double](), meanLocal = [Double](), gap = [Double]()
+            var fed = [Double](), cen = [Double](), best = [Double](), worst = [Double](), meanLocal = [Double](), gap = [Double](), safe = [Double]()
             var beats = 0
             var oF = [Double](), oL = [Double](), oA = [Double](), oT = [Double](), oC = [Double](), win = [Double](), adapt = [Double](), adaptTol = [Double]()
             var bs = [Double](), zr = [Double](), orc = [Double](), oBS = [Double](), oZR = [Double]()
@@ -108,6 +112,10 @@ public struct SimulationSummary: Sendable, Codable, Equatable {
                 fed.append(f); cen.append(c); gap.append(c - f)
                 add(&global, Simulation.Name.federated, f - b, f - z)
                 add(&global, Simulation.Name.centralized, c - b, c - z)
+                if let s = auc(run.global, Simulation.Name.federatedSafe) {
+                    safe.append(s)
+                    add(&global, Simulation.Name.federatedSafe, s - b, s - z)
+                }
                 if let top = locals.max(), let w = locals.min() {
                     let m = locals.reduce(0, +) / Double(locals.count)
                     best.append(top); worst.append(w); meanLocal.append(m)
@@ -144,7 +152,7 @@ public struct SimulationSummary: Sendable, Codable, Equatable {
                 let n = Double(max(1, perClient.n))
                 win.append(Double(perClient.win) / n); adapt.append(Double(perClient.adapt) / n); adaptTol.append(Double(perClient.adaptTol) / n)
             }
-            return FamilySummary(family: family, seeds: runs.count, federated: MeanSD(fed), centralized: MeanSD(cen), bestLocal: MeanSD(best),
+            var summary = FamilySummary(family: family, seeds: runs.count, federated: MeanSD(fed), centralized: MeanSD(cen), bestLocal: MeanSD(best),
                                  worstLocal: MeanSD(worst), meanLocal: MeanSD(meanLocal), gapToCentralized: MeanSD(gap),
                                  seedsFederatedBeatsEveryLocal: beats, ownFederated: MeanSD(oF), ownLocal: MeanSD(oL), ownAdaptive: MeanSD(oA),
                                  ownFineTuned: MeanSD(oT), ownCentralized: MeanSD(oC), federatedBeatsLocalShare: MeanSD(win),
@@ -155,6 +163,11 @@ public struct SimulationSummary: Sendable, Codable, Equatable {
                                  ownBestSingle: MeanSD(oBS), ownZeroRouter: MeanSD(oZR),
                                  ownFederatedMargins: margins(own, Simulation.Name.federated), ownCentralizedMargins: margins(own, Simulation.Name.centralized),
                                  ownLocalMargins: margins(own, Simulation.Name.local))
+            if !safe.isEmpty {
+                summary.federatedSafe = MeanSD(safe)
+                summary.federatedSafeMargins = margins(global, Simulation.Name.federatedSafe)
+            }
+            return summary
         }
     }
 
@@ -164,6 +177,7 @@ public struct SimulationSummary: Sendable, Codable, Equatable {
         for f in families {
             out += "\n[\(f.family.rawValue)] global test set (union of client test sets)\n"
             out += "  federated                       \(f.federated.formatted)\n"
+            if let s = f.federatedSafe { out += "  federated (safe)                \(s.formatted)\n" }
             out += "  centralized                     \(f.centralized.formatted)\n"
             out += "  client-local best / mean / worst \(f.bestLocal.formatted) / \(f.meanLocal.formatted) / \(f.worstLocal.formatted)\n"
             out += "  centralized − federated         \(f.gapToCentralized.formatted)\n"
@@ -171,6 +185,7 @@ public struct SimulationSummary: Sendable, Codable, Equatable {
             out += "  best-single@λ / zero-router / oracle  \(f.bestSingle.formatted) / \(f.zeroRouter.formatted) / \(f.oracle.formatted)\n"
             out += "  minus best-single@λ | minus zero-router:\n"
             out += "    federated                     \(f.federatedMargins.formatted)\n"
+            if let s = f.federatedSafeMargins { out += "    federated (safe)              \(s.formatted)\n" }
             out += "    centralized                   \(f.centralizedMargins.formatted)\n"
             out += "    best client-local             \(f.bestLocalMargins.formatted)\n"
             out += "    mean client-local             \(f.meanLocalMargins.formatted)\n"

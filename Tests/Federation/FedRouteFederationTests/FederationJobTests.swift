@@ -31,10 +31,11 @@ import Testing
         let tables = try Fixture.shards(sizes: [30, 25, 20])
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("fedroute-job-\(UUID().uuidString)").path
         let (result, transport) = try await Self.run(tables, dir: dir)
-        #expect(result.rounds.count == Fixture.smallMLP.rounds && result.routerFiles.keys.sorted() == ["kmeans", "mlp"])
+        #expect(result.rounds.count == Fixture.smallMLP.rounds && result.routerFiles.keys.sorted() == ["kmeans", "mf", "mlp"])
         // The transport handed every client the routers and the federation's local training settings.
         let outcome = try #require(await transport.outcome)
-        #expect(outcome.routers.keys.sorted() == ["kmeans", "mlp"] && outcome.fineTuning == Fixture.smallMLP.local)
+        #expect(outcome.routers.keys.sorted() == ["kmeans", "mf", "mlp"] && outcome.fineTuning == Fixture.smallMLP.local)
+        #expect(outcome.mfFineTuning == Self.configuration(dir).effectiveMF.local && result.mfRounds?.count == Fixture.smallMLP.rounds)
 
         // The same steps through the coordinator directly give the same routers.
         let direct = try FederationCoordinator(clients: tables.enumerated().map { InProcessClient(id: "c\($0)", train: $1) })
@@ -43,6 +44,8 @@ import Testing
         let (mlp, _) = try await direct.trainMLP(Fixture.smallMLP)
         let (kmeans, _) = try await direct.trainKMeans(Self.configuration(dir).kmeans)
         #expect(try RouterFile.load(path: result.routerFiles["mlp"]!).router == AnyRouter(mlp))
+        let (mf, _) = try await direct.trainMLP(Self.configuration(dir).effectiveMF)
+        #expect(try RouterFile.load(path: result.routerFiles["mf"]!).router == AnyRouter(try MFRouter(mf)))
         // K-Means statistics are stored as float32 means: compare after the same round trip through a file.
         let file = dir + "/direct-kmeans.safetensors"
         try RouterFile.save(try RoutingPipeline(encoder: fitted, router: AnyRouter(kmeans)), to: file)
@@ -55,7 +58,7 @@ import Testing
         let (whole, _) = try await Self.run(tables, dir: dir)
         // Cut the checkpoint back to "setup and one round done" and resume in a fresh folder.
         var state = try #require(try CheckpointStore(directory: dir + "/state").load())
-        #expect(state.finishedFamilies == ["mlp", "kmeans"])
+        #expect(state.finishedFamilies == ["mlp", "kmeans", "mf"])
         let other = dir + "-resumed"
         state.finishedFamilies = []
         state.mlp = nil
@@ -63,6 +66,7 @@ import Testing
         let (resumed, _) = try await Self.run(tables, dir: other, initial: state)
         #expect(try RouterFile.load(path: resumed.routerFiles["mlp"]!).router == (try RouterFile.load(path: whole.routerFiles["mlp"]!).router))
         #expect(try RouterFile.load(path: resumed.routerFiles["kmeans"]!).router == (try RouterFile.load(path: whole.routerFiles["kmeans"]!).router))
+        #expect(try RouterFile.load(path: resumed.routerFiles["mf"]!).router == (try RouterFile.load(path: whole.routerFiles["mf"]!).router))
     }
 
     /// Issue 15.4: tampered checkpoints trapped (negative rounds), or silently restarted MLP training

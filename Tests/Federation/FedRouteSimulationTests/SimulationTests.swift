@@ -100,7 +100,7 @@ import Testing
         var c = Self.configuration
         c.partition.modelAlpha = 0.2   // each client observes mostly one or two models
         let result = try await Simulation.run(table, configuration: c)
-        #expect(result.clients.count == 4 && result.families.count == 2)
+        #expect(result.clients.count == 4 && result.families.count == 3)
         for family in result.families {
             let names = family.global.entries.filter { $0.role == .router }.map(\.name)
             #expect(names.contains(Simulation.Name.federated) && names.contains(Simulation.Name.centralized))

@@ -8,6 +8,10 @@ public struct FederatedKMeansConfiguration: Sendable, Codable, Equatable {
     public var maxIterations = 100
     public var initialization = KMeansConfiguration.Initialization.kMeansPlusPlus
     public var seed: UInt64 = 0
+    /// Global cluster counts to choose from by the clients' summed validation Brier score (nil or
+    /// empty: `globalClusters` only). Pass 1 runs once; each candidate costs one global k-means on
+    /// the pooled centres, one pass 2 and one validation request.
+    public var clusterCandidates: [Int]?
 
     public init() {}
 

@@ -1,7 +1,8 @@
 import FedRouteNumerics
 import FedRouteRouters
 
-/// Settings of federated MLP-Router training (FedAvg / FedProx / FedAdam).
+/// Settings of federated MLP-Router training (FedAvg / FedProx / FedAdam); with a `linear` trunk,
+/// of the MF-Router (`MFRouter`), whose `hiddenDimension` is its rank.
 public struct FederatedMLPConfiguration: Sendable, Codable, Equatable {
     public var rounds = 5
     /// Fraction of clients sampled per round (at least `minimumClients`).
@@ -12,6 +13,8 @@ public struct FederatedMLPConfiguration: Sendable, Codable, Equatable {
     public var hiddenDimension = 512
     public var trunkLayers = 2
     public var dropout: Float = 0.1
+    /// nil (files written before the MF-Router) or `gelu`: the MLP-Router; `linear`: the MF-Router.
+    public var trunk: TrunkKind?
     public var seed: UInt64 = 0
     /// DP-FedAvg: client-side clipping and Gaussian noise, with an (ε, δ) accountant (nil = off).
     public var privacy: DifferentialPrivacy?
@@ -19,8 +22,38 @@ public struct FederatedMLPConfiguration: Sendable, Codable, Equatable {
     public var secureAggregation = false
     /// Updates (or, under secure aggregation, the mean update) with a larger L2 norm are rejected.
     public var maxUpdateNorm = 1_000.0
+    /// Best-round selection: after every round the clients score the global model on their
+    /// held-out rows, and training returns the round with the lowest summed Brier score (nil or
+    /// false: the last round, as before).
+    public var selectBestRound: Bool?
 
     public init() {}
+
+    /// The MF-Router's federated defaults: rank 64, one linear layer, no dropout, the local
+    /// optimiser of `MLPTrainingConfiguration.matrixFactorization`.
+    public static var matrixFactorization: FederatedMLPConfiguration {
+        let central = MLPTrainingConfiguration.matrixFactorization
+        return FederatedMLPConfiguration().matrixFactorization(rank: central.hiddenDimension, optimizer: central.optimizer)
+    }
+
+    /// An MF-Router federation with these rounds, sampling, local epochs, batch, clipping, FedProx μ,
+    /// server optimiser, privacy and seed: one linear layer of width `rank`, no dropout, local AdamW
+    /// with `optimizer`.
+    public func matrixFactorization(rank: Int, optimizer: AdamWConfiguration) -> FederatedMLPConfiguration {
+        var c = self
+        c.trunk = .linear
+        c.trunkLayers = 1
+        c.dropout = 0
+        c.hiddenDimension = rank
+        c.local.optimizer = optimizer
+        return c
+    }
+
+    /// The network these settings train.
+    public func architecture(inputDimension: Int, modelCount: Int) -> MLPArchitecture {
+        MLPArchitecture(inputDimension: inputDimension, hiddenDimension: hiddenDimension, trunkLayers: trunkLayers,
+                        modelCount: modelCount, dropout: dropout, trunk: trunk ?? .gelu)
+    }
 
     func validate() throws {
         try privacy?.validate()
@@ -58,6 +91,7 @@ public struct FederatedMLPConfiguration: Sendable, Codable, Equatable {
         c.optimizer = local.optimizer
         c.gradientClip = local.gradientClip
         c.seed = seed
+        c.trunk = trunk ?? .gelu
         return c
     }
 }

@@ -50,20 +50,45 @@ extension FederationCoordinator {
         }
         let pooled = Matrix(rows: weights.count, cols: dim, data: rows)
         guard pooled.rows >= 1 else { throw FederationError.notEnoughClients("no client sent any local centre") }
-        let global = try KMeans.fit(points: pooled, weights: weights,
-                                    configuration: configuration.kmeans(clusters: min(configuration.globalClusters, pooled.rows), seed: seeds.next()))
-        progress?(TrainingProgress(stage: "federated k-means", step: 1, total: 2, loss: global.inertia))
-        let (statistics, rejected2) = try await pooledStatistics(centroids: global.centroids, models: models.count)
-        rejected.merge(rejected2) { a, _ in a }
-        progress?(TrainingProgress(stage: "federated k-means", step: 2, total: 2))
-        let router = try KMeansRouter(models: models, centroids: global.centroids, statistics: statistics)
-        return (router, KMeansFederationReport(localCentroids: counts, withheldClusters: withheld, globalClusters: global.centroids.rows,
-                                               inertia: global.inertia, rejected: rejected))
+        let globalSeed = seeds.next()
+        // One candidate without validation rows to choose by; otherwise every listed count.
+        let validating = descriptions.contains { ($0.validationQueries ?? 0) > 0 }
+        let requested = validating ? (configuration.clusterCandidates ?? []) : []
+        let candidates = Array(Set((requested.isEmpty ? [configuration.globalClusters] : requested).map { min($0, pooled.rows) }.filter { $0 >= 1 })).sorted()
+        guard !candidates.isEmpty else { throw FederationError.invalidConfiguration("cluster candidates must be ≥ 1") }
+        var best: (router: KMeansRouter, inertia: Double, brier: Double)?
+        var briers: [String: Double] = [:]
+        for (step, k) in candidates.enumerated() {
+            let global = try KMeans.fit(points: pooled, weights: weights, configuration: configuration.kmeans(clusters: k, seed: globalSeed))
+            progress?(TrainingProgress(stage: "federated k-means, k = \(k)", step: 1 + step, total: candidates.count + 1, loss: global.inertia))
+            let (statistics, rejected2) = try await pooledStatistics(centroids: global.centroids, models: models.count)
+            rejected.merge(rejected2) { a, _ in a }
+            let router = try KMeansRouter(models: models, centroids: global.centroids, statistics: statistics)
+            var brier = 0.0
+            if candidates.count > 1 {
+                let (v, _) = await validate(.clusters(centroids: router.centroids, statistics: router.statistics), descriptions: descriptions)
+                brier = v.brier ?? .infinity
+                briers[String(k)] = brier
+            }
+            if best == nil || brier < best!.brier { best = (router, global.inertia, brier) }
+        }
+        var chosen = best!
+        if validating {
+            // The count is chosen: the final statistics pool the held-out rows too.
+            let (statistics, rejected3) = try await pooledStatistics(centroids: chosen.router.centroids, models: models.count, includeHeldOut: true)
+            rejected.merge(rejected3) { a, _ in a }
+            chosen.router = try KMeansRouter(models: models, centroids: chosen.router.centroids, statistics: statistics)
+        }
+        progress?(TrainingProgress(stage: "federated k-means", step: candidates.count + 1, total: candidates.count + 1))
+        return (chosen.router, KMeansFederationReport(localCentroids: counts, withheldClusters: withheld, globalClusters: chosen.router.centroids.rows,
+                                                      inertia: chosen.inertia, rejected: rejected, validationBrier: briers.isEmpty ? nil : briers))
     }
 
     /// Pass 2: the sum of the clients' per-(cluster, model) statistics on `centroids`.
-    public func pooledStatistics(centroids: Matrix, models: Int) async throws -> (ClusterStatistics, rejected: [String: String]) {
-        let replies = await ask(Array(clients.indices)) { _ in .clusterStatistics(ClusterStatisticsTask(centroids: centroids)) }
+    public func pooledStatistics(centroids: Matrix, models: Int, includeHeldOut: Bool = false) async throws -> (ClusterStatistics, rejected: [String: String]) {
+        let replies = await ask(Array(clients.indices)) { _ in
+            .clusterStatistics(ClusterStatisticsTask(centroids: centroids, includeHeldOut: includeHeldOut ? true : nil))
+        }
         var total = ClusterStatistics(clusters: centroids.rows, models: models)
         var rejected: [String: String] = [:]
         for (i, result) in replies {

@@ -26,11 +26,13 @@ extension FederationCoordinator {
     /// The untrained router `trainMLP` starts from (seeded by `configuration.seed`).
     public static func initialMLP(_ configuration: FederatedMLPConfiguration, models: [String], featureDimension: Int,
                                   normalizer: CostNormalizer) throws -> MLPRouter {
-        let architecture = MLPArchitecture(inputDimension: featureDimension, hiddenDimension: configuration.hiddenDimension,
-                                           trunkLayers: configuration.trunkLayers, modelCount: models.count, dropout: configuration.dropout)
+        let architecture = configuration.architecture(inputDimension: featureDimension, modelCount: models.count)
         try architecture.validate()
         var rng = SeededRandom(seed: configuration.seed)
-        return try MLPRouter(models: models, network: MLPNetwork(architecture: architecture, seed: rng.next()), costNormalizer: normalizer)
+        var network = MLPNetwork(architecture: architecture, seed: rng.next())
+        // The score prior comes from the pooled score sums (clients built before them send none).
+        network.setScorePriors(normalizer.scoreMean ?? [])
+        return try MLPRouter(models: models, network: network, costNormalizer: normalizer)
     }
 
     /// Called after every MLP round with the state to resume from.
@@ -91,12 +93,24 @@ extension FederationCoordinator {
                                                            epsilon: accountant.epsilon(delta: dp.delta), delta: dp.delta)
                 }
             }
+            if configuration.selectBestRound == true {
+                let candidate = ValidationCandidate.network(architecture: network.architecture, parameters: network.parameters,
+                                                            costNormalizer: router.costNormalizer)
+                let (statistics, _) = await validate(candidate, descriptions: descriptions)
+                if let brier = statistics.brier {
+                    outcome.report.validationBrier = brier
+                    outcome.report.validationCells = statistics.cells
+                    if brier < state.best?.brier ?? .infinity { state.best = BestRound(round: round, brier: brier, parameters: network.parameters) }
+                }
+            }
             state.reports.append(outcome.report)
             state.completedRounds = round
             state.parameters = network.parameters
             try await checkpoint?(state)
             progress?(TrainingProgress(stage: "FedAvg round", step: round, total: configuration.rounds, loss: outcome.report.meanLoss))
         }
+        // With selection, the best validated round's model (the last round's when no client held rows out).
+        if let best = state.best { network.parameters = best.parameters }
         return (try MLPRouter(models: router.models, network: network, costNormalizer: router.costNormalizer), state.reports)
     }
 

@@ -114,6 +114,13 @@ public struct FederationCoordinator: Sendable {
                   p.count.allSatisfy({ $0 >= 0 && $0 <= Double(ClientDescription.maxTrainQueries) }) else {
                 throw FederationError.invalidReply(client: clients[i].id, "cost moments are not \(models) finite values each of magnitude ≤ 1e30 with counts ≤ 2^40")
             }
+            // Scores lie in [0, 1], so a model's score sum lies in [0, its count].
+            if let sums = p.scoreSum, !(sums.count == models && zip(sums, p.count).allSatisfy({ $0.isFinite && $0 >= 0 && $0 <= $1 * (1 + 1e-9) })) {
+                throw FederationError.invalidReply(client: clients[i].id, "score sums are not \(models) values each between 0 and the model's cell count")
+            }
+            if let sums = p.costSum, !(sums.count == models && sums.allSatisfy({ $0.isFinite && $0 >= 0 && $0 <= 1e30 })) {
+                throw FederationError.invalidReply(client: clients[i].id, "cost sums are not \(models) finite values ≥ 0")
+            }
             total = total + p
         }
         return CostNormalizer(moments: total)

@@ -5,4 +5,6 @@ public struct KMeansFederationReport: Sendable, Codable, Equatable {
     public var globalClusters: Int
     public var inertia: Double
     public var rejected: [String: String]
+    /// With cluster-count selection: each candidate count's validation Brier score.
+    public var validationBrier: [String: Double]?
 }

@@ -7,6 +7,16 @@ public struct MLPTrainingState: Sendable, Codable {
     public var server: FederatedOptimizerState
     public var reports: [RoundReport]
     public var accountant: PrivacyAccountant?
+    /// With best-round selection: the round whose global model had the lowest validation Brier
+    /// score so far, that score and its parameters (absent in older checkpoints).
+    public var best: BestRound?
+}
+
+/// The best global model so far by the clients' summed validation Brier score.
+public struct BestRound: Sendable, Codable, Equatable {
+    public var round: Int
+    public var brier: Double
+    public var parameters: [Tensor]
 }
 
 extension MLPTrainingState {
@@ -30,6 +40,14 @@ extension MLPTrainingState {
         }
         guard (accountant == nil) == (configuration.privacy == nil), accountant?.isConsistent ?? true else {
             throw .checkpoint("the checkpoint's privacy accountant does not fit this configuration")
+        }
+        if let best {
+            guard (1...max(1, completedRounds)).contains(best.round), best.brier.isFinite, best.brier >= 0,
+                  best.parameters.count == expected.count,
+                  zip(best.parameters, expected).allSatisfy({ $0.name == $1.name && $0.shape == $1.shape && $0.values.count == $1.values.count }),
+                  best.parameters.allSatisfy({ $0.values.allSatisfy(\.isFinite) }) else {
+                throw .checkpoint("the checkpoint's best round (\(best.round), Brier \(best.brier)) does not fit its rounds or this architecture")
+            }
         }
     }
 }

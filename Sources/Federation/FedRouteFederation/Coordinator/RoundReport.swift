@@ -13,6 +13,10 @@ public struct RoundReport: Sendable, Codable, Equatable {
     public var privacy: PrivacyReport?
     /// Who took part in secure aggregation, under it.
     public var secureAggregation: SecureAggregationReport?
+    /// With best-round selection: the global model's Brier score on the clients' held-out rows
+    /// after this round, and over how many validation cells.
+    public var validationBrier: Double?
+    public var validationCells: Double?
 }
 
 /// The secure-aggregation side of a round.

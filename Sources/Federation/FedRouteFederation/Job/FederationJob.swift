@@ -30,6 +30,9 @@ public struct FederationJob: Sendable {
         public var validationAUC: [String: Double]
         public var rounds: [RoundReport]
         public var traffic: [RoundTraffic]
+        /// The MF-Router's rounds and their traffic, when the job trained one.
+        public var mfRounds: [RoundReport]?
+        public var mfTraffic: [RoundTraffic]?
         public var kmeans: KMeansFederationReport?
         public var restarts: Int
         public var routerFiles: [String: String]
@@ -62,8 +65,11 @@ public struct FederationJob: Sendable {
             if state.finishedFamilies.contains(family.rawValue) { continue }
             let router: AnyRouter
             switch family {
-            case .mlp:
-                do { router = AnyRouter(try await trainMLP(coordinator, setup: setup, validation: validationSet, rejoin: rejoin, state: &state)) } catch FederationError.checkpoint(let why) {
+            case .mlp, .mf:
+                do {
+                    let trained = try await trainParametric(family, coordinator, setup: setup, validation: validationSet, rejoin: rejoin, state: &state)
+                    router = family == .mf ? AnyRouter(try MFRouter(trained)) : AnyRouter(trained)
+                } catch FederationError.checkpoint(let why) {
                     throw FederationError.checkpoint("the checkpoint \(store.path) is not usable: \(why); move it away to start over")
                 }
             case .kmeans:
@@ -89,14 +95,16 @@ public struct FederationJob: Sendable {
             logger.info("family done", metadata: meta)
         }
         let result = Result(federation: c.federation, validationAUC: state.validationAUC, rounds: state.mlp?.reports ?? [],
-                            traffic: state.roundTraffic, kmeans: kmeansReport, restarts: state.restarts, routerFiles: files)
+                            traffic: state.roundTraffic, mfRounds: state.mf?.reports, mfTraffic: state.mfRoundTraffic,
+                            kmeans: kmeansReport, restarts: state.restarts, routerFiles: files)
         let e = JSONEncoder()
         e.outputFormatting = [.prettyPrinted, .sortedKeys]
         e.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
         try e.encode(result).write(to: URL(fileURLWithPath: (c.outputDirectory as NSString).appendingPathComponent("summary.json")), options: .atomic)
         var routerBytes: [String: Data] = [:]
         for (family, file) in files { routerBytes[family] = try Data(contentsOf: URL(fileURLWithPath: file)) }
-        await transport.finish(FederationOutcome(routers: routerBytes, fineTuning: c.mlp.local))
+        await transport.finish(FederationOutcome(routers: routerBytes, fineTuning: c.mlp.local,
+                                                 mfFineTuning: c.families.contains(.mf) ? c.effectiveMF.local : nil))
         return result
     }
 
@@ -120,17 +128,20 @@ public struct FederationJob: Sendable {
         return setup
     }
 
-    /// Federated MLP rounds from the checkpoint on, each round checkpointed with its traffic and validation AUC.
-    func trainMLP(_ coordinator: FederationCoordinator, setup: FederationJobState.Setup, validation: ValidationSet?,
-                  rejoin: RejoinGrace, state: inout FederationJobState) async throws -> MLPRouter {
+    /// Federated rounds of the MLP-Router (or of the MF-Router's bilinear network) from the checkpoint
+    /// on, each round checkpointed with its traffic and validation AUC.
+    func trainParametric(_ family: RouterFamily, _ coordinator: FederationCoordinator, setup: FederationJobState.Setup, validation: ValidationSet?,
+                         rejoin: RejoinGrace, state: inout FederationJobState) async throws -> MLPRouter {
         let c = configuration
+        let isMF = family == .mf
+        let settings = isMF ? c.effectiveMF : c.mlp
         let models = setup.descriptions[0].models
-        let initial = try FederationCoordinator.initialMLP(c.mlp, models: models, featureDimension: setup.encoder.dimension, normalizer: setup.normalizer)
+        let initial = try FederationCoordinator.initialMLP(settings, models: models, featureDimension: setup.encoder.dimension, normalizer: setup.normalizer)
         let box = StateBox(state)
         let roundStart = RoundClock()
         let (transport, store, logger) = (self.transport, self.store, self.logger)
         let (router, _) = try await coordinator.continueMLP(
-            initial, c.mlp, descriptions: setup.descriptions, resume: state.mlp,
+            initial, settings, descriptions: setup.descriptions, resume: isMF ? state.mf : state.mlp,
             beforeRound: { round in
                 try await rejoin.wait()
                 try await transport.waitForClients(c.minimumOnline, timeout: c.joinTimeout)
@@ -140,7 +151,7 @@ public struct FederationJob: Sendable {
             },
             checkpoint: { mlp in
                 var s = await box.state
-                s.mlp = mlp
+                if isMF { s.mf = mlp } else { s.mlp = mlp }
                 let (traffic, seconds) = await roundStart.stop(await transport.traffic())
                 var auc: Double?
                 if let v = validation {
@@ -149,11 +160,12 @@ public struct FederationJob: Sendable {
                     auc = try Self.auc(of: r, on: v)
                 }
                 let report = mlp.reports.last!
-                s.roundTraffic.append(RoundTraffic(round: mlp.completedRounds, bytesIn: traffic.bytesIn, bytesOut: traffic.bytesOut, seconds: seconds, validationAUC: auc))
+                let record = RoundTraffic(round: mlp.completedRounds, bytesIn: traffic.bytesIn, bytesOut: traffic.bytesOut, seconds: seconds, validationAUC: auc)
+                if isMF { s.mfRoundTraffic = (s.mfRoundTraffic ?? []) + [record] } else { s.roundTraffic.append(record) }
                 s.nonces = await transport.replayState()
                 try store.save(s)
                 await box.set(s)
-                var meta: Logger.Metadata = ["round": .stringConvertible(report.round), "aggregated": .stringConvertible(report.aggregated.count),
+                var meta: Logger.Metadata = ["family": .string(family.rawValue), "round": .stringConvertible(report.round), "aggregated": .stringConvertible(report.aggregated.count),
                                              "sampled": .stringConvertible(report.sampled.count), "seconds": .string(String(format: "%.2f", seconds)),
                                              "bytes_in": .stringConvertible(traffic.bytesIn), "bytes_out": .stringConvertible(traffic.bytesOut)]
                 if let l = report.meanLoss { meta["loss"] = .string(String(format: "%.4f", l)) }

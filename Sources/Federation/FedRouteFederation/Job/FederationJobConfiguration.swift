@@ -10,6 +10,9 @@ public struct FederationJobConfiguration: Sendable, Codable, Equatable {
     public var families: [RouterFamily]
     public var encoder: HashedTFIDFEncoder.Configuration
     public var mlp: FederatedMLPConfiguration
+    /// The MF-Router's federation; nil: `mlp`'s rounds and sampling with the MF defaults
+    /// (`effectiveMF`).
+    public var mf: FederatedMLPConfiguration?
     public var kmeans: FederatedKMeansConfiguration
     /// Clients that must be reachable before each training step starts.
     public var minimumOnline: Int
@@ -29,7 +32,8 @@ public struct FederationJobConfiguration: Sendable, Codable, Equatable {
     public init(federation: String, families: [RouterFamily] = RouterFamily.federated, encoder: HashedTFIDFEncoder.Configuration,
                 mlp: FederatedMLPConfiguration, kmeans: FederatedKMeansConfiguration, minimumOnline: Int,
                 roundDeadlineSeconds: Double, joinTimeoutSeconds: Double, rejoinGraceSeconds: Double? = nil,
-                stateDirectory: String, outputDirectory: String, validation: String? = nil) {
+                stateDirectory: String, outputDirectory: String, validation: String? = nil, mf: FederatedMLPConfiguration? = nil) {
+        self.mf = mf
         self.federation = federation
         self.families = families
         self.encoder = encoder
@@ -42,6 +46,13 @@ public struct FederationJobConfiguration: Sendable, Codable, Equatable {
         self.stateDirectory = stateDirectory
         self.outputDirectory = outputDirectory
         self.validation = validation
+    }
+
+    /// The MF-Router settings in effect.
+    public var effectiveMF: FederatedMLPConfiguration {
+        if let mf { return mf }
+        let d = FederatedMLPConfiguration.matrixFactorization
+        return mlp.matrixFactorization(rank: d.hiddenDimension, optimizer: d.local.optimizer)
     }
 
     /// The re-join grace in effect.
@@ -60,6 +71,13 @@ public struct FederationJobConfiguration: Sendable, Codable, Equatable {
         }
         if let g = rejoinGraceSeconds, !(g.isFinite && g >= 0) { throw FederationError.invalidConfiguration("rejoinGraceSeconds must be ≥ 0, not \(g)") }
         if families.contains(.mlp) { try mlp.validate(clients: clients) }
+        if families.contains(.mf) {
+            let mf = effectiveMF
+            guard mf.trunk == .linear, mf.trunkLayers == 1 else {
+                throw FederationError.invalidConfiguration("mf must have one linear trunk layer (trunk: linear, trunkLayers: 1)")
+            }
+            try mf.validate(clients: clients)
+        }
         if mlp.secureAggregation && clients < 2 { throw FederationError.invalidConfiguration("secure aggregation needs ≥ 2 clients") }
     }
 }

@@ -10,12 +10,16 @@ public struct FederationJobState: Sendable, Codable {
 
     public var setup: Setup?
     public var mlp: MLPTrainingState?
+    /// The MF-Router's rounds (absent in checkpoints written before it).
+    public var mf: MLPTrainingState?
     public var finishedFamilies: [String] = []
     /// The transport's replay state (last nonce accepted from each client), so a restart does not reopen replays.
     public var nonces: [String: UInt64] = [:]
     public var restarts = 0
     /// Per completed round: wire bytes in/out and seconds.
     public var roundTraffic: [RoundTraffic] = []
+    /// Per completed MF-Router round, likewise.
+    public var mfRoundTraffic: [RoundTraffic]?
     public var validationAUC: [String: Double] = [:]
 
     public init() {}
@@ -46,6 +50,16 @@ public struct FederationJobState: Sendable, Codable {
         }
         guard roundTraffic.count == rounds, roundTraffic.map(\.round) == Array(stride(from: 1, through: rounds, by: 1)) else {
             throw .checkpoint("it records \(rounds) completed MLP rounds but traffic for rounds \(roundTraffic.map(\.round))")
+        }
+        let mfRounds = mf?.completedRounds ?? 0
+        let mfTraffic = mfRoundTraffic ?? []
+        guard mfRounds >= 0 else { throw .checkpoint("mf.completedRounds is \(mfRounds)") }
+        if mf == nil, !mfTraffic.isEmpty || finishedFamilies.contains(RouterFamily.mf.rawValue) {
+            throw .checkpoint("it records \(mfTraffic.count) MF rounds\(finishedFamilies.contains(RouterFamily.mf.rawValue) ? " and a finished MF family" : "") but holds no MF state (the 'mf' key is missing)")
+        }
+        if setup == nil, mf != nil { throw .checkpoint("it records MF training but no setup") }
+        guard mfTraffic.count == mfRounds, mfTraffic.map(\.round) == Array(stride(from: 1, through: mfRounds, by: 1)) else {
+            throw .checkpoint("it records \(mfRounds) completed MF rounds but traffic for rounds \(mfTraffic.map(\.round))")
         }
     }
 }

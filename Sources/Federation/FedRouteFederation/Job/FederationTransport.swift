@@ -59,8 +59,11 @@ public struct FederationOutcome: Sendable, Codable, Equatable {
     public var routers: [String: Data]
     /// The federation's local MLP training settings, which client-side fine-tuning starts from.
     public var fineTuning: LocalTrainingSettings
+    /// The MF-Router's local settings, for fine-tuning it (nil when the federation trained none).
+    public var mfFineTuning: LocalTrainingSettings?
 
-    public init(routers: [String: Data] = [:], fineTuning: LocalTrainingSettings = LocalTrainingSettings()) {
+    public init(routers: [String: Data] = [:], fineTuning: LocalTrainingSettings = LocalTrainingSettings(), mfFineTuning: LocalTrainingSettings? = nil) {
+        self.mfFineTuning = mfFineTuning
         self.routers = routers
         self.fineTuning = fineTuning
     }

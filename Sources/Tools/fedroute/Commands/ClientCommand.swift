@@ -27,6 +27,9 @@ struct ClientCommand: AsyncParsableCommand {
     @Option(name: .long, help: "K-Means fine-tuning: pseudo-observations of the global cell mean.") var priorStrength = 1.0
     @Option(name: .long, help: "A local test set (fully labelled): report federated vs personalised AUC on it.") var test: String?
     @Option(name: .long, help: "Log level.") var logLevel: Logger.Level = .info
+    @Option(name: .long, help: "Held-out rows for the federation's model selection and safety gate (nothing trains on them); overrides --validation-fraction.") var validation: String?
+    @Option(name: .long, help: "Share of --data held out for validation when --validation is not given (0: none).") var validationFraction = 0.15
+    @Option(name: .long, help: "Seed of the --validation-fraction hold-out.") var validationSeed: UInt64 = 0
 
     func validate() throws {
         let scheme = server.lowercased()
@@ -36,11 +39,21 @@ struct ClientCommand: AsyncParsableCommand {
         guard minGroupSize >= 1 else { throw ValidationError("--min-group-size must be at least 1") }
         guard fineTuneEpochs >= 0 else { throw ValidationError("--fine-tune-epochs must be ≥ 0") }
         guard priorStrength >= 0, priorStrength.isFinite else { throw ValidationError("--prior-strength must be finite and ≥ 0") }
+        guard (0..<1).contains(validationFraction) else { throw ValidationError("--validation-fraction must be in [0, 1)") }
     }
 
     func run() async throws {
         let identity = try ClientIdentity(contentsOf: key)
-        let table = try DataOptions.load(path: data, format: format, skipInvalid: false).table
+        let loaded = try DataOptions.load(path: data, format: format, skipInvalid: false).table
+        // The held-out rows: a file of their own, or a seeded share of --data.
+        let table: EvaluationTable, heldOut: EvaluationTable
+        if let validation {
+            (table, heldOut) = (loaded, try DataOptions.load(path: validation, format: nil, skipInvalid: false).table)
+            guard heldOut.models == table.models else { throw ValidationError("--validation \(validation) has models \(heldOut.models), --data has \(table.models)") }
+        } else {
+            let (fit, held) = loaded.holdOutRows(fraction: validationFraction, seed: validationSeed)
+            (table, heldOut) = (loaded.subset(fit), loaded.subset(held))
+        }
         let testTable = try test.map { try DataOptions.load(path: $0, format: nil, skipInvalid: false).table }
         if let personalize { try OutputPath.checkWritable(directory: personalize, option: "--personalize \(personalize)") }
         LoggingSystem.bootstrapStandardError(level: logLevel)
@@ -50,15 +63,18 @@ struct ClientCommand: AsyncParsableCommand {
         settings.giveUpAfter = .milliseconds(Int64(giveUpAfter * 1000))
         settings.crashInRound = crashInRound
         settings.crashMarker = crashMarker
-        let local = InProcessClient(id: identity.id, train: table, policy: ClientPolicy(minimumGroupSize: minGroupSize, noiseSeed: noiseSeed))
-        logger.info("starting", metadata: ["queries": .stringConvertible(table.queryCount), "models": .stringConvertible(table.modelCount)])
+        let local = InProcessClient(id: identity.id, train: table, validation: heldOut, policy: ClientPolicy(minimumGroupSize: minGroupSize, noiseSeed: noiseSeed))
+        logger.info("starting", metadata: ["queries": .stringConvertible(table.queryCount), "held_out": .stringConvertible(heldOut.queryCount),
+                                           "models": .stringConvertible(table.modelCount)])
         let outcome = try await FederationClientRunner(identity: identity, local: local, settings: settings, logger: logger).run()
         Console.info("\(identity.id): answered \(outcome.tasks) tasks over \(outcome.joins) session(s)")
         guard let personalize else { return }
         // Fine-tuning starts from the federation's local settings (older coordinators send none: defaults).
         var mlp = outcome.fineTuning ?? LocalTrainingSettings()
         mlp.epochs = fineTuneEpochs
-        let personalization = ClientPersonalization(settings: .init(mlp: mlp, seed: personalizeSeed, kmeansPriorStrength: priorStrength))
+        var mf = outcome.mfFineTuning
+        mf?.epochs = fineTuneEpochs
+        let personalization = ClientPersonalization(settings: .init(mlp: mlp, seed: personalizeSeed, kmeansPriorStrength: priorStrength, mf: mf))
         for o in try personalization.run(routers: outcome.routers, train: table, test: testTable, into: personalize) {
             if let auc = o.auc {
                 print(String(format: "%@ on the local test set: federated AUC %.4f, fine-tuned %.4f", o.family, auc["federated"] ?? .nan, auc["fine-tuned"] ?? .nan))

@@ -27,7 +27,7 @@ struct SimulateCommand: AsyncParsableCommand {
     @Flag(name: .long, help: "Skip rows that fail validation instead of stopping.") var skipInvalid = false
     @Option(name: .long, help: "Output folder.") var out = "simulation-report"
     @Option(name: .long, parsing: .upToNextOption, help: "Seeds; one run per seed, then mean ± sd.") var seeds: [UInt64] = [0, 1, 2]
-    @Option(name: .long, parsing: .upToNextOption, help: "Router families (mlp, kmeans).") var families: [RouterFamily] = RouterFamily.federated
+    @Option(name: .long, parsing: .upToNextOption, help: "Router families (mlp, kmeans, mf).") var families: [RouterFamily] = RouterFamily.federated
     @OptionGroup(title: "Query encoder (hashed: IDF fitted federatedly from document counts; minilm: pretrained)") var encoderOptions: EncoderOptions
 
     // Partition.
@@ -38,6 +38,8 @@ struct SimulateCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Observed models per training query (overrides --coverage).") var observedPerQuery: Int?
     @Option(name: .long, help: "Fraction of each client's rows kept as its local test set.") var localTestFraction = 0.25
     @Option(name: .long, help: "Privacy floor: fewest local rows behind any shared aggregate.") var minGroupSize = 3
+    @Option(name: .long, help: "Share of each client's training rows held out for validation: best-round (MLP, MF) and cluster-count (K-Means) selection and the safe federated router's gate, for the federated, centralized and local routers alike (0: none).") var validationFraction = 0.15
+    @Option(name: .long, parsing: .upToNextOption, help: "K-Means: global cluster counts to choose from on the validation rows.") var clusterCandidates: [Int] = [10, 20, 30, 40]
 
     // Federated MLP.
     @Option(name: .long, help: "Federated rounds.") var rounds = 5
@@ -54,7 +56,10 @@ struct SimulateCommand: AsyncParsableCommand {
     @Option(name: .long, help: "MLP hidden width.") var hidden = 512
     @Option(name: .long, help: "MLP trunk layers.") var layers = 2
     @Option(name: .long, help: "MLP dropout.") var dropout: Float = 0.1
-    @Option(name: .long, help: "Epochs of the centralized and client-local MLP baselines (default rounds × local epochs).") var baselineEpochs: Int?
+    @Option(name: .long, help: "MF-Router: rank of the query and model embeddings.") var mfRank = MLPTrainingConfiguration.matrixFactorization.hiddenDimension
+    @Option(name: .long, help: "MF-Router: AdamW learning rate (local).") var mfLr = MLPTrainingConfiguration.matrixFactorization.optimizer.learningRate
+    @Option(name: .long, help: "MF-Router: AdamW weight decay (local; pulls predictions towards each model's prior).") var mfWeightDecay = MLPTrainingConfiguration.matrixFactorization.optimizer.weightDecay
+    @Option(name: .long, help: "Epochs of the centralized and client-local MLP and MF baselines (default rounds × local epochs).") var baselineEpochs: Int?
     @Option(name: .long, help: "Local epochs of fine-tune-from-global personalisation.") var fineTuneEpochs = 1
 
     // Federated K-Means.
@@ -73,6 +78,8 @@ struct SimulateCommand: AsyncParsableCommand {
         if let problem = RouterFamily.federatedProblem(families) { throw ValidationError("--families: \(problem)") }
         if exportFederation != nil, encoderOptions.encoder != .hashed { throw ValidationError("--export-federation needs the hashed encoder") }
         guard mixtureFolds >= 2 else { throw ValidationError("--mixture-folds must be at least 2") }
+        guard (0..<1).contains(validationFraction) else { throw ValidationError("--validation-fraction must be in [0, 1)") }
+        guard !clusterCandidates.isEmpty, clusterCandidates.allSatisfy({ $0 >= 1 }) else { throw ValidationError("--cluster-candidates must be counts ≥ 1") }
     }
 
     func configuration() -> SimulationConfiguration {
@@ -89,6 +96,8 @@ struct SimulateCommand: AsyncParsableCommand {
         case .minilm: c.encoder = .minilm(directory: encoderOptions.minilmDirectory, maxTokens: encoderOptions.maxTokens, truncation: encoderOptions.truncation)
         }
         c.clientPolicy = ClientPolicy(minimumGroupSize: minGroupSize)
+        c.validationFraction = validationFraction
+        c.kmeans.clusterCandidates = clusterCandidates
         c.mlp.rounds = rounds
         c.mlp.participation = participation
         c.mlp.minimumClients = minClients
@@ -103,6 +112,8 @@ struct SimulateCommand: AsyncParsableCommand {
         c.mlp.hiddenDimension = hidden
         c.mlp.trunkLayers = layers
         c.mlp.dropout = dropout
+        // The MF-Router federates with the MLP's rounds, sampling, local epochs and server optimiser.
+        c.mf = c.mlp.matrixFactorization(rank: mfRank, optimizer: AdamWConfiguration(learningRate: mfLr, weightDecay: mfWeightDecay))
         c.baselineEpochs = baselineEpochs
         c.fineTuneEpochs = fineTuneEpochs
         c.kmeans.localClusters = localClusters
