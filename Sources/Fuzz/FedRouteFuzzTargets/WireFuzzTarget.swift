@@ -19,8 +19,16 @@ enum WireFuzzTarget {
                 _ = try? MLPNetwork(architecture: task.architecture, parameters: task.parameters)
             }
         }
-        if let envelope = try? decoder.decode(ReplyEnvelope.self, from: input), case .mlpUpdate(let update)? = envelope.reply {
-            _ = FederationCoordinator.problem(with: update, round: 1, parameters: parameters, maxSamples: 1000, maxNorm: 100)
+        // A validation task: the client rebuilds (and so checks) the candidate router.
+        if let poll = try? decoder.decode(PollResponse.self, from: input), case .validate(let task)? = poll.task?.request {
+            _ = try? task.candidate.router(models: ["a", "b"])
+        }
+        if let envelope = try? decoder.decode(ReplyEnvelope.self, from: input) {
+            switch envelope.reply {
+            case .mlpUpdate(let update)?: _ = FederationCoordinator.problem(with: update, round: 1, parameters: parameters, maxSamples: 1000, maxNorm: 100)
+            case .validation(let statistics)?: _ = statistics.problem(bands: 2, maxQueries: 1000)
+            default: break
+            }
         }
         _ = try? decoder.decode(FederatedReply.self, from: input)
         _ = try? decoder.decode(FederatedRequest.self, from: input)
@@ -44,6 +52,14 @@ enum WireFuzzTarget {
             ("poll-train.json", encoded(PollResponse(task: TaskEnvelope(taskID: "t2", request: .trainMLP(task), deadlineSeconds: 30), finished: false))),
             ("poll-finished.json", encoded(PollResponse(task: nil, finished: true, routers: ["mlp": Data([1, 2, 3])], fineTuning: LocalTrainingSettings()))),
             ("reply-update.json", encoded(ReplyEnvelope(taskID: "t2", reply: .mlpUpdate(MLPUpdate(round: 1, delta: delta, sampleCount: 20, meanLoss: 0.5))))),
+            ("poll-validate.json", encoded(PollResponse(task: TaskEnvelope(taskID: "t4", request: .validate(ValidationTask(
+                candidate: .network(architecture: architecture, parameters: parameters, costNormalizer: CostNormalizer(mean: [0, 0], std: [1, 1])),
+                bands: ValidationBands(lambdas: [1, 10], fallback: [0, 1]))), deadlineSeconds: 30), finished: false))),
+            ("reply-validation.json", encoded(ReplyEnvelope(taskID: "t4", reply: .validation({
+                var s = ValidationStatistics(bands: 2)
+                s.cells = 12; s.queries = 10; s.squaredScoreError = 2.5; s.differenceSum = [0.4, -0.1]; s.differenceSquares = [1.2, 0.3]
+                return s
+            }())))),
             ("reply-description.json", encoded(ReplyEnvelope(taskID: "t1", reply: .description(ClientDescription(
                 models: ["a", "b"], trainQueries: 20, trainableQueries: 18, observedCells: 30, featureDimension: 4))))),
             ("reply-error.json", encoded(ReplyEnvelope(taskID: "t3", error: "no data"))),

@@ -52,8 +52,9 @@ public struct ValidationStatistics: Sendable, Codable, Equatable {
             if any { queries += 1 }
         }
         guard let bands else { return }
-        guard let propensity, propensity.count == m, bands.fallback.allSatisfy({ (0..<m).contains($0) }) else {
-            throw RouterError.invalidConfiguration("validation bands need one propensity per model and fallbacks among the \(m) models")
+        guard let propensity, propensity.count == m, bands.fallback.count == bands.lambdas.count, bands.lambdas.count <= ValidationBands.maxBands,
+              bands.fallback.allSatisfy({ (0..<m).contains($0) }), bands.lambdas.allSatisfy({ $0.isFinite && $0 >= 0 }) else {
+            throw RouterError.invalidConfiguration("validation bands need at most \(ValidationBands.maxBands) finite λ ≥ 0, one fallback among the \(m) models each, and one propensity per model")
         }
         var raw = predictions
         raw.safety = nil
@@ -110,6 +111,10 @@ public struct ValidationStatistics: Sendable, Codable, Equatable {
 public struct ValidationBands: Sendable, Codable, Equatable {
     public var lambdas: [Double]
     public var fallback: [Int]
+
+    /// Most bands a holder scores (each costs a pass over its validation rows): a request for more
+    /// is refused, as a hostile coordinator's would be.
+    public static let maxBands = 1_000
 
     public init(lambdas: [Double], fallback: [Int]) {
         self.lambdas = lambdas

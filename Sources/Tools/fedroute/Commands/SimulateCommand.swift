@@ -40,6 +40,7 @@ struct SimulateCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Privacy floor: fewest local rows behind any shared aggregate.") var minGroupSize = 3
     @Option(name: .long, help: "Share of each client's training rows held out for validation: best-round (MLP, MF) and cluster-count (K-Means) selection and the safe federated router's gate, for the federated, centralized and local routers alike (0: none).") var validationFraction = 0.15
     @Option(name: .long, parsing: .upToNextOption, help: "K-Means: global cluster counts to choose from on the validation rows.") var clusterCandidates: [Int] = [10, 20, 30, 40]
+    @Flag(name: .long, inversion: .prefixedNo, help: "MLP and MF: return the round (centralized and local: the epoch) with the lowest validation Brier score instead of the last.") var selectBestRound = true
 
     // Federated MLP.
     @Option(name: .long, help: "Federated rounds.") var rounds = 5
@@ -98,6 +99,7 @@ struct SimulateCommand: AsyncParsableCommand {
         c.clientPolicy = ClientPolicy(minimumGroupSize: minGroupSize)
         c.validationFraction = validationFraction
         c.kmeans.clusterCandidates = clusterCandidates
+        c.mlp.selectBestRound = selectBestRound
         c.mlp.rounds = rounds
         c.mlp.participation = participation
         c.mlp.minimumClients = minClients
