@@ -8,10 +8,11 @@ extension KMeansRouter: StorableRouter {
     public static let family = RouterFamily.kmeans
 
     public static func train(features: Matrix, table: EvaluationTable, configuration: RouterTrainingConfiguration,
-                             seed: UInt64, progress: ProgressHandler?) throws -> KMeansRouter {
+                             seed: UInt64, validation: ModelSelection.Validation?, progress: ProgressHandler?) throws -> KMeansRouter {
         var c = configuration.kmeans
         c.seed = seed
-        return try train(features: features, table: table, configuration: c)
+        guard let candidates = configuration.kmeansCandidates, let validation else { return try train(features: features, table: table, configuration: c) }
+        return try ModelSelection.kmeans(features: features, table: table, configuration: c, candidates: candidates, validation: validation).router
     }
 
     public func store(in contents: inout RouterFileContents) throws {

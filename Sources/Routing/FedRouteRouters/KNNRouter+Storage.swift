@@ -9,8 +9,9 @@ extension KNNRouter: StorableRouter {
     public static let family = RouterFamily.knn
 
     public static func train(features: Matrix, table: EvaluationTable, configuration: RouterTrainingConfiguration,
-                             seed: UInt64, progress: ProgressHandler?) throws -> KNNRouter {
-        try train(features: features, table: table, k: configuration.knnNeighbors)
+                             seed: UInt64, validation: ModelSelection.Validation?, progress: ProgressHandler?) throws -> KNNRouter {
+        guard let candidates = configuration.knnCandidates, let validation else { return try train(features: features, table: table, k: configuration.knnNeighbors) }
+        return try ModelSelection.knn(features: features, table: table, candidates: candidates, validation: validation).router
     }
 
     public func store(in contents: inout RouterFileContents) throws {

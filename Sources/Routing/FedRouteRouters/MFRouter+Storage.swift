@@ -9,10 +9,11 @@ extension MFRouter: StorableRouter {
     public static let family = RouterFamily.mf
 
     public static func train(features: Matrix, table: EvaluationTable, configuration: RouterTrainingConfiguration,
-                             seed: UInt64, progress: ProgressHandler?) throws -> MFRouter {
+                             seed: UInt64, validation: ModelSelection.Validation?, progress: ProgressHandler?) throws -> MFRouter {
         var c = settings(configuration.mf)
         c.seed = seed
-        return try MFRouter(MLPTrainer.train(features: features, table: table, configuration: c, progress: progress))
+        return try MFRouter(MLPTrainer.train(features: features, table: table, configuration: c,
+                                             validation: configuration.selectBestEpoch == true ? validation : nil, progress: progress))
     }
 
     public func store(in contents: inout RouterFileContents) throws {

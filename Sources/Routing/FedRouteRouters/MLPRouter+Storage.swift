@@ -7,10 +7,11 @@ extension MLPRouter: StorableRouter {
     public static let family = RouterFamily.mlp
 
     public static func train(features: Matrix, table: EvaluationTable, configuration: RouterTrainingConfiguration,
-                             seed: UInt64, progress: ProgressHandler?) throws -> MLPRouter {
+                             seed: UInt64, validation: ModelSelection.Validation?, progress: ProgressHandler?) throws -> MLPRouter {
         var c = configuration.mlp
         c.seed = seed
-        return try MLPTrainer.train(features: features, table: table, configuration: c, progress: progress)
+        return try MLPTrainer.train(features: features, table: table, configuration: c,
+                                    validation: configuration.selectBestEpoch == true ? validation : nil, progress: progress)
     }
 
     public func store(in contents: inout RouterFileContents) throws {

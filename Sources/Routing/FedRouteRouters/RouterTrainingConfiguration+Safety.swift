@@ -5,7 +5,8 @@ import FedRouteNumerics
 extension RouterTrainingConfiguration {
     /// Trains a safe router (`SafetyGate`): a seeded `validationFraction` of the training rows is
     /// held out, the router is trained on the rest, and the gate is calibrated on the held-out rows
-    /// over `lambdas` against best-single@λ of the rows it was trained on.
+    /// over `lambdas` against best-single@λ of the rows it was trained on. Model selection the
+    /// settings ask for (`selectBestEpoch`, `kmeansCandidates`, `knnCandidates`) uses the same rows.
     public func trainSafe(_ family: RouterFamily, encoder: TextEncoder, features: Matrix, table: EvaluationTable, seed: UInt64,
                           validationFraction: Double, lambdas: [Double], progress: ProgressHandler? = nil) throws -> RoutingPipeline {
         guard validationFraction > 0, validationFraction < 1 else {
@@ -21,7 +22,9 @@ extension RouterTrainingConfiguration {
         guard held < order.count else { throw RouterError.noTrainingData("\(table.queryCount) training queries leave none to train on after validation") }
         let validationRows = Array(order.prefix(held)).sorted(), fitRows = Array(order.dropFirst(held)).sorted()
         let fit = table.subset(fitRows), validation = table.subset(validationRows)
-        let router = try train(family, features: features.gatherRows(fitRows), table: fit, seed: seed, progress: progress)
+        // The held-out rows serve the requested model selection and then the gate.
+        let heldOut = (features: features.gatherRows(validationRows), table: validation)
+        let router = try train(family, features: features.gatherRows(fitRows), table: fit, seed: seed, validation: heldOut, progress: progress)
         let gate = try SafetyGate.calibrate(predictions: try router.predict(features: features.gatherRows(validationRows)), validation: validation,
                                             training: fit, lambdas: lambdas)
         return try RoutingPipeline(encoder: encoder, router: router, safety: gate)

@@ -11,12 +11,18 @@ public struct RouterTrainingConfiguration: Sendable, Codable, Equatable {
     public var knnNeighbors = 25
     /// The MF-Router: `hiddenDimension` is its rank; its trunk is always one linear layer.
     public var mf = MLPTrainingConfiguration.matrixFactorization
+    /// With held-out rows (`train --safe`): the MLP and MF return their best epoch by Brier score.
+    public var selectBestEpoch: Bool?
+    /// With held-out rows: K-Means chooses its cluster count, kNN its k among these.
+    public var kmeansCandidates: [Int]?
+    public var knnCandidates: [Int]?
 
     public init() {}
 
-    /// Trains a router of `family`.
+    /// Trains a router of `family`; with `validation`, selecting on it as the settings above ask.
     public func train(_ family: RouterFamily, features: Matrix, table: EvaluationTable, seed: UInt64,
-                      progress: ProgressHandler? = nil) throws -> AnyRouter {
-        try AnyRouter(family.implementation.train(features: features, table: table, configuration: self, seed: seed, progress: progress))
+                      validation: ModelSelection.Validation? = nil, progress: ProgressHandler? = nil) throws -> AnyRouter {
+        try AnyRouter(family.implementation.train(features: features, table: table, configuration: self, seed: seed,
+                                                  validation: validation, progress: progress))
     }
 }

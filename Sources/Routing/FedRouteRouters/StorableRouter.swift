@@ -7,8 +7,10 @@ public protocol StorableRouter: Router, Equatable {
     static var family: RouterFamily { get }
 
     /// Trains a router of this family on the observed cells of `table` (features row-aligned with it).
+    /// With `validation` (held-out rows), the family selects on them what the configuration asks it
+    /// to (`ModelSelection`): the MLP and MF their best epoch, K-Means its cluster count, kNN its k.
     static func train(features: Matrix, table: EvaluationTable, configuration: RouterTrainingConfiguration,
-                      seed: UInt64, progress: ProgressHandler?) throws -> Self
+                      seed: UInt64, validation: ModelSelection.Validation?, progress: ProgressHandler?) throws -> Self
 
     /// Adds this router's metadata and tensors (names prefixed with the family, e.g. `mlp.`).
     func store(in contents: inout RouterFileContents) throws

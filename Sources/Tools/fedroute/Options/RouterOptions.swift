@@ -25,6 +25,18 @@ struct RouterOptions: ParsableArguments {
     @Flag(name: .long, help: "Safe routing: hold out --validation-fraction of the training rows and, per λ band, fall back to best-single@λ where the router did worse on them.")
     var safe = false
     @Option(name: .long, help: "Safe routing: share of the training rows held out to calibrate the gate.") var validationFraction = 0.15
+    @Flag(name: .long, help: "With --safe: the MLP and MF keep the epoch with the lowest Brier score on the held-out rows.") var selectBestEpoch = false
+    @Option(name: .long, parsing: .upToNextOption, help: "With --safe: K-Means cluster counts to choose from on the held-out rows.") var clusterCandidates: [Int] = []
+    @Option(name: .long, parsing: .upToNextOption, help: "With --safe: kNN neighbour counts to choose from on the held-out rows.") var neighborCandidates: [Int] = []
+
+    func validate() throws {
+        guard clusterCandidates.allSatisfy({ $0 >= 1 }), neighborCandidates.allSatisfy({ $0 >= 1 }) else {
+            throw ValidationError("--cluster-candidates and --neighbor-candidates must be counts ≥ 1")
+        }
+        if !safe, selectBestEpoch || !clusterCandidates.isEmpty || !neighborCandidates.isEmpty {
+            throw ValidationError("--select-best-epoch, --cluster-candidates and --neighbor-candidates select on the rows --safe holds out: add --safe")
+        }
+    }
 
     /// The held-out share and λ grid of a safe router, or nil.
     var safety: (validationFraction: Double, lambdas: [Double])? {
@@ -39,6 +51,9 @@ struct RouterOptions: ParsableArguments {
         c.kmeans = KMeansConfiguration(clusters: clusters)
         c.kmeans.restarts = restarts; c.kmeans.initialization = initialization; c.kmeans.maxIterations = maxIterations
         c.knnNeighbors = neighbors
+        c.selectBestEpoch = selectBestEpoch ? true : nil
+        c.kmeansCandidates = clusterCandidates.isEmpty ? nil : clusterCandidates
+        c.knnCandidates = neighborCandidates.isEmpty ? nil : neighborCandidates
         // The MF-Router shares the MLP's batch size and clipping.
         c.mf.epochs = mfEpochs ?? epochs; c.mf.batchSize = batchSize; c.mf.gradientClip = gradClip; c.mf.hiddenDimension = mfRank
         c.mf.optimizer = AdamWConfiguration(learningRate: mfLr, weightDecay: mfWeightDecay)
