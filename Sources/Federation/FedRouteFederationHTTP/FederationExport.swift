@@ -42,7 +42,7 @@ public enum FederationExport {
         let coordinator = CoordinatorConfiguration(
             federation: "simulation-seed-\(c.seed)", host: "127.0.0.1", port: port,
             tls: .init(certificate: abs("tls", "server.pem"), key: abs("tls", "server-key.pem")),
-            clients: clients, families: c.families, encoder: encoder, mlp: c.mlp, kmeans: c.kmeans,
+            clients: clients, families: c.families.filter(\.isFederated), encoder: encoder, mlp: c.mlp, kmeans: c.kmeans,
             minimumOnline: max(1, c.mlp.minimumClients), roundDeadlineSeconds: 60, joinTimeoutSeconds: 300,
             stateDirectory: abs("state"), outputDirectory: abs("out"), validation: abs("validation.jsonl"), rejoinGraceSeconds: 10,
             mf: c.families.contains(.mf) ? c.mf : nil)
@@ -50,7 +50,7 @@ public enum FederationExport {
         e.outputFormatting = [.prettyPrinted, .sortedKeys]
         try e.encode(coordinator).write(to: URL(fileURLWithPath: path("server.json")), options: .atomic)
         var expected: [String: Double] = [:]
-        for f in result.families { expected[f.family.rawValue] = f.global.entries.first { $0.name == Simulation.Name.federated }?.auc }
+        for f in result.families where f.family.isFederated { expected[f.family.rawValue] = f.global.entries.first { $0.name == Simulation.Name.federated }?.auc }
         try e.encode(expected).write(to: URL(fileURLWithPath: path("expected.json")), options: .atomic)
         try e.encode(seeds).write(to: URL(fileURLWithPath: path("personalize-seeds.json")), options: .atomic)
     }

@@ -31,6 +31,9 @@ public struct SimulationConfiguration: Sendable, Codable, Equatable {
     /// its gate on them; the centralized and client-local baselines get the same rows for the same
     /// selections. 0 turns all of it off (the paper's protocol as first reproduced).
     public var validationFraction = 0.15
+    /// The kNN baselines' neighbour count, and the counts to choose from on held-out rows.
+    public var knnNeighbors = 25
+    public var knnCandidates = [5, 10, 25, 50, 100]
     /// The λ bands of the safe federated router's gate.
     public var safetyLambdas = FrontierMetrics.geomspace(1e-2, 1e7, count: 40)
     public private(set) var seed: UInt64 = 0
@@ -155,7 +158,7 @@ public enum Simulation {
     public static func run(_ table: EvaluationTable, configuration c: SimulationConfiguration,
                            featurize: Featurize = { $0.encode($1) },
                            progress: ProgressHandler? = nil) async throws -> SimulationResult {
-        if let problem = RouterFamily.federatedProblem(c.families) { throw FederationError.invalidConfiguration(problem) }
+        if let problem = Self.familiesProblem(c.families) { throw FederationError.invalidConfiguration(problem) }
         if c.families.contains(.mlp) { try c.mlp.validate(clients: c.partition.clients) }
         if c.families.contains(.mf) { try c.mf.validate(clients: c.partition.clients) }
         guard c.clientPolicy.minimumGroupSize >= 1 else {
@@ -225,6 +228,14 @@ public enum Simulation {
 
         var families: [FamilyResult] = []
         for family in c.families {
+            guard family.isFederated else {
+                // kNN has no federated training (it would pool every query): its centralized and
+                // client-local routers, with the same selection, are the baselines in the table.
+                families.append(try baselinesOnly(family, c, shards: shards, localData: localData, localValidation: localValidation,
+                                                  pooled: (pooledFeatures, pooledTrain), pooledValidation: pooledValidation,
+                                                  globalEvaluator: globalEvaluator, testFeatures: testFeatures, clientEvaluators: clientEvaluators))
+                continue
+            }
             let trained = try await train(family, c, coordinator: coordinator, localData: localData,
                                           localValidation: c.validationFraction > 0 ? localValidation : nil,
                                           pooled: (pooledFeatures, pooledTrain), pooledValidation: pooledValidation, progress: progress)
@@ -284,6 +295,55 @@ public enum Simulation {
         return SimulationResult(configuration: c, clients: summaries, globalTestQueries: globalTest.queryCount,
                                 centralizedTrainCells: pooledTrain.observed.lazy.filter { $0 }.count, families: families, shards: shards,
                                 heldOut: holdOuts.map(\.validation))
+    }
+
+    /// Why `families` cannot be simulated (none, a repeat, or no federated family among them), or nil.
+    /// A non-federated family (kNN) runs as centralized and client-local baselines only.
+    public static func familiesProblem(_ families: [RouterFamily]) -> String? {
+        guard !families.isEmpty, Set(families).count == families.count, families.contains(where: \.isFederated) else {
+            return "families must be distinct, with at least one of \(RouterFamily.federated.map(\.rawValue).joined(separator: ", ")) (kNN runs as centralized and local baselines only)"
+        }
+        return nil
+    }
+
+    /// A family without federated training: its centralized router (pooled training rows, selection
+    /// on the pooled held-out rows) and each client's local one (its own rows), evaluated like the others.
+    static func baselinesOnly(_ family: RouterFamily, _ c: SimulationConfiguration, shards: [ClientShard],
+                              localData: [(features: Matrix, table: EvaluationTable)], localValidation: [(features: Matrix, table: EvaluationTable)],
+                              pooled: (Matrix, EvaluationTable), pooledValidation: ModelSelection.Validation?, globalEvaluator: Evaluator,
+                              testFeatures: Matrix, clientEvaluators: [Result<(Evaluator, Matrix), any Error>]) throws -> FamilyResult {
+        guard family == .knn else { throw FederationError.invalidConfiguration("\(family.rawValue) has no baselines-only simulation") }
+        let candidates = c.knnCandidates.isEmpty ? [c.knnNeighbors] : c.knnCandidates
+        func train(_ x: Matrix, _ t: EvaluationTable, _ v: ModelSelection.Validation?) throws -> KNNRouter {
+            try ModelSelection.knn(features: x, table: t, candidates: v == nil ? [c.knnNeighbors] : candidates, validation: v).router
+        }
+        let centralized = try train(pooled.0, pooled.1, pooledValidation)
+        var routers: [(name: String, predictions: RouterPredictions)] = [(Name.centralized, try centralized.predict(features: testFeatures))]
+        var local: [KNNRouter?] = []
+        var missing: [String: String] = [:]
+        for (i, d) in localData.enumerated() {
+            do {
+                let l = try train(d.features, d.table, c.validationFraction > 0 ? localValidation[i] : nil)
+                local.append(l)
+                routers.append((Name.local(shards[i].id), try l.predict(features: testFeatures)))
+            } catch RouterError.noTrainingData(let why) {
+                local.append(nil)
+                missing[shards[i].id] = why
+            }
+        }
+        var evaluations: [ClientEvaluation] = []
+        for (i, shard) in shards.enumerated() {
+            switch clientEvaluators[i] {
+            case .success(let (evaluator, x)):
+                var named: [(String, RouterPredictions)] = [(Name.centralized, try centralized.predict(features: x))]
+                if let l = local[i] { named.append((Name.local, try l.predict(features: x))) }
+                evaluations.append(ClientEvaluation(client: shard.id, report: try evaluator.evaluate(named), skipped: nil, mixtureWeights: nil))
+            case .failure(let error):
+                evaluations.append(ClientEvaluation(client: shard.id, report: nil, skipped: "\(error)", mixtureWeights: nil))
+            }
+        }
+        return FamilyResult(family: family, global: try globalEvaluator.evaluate(routers), clients: evaluations, rounds: nil, kmeans: nil,
+                            missingLocal: missing, federatedPipeline: nil, safetyGate: nil)
     }
 
     static func clientsData(_ clients: [InProcessClient]) async throws -> [(features: Matrix, table: EvaluationTable)] {

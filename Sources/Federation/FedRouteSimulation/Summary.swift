@@ -176,12 +176,12 @@ public struct SimulationSummary: Sendable, Codable, Equatable {
         var out = "Summary over \(seeds.count) seed(s) \(seeds.map(String.init).joined(separator: ", ")): normalised AUC, mean ± sd\n"
         for f in families {
             out += "\n[\(f.family.rawValue)] global test set (union of client test sets)\n"
-            out += "  federated                       \(f.federated.formatted)\n"
+            out += f.federated.mean.isNaN ? "  federated                       — (no federated training)\n" : "  federated                       \(f.federated.formatted)\n"
             if let s = f.federatedSafe { out += "  federated (safe)                \(s.formatted)\n" }
             out += "  centralized                     \(f.centralized.formatted)\n"
             out += "  client-local best / mean / worst \(f.bestLocal.formatted) / \(f.meanLocal.formatted) / \(f.worstLocal.formatted)\n"
             out += "  centralized − federated         \(f.gapToCentralized.formatted)\n"
-            out += "  federated beats every local     \(f.seedsFederatedBeatsEveryLocal)/\(f.seeds) seeds\n"
+            if !f.federated.mean.isNaN { out += "  federated beats every local     \(f.seedsFederatedBeatsEveryLocal)/\(f.seeds) seeds\n" }
             out += "  best-single@λ / zero-router / oracle  \(f.bestSingle.formatted) / \(f.zeroRouter.formatted) / \(f.oracle.formatted)\n"
             out += "  minus best-single@λ | minus zero-router:\n"
             out += "    federated                     \(f.federatedMargins.formatted)\n"
@@ -189,6 +189,7 @@ public struct SimulationSummary: Sendable, Codable, Equatable {
             out += "    centralized                   \(f.centralizedMargins.formatted)\n"
             out += "    best client-local             \(f.bestLocalMargins.formatted)\n"
             out += "    mean client-local             \(f.meanLocalMargins.formatted)\n"
+            guard !f.federated.mean.isNaN else { continue }
             out += "[\(f.family.rawValue)] each client's own test set (mean over clients)\n"
             out += "  federated \(f.ownFederated.formatted) | local \(f.ownLocal.formatted) | adaptive \(f.ownAdaptive.formatted) | fine-tuned \(f.ownFineTuned.formatted) | centralized \(f.ownCentralized.formatted)\n"
             out += "  share of clients with federated > local             \(f.federatedBeatsLocalShare.formatted)\n"

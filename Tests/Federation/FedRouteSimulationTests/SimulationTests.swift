@@ -95,6 +95,36 @@ import Testing
         #expect(try encoder.encode(c) != ja)
     }
 
+    @Test func heldOutRowsSelectAndGateAndKNNRunsAsABaseline() async throws {
+        let table = try SyntheticData.table(queries: 700, seed: 7)
+        var c = Self.configuration
+        c.families = [.kmeans, .knn]
+        c.kmeans.clusterCandidates = [1, 6]
+        let result = try await Simulation.run(table, configuration: c)
+        // Each client held out 15 % of its training rows; nothing trained on them.
+        for (shard, summary) in zip(result.shards, result.clients) {
+            let held = try #require(summary.validationQueries)
+            #expect(held == Int((Double(shard.train.queryCount) * 0.15).rounded()) && summary.trainQueries + held == shard.train.queryCount)
+        }
+        #expect(result.heldOut.map(\.queryCount) == result.clients.map(\.validationQueries!))
+        let kmeans = try #require(result.families.first { $0.family == .kmeans })
+        #expect(kmeans.kmeans?.validationBrier?.keys.sorted() == ["1", "6"] && kmeans.kmeans?.globalClusters == 6)
+        #expect(kmeans.safetyGate != nil && kmeans.global.auc(of: Simulation.Name.federatedSafe) != nil)
+        // kNN: centralized and client-local routers only, on the same test sets.
+        let knn = try #require(result.families.first { $0.family == .knn })
+        let names = knn.global.entries.filter { $0.role == .router }.map(\.name)
+        #expect(names.contains(Simulation.Name.centralized) && !names.contains(Simulation.Name.federated) && names.contains { $0.hasPrefix("local:") })
+        let reports = knn.clients.compactMap(\.report)
+        #expect(knn.federatedPipeline == nil && !reports.isEmpty && reports.allSatisfy { $0.auc(of: Simulation.Name.centralized) != nil })
+        let text = SimulationSummary([result]).text
+        #expect(text.contains("[knn] global test set") && text.contains("— (no federated training)"))
+        // Without held-out rows nothing is selected or gated.
+        c.validationFraction = 0
+        c.families = [.kmeans]
+        let plain = try await Simulation.run(table, configuration: c)
+        #expect(plain.families[0].kmeans?.validationBrier == nil && plain.families[0].safetyGate == nil && plain.clients.allSatisfy { $0.validationQueries == 0 })
+    }
+
     @Test func federationBeatsClientsThatEachSeeFewModels() async throws {
         let table = try SyntheticData.table(queries: 900, seed: 7)
         var c = Self.configuration

@@ -83,7 +83,7 @@ import Testing
 
         let notFederated = try cli.run(["simulate", "--data", data, "--families", "knn", "--seeds", "0"])
         #expect(notFederated.status == 64)
-        #expect(notFederated.stderr.contains("knn cannot be trained federatedly"))
+        #expect(notFederated.stderr.contains("at least one of mlp, kmeans, mf (kNN runs as centralized and local baselines only)"))
 
         let server = try cli.run(["simulate", "--data", data, "--server", "fedsgd"])
         #expect(server.status == 64 && server.stderr.contains("fedavg") && server.stderr.contains("fedadam"))

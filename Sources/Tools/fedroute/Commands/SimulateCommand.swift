@@ -27,7 +27,7 @@ struct SimulateCommand: AsyncParsableCommand {
     @Flag(name: .long, help: "Skip rows that fail validation instead of stopping.") var skipInvalid = false
     @Option(name: .long, help: "Output folder.") var out = "simulation-report"
     @Option(name: .long, parsing: .upToNextOption, help: "Seeds; one run per seed, then mean ± sd.") var seeds: [UInt64] = [0, 1, 2]
-    @Option(name: .long, parsing: .upToNextOption, help: "Router families (mlp, kmeans, mf).") var families: [RouterFamily] = RouterFamily.federated
+    @Option(name: .long, parsing: .upToNextOption, help: "Router families (mlp, kmeans, mf; knn runs as centralized and client-local baselines only).") var families: [RouterFamily] = RouterFamily.federated
     @OptionGroup(title: "Query encoder (hashed: IDF fitted federatedly from document counts; minilm: pretrained)") var encoderOptions: EncoderOptions
 
     // Partition.
@@ -76,7 +76,7 @@ struct SimulateCommand: AsyncParsableCommand {
 
     func validate() throws {
         guard !seeds.isEmpty else { throw ValidationError("give at least one --seeds value") }
-        if let problem = RouterFamily.federatedProblem(families) { throw ValidationError("--families: \(problem)") }
+        if let problem = Simulation.familiesProblem(families) { throw ValidationError("--families: \(problem)") }
         if exportFederation != nil, encoderOptions.encoder != .hashed { throw ValidationError("--export-federation needs the hashed encoder") }
         guard mixtureFolds >= 2 else { throw ValidationError("--mixture-folds must be at least 2") }
         guard (0..<1).contains(validationFraction) else { throw ValidationError("--validation-fraction must be in [0, 1)") }
