@@ -457,7 +457,9 @@ public enum Simulation {
         for q in s.train.queries + s.test.queries { tasks[q.task, default: 0] += 1 }
         var perModel: [String: Int] = [:]
         for (m, name) in s.train.models.enumerated() {
+            // Cells the client trains on: its held-out rows' cells are not among them.
             perModel[name] = (0..<s.train.queryCount).filter { s.train.isObserved($0, m) }.count
+                - (0..<validation.queryCount).filter { validation.isObserved($0, m) }.count
         }
         return ClientSummary(id: s.id, trainQueries: s.train.queryCount - validation.queryCount, validationQueries: validation.queryCount,
                              observedTrainCells: s.train.observed.lazy.filter { $0 }.count - validation.observed.lazy.filter { $0 }.count,
