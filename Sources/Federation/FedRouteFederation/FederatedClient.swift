@@ -234,10 +234,10 @@ public actor InProcessClient: FederatedClient {
         guard router.inputDimension == x.cols else {
             throw FederationError.protocolViolation(client: id, "the candidate expects \(router.inputDimension) features, local features have \(x.cols)")
         }
-        // Propensities from every local row: the share of queries on which each model was graded.
-        let all = try EvaluationTable.concatenate([train, table])
-        return try ValidationStatistics(predictions: router.predict(features: x), table: table, bands: task.bands,
-                                        propensity: ValidationStatistics.propensity(of: all))
+        // Propensities (for the gate's bands only) from every local row: the share of queries on
+        // which each model was graded.
+        let propensity = try task.bands.map { _ in ValidationStatistics.propensity(of: try EvaluationTable.concatenate([train, table])) }
+        return try ValidationStatistics(predictions: router.predict(features: x), table: table, bands: task.bands, propensity: propensity)
     }
 
     func localCentroids(_ task: LocalClusteringTask) throws -> LocalCentroids {
