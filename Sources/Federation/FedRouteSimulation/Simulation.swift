@@ -215,8 +215,8 @@ public enum Simulation {
                 clientEvaluators.append(.success((e, all.gatherRows(evaluatedRows(shard.testRows)))))
             } catch { clientEvaluators.append(.failure(error)) }
         }
-        let localData = try await clientsData(clients)
-        let localValidation = try await clientsValidation(clients)
+        let localData = try await clientsData(clients, heldOut: false)
+        let localValidation = try await clientsData(clients, heldOut: true)
         let pooledFeatures = Matrix(rows: pooledTrain.queryCount, cols: encoder.dimension, data: localData.flatMap(\.features.data))
         let pooledValidation: ModelSelection.Validation? = c.validationFraction > 0
             ? (Matrix(rows: localValidation.reduce(0) { $0 + $1.table.queryCount }, cols: encoder.dimension, data: localValidation.flatMap(\.features.data)),
@@ -346,15 +346,10 @@ public enum Simulation {
                             missingLocal: missing, federatedPipeline: nil, safetyGate: nil)
     }
 
-    static func clientsData(_ clients: [InProcessClient]) async throws -> [(features: Matrix, table: EvaluationTable)] {
+    /// Each client's training rows, or its held-out rows, with their features.
+    static func clientsData(_ clients: [InProcessClient], heldOut: Bool) async throws -> [(features: Matrix, table: EvaluationTable)] {
         var out: [(features: Matrix, table: EvaluationTable)] = []
-        for client in clients { out.append(try await client.localData()) }
-        return out
-    }
-
-    static func clientsValidation(_ clients: [InProcessClient]) async throws -> [(features: Matrix, table: EvaluationTable)] {
-        var out: [(features: Matrix, table: EvaluationTable)] = []
-        for client in clients { out.append(try await client.localValidation()) }
+        for client in clients { out.append(heldOut ? try await client.localValidation() : try await client.localData()) }
         return out
     }
 

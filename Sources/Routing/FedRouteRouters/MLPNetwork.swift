@@ -227,8 +227,8 @@ public struct MLPNetwork: Sendable, Equatable {
         for l in stride(from: a.trunkLayers - 1, through: 0, by: -1) {
             let cache = caches[l]
             let wi = linearIndex(l)
-            var dZ = [Float](repeating: 0, count: b * n)
-            if a.trunk == .linear { dZ = dH }
+            // A linear layer passes the gradient through unchanged; a GELU layer's is computed below.
+            var dZ = a.trunk == .linear ? dH : [Float](repeating: 0, count: b * n)
             let gamma = a.trunk == .gelu ? parameters[wi + 2].values : []
             for r in 0..<b where a.trunk == .gelu {
                 var meanDN: Float = 0

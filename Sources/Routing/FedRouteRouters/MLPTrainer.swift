@@ -21,11 +21,8 @@ public struct MLPTrainingConfiguration: Sendable, Codable, Equatable {
     /// The MF-Router's defaults: one linear projection to a rank-64 query embedding, no dropout,
     /// a higher learning rate and stronger weight decay (it pulls scores towards the per-model prior).
     public static var matrixFactorization: MLPTrainingConfiguration {
-        var c = MLPTrainingConfiguration()
-        c.trunk = .linear
-        c.trunkLayers = 1
+        var c = MFRouter.settings(MLPTrainingConfiguration())
         c.hiddenDimension = 64
-        c.dropout = 0
         c.optimizer = AdamWConfiguration(learningRate: 3e-3, weightDecay: 1e-2)
         return c
     }

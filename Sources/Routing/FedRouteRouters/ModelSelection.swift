@@ -19,23 +19,18 @@ public enum ModelSelection {
     /// rows too; with no validation cell, `configuration.clusters` on the training rows.
     public static func kmeans(features: Matrix, table: EvaluationTable, configuration: KMeansConfiguration, candidates: [Int],
                               validation: Validation?) throws -> (router: KMeansRouter, brier: [Int: Double]) {
-        let usable = validation.flatMap { $0.table.observed.contains(true) ? $0 : nil }
+        let usable = usableRows(validation)
         let ks = Array(Set((usable == nil ? [configuration.clusters] : candidates).map { min($0, features.rows) }.filter { $0 >= 1 })).sorted()
         guard !ks.isEmpty else { throw RouterError.noTrainingData("no cluster count fits \(features.rows) training queries") }
-        var best: (KMeansRouter, Double)?
-        var scores: [Int: Double] = [:]
-        for k in ks {
+        let (chosen, scores) = try lowestBrier(ks, on: usable) { k in
             var c = configuration
             c.clusters = k
-            let router = try KMeansRouter.train(features: features, table: table, configuration: c)
-            guard ks.count > 1, let usable, let b = try brier(router, on: usable) else { return (router, [:]) }
-            scores[k] = b
-            if best == nil || b < best!.1 { best = (router, b) }
+            return try KMeansRouter.train(features: features, table: table, configuration: c)
         }
+        guard let usable, !scores.isEmpty else { return (chosen, scores) }
         // The count is chosen: the router's statistics pool the validation rows too (as the
         // federation's final pass 2 does).
-        let chosen = best!.0
-        let held = try ClusterStatistics(centroids: chosen.centroids, features: usable!.features, table: usable!.table)
+        let held = try ClusterStatistics(centroids: chosen.centroids, features: usable.features, table: usable.table)
         return (try chosen.adding(held), scores)
     }
 
@@ -43,20 +38,33 @@ public enum ModelSelection {
     /// retrained with the validation rows in its reference set (with no validation cell, the first
     /// candidate on the training rows).
     public static func knn(features: Matrix, table: EvaluationTable, candidates: [Int], validation: Validation?) throws -> (router: KNNRouter, brier: [Int: Double]) {
-        let usable = validation.flatMap { $0.table.observed.contains(true) ? $0 : nil }
+        let usable = usableRows(validation)
         let ks = usable == nil ? Array(candidates.filter { $0 >= 1 }.prefix(1)) : Array(Set(candidates.filter { $0 >= 1 })).sorted()
         guard !ks.isEmpty else { throw RouterError.invalidConfiguration("no neighbour count ≥ 1 to choose from") }
-        var best: (KNNRouter, Double)?
+        let (chosen, scores) = try lowestBrier(ks, on: usable) { try KNNRouter.train(features: features, table: table, k: $0) }
+        guard let usable, !scores.isEmpty else { return (chosen, scores) }
+        // The count is chosen: the validation rows join the reference set.
+        let all = try EvaluationTable.concatenate([table, usable.table])
+        let x = Matrix(rows: all.queryCount, cols: features.cols, data: features.data + usable.features.data)
+        return (try KNNRouter.train(features: x, table: all, k: chosen.k), scores)
+    }
+
+    /// The held-out rows, or nil when none of their cells is observed (nothing to select on).
+    static func usableRows(_ validation: Validation?) -> Validation? {
+        validation.flatMap { $0.table.observed.contains(true) ? $0 : nil }
+    }
+
+    /// Trains a router per count in `ks` (ascending) and keeps the one with the lowest Brier score
+    /// on `validation`; with one count or no validation, that first router and no scores.
+    static func lowestBrier<R: Router>(_ ks: [Int], on validation: Validation?, train: (Int) throws -> R) throws -> (R, [Int: Double]) {
+        var best: (router: R, brier: Double)?
         var scores: [Int: Double] = [:]
         for k in ks {
-            let router = try KNNRouter.train(features: features, table: table, k: k)
-            guard ks.count > 1, let usable, let b = try brier(router, on: usable) else { return (router, [:]) }
+            let router = try train(k)
+            guard ks.count > 1, let validation, let b = try brier(router, on: validation) else { return (router, [:]) }
             scores[k] = b
-            if best == nil || b < best!.1 { best = (router, b) }
+            if b < best?.brier ?? .infinity { best = (router, b) }
         }
-        // The count is chosen: the validation rows join the reference set.
-        let all = try EvaluationTable.concatenate([table, usable!.table])
-        let x = Matrix(rows: all.queryCount, cols: features.cols, data: features.data + usable!.features.data)
-        return (try KNNRouter.train(features: x, table: all, k: best!.0.k), scores)
+        return (best!.router, scores)
     }
 }
