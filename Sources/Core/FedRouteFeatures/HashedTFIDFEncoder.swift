@@ -192,10 +192,22 @@ public struct HashedTFIDFEncoder: QueryEncoder, Equatable {
 }
 
 /// Write-once slots filled from `concurrentPerform`; each index is written by exactly one worker.
+///
+/// The slots are one buffer allocated up front and written through its pointer. (An array property
+/// written with `withUnsafeMutableBufferPointer` from several threads is not safe: the array is
+/// moved out of the property for the length of each call, so concurrent writers could lose each
+/// other's values — seen as a nil slot and a trap in CI.)
 final class ResultSlots<T>: @unchecked Sendable {
-    private var storage: [T?]
-    init(count: Int) { storage = Array(repeating: nil, count: count) }
-    func set(_ i: Int, _ value: T) { storage.withUnsafeMutableBufferPointer { $0[i] = value } }
+    private let storage: UnsafeMutableBufferPointer<T?>
+    init(count: Int) {
+        storage = .allocate(capacity: count)
+        storage.initialize(repeating: nil)
+    }
+    deinit {
+        _ = storage.deinitialize()
+        storage.deallocate()
+    }
+    func set(_ i: Int, _ value: T) { storage[i] = value }
     func values() -> [T] { storage.map { $0! } }
 }
 
