@@ -109,14 +109,16 @@ let package = Package(
         // MARK: Serving — the routing gateway and what it runs on
         // Running a Hummingbird application for the length of a closure (tests, benchmarks, embedding).
         target("FedRouteHTTPRunner", layer: "Serving", dependencies: [hummingbird, logging, serviceLifecycle]),
-        // The gateway's request log (SQLite via GRDB): routed requests, their cost and tokens, quality
-        // feedback, and export of rated requests as local evaluation data.
-        target("FedRouteFeedback", layer: "Serving", dependencies: ["FedRouteData", .product(name: "GRDB", package: "GRDB.swift")]),
+        // The gateway's shared state behind the `GatewayStore` protocol: virtual keys (HMAC-hashed), their
+        // spend and budget reservations, the request log with quality feedback (SQLite via GRDB here), and
+        // export of rated requests as local evaluation data.
+        target("FedRouteGatewayStore", layer: "Serving", dependencies: ["FedRouteData", .product(name: "GRDB", package: "GRDB.swift"), crypto]),
         // The OpenAI-compatible routing gateway (Hummingbird routes, async-http-client upstreams,
         // fallback, SSE pass-through, Prometheus metrics), its models.yaml and the `GatewayService`.
         target("FedRouteGateway", layer: "Serving", dependencies: [
-            "FedRouteNumerics", "FedRouteData", "FedRouteFeatures", "FedRouteEmbedding", "FedRouteRouters", "FedRouteFeedback",
-            hummingbird, httpClient, .product(name: "Prometheus", package: "swift-prometheus"), logging,
+            "FedRouteNumerics", "FedRouteData", "FedRouteFeatures", "FedRouteEmbedding", "FedRouteRouters", "FedRouteGatewayStore", "FedRouteHTTPRunner",
+            hummingbird, .product(name: "HummingbirdCore", package: "hummingbird"), crypto,
+            .product(name: "UnixSignals", package: "swift-service-lifecycle"), httpClient, .product(name: "Prometheus", package: "swift-prometheus"), logging,
             .product(name: "Yams", package: "Yams"), nioCore, nioHTTP1, nioFoundation,
             .product(name: "NIOPosix", package: "swift-nio"), httpTypes, serviceLifecycle,
         ]),
@@ -144,7 +146,7 @@ let package = Package(
             name: "fedroute",
             dependencies: [
                 "FedRouteNumerics", "FedRouteData", "FedRouteFeatures", "FedRouteRouters", "FedRouteEvaluation",
-                "FedRouteEmbedding", "FedRouteFederation", "FedRouteSimulation", "FedRouteFeedback", "FedRouteGateway",
+                "FedRouteEmbedding", "FedRouteFederation", "FedRouteSimulation", "FedRouteGatewayStore", "FedRouteGateway",
                 "FedRouteMetaRouter", "FedRouteMultiRound", "FedRouteFederationHTTP",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"), logging,
             ],
@@ -153,7 +155,7 @@ let package = Package(
             name: "fedroute-bench",
             dependencies: [
                 "FedRouteNumerics", "FedRouteData", "FedRouteFeatures", "FedRouteEmbedding", "FedRouteRouters", "FedRouteFederation", "FedRouteSimulation",
-                "FedRouteFeedback", "FedRouteGateway", "FedRouteFakeUpstream", "FedRouteHTTPRunner", "FedRouteFederationHTTP",
+                "FedRouteGatewayStore", "FedRouteGateway", "FedRouteFakeUpstream", "FedRouteHTTPRunner", "FedRouteFederationHTTP",
                 hummingbird, httpClient, logging, nioCore, nioHTTP1, nioFoundation,
             ],
             path: "Sources/Tools/fedroute-bench", swiftSettings: strict),
@@ -176,9 +178,9 @@ let package = Package(
             "FedRouteFederationHTTP", "FedRouteFederation", "FedRouteHTTPRunner", "FedRouteRouters", "FedRouteData", "FedRouteNumerics", "FedRouteFeatures",
             "FedRouteEvaluation", httpClient, crypto, logging, nioCore, nioHTTP1, nioFoundation,
         ]),
-        testTarget("FedRouteFeedbackTests", layer: "Serving", dependencies: ["FedRouteFeedback", "FedRouteData"]),
+        testTarget("FedRouteGatewayStoreTests", layer: "Serving", dependencies: ["FedRouteGatewayStore", "FedRouteData"]),
         testTarget("FedRouteGatewayTests", layer: "Serving", dependencies: [
-            "FedRouteGateway", "FedRouteFakeUpstream", "FedRouteHTTPRunner", "FedRouteFeedback", "FedRouteRouters", "FedRouteFeatures", "FedRouteNumerics",
+            "FedRouteGateway", "FedRouteFakeUpstream", "FedRouteHTTPRunner", "FedRouteGatewayStore", "FedRouteRouters", "FedRouteFeatures", "FedRouteNumerics",
             "FedRouteData", hummingbird, httpClient, logging, nioHTTP1,
         ]),
         testTarget("FedRouteMetaRouterTests", layer: "Research", dependencies: ["FedRouteMetaRouter", "FedRouteNumerics", "FedRouteData", "FedRouteEvaluation"]),

@@ -8,13 +8,16 @@ public struct APIError: Error, CustomStringConvertible, Equatable, Sendable {
     public var type: String
     public var param: String?
     public var code: String?
+    /// Sent as `Retry-After` (rate limits).
+    public var retryAfterSeconds: Int?
 
-    public init(status: Int, message: String, type: String = "invalid_request_error", param: String? = nil, code: String? = nil) {
+    public init(status: Int, message: String, type: String = "invalid_request_error", param: String? = nil, code: String? = nil, retryAfterSeconds: Int? = nil) {
         self.status = status
         self.message = message
         self.type = type
         self.param = param
         self.code = code
+        self.retryAfterSeconds = retryAfterSeconds
     }
 
     public var description: String { "\(status) \(type): \(message)" }
@@ -67,8 +70,11 @@ public struct ChatRequest: Sendable, Equatable {
         public var text: String
     }
 
-    /// The whole body, forwarded to the upstream with `model` (and streaming options) replaced.
+    /// The whole body as parsed; what is forwarded is the original bytes with `model` (and streaming
+    /// options) replaced (see `upstreamBody`).
     public var body: [String: JSONValue]
+    /// Where each top-level member sits in the original bytes.
+    let members: JSONMembers
     public var model: String
     public var selection: ModelSelection
     public var messages: [Message]
@@ -85,6 +91,9 @@ public struct ChatRequest: Sendable, Equatable {
             throw APIError.invalid("the request body is not valid JSON")
         }
         guard case .object(let body) = value else { throw APIError.invalid("the request body must be a JSON object") }
+        do { members = try JSONMembers(data) } catch let e as JSONMembers.ScanError {
+            throw APIError.invalid("the request body: \(e.description)")
+        }
         guard let modelValue = body["model"] else { throw APIError.invalid("'model' is required", param: "model") }
         guard let model = modelValue.stringValue else { throw APIError.invalid("'model' must be a string", param: "model") }
         guard let messagesValue = body["messages"] else { throw APIError.invalid("'messages' is required", param: "messages") }
@@ -147,32 +156,38 @@ public struct ChatRequest: Sendable, Equatable {
         self.includeUsage = includeUsage
     }
 
-    /// The text the router embeds.
-    public func routingText(_ mode: ContextMode) throws -> String {
+    /// The text the router embeds: at most the last `maxCharacters` characters of the last user
+    /// message (or of the whole conversation), so that routing time is bounded.
+    public func routingText(_ mode: ContextMode, maxCharacters: Int = .max) throws -> String {
+        let text: String
         switch mode {
         case .lastUser:
             guard let last = messages.last(where: { $0.role == "user" }), !last.text.allSatisfy(\.isWhitespace) else {
                 throw APIError.invalid("routing needs a user message with text (context mode last-user)", param: "messages")
             }
-            return last.text
+            text = last.text
         case .conversation:
-            let text = messages.map(\.text).filter { !$0.isEmpty }.joined(separator: "\n\n")
-            guard !text.allSatisfy(\.isWhitespace) else { throw APIError.invalid("the conversation has no text to route on", param: "messages") }
-            return text
+            let joined = messages.map(\.text).filter { !$0.isEmpty }.joined(separator: "\n\n")
+            guard !joined.allSatisfy(\.isWhitespace) else { throw APIError.invalid("the conversation has no text to route on", param: "messages") }
+            text = joined
         }
+        // Counting characters is linear, so look at bytes first: a text with no more UTF-8 bytes than
+        // the limit has no more characters either.
+        guard text.utf8.count > maxCharacters else { return text }
+        return String(text.suffix(maxCharacters))
     }
 
-    /// The body sent upstream: the upstream's model name, and for streams the usage chunk requested
-    /// (the gateway needs it to price the answer; it drops it again if the client did not ask).
+    /// The body sent upstream: the client's bytes with the upstream's model name, and for streams the
+    /// usage chunk requested (the gateway needs it to price the answer; it drops it again if the client
+    /// did not ask). Every other member goes through byte-exact.
     public func upstreamBody(model upstreamModel: String) -> Data {
-        var b = body
-        b["model"] = .string(upstreamModel)
+        var replacements: [(key: String, value: Data)] = [("model", JSONValue.string(upstreamModel).encoded())]
         if stream {
-            var options = b["stream_options"]?.objectValue ?? [:]
+            var options = body["stream_options"]?.objectValue ?? [:]
             options["include_usage"] = .bool(true)
-            b["stream_options"] = .object(options)
+            replacements.append(("stream_options", JSONValue.object(options).encoded()))
         }
-        return JSONValue.object(b).encoded()
+        return members.replacing(replacements)
     }
 
     /// UTF-8 bytes of all message text, for estimating prompt tokens when the upstream reports no usage.

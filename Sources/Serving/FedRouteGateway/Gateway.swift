@@ -1,13 +1,15 @@
 import AsyncHTTPClient
 import FedRouteData
 import FedRouteFeatures
-import FedRouteFeedback
+import FedRouteGatewayStore
+import FedRouteHTTPRunner
 import FedRouteRouters
 import Foundation
 import HTTPTypes
 import Hummingbird
 import Logging
 import NIOCore
+import NIOHTTP1
 import NIOFoundationCompat
 import NIOPosix
 
@@ -26,116 +28,173 @@ public struct RoutingDecision: Sendable, Equatable {
     public var candidates: [Candidate]
 }
 
-/// The routing gateway: chooses a model for each chat request, calls its upstream with fallback,
-/// and records every request. `GatewayRoutes` puts it behind HTTP.
+/// The routing gateway: checks who calls, chooses a model for each chat request, calls its upstream
+/// with fallback, and records every request with its cost against the caller's key. `GatewayRoutes`
+/// puts it behind HTTP.
 public struct Gateway: Sendable {
-    public let pipeline: RoutingPipeline
-    public let configuration: GatewayConfiguration
+    let slot: RoutingSlot
+    public let store: any GatewayStore
+    public let access: GatewayAccess
     public let metrics: GatewayMetrics
-    public let log: RequestLog
-    let endpoints: [String: ModelEndpoint]
-    /// Router models that have an endpoint, in router order.
-    public let routableModels: [String]
     let upstream: UpstreamClient
     let logger: Logger
-    let batcher: RoutingBatcher
+    let limiter = RateLimiter()
+    /// Builds a fresh routing from the files (nil: built in memory, nothing to reload).
+    let loader: (@Sendable () throws -> GatewayRouting)?
 
-    /// Largest request body accepted.
-    public static let maxRequestBytes = 4 << 20
     /// Largest non-streamed upstream answer read.
     static let maxAnswerBytes = 32 << 20
 
-    /// - Parameter routingPool: where embedding and prediction run, off the server's event loops
-    ///   (concurrent requests are batched, see `RoutingBatcher`).
+    /// - Parameters:
+    ///   - routing: the router and models.yaml to start with.
+    ///   - loader: how `reload()` builds the next routing (re-reading the files); nil when there are none.
     public init(
-        pipeline: RoutingPipeline, configuration: GatewayConfiguration, upstream: UpstreamClient, log: RequestLog,
+        routing: GatewayRouting, upstream: UpstreamClient, store: any GatewayStore, access: GatewayAccess = .open,
         metrics: GatewayMetrics = GatewayMetrics(), logger: Logger = Logger(label: "fedroute.gateway"),
-        routingPool: NIOThreadPool = .singleton
-    ) throws {
-        self.pipeline = pipeline
-        self.configuration = configuration
+        loader: (@Sendable () throws -> GatewayRouting)? = nil
+    ) {
+        slot = RoutingSlot(routing)
         self.upstream = upstream
-        self.log = log
+        self.store = store
+        self.access = access
         self.metrics = metrics
         self.logger = logger
-        batcher = RoutingBatcher(pipeline: pipeline, pool: routingPool)
-        let endpoints = Dictionary(uniqueKeysWithValues: configuration.models.map { ($0.name, $0) })
-        self.endpoints = endpoints
-        routableModels = pipeline.router.models.filter { endpoints[$0] != nil }
-        guard !routableModels.isEmpty else {
-            throw GatewayConfigurationError(
-                source: "models.yaml",
-                message: "none of the router's models (\(pipeline.router.models.joined(separator: ", "))) has an endpoint, so nothing can be routed")
-        }
-        let missing = pipeline.router.models.filter { endpoints[$0] == nil }
-        if !missing.isEmpty {
-            logger.warning("router models without an endpoint are never chosen", metadata: ["models": "\(missing.joined(separator: ","))"])
-        }
+        self.loader = loader
+        metrics.loaded(routing.provenance, previous: nil)
     }
+
+    /// A gateway over an in-memory router and configuration (tests, benchmarks, embedding).
+    public init(
+        pipeline: RoutingPipeline, configuration: GatewayConfiguration, apiKeys: [String: String] = [:], upstream: UpstreamClient,
+        store: any GatewayStore, access: GatewayAccess = .open, metrics: GatewayMetrics = GatewayMetrics(),
+        logger: Logger = Logger(label: "fedroute.gateway"), routingPool: NIOThreadPool = .singleton
+    ) throws {
+        let routing = try GatewayRouting(pipeline: pipeline, configuration: configuration, apiKeys: apiKeys, routingPool: routingPool, logger: logger)
+        self.init(routing: routing, upstream: upstream, store: store, access: access, metrics: metrics, logger: logger)
+    }
+
+    /// The routing new requests start with.
+    public var routing: GatewayRouting { slot.current }
+    /// Router models that have an endpoint, in router order (of the current routing).
+    public var routableModels: [String] { routing.routableModels }
 
     // MARK: Routing
 
-    /// Which models to try for `request`, best first.
-    public func decide(_ request: ChatRequest) async throws -> (decision: RoutingDecision, text: String) {
-        let text = try request.routingText(configuration.gateway.context)
+    /// Which models to try for `request`, best first, with the caller's policy applied: a key's λ
+    /// default and range, and the models it may use.
+    public func decide(_ request: ChatRequest, caller: Caller = .anonymous) async throws -> (decision: RoutingDecision, text: String) {
+        try await decide(request, caller: caller, routing: routing)
+    }
+
+    func decide(_ request: ChatRequest, caller: Caller, routing: GatewayRouting) async throws -> (decision: RoutingDecision, text: String) {
+        let settings = routing.configuration.gateway
+        let text = try request.routingText(settings.context, maxCharacters: settings.maxRoutingCharacters)
+        let policy = caller.policy
         let lambda: Double
         switch request.selection {
         case .named(let model):
-            guard endpoints[model] != nil else {
+            guard routing.endpoints[model] != nil else {
                 throw APIError(status: 404, message: "the model '\(model)' does not exist; use 'auto', 'route:<λ>' or one of GET /v1/models",
                                param: "model", code: "model_not_found")
             }
+            if let policy, !policy.allows(model: model) {
+                throw APIError(status: 403, message: "this key may not use the model '\(model)'", param: "model", code: "model_not_allowed")
+            }
             return (RoutingDecision(lambda: nil, candidates: [.init(model: model, predictedScore: nil, predictedCost: nil, available: true)]), text)
-        case .auto: lambda = configuration.gateway.lambda
-        case .route(let l): lambda = l
+        case .auto:
+            lambda = policy.map { $0.clamp(lambda: $0.defaultLambda ?? settings.lambda) } ?? settings.lambda
+        case .route(let l):
+            if let policy, !policy.allows(lambda: l) {
+                throw APIError(status: 403, message: "this key may route with λ in [\(policy.lambdaMin ?? 0), \(policy.lambdaMax ?? .infinity)] only, not \(l)",
+                               param: "model", code: "lambda_not_allowed")
+            }
+            lambda = l
         }
         let started = ContinuousClock.now
-        let predictions = try await batcher.predict(text)
+        let predictions = try await routing.batcher.predict(text)
         metrics.routing(ContinuousClock.now - started)
         let candidates = predictions.ranked(row: 0, lambda: lambda).compactMap { j -> RoutingDecision.Candidate? in
-            guard endpoints[predictions.models[j]] != nil else { return nil }
-            return .init(model: predictions.models[j], predictedScore: predictions.score[j], predictedCost: predictions.cost[j], available: predictions.available[j])
+            let model = predictions.models[j]
+            guard routing.endpoints[model] != nil, policy?.allows(model: model) ?? true else { return nil }
+            return .init(model: model, predictedScore: predictions.score[j], predictedCost: predictions.cost[j], available: predictions.available[j])
+        }
+        guard !candidates.isEmpty else {
+            throw APIError(status: 403, message: "none of the models this key may use can be routed to", param: "model", code: "model_not_allowed")
         }
         return (RoutingDecision(lambda: lambda, candidates: candidates), text)
     }
 
     // MARK: Chat completions
 
-    /// Serves one `POST /v1/chat/completions` body.
-    public func chatCompletion(body: ByteBuffer) async -> Response {
+    /// What a request was admitted with, settled when it ends.
+    struct Admission: Sendable {
+        var keyID: String?
+        var policy: VirtualKey.Policy?
+        var estimatedTokens: Int
+        /// Whether a budget reservation was recorded.
+        var reserved: Bool
+    }
+
+    /// Serves one `POST /v1/chat/completions` body from an authenticated caller.
+    public func chatCompletion(body: ByteBuffer, caller: Caller = .anonymous) async -> Response {
         let received = ContinuousClock.now
         let id = "frq-" + UUID().uuidString.lowercased()
+        let routing = self.routing
         let request: ChatRequest
         let decision: RoutingDecision
         let text: String
+        var admission: Admission
         do {
             request = try ChatRequest(json: Data(buffer: body))
-            (decision, text) = try await decide(request)
+            admission = try await admitRate(request, caller: caller)
+            do {
+                (decision, text) = try await decide(request, caller: caller, routing: routing)
+                try await reserveBudget(&admission, requestID: id, request: request, decision: decision, routing: routing)
+            } catch {
+                await release(admission, requestID: id)
+                throw error
+            }
         } catch let e as APIError {
             metrics.request(model: nil, outcome: "rejected", duration: ContinuousClock.now - received)
-            logger.info("rejected request", metadata: ["request_id": "\(id)", "status": "\(e.status)", "reason": "\(e.message)"])
+            logger.info("rejected request", metadata: [
+                "request_id": "\(id)", "status": "\(e.status)", "key": "\(caller.keyID ?? "-")", "reason": "\(LogText.escape(e.message))",
+            ])
             return Self.errorResponse(e, requestID: id)
         } catch {
             metrics.request(model: nil, outcome: "failed", duration: ContinuousClock.now - received)
-            logger.error("routing failed", metadata: ["request_id": "\(id)", "error": "\(error)"])
+            logger.error("routing failed", metadata: ["request_id": "\(id)", "error": "\(LogText.escape(String(describing: error)))"])
             return Self.errorResponse(APIError(status: 500, message: "routing failed: \(error)", type: "server_error"), requestID: id)
         }
 
         var entry = RoutedRequest(
             id: id, createdAt: Date(), query: text, requestedModel: request.model, lambda: decision.lambda, chosenModel: nil,
             predictedScore: nil, predictedCost: nil, attempts: [], stream: request.stream, outcome: .failed,
-            promptTokens: nil, completionTokens: nil, tokensEstimated: false, costUSD: nil, latencyMilliseconds: 0)
+            promptTokens: nil, completionTokens: nil, tokensEstimated: false, costUSD: nil, latencyMilliseconds: 0, keyID: caller.keyID)
         let promptBytes = request.promptBytes
+        let settings = routing.configuration.gateway
 
-        for candidate in decision.candidates.prefix(configuration.gateway.maxAttempts) {
-            let endpoint = endpoints[candidate.model]!
+        for candidate in decision.candidates.prefix(settings.maxAttempts) {
+            let endpoint = routing.endpoints[candidate.model]!
             do {
-                let response = try await upstream.send(request.upstreamBody(model: endpoint.upstreamModel ?? endpoint.name), to: endpoint, stream: request.stream)
+                let response = try await upstream.send(
+                    request.upstreamBody(model: endpoint.upstreamModel ?? endpoint.name), to: endpoint, apiKey: routing.apiKeys[endpoint.name],
+                    timeoutSeconds: settings.timeoutSeconds, stream: request.stream)
                 var answer = ByteBuffer()
-                if !request.stream {
+                var json: JSONValue?
+                if request.stream {
+                    let type = response.headers.first(name: "content-type")?.lowercased() ?? ""
+                    guard type.contains("text/event-stream") else {
+                        throw UpstreamError.invalidAnswer("asked for an event stream, got '\(type.isEmpty ? "no content type" : type)'")
+                    }
+                } else {
                     do { answer = try await response.body.collect(upTo: Self.maxAnswerBytes) } catch {
                         // Nothing has reached the client yet, so the next model can still answer.
                         throw UpstreamError.transport("the answer broke off: \(error)")
+                    }
+                    // A 200 that is not a JSON object (an HTML error page, a proxy's text) is a failure, not an answer.
+                    json = try? JSONValue.decode(Data(buffer: answer))
+                    guard json?.objectValue != nil else {
+                        throw UpstreamError.invalidAnswer("HTTP \(response.status.code) with a body that is not a JSON object (\(answer.readableBytes) bytes)")
                     }
                 }
                 let headers = responseHeaders(id: id, decision: decision, chosen: candidate, failed: entry.attempts)
@@ -145,10 +204,10 @@ public struct Gateway: Sendable {
                 entry.attempts.append(UpstreamAttempt(model: candidate.model))
                 if entry.attempts.count > 1 { metrics.fallback() }
                 if request.stream {
-                    return streamingResponse(response, request: request, entry: entry, endpoint: endpoint, headers: headers, received: received)
+                    return streamingResponse(response, request: request, entry: entry, endpoint: endpoint, admission: admission, headers: headers, received: received)
                 }
-                let usage = TokenUsage.of(completion: Data(buffer: answer), promptBytes: promptBytes)
-                await finish(&entry, endpoint: endpoint, usage: usage, outcome: .answered, received: received)
+                let usage = TokenUsage.of(json: json, bodyBytes: answer.readableBytes, promptBytes: promptBytes)
+                await finish(&entry, endpoint: endpoint, usage: usage, outcome: .answered, admission: admission, received: received)
                 var h = headers
                 h[.contentType] = "application/json"
                 return Response(status: .ok, headers: h, body: ResponseBody(byteBuffer: answer))
@@ -156,19 +215,83 @@ public struct Gateway: Sendable {
                 let reason = (error as? UpstreamError)?.description ?? String(describing: error)
                 entry.attempts.append(UpstreamAttempt(model: candidate.model, error: reason))
                 metrics.upstreamFailure(model: candidate.model)
-                logger.warning("upstream failed", metadata: ["request_id": "\(id)", "model": "\(candidate.model)", "error": "\(reason)"])
+                logger.warning("upstream failed", metadata: ["request_id": "\(id)", "model": "\(candidate.model)", "error": "\(LogText.escape(reason))"])
             }
         }
         entry.latencyMilliseconds = Self.milliseconds(ContinuousClock.now - received)
         await record(entry)
+        await release(admission, requestID: id)
         metrics.request(model: nil, outcome: "failed", duration: ContinuousClock.now - received)
         let tried = entry.attempts.map { "\($0.model) (\($0.error ?? "?"))" }.joined(separator: "; ")
         return Self.errorResponse(APIError(status: 502, message: "every model tried failed: \(tried)", type: "upstream_error", code: "upstream_failed"), requestID: id)
     }
 
+    /// RPM and TPM of the caller's key: takes one request and the prompt's estimated tokens, or 429.
+    func admitRate(_ request: ChatRequest, caller: Caller) async throws -> Admission {
+        let estimated = TokenUsage.estimate(bytes: request.promptBytes)
+        var admission = Admission(keyID: caller.keyID, policy: caller.policy, estimatedTokens: estimated, reserved: false)
+        guard let keyID = caller.keyID, let policy = caller.policy, policy.rpm != nil || policy.tpm != nil else {
+            admission.estimatedTokens = 0
+            return admission
+        }
+        do { try await limiter.admit(keyID: keyID, rpm: policy.rpm, tpm: policy.tpm, estimatedTokens: estimated) } catch {
+            metrics.limited("rate")
+            throw APIError(status: 429, message: "this key is over its limit of \(error.limit); retry in \(Int(error.retryAfterSeconds.rounded(.up))) s",
+                           type: "rate_limit_error", code: "rate_limit_exceeded", retryAfterSeconds: max(1, Int(error.retryAfterSeconds.rounded(.up))))
+        }
+        return admission
+    }
+
+    /// The caller's budget: reserves the request's predicted cost in the store (shared by every
+    /// replica), or 429 when spend and the reservations of requests in flight have reached the budget.
+    func reserveBudget(_ admission: inout Admission, requestID: String, request: ChatRequest, decision: RoutingDecision, routing: GatewayRouting) async throws {
+        guard let keyID = admission.keyID, let budget = admission.policy?.budgetUSD else { return }
+        let settings = routing.configuration.gateway
+        let estimate = Self.estimatedCost(request: request, decision: decision, routing: routing)
+        // A replica that dies mid-request leaves its reservation behind; it stops counting after the
+        // longest the request could have taken.
+        let expires = Date().addingTimeInterval(settings.timeoutSeconds * Double(settings.maxAttempts) + 60)
+        let admitted: Bool
+        do { admitted = try await store.reserve(keyID: keyID, requestID: requestID, usd: estimate, budgetUSD: budget, expiresAt: expires, now: Date()) } catch {
+            logger.error("budget reservation failed", metadata: ["request_id": "\(requestID)", "error": "\(error)"])
+            throw APIError(status: 503, message: "the key store cannot be written; try again", type: "server_error", code: "key_store_unavailable")
+        }
+        guard admitted else {
+            metrics.limited("budget")
+            throw APIError(status: 429, message: "this key has spent its budget of \(budget) USD", type: "insufficient_quota", code: "budget_exceeded")
+        }
+        admission.reserved = true
+    }
+
+    /// The first candidate's predicted cost, or for a named model its price for the prompt and
+    /// `max_tokens` (or 256) completion tokens.
+    static func estimatedCost(request: ChatRequest, decision: RoutingDecision, routing: GatewayRouting) -> Double {
+        if let c = decision.candidates.first?.predictedCost, c.isFinite, c >= 0 { return c }
+        guard let model = decision.candidates.first?.model, let endpoint = routing.endpoints[model] else { return 0 }
+        let completion = (request.body["max_completion_tokens"] ?? request.body["max_tokens"])?.intValue.map { max(0, min($0, 1 << 20)) } ?? 256
+        return endpoint.price.cost(inputTokens: TokenUsage.estimate(bytes: request.promptBytes), outputTokens: completion)
+    }
+
+    /// Ends a request that no model answered: drops its reservation and returns its estimated tokens.
+    func release(_ admission: Admission, requestID: String) async {
+        await settle(admission, requestID: requestID, costUSD: 0, tokens: 0)
+    }
+
+    func settle(_ admission: Admission, requestID: String, costUSD: Double, tokens: Int) async {
+        guard let keyID = admission.keyID else { return }
+        if admission.policy?.tpm != nil {
+            await limiter.settle(keyID: keyID, tpm: admission.policy?.tpm, estimatedTokens: admission.estimatedTokens, actualTokens: tokens)
+        }
+        guard admission.reserved || costUSD > 0 else { return }
+        do { try await store.settle(keyID: keyID, requestID: requestID, usd: costUSD) } catch {
+            // The answer is out; losing its spend is logged loudly rather than hidden.
+            logger.error("spend not recorded", metadata: ["request_id": "\(requestID)", "key": "\(keyID)", "cost_usd": "\(costUSD)", "error": "\(error)"])
+        }
+    }
+
     /// Forwards an upstream event stream, reading usage as it passes, and records the request at its end.
     func streamingResponse(
-        _ response: HTTPClientResponse, request: ChatRequest, entry: RoutedRequest, endpoint: ModelEndpoint,
+        _ response: HTTPClientResponse, request: ChatRequest, entry: RoutedRequest, endpoint: ModelEndpoint, admission: Admission,
         headers: HTTPFields, received: ContinuousClock.Instant
     ) -> Response {
         var h = headers
@@ -199,15 +322,17 @@ public struct Gateway: Sendable {
             if outcome == .interrupted, entry.attempts[entry.attempts.count - 1].error == nil {
                 entry.attempts[entry.attempts.count - 1].error = clientGone ? "client disconnected" : (scanner.upstreamError.map { "upstream error event: \($0)" } ?? "stream ended without [DONE]")
             }
-            await finish(&entry, endpoint: endpoint, usage: scanner.tokenUsage(promptBytes: promptBytes), outcome: outcome, received: received)
+            await finish(&entry, endpoint: endpoint, usage: scanner.tokenUsage(promptBytes: promptBytes), outcome: outcome, admission: admission, received: received)
             // Ends the response (a no-op for a client that already went away).
             try? await writer.finish(nil)
         }
         return Response(status: .ok, headers: h, body: body)
     }
 
-    /// Prices, records and counts an answered (or interrupted) request.
-    func finish(_ entry: inout RoutedRequest, endpoint: ModelEndpoint, usage: TokenUsage, outcome: RequestOutcome, received: ContinuousClock.Instant) async {
+    /// Prices, records, charges to the caller's key and counts an answered (or interrupted) request.
+    func finish(
+        _ entry: inout RoutedRequest, endpoint: ModelEndpoint, usage: TokenUsage, outcome: RequestOutcome, admission: Admission, received: ContinuousClock.Instant
+    ) async {
         let cost = endpoint.price.cost(inputTokens: usage.promptTokens, outputTokens: usage.completionTokens)
         entry.outcome = outcome
         entry.promptTokens = usage.promptTokens
@@ -217,6 +342,7 @@ public struct Gateway: Sendable {
         let elapsed = ContinuousClock.now - received
         entry.latencyMilliseconds = Self.milliseconds(elapsed)
         await record(entry)
+        await settle(admission, requestID: entry.id, costUSD: cost, tokens: usage.promptTokens + usage.completionTokens)
         metrics.answer(model: endpoint.name, usage: usage, costUSD: cost)
         metrics.request(model: endpoint.name, outcome: outcome.rawValue, duration: elapsed)
         logger.info("routed", metadata: [
@@ -226,7 +352,7 @@ public struct Gateway: Sendable {
     }
 
     func record(_ entry: RoutedRequest) async {
-        do { try await log.record(entry) } catch {
+        do { try await store.record(entry) } catch {
             // The client still gets its answer; losing the row is logged loudly rather than hidden.
             logger.error("request not recorded", metadata: ["request_id": "\(entry.id)", "error": "\(error)"])
         }
@@ -245,8 +371,9 @@ public struct Gateway: Sendable {
 
     // MARK: Feedback
 
-    /// Serves one `POST /v1/feedback` body: `{"request_id": "frq-…", "score": 0.0…1.0}`.
-    public func feedback(body: ByteBuffer) async -> Response {
+    /// Serves one `POST /v1/feedback` body: `{"request_id": "frq-…", "score": 0.0…1.0}`. With keys on,
+    /// only the key that made the request may rate it.
+    public func feedback(body: ByteBuffer, caller: Caller = .anonymous) async -> Response {
         do {
             guard case .object(let o)? = try? JSONValue.decode(Data(buffer: body)) else {
                 throw APIError.invalid("the request body must be a JSON object")
@@ -259,7 +386,7 @@ public struct Gateway: Sendable {
             default: throw APIError.invalid("'score' (number in [0, 1]) is required", param: "score")
             }
             let row: RoutedRequest
-            do { row = try await log.attachFeedback(requestID: id, score: score) } catch let e as FeedbackError {
+            do { row = try await store.attachFeedback(requestID: id, keyID: caller.keyID, score: score, at: Date()) } catch let e as FeedbackError {
                 switch e {
                 case .invalidScore: throw APIError.invalid(e.description, param: "score")
                 case .unknownRequest: throw APIError(status: 404, message: e.description, param: "request_id", code: "request_not_found")
@@ -283,6 +410,9 @@ public struct Gateway: Sendable {
 
     /// `GET /v1/models`: `auto`, then every configured model with whether the router can choose it.
     public func modelList() -> Response {
+        let routing = self.routing
+        let configuration = routing.configuration
+        let routableModels = routing.routableModels
         var data: [JSONValue] = [.object([
             "id": .string("auto"), "object": .string("model"), "created": .integer(0), "owned_by": .string("fedroute"),
             "routing": .object(["lambda": .number(configuration.gateway.lambda), "models": .array(routableModels.map(JSONValue.string))]),
@@ -297,11 +427,16 @@ public struct Gateway: Sendable {
         return Self.jsonResponse(.object(["object": .string("list"), "data": .array(data)]))
     }
 
-    /// `GET /health`.
+    /// `GET /health`: what is loaded (fingerprints and load time of the router and models.yaml).
     public func health() -> Response {
-        Self.jsonResponse(.object([
-            "status": .string("ok"), "router": .string(pipeline.router.family.rawValue), "encoder": .string(pipeline.encoder.kind),
-            "routable_models": .integer(Int64(routableModels.count)), "request_log": .string(log.path),
+        let routing = self.routing
+        let p = routing.provenance
+        let authentication: String = if case .keys = access { "keys" } else { "off" }
+        return Self.jsonResponse(.object([
+            "status": .string("ok"), "router": .string(routing.pipeline.router.family.rawValue), "encoder": .string(routing.pipeline.encoder.kind),
+            "routable_models": .integer(Int64(routing.routableModels.count)), "store": .string(store.location),
+            "router_fingerprint": .string(p.routerFingerprint), "models_fingerprint": .string(p.modelsFingerprint),
+            "loaded_at": .string(ISO8601DateFormatter().string(from: p.loadedAt)), "authentication": .string(authentication),
         ]))
     }
 
@@ -321,6 +456,8 @@ public struct Gateway: Sendable {
     static func errorResponse(_ e: APIError, requestID: String?) -> Response {
         var h = HTTPFields()
         if let requestID { h[GatewayHeader.requestID] = requestID }
+        if let s = e.retryAfterSeconds { h[.retryAfter] = String(s) }
+        if e.status == 401 { h[.wwwAuthenticate] = "Bearer" }
         return jsonResponse(e.body, status: HTTPResponse.Status(code: e.status), headers: h)
     }
 }

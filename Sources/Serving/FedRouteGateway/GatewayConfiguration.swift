@@ -79,6 +79,10 @@ public struct ModelEndpoint: Sendable, Codable, Equatable {
 ///   max_attempts: 3         # models tried per request: the chosen one, then fallbacks
 ///   timeout_seconds: 120    # per upstream call
 ///   connect_timeout_seconds: 2   # an unreachable upstream is given up after this
+///   max_routing_characters: 8000 # the router embeds at most the last N characters of the routing text
+///   max_body_bytes: 4194304      # larger request bodies get 413
+///   idle_timeout_seconds: 30     # a connection with no request in flight (or a head not finished) is closed
+///   body_timeout_seconds: 30     # a request body not received in full by then gets 408
 /// models:
 ///   - name: gpt-4
 ///     base_url: https://api.openai.com/v1
@@ -93,13 +97,31 @@ public struct GatewayConfiguration: Sendable, Codable, Equatable {
         public var timeoutSeconds: Double
         /// How long to keep trying to connect to an upstream before falling back.
         public var connectTimeoutSeconds: Double
+        /// The router embeds at most this many characters: the last ones of the routing text (the end
+        /// of a long message or conversation is what the model is asked to answer), so routing time is
+        /// bounded whatever a client sends. The whole request is still forwarded.
+        public var maxRoutingCharacters: Int
+        /// Largest request body accepted (413 above it).
+        public var maxBodyBytes: Int
+        /// A connection with no request in flight is closed after this; it also bounds how long a
+        /// request head may take to arrive (slow or half-open clients).
+        public var idleTimeoutSeconds: Double
+        /// A request body must arrive in full within this (408 otherwise).
+        public var bodyTimeoutSeconds: Double
 
-        public init(lambda: Double = 0, context: ContextMode = .lastUser, maxAttempts: Int = 3, timeoutSeconds: Double = 120, connectTimeoutSeconds: Double = 2) {
+        public init(
+            lambda: Double = 0, context: ContextMode = .lastUser, maxAttempts: Int = 3, timeoutSeconds: Double = 120, connectTimeoutSeconds: Double = 2,
+            maxRoutingCharacters: Int = 8000, maxBodyBytes: Int = 4 << 20, idleTimeoutSeconds: Double = 30, bodyTimeoutSeconds: Double = 30
+        ) {
             self.lambda = lambda
             self.context = context
             self.maxAttempts = maxAttempts
             self.timeoutSeconds = timeoutSeconds
             self.connectTimeoutSeconds = connectTimeoutSeconds
+            self.maxRoutingCharacters = maxRoutingCharacters
+            self.maxBodyBytes = maxBodyBytes
+            self.idleTimeoutSeconds = idleTimeoutSeconds
+            self.bodyTimeoutSeconds = bodyTimeoutSeconds
         }
 
         public init(from decoder: any Decoder) throws {
@@ -110,6 +132,10 @@ public struct GatewayConfiguration: Sendable, Codable, Equatable {
             maxAttempts = try c.decodeIfPresent(Int.self, forKey: .maxAttempts) ?? d.maxAttempts
             timeoutSeconds = try c.decodeIfPresent(Double.self, forKey: .timeoutSeconds) ?? d.timeoutSeconds
             connectTimeoutSeconds = try c.decodeIfPresent(Double.self, forKey: .connectTimeoutSeconds) ?? d.connectTimeoutSeconds
+            maxRoutingCharacters = try c.decodeIfPresent(Int.self, forKey: .maxRoutingCharacters) ?? d.maxRoutingCharacters
+            maxBodyBytes = try c.decodeIfPresent(Int.self, forKey: .maxBodyBytes) ?? d.maxBodyBytes
+            idleTimeoutSeconds = try c.decodeIfPresent(Double.self, forKey: .idleTimeoutSeconds) ?? d.idleTimeoutSeconds
+            bodyTimeoutSeconds = try c.decodeIfPresent(Double.self, forKey: .bodyTimeoutSeconds) ?? d.bodyTimeoutSeconds
         }
 
         enum CodingKeys: String, CodingKey {
@@ -117,6 +143,10 @@ public struct GatewayConfiguration: Sendable, Codable, Equatable {
             case maxAttempts = "max_attempts"
             case timeoutSeconds = "timeout_seconds"
             case connectTimeoutSeconds = "connect_timeout_seconds"
+            case maxRoutingCharacters = "max_routing_characters"
+            case maxBodyBytes = "max_body_bytes"
+            case idleTimeoutSeconds = "idle_timeout_seconds"
+            case bodyTimeoutSeconds = "body_timeout_seconds"
         }
     }
 
@@ -167,6 +197,11 @@ public struct GatewayConfiguration: Sendable, Codable, Equatable {
         guard gateway.maxAttempts >= 1 else { throw fail("gateway.max_attempts must be at least 1") }
         guard gateway.timeoutSeconds.isFinite, gateway.timeoutSeconds > 0 else { throw fail("gateway.timeout_seconds must be positive") }
         guard gateway.connectTimeoutSeconds.isFinite, gateway.connectTimeoutSeconds > 0 else { throw fail("gateway.connect_timeout_seconds must be positive") }
+        guard (100...10_000_000).contains(gateway.maxRoutingCharacters) else { throw fail("gateway.max_routing_characters must be in 100…10000000") }
+        guard (1024...(256 << 20)).contains(gateway.maxBodyBytes) else { throw fail("gateway.max_body_bytes must be in 1024…268435456") }
+        for (field, v) in [("idle_timeout_seconds", gateway.idleTimeoutSeconds), ("body_timeout_seconds", gateway.bodyTimeoutSeconds)] {
+            guard v.isFinite, v > 0, v <= 86_400 else { throw fail("gateway.\(field) must be in (0, 86400]") }
+        }
         guard !models.isEmpty else { throw fail("models: the list is empty") }
         var seen = Set<String>()
         for (i, m) in models.enumerated() {

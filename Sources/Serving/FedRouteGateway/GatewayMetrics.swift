@@ -1,3 +1,4 @@
+import Foundation
 import Prometheus
 
 /// The gateway's Prometheus metrics, served at `GET /metrics`.
@@ -9,6 +10,9 @@ import Prometheus
 /// - `fedroute_gateway_routing_seconds` (embed + predict) and
 ///   `fedroute_gateway_request_seconds{model}` (whole request) histograms.
 /// - `fedroute_gateway_feedback_total`.
+/// - `fedroute_gateway_limited_total{limit}`: requests refused by a key's `rate` or `budget` limit.
+/// - `fedroute_gateway_router_loaded_timestamp_seconds{router, models}`: when the serving router file
+///   and models.yaml (by fingerprint) were loaded; `fedroute_gateway_reload_failures_total`.
 public struct GatewayMetrics: Sendable {
     /// The registry; share it to expose other metrics on the same endpoint.
     public let registry: PrometheusCollectorRegistry
@@ -56,6 +60,29 @@ public struct GatewayMetrics: Sendable {
 
     func feedback() {
         registry.makeCounter(descriptor: name("feedback", "total", "Quality scores attached through /v1/feedback."), labels: []).increment()
+    }
+
+    func limited(_ limit: String) {
+        registry.makeCounter(descriptor: name("limited", "total", "Requests refused by a key's rate or budget limit."), labels: [("limit", limit)]).increment()
+    }
+
+    private var loadedDescriptor: MetricNameDescriptor {
+        name("router_loaded_timestamp", "seconds", "Unix time the serving router file and models.yaml (by fingerprint) were loaded.")
+    }
+
+    /// Shows the routing now serving (and drops the one it replaced).
+    func loaded(_ now: GatewayRouting.Provenance, previous: GatewayRouting.Provenance?) {
+        if let previous, previous != now {
+            let old = registry.makeGauge(
+                descriptor: loadedDescriptor, labels: [("router", previous.routerFingerprint), ("models", previous.modelsFingerprint)])
+            registry.unregisterGauge(old)
+        }
+        registry.makeGauge(descriptor: loadedDescriptor, labels: [("router", now.routerFingerprint), ("models", now.modelsFingerprint)])
+            .set(now.loadedAt.timeIntervalSince1970)
+    }
+
+    func reloadFailed() {
+        registry.makeCounter(descriptor: name("reload_failures", "total", "Reloads refused because a file did not load."), labels: []).increment()
     }
 
     /// The Prometheus text exposition.

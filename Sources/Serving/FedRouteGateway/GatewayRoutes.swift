@@ -1,30 +1,66 @@
+import FedRouteHTTPRunner
 import HTTPTypes
 import Hummingbird
+import HummingbirdCore
 import Logging
 import NIOCore
 
 /// The gateway's HTTP surface (Hummingbird):
 ///
-/// | route | |
-/// |---|---|
-/// | `POST /v1/chat/completions` | OpenAI chat completions, streamed (SSE) or not; `model` is `auto`, `route:<λ>` or a model name |
-/// | `GET /v1/models` | `auto` and every configured model |
-/// | `POST /v1/feedback` | `{"request_id", "score"}`: attach a quality score to a routed request |
-/// | `GET /health` | liveness and what is loaded |
-/// | `GET /metrics` | Prometheus text exposition |
+/// | route | caller | |
+/// |---|---|---|
+/// | `POST /v1/chat/completions` | key | OpenAI chat completions, streamed (SSE) or not; `model` is `auto`, `route:<λ>` or a model name |
+/// | `GET /v1/models` | key | `auto` and every configured model |
+/// | `POST /v1/feedback` | key | `{"request_id", "score"}`: rate a request this key made |
+/// | `POST /admin/reload` | admin key | re-read the router file and models.yaml |
+/// | `GET /health` | anyone | liveness and what is loaded |
+/// | `GET /metrics` | anyone | Prometheus text exposition |
+///
+/// The caller's key is checked before a body is read. Every error, including unknown routes and
+/// oversized bodies, has OpenAI's JSON error shape.
 public enum GatewayRoutes {
     /// The routes, bound to `gateway`.
     public static func router(for gateway: Gateway) -> Router<BasicRequestContext> {
         let router = Router(context: BasicRequestContext.self)
+        router.add(middleware: OpenAIErrorMiddleware())
         router.post("/v1/chat/completions") { request, _ -> Response in
-            guard let body = try await collect(request) else { return tooLarge() }
-            return await gateway.chatCompletion(body: body)
+            let caller: Caller
+            switch await gateway.authenticate(authorization: request.headers[.authorization]) {
+            case .success(let c): caller = c
+            case .failure(let e): return Gateway.errorResponse(e, requestID: nil)
+            }
+            let body = try await collect(request, gateway: gateway)
+            return await gateway.chatCompletion(body: body, caller: caller)
         }
         router.post("/v1/feedback") { request, _ -> Response in
-            guard let body = try await collect(request) else { return tooLarge() }
-            return await gateway.feedback(body: body)
+            let caller: Caller
+            switch await gateway.authenticate(authorization: request.headers[.authorization]) {
+            case .success(let c): caller = c
+            case .failure(let e): return Gateway.errorResponse(e, requestID: nil)
+            }
+            let body = try await collect(request, gateway: gateway)
+            return await gateway.feedback(body: body, caller: caller)
         }
-        router.get("/v1/models") { _, _ in gateway.modelList() }
+        router.get("/v1/models") { request, _ -> Response in
+            if case .failure(let e) = await gateway.authenticate(authorization: request.headers[.authorization]) { return Gateway.errorResponse(e, requestID: nil) }
+            return gateway.modelList()
+        }
+        router.post("/admin/reload") { request, _ -> Response in
+            switch await gateway.authenticate(authorization: request.headers[.authorization]) {
+            case .failure(let e): return Gateway.errorResponse(e, requestID: nil)
+            case .success(let caller) where !caller.isAdmin:
+                return Gateway.errorResponse(APIError(status: 403, message: "admin routes need an admin key (`fedroute keys create --admin`)", code: "admin_only"), requestID: nil)
+            case .success: break
+            }
+            do {
+                let p = try await gateway.reload()
+                return Gateway.jsonResponse(.object([
+                    "reloaded": .bool(true), "router_fingerprint": .string(p.routerFingerprint), "models_fingerprint": .string(p.modelsFingerprint),
+                ]))
+            } catch let e as APIError {
+                return Gateway.errorResponse(e, requestID: nil)
+            }
+        }
         router.get("/health") { _, _ in gateway.health() }
         router.get("/metrics") { _, _ -> Response in
             var h = HTTPFields()
@@ -35,26 +71,60 @@ public enum GatewayRoutes {
     }
 
     /// An application serving `gateway` on `host:port` (port 0 picks a free one; `onServerRunning`
-    /// receives the bound port).
+    /// receives the bound port), closing idle connections after the configured idle timeout.
     public static func application(
         gateway: Gateway, host: String, port: Int, logger: Logger,
         onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
     ) -> some ApplicationProtocol {
-        Application(
+        let idle = gateway.routing.configuration.gateway.idleTimeoutSeconds
+        return Application(
             router: router(for: gateway),
+            server: .http1(configuration: .init(idleTimeout: .nanoseconds(Int64(idle * 1e9)))),
             configuration: .init(address: .hostname(host, port: port), serverName: "fedroute-gateway"),
             onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? port) },
             logger: logger)
     }
 
-    /// The body, or nil when it exceeds `Gateway.maxRequestBytes`.
-    static func collect(_ request: Request) async throws -> ByteBuffer? {
-        do { return try await request.body.collect(upTo: Gateway.maxRequestBytes) } catch let e as HTTPError where e.status == .contentTooLarge {
-            return nil
+    /// The body, read within the configured size and time limits (413 and 408 otherwise).
+    static func collect(_ request: Request, gateway: Gateway) async throws -> ByteBuffer {
+        let settings = gateway.routing.configuration.gateway
+        let limit = settings.maxBodyBytes
+        do {
+            return try await withThrowingTaskGroup(of: ByteBuffer?.self) { group in
+                group.addTask { try await request.body.collect(upTo: limit) }
+                group.addTask {
+                    try await Task.sleep(for: .nanoseconds(Int64(settings.bodyTimeoutSeconds * 1e9)))
+                    return nil
+                }
+                let first = try await group.next()!
+                group.cancelAll()
+                guard let body = first else {
+                    throw APIError(status: 408, message: "the request body did not arrive within \(settings.bodyTimeoutSeconds) s", code: "request_timeout")
+                }
+                return body
+            }
+        } catch let e as HTTPError where e.status == .contentTooLarge {
+            throw APIError(status: 413, message: "the request body is larger than \(limit) bytes", code: "request_too_large")
         }
     }
+}
 
-    static func tooLarge() -> Response {
-        Gateway.errorResponse(APIError(status: 413, message: "the request body is larger than \(Gateway.maxRequestBytes) bytes"), requestID: nil)
+/// Turns every error a route or Hummingbird throws (unknown route, wrong method, oversized body,
+/// timeouts) into a response with OpenAI's error body.
+struct OpenAIErrorMiddleware<Context: RequestContext>: RouterMiddleware {
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        do { return try await next(request, context) } catch let e as APIError {
+            return Gateway.errorResponse(e, requestID: nil)
+        } catch let e as any HTTPResponseError {
+            let status = e.status
+            let message: String = switch status {
+            case .notFound: "no route \(request.method.rawValue) \(LogText.escape(request.uri.path)); the gateway serves /v1/chat/completions, /v1/models, /v1/feedback, /admin/reload, /health and /metrics"
+            case .methodNotAllowed: "\(request.method.rawValue) is not allowed on \(LogText.escape(request.uri.path))"
+            case .contentTooLarge: "the request body is too large"
+            default: (e as? HTTPError)?.body ?? status.reasonPhrase
+            }
+            let type = status.code >= 500 ? "server_error" : "invalid_request_error"
+            return Gateway.errorResponse(APIError(status: status.code, message: message, type: type, code: status.code == 404 ? "not_found" : nil), requestID: nil)
+        }
     }
 }

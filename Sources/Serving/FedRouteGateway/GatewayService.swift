@@ -1,14 +1,15 @@
 import AsyncHTTPClient
 import FedRouteEmbedding
-import FedRouteFeedback
+import FedRouteGatewayStore
 import FedRouteRouters
 import Foundation
 import Hummingbird
 import Logging
+import UnixSignals
 
-/// The routing gateway as one service: the router file, models.yaml, the request log and the
-/// upstream HTTP client, built and checked up front, then served until a signal stops it.
-/// `fedroute gateway` builds one from its options.
+/// The routing gateway as one service: the router file, models.yaml, the store (keys, spend, request
+/// log) and the upstream HTTP client, built and checked up front, then served until a signal stops it.
+/// `SIGHUP` reloads the router file and models.yaml. `fedroute gateway` builds one from its options.
 public struct GatewayService: Sendable {
     /// Where everything comes from, and what overrides models.yaml.
     public struct Options: Sendable {
@@ -16,13 +17,17 @@ public struct GatewayService: Sendable {
         public var models: String
         public var host = "127.0.0.1"
         public var port = 8080
-        /// The SQLite request log (created when absent).
+        /// The SQLite database of keys, spend and the request log (created when absent).
         public var database = "fedroute-requests.sqlite"
         /// λ for model "auto" (overrides models.yaml).
         public var lambda: Double?
         /// What the router embeds (overrides models.yaml).
         public var context: ContextMode?
         public var minilmDirectory = MiniLMEncoder.configuredDirectory
+        /// Require virtual keys (the default); false serves anyone (`--no-auth`).
+        public var authentication = true
+        /// File holding the key secret; nil reads `$FEDROUTE_KEY_SECRET`.
+        public var keySecretFile: String?
 
         public init(router: String, models: String) {
             self.router = router
@@ -31,46 +36,73 @@ public struct GatewayService: Sendable {
     }
 
     public let options: Options
-    public let configuration: GatewayConfiguration
-    public let pipeline: RoutingPipeline
-    let log: RequestLog
-    let apiKeys: [String: String]
+    public let store: any GatewayStore
+    public let access: GatewayAccess
+    let initial: GatewayRouting
+    let environment: [String: String]
     let logger: Logger
 
-    /// Loads and checks models.yaml, the upstream keys (from `environment`), the router and the log.
-    public init(options: Options, environment: [String: String], logger: Logger) throws {
-        var config = try GatewayConfiguration.load(path: options.models)
-        if let lambda = options.lambda {
-            guard RouterPredictions.isValid(lambda: lambda) else { throw GatewayConfigurationError(source: options.models, message: "λ must be a finite number ≥ 0, not \(lambda)") }
-            config.gateway.lambda = lambda
-        }
-        if let context = options.context { config.gateway.context = context }
-        apiKeys = try config.apiKeys(environment: environment)
-        pipeline = try RouterFile.load(path: options.router, minilmDirectory: options.minilmDirectory)
-        log = try RequestLog(path: options.database)
-        configuration = config
+    /// Loads and checks models.yaml, the upstream keys (from `environment`), the router, the store and,
+    /// with authentication on, the key secret (which must be the one the store's keys were made with).
+    public init(options: Options, environment: [String: String], logger: Logger) async throws {
         self.options = options
+        self.environment = environment
         self.logger = logger
+        initial = try Self.load(options, environment: environment, logger: logger)
+        let store = try SQLiteGatewayStore(path: options.database)
+        self.store = store
+        if options.authentication {
+            let secret = try KeySecret.load(file: options.keySecretFile, environment: environment)
+            try await store.bind(secretCheck: secret.check)
+            access = .keys(secret)
+        } else {
+            access = .open
+        }
     }
 
+    static func load(_ options: Options, environment: [String: String], logger: Logger) throws -> GatewayRouting {
+        try GatewayRouting.load(
+            router: options.router, models: options.models,
+            overrides: { config in
+                if let lambda = options.lambda {
+                    guard RouterPredictions.isValid(lambda: lambda) else {
+                        throw GatewayConfigurationError(source: options.models, message: "λ must be a finite number ≥ 0, not \(lambda)")
+                    }
+                    config.gateway.lambda = lambda
+                }
+                if let context = options.context { config.gateway.context = context }
+            },
+            environment: environment, minilmDirectory: options.minilmDirectory, logger: logger)
+    }
+
+    /// The configuration loaded at start.
+    public var configuration: GatewayConfiguration { initial.configuration }
+    /// The router loaded at start.
+    public var pipeline: RoutingPipeline { initial.pipeline }
+
     /// Serves until the process is told to stop; `onListening` gets the bound port and the gateway.
+    /// `SIGHUP` reloads the files (a broken one is refused and logged; the current ones keep serving).
     public func run(onListening: @escaping @Sendable (Int, Gateway) -> Void = { _, _ in }) async throws {
         let http = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: UpstreamClient.httpConfiguration(configuration.gateway))
+        let (options, environment, logger) = (options, environment, logger)
+        let gateway = Gateway(
+            routing: initial, upstream: UpstreamClient(http: http), store: store, access: access, logger: logger,
+            loader: { try Self.load(options, environment: environment, logger: logger) })
+        let signals = await UnixSignalsSequence(trapping: .sighup)
         do {
-            let gateway: Gateway
-            do {
-                gateway = try Gateway(
-                    pipeline: pipeline, configuration: configuration,
-                    upstream: UpstreamClient(http: http, apiKeys: apiKeys, timeoutSeconds: configuration.gateway.timeoutSeconds),
-                    log: log, logger: logger)
-            } catch var e as GatewayConfigurationError {
-                e.source = "\(options.models) with \(options.router)"
-                throw e
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask {
+                    for await _ in signals {
+                        logger.notice("SIGHUP: reloading the router file and models.yaml")
+                        _ = try? await gateway.reload()
+                    }
+                }
+                let app = GatewayRoutes.application(gateway: gateway, host: options.host, port: options.port, logger: logger) { bound in
+                    onListening(bound, gateway)
+                }
+                try await app.runService()
+                group.cancelAll()
             }
-            let app = GatewayRoutes.application(gateway: gateway, host: options.host, port: options.port, logger: logger) { bound in
-                onListening(bound, gateway)
-            }
-            try await app.runService()
         } catch {
             try await http.shutdown()
             throw error
@@ -78,6 +110,6 @@ public struct GatewayService: Sendable {
         try await http.shutdown()
     }
 
-    /// The request log's file.
-    public var databasePath: String { log.path }
+    /// The store's location.
+    public var databasePath: String { store.location }
 }

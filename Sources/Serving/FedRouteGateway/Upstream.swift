@@ -9,11 +9,14 @@ public enum UpstreamError: Error, CustomStringConvertible, Sendable {
     case status(Int, body: String)
     /// No answer: connection refused, reset, TLS failure, timeout.
     case transport(String)
+    /// A 2xx status with a body that is not what was asked for (not a JSON object, not an event stream).
+    case invalidAnswer(String)
 
     public var description: String {
         switch self {
         case .status(let code, let body): "HTTP \(code)" + (body.isEmpty ? "" : ": \(body.prefix(300))")
         case .transport(let why): "unreachable: \(why)"
+        case .invalidAnswer(let why): "unusable answer: \(why)"
         }
     }
 }
@@ -21,16 +24,10 @@ public enum UpstreamError: Error, CustomStringConvertible, Sendable {
 /// Sends chat-completion requests to models' OpenAI-compatible upstreams (async-http-client).
 public struct UpstreamClient: Sendable {
     let http: HTTPClient
-    let apiKeys: [String: String]
-    let timeout: TimeAmount
 
-    /// - Parameters:
-    ///   - http: the client to send with; its owner shuts it down.
-    ///   - apiKeys: per model name, sent as `Authorization: Bearer`.
-    public init(http: HTTPClient, apiKeys: [String: String], timeoutSeconds: Double) {
+    /// - Parameter http: the client to send with; its owner shuts it down.
+    public init(http: HTTPClient) {
         self.http = http
-        self.apiKeys = apiKeys
-        self.timeout = .nanoseconds(Int64(timeoutSeconds * 1e9))
     }
 
     /// An HTTP client set up for upstreams: many connections per host (a gateway funnels many
@@ -45,15 +42,16 @@ public struct UpstreamClient: Sendable {
 
     /// Posts `body` to the endpoint's `/chat/completions`. Returns once the status and headers are in
     /// with a 2xx status; the body may still be streaming. Non-2xx and transport failures throw.
-    func send(_ body: Data, to endpoint: ModelEndpoint, stream: Bool) async throws -> HTTPClientResponse {
+    /// `apiKey` is sent as `Authorization: Bearer`.
+    func send(_ body: Data, to endpoint: ModelEndpoint, apiKey: String?, timeoutSeconds: Double, stream: Bool) async throws -> HTTPClientResponse {
         var request = HTTPClientRequest(url: endpoint.chatCompletionsURL)
         request.method = .POST
         request.headers.add(name: "Content-Type", value: "application/json")
         request.headers.add(name: "Accept", value: stream ? "text/event-stream" : "application/json")
-        if let key = apiKeys[endpoint.name] { request.headers.add(name: "Authorization", value: "Bearer \(key)") }
+        if let apiKey { request.headers.add(name: "Authorization", value: "Bearer \(apiKey)") }
         request.body = .bytes(ByteBuffer(bytes: body))
         let response: HTTPClientResponse
-        do { response = try await http.execute(request, timeout: timeout) } catch {
+        do { response = try await http.execute(request, timeout: .nanoseconds(Int64(timeoutSeconds * 1e9))) } catch {
             throw UpstreamError.transport(String(describing: error))
         }
         guard (200..<300).contains(Int(response.status.code)) else {

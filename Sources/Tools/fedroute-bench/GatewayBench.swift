@@ -3,7 +3,7 @@ import FedRouteData
 import FedRouteEmbedding
 import FedRouteFakeUpstream
 import FedRouteFeatures
-import FedRouteFeedback
+import FedRouteGatewayStore
 import FedRouteGateway
 import FedRouteHTTPRunner
 import FedRouteNumerics
@@ -55,9 +55,8 @@ enum GatewayBench {
                     gateway: .init(lambda: 1),
                     models: models.map { ModelEndpoint(name: $0, baseURL: base, price: TokenPrice(input: 1, output: 2)) })
                 let http = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: UpstreamClient.httpConfiguration(config.gateway))
-                let log = try RequestLog(path: directory.appendingPathComponent("\(UUID().uuidString).sqlite").path)
-                let gateway = try Gateway(pipeline: routingPipeline, configuration: config,
-                                          upstream: UpstreamClient(http: http, apiKeys: [:], timeoutSeconds: 60), log: log, logger: logger)
+                let log = try SQLiteGatewayStore(path: directory.appendingPathComponent("\(UUID().uuidString).sqlite").path)
+                let gateway = try Gateway(pipeline: routingPipeline, configuration: config, upstream: UpstreamClient(http: http), store: log, logger: logger)
                 try await HTTPRunner.withRunning(logger: logger, { onRunning in
                     GatewayRoutes.application(gateway: gateway, host: "127.0.0.1", port: 0, logger: logger, onServerRunning: onRunning)
                 }, body: { port in
@@ -74,7 +73,7 @@ enum GatewayBench {
                                      g.rate, g.percentile(0.5) * 1e3, g.percentile(0.99) * 1e3,
                                      (g.percentile(0.5) - d.percentile(0.5)) * 1e3, (g.percentile(0.99) - d.percentile(0.99)) * 1e3))
                     }
-                    let recorded = try log.requests().count
+                    let recorded = try await log.requests().count
                     // Mean time spent embedding + predicting, from the gateway's own histogram.
                     let exposition = gateway.metrics.exposition()
                     func value(_ name: String) -> Double? {

@@ -2,7 +2,7 @@ import AsyncHTTPClient
 import FedRouteData
 import FedRouteFakeUpstream
 import FedRouteFeatures
-import FedRouteFeedback
+import FedRouteGatewayStore
 import FedRouteHTTPRunner
 @testable import FedRouteGateway
 import FedRouteNumerics
@@ -37,7 +37,8 @@ import NIOHTTP1
         var http: HTTPClient
         var upstreamA: FakeUpstream
         var upstreamB: FakeUpstream
-        var log: RequestLog
+        var log: SQLiteGatewayStore
+        var gatewayValue: Gateway
     }
 
     static func router() throws -> RoutingPipeline {
@@ -54,7 +55,7 @@ import NIOHTTP1
         return try RoutingPipeline(encoder: encoder, router: AnyRouter(router))
     }
 
-    static func withGateway<T: Sendable>(_ body: (Environment) async throws -> T) async throws -> T {
+    static func withGateway<T: Sendable>(access: GatewayAccess = .open, _ body: (Environment) async throws -> T) async throws -> T {
         let logger = Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() })
         let a = FakeUpstream(behaviors: ["strong-v2": .answer(.init(text: strongAnswer, promptTokens: 20, completionTokens: 10))], apiKey: "sk-test-a")
         let b = FakeUpstream(behaviors: [
@@ -88,15 +89,14 @@ import NIOHTTP1
                           - { name: offline, base_url: "http://127.0.0.1:9/v1", price: { input_per_million: 0, output_per_million: 0 } }
                         """
                     let config = try GatewayConfiguration.parse(yaml: yaml)
-                    let log = try RequestLog(path: directory.appendingPathComponent("requests.sqlite").path)
+                    let log = try SQLiteGatewayStore(path: directory.appendingPathComponent("requests.sqlite").path)
                     let gateway = try Gateway(
-                        pipeline: try router(), configuration: config,
-                        upstream: UpstreamClient(http: http, apiKeys: try config.apiKeys(environment: ["FAKE_A_KEY": "sk-test-a"]), timeoutSeconds: 10),
-                        log: log, logger: logger)
+                        pipeline: try router(), configuration: config, apiKeys: try config.apiKeys(environment: ["FAKE_A_KEY": "sk-test-a"]),
+                        upstream: UpstreamClient(http: http), store: log, access: access, logger: logger)
                     return try await HTTPRunner.withRunning(logger: logger, { onRunning in
                         GatewayRoutes.application(gateway: gateway, host: "127.0.0.1", port: 0, logger: logger, onServerRunning: onRunning)
                     }, body: { port in
-                        try await body(Environment(gateway: "http://127.0.0.1:\(port)", http: http, upstreamA: a, upstreamB: b, log: log))
+                        try await body(Environment(gateway: "http://127.0.0.1:\(port)", http: http, upstreamA: a, upstreamB: b, log: log, gatewayValue: gateway))
                     })
                 }
             }
@@ -207,7 +207,7 @@ import NIOHTTP1
             #expect(withUsage.body.contains("\"usage\""))
 
             // Both streams were priced from the upstream's usage, not estimated.
-            let rows = try env.log.requests()
+            let rows = try await env.log.requests()
             #expect(rows.count == 2)
             #expect(rows.allSatisfy { $0.stream && $0.outcome == .answered && !$0.tokensEstimated })
             let strong = try #require(rows.first { $0.chosenModel == "strong" })
@@ -219,7 +219,7 @@ import NIOHTTP1
             #expect(broken.status == 200)
             #expect(Self.streamedText(broken.body) == "one two", "\(broken.body)")
             #expect(Self.events(broken.body).last?.contains("upstream_error") == true)
-            let flaky = try #require(try env.log.requests().first { $0.chosenModel == "flaky" })
+            let flaky = try #require(try await env.log.requests().first { $0.chosenModel == "flaky" })
             #expect(flaky.outcome == .interrupted && flaky.tokensEstimated)
         }
     }
@@ -251,7 +251,7 @@ import NIOHTTP1
             #expect(try await Self.send(env, "/v1/feedback", body: #"{"request_id": "\#(ids[3])", "score": 1}"#).status == 409)
             #expect(try await Self.send(env, "/v1/feedback", body: #"{"score": 1}"#).status == 400)
 
-            let (table, report) = try FeedbackExport.table(from: try env.log.requests(), task: "live")
+            let (table, report) = try FeedbackExport.table(from: try await env.log.requests(), task: "live")
             #expect(report.requests == 5 && report.exportedCells == 3 && report.unrated == 1 && report.notAnswered == 1)
             #expect(table.models == ["cheap", "strong"] && table.queryCount == 2)
             let hello = try #require(table.queries.firstIndex { $0.text == "say hello" })
@@ -293,7 +293,7 @@ import NIOHTTP1
             // Nothing malformed reached an upstream or the log.
             let callsA = await env.upstreamA.calls(), callsB = await env.upstreamB.calls()
             #expect(callsA.isEmpty && callsB.isEmpty)
-            #expect(try env.log.requests().isEmpty)
+            #expect(try await env.log.requests().isEmpty)
 
             let models = try await Self.send(env, "/v1/models", method: "GET")
             let ids = models.json?["data"]?.arrayValue?.compactMap { $0["id"]?.stringValue }

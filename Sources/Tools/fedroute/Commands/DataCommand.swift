@@ -1,6 +1,6 @@
 import ArgumentParser
 import FedRouteData
-import FedRouteFeedback
+import FedRouteGatewayStore
 import Foundation
 
 struct DataCommand: ParsableCommand {
@@ -79,7 +79,7 @@ struct DataCommand: ParsableCommand {
         }
     }
 
-    struct ExportFeedback: ParsableCommand {
+    struct ExportFeedback: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "export-feedback",
             abstract: "Turn the gateway's rated requests into native JSONL evaluation data for the next federated round.",
@@ -95,7 +95,7 @@ struct DataCommand: ParsableCommand {
         @Option(name: .long, help: "Split written on every row (train or test); none when omitted.") var split: String?
         @Option(name: .long, help: "Only requests at or after this time (ISO 8601, e.g. 2026-11-01T00:00:00Z).") var since: String?
 
-        func run() throws {
+        func run() async throws {
             var sinceDate: Date?
             if let since {
                 guard let d = ISO8601DateFormatter().date(from: since) else { throw ValidationError("--since '\(since)' is not an ISO 8601 time such as 2026-11-01T00:00:00Z") }
@@ -106,8 +106,8 @@ struct DataCommand: ParsableCommand {
                 guard let s = Split(rawValue: split) else { throw ValidationError("--split must be train or test") }
                 rowSplit = s
             }
-            let log = try RequestLog(path: db, create: false)
-            let (table, report) = try FeedbackExport.table(from: try log.requests(since: sinceDate), task: task, split: rowSplit)
+            let store = try SQLiteGatewayStore(path: db, create: false)
+            let (table, report) = try FeedbackExport.table(from: try await store.requests(since: sinceDate), task: task, split: rowSplit)
             try NativeFormat.write(table, to: out)
             print("\(report.requests) requests: \(report.exportedCells) rated answers exported as \(report.queries) queries × \(table.modelCount) models to \(out)")
             print("left out: \(report.unrated) unrated, \(report.notAnswered) not answered, \(report.interrupted) interrupted; \(report.averaged) repeated ratings averaged")

@@ -1,9 +1,9 @@
 import FedRouteData
-@testable import FedRouteFeedback
+@testable import FedRouteGatewayStore
 import Foundation
 import Testing
 
-@Suite struct RequestLogTests {
+@Suite struct SQLiteGatewayStoreTests {
     static func temporaryPath() -> String {
         FileManager.default.temporaryDirectory.appendingPathComponent("fedroute-log-\(UUID().uuidString).sqlite").path
     }
@@ -20,7 +20,7 @@ import Testing
     @Test func roundTripsRequestsAndFeedbackAcrossReopening() async throws {
         let path = Self.temporaryPath()
         defer { try? FileManager.default.removeItem(atPath: path) }
-        let log = try RequestLog(path: path)
+        let log = try SQLiteGatewayStore(path: path)
         let a = Self.request("a", query: "q1", model: "m1")
         try await log.record(a)
         try await log.record(Self.request("b", query: "q2", model: nil, outcome: .failed, at: 5))
@@ -33,18 +33,18 @@ import Testing
         await #expect(throws: FeedbackError.invalidScore(2)) { try await log.attachFeedback(requestID: "a", score: 2) }
         await #expect(throws: FeedbackError.self) { try await log.attachFeedback(requestID: "a", score: .nan) }
         // A duplicate id is an error, not a silent overwrite.
-        await #expect(throws: RequestLogError.self) { try await log.record(a) }
+        await #expect(throws: GatewayStoreError.self) { try await log.record(a) }
 
-        let reopened = try RequestLog(path: path, create: false)
-        let all = try reopened.requests()
+        let reopened = try SQLiteGatewayStore(path: path, create: false)
+        let all = try await reopened.requests()
         #expect(all.map(\.id) == ["a", "b"])
         #expect(all[0].feedbackScore == 0.75 && all[0].attempts == a.attempts)
-        #expect(try reopened.requests(since: Date(timeIntervalSince1970: 1_800_000_001)).map(\.id) == ["b"])
+        #expect(try await reopened.requests(since: Date(timeIntervalSince1970: 1_800_000_001)).map(\.id) == ["b"])
     }
 
     @Test func readersDoNotCreateMissingLogs() {
         let path = Self.temporaryPath()
-        #expect(throws: RequestLogError.self) { try RequestLog(path: path, create: false) }
+        #expect(throws: GatewayStoreError.self) { try SQLiteGatewayStore(path: path, create: false) }
         #expect(!FileManager.default.fileExists(atPath: path))
     }
 

@@ -57,12 +57,15 @@ public struct RoutedRequest: Codable, Sendable, Equatable, FetchableRecord, Pers
     /// Quality score in [0, 1] attached later through `POST /v1/feedback`.
     public var feedbackScore: Double?
     public var feedbackAt: Date?
+    /// The virtual key that made the request (its id, not the secret); nil when the gateway runs
+    /// without authentication. Only this key may rate the request.
+    public var keyID: String?
 
     public init(
         id: String, createdAt: Date, query: String, requestedModel: String, lambda: Double?, chosenModel: String?,
         predictedScore: Double?, predictedCost: Double?, attempts: [UpstreamAttempt], stream: Bool, outcome: RequestOutcome,
         promptTokens: Int?, completionTokens: Int?, tokensEstimated: Bool, costUSD: Double?, latencyMilliseconds: Double,
-        feedbackScore: Double? = nil, feedbackAt: Date? = nil
+        feedbackScore: Double? = nil, feedbackAt: Date? = nil, keyID: String? = nil
     ) {
         self.id = id
         self.createdAt = createdAt
@@ -82,12 +85,14 @@ public struct RoutedRequest: Codable, Sendable, Equatable, FetchableRecord, Pers
         self.latencyMilliseconds = latencyMilliseconds
         self.feedbackScore = feedbackScore
         self.feedbackAt = feedbackAt
+        self.keyID = keyID
     }
 
     enum CodingKeys: String, CodingKey {
         case id, createdAt, query, requestedModel, lambda, chosenModel, predictedScore, predictedCost, attempts, stream
         case outcome, promptTokens, completionTokens, tokensEstimated, latencyMilliseconds, feedbackScore, feedbackAt
         case costUSD = "costUsd"
+        case keyID = "keyId"
     }
 }
 
@@ -104,102 +109,4 @@ public enum FeedbackError: Error, CustomStringConvertible, Equatable {
         case .invalidScore(let s): "score \(s) is not a number in [0, 1]"
         }
     }
-}
-
-/// The gateway's request log: an SQLite database (WAL mode, so `fedroute data export-feedback` can
-/// read while the gateway writes). Safe to share between concurrent requests.
-public struct RequestLog: Sendable {
-    let database: DatabasePool
-    /// Where the database lives.
-    public let path: String
-
-    /// Opens the log at `path`. With `create` (the gateway) a missing database is created; without
-    /// it (readers such as the exporter) a missing file is an error rather than a new empty log.
-    public init(path: String, create: Bool = true) throws {
-        self.path = path
-        if !create, !FileManager.default.fileExists(atPath: path) {
-            throw RequestLogError(path: path, message: "no request log here (the gateway writes one with --db)")
-        }
-        do {
-            database = try DatabasePool(path: path)
-            try Self.migrator.migrate(database)
-        } catch {
-            throw RequestLogError(path: path, message: "cannot open the request log: \(error)")
-        }
-    }
-
-    static var migrator: DatabaseMigrator {
-        var m = DatabaseMigrator()
-        m.registerMigration("v1: routed requests with feedback") { db in
-            try db.create(table: RoutedRequest.databaseTableName) { t in
-                t.primaryKey("id", .text)
-                t.column("created_at", .datetime).notNull().indexed()
-                t.column("query", .text).notNull()
-                t.column("requested_model", .text).notNull()
-                t.column("lambda", .double)
-                t.column("chosen_model", .text)
-                t.column("predicted_score", .double)
-                t.column("predicted_cost", .double)
-                t.column("attempts", .jsonText).notNull()
-                t.column("stream", .boolean).notNull()
-                t.column("outcome", .text).notNull()
-                t.column("prompt_tokens", .integer)
-                t.column("completion_tokens", .integer)
-                t.column("tokens_estimated", .boolean).notNull()
-                t.column("cost_usd", .double)
-                t.column("latency_milliseconds", .double).notNull()
-                t.column("feedback_score", .double)
-                t.column("feedback_at", .datetime)
-            }
-        }
-        return m
-    }
-
-    /// Stores a finished request.
-    public func record(_ request: RoutedRequest) async throws {
-        do {
-            try await database.write { db in try request.insert(db) }
-        } catch {
-            throw RequestLogError(path: path, message: "cannot record request '\(request.id)': \(error)")
-        }
-    }
-
-    /// Attaches (or replaces) the quality score of an answered request and returns the updated row.
-    @discardableResult
-    public func attachFeedback(requestID: String, score: Double, at date: Date = Date()) async throws -> RoutedRequest {
-        guard score.isFinite, (0...1).contains(score) else { throw FeedbackError.invalidScore(score) }
-        return try await database.write { db in
-            guard var row = try RoutedRequest.fetchOne(db, key: requestID) else { throw FeedbackError.unknownRequest(requestID) }
-            guard row.chosenModel != nil, row.outcome != .failed else { throw FeedbackError.notAnswered(requestID) }
-            row.feedbackScore = score
-            row.feedbackAt = date
-            try row.update(db)
-            return row
-        }
-    }
-
-    /// One request by id.
-    public func request(id: String) async throws -> RoutedRequest? {
-        try await database.read { db in try RoutedRequest.fetchOne(db, key: id) }
-    }
-
-    /// Every request created at or after `since` (all when nil), oldest first.
-    public func requests(since: Date? = nil) throws -> [RoutedRequest] {
-        do {
-            return try database.read { db in
-                var q = RoutedRequest.order(Column("created_at"), Column("id"))
-                if let since { q = q.filter(Column("created_at") >= since) }
-                return try q.fetchAll(db)
-            }
-        } catch {
-            throw RequestLogError(path: path, message: "cannot read the request log: \(error)")
-        }
-    }
-}
-
-/// A request-log database that cannot be opened, read or written.
-public struct RequestLogError: Error, CustomStringConvertible {
-    public var path: String
-    public var message: String
-    public var description: String { "\(path): \(message)" }
 }
