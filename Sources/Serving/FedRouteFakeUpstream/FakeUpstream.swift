@@ -34,6 +34,9 @@ public struct FakeUpstream: Sendable {
         /// Streams this many content chunks of the reply, then drops the connection (no [DONE]).
         /// Non-streamed requests get the full reply.
         case breakStream(Reply, afterChunks: Int)
+        /// HTTP 200 with this body as `text/html` (a captive portal or a misconfigured proxy), for
+        /// streamed and non-streamed requests alike.
+        case garbage(String)
     }
 
     /// One request the fake received.
@@ -42,6 +45,8 @@ public struct FakeUpstream: Sendable {
         public var stream: Bool
         public var authorization: String?
         public var body: JSONValue
+        /// The body's bytes as received.
+        public var raw: Data
     }
 
     actor Recorder {
@@ -81,7 +86,7 @@ public struct FakeUpstream: Sendable {
             }
             let stream = json["stream"]?.boolValue ?? false
             let auth = request.headers[.authorization]
-            await fake.recorder.add(Call(model: model, stream: stream, authorization: auth, body: json))
+            await fake.recorder.add(Call(model: model, stream: stream, authorization: auth, body: json, raw: Data(buffer: data)))
             if let key = fake.apiKey, auth != "Bearer \(key)" { return Self.error(401, "invalid API key") }
             guard let behavior = fake.behaviors[model] else { return Self.error(404, "the model '\(model)' does not exist") }
             let includeUsage = json["stream_options"]?["include_usage"]?.boolValue ?? false
@@ -92,6 +97,10 @@ public struct FakeUpstream: Sendable {
                 return stream ? Self.streamed(reply, model: model, includeUsage: includeUsage, breakAfter: nil) : Self.completion(reply, model: model)
             case .breakStream(let reply, let n):
                 return stream ? Self.streamed(reply, model: model, includeUsage: includeUsage, breakAfter: n) : Self.completion(reply, model: model)
+            case .garbage(let text):
+                var h = HTTPFields()
+                h[.contentType] = "text/html"
+                return Response(status: .ok, headers: h, body: ResponseBody(byteBuffer: ByteBuffer(string: text)))
             }
         }
         return router

@@ -103,7 +103,7 @@ public enum GatewayRoutes {
                 }
                 return body
             }
-        } catch let e as HTTPError where e.status == .contentTooLarge {
+        } catch let e as any HTTPResponseError where e.status == .contentTooLarge {
             throw APIError(status: 413, message: "the request body is larger than \(limit) bytes", code: "request_too_large")
         }
     }

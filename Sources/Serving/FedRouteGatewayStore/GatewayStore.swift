@@ -71,6 +71,7 @@ extension GatewayStore {
             id: KeySecret.generateID(), name: name, hash: secret.hash(apiKey), hint: KeySecret.hint(apiKey), createdAt: now,
             expiresAt: expiresAt, policy: policy)
         try await insert(key: record)
-        return (record, apiKey)
+        // As stored (times at the store's precision).
+        return (try await key(hash: record.hash) ?? record, apiKey)
     }
 }

@@ -151,7 +151,7 @@ public struct SQLiteGatewayStore: GatewayStore {
                 key.revokedAt = date
                 try key.update(db)
             }
-            return key
+            return try VirtualKey.fetchOne(db, key: keyID) ?? key
         }
     }
 

@@ -26,6 +26,10 @@ import NIOHTTP1
 /// | cheap | 0.60 | 0.0002 | 0.60 | 0.58 | 0.40 |
 /// | offline | 0.50 | 0 | 0.50 | 0.50 | **0.50** (fails) |
 /// | flaky | 0.10 | 0.05 | | | |
+/// | portal | 0.85 | 0.009 | 0.85 (second) | −0.05 | −8.15 |
+///
+/// `portal` answers HTTP 200 with an HTML page; a key restricted to `portal` and `cheap` routes to it
+/// first at λ = 0 and must fall back to `cheap`.
 ///
 /// so λ = 0 picks `strong`, λ = 100 falls back from `broken` to `cheap`, and λ = 1000 from `offline` to `cheap`.
 @Suite struct GatewayEndToEndTests {
@@ -41,11 +45,13 @@ import NIOHTTP1
         var gatewayValue: Gateway
     }
 
-    static func router() throws -> RoutingPipeline {
-        let models = ["strong", "broken", "cheap", "offline", "flaky"]
+    static let means: [(Double, Double)] = [(0.9, 0.01), (0.7, 0.001), (0.6, 0.0002), (0.5, 0), (0.1, 0.05), (0.85, 0.009)]
+
+    /// The router of the table above (or with other (score, cost) means per model).
+    static func router(means: [(Double, Double)] = means) throws -> RoutingPipeline {
+        let models = ["strong", "broken", "cheap", "offline", "flaky", "portal"]
         let encoder = HashedTFIDFEncoder(configuration: .init(dimension: 32))
         var stats = ClusterStatistics(clusters: 1, models: models.count)
-        let means: [(Double, Double)] = [(0.9, 0.01), (0.7, 0.001), (0.6, 0.0002), (0.5, 0), (0.1, 0.05)]
         for (j, (s, c)) in means.enumerated() {
             stats.count[j] = 10
             stats.scoreSum[j] = 10 * s
@@ -55,12 +61,15 @@ import NIOHTTP1
         return try RoutingPipeline(encoder: encoder, router: AnyRouter(router))
     }
 
-    static func withGateway<T: Sendable>(access: GatewayAccess = .open, _ body: (Environment) async throws -> T) async throws -> T {
-        let logger = Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() })
+    static func withGateway<T: Sendable>(
+        access: GatewayAccess = .open, logger: Logger = Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }),
+        routerFile: String? = nil, _ body: (Environment) async throws -> T
+    ) async throws -> T {
         let a = FakeUpstream(behaviors: ["strong-v2": .answer(.init(text: strongAnswer, promptTokens: 20, completionTokens: 10))], apiKey: "sk-test-a")
         let b = FakeUpstream(behaviors: [
             "cheap": .answer(.init(text: cheapAnswer, promptTokens: 20, completionTokens: 5)),
             "broken": .fail(status: 500),
+            "portal": .garbage("<html><body>Please log in to the Wi-Fi</body></html>"),
             "flaky": .breakStream(.init(text: "one two three four five", promptTokens: 3, completionTokens: 5), afterChunks: 2),
         ])
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("fedroute-gateway-\(UUID().uuidString)")
@@ -87,12 +96,24 @@ import NIOHTTP1
                           - { name: broken, base_url: \(urlB), price: { input_per_million: 1, output_per_million: 1 } }
                           - { name: flaky, base_url: \(urlB), price: { input_per_million: 100, output_per_million: 100 } }
                           - { name: offline, base_url: "http://127.0.0.1:9/v1", price: { input_per_million: 0, output_per_million: 0 } }
+                          - { name: portal, base_url: \(urlB), price: { input_per_million: 5, output_per_million: 5 } }
                         """
                     let config = try GatewayConfiguration.parse(yaml: yaml)
                     let log = try SQLiteGatewayStore(path: directory.appendingPathComponent("requests.sqlite").path)
-                    let gateway = try Gateway(
-                        pipeline: try router(), configuration: config, apiKeys: try config.apiKeys(environment: ["FAKE_A_KEY": "sk-test-a"]),
-                        upstream: UpstreamClient(http: http), store: log, access: access, logger: logger)
+                    let gateway: Gateway
+                    if let routerFile {
+                        // From files, as `fedroute gateway` runs it: reloadable.
+                        let yamlPath = directory.appendingPathComponent("models.yaml").path
+                        try yaml.write(toFile: yamlPath, atomically: true, encoding: .utf8)
+                        let load: @Sendable () throws -> GatewayRouting = {
+                            try GatewayRouting.load(router: routerFile, models: yamlPath, environment: ["FAKE_A_KEY": "sk-test-a"], minilmDirectory: "/nonexistent")
+                        }
+                        gateway = Gateway(routing: try load(), upstream: UpstreamClient(http: http), store: log, access: access, logger: logger, loader: load)
+                    } else {
+                        gateway = try Gateway(
+                            pipeline: try router(), configuration: config, apiKeys: try config.apiKeys(environment: ["FAKE_A_KEY": "sk-test-a"]),
+                            upstream: UpstreamClient(http: http), store: log, access: access, logger: logger)
+                    }
                     return try await HTTPRunner.withRunning(logger: logger, { onRunning in
                         GatewayRoutes.application(gateway: gateway, host: "127.0.0.1", port: 0, logger: logger, onServerRunning: onRunning)
                     }, body: { port in
@@ -115,9 +136,10 @@ import NIOHTTP1
         var json: JSONValue? { try? JSONValue.decode(Data(body.utf8)) }
     }
 
-    static func send(_ env: Environment, _ path: String, method: String = "POST", body: String? = nil) async throws -> Reply {
+    static func send(_ env: Environment, _ path: String, method: String = "POST", body: String? = nil, key: String? = nil) async throws -> Reply {
         var request = HTTPClientRequest(url: env.gateway + path)
         request.method = .init(rawValue: method)
+        if let key { request.headers.add(name: "Authorization", value: "Bearer \(key)") }
         if let body {
             request.headers.add(name: "Content-Type", value: "application/json")
             request.body = .bytes(ByteBuffer(string: body))
@@ -129,7 +151,9 @@ import NIOHTTP1
         return Reply(status: Int(response.status.code), headers: headers, body: String(buffer: bytes))
     }
 
-    static func chat(_ env: Environment, model: String, stream: Bool = false, includeUsage: Bool = false, text: String = "what is six times seven?") async throws -> Reply {
+    static func chat(
+        _ env: Environment, model: String, stream: Bool = false, includeUsage: Bool = false, text: String = "what is six times seven?", key: String? = nil
+    ) async throws -> Reply {
         var body: [String: JSONValue] = [
             "model": .string(model), "temperature": .number(0.25), "seed": .integer(7),
             "messages": .array([.object(["role": .string("system"), "content": .string("Be brief.")]),
@@ -137,7 +161,7 @@ import NIOHTTP1
         ]
         if stream { body["stream"] = .bool(true) }
         if includeUsage { body["stream_options"] = .object(["include_usage": .bool(true)]) }
-        return try await send(env, "/v1/chat/completions", body: String(decoding: JSONValue.object(body).encoded(), as: UTF8.self))
+        return try await send(env, "/v1/chat/completions", body: String(decoding: JSONValue.object(body).encoded(), as: UTF8.self), key: key)
     }
 
     /// `data:` payloads of an event stream.
@@ -297,9 +321,9 @@ import NIOHTTP1
 
             let models = try await Self.send(env, "/v1/models", method: "GET")
             let ids = models.json?["data"]?.arrayValue?.compactMap { $0["id"]?.stringValue }
-            #expect(ids == ["auto", "strong", "cheap", "broken", "flaky", "offline"])
+            #expect(ids == ["auto", "strong", "cheap", "broken", "flaky", "offline", "portal"])
             let health = try await Self.send(env, "/health", method: "GET")
-            #expect(health.status == 200 && health.json?["routable_models"] == .integer(5))
+            #expect(health.status == 200 && health.json?["routable_models"] == .integer(6))
         }
     }
 }
