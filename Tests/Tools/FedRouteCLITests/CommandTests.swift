@@ -102,4 +102,32 @@ import Testing
         #expect(underFile.status != 0 && underFile.stderr.contains("\(notARouter) is a file, not a folder"), "\(underFile.stderr)")
         #expect(!underFile.stderr.contains("NSCocoaErrorDomain"))
     }
+
+    @Test func keysAreMadeListedAndRevokedWithoutStoringTheKey() throws {
+        let db = dir + "/keys.sqlite"
+        let noSecret = try cli.run(["keys", "create", "--db", db, "--name", "team-a"], environment: ["FEDROUTE_KEY_SECRET": ""])
+        #expect(noSecret.status != 0 && noSecret.stderr.contains("FEDROUTE_KEY_SECRET"), "\(noSecret.stderr)")
+        let secretFile = dir + "/secret"
+        try String(repeating: "0123456789abcdef", count: 4).write(toFile: secretFile, atomically: true, encoding: .utf8)
+        let made = try cli.run(["keys", "create", "--db", db, "--name", "team-a", "--budget-usd", "50", "--rpm", "600", "--models", "a,b",
+                                "--expires", "90d", "--key-secret-file", secretFile])
+        #expect(made.status == 0, "\(made.stderr)")
+        let key = made.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(key.hasPrefix("sk-fr-") && !key.contains("\n"))
+        #expect(made.stderr.contains("cannot be shown again") && made.stderr.contains("budget=50.0 rpm=600 models=a,b"))
+        let list = try cli.run(["keys", "list", "--db", db])
+        #expect(list.status == 0 && list.stdout.contains("name=team-a status=active") && !list.stdout.contains(key))
+        let revoked = try cli.run(["keys", "revoke", "--db", db, "team-a"])
+        #expect(revoked.status == 0 && revoked.stdout.contains("status=revoked"))
+        #expect(try cli.run(["keys", "show", "--db", db, "team-a"]).stdout.contains("status=revoked"))
+        let unknown = try cli.run(["keys", "show", "--db", db, "nobody"])
+        #expect(unknown.status != 0 && unknown.stderr.contains("no key has id or name 'nobody'"))
+        let badExpiry = try cli.run(["keys", "create", "--db", db, "--name", "x", "--expires", "soon", "--key-secret-file", secretFile])
+        #expect(badExpiry.status != 0 && badExpiry.stderr.contains("--expires 'soon'"))
+        let badPolicy = try cli.run(["keys", "create", "--db", db, "--name", "x", "--rpm", "0", "--key-secret-file", secretFile])
+        #expect(badPolicy.status != 0 && badPolicy.stderr.contains("--rpm must be at least 1"))
+        let otherSecret = try cli.run(["keys", "create", "--db", db, "--name", "y"], environment: ["FEDROUTE_KEY_SECRET": String(repeating: "z", count: 40)])
+        #expect(otherSecret.status != 0 && otherSecret.stderr.contains("different key secret"))
+        #expect(try cli.run(["keys", "list", "--db", dir + "/missing.sqlite"]).status != 0)
+    }
 }

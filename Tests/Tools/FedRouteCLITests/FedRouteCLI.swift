@@ -26,12 +26,13 @@ struct FedRouteCLI {
     }
 
     /// Runs `fedroute arguments…` in `directory` with CI set (no progress bars) and waits for it.
-    func run(_ arguments: [String], in directory: String? = nil) throws -> Run {
+    func run(_ arguments: [String], in directory: String? = nil, environment: [String: String] = [:]) throws -> Run {
         let p = Process()
         p.executableURL = executable
         p.arguments = arguments
         var env = ProcessInfo.processInfo.environment
         env["CI"] = "true"
+        env.merge(environment) { _, new in new }
         p.environment = env
         if let directory { p.currentDirectoryURL = URL(fileURLWithPath: directory) }
         let out = Pipe(), err = Pipe()
