@@ -62,6 +62,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
         .package(url: "https://github.com/apple/swift-certificates", from: "1.21.1"),
         .package(url: "https://github.com/apple/swift-asn1", from: "1.7.4"),
+        .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
     ],
     targets: [
         // MARK: Core — numbers, data, text → features
@@ -113,11 +114,16 @@ let package = Package(
         // spend and budget reservations, the request log with quality feedback (SQLite via GRDB here), and
         // export of rated requests as local evaluation data.
         target("FedRouteGatewayStore", layer: "Serving", dependencies: ["FedRouteData", .product(name: "GRDB", package: "GRDB.swift"), crypto]),
+        // The `GatewayStore` on PostgreSQL (postgres-nio): keys, spend, budgets and the request log shared by
+        // several gateway replicas, with the SQLite store's schema and migrations.
+        target("FedRouteGatewayPostgres", layer: "Serving", dependencies: [
+            "FedRouteGatewayStore", .product(name: "PostgresNIO", package: "postgres-nio"), logging,
+        ]),
         // The OpenAI-compatible routing gateway (Hummingbird routes, async-http-client upstreams,
         // fallback, SSE pass-through, Prometheus metrics), its models.yaml and the `GatewayService`.
         target("FedRouteGateway", layer: "Serving", dependencies: [
-            "FedRouteNumerics", "FedRouteData", "FedRouteFeatures", "FedRouteEmbedding", "FedRouteRouters", "FedRouteGatewayStore", "FedRouteHTTPRunner",
-            hummingbird, .product(name: "HummingbirdCore", package: "hummingbird"), crypto,
+            "FedRouteNumerics", "FedRouteData", "FedRouteFeatures", "FedRouteEmbedding", "FedRouteRouters", "FedRouteGatewayStore", "FedRouteGatewayPostgres",
+            "FedRouteHTTPRunner", hummingbird, .product(name: "HummingbirdCore", package: "hummingbird"), crypto,
             .product(name: "UnixSignals", package: "swift-service-lifecycle"), httpClient, .product(name: "Prometheus", package: "swift-prometheus"), logging,
             .product(name: "Yams", package: "Yams"), nioCore, nioHTTP1, nioFoundation,
             .product(name: "NIOPosix", package: "swift-nio"), httpTypes, serviceLifecycle,
@@ -179,8 +185,12 @@ let package = Package(
             "FedRouteEvaluation", httpClient, crypto, logging, nioCore, nioHTTP1, nioFoundation,
         ]),
         testTarget("FedRouteGatewayStoreTests", layer: "Serving", dependencies: ["FedRouteGatewayStore", "FedRouteData"]),
+        testTarget("FedRouteGatewayPostgresTests", layer: "Serving", dependencies: [
+            "FedRouteGatewayPostgres", "FedRouteGatewayStore", .product(name: "PostgresNIO", package: "postgres-nio"), logging,
+        ]),
         testTarget("FedRouteGatewayTests", layer: "Serving", dependencies: [
-            "FedRouteGateway", "FedRouteFakeUpstream", "FedRouteHTTPRunner", "FedRouteGatewayStore", "FedRouteRouters", "FedRouteFeatures", "FedRouteNumerics",
+            "FedRouteGateway", "FedRouteFakeUpstream", "FedRouteHTTPRunner", "FedRouteGatewayStore", "FedRouteGatewayPostgres", "FedRouteRouters",
+            "FedRouteFeatures", "FedRouteNumerics",
             "FedRouteData", hummingbird, httpClient, logging, nioHTTP1,
         ]),
         testTarget("FedRouteMetaRouterTests", layer: "Research", dependencies: ["FedRouteMetaRouter", "FedRouteNumerics", "FedRouteData", "FedRouteEvaluation"]),

@@ -8,7 +8,8 @@ import Logging
 import UnixSignals
 
 /// The routing gateway as one service: the router file, models.yaml, the store (keys, spend, request
-/// log) and the upstream HTTP client, built and checked up front, then served until a signal stops it.
+/// log; SQLite or PostgreSQL) and the upstream HTTP client, checked before it listens, then served
+/// until a signal stops it.
 /// `SIGHUP` reloads the router file and models.yaml. `fedroute gateway` builds one from its options.
 public struct GatewayService: Sendable {
     /// Where everything comes from, and what overrides models.yaml.
@@ -17,7 +18,7 @@ public struct GatewayService: Sendable {
         public var models: String
         public var host = "127.0.0.1"
         public var port = 8080
-        /// The SQLite database of keys, spend and the request log (created when absent).
+        /// Keys, spend and the request log: an SQLite file (created when absent) or a `postgres://` URL.
         public var database = "fedroute-requests.sqlite"
         /// λ for model "auto" (overrides models.yaml).
         public var lambda: Double?
@@ -36,28 +37,19 @@ public struct GatewayService: Sendable {
     }
 
     public let options: Options
-    public let store: any GatewayStore
     public let access: GatewayAccess
     let initial: GatewayRouting
     let environment: [String: String]
     let logger: Logger
 
-    /// Loads and checks models.yaml, the upstream keys (from `environment`), the router, the store and,
-    /// with authentication on, the key secret (which must be the one the store's keys were made with).
-    public init(options: Options, environment: [String: String], logger: Logger) async throws {
+    /// Loads and checks models.yaml, the upstream keys (from `environment`), the router and, with
+    /// authentication on, the key secret. The store is opened by `run`.
+    public init(options: Options, environment: [String: String], logger: Logger) throws {
         self.options = options
         self.environment = environment
         self.logger = logger
         initial = try Self.load(options, environment: environment, logger: logger)
-        let store = try SQLiteGatewayStore(path: options.database)
-        self.store = store
-        if options.authentication {
-            let secret = try KeySecret.load(file: options.keySecretFile, environment: environment)
-            try await store.bind(secretCheck: secret.check)
-            access = .keys(secret)
-        } else {
-            access = .open
-        }
+        access = options.authentication ? .keys(try KeySecret.load(file: options.keySecretFile, environment: environment)) : .open
     }
 
     static func load(_ options: Options, environment: [String: String], logger: Logger) throws -> GatewayRouting {
@@ -80,9 +72,17 @@ public struct GatewayService: Sendable {
     /// The router loaded at start.
     public var pipeline: RoutingPipeline { initial.pipeline }
 
-    /// Serves until the process is told to stop; `onListening` gets the bound port and the gateway.
-    /// `SIGHUP` reloads the files (a broken one is refused and logged; the current ones keep serving).
+    /// Opens the store (checking that the key secret is the one its keys were made with) and serves
+    /// until the process is told to stop; `onListening` gets the bound port and the gateway. `SIGHUP`
+    /// reloads the files (a broken one is refused and logged; the current ones keep serving).
     public func run(onListening: @escaping @Sendable (Int, Gateway) -> Void = { _, _ in }) async throws {
+        try await GatewayStores.withStore(options.database, create: true, logger: logger) { store in
+            if case .keys(let secret) = access { try await store.bind(secretCheck: secret.check) }
+            try await serve(store: store, onListening: onListening)
+        }
+    }
+
+    func serve(store: any GatewayStore, onListening: @escaping @Sendable (Int, Gateway) -> Void) async throws {
         let http = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: UpstreamClient.httpConfiguration(configuration.gateway))
         let (options, environment, logger) = (options, environment, logger)
         let gateway = Gateway(
@@ -109,7 +109,4 @@ public struct GatewayService: Sendable {
         }
         try await http.shutdown()
     }
-
-    /// The store's location.
-    public var databasePath: String { store.location }
 }

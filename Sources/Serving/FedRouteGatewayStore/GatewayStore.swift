@@ -44,6 +44,9 @@ public protocol GatewayStore: Sendable {
 }
 
 extension GatewayStore {
+    /// Every request, oldest first.
+    public func requests() async throws -> [RoutedRequest] { try await requests(since: nil) }
+
     /// The key with this id, or else the one active key with this name.
     public func key(idOrName: String) async throws -> VirtualKey {
         let all = try await keys()

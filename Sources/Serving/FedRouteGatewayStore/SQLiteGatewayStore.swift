@@ -185,5 +185,9 @@ public struct SQLiteGatewayStore: GatewayStore {
 public struct GatewayStoreError: Error, CustomStringConvertible {
     public var location: String
     public var message: String
+    public init(location: String, message: String) {
+        self.location = location
+        self.message = message
+    }
     public var description: String { "\(location): \(message)" }
 }

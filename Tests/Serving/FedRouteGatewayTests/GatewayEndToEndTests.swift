@@ -41,7 +41,7 @@ import NIOHTTP1
         var http: HTTPClient
         var upstreamA: FakeUpstream
         var upstreamB: FakeUpstream
-        var log: SQLiteGatewayStore
+        var log: any GatewayStore
         var gatewayValue: Gateway
     }
 
@@ -63,7 +63,7 @@ import NIOHTTP1
 
     static func withGateway<T: Sendable>(
         access: GatewayAccess = .open, logger: Logger = Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }),
-        routerFile: String? = nil, _ body: (Environment) async throws -> T
+        routerFile: String? = nil, store: (any GatewayStore)? = nil, _ body: (Environment) async throws -> T
     ) async throws -> T {
         let a = FakeUpstream(behaviors: ["strong-v2": .answer(.init(text: strongAnswer, promptTokens: 20, completionTokens: 10))], apiKey: "sk-test-a")
         let b = FakeUpstream(behaviors: [
@@ -99,7 +99,7 @@ import NIOHTTP1
                           - { name: portal, base_url: \(urlB), price: { input_per_million: 5, output_per_million: 5 } }
                         """
                     let config = try GatewayConfiguration.parse(yaml: yaml)
-                    let log = try SQLiteGatewayStore(path: directory.appendingPathComponent("requests.sqlite").path)
+                    let log = try store ?? SQLiteGatewayStore(path: directory.appendingPathComponent("requests.sqlite").path)
                     let gateway: Gateway
                     if let routerFile {
                         // From files, as `fedroute gateway` runs it: reloadable.

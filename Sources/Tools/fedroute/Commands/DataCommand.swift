@@ -1,7 +1,9 @@
 import ArgumentParser
 import FedRouteData
+import FedRouteGateway
 import FedRouteGatewayStore
 import Foundation
+import Logging
 
 struct DataCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -89,7 +91,7 @@ struct DataCommand: ParsableCommand {
                 pairs are averaged. Unrated, failed and interrupted requests are counted and left out.
                 """)
 
-        @Option(name: .long, help: "The gateway's SQLite request log.") var db: String
+        @Option(name: .long, help: "The gateway's database (its --db): an SQLite file or a postgres:// URL.") var db: String
         @Option(name: .long, help: "Output .jsonl file.") var out: String
         @Option(name: .long, help: "Task name given to every exported query.") var task = "live"
         @Option(name: .long, help: "Split written on every row (train or test); none when omitted.") var split: String?
@@ -106,8 +108,9 @@ struct DataCommand: ParsableCommand {
                 guard let s = Split(rawValue: split) else { throw ValidationError("--split must be train or test") }
                 rowSplit = s
             }
-            let store = try SQLiteGatewayStore(path: db, create: false)
-            let (table, report) = try FeedbackExport.table(from: try await store.requests(since: sinceDate), task: task, split: rowSplit)
+            let logger = Logger(label: "fedroute.export", factory: { _ in SwiftLogNoOpLogHandler() })
+            let requests = try await GatewayStores.withStore(db, create: false, logger: logger) { try await $0.requests(since: sinceDate) }
+            let (table, report) = try FeedbackExport.table(from: requests, task: task, split: rowSplit)
             try NativeFormat.write(table, to: out)
             print("\(report.requests) requests: \(report.exportedCells) rated answers exported as \(report.queries) queries × \(table.modelCount) models to \(out)")
             print("left out: \(report.unrated) unrated, \(report.notAnswered) not answered, \(report.interrupted) interrupted; \(report.averaged) repeated ratings averaged")

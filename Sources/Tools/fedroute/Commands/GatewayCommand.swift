@@ -15,7 +15,7 @@ struct GatewayCommand: AsyncParsableCommand {
     @Option(name: .long, help: "models.yaml: gateway settings, and each model's upstream and price.") var models: String
     @Option(name: .long, help: "Address to listen on.") var host = "127.0.0.1"
     @Option(name: .long, help: "Port to listen on (0 picks a free one).") var port = 8080
-    @Option(name: .long, help: "SQLite database of keys, spend and the request log (created when absent).") var db = "fedroute-requests.sqlite"
+    @Option(name: .long, help: "Keys, spend and the request log: an SQLite file (created when absent) or a postgres:// URL shared by replicas.") var db = "fedroute-requests.sqlite"
     @Option(name: .customLong("lambda"), help: "λ for model \"auto\" (overrides models.yaml).") var lambda: Double?
     @Option(name: .long, help: "What the router embeds (overrides models.yaml).") var context: ContextMode?
     @Option(name: .long, help: "Folder with the MiniLM weights, for routers trained on MiniLM features.") var minilmPath: String?
@@ -39,14 +39,21 @@ struct GatewayCommand: AsyncParsableCommand {
         options.authentication = !noAuth
         options.keySecretFile = keySecretFile
         LoggingSystem.bootstrapStandardError(level: logLevel)
-        let service = try await GatewayService(options: options, environment: ProcessInfo.processInfo.environment, logger: Logger(label: "fedroute.gateway"))
+        let service = try GatewayService(options: options, environment: ProcessInfo.processInfo.environment, logger: Logger(label: "fedroute.gateway"))
         if noAuth {
             Console.info("WARNING: --no-auth: no API keys are checked; anyone who reaches \(host):\(port) spends the upstream keys and may reload the router")
         }
-        let (host, settings, family, database) = (host, service.configuration.gateway, service.pipeline.router.family, service.databasePath)
+        let (host, settings, family, database) = (host, service.configuration.gateway, service.pipeline.router.family, Self.redacted(db))
         try await service.run { bound, gateway in
             Console.info("fedroute gateway: \(family.rawValue) router over \(gateway.routableModels.count) models, λ(auto) = \(settings.lambda), context \(settings.context.rawValue)")
             Console.info("listening on http://\(host):\(bound)/v1 — keys, spend and request log in \(database); SIGHUP or POST /admin/reload reloads the router")
         }
+    }
+
+    /// A `--db` value fit to print: a URL's password replaced by `***`.
+    static func redacted(_ db: String) -> String {
+        guard var c = URLComponents(string: db), c.scheme != nil, c.password != nil else { return db }
+        c.password = "***"
+        return c.string ?? db
     }
 }

@@ -1,6 +1,8 @@
 import ArgumentParser
+import FedRouteGateway
 import FedRouteGatewayStore
 import Foundation
+import Logging
 
 /// `fedroute keys`: virtual API keys of the gateway, in its database.
 struct KeysCommand: AsyncParsableCommand {
@@ -15,7 +17,12 @@ struct KeysCommand: AsyncParsableCommand {
         subcommands: [Create.self, List.self, Show.self, Revoke.self])
 
     struct Database: ParsableArguments {
-        @Option(name: .long, help: "The gateway's SQLite database (its --db).") var db = "fedroute-requests.sqlite"
+        @Option(name: .long, help: "The gateway's database (its --db): an SQLite file or a postgres:// URL.") var db = "fedroute-requests.sqlite"
+
+        /// Calls `body` with the store open; `create` makes a missing SQLite file.
+        func withStore<T: Sendable>(create: Bool, _ body: (any GatewayStore) async throws -> T) async throws -> T {
+            try await GatewayStores.withStore(db, create: create, logger: Logger(label: "fedroute.keys", factory: { _ in SwiftLogNoOpLogHandler() }), body)
+        }
     }
 
     struct Create: AsyncParsableCommand {
@@ -39,8 +46,9 @@ struct KeysCommand: AsyncParsableCommand {
             let policy = VirtualKey.Policy(
                 budgetUSD: budgetUsd, rpm: rpm, tpm: tpm, models: modelList, lambdaMin: lambdaMin, lambdaMax: lambdaMax, defaultLambda: defaultLambda, admin: admin)
             let expiry = try expires.map(Self.parseExpiry)
-            let store = try SQLiteGatewayStore(path: database.db)
-            let (record, apiKey) = try await store.createKey(name: name, policy: policy, expiresAt: expiry, secret: secret)
+            let (record, apiKey) = try await database.withStore(create: true) { store in
+                try await store.createKey(name: name, policy: policy, expiresAt: expiry, secret: secret)
+            }
             print(apiKey)
             Console.info("made key \(record.id) '\(record.name)' — the line above is the key; it is not stored and cannot be shown again")
             Console.info(KeysCommand.describe(record))
@@ -61,8 +69,7 @@ struct KeysCommand: AsyncParsableCommand {
         @OptionGroup var database: Database
 
         func run() async throws {
-            let store = try SQLiteGatewayStore(path: database.db, create: false)
-            let keys = try await store.keys()
+            let keys = try await database.withStore(create: false) { try await $0.keys() }
             if keys.isEmpty { Console.info("no keys in \(database.db) (make one with `fedroute keys create --name …`)") }
             for k in keys { print(KeysCommand.describe(k)) }
         }
@@ -74,8 +81,8 @@ struct KeysCommand: AsyncParsableCommand {
         @Argument(help: "Key id (key-…) or name.") var key: String
 
         func run() async throws {
-            let store = try SQLiteGatewayStore(path: database.db, create: false)
-            print(KeysCommand.describe(try await store.key(idOrName: key)))
+            let key = self.key
+            print(KeysCommand.describe(try await database.withStore(create: false) { try await $0.key(idOrName: key) }))
         }
     }
 
@@ -85,9 +92,11 @@ struct KeysCommand: AsyncParsableCommand {
         @Argument(help: "Key id (key-…) or name.") var key: String
 
         func run() async throws {
-            let store = try SQLiteGatewayStore(path: database.db, create: false)
-            let record = try await store.key(idOrName: key)
-            print(KeysCommand.describe(try await store.revoke(keyID: record.id, at: Date())))
+            let key = self.key
+            let revoked = try await database.withStore(create: false) { store in
+                try await store.revoke(keyID: try await store.key(idOrName: key).id, at: Date())
+            }
+            print(KeysCommand.describe(revoked))
         }
     }
 
