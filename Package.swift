@@ -109,7 +109,7 @@ let package = Package(
 
         // MARK: Serving — the routing gateway and what it runs on
         // Running a Hummingbird application for the length of a closure (tests, benchmarks, embedding).
-        target("FedRouteHTTPRunner", layer: "Serving", dependencies: [hummingbird, logging, serviceLifecycle]),
+        target("FedRouteHTTPRunner", layer: "Serving", dependencies: [hummingbird, logging, serviceLifecycle, .product(name: "NIOSSL", package: "swift-nio-ssl")]),
         // The gateway's shared state behind the `GatewayStore` protocol: virtual keys (HMAC-hashed), their
         // spend and budget reservations, the request log with quality feedback (SQLite via GRDB here), and
         // export of rated requests as local evaluation data.
@@ -124,6 +124,8 @@ let package = Package(
         target("FedRouteGateway", layer: "Serving", dependencies: [
             "FedRouteNumerics", "FedRouteData", "FedRouteFeatures", "FedRouteEmbedding", "FedRouteRouters", "FedRouteGatewayStore", "FedRouteGatewayPostgres",
             "FedRouteHTTPRunner", hummingbird, .product(name: "HummingbirdCore", package: "hummingbird"), crypto,
+            .product(name: "HummingbirdTLS", package: "hummingbird"), .product(name: "HummingbirdHTTP2", package: "hummingbird"),
+            .product(name: "NIOSSL", package: "swift-nio-ssl"),
             .product(name: "UnixSignals", package: "swift-service-lifecycle"), httpClient, .product(name: "Prometheus", package: "swift-prometheus"), logging,
             .product(name: "Yams", package: "Yams"), nioCore, nioHTTP1, nioFoundation,
             .product(name: "NIOPosix", package: "swift-nio"), httpTypes, serviceLifecycle,
@@ -190,7 +192,7 @@ let package = Package(
         ]),
         testTarget("FedRouteGatewayTests", layer: "Serving", dependencies: [
             "FedRouteGateway", "FedRouteFakeUpstream", "FedRouteHTTPRunner", "FedRouteGatewayStore", "FedRouteGatewayPostgres", "FedRouteRouters",
-            "FedRouteFeatures", "FedRouteNumerics",
+            "FedRouteFeatures", "FedRouteNumerics", "FedRouteFederationHTTP", .product(name: "NIOSSL", package: "swift-nio-ssl"),
             "FedRouteData", hummingbird, httpClient, logging, nioHTTP1,
         ]),
         testTarget("FedRouteMetaRouterTests", layer: "Research", dependencies: ["FedRouteMetaRouter", "FedRouteNumerics", "FedRouteData", "FedRouteEvaluation"]),

@@ -1,4 +1,5 @@
 import Crypto
+import FedRouteHTTPRunner
 import Foundation
 import NIOSSL
 import SwiftASN1
@@ -58,13 +59,7 @@ public enum FederationCertificates {
 
     /// The coordinator's TLS settings from PEM files (ALPN offers h2 and http/1.1).
     public static func serverConfiguration(certificate: String, key: String) throws -> TLSConfiguration {
-        do {
-            let chain = try NIOSSLCertificate.fromPEMFile(certificate).map { NIOSSLCertificateSource.certificate($0) }
-            let privateKey = try NIOSSLPrivateKey(file: key, format: .pem)
-            var c = TLSConfiguration.makeServerConfiguration(certificateChain: chain, privateKey: .privateKey(privateKey))
-            c.minimumTLSVersion = .tlsv12
-            return c
-        } catch { throw WireError("cannot load the TLS certificate \(certificate) or key \(key): \(error)") }
+        do { return try ServerTLS.configuration(certificate: certificate, key: key) } catch { throw WireError("\(error)") }
     }
 
     /// A client's TLS settings: trust only the federation's CA.

@@ -2,6 +2,8 @@ import FedRouteHTTPRunner
 import HTTPTypes
 import Hummingbird
 import HummingbirdCore
+import HummingbirdHTTP2
+import NIOSSL
 import Logging
 import NIOCore
 
@@ -71,15 +73,23 @@ public enum GatewayRoutes {
     }
 
     /// An application serving `gateway` on `host:port` (port 0 picks a free one; `onServerRunning`
-    /// receives the bound port), closing idle connections after the configured idle timeout.
+    /// receives the bound port), closing idle connections after the configured idle timeout: HTTP/2
+    /// and HTTP/1.1 (ALPN) over TLS when `tls` is given, plaintext HTTP/1.1 otherwise.
     public static func application(
-        gateway: Gateway, host: String, port: Int, logger: Logger,
+        gateway: Gateway, host: String, port: Int, tls: TLSConfiguration? = nil, logger: Logger,
         onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
-    ) -> some ApplicationProtocol {
+    ) throws -> some ApplicationProtocol {
         let idle = gateway.routing.configuration.gateway.idleTimeoutSeconds
+        let http1 = HTTP1Channel.Configuration(idleTimeout: .nanoseconds(Int64(idle * 1e9)))
+        let server: HTTPServerBuilder
+        if let tls {
+            server = try .http2Upgrade(tlsConfiguration: tls, configuration: .init(idleTimeout: .nanoseconds(Int64(idle * 1e9)), streamConfiguration: http1))
+        } else {
+            server = .http1(configuration: http1)
+        }
         return Application(
             router: router(for: gateway),
-            server: .http1(configuration: .init(idleTimeout: .nanoseconds(Int64(idle * 1e9)))),
+            server: server,
             configuration: .init(address: .hostname(host, port: port), serverName: "fedroute-gateway"),
             onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? port) },
             logger: logger)

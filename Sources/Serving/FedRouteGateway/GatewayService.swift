@@ -1,10 +1,12 @@
 import AsyncHTTPClient
 import FedRouteEmbedding
 import FedRouteGatewayStore
+import FedRouteHTTPRunner
 import FedRouteRouters
 import Foundation
 import Hummingbird
 import Logging
+import NIOSSL
 import UnixSignals
 
 /// The routing gateway as one service: the router file, models.yaml, the store (keys, spend, request
@@ -29,6 +31,9 @@ public struct GatewayService: Sendable {
         public var authentication = true
         /// File holding the key secret; nil reads `$FEDROUTE_KEY_SECRET`.
         public var keySecretFile: String?
+        /// PEM certificate chain and private key: serve HTTP/2 and HTTP/1.1 over TLS (both or neither).
+        public var tlsCertificate: String?
+        public var tlsKey: String?
 
         public init(router: String, models: String) {
             self.router = router
@@ -38,6 +43,7 @@ public struct GatewayService: Sendable {
 
     public let options: Options
     public let access: GatewayAccess
+    let tls: TLSConfiguration?
     let initial: GatewayRouting
     let environment: [String: String]
     let logger: Logger
@@ -50,7 +56,15 @@ public struct GatewayService: Sendable {
         self.logger = logger
         initial = try Self.load(options, environment: environment, logger: logger)
         access = options.authentication ? .keys(try KeySecret.load(file: options.keySecretFile, environment: environment)) : .open
+        switch (options.tlsCertificate, options.tlsKey) {
+        case (let certificate?, let key?): tls = try ServerTLS.configuration(certificate: certificate, key: key)
+        case (nil, nil): tls = nil
+        default: throw GatewayConfigurationError(source: "options", message: "TLS needs both a certificate and its key (--tls-cert and --tls-key)")
+        }
     }
+
+    /// Whether the gateway serves over TLS.
+    public var usesTLS: Bool { tls != nil }
 
     static func load(_ options: Options, environment: [String: String], logger: Logger) throws -> GatewayRouting {
         try GatewayRouting.load(
@@ -97,7 +111,7 @@ public struct GatewayService: Sendable {
                         _ = try? await gateway.reload()
                     }
                 }
-                let app = GatewayRoutes.application(gateway: gateway, host: options.host, port: options.port, logger: logger) { bound in
+                let app = try GatewayRoutes.application(gateway: gateway, host: options.host, port: options.port, tls: tls, logger: logger) { bound in
                     onListening(bound, gateway)
                 }
                 try await app.runService()

@@ -11,11 +11,11 @@ public enum HTTPRunner {
     /// - Parameter make: builds the application around the callback that reports its bound port.
     public static func withRunning<App: ApplicationProtocol, T: Sendable>(
         logger: Logger,
-        _ make: (@escaping @Sendable (Int) async -> Void) -> App,
+        _ make: (@escaping @Sendable (Int) async -> Void) throws -> App,
         body: (Int) async throws -> T
     ) async throws -> T {
         let (ports, continuation) = AsyncStream.makeStream(of: Int.self)
-        let app = make { port in continuation.yield(port) }
+        let app = try make { port in continuation.yield(port) }
         let group = ServiceGroup(configuration: .init(services: [app], logger: logger))
         return try await withThrowingTaskGroup(of: Void.self) { tasks in
             tasks.addTask { try await group.run() }

@@ -58,7 +58,7 @@ enum GatewayBench {
                 let log = try SQLiteGatewayStore(path: directory.appendingPathComponent("\(UUID().uuidString).sqlite").path)
                 let gateway = try Gateway(pipeline: routingPipeline, configuration: config, upstream: UpstreamClient(http: http), store: log, logger: logger)
                 try await HTTPRunner.withRunning(logger: logger, { onRunning in
-                    GatewayRoutes.application(gateway: gateway, host: "127.0.0.1", port: 0, logger: logger, onServerRunning: onRunning)
+                    try GatewayRoutes.application(gateway: gateway, host: "127.0.0.1", port: 0, logger: logger, onServerRunning: onRunning)
                 }, body: { port in
                     let routed = "http://127.0.0.1:\(port)/v1/chat/completions"
                     let direct = base + "/chat/completions"

@@ -12,6 +12,7 @@ import Logging
 import NIOCore
 import Testing
 import NIOHTTP1
+import NIOSSL
 
 /// The gateway against two fake upstreams on loopback.
 ///
@@ -63,7 +64,8 @@ import NIOHTTP1
 
     static func withGateway<T: Sendable>(
         access: GatewayAccess = .open, logger: Logger = Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }),
-        routerFile: String? = nil, store: (any GatewayStore)? = nil, _ body: (Environment) async throws -> T
+        routerFile: String? = nil, store: (any GatewayStore)? = nil, tls: (server: TLSConfiguration, client: HTTPClient)? = nil,
+        _ body: (Environment) async throws -> T
     ) async throws -> T {
         let a = FakeUpstream(behaviors: ["strong-v2": .answer(.init(text: strongAnswer, promptTokens: 20, completionTokens: 10))], apiKey: "sk-test-a")
         let b = FakeUpstream(behaviors: [
@@ -115,9 +117,9 @@ import NIOHTTP1
                             upstream: UpstreamClient(http: http), store: log, access: access, logger: logger)
                     }
                     return try await HTTPRunner.withRunning(logger: logger, { onRunning in
-                        GatewayRoutes.application(gateway: gateway, host: "127.0.0.1", port: 0, logger: logger, onServerRunning: onRunning)
+                        try GatewayRoutes.application(gateway: gateway, host: "127.0.0.1", port: 0, tls: tls?.server, logger: logger, onServerRunning: onRunning)
                     }, body: { port in
-                        try await body(Environment(gateway: "http://127.0.0.1:\(port)", http: http, upstreamA: a, upstreamB: b, log: log, gatewayValue: gateway))
+                        try await body(Environment(gateway: "\(tls == nil ? "http" : "https")://127.0.0.1:\(port)", http: tls?.client ?? http, upstreamA: a, upstreamB: b, log: log, gatewayValue: gateway))
                     })
                 }
             }

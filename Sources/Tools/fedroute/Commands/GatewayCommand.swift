@@ -21,9 +21,12 @@ struct GatewayCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Folder with the MiniLM weights, for routers trained on MiniLM features.") var minilmPath: String?
     @Option(name: .long, help: "Log level.") var logLevel: Logger.Level = .info
     @Option(name: .long, help: "File holding the key secret (default: $FEDROUTE_KEY_SECRET); the one `fedroute keys create` used.") var keySecretFile: String?
+    @Option(name: .long, help: "PEM certificate chain: serve HTTP/2 and HTTP/1.1 over TLS (with --tls-key).") var tlsCert: String?
+    @Option(name: .long, help: "PEM private key of --tls-cert.") var tlsKey: String?
     @Flag(name: .long, help: "Serve without API keys: anyone who reaches the port may call every route (local use only).") var noAuth = false
 
     func validate() throws {
+        guard (tlsCert == nil) == (tlsKey == nil) else { throw ValidationError("--tls-cert and --tls-key go together") }
         guard (0...65535).contains(port) else { throw ValidationError("--port must be in 0…65535") }
         if let lambda, !RouterPredictions.isValid(lambda: lambda) { throw ValidationError("--lambda must be a finite number ≥ 0") }
     }
@@ -38,15 +41,18 @@ struct GatewayCommand: AsyncParsableCommand {
         options.minilmDirectory = minilmPath ?? MiniLMEncoder.configuredDirectory
         options.authentication = !noAuth
         options.keySecretFile = keySecretFile
+        options.tlsCertificate = tlsCert
+        options.tlsKey = tlsKey
         LoggingSystem.bootstrapStandardError(level: logLevel)
         let service = try GatewayService(options: options, environment: ProcessInfo.processInfo.environment, logger: Logger(label: "fedroute.gateway"))
         if noAuth {
             Console.info("WARNING: --no-auth: no API keys are checked; anyone who reaches \(host):\(port) spends the upstream keys and may reload the router")
         }
         let (host, settings, family, database) = (host, service.configuration.gateway, service.pipeline.router.family, Self.redacted(db))
+        let scheme = service.usesTLS ? "https" : "http"
         try await service.run { bound, gateway in
             Console.info("fedroute gateway: \(family.rawValue) router over \(gateway.routableModels.count) models, λ(auto) = \(settings.lambda), context \(settings.context.rawValue)")
-            Console.info("listening on http://\(host):\(bound)/v1 — keys, spend and request log in \(database); SIGHUP or POST /admin/reload reloads the router")
+            Console.info("listening on \(scheme)://\(host):\(bound)/v1 — keys, spend and request log in \(database); SIGHUP or POST /admin/reload reloads the router")
         }
     }
 
