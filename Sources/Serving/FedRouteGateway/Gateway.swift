@@ -82,11 +82,13 @@ public struct Gateway: Sendable {
 
     /// Which models to try for `request`, best first, with the caller's policy applied: a key's λ
     /// default and range, and the models it may use.
-    public func decide(_ request: ChatRequest, caller: Caller = .anonymous) async throws -> (decision: RoutingDecision, text: String) {
-        try await decide(request, caller: caller, routing: routing)
+    /// - Parameter maxCost: the request's cost ceiling (`x-fedroute-max-cost`, USD): models whose
+    ///   predicted cost exceeds it are not tried.
+    public func decide(_ request: ChatRequest, caller: Caller = .anonymous, maxCost: Double? = nil) async throws -> (decision: RoutingDecision, text: String) {
+        try await decide(request, caller: caller, maxCost: maxCost, routing: routing)
     }
 
-    func decide(_ request: ChatRequest, caller: Caller, routing: GatewayRouting) async throws -> (decision: RoutingDecision, text: String) {
+    func decide(_ request: ChatRequest, caller: Caller, maxCost: Double?, routing: GatewayRouting) async throws -> (decision: RoutingDecision, text: String) {
         let settings = routing.configuration.gateway
         let text = try request.routingText(settings.context, maxCharacters: settings.maxRoutingCharacters)
         let policy = caller.policy
@@ -100,7 +102,15 @@ public struct Gateway: Sendable {
             if let policy, !policy.allows(model: model) {
                 throw APIError(status: 403, message: "this key may not use the model '\(model)'", param: "model", code: "model_not_allowed")
             }
-            return (RoutingDecision(lambda: nil, candidates: [.init(model: model, predictedScore: nil, predictedCost: nil, available: true)]), text)
+            let decision = RoutingDecision(lambda: nil, candidates: [.init(model: model, predictedScore: nil, predictedCost: nil, available: true)])
+            if let maxCost {
+                let estimate = Self.estimatedCost(request: request, decision: decision, routing: routing)
+                guard estimate <= maxCost else {
+                    throw APIError(status: 400, message: "the model '\(model)' is estimated to cost \(estimate) USD for this request, above x-fedroute-max-cost \(maxCost)",
+                                   param: GatewayHeader.maxCost.rawName, code: "max_cost_exceeded")
+                }
+            }
+            return (decision, text)
         case .auto:
             lambda = policy.map { $0.clamp(lambda: $0.defaultLambda ?? settings.lambda) } ?? settings.lambda
         case .route(let l):
@@ -121,6 +131,15 @@ public struct Gateway: Sendable {
         guard !candidates.isEmpty else {
             throw APIError(status: 403, message: "none of the models this key may use can be routed to", param: "model", code: "model_not_allowed")
         }
+        if let maxCost {
+            let affordable = candidates.filter { ($0.predictedCost ?? 0) <= maxCost }
+            guard !affordable.isEmpty else {
+                let cheapest = candidates.compactMap(\.predictedCost).min() ?? 0
+                throw APIError(status: 400, message: "no model is predicted to cost at most x-fedroute-max-cost \(maxCost) USD (the cheapest: \(cheapest))",
+                               param: GatewayHeader.maxCost.rawName, code: "max_cost_exceeded")
+            }
+            return (RoutingDecision(lambda: lambda, candidates: affordable), text)
+        }
         return (RoutingDecision(lambda: lambda, candidates: candidates), text)
     }
 
@@ -136,7 +155,8 @@ public struct Gateway: Sendable {
     }
 
     /// Serves one `POST /v1/chat/completions` body from an authenticated caller.
-    public func chatCompletion(body: ByteBuffer, caller: Caller = .anonymous) async -> Response {
+    /// - Parameter maxCost: the `x-fedroute-max-cost` header's value, if sent (checked here).
+    public func chatCompletion(body: ByteBuffer, caller: Caller = .anonymous, maxCost: String? = nil) async -> Response {
         let received = ContinuousClock.now
         let id = "frq-" + UUID().uuidString.lowercased()
         let routing = self.routing
@@ -145,10 +165,11 @@ public struct Gateway: Sendable {
         let text: String
         var admission: Admission
         do {
+            let ceiling = try Self.parseMaxCost(maxCost)
             request = try ChatRequest(json: Data(buffer: body))
             admission = try await admitRate(request, caller: caller)
             do {
-                (decision, text) = try await decide(request, caller: caller, routing: routing)
+                (decision, text) = try await decide(request, caller: caller, maxCost: ceiling, routing: routing)
                 try await reserveBudget(&admission, requestID: id, request: request, decision: decision, routing: routing)
             } catch {
                 await release(admission, requestID: id)
@@ -224,6 +245,15 @@ public struct Gateway: Sendable {
         metrics.request(model: nil, outcome: "failed", duration: ContinuousClock.now - received)
         let tried = entry.attempts.map { "\($0.model) (\($0.error ?? "?"))" }.joined(separator: "; ")
         return Self.errorResponse(APIError(status: 502, message: "every model tried failed: \(tried)", type: "upstream_error", code: "upstream_failed"), requestID: id)
+    }
+
+    /// The `x-fedroute-max-cost` header as USD, or 400.
+    static func parseMaxCost(_ header: String?) throws -> Double? {
+        guard let header else { return nil }
+        guard let v = Double(header.trimmingCharacters(in: .whitespaces)), v.isFinite, v >= 0 else {
+            throw APIError(status: 400, message: "x-fedroute-max-cost must be a finite number of USD ≥ 0", param: GatewayHeader.maxCost.rawName, code: "invalid_max_cost")
+        }
+        return v
     }
 
     /// RPM and TPM of the caller's key: takes one request and the prompt's estimated tokens, or 429.
@@ -475,4 +505,6 @@ public enum GatewayHeader {
     public static let predictedCost = HTTPField.Name("x-fedroute-predicted-cost")!
     /// Models that failed before the answering one, comma-separated.
     public static let fallbackFrom = HTTPField.Name("x-fedroute-fallback-from")!
+    /// Request header: the most this request may cost (USD); models predicted to cost more are not tried.
+    public static let maxCost = HTTPField.Name("x-fedroute-max-cost")!
 }

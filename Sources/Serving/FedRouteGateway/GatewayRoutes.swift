@@ -32,7 +32,7 @@ public enum GatewayRoutes {
             case .failure(let e): return Gateway.errorResponse(e, requestID: nil)
             }
             let body = try await collect(request, gateway: gateway)
-            return await gateway.chatCompletion(body: body, caller: caller)
+            return await gateway.chatCompletion(body: body, caller: caller, maxCost: request.headers[GatewayHeader.maxCost])
         }
         router.post("/v1/feedback") { request, _ -> Response in
             let caller: Caller

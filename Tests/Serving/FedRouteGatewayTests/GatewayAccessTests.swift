@@ -1,7 +1,10 @@
+import AsyncHTTPClient
 import FedRouteFakeUpstream
 import FedRouteGatewayStore
 @testable import FedRouteGateway
 import Foundation
+import NIOCore
+import NIOHTTP1
 import Testing
 
 /// Virtual keys in front of the gateway of `GatewayEndToEndTests` (same upstreams and router).
@@ -137,6 +140,52 @@ import Testing
             #expect(try await E2E.chat(env, model: "route:100", key: free).status == 200)
             let metrics = try await E2E.send(env, "/metrics", method: "GET")
             #expect(metrics.body.contains(#"fedroute_gateway_limited_total{limit="rate"} 2"#))
+        }
+    }
+}
+
+/// `x-fedroute-max-cost`: models predicted to cost more than the request allows are not tried.
+@Suite struct GatewayMaxCostTests {
+    typealias E2E = GatewayEndToEndTests
+
+    static func chat(_ env: E2E.Environment, model: String, maxCost: String, key: String) async throws -> E2E.Reply {
+        var request = HTTPClientRequest(url: env.gateway + "/v1/chat/completions")
+        request.method = .POST
+        request.headers.add(name: "Authorization", value: "Bearer \(key)")
+        request.headers.add(name: "Content-Type", value: "application/json")
+        request.headers.add(name: "x-fedroute-max-cost", value: maxCost)
+        request.body = .bytes(ByteBuffer(string: #"{"model": "\#(model)", "messages": [{"role": "user", "content": "hi"}]}"#))
+        let response = try await env.http.execute(request, timeout: .seconds(30))
+        let body = String(buffer: try await response.body.collect(upTo: 1 << 20))
+        var headers: [String: String] = [:]
+        for h in response.headers { headers[h.name.lowercased()] = h.value }
+        return E2E.Reply(status: Int(response.status.code), headers: headers, body: body)
+    }
+
+    @Test func aCostCeilingRemovesDearModels() async throws {
+        let secret = try KeySecret(String(repeating: "m", count: 40))
+        try await E2E.withGateway(access: .keys(secret)) { env in
+            let (_, all) = try await env.log.createKey(name: "all", policy: .init(), expiresAt: nil, secret: secret)
+            let (_, two) = try await env.log.createKey(name: "two", policy: .init(models: ["strong", "cheap"]), expiresAt: nil, secret: secret)
+            // λ = 0 ranks strong (0.01 USD), portal (0.009), broken (0.001), cheap (0.0002), offline (0); under a
+            // 0.005 ceiling strong and portal are out, broken fails and cheap answers.
+            let r = try await Self.chat(env, model: "route:0", maxCost: "0.005", key: all)
+            #expect(r.status == 200 && r.headers["x-fedroute-model"] == "cheap" && r.headers["x-fedroute-fallback-from"] == "broken", "\(r.headers)")
+            // A ceiling of 0 leaves only offline (predicted free), which is unreachable.
+            let onlyFree = try await Self.chat(env, model: "route:0", maxCost: "0", key: all)
+            #expect(onlyFree.status == 502 && onlyFree.json?["error"]?["message"]?.stringValue?.contains("offline") == true)
+            // No model this key may use is that cheap.
+            let tooLow = try await Self.chat(env, model: "route:0", maxCost: "0.00000001", key: two)
+            #expect(tooLow.status == 400 && tooLow.json?["error"]?["code"]?.stringValue == "max_cost_exceeded")
+            // A named model is checked against its price for the prompt and max_tokens (256 by default):
+            // strong costs 10 + 30 USD per million tokens, so 256 completion tokens alone exceed 0.001.
+            let named = try await Self.chat(env, model: "strong", maxCost: "0.001", key: all)
+            #expect(named.status == 400 && named.json?["error"]?["code"]?.stringValue == "max_cost_exceeded")
+            #expect(try await Self.chat(env, model: "strong", maxCost: "0.1", key: all).status == 200)
+            for bad in ["abc", "-1", "inf", "nan"] {
+                let r = try await Self.chat(env, model: "auto", maxCost: bad, key: all)
+                #expect(r.status == 400 && r.json?["error"]?["code"]?.stringValue == "invalid_max_cost", "\(bad)")
+            }
         }
     }
 }

@@ -108,3 +108,31 @@ import FedRouteData
         #expect(throws: GatewayConfigurationError.self) { try c.apiKeys(environment: [:]) }
     }
 }
+
+@Suite struct GatewayLambdaYAMLTests {
+    static let models = """
+        models:
+          - { name: a, base_url: "http://x/v1", price: { input_per_million: 1, output_per_million: 2 } }
+        """
+
+    @Test func replacesTheValueAndKeepsEverythingElse() throws {
+        let yaml = "# our gateway\ngateway:\n    context: last-user   # routers trained on single queries\n    lambda: 20   # set by calibrate\n    max_attempts: 3\n" + Self.models + "\n"
+        let out = try GatewayConfiguration.settingLambda(123.5, inYAML: yaml)
+        #expect(out == "# our gateway\ngateway:\n    context: last-user   # routers trained on single queries\n    lambda: 123.5 # set by calibrate\n    max_attempts: 3\n" + Self.models + "\n")
+        #expect(try GatewayConfiguration.parse(yaml: out).gateway.lambda == 123.5)
+    }
+
+    @Test func addsTheKeyOrTheBlock() throws {
+        let noKey = "gateway:\n  max_attempts: 2\n" + Self.models
+        let added = try GatewayConfiguration.settingLambda(7, inYAML: noKey)
+        #expect(try GatewayConfiguration.parse(yaml: added).gateway.lambda == 7 && added.hasPrefix("gateway:\n  lambda: 7.0\n  max_attempts: 2\n"))
+        let noBlock = try GatewayConfiguration.settingLambda(0.5, inYAML: Self.models)
+        #expect(try GatewayConfiguration.parse(yaml: noBlock).gateway.lambda == 0.5)
+        // A nested `lambda:` elsewhere is not the gateway's.
+        let nested = "gateway:\n  timeout_seconds: 9\nmodels:\n  - { name: lambda, base_url: \"http://x/v1\", price: { input_per_million: 1, output_per_million: 2 } }\n"
+        #expect(try GatewayConfiguration.parse(yaml: try GatewayConfiguration.settingLambda(3, inYAML: nested)).gateway.lambda == 3)
+        #expect(throws: GatewayConfigurationError.self) { try GatewayConfiguration.settingLambda(-1, inYAML: Self.models) }
+        #expect(throws: GatewayConfigurationError.self) { try GatewayConfiguration.settingLambda(1, inYAML: "gateway: { lambda: 2 }\n" + Self.models) }
+        #expect(throws: GatewayConfigurationError.self) { try GatewayConfiguration.settingLambda(1, inYAML: "gateway:\n  lambda: 2\n") }
+    }
+}

@@ -47,6 +47,20 @@ import Testing
             #expect(FileManager.default.fileExists(atPath: report + "/" + file), "\(file) missing")
         }
 
+        // Calibrate the MLP's λ to a quality target and write it into a models.yaml (its comment kept).
+        let yaml = dir + "/models.yaml"
+        let names = try RouterFile.load(path: mlp).router.models
+        try ("gateway:\n  lambda: 1   # calibrated\nmodels:\n" + names.map { "  - { name: \($0), base_url: \"http://127.0.0.1:9/v1\", price: { input_per_million: 1, output_per_million: 1 } }\n" }.joined())
+            .write(toFile: yaml, atomically: true, encoding: .utf8)
+        let calibrate = try cli.run(["calibrate", "--router", mlp, "--data", data, "--test-fraction", "0.25", "--no-cache", "--target-cost", "1e9", "--models", yaml])
+        #expect(calibrate.status == 0, "\(calibrate.stderr)")
+        #expect(calibrate.stdout.contains("met on ") && calibrate.stdout.contains("check, ") && calibrate.stdout.contains("λ = 0 →"), "\(calibrate.stdout)")
+        #expect(try String(contentsOfFile: yaml, encoding: .utf8).hasPrefix("gateway:\n  lambda: 0.0 # calibrated\n"))
+        let noTarget = try cli.run(["calibrate", "--router", mlp, "--data", data])
+        #expect(noTarget.status != 0 && noTarget.stderr.contains("exactly one of --target-cost"))
+        let badShare = try cli.run(["calibrate", "--router", mlp, "--data", data, "--target-share", "nobody=0.5", "--no-cache"])
+        #expect(badShare.status != 0 && badShare.stderr.contains("the router has no model 'nobody'"), "\(badShare.stderr)")
+
         let route = try cli.run(["route", "--router", router, "--lambda", "0", "topic1 t1w3 t1w7 please answer"])
         #expect(route.status == 0, "\(route.stderr)")
         let lines = route.stdout.split(separator: "\n")
