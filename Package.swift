@@ -1,4 +1,4 @@
-// swift-tools-version: 6.0
+// swift-tools-version: 6.1
 import PackageDescription
 
 /// `scripts/fuzz.sh` sets FEDROUTE_FUZZ=1 (with its own build folder): every fedroute target is then compiled with
@@ -29,6 +29,7 @@ let httpTypes = Target.Dependency.product(name: "HTTPTypes", package: "swift-htt
 let serviceLifecycle = Target.Dependency.product(name: "ServiceLifecycle", package: "swift-service-lifecycle")
 let nioFoundation = Target.Dependency.product(name: "NIOFoundationCompat", package: "swift-nio")
 let nioHTTP1 = Target.Dependency.product(name: "NIOHTTP1", package: "swift-nio")
+let tracing = Target.Dependency.product(name: "Tracing", package: "swift-distributed-tracing")
 
 let package = Package(
     name: "fedroute",
@@ -63,6 +64,9 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-certificates", from: "1.21.1"),
         .package(url: "https://github.com/apple/swift-asn1", from: "1.7.4"),
         .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
+        .package(url: "https://github.com/apple/swift-distributed-tracing", from: "1.7.3"),
+        // OTLP over HTTP only: the gRPC exporter would add grpc-swift to every build.
+        .package(url: "https://github.com/swift-otel/swift-otel", from: "1.6.0", traits: ["OTLPHTTP"]),
     ],
     targets: [
         // MARK: Core — numbers, data, text → features
@@ -123,12 +127,16 @@ let package = Package(
         // fallback, SSE pass-through, Prometheus metrics), its models.yaml and the `GatewayService`.
         target("FedRouteGateway", layer: "Serving", dependencies: [
             "FedRouteNumerics", "FedRouteData", "FedRouteFeatures", "FedRouteEmbedding", "FedRouteRouters", "FedRouteGatewayStore", "FedRouteGatewayPostgres",
-            "FedRouteHTTPRunner", hummingbird, .product(name: "HummingbirdCore", package: "hummingbird"), crypto,
+            "FedRouteHTTPRunner", hummingbird, .product(name: "HummingbirdCore", package: "hummingbird"), crypto, tracing,
             .product(name: "HummingbirdTLS", package: "hummingbird"), .product(name: "HummingbirdHTTP2", package: "hummingbird"),
             .product(name: "NIOSSL", package: "swift-nio-ssl"),
             .product(name: "UnixSignals", package: "swift-service-lifecycle"), httpClient, .product(name: "Prometheus", package: "swift-prometheus"), logging,
             .product(name: "Yams", package: "Yams"), nioCore, nioHTTP1, nioFoundation,
             .product(name: "NIOPosix", package: "swift-nio"), httpTypes, serviceLifecycle,
+        ]),
+        // Exporting the gateway's spans over OTLP/HTTP (swift-otel); only the command line links it.
+        target("FedRouteTelemetry", layer: "Serving", dependencies: [
+            .product(name: "OTel", package: "swift-otel"), tracing, serviceLifecycle, logging,
         ]),
         // A scripted OpenAI-compatible upstream (fixed answers, failures, broken streams) for the
         // gateway's tests, its load benchmark and dry runs.
@@ -155,7 +163,7 @@ let package = Package(
             dependencies: [
                 "FedRouteNumerics", "FedRouteData", "FedRouteFeatures", "FedRouteRouters", "FedRouteEvaluation",
                 "FedRouteEmbedding", "FedRouteFederation", "FedRouteSimulation", "FedRouteGatewayStore", "FedRouteGateway",
-                "FedRouteMetaRouter", "FedRouteMultiRound", "FedRouteFederationHTTP",
+                "FedRouteMetaRouter", "FedRouteMultiRound", "FedRouteFederationHTTP", "FedRouteTelemetry",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"), logging,
             ],
             path: "Sources/Tools/fedroute", swiftSettings: strict),
@@ -192,7 +200,8 @@ let package = Package(
         ]),
         testTarget("FedRouteGatewayTests", layer: "Serving", dependencies: [
             "FedRouteGateway", "FedRouteFakeUpstream", "FedRouteHTTPRunner", "FedRouteGatewayStore", "FedRouteGatewayPostgres", "FedRouteRouters",
-            "FedRouteFeatures", "FedRouteNumerics", "FedRouteFederationHTTP", .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            "FedRouteFeatures", "FedRouteNumerics", "FedRouteFederationHTTP", "FedRouteTelemetry", .product(name: "NIOSSL", package: "swift-nio-ssl"), tracing,
+            serviceLifecycle,
             "FedRouteData", hummingbird, httpClient, logging, nioHTTP1,
         ]),
         testTarget("FedRouteMetaRouterTests", layer: "Research", dependencies: ["FedRouteMetaRouter", "FedRouteNumerics", "FedRouteData", "FedRouteEvaluation"]),

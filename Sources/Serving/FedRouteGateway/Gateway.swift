@@ -12,6 +12,7 @@ import NIOCore
 import NIOHTTP1
 import NIOFoundationCompat
 import NIOPosix
+import Tracing
 
 /// The router's choice for one request: the models to try, best first.
 public struct RoutingDecision: Sendable, Equatable {
@@ -41,6 +42,8 @@ public struct Gateway: Sendable {
     let limiter = RateLimiter()
     /// Builds a fresh routing from the files (nil: built in memory, nothing to reload).
     let loader: (@Sendable () throws -> GatewayRouting)?
+    /// Records a span per request (nil: no tracing); see `RequestTrace`.
+    let tracer: (any Tracer)?
 
     /// Largest non-streamed upstream answer read.
     static let maxAnswerBytes = 32 << 20
@@ -51,9 +54,10 @@ public struct Gateway: Sendable {
     public init(
         routing: GatewayRouting, upstream: UpstreamClient, store: any GatewayStore, access: GatewayAccess = .open,
         metrics: GatewayMetrics = GatewayMetrics(), logger: Logger = Logger(label: "fedroute.gateway"),
-        loader: (@Sendable () throws -> GatewayRouting)? = nil
+        loader: (@Sendable () throws -> GatewayRouting)? = nil, tracer: (any Tracer)? = nil
     ) {
         slot = RoutingSlot(routing)
+        self.tracer = tracer
         self.upstream = upstream
         self.store = store
         self.access = access
@@ -67,10 +71,10 @@ public struct Gateway: Sendable {
     public init(
         pipeline: RoutingPipeline, configuration: GatewayConfiguration, apiKeys: [String: String] = [:], upstream: UpstreamClient,
         store: any GatewayStore, access: GatewayAccess = .open, metrics: GatewayMetrics = GatewayMetrics(),
-        logger: Logger = Logger(label: "fedroute.gateway"), routingPool: NIOThreadPool = .singleton
+        logger: Logger = Logger(label: "fedroute.gateway"), routingPool: NIOThreadPool = .singleton, tracer: (any Tracer)? = nil
     ) throws {
         let routing = try GatewayRouting(pipeline: pipeline, configuration: configuration, apiKeys: apiKeys, routingPool: routingPool, logger: logger)
-        self.init(routing: routing, upstream: upstream, store: store, access: access, metrics: metrics, logger: logger)
+        self.init(routing: routing, upstream: upstream, store: store, access: access, metrics: metrics, logger: logger, tracer: tracer)
     }
 
     /// The routing new requests start with.
@@ -88,7 +92,9 @@ public struct Gateway: Sendable {
         try await decide(request, caller: caller, maxCost: maxCost, routing: routing)
     }
 
-    func decide(_ request: ChatRequest, caller: Caller, maxCost: Double?, routing: GatewayRouting) async throws -> (decision: RoutingDecision, text: String) {
+    func decide(
+        _ request: ChatRequest, caller: Caller, maxCost: Double?, routing: GatewayRouting, trace: RequestTrace? = nil
+    ) async throws -> (decision: RoutingDecision, text: String) {
         let settings = routing.configuration.gateway
         let text = try request.routingText(settings.context, maxCharacters: settings.maxRoutingCharacters)
         let policy = caller.policy
@@ -121,6 +127,9 @@ public struct Gateway: Sendable {
             lambda = l
         }
         let started = ContinuousClock.now
+        let routeSpan = trace?.child("fedroute.route")
+        routeSpan?.set("fedroute.routing_characters", text.count)
+        defer { routeSpan?.end() }
         let predictions = try await routing.batcher.predict(text)
         metrics.routing(ContinuousClock.now - started)
         let candidates = predictions.ranked(row: 0, lambda: lambda).compactMap { j -> RoutingDecision.Candidate? in
@@ -155,10 +164,23 @@ public struct Gateway: Sendable {
     }
 
     /// Serves one `POST /v1/chat/completions` body from an authenticated caller.
-    /// - Parameter maxCost: the `x-fedroute-max-cost` header's value, if sent (checked here).
-    public func chatCompletion(body: ByteBuffer, caller: Caller = .anonymous, maxCost: String? = nil) async -> Response {
-        let received = ContinuousClock.now
+    /// - Parameters:
+    ///   - maxCost: the `x-fedroute-max-cost` header's value, if sent (checked here).
+    ///   - headers: the request's headers, to continue a caller's trace (`traceparent`).
+    public func chatCompletion(body: ByteBuffer, caller: Caller = .anonymous, maxCost: String? = nil, headers: HTTPFields? = nil) async -> Response {
         let id = "frq-" + UUID().uuidString.lowercased()
+        let trace = RequestTrace(tracer: tracer, name: "POST /v1/chat/completions", headers: headers)
+        trace.set("fedroute.request_id", id)
+        trace.set("fedroute.key_id", caller.keyID)
+        let response = await chatCompletion(body: body, caller: caller, maxCost: maxCost, id: id, trace: trace)
+        trace.set("http.response.status_code", Int(response.status.code))
+        // A stream's span ends with the stream (in `finish`).
+        if response.headers[.contentType] != "text/event-stream" { trace.end() }
+        return response
+    }
+
+    func chatCompletion(body: ByteBuffer, caller: Caller, maxCost: String?, id: String, trace: RequestTrace) async -> Response {
+        let received = ContinuousClock.now
         let routing = self.routing
         let request: ChatRequest
         let decision: RoutingDecision
@@ -169,19 +191,22 @@ public struct Gateway: Sendable {
             request = try ChatRequest(json: Data(buffer: body))
             admission = try await admitRate(request, caller: caller)
             do {
-                (decision, text) = try await decide(request, caller: caller, maxCost: ceiling, routing: routing)
+                (decision, text) = try await decide(request, caller: caller, maxCost: ceiling, routing: routing, trace: trace)
                 try await reserveBudget(&admission, requestID: id, request: request, decision: decision, routing: routing)
             } catch {
                 await release(admission, requestID: id)
                 throw error
             }
         } catch let e as APIError {
+            trace.fail(e.message)
+            trace.set("fedroute.outcome", "rejected")
             metrics.request(model: nil, outcome: "rejected", duration: ContinuousClock.now - received)
             logger.info("rejected request", metadata: [
                 "request_id": "\(id)", "status": "\(e.status)", "key": "\(caller.keyID ?? "-")", "reason": "\(LogText.escape(e.message))",
             ])
             return Self.errorResponse(e, requestID: id)
         } catch {
+            trace.fail("routing failed: \(error)")
             metrics.request(model: nil, outcome: "failed", duration: ContinuousClock.now - received)
             logger.error("routing failed", metadata: ["request_id": "\(id)", "error": "\(LogText.escape(String(describing: error)))"])
             return Self.errorResponse(APIError(status: 500, message: "routing failed: \(error)", type: "server_error"), requestID: id)
@@ -193,9 +218,16 @@ public struct Gateway: Sendable {
             promptTokens: nil, completionTokens: nil, tokensEstimated: false, costUSD: nil, latencyMilliseconds: 0, keyID: caller.keyID)
         let promptBytes = request.promptBytes
         let settings = routing.configuration.gateway
+        trace.set("fedroute.requested_model", request.model)
+        trace.set("fedroute.lambda", decision.lambda)
+        trace.set("fedroute.candidates", decision.candidates.prefix(settings.maxAttempts).map(\.model).joined(separator: ","))
 
         for candidate in decision.candidates.prefix(settings.maxAttempts) {
             let endpoint = routing.endpoints[candidate.model]!
+            let attempt = trace.child("fedroute.upstream", kind: .client)
+            attempt.set("fedroute.model", candidate.model)
+            attempt.set("server.address", endpoint.chatCompletionsURL)
+            defer { attempt.end() }
             do {
                 let response = try await upstream.send(
                     request.upstreamBody(model: endpoint.upstreamModel ?? endpoint.name), to: endpoint, apiKey: routing.apiKeys[endpoint.name],
@@ -224,17 +256,24 @@ public struct Gateway: Sendable {
                 entry.predictedCost = candidate.predictedCost
                 entry.attempts.append(UpstreamAttempt(model: candidate.model))
                 if entry.attempts.count > 1 { metrics.fallback() }
+                trace.set("fedroute.model", candidate.model)
+                trace.set("fedroute.predicted_score", candidate.predictedScore)
+                trace.set("fedroute.predicted_cost", candidate.predictedCost)
+                trace.set("fedroute.fallbacks", entry.attempts.count - 1)
+                if entry.attempts.count > 1 { trace.set("fedroute.fallback_from", entry.attempts.dropLast().map(\.model).joined(separator: ",")) }
                 if request.stream {
-                    return streamingResponse(response, request: request, entry: entry, endpoint: endpoint, admission: admission, headers: headers, received: received)
+                    return streamingResponse(
+                        response, request: request, entry: entry, endpoint: endpoint, admission: admission, headers: headers, received: received, trace: trace)
                 }
                 let usage = TokenUsage.of(json: json, bodyBytes: answer.readableBytes, promptBytes: promptBytes)
-                await finish(&entry, endpoint: endpoint, usage: usage, outcome: .answered, admission: admission, received: received)
+                await finish(&entry, endpoint: endpoint, usage: usage, outcome: .answered, admission: admission, received: received, trace: trace)
                 var h = headers
                 h[.contentType] = "application/json"
                 return Response(status: .ok, headers: h, body: ResponseBody(byteBuffer: answer))
             } catch {
                 let reason = (error as? UpstreamError)?.description ?? String(describing: error)
                 entry.attempts.append(UpstreamAttempt(model: candidate.model, error: reason))
+                attempt.fail(reason)
                 metrics.upstreamFailure(model: candidate.model)
                 logger.warning("upstream failed", metadata: ["request_id": "\(id)", "model": "\(candidate.model)", "error": "\(LogText.escape(reason))"])
             }
@@ -244,6 +283,9 @@ public struct Gateway: Sendable {
         await release(admission, requestID: id)
         metrics.request(model: nil, outcome: "failed", duration: ContinuousClock.now - received)
         let tried = entry.attempts.map { "\($0.model) (\($0.error ?? "?"))" }.joined(separator: "; ")
+        trace.set("fedroute.outcome", "failed")
+        trace.set("fedroute.fallbacks", entry.attempts.count)
+        trace.fail("every model tried failed")
         return Self.errorResponse(APIError(status: 502, message: "every model tried failed: \(tried)", type: "upstream_error", code: "upstream_failed"), requestID: id)
     }
 
@@ -322,7 +364,7 @@ public struct Gateway: Sendable {
     /// Forwards an upstream event stream, reading usage as it passes, and records the request at its end.
     func streamingResponse(
         _ response: HTTPClientResponse, request: ChatRequest, entry: RoutedRequest, endpoint: ModelEndpoint, admission: Admission,
-        headers: HTTPFields, received: ContinuousClock.Instant
+        headers: HTTPFields, received: ContinuousClock.Instant, trace: RequestTrace
     ) -> Response {
         var h = headers
         h[.contentType] = "text/event-stream"
@@ -352,7 +394,9 @@ public struct Gateway: Sendable {
             if outcome == .interrupted, entry.attempts[entry.attempts.count - 1].error == nil {
                 entry.attempts[entry.attempts.count - 1].error = clientGone ? "client disconnected" : (scanner.upstreamError.map { "upstream error event: \($0)" } ?? "stream ended without [DONE]")
             }
-            await finish(&entry, endpoint: endpoint, usage: scanner.tokenUsage(promptBytes: promptBytes), outcome: outcome, admission: admission, received: received)
+            await finish(
+                &entry, endpoint: endpoint, usage: scanner.tokenUsage(promptBytes: promptBytes), outcome: outcome, admission: admission, received: received, trace: trace)
+            trace.end()
             // Ends the response (a no-op for a client that already went away).
             try? await writer.finish(nil)
         }
@@ -361,7 +405,8 @@ public struct Gateway: Sendable {
 
     /// Prices, records, charges to the caller's key and counts an answered (or interrupted) request.
     func finish(
-        _ entry: inout RoutedRequest, endpoint: ModelEndpoint, usage: TokenUsage, outcome: RequestOutcome, admission: Admission, received: ContinuousClock.Instant
+        _ entry: inout RoutedRequest, endpoint: ModelEndpoint, usage: TokenUsage, outcome: RequestOutcome, admission: Admission, received: ContinuousClock.Instant,
+        trace: RequestTrace
     ) async {
         let cost = endpoint.price.cost(inputTokens: usage.promptTokens, outputTokens: usage.completionTokens)
         entry.outcome = outcome
@@ -373,6 +418,11 @@ public struct Gateway: Sendable {
         entry.latencyMilliseconds = Self.milliseconds(elapsed)
         await record(entry)
         await settle(admission, requestID: entry.id, costUSD: cost, tokens: usage.promptTokens + usage.completionTokens)
+        trace.set("fedroute.outcome", outcome.rawValue)
+        trace.set("fedroute.cost_usd", cost)
+        trace.set("fedroute.prompt_tokens", usage.promptTokens)
+        trace.set("fedroute.completion_tokens", usage.completionTokens)
+        if outcome != .answered { trace.fail("the stream was \(outcome.rawValue)") }
         metrics.answer(model: endpoint.name, usage: usage, costUSD: cost)
         metrics.request(model: endpoint.name, outcome: outcome.rawValue, duration: elapsed)
         logger.info("routed", metadata: [

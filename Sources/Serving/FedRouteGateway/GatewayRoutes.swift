@@ -32,7 +32,7 @@ public enum GatewayRoutes {
             case .failure(let e): return Gateway.errorResponse(e, requestID: nil)
             }
             let body = try await collect(request, gateway: gateway)
-            return await gateway.chatCompletion(body: body, caller: caller, maxCost: request.headers[GatewayHeader.maxCost])
+            return await gateway.chatCompletion(body: body, caller: caller, maxCost: request.headers[GatewayHeader.maxCost], headers: request.headers)
         }
         router.post("/v1/feedback") { request, _ -> Response in
             let caller: Caller

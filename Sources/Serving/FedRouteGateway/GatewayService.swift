@@ -7,6 +7,8 @@ import Foundation
 import Hummingbird
 import Logging
 import NIOSSL
+import ServiceLifecycle
+import Tracing
 import UnixSignals
 
 /// The routing gateway as one service: the router file, models.yaml, the store (keys, spend, request
@@ -44,6 +46,10 @@ public struct GatewayService: Sendable {
     public let options: Options
     public let access: GatewayAccess
     let tls: TLSConfiguration?
+    /// Spans of every request go to this tracer (nil: none), and `telemetry` (its exporter) runs
+    /// beside the server and is shut down after it, so that the last spans are sent.
+    public var tracer: (any Tracer)?
+    public var telemetry: (any Service)?
     let initial: GatewayRouting
     let environment: [String: String]
     let logger: Logger
@@ -101,7 +107,7 @@ public struct GatewayService: Sendable {
         let (options, environment, logger) = (options, environment, logger)
         let gateway = Gateway(
             routing: initial, upstream: UpstreamClient(http: http), store: store, access: access, logger: logger,
-            loader: { try Self.load(options, environment: environment, logger: logger) })
+            loader: { try Self.load(options, environment: environment, logger: logger) }, tracer: tracer)
         let signals = await UnixSignalsSequence(trapping: .sighup)
         do {
             try await withThrowingTaskGroup(of: Void.self) { group in
@@ -114,7 +120,10 @@ public struct GatewayService: Sendable {
                 let app = try GatewayRoutes.application(gateway: gateway, host: options.host, port: options.port, tls: tls, logger: logger) { bound in
                     onListening(bound, gateway)
                 }
-                try await app.runService()
+                // Shut down in reverse order: the server first, then the span exporter (which flushes).
+                let services: [any Service] = (telemetry.map { [$0] } ?? []) + [app]
+                try await ServiceGroup(configuration: .init(
+                    services: services.map { .init(service: $0) }, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)).run()
                 group.cancelAll()
             }
         } catch {

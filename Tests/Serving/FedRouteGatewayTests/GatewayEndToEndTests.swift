@@ -13,6 +13,7 @@ import NIOCore
 import Testing
 import NIOHTTP1
 import NIOSSL
+import Tracing
 
 /// The gateway against two fake upstreams on loopback.
 ///
@@ -64,7 +65,7 @@ import NIOSSL
 
     static func withGateway<T: Sendable>(
         access: GatewayAccess = .open, logger: Logger = Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }),
-        routerFile: String? = nil, store: (any GatewayStore)? = nil, tls: (server: TLSConfiguration, client: HTTPClient)? = nil,
+        routerFile: String? = nil, store: (any GatewayStore)? = nil, tls: (server: TLSConfiguration, client: HTTPClient)? = nil, tracer: (any Tracer)? = nil,
         _ body: (Environment) async throws -> T
     ) async throws -> T {
         let a = FakeUpstream(behaviors: ["strong-v2": .answer(.init(text: strongAnswer, promptTokens: 20, completionTokens: 10))], apiKey: "sk-test-a")
@@ -114,7 +115,7 @@ import NIOSSL
                     } else {
                         gateway = try Gateway(
                             pipeline: try router(), configuration: config, apiKeys: try config.apiKeys(environment: ["FAKE_A_KEY": "sk-test-a"]),
-                            upstream: UpstreamClient(http: http), store: log, access: access, logger: logger)
+                            upstream: UpstreamClient(http: http), store: log, access: access, logger: logger, tracer: tracer)
                     }
                     return try await HTTPRunner.withRunning(logger: logger, { onRunning in
                         try GatewayRoutes.application(gateway: gateway, host: "127.0.0.1", port: 0, tls: tls?.server, logger: logger, onServerRunning: onRunning)
@@ -138,9 +139,12 @@ import NIOSSL
         var json: JSONValue? { try? JSONValue.decode(Data(body.utf8)) }
     }
 
-    static func send(_ env: Environment, _ path: String, method: String = "POST", body: String? = nil, key: String? = nil) async throws -> Reply {
+    static func send(
+        _ env: Environment, _ path: String, method: String = "POST", body: String? = nil, key: String? = nil, headers extra: [String: String] = [:]
+    ) async throws -> Reply {
         var request = HTTPClientRequest(url: env.gateway + path)
         request.method = .init(rawValue: method)
+        for (name, value) in extra { request.headers.add(name: name, value: value) }
         if let key { request.headers.add(name: "Authorization", value: "Bearer \(key)") }
         if let body {
             request.headers.add(name: "Content-Type", value: "application/json")

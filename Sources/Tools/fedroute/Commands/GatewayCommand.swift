@@ -1,6 +1,7 @@
 import ArgumentParser
 import FedRouteEmbedding
 import FedRouteGateway
+import FedRouteTelemetry
 import FedRouteRouters
 import Foundation
 import Logging
@@ -23,10 +24,13 @@ struct GatewayCommand: AsyncParsableCommand {
     @Option(name: .long, help: "File holding the key secret (default: $FEDROUTE_KEY_SECRET); the one `fedroute keys create` used.") var keySecretFile: String?
     @Option(name: .long, help: "PEM certificate chain: serve HTTP/2 and HTTP/1.1 over TLS (with --tls-key).") var tlsCert: String?
     @Option(name: .long, help: "PEM private key of --tls-cert.") var tlsKey: String?
+    @Option(name: .long, help: "Export a span per request over OTLP/HTTP to this collector URL (e.g. http://127.0.0.1:4318/v1/traces).") var otlpEndpoint: String?
+    @Option(name: .long, help: "OTLP/HTTP body encoding.") var otlpFormat: OTLPTracing.WireFormat = .protobuf
     @Flag(name: .long, help: "Serve without API keys: anyone who reaches the port may call every route (local use only).") var noAuth = false
 
     func validate() throws {
         guard (tlsCert == nil) == (tlsKey == nil) else { throw ValidationError("--tls-cert and --tls-key go together") }
+        if let otlpEndpoint, let problem = OTLPTracing.problem(endpoint: otlpEndpoint) { throw ValidationError("--otlp-endpoint: \(problem)") }
         guard (0...65535).contains(port) else { throw ValidationError("--port must be in 0…65535") }
         if let lambda, !RouterPredictions.isValid(lambda: lambda) { throw ValidationError("--lambda must be a finite number ≥ 0") }
     }
@@ -44,7 +48,13 @@ struct GatewayCommand: AsyncParsableCommand {
         options.tlsCertificate = tlsCert
         options.tlsKey = tlsKey
         LoggingSystem.bootstrapStandardError(level: logLevel)
-        let service = try GatewayService(options: options, environment: ProcessInfo.processInfo.environment, logger: Logger(label: "fedroute.gateway"))
+        var service = try GatewayService(options: options, environment: ProcessInfo.processInfo.environment, logger: Logger(label: "fedroute.gateway"))
+        if let otlpEndpoint {
+            var settings = OTLPTracing.Settings(endpoint: otlpEndpoint)
+            settings.format = otlpFormat
+            (service.tracer, service.telemetry) = try OTLPTracing.make(settings)
+            Console.info("traces: a span per request to \(otlpEndpoint) (OTLP/HTTP, \(otlpFormat.rawValue))")
+        }
         if noAuth {
             Console.info("WARNING: --no-auth: no API keys are checked; anyone who reaches \(host):\(port) spends the upstream keys and may reload the router")
         }

@@ -2,6 +2,7 @@ import ArgumentParser
 import FedRouteData
 import FedRouteEmbedding
 import FedRouteGateway
+import FedRouteTelemetry
 import FedRouteMetaRouter
 import FedRouteMultiRound
 import FedRouteRouters
@@ -13,6 +14,7 @@ extension RouterFamily: ExpressibleByArgument {}
 extension WordPieceTokenizer.Truncation: ExpressibleByArgument {}
 extension KMeansConfiguration.Initialization: ExpressibleByArgument {}
 extension ContextMode: ExpressibleByArgument {}
+extension OTLPTracing.WireFormat: ExpressibleByArgument {}
 extension MetaRouterExperiment.BiasBasis: ExpressibleByArgument {}
 extension ScaleAlignment: ExpressibleByArgument {}
 extension PropensityModel: ExpressibleByArgument {}
