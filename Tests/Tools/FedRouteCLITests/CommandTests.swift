@@ -1,6 +1,8 @@
 import FedRouteData
 import FedRouteRouters
+import AsyncHTTPClient
 import Foundation
+import NIOCore
 import Testing
 
 /// The `fedroute` commands end to end on small synthetic data: what they print, the files they
@@ -143,5 +145,57 @@ import Testing
         let otherSecret = try cli.run(["keys", "create", "--db", db, "--name", "y"], environment: ["FEDROUTE_KEY_SECRET": String(repeating: "z", count: 40)])
         #expect(otherSecret.status != 0 && otherSecret.stderr.contains("different key secret"))
         #expect(try cli.run(["keys", "list", "--db", dir + "/missing.sqlite"]).status != 0)
+    }
+
+    /// `fedroute gateway` as a process: refuses to start without a key secret, serves /health, and on
+    /// SIGHUP swaps in a new router file (a broken one is refused and the current one keeps serving).
+    @Test func gatewayReloadsItsRouterOnSIGHUP() async throws {
+        let a = dir + "/a.safetensors", b = dir + "/b.safetensors", live = dir + "/live.safetensors"
+        for (out, clusters) in [(a, "2"), (b, "3")] {
+            let r = try cli.run(["train", "--router", "kmeans", "--data", data, "--clusters", clusters, "--no-cache", "--out", out])
+            #expect(r.status == 0, "\(r.stderr)")
+        }
+        try FileManager.default.copyItem(atPath: a, toPath: live)
+        let yaml = dir + "/gateway-models.yaml"
+        let names = try RouterFile.load(path: a).router.models
+        try ("models:\n" + names.map { "  - { name: \($0), base_url: \"http://127.0.0.1:9/v1\", price: { input_per_million: 1, output_per_million: 1 } }\n" }.joined())
+            .write(toFile: yaml, atomically: true, encoding: .utf8)
+
+        let noSecret = try cli.run(["gateway", "--router", live, "--models", yaml, "--port", "0", "--db", dir + "/g.sqlite"], environment: ["FEDROUTE_KEY_SECRET": ""])
+        #expect(noSecret.status != 0 && noSecret.stderr.contains("FEDROUTE_KEY_SECRET") && noSecret.stderr.contains("--no-auth"), "\(noSecret.stderr)")
+
+        let gateway = try cli.start(["gateway", "--router", live, "--models", yaml, "--port", "0", "--db", dir + "/g.sqlite", "--no-auth"], errorFile: dir + "/gateway.err")
+        defer { gateway.stop() }
+        let port = try await gateway.waitForPort()
+        #expect(gateway.stderr.contains("WARNING: --no-auth"))
+        let http = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup)
+        func fingerprint() async throws -> String? {
+            let response = try await http.execute(HTTPClientRequest(url: "http://127.0.0.1:\(port)/health"), timeout: .seconds(10))
+            let body = try await response.body.collect(upTo: 1 << 20)
+            let json = try JSONSerialization.jsonObject(with: Data(body.readableBytesView)) as? [String: Any]
+            return json?["router_fingerprint"] as? String
+        }
+        do {
+            let first = try #require(try await fingerprint())
+            try FileManager.default.removeItem(atPath: live)
+            try FileManager.default.copyItem(atPath: b, toPath: live)
+            kill(gateway.process.processIdentifier, SIGHUP)
+            var second = first
+            for _ in 0..<100 where second == first {
+                try await Task.sleep(for: .milliseconds(100))
+                second = try await fingerprint() ?? first
+            }
+            #expect(second != first)
+            try Data("broken".utf8).write(to: URL(fileURLWithPath: live))
+            kill(gateway.process.processIdentifier, SIGHUP)
+            for _ in 0..<100 where !gateway.stderr.contains("reload refused") { try await Task.sleep(for: .milliseconds(100)) }
+            #expect(gateway.stderr.contains("reload refused"))
+            #expect(try await fingerprint() == second)
+        } catch {
+            try? await http.shutdown()
+            throw error
+        }
+        try await http.shutdown()
+        #expect(gateway.terminate() == 0, "\(gateway.stderr)")
     }
 }

@@ -49,6 +49,59 @@ struct FedRouteCLI {
         return Run(status: p.terminationStatus, stdout: String(decoding: outData, as: UTF8.self), stderr: String(decoding: errData.value, as: UTF8.self))
     }
 
+    /// A running `fedroute` process (a server); its standard error goes to a file, read as it grows.
+    final class Background: Sendable {
+        let process: Process
+        let errorFile: String
+
+        init(process: Process, errorFile: String) {
+            self.process = process
+            self.errorFile = errorFile
+        }
+
+        var stderr: String { (try? String(contentsOfFile: errorFile, encoding: .utf8)) ?? "" }
+
+        /// The port from the server's "listening on http(s)://host:PORT" line.
+        func waitForPort(seconds: Double = 60) async throws -> Int {
+            let deadline = Date().addingTimeInterval(seconds)
+            while Date() < deadline {
+                if let line = stderr.split(separator: "\n").first(where: { $0.hasPrefix("listening on http") }),
+                   let url = line.split(separator: " ").first(where: { $0.hasPrefix("http") }),
+                   let port = URLComponents(string: String(url))?.port {
+                    return port
+                }
+                guard process.isRunning else { throw CLIError("the server exited: \(stderr)") }
+                try await Task.sleep(for: .milliseconds(50))
+            }
+            throw CLIError("the server did not listen within \(seconds) s: \(stderr)")
+        }
+
+        /// SIGTERM, then the exit status.
+        func terminate() -> Int32 {
+            if process.isRunning { process.terminate() }
+            process.waitUntilExit()
+            return process.terminationStatus
+        }
+
+        func stop() { if process.isRunning { process.terminate(); process.waitUntilExit() } }
+    }
+
+    /// Starts `fedroute arguments…` without waiting for it; its standard error goes to `errorFile`.
+    func start(_ arguments: [String], errorFile: String, environment: [String: String] = [:]) throws -> Background {
+        let p = Process()
+        p.executableURL = executable
+        p.arguments = arguments
+        var env = ProcessInfo.processInfo.environment
+        env["CI"] = "true"
+        env.merge(environment) { _, new in new }
+        p.environment = env
+        FileManager.default.createFile(atPath: errorFile, contents: nil)
+        p.standardOutput = FileHandle.nullDevice
+        p.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: errorFile))
+        try p.run()
+        return Background(process: p, errorFile: errorFile)
+    }
+
     /// A fresh temporary folder.
     static func temporaryDirectory() throws -> String {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("fedroute-cli-\(UUID().uuidString)").path
