@@ -171,7 +171,7 @@ let package = Package(
             name: "fedroute-bench",
             dependencies: [
                 "FedRouteNumerics", "FedRouteData", "FedRouteFeatures", "FedRouteEmbedding", "FedRouteRouters", "FedRouteFederation", "FedRouteSimulation",
-                "FedRouteGatewayStore", "FedRouteGateway", "FedRouteFakeUpstream", "FedRouteHTTPRunner", "FedRouteFederationHTTP",
+                "FedRouteGatewayStore", "FedRouteGatewayPostgres", "FedRouteGateway", "FedRouteFakeUpstream", "FedRouteHTTPRunner", "FedRouteFederationHTTP",
                 hummingbird, httpClient, logging, nioCore, nioHTTP1, nioFoundation,
             ],
             path: "Sources/Tools/fedroute-bench", swiftSettings: strict),

@@ -40,6 +40,7 @@ public struct Gateway: Sendable {
     let upstream: UpstreamClient
     let logger: Logger
     let limiter = RateLimiter()
+    let keyCache = KeyCache()
     /// Builds a fresh routing from the files (nil: built in memory, nothing to reload).
     let loader: (@Sendable () throws -> GatewayRouting)?
     /// Records a span per request (nil: no tracing); see `RequestTrace`.
@@ -279,8 +280,7 @@ public struct Gateway: Sendable {
             }
         }
         entry.latencyMilliseconds = Self.milliseconds(ContinuousClock.now - received)
-        await record(entry)
-        await release(admission, requestID: id)
+        await record(entry, admission: admission, costUSD: 0, tokens: 0)
         metrics.request(model: nil, outcome: "failed", duration: ContinuousClock.now - received)
         let tried = entry.attempts.map { "\($0.model) (\($0.error ?? "?"))" }.joined(separator: "; ")
         trace.set("fedroute.outcome", "failed")
@@ -344,20 +344,20 @@ public struct Gateway: Sendable {
         return endpoint.price.cost(inputTokens: TokenUsage.estimate(bytes: request.promptBytes), outputTokens: completion)
     }
 
-    /// Ends a request that no model answered: drops its reservation and returns its estimated tokens.
+    /// Ends a request rejected after admission (no upstream tried, nothing recorded): drops its
+    /// reservation and returns its estimated tokens.
     func release(_ admission: Admission, requestID: String) async {
-        await settle(admission, requestID: requestID, costUSD: 0, tokens: 0)
+        guard let keyID = admission.keyID else { return }
+        await settleRate(admission, keyID: keyID, tokens: 0)
+        guard admission.reserved else { return }
+        do { try await store.settle(keyID: keyID, requestID: requestID, usd: 0) } catch {
+            logger.error("budget reservation not released", metadata: ["request_id": "\(requestID)", "key": "\(keyID)", "error": "\(error)"])
+        }
     }
 
-    func settle(_ admission: Admission, requestID: String, costUSD: Double, tokens: Int) async {
-        guard let keyID = admission.keyID else { return }
+    func settleRate(_ admission: Admission, keyID: String, tokens: Int) async {
         if admission.policy?.tpm != nil {
             await limiter.settle(keyID: keyID, tpm: admission.policy?.tpm, estimatedTokens: admission.estimatedTokens, actualTokens: tokens)
-        }
-        guard admission.reserved || costUSD > 0 else { return }
-        do { try await store.settle(keyID: keyID, requestID: requestID, usd: costUSD) } catch {
-            // The answer is out; losing its spend is logged loudly rather than hidden.
-            logger.error("spend not recorded", metadata: ["request_id": "\(requestID)", "key": "\(keyID)", "cost_usd": "\(costUSD)", "error": "\(error)"])
         }
     }
 
@@ -416,8 +416,7 @@ public struct Gateway: Sendable {
         entry.costUSD = cost
         let elapsed = ContinuousClock.now - received
         entry.latencyMilliseconds = Self.milliseconds(elapsed)
-        await record(entry)
-        await settle(admission, requestID: entry.id, costUSD: cost, tokens: usage.promptTokens + usage.completionTokens)
+        await record(entry, admission: admission, costUSD: cost, tokens: usage.promptTokens + usage.completionTokens)
         trace.set("fedroute.outcome", outcome.rawValue)
         trace.set("fedroute.cost_usd", cost)
         trace.set("fedroute.prompt_tokens", usage.promptTokens)
@@ -431,10 +430,15 @@ public struct Gateway: Sendable {
         ])
     }
 
-    func record(_ entry: RoutedRequest) async {
-        do { try await store.record(entry) } catch {
-            // The client still gets its answer; losing the row is logged loudly rather than hidden.
-            logger.error("request not recorded", metadata: ["request_id": "\(entry.id)", "error": "\(error)"])
+    /// Records a finished request and charges its key (spend, reservation, tokens) in one store transaction.
+    func record(_ entry: RoutedRequest, admission: Admission, costUSD: Double, tokens: Int) async {
+        let charge = admission.keyID.map { Charge(keyID: $0, usd: costUSD) }
+        if let keyID = admission.keyID { await settleRate(admission, keyID: keyID, tokens: tokens) }
+        do { try await store.record(entry, charging: charge) } catch {
+            // The client still gets its answer; losing the row and its spend is logged loudly rather than hidden.
+            logger.error("request not recorded", metadata: [
+                "request_id": "\(entry.id)", "key": "\(admission.keyID ?? "-")", "cost_usd": "\(costUSD)", "error": "\(error)",
+            ])
         }
     }
 

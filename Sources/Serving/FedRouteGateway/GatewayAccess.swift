@@ -48,10 +48,17 @@ extension Gateway {
             return unauthorized("the Authorization header must be 'Bearer <key>'")
         }
         let presented = header.dropFirst("bearer ".count).trimmingCharacters(in: .whitespaces)
-        let key: VirtualKey?
-        do { key = try await store.key(hash: secret.hash(presented)) } catch {
-            logger.error("key lookup failed", metadata: ["error": "\(error)"])
-            return .failure(APIError(status: 503, message: "the key store cannot be read; try again", type: "server_error", code: "key_store_unavailable"))
+        let hash = secret.hash(presented)
+        let ttl = Duration.nanoseconds(Int64(routing.configuration.gateway.keyCacheSeconds * 1e9))
+        var key = keyCache.key(hash: hash, ttl: ttl)
+        if key == nil {
+            do {
+                key = try await store.key(hash: hash)
+                if let key { keyCache.store(key) }
+            } catch {
+                logger.error("key lookup failed", metadata: ["error": "\(error)"])
+                return .failure(APIError(status: 503, message: "the key store cannot be read; try again", type: "server_error", code: "key_store_unavailable"))
+            }
         }
         guard let key else { return unauthorized("the API key is not valid") }
         switch key.status() {

@@ -83,6 +83,7 @@ public struct ModelEndpoint: Sendable, Codable, Equatable {
 ///   max_body_bytes: 4194304      # larger request bodies get 413
 ///   idle_timeout_seconds: 30     # a connection with no request in flight (or a head not finished) is closed
 ///   body_timeout_seconds: 30     # a request body not received in full by then gets 408
+///   key_cache_seconds: 1         # a key read from the store is reused this long (0: read every request)
 /// models:
 ///   - name: gpt-4
 ///     base_url: https://api.openai.com/v1
@@ -108,11 +109,16 @@ public struct GatewayConfiguration: Sendable, Codable, Equatable {
         public var idleTimeoutSeconds: Double
         /// A request body must arrive in full within this (408 otherwise).
         public var bodyTimeoutSeconds: Double
+        /// How long a key read from the store is reused before it is read again (0: every request). A
+        /// revocation or expiry reaches every replica within this; budgets are always checked in the store.
+        public var keyCacheSeconds: Double
 
         public init(
             lambda: Double = 0, context: ContextMode = .lastUser, maxAttempts: Int = 3, timeoutSeconds: Double = 120, connectTimeoutSeconds: Double = 2,
-            maxRoutingCharacters: Int = 8000, maxBodyBytes: Int = 4 << 20, idleTimeoutSeconds: Double = 30, bodyTimeoutSeconds: Double = 30
+            maxRoutingCharacters: Int = 8000, maxBodyBytes: Int = 4 << 20, idleTimeoutSeconds: Double = 30, bodyTimeoutSeconds: Double = 30,
+            keyCacheSeconds: Double = 1
         ) {
+            self.keyCacheSeconds = keyCacheSeconds
             self.lambda = lambda
             self.context = context
             self.maxAttempts = maxAttempts
@@ -136,6 +142,7 @@ public struct GatewayConfiguration: Sendable, Codable, Equatable {
             maxBodyBytes = try c.decodeIfPresent(Int.self, forKey: .maxBodyBytes) ?? d.maxBodyBytes
             idleTimeoutSeconds = try c.decodeIfPresent(Double.self, forKey: .idleTimeoutSeconds) ?? d.idleTimeoutSeconds
             bodyTimeoutSeconds = try c.decodeIfPresent(Double.self, forKey: .bodyTimeoutSeconds) ?? d.bodyTimeoutSeconds
+            keyCacheSeconds = try c.decodeIfPresent(Double.self, forKey: .keyCacheSeconds) ?? d.keyCacheSeconds
         }
 
         enum CodingKeys: String, CodingKey {
@@ -147,6 +154,7 @@ public struct GatewayConfiguration: Sendable, Codable, Equatable {
             case maxBodyBytes = "max_body_bytes"
             case idleTimeoutSeconds = "idle_timeout_seconds"
             case bodyTimeoutSeconds = "body_timeout_seconds"
+            case keyCacheSeconds = "key_cache_seconds"
         }
     }
 
@@ -202,6 +210,7 @@ public struct GatewayConfiguration: Sendable, Codable, Equatable {
         for (field, v) in [("idle_timeout_seconds", gateway.idleTimeoutSeconds), ("body_timeout_seconds", gateway.bodyTimeoutSeconds)] {
             guard v.isFinite, v > 0, v <= 86_400 else { throw fail("gateway.\(field) must be in (0, 86400]") }
         }
+        guard gateway.keyCacheSeconds.isFinite, (0...3600).contains(gateway.keyCacheSeconds) else { throw fail("gateway.key_cache_seconds must be in [0, 3600]") }
         guard !models.isEmpty else { throw fail("models: the list is empty") }
         var seen = Set<String>()
         for (i, m) in models.enumerated() {

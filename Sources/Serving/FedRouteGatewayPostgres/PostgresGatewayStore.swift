@@ -166,15 +166,21 @@ public struct PostgresGatewayStore: GatewayStore {
             feedbackAt: try r["feedback_at"].decode(Date?.self), keyID: try r["key_id"].decode(String?.self))
     }
 
-    public func record(_ q: RoutedRequest) async throws {
+    public func record(_ q: RoutedRequest, charging charge: Charge?) async throws {
+        if let charge, !(charge.usd.isFinite && charge.usd >= 0) {
+            throw GatewayStoreError(location: location, message: "refusing to add spend \(charge.usd) to key '\(charge.keyID)'")
+        }
         do {
             let attempts = try Self.json(q.attempts)
-            try await client.query("""
-                INSERT INTO routed_request (\(unescaped: Self.requestColumns)) VALUES (
-                \(q.id), \(q.createdAt), \(q.query), \(q.requestedModel), \(q.lambda), \(q.chosenModel), \(q.predictedScore), \(q.predictedCost),
-                \(attempts), \(q.stream), \(q.outcome.rawValue), \(q.promptTokens), \(q.completionTokens), \(q.tokensEstimated), \(q.costUSD),
-                \(q.latencyMilliseconds), \(q.feedbackScore), \(q.feedbackAt), \(q.keyID))
-                """, logger: logger)
+            try await transaction { c in
+                try await c.query("""
+                    INSERT INTO routed_request (\(unescaped: Self.requestColumns)) VALUES (
+                    \(q.id), \(q.createdAt), \(q.query), \(q.requestedModel), \(q.lambda), \(q.chosenModel), \(q.predictedScore), \(q.predictedCost),
+                    \(attempts), \(q.stream), \(q.outcome.rawValue), \(q.promptTokens), \(q.completionTokens), \(q.tokensEstimated), \(q.costUSD),
+                    \(q.latencyMilliseconds), \(q.feedbackScore), \(q.feedbackAt), \(q.keyID))
+                    """, logger: logger)
+                if let charge { try await Self.settle(c, keyID: charge.keyID, requestID: q.id, usd: charge.usd, logger: logger) }
+            }
         } catch {
             throw fail("cannot record request '\(q.id)'", error)
         }
@@ -301,9 +307,11 @@ public struct PostgresGatewayStore: GatewayStore {
 
     public func settle(keyID: String, requestID: String, usd: Double) async throws {
         guard usd.isFinite, usd >= 0 else { throw GatewayStoreError(location: location, message: "refusing to add spend \(usd) to key '\(keyID)'") }
-        try await transaction { c in
-            try await c.query("DELETE FROM budget_reservation WHERE request_id = \(requestID)", logger: logger)
-            try await c.query("UPDATE api_key SET spend_usd = spend_usd + \(usd) WHERE id = \(keyID)", logger: logger)
-        }
+        try await transaction { c in try await Self.settle(c, keyID: keyID, requestID: requestID, usd: usd, logger: logger) }
+    }
+
+    static func settle(_ c: PostgresConnection, keyID: String, requestID: String, usd: Double, logger: Logger) async throws {
+        try await c.query("DELETE FROM budget_reservation WHERE request_id = \(requestID)", logger: logger)
+        if usd > 0 { try await c.query("UPDATE api_key SET spend_usd = spend_usd + \(usd) WHERE id = \(keyID)", logger: logger) }
     }
 }

@@ -10,8 +10,9 @@ public protocol GatewayStore: Sendable {
 
     // MARK: Request log
 
-    /// Stores a finished request; a duplicate id is an error.
-    func record(_ request: RoutedRequest) async throws
+    /// Stores a finished request and, with `charge`, ends it for its key in the same transaction: drops
+    /// its budget reservation (if any) and adds `charge.usd` to the key's spend. A duplicate id is an error.
+    func record(_ request: RoutedRequest, charging charge: Charge?) async throws
     /// Attaches (or replaces) the quality score of an answered request and returns the updated row.
     /// With `keyID`, only a request made by that key may be rated (another key's request is reported as
     /// unknown, so ids cannot be probed).
@@ -43,7 +44,20 @@ public protocol GatewayStore: Sendable {
     func settle(keyID: String, requestID: String, usd: Double) async throws
 }
 
+/// What a finished request costs its key.
+public struct Charge: Sendable, Equatable {
+    public var keyID: String
+    public var usd: Double
+    public init(keyID: String, usd: Double) {
+        self.keyID = keyID
+        self.usd = usd
+    }
+}
+
 extension GatewayStore {
+    /// Stores a finished request that charges no key.
+    public func record(_ request: RoutedRequest) async throws { try await record(request, charging: nil) }
+
     /// Every request, oldest first.
     public func requests() async throws -> [RoutedRequest] { try await requests(since: nil) }
 

@@ -81,9 +81,13 @@ public struct SQLiteGatewayStore: GatewayStore {
 
     // MARK: Request log
 
-    public func record(_ request: RoutedRequest) async throws {
+    public func record(_ request: RoutedRequest, charging charge: Charge?) async throws {
+        if let charge, !(charge.usd.isFinite && charge.usd >= 0) { throw fail("refusing to add spend \(charge.usd) to key '\(charge.keyID)'") }
         do {
-            try await database.write { db in try request.insert(db) }
+            try await database.write { db in
+                try request.insert(db)
+                if let charge { try Self.settle(db, keyID: charge.keyID, requestID: request.id, usd: charge.usd) }
+            }
         } catch {
             throw fail("cannot record request '\(request.id)': \(error)")
         }
@@ -174,10 +178,12 @@ public struct SQLiteGatewayStore: GatewayStore {
 
     public func settle(keyID: String, requestID: String, usd: Double) async throws {
         guard usd.isFinite, usd >= 0 else { throw fail("refusing to add spend \(usd) to key '\(keyID)'") }
-        try await database.write { db in
-            try db.execute(sql: "DELETE FROM budget_reservation WHERE request_id = ?", arguments: [requestID])
-            try db.execute(sql: "UPDATE api_key SET spend_usd = spend_usd + ? WHERE id = ?", arguments: [usd, keyID])
-        }
+        try await database.write { db in try Self.settle(db, keyID: keyID, requestID: requestID, usd: usd) }
+    }
+
+    static func settle(_ db: Database, keyID: String, requestID: String, usd: Double) throws {
+        try db.execute(sql: "DELETE FROM budget_reservation WHERE request_id = ?", arguments: [requestID])
+        if usd > 0 { try db.execute(sql: "UPDATE api_key SET spend_usd = spend_usd + ? WHERE id = ?", arguments: [usd, keyID]) }
     }
 }
 

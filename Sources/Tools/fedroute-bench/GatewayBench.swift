@@ -3,6 +3,7 @@ import FedRouteData
 import FedRouteEmbedding
 import FedRouteFakeUpstream
 import FedRouteFeatures
+import FedRouteGatewayPostgres
 import FedRouteGatewayStore
 import FedRouteGateway
 import FedRouteHTTPRunner
@@ -88,6 +89,94 @@ enum GatewayBench {
         try await client.shutdown()
     }
 
+    /// What keys and the shared store add: the same hashed router behind gateways with authentication off,
+    /// with a key (SQLite), with a budgeted key (a reservation per request) and, when
+    /// `FEDROUTE_BENCH_POSTGRES_URL` names a database, with a budgeted key on PostgreSQL. One client, the
+    /// configurations interleaved round by round; medians over rounds of each one's p50 and p99.
+    static func keys(pipeline: RoutingPipeline, logger: Logger) async throws {
+        let models = pipeline.router.models
+        let reply = FakeUpstream.Reply(text: "ok", promptTokens: 60, completionTokens: 96)
+        let fake = FakeUpstream(behaviors: Dictionary(uniqueKeysWithValues: models.map { ($0, FakeUpstream.Behavior.answer(reply)) }))
+        let client = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: UpstreamClient.httpConfiguration(.init()))
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("fedroute-bench-keys-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let secret = try KeySecret(String(repeating: "bench-secret-", count: 4))
+        let chat = shortQuestions()
+        print("\ngateway with keys (hashed TF-IDF router, chat questions, 1 client, configurations interleaved over 9 rounds of 300 requests, order rotated)")
+        try await fake.withRunning(logger: logger) { base in
+            let config = try GatewayConfiguration(gateway: .init(lambda: 1), models: models.map { ModelEndpoint(name: $0, baseURL: base, price: TokenPrice(input: 1, output: 2)) })
+            let http = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: UpstreamClient.httpConfiguration(config.gateway))
+            /// (name, store, access, key for requests)
+            var setups: [(String, any GatewayStore, GatewayAccess, String?)] = []
+            let sqlite = try SQLiteGatewayStore(path: directory.appendingPathComponent("bench.sqlite").path)
+            let (_, plainKey) = try await sqlite.createKey(name: "bench", policy: .init(rpm: 1_000_000), expiresAt: nil, secret: secret)
+            let (_, budgetKey) = try await sqlite.createKey(name: "budget", policy: .init(budgetUSD: 1e9), expiresAt: nil, secret: secret)
+            setups.append(("auth off, SQLite log", try SQLiteGatewayStore(path: directory.appendingPathComponent("off.sqlite").path), .open, nil))
+            setups.append(("key (RPM limit), SQLite", sqlite, .keys(secret), plainKey))
+            setups.append(("budgeted key, SQLite", sqlite, .keys(secret), budgetKey))
+            try await withPostgres(logger: logger) { postgres in
+                if let postgres {
+                    let (_, key) = try await postgres.createKey(name: "budget", policy: .init(budgetUSD: 1e9), expiresAt: nil, secret: secret)
+                    setups.append(("budgeted key, PostgreSQL", postgres, .keys(secret), key))
+                }
+                var gateways: [Gateway] = []
+                for (_, store, access, _) in setups {
+                    gateways.append(try Gateway(pipeline: pipeline, configuration: config, upstream: UpstreamClient(http: http), store: store, access: access, logger: logger))
+                }
+                try await withGateways(gateways, logger: logger) { ports in
+                    let direct = base + "/chat/completions"
+                    var p50: [[Double]] = Array(repeating: [], count: setups.count + 1), p99 = p50
+                    // Round 0 warms up; later rounds rotate the order so that no configuration always runs first.
+                    for round in 0..<10 {
+                        let order = (0...ports.count).map { ($0 + round) % (ports.count + 1) }
+                        for i in order {
+                            let run = i == 0
+                                ? try await measure(client, url: direct, model: models[0], texts: chat, concurrency: 1, total: 300)
+                                : try await measure(client, url: "http://127.0.0.1:\(ports[i - 1])/v1/chat/completions", model: "auto", texts: chat,
+                                                    concurrency: 1, total: 300, key: setups[i - 1].3)
+                            if round > 0 { p50[i].append(run.percentile(0.5)); p99[i].append(run.percentile(0.99)) }
+                        }
+                    }
+                    func median(_ v: [Double]) -> Double { v.sorted()[v.count / 2] }
+                    print(String(format: "    direct                      p50 %6.2f ms   p99 %6.2f ms", median(p50[0]) * 1e3, median(p99[0]) * 1e3))
+                    for (i, setup) in setups.enumerated() {
+                        let a50 = (median(p50[i + 1]) - median(p50[0])) * 1e3, a99 = (median(p99[i + 1]) - median(p99[0])) * 1e3
+                        let vsOff50 = (median(p50[i + 1]) - median(p50[1])) * 1e3, vsOff99 = (median(p99[i + 1]) - median(p99[1])) * 1e3
+                        print(String(format: "    %@ p50 %6.2f ms   p99 %6.2f ms   added: p50 %+.2f ms, p99 %+.2f ms; vs auth off: p50 %+.2f ms, p99 %+.2f ms",
+                                     setup.0.padding(toLength: 28, withPad: " ", startingAt: 0), median(p50[i + 1]) * 1e3, median(p99[i + 1]) * 1e3,
+                                     a50, a99, vsOff50, vsOff99))
+                    }
+                }
+            }
+            try await http.shutdown()
+        }
+        try await client.shutdown()
+    }
+
+    /// The store of `FEDROUTE_BENCH_POSTGRES_URL` (a fresh database on that server), or nil.
+    static func withPostgres(logger: Logger, _ body: (PostgresGatewayStore?) async throws -> Void) async throws {
+        guard let url = ProcessInfo.processInfo.environment["FEDROUTE_BENCH_POSTGRES_URL"], !url.isEmpty else {
+            print("    (PostgreSQL row skipped: set FEDROUTE_BENCH_POSTGRES_URL, e.g. from scripts/postgres-test-server.sh)")
+            return try await body(nil)
+        }
+        let name = "fedroute_bench_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "").prefix(12)
+        try await PostgresGatewayStore.withStore(url: url, logger: logger) { try await $0.createDatabase(named: String(name)) }
+        guard var c = URLComponents(string: url) else { return try await body(nil) }
+        c.path = "/" + name
+        try await PostgresGatewayStore.withStore(url: c.string ?? url, logger: logger) { try await body($0) }
+    }
+
+    /// Runs every gateway on its own port while `body` runs.
+    static func withGateways(_ gateways: [Gateway], logger: Logger, _ body: ([Int]) async throws -> Void, ports: [Int] = []) async throws {
+        guard let first = gateways.first else { return try await body(ports) }
+        try await HTTPRunner.withRunning(logger: logger, { onRunning in
+            try GatewayRoutes.application(gateway: first, host: "127.0.0.1", port: 0, logger: logger, onServerRunning: onRunning)
+        }, body: { port in
+            try await withGateways(Array(gateways.dropFirst()), logger: logger, body, ports: ports + [port])
+        })
+    }
+
     /// 240 short chat-style questions, the length of typical live traffic.
     static func shortQuestions() -> [String] {
         let asks = ["How do I", "What is the best way to", "Can you explain how to", "Write code to", "Why does it fail when I"]
@@ -119,7 +208,7 @@ enum GatewayBench {
     static func seconds(_ d: Duration) -> Double { Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18 }
 
     /// Sends `total` chat requests with `concurrency` workers; each worker sends its next request when the last one is answered.
-    static func measure(_ client: HTTPClient, url: String, model: String, texts: [String], concurrency: Int, total: Int) async throws -> Run {
+    static func measure(_ client: HTTPClient, url: String, model: String, texts: [String], concurrency: Int, total: Int, key: String? = nil) async throws -> Run {
         let bodies = (0..<min(total, texts.count)).map { i in
             JSONValue.object(["model": .string(model), "messages": .array([.object(["role": .string("user"), "content": .string(texts[i])])])]).encoded()
         }
@@ -133,6 +222,7 @@ enum GatewayBench {
                         var request = HTTPClientRequest(url: url)
                         request.method = .POST
                         request.headers.add(name: "Content-Type", value: "application/json")
+                        if let key { request.headers.add(name: "Authorization", value: "Bearer \(key)") }
                         request.body = .bytes(ByteBuffer(data: bodies[i % bodies.count]))
                         let t0 = clock.now
                         let response = try await client.execute(request, timeout: .seconds(60))

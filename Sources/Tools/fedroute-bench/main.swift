@@ -6,6 +6,7 @@ import FedRouteFeatures
 import FedRouteNumerics
 import FedRouteRouters
 import Foundation
+import Logging
 
 // fedroute-bench: speed figures (run with `swift run -c release fedroute-bench [DATA] [--only SECTION]`).
 // Prints GEMM GFLOP/s for the BLAS and portable paths, MLP training throughput (samples/s),
@@ -198,4 +199,5 @@ if !enabled("minilm") {
 // The gateway under load: requests/s and the latency it adds over calling the upstream directly.
 if enabled("gateway") {
     try await GatewayBench.run(pipeline: pipeline, texts: texts, minilm: minilm)
+    try await GatewayBench.keys(pipeline: pipeline, logger: Logger(label: "bench", factory: { _ in SwiftLogNoOpLogHandler() }))
 }
