@@ -27,13 +27,7 @@ struct FedRouteCLI {
 
     /// Runs `fedroute arguments…` in `directory` with CI set (no progress bars) and waits for it.
     func run(_ arguments: [String], in directory: String? = nil, environment: [String: String] = [:]) throws -> Run {
-        let p = Process()
-        p.executableURL = executable
-        p.arguments = arguments
-        var env = ProcessInfo.processInfo.environment
-        env["CI"] = "true"
-        env.merge(environment) { _, new in new }
-        p.environment = env
+        let p = process(arguments, environment: environment)
         if let directory { p.currentDirectoryURL = URL(fileURLWithPath: directory) }
         let out = Pipe(), err = Pipe()
         p.standardOutput = out
@@ -88,6 +82,16 @@ struct FedRouteCLI {
 
     /// Starts `fedroute arguments…` without waiting for it; its standard error goes to `errorFile`.
     func start(_ arguments: [String], errorFile: String, environment: [String: String] = [:]) throws -> Background {
+        let p = process(arguments, environment: environment)
+        _ = FileManager.default.createFile(atPath: errorFile, contents: nil)
+        p.standardOutput = FileHandle.nullDevice
+        p.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: errorFile))
+        try p.run()
+        return Background(process: p, errorFile: errorFile)
+    }
+
+    /// `fedroute arguments…` with CI set (no progress bars) and `environment` over this process's.
+    func process(_ arguments: [String], environment: [String: String]) -> Process {
         let p = Process()
         p.executableURL = executable
         p.arguments = arguments
@@ -95,11 +99,7 @@ struct FedRouteCLI {
         env["CI"] = "true"
         env.merge(environment) { _, new in new }
         p.environment = env
-        FileManager.default.createFile(atPath: errorFile, contents: nil)
-        p.standardOutput = FileHandle.nullDevice
-        p.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: errorFile))
-        try p.run()
-        return Background(process: p, errorFile: errorFile)
+        return p
     }
 
     /// A fresh temporary folder.
