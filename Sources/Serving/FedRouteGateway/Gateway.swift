@@ -190,7 +190,7 @@ public struct Gateway: Sendable {
         do {
             let ceiling = try Self.parseMaxCost(maxCost)
             request = try ChatRequest(json: Data(buffer: body))
-            admission = try await admitRate(request, caller: caller)
+            admission = try admitRate(request, caller: caller)
             do {
                 (decision, text) = try await decide(request, caller: caller, maxCost: ceiling, routing: routing, trace: trace)
                 try await reserveBudget(&admission, requestID: id, request: request, decision: decision, routing: routing)
@@ -299,14 +299,14 @@ public struct Gateway: Sendable {
     }
 
     /// RPM and TPM of the caller's key: takes one request and the prompt's estimated tokens, or 429.
-    func admitRate(_ request: ChatRequest, caller: Caller) async throws -> Admission {
+    func admitRate(_ request: ChatRequest, caller: Caller) throws -> Admission {
         let estimated = TokenUsage.estimate(bytes: request.promptBytes)
         var admission = Admission(keyID: caller.keyID, policy: caller.policy, estimatedTokens: estimated, reserved: false)
         guard let keyID = caller.keyID, let policy = caller.policy, policy.rpm != nil || policy.tpm != nil else {
             admission.estimatedTokens = 0
             return admission
         }
-        do { try await limiter.admit(keyID: keyID, rpm: policy.rpm, tpm: policy.tpm, estimatedTokens: estimated) } catch {
+        do { try limiter.admit(keyID: keyID, rpm: policy.rpm, tpm: policy.tpm, estimatedTokens: estimated) } catch {
             metrics.limited("rate")
             throw APIError(status: 429, message: "this key is over its limit of \(error.limit); retry in \(Int(error.retryAfterSeconds.rounded(.up))) s",
                            type: "rate_limit_error", code: "rate_limit_exceeded", retryAfterSeconds: max(1, Int(error.retryAfterSeconds.rounded(.up))))
@@ -348,16 +348,16 @@ public struct Gateway: Sendable {
     /// reservation and returns its estimated tokens.
     func release(_ admission: Admission, requestID: String) async {
         guard let keyID = admission.keyID else { return }
-        await settleRate(admission, keyID: keyID, tokens: 0)
+        settleRate(admission, keyID: keyID, tokens: 0)
         guard admission.reserved else { return }
         do { try await store.settle(keyID: keyID, requestID: requestID, usd: 0) } catch {
             logger.error("budget reservation not released", metadata: ["request_id": "\(requestID)", "key": "\(keyID)", "error": "\(error)"])
         }
     }
 
-    func settleRate(_ admission: Admission, keyID: String, tokens: Int) async {
+    func settleRate(_ admission: Admission, keyID: String, tokens: Int) {
         if admission.policy?.tpm != nil {
-            await limiter.settle(keyID: keyID, tpm: admission.policy?.tpm, estimatedTokens: admission.estimatedTokens, actualTokens: tokens)
+            limiter.settle(keyID: keyID, tpm: admission.policy?.tpm, estimatedTokens: admission.estimatedTokens, actualTokens: tokens)
         }
     }
 
@@ -433,7 +433,7 @@ public struct Gateway: Sendable {
     /// Records a finished request and charges its key (spend, reservation, tokens) in one store transaction.
     func record(_ entry: RoutedRequest, admission: Admission, costUSD: Double, tokens: Int) async {
         let charge = admission.keyID.map { Charge(keyID: $0, usd: costUSD) }
-        if let keyID = admission.keyID { await settleRate(admission, keyID: keyID, tokens: tokens) }
+        if let keyID = admission.keyID { settleRate(admission, keyID: keyID, tokens: tokens) }
         do { try await store.record(entry, charging: charge) } catch {
             // The client still gets its answer; losing the row and its spend is logged loudly rather than hidden.
             logger.error("request not recorded", metadata: [

@@ -1,3 +1,5 @@
+import Synchronization
+
 /// Requests-per-minute and tokens-per-minute limits of virtual keys, as token buckets.
 ///
 /// Each key has two buckets holding at most one minute's allowance and refilling continuously. A
@@ -5,8 +7,9 @@
 /// its estimated prompt tokens are taken at admission and the difference to the tokens the upstream
 /// reports when it ends (so the token bucket may go below zero, which holds the next requests back
 /// until it refills). The buckets live in this process: with N replicas behind a load balancer a key
-/// gets up to N times its limits (docs/GATEWAY.md says how to set them).
-actor RateLimiter {
+/// gets up to N times its limits (docs/GATEWAY.md says how to set them). A lock, not an actor: the
+/// work is a few arithmetic operations, and a request should not wait for an executor hop.
+final class RateLimiter: Sendable {
     struct Bucket {
         var level: Double
         var updated: ContinuousClock.Instant
@@ -31,30 +34,38 @@ actor RateLimiter {
         var retryAfterSeconds: Double
     }
 
-    private var requests: [String: Bucket] = [:]
-    private var tokens: [String: Bucket] = [:]
+    private struct Buckets {
+        var requests: [String: Bucket] = [:]
+        var tokens: [String: Bucket] = [:]
+    }
+
+    private let buckets = Mutex(Buckets())
     let clock = ContinuousClock()
 
     /// Takes one request and `estimatedTokens` tokens from `keyID`'s buckets, or refuses (taking nothing).
     func admit(keyID: String, rpm: Int?, tpm: Int?, estimatedTokens: Int) throws(Refusal) {
         let now = clock.now
+        try buckets.withLock { (b: inout Buckets) throws(Refusal) in try Self.admit(&b, keyID: keyID, rpm: rpm, tpm: tpm, estimatedTokens: estimatedTokens, now: now) }
+    }
+
+    private static func admit(_ all: inout Buckets, keyID: String, rpm: Int?, tpm: Int?, estimatedTokens: Int, now: ContinuousClock.Instant) throws(Refusal) {
         var r: Bucket?
         if let rpm {
-            var b = requests[keyID] ?? Bucket(level: Double(rpm), updated: now)
+            var b = all.requests[keyID] ?? Bucket(level: Double(rpm), updated: now)
             b.refill(perMinute: rpm, now: now)
             guard b.level >= 1 else { throw Refusal(limit: "\(rpm) requests per minute", retryAfterSeconds: b.secondsUntil(1, perMinute: rpm)) }
             r = b
         }
         if let tpm {
-            var b = tokens[keyID] ?? Bucket(level: Double(tpm), updated: now)
+            var b = all.tokens[keyID] ?? Bucket(level: Double(tpm), updated: now)
             b.refill(perMinute: tpm, now: now)
             guard b.level > 0 else { throw Refusal(limit: "\(tpm) tokens per minute", retryAfterSeconds: b.secondsUntil(1, perMinute: tpm)) }
             b.level -= Double(estimatedTokens)
-            tokens[keyID] = b
+            all.tokens[keyID] = b
         }
         if var r {
             r.level -= 1
-            requests[keyID] = r
+            all.requests[keyID] = r
         }
     }
 
@@ -62,9 +73,11 @@ actor RateLimiter {
     func settle(keyID: String, tpm: Int?, estimatedTokens: Int, actualTokens: Int) {
         guard let tpm else { return }
         let now = clock.now
-        var b = tokens[keyID] ?? Bucket(level: Double(tpm), updated: now)
-        b.refill(perMinute: tpm, now: now)
-        b.level -= Double(actualTokens - estimatedTokens)
-        tokens[keyID] = b
+        buckets.withLock { all in
+            var b = all.tokens[keyID] ?? Bucket(level: Double(tpm), updated: now)
+            b.refill(perMinute: tpm, now: now)
+            b.level -= Double(actualTokens - estimatedTokens)
+            all.tokens[keyID] = b
+        }
     }
 }

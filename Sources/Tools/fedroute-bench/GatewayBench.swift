@@ -103,18 +103,20 @@ enum GatewayBench {
         defer { try? FileManager.default.removeItem(at: directory) }
         let secret = try KeySecret(String(repeating: "bench-secret-", count: 4))
         let chat = shortQuestions()
-        print("\ngateway with keys (hashed TF-IDF router, chat questions, 1 client, configurations interleaved over 9 rounds of 300 requests, order rotated)")
+        print("\ngateway with keys (hashed TF-IDF router, chat questions, 1 client, configurations interleaved over 6 rounds of 1,000 requests after a warm-up round, order rotated)")
         try await fake.withRunning(logger: logger) { base in
             let config = try GatewayConfiguration(gateway: .init(lambda: 1), models: models.map { ModelEndpoint(name: $0, baseURL: base, price: TokenPrice(input: 1, output: 2)) })
             let http = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: UpstreamClient.httpConfiguration(config.gateway))
             /// (name, store, access, key for requests)
             var setups: [(String, any GatewayStore, GatewayAccess, String?)] = []
-            let sqlite = try SQLiteGatewayStore(path: directory.appendingPathComponent("bench.sqlite").path)
-            let (_, plainKey) = try await sqlite.createKey(name: "bench", policy: .init(rpm: 1_000_000), expiresAt: nil, secret: secret)
-            let (_, budgetKey) = try await sqlite.createKey(name: "budget", policy: .init(budgetUSD: 1e9), expiresAt: nil, secret: secret)
-            setups.append(("auth off, SQLite log", try SQLiteGatewayStore(path: directory.appendingPathComponent("off.sqlite").path), .open, nil))
-            setups.append(("key (RPM limit), SQLite", sqlite, .keys(secret), plainKey))
-            setups.append(("budgeted key, SQLite", sqlite, .keys(secret), budgetKey))
+            // One database file each, so that no configuration's log grows (and checkpoints) faster than another's.
+            func sqlite(_ name: String) throws -> SQLiteGatewayStore { try SQLiteGatewayStore(path: directory.appendingPathComponent(name).path) }
+            let keyed = try sqlite("key.sqlite"), budgeted = try sqlite("budget.sqlite")
+            let (_, plainKey) = try await keyed.createKey(name: "bench", policy: .init(rpm: 1_000_000), expiresAt: nil, secret: secret)
+            let (_, budgetKey) = try await budgeted.createKey(name: "budget", policy: .init(budgetUSD: 1e9), expiresAt: nil, secret: secret)
+            setups.append(("auth off, SQLite log", try sqlite("off.sqlite"), .open, nil))
+            setups.append(("key (RPM limit), SQLite", keyed, .keys(secret), plainKey))
+            setups.append(("budgeted key, SQLite", budgeted, .keys(secret), budgetKey))
             try await withPostgres(logger: logger) { postgres in
                 if let postgres {
                     let (_, key) = try await postgres.createKey(name: "budget", policy: .init(budgetUSD: 1e9), expiresAt: nil, secret: secret)
@@ -128,13 +130,13 @@ enum GatewayBench {
                     let direct = base + "/chat/completions"
                     var p50: [[Double]] = Array(repeating: [], count: setups.count + 1), p99 = p50
                     // Round 0 warms up; later rounds rotate the order so that no configuration always runs first.
-                    for round in 0..<10 {
+                    for round in 0..<7 {
                         let order = (0...ports.count).map { ($0 + round) % (ports.count + 1) }
                         for i in order {
                             let run = i == 0
-                                ? try await measure(client, url: direct, model: models[0], texts: chat, concurrency: 1, total: 300)
+                                ? try await measure(client, url: direct, model: models[0], texts: chat, concurrency: 1, total: 1000)
                                 : try await measure(client, url: "http://127.0.0.1:\(ports[i - 1])/v1/chat/completions", model: "auto", texts: chat,
-                                                    concurrency: 1, total: 300, key: setups[i - 1].3)
+                                                    concurrency: 1, total: 1000, key: setups[i - 1].3)
                             if round > 0 { p50[i].append(run.percentile(0.5)); p99[i].append(run.percentile(0.99)) }
                         }
                     }
