@@ -34,18 +34,18 @@ extension Gateway {
     /// Longest `Authorization` value looked at.
     static let maxAuthorizationBytes = 512
 
-    /// The caller behind an `Authorization` header value, or the 401 to answer. Runs before the body
-    /// is read.
-    public func authenticate(authorization: String?) async -> Result<Caller, APIError> {
-        guard case .keys(let secret) = access else { return .success(.anonymous) }
-        func unauthorized(_ message: String) -> Result<Caller, APIError> {
-            .failure(APIError(status: 401, message: message, type: "invalid_request_error", code: "invalid_api_key"))
+    /// The caller behind an `Authorization` header value; throws the `APIError` to answer (401, or 503
+    /// when the store cannot be read). Runs before the body is read.
+    public func authenticate(authorization: String?) async throws(APIError) -> Caller {
+        guard case .keys(let secret) = access else { return .anonymous }
+        func unauthorized(_ message: String) -> APIError {
+            APIError(status: 401, message: message, type: "invalid_request_error", code: "invalid_api_key")
         }
         guard let header = authorization, !header.isEmpty else {
-            return unauthorized("no API key: send 'Authorization: Bearer <key>' (keys come from `fedroute keys create`)")
+            throw unauthorized("no API key: send 'Authorization: Bearer <key>' (keys come from `fedroute keys create`)")
         }
         guard header.utf8.count <= Self.maxAuthorizationBytes, header.lowercased().hasPrefix("bearer ") else {
-            return unauthorized("the Authorization header must be 'Bearer <key>'")
+            throw unauthorized("the Authorization header must be 'Bearer <key>'")
         }
         let presented = header.dropFirst("bearer ".count).trimmingCharacters(in: .whitespaces)
         let hash = secret.hash(presented)
@@ -57,14 +57,23 @@ extension Gateway {
                 if let key { keyCache.store(key) }
             } catch {
                 logger.error("key lookup failed", metadata: ["error": "\(error)"])
-                return .failure(APIError(status: 503, message: "the key store cannot be read; try again", type: "server_error", code: "key_store_unavailable"))
+                throw APIError(status: 503, message: "the key store cannot be read; try again", type: "server_error", code: "key_store_unavailable")
             }
         }
-        guard let key else { return unauthorized("the API key is not valid") }
+        guard let key else { throw unauthorized("the API key is not valid") }
         switch key.status() {
-        case .active: return .success(.key(key))
-        case .revoked: return unauthorized("the API key '\(key.hint)' was revoked")
-        case .expired: return unauthorized("the API key '\(key.hint)' has expired")
+        case .active: return .key(key)
+        case .revoked: throw unauthorized("the API key '\(key.hint)' was revoked")
+        case .expired: throw unauthorized("the API key '\(key.hint)' has expired")
         }
+    }
+
+    /// The caller, who must hold an admin key (anyone with authentication off); 403 otherwise.
+    public func authenticateAdmin(authorization: String?) async throws(APIError) -> Caller {
+        let caller = try await authenticate(authorization: authorization)
+        guard caller.isAdmin else {
+            throw APIError(status: 403, message: "admin routes need an admin key (`fedroute keys create --admin`)", code: "admin_only")
+        }
+        return caller
     }
 }

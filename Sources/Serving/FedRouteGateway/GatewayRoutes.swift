@@ -25,43 +25,27 @@ public enum GatewayRoutes {
     public static func router(for gateway: Gateway) -> Router<BasicRequestContext> {
         let router = Router(context: BasicRequestContext.self)
         router.add(middleware: OpenAIErrorMiddleware())
+        // A failed key check throws its APIError; `OpenAIErrorMiddleware` answers it.
         router.post("/v1/chat/completions") { request, _ -> Response in
-            let caller: Caller
-            switch await gateway.authenticate(authorization: request.headers[.authorization]) {
-            case .success(let c): caller = c
-            case .failure(let e): return Gateway.errorResponse(e, requestID: nil)
-            }
+            let caller = try await gateway.authenticate(authorization: request.headers[.authorization])
             let body = try await collect(request, gateway: gateway)
             return await gateway.chatCompletion(body: body, caller: caller, maxCost: request.headers[GatewayHeader.maxCost], headers: request.headers)
         }
         router.post("/v1/feedback") { request, _ -> Response in
-            let caller: Caller
-            switch await gateway.authenticate(authorization: request.headers[.authorization]) {
-            case .success(let c): caller = c
-            case .failure(let e): return Gateway.errorResponse(e, requestID: nil)
-            }
+            let caller = try await gateway.authenticate(authorization: request.headers[.authorization])
             let body = try await collect(request, gateway: gateway)
             return await gateway.feedback(body: body, caller: caller)
         }
         router.get("/v1/models") { request, _ -> Response in
-            if case .failure(let e) = await gateway.authenticate(authorization: request.headers[.authorization]) { return Gateway.errorResponse(e, requestID: nil) }
+            _ = try await gateway.authenticate(authorization: request.headers[.authorization])
             return gateway.modelList()
         }
         router.post("/admin/reload") { request, _ -> Response in
-            switch await gateway.authenticate(authorization: request.headers[.authorization]) {
-            case .failure(let e): return Gateway.errorResponse(e, requestID: nil)
-            case .success(let caller) where !caller.isAdmin:
-                return Gateway.errorResponse(APIError(status: 403, message: "admin routes need an admin key (`fedroute keys create --admin`)", code: "admin_only"), requestID: nil)
-            case .success: break
-            }
-            do {
-                let p = try await gateway.reload()
-                return Gateway.jsonResponse(.object([
-                    "reloaded": .bool(true), "router_fingerprint": .string(p.routerFingerprint), "models_fingerprint": .string(p.modelsFingerprint),
-                ]))
-            } catch let e as APIError {
-                return Gateway.errorResponse(e, requestID: nil)
-            }
+            _ = try await gateway.authenticateAdmin(authorization: request.headers[.authorization])
+            let p = try await gateway.reload()
+            return Gateway.jsonResponse(.object([
+                "reloaded": .bool(true), "router_fingerprint": .string(p.routerFingerprint), "models_fingerprint": .string(p.modelsFingerprint),
+            ]))
         }
         router.get("/health") { _, _ in gateway.health() }
         router.get("/metrics") { _, _ -> Response in

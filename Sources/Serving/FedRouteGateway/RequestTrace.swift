@@ -39,9 +39,10 @@ struct RequestTrace: Sendable {
         return RequestTrace(span: tracer.startSpan(name, context: span.context, ofKind: kind), tracer: tracer)
     }
 
-    func set(_ key: String, _ value: String?) { if let span, let value { span.attributes[key] = value } }
-    func set(_ key: String, _ value: Double?) { if let span, let value { span.attributes[key] = value } }
-    func set(_ key: String, _ value: Int?) { if let span, let value { span.attributes[key] = value } }
+    // Values are autoclosures: without a span (no tracer) nothing is computed on the request path.
+    func set(_ key: String, _ value: @autoclosure () -> String?) { if let span, let value = value() { span.attributes[key] = value } }
+    func set(_ key: String, _ value: @autoclosure () -> Double?) { if let span, let value = value() { span.attributes[key] = value } }
+    func set(_ key: String, _ value: @autoclosure () -> Int?) { if let span, let value = value() { span.attributes[key] = value } }
 
     /// Marks the span failed with `message`.
     func fail(_ message: String) { span?.setStatus(SpanStatus(code: .error, message: message)) }
