@@ -65,6 +65,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-asn1", from: "1.7.4"),
         .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
         .package(url: "https://github.com/apple/swift-distributed-tracing", from: "1.7.3"),
+        .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
         // OTLP over HTTP only: the gRPC exporter would add grpc-swift to every build.
         .package(url: "https://github.com/swift-otel/swift-otel", from: "1.6.0", traits: ["OTLPHTTP"]),
     ],
@@ -109,6 +110,16 @@ let package = Package(
             httpClient, .product(name: "NIOSSL", package: "swift-nio-ssl"), nioCore,
             .product(name: "X509", package: "swift-certificates"), .product(name: "SwiftASN1", package: "swift-asn1"),
             crypto, logging, httpTypes, serviceLifecycle, nioFoundation, nioHTTP1, .product(name: "Yams", package: "Yams"),
+        ]),
+
+        // Flower as the federation engine: a node speaking Flower 1.42's Fleet API (protobuf over HTTP,
+        // signed requests, the content-addressed object store, `.npy` arrays) that answers through the
+        // `FederatedClient` seam, and the bridge that runs fedroute's setup and k-means passes for the
+        // Python ServerApp in flower/ while Flower's strategies run the MLP rounds.
+        target("FedRouteFlower", layer: "Federation", dependencies: [
+            "FedRouteNumerics", "FedRouteData", "FedRouteFeatures", "FedRouteRouters", "FedRouteFederation",
+            .product(name: "SwiftProtobuf", package: "swift-protobuf"), httpClient, nioCore, nioHTTP1, nioFoundation, crypto, logging,
+            .product(name: "NIOSSL", package: "swift-nio-ssl"),
         ]),
 
         // MARK: Serving — the routing gateway and what it runs on
@@ -163,7 +174,7 @@ let package = Package(
             dependencies: [
                 "FedRouteNumerics", "FedRouteData", "FedRouteFeatures", "FedRouteRouters", "FedRouteEvaluation",
                 "FedRouteEmbedding", "FedRouteFederation", "FedRouteSimulation", "FedRouteGatewayStore", "FedRouteGateway",
-                "FedRouteMetaRouter", "FedRouteMultiRound", "FedRouteFederationHTTP", "FedRouteTelemetry",
+                "FedRouteMetaRouter", "FedRouteMultiRound", "FedRouteFederationHTTP", "FedRouteTelemetry", "FedRouteFlower", httpClient,
                 .product(name: "ArgumentParser", package: "swift-argument-parser"), logging,
             ],
             path: "Sources/Tools/fedroute", swiftSettings: strict),
@@ -193,6 +204,10 @@ let package = Package(
         testTarget("FedRouteFederationHTTPTests", layer: "Federation", dependencies: [
             "FedRouteFederationHTTP", "FedRouteFederation", "FedRouteHTTPRunner", "FedRouteRouters", "FedRouteData", "FedRouteNumerics", "FedRouteFeatures",
             "FedRouteEvaluation", httpClient, crypto, logging, nioCore, nioHTTP1, nioFoundation,
+        ]),
+        testTarget("FedRouteFlowerTests", layer: "Federation", dependencies: [
+            "FedRouteFlower", "FedRouteFederation", "FedRouteRouters", "FedRouteData", "FedRouteNumerics", "FedRouteFeatures",
+            .product(name: "SwiftProtobuf", package: "swift-protobuf"), crypto,
         ]),
         testTarget("FedRouteGatewayStoreTests", layer: "Serving", dependencies: ["FedRouteGatewayStore", "FedRouteData"]),
         testTarget("FedRouteGatewayPostgresTests", layer: "Serving", dependencies: [

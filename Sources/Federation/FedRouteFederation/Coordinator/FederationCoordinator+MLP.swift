@@ -63,13 +63,9 @@ extension FederationCoordinator {
             network.parameters = resume.parameters
         }
         let n = clients.count
-        let perRound = min(n, max(configuration.minimumClients, Int((configuration.participation * Double(n)).rounded())))
-        let sampler = SeededRandom(seed: configuration.seed).derived(0x5A3_9131)
         for round in stride(from: state.completedRounds + 1, through: configuration.rounds, by: 1) {
             try await beforeRound?(round)
-            var roundRNG = sampler.derived(UInt64(round))
-            let sampled = roundRNG.permutation(n).prefix(perRound).sorted()
-            let seeds = Dictionary(uniqueKeysWithValues: sampled.map { ($0, roundRNG.derivedSeed(UInt64($0) &+ 1)) })
+            let (sampled, seeds, perRound) = Self.roundPlan(configuration, clients: n, round: round)
             let parameters = network.parameters
             let task = { (i: Int, participants: [SecureAggregationParticipant]?) in
                 MLPRoundTask(round: round, architecture: network.architecture, parameters: parameters, costNormalizer: router.costNormalizer,
@@ -112,6 +108,17 @@ extension FederationCoordinator {
         // With selection, the best validated round's model (the last round's when no client held rows out).
         if let best = state.best { network.parameters = best.parameters }
         return (try MLPRouter(models: router.models, network: network, costNormalizer: router.costNormalizer), state.reports)
+    }
+
+    /// Which of `clients` clients round `round` samples (sorted indices), each one's training seed,
+    /// and the number sampled: a pure function of the configuration's seed, so any engine that runs
+    /// the rounds (this coordinator, a Flower strategy) can give every client the same seed.
+    public static func roundPlan(_ configuration: FederatedMLPConfiguration, clients n: Int, round: Int) -> (sampled: [Int], seeds: [Int: UInt64], perRound: Int) {
+        let perRound = min(n, max(configuration.minimumClients, Int((configuration.participation * Double(n)).rounded())))
+        var roundRNG = SeededRandom(seed: configuration.seed).derived(0x5A3_9131).derived(UInt64(round))
+        let sampled = roundRNG.permutation(n).prefix(perRound).sorted()
+        let seeds = Dictionary(uniqueKeysWithValues: sampled.map { ($0, roundRNG.derivedSeed(UInt64($0) &+ 1)) })
+        return (sampled, seeds, perRound)
     }
 
     /// A round whose updates arrive in the clear: each is checked, then averaged by sample count

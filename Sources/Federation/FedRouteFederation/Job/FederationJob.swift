@@ -181,23 +181,26 @@ public struct FederationJob: Sendable {
 
     // MARK: Validation
 
-    static func loadValidation(_ path: String) throws -> EvaluationTable {
+    /// The coordinator's validation table (native JSONL).
+    public static func loadValidation(_ path: String) throws -> EvaluationTable {
         try DatasetLoader.load(path: path, format: .native).table
     }
 
-    struct ValidationSet: Sendable {
+    /// A validation table's fully observed rows, featurised, with their evaluator.
+    public struct ValidationSet: Sendable {
         let evaluator: Evaluator
         let features: Matrix
     }
 
-    static func validationSet(_ table: EvaluationTable, encoder: TextEncoder, models: [String]) throws -> ValidationSet {
+    public static func validationSet(_ table: EvaluationTable, encoder: TextEncoder, models: [String]) throws -> ValidationSet {
         guard table.models == models else { throw RouterError.modelMismatch(expected: models, got: table.models) }
         let rows = (0..<table.queryCount).filter { table.isFullyObserved(row: $0) }
         let evaluator = try Evaluator(train: table, test: table, lambdas: FrontierMetrics.geomspace(1e-2, 1e7, count: 100))
         return ValidationSet(evaluator: evaluator, features: encoder.encode(rows.map { table.queries[$0].text }))
     }
 
-    static func auc(of router: any Router, on v: ValidationSet) throws -> Double {
+    /// The router's AUC on the validation set.
+    public static func auc(of router: any Router, on v: ValidationSet) throws -> Double {
         let report = try v.evaluator.evaluate([("federated", try router.predict(features: v.features))])
         return report.entries.first { $0.name == "federated" }!.auc
     }

@@ -1,0 +1,1 @@
+"""fedroute on Flower: the ServerApp side (the nodes are `fedroute flower-node`, in Swift)."""
