@@ -16,8 +16,8 @@ func target(_ name: String, layer: String, dependencies: [Target.Dependency] = [
     .target(name: name, dependencies: dependencies, path: "Sources/\(layer)/\(name)", swiftSettings: strict)
 }
 
-func testTarget(_ name: String, layer: String, dependencies: [Target.Dependency]) -> Target {
-    .testTarget(name: name, dependencies: dependencies, path: "Tests/\(layer)/\(name)", swiftSettings: strict)
+func testTarget(_ name: String, layer: String, dependencies: [Target.Dependency], exclude: [String] = []) -> Target {
+    .testTarget(name: name, dependencies: dependencies, path: "Tests/\(layer)/\(name)", exclude: exclude, swiftSettings: strict)
 }
 
 let hummingbird = Target.Dependency.product(name: "Hummingbird", package: "hummingbird")
@@ -208,7 +208,7 @@ let package = Package(
         testTarget("FedRouteFlowerTests", layer: "Federation", dependencies: [
             "FedRouteFlower", "FedRouteFederation", "FedRouteRouters", "FedRouteData", "FedRouteNumerics", "FedRouteFeatures",
             .product(name: "SwiftProtobuf", package: "swift-protobuf"), crypto,
-        ]),
+        ], exclude: ["Fixtures"]),
         testTarget("FedRouteGatewayStoreTests", layer: "Serving", dependencies: ["FedRouteGatewayStore", "FedRouteData"]),
         testTarget("FedRouteGatewayPostgresTests", layer: "Serving", dependencies: [
             "FedRouteGatewayPostgres", "FedRouteGatewayStore", .product(name: "PostgresNIO", package: "postgres-nio"), logging,

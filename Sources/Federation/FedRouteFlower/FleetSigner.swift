@@ -8,8 +8,10 @@ public struct FleetSigner: Sendable {
 
     public init(key: P256.Signing.PrivateKey) { self.key = key }
 
-    /// The bytes sent as `public_key` on register/activate, byte-identical to the header's.
-    public var publicKeyPEM: Data { Data(key.publicKey.pemRepresentation.utf8) }
+    /// The bytes sent as `public_key` on register/activate, byte-identical to the header's: PEM with
+    /// the final newline that Python's `cryptography` writes, so that a key enrolled with
+    /// `flwr supernode register` from a PEM file matches (the SuperLink compares bytes).
+    public var publicKeyPEM: Data { Data((key.publicKey.pemRepresentation + "\n").utf8) }
 
     /// `flwr-public-key`, `flwr-timestamp`, `flwr-signature` for a request sent at `date`.
     public func headers(at date: Date = Date()) throws -> [(String, String)] {

@@ -23,6 +23,10 @@ public struct FlowerNode: Sendable {
         /// through `crashMarker`, so that one node of several crashes).
         public var crashInRound: Int?
         public var crashMarker: String?
+        /// Unregister the key when the run is over. A SuperLink refuses an unregistered key for
+        /// good ("public key already in use"), so by default the node only deactivates and the same
+        /// key can take part in the next run.
+        public var unregister = false
 
         public init() {}
     }
@@ -60,7 +64,7 @@ public struct FlowerNode: Sendable {
                         $0.node = node
                         $0.heartbeatInterval = settings.heartbeatInterval
                     }, as: FlowerProtoSendNodeHeartbeatResponse.self)
-                } catch { logger.warning("heartbeat failed", metadata: ["error": "\(error)"]) }
+                } catch where !Task.isCancelled { logger.warning("heartbeat failed", metadata: ["error": "\(error)"]) } catch {}
             }
         }
         defer { heartbeat.cancel() }
@@ -91,7 +95,9 @@ public struct FlowerNode: Sendable {
         heartbeat.cancel()
         do {
             _ = try await fleet.call("deactivate-node", FlowerProtoDeactivateNodeRequest.with { $0.nodeID = nodeID }, as: FlowerProtoDeactivateNodeResponse.self)
-            _ = try await fleet.call("unregister-node", FlowerProtoUnregisterNodeFleetRequest.with { $0.nodeID = nodeID }, as: FlowerProtoUnregisterNodeFleetResponse.self)
+            if settings.unregister {
+                _ = try await fleet.call("unregister-node", FlowerProtoUnregisterNodeFleetRequest.with { $0.nodeID = nodeID }, as: FlowerProtoUnregisterNodeFleetResponse.self)
+            }
         } catch { logger.warning("leaving the federation failed", metadata: ["error": "\(error)"]) }
         logger.info("node done", metadata: ["messages": .stringConvertible(messages), "failures": .stringConvertible(failures)])
         return Outcome(run: await handler.outcome, messages: messages, failures: failures,

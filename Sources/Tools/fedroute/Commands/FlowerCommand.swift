@@ -24,6 +24,7 @@ struct FlowerNodeCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Exit with an error after this many seconds without reaching the SuperLink.") var giveUpAfter = 300.0
     @Option(name: .long, help: "Fault injection for tests: SIGKILL this process on its first train message of round N or later.") var crashInRound: Int?
     @Option(name: .long, help: "With --crash-in-round: only the first node to create this file crashes.") var crashMarker: String?
+    @Flag(name: .long, help: "Unregister the key at the end (the SuperLink then refuses it for good; by default the node only deactivates).") var unregister = false
     @Option(name: .long, help: "Log level.") var logLevel: Logger.Level = .info
 
     func validate() throws {
@@ -51,6 +52,7 @@ struct FlowerNodeCommand: AsyncParsableCommand {
         settings.giveUpAfter = .milliseconds(Int64(giveUpAfter * 1000))
         settings.crashInRound = crashInRound
         settings.crashMarker = crashMarker
+        settings.unregister = unregister
         let handler = FlowerTaskHandler(clientID: clientID, client: local.client(id: clientID, train: table, heldOut: heldOut))
         logger.info("starting", metadata: ["queries": .stringConvertible(table.queryCount), "held_out": .stringConvertible(heldOut.queryCount)])
         let outcome: FlowerNode.Outcome

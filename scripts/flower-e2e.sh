@@ -1,0 +1,108 @@
+#!/usr/bin/env bash
+# End-to-end test of fedroute on Flower 1.42 (issue 17's must-show):
+#   1. simulate a federation in process (4 clients of routerbench-3task, every client in every round)
+#      and export it;
+#   2. start a Flower SuperLink on 127.0.0.1 and 4 `fedroute flower-node` processes;
+#   3. `flwr run flower/` runs the ServerApp to completion: fedroute's setup, MLP rounds with Flower's
+#      FedAvg, the two-pass k-means; one node is SIGKILLed in the middle of an MLP round and restarted;
+#   4. both routers' validation AUCs must match the simulation's within 0.005, the killed node's round
+#      must report a failure, and every node must have received the routers;
+#   5. a second, short run puts Flower's FedProx inside its server-side DP wrapper (fixed clipping).
+# Usage: scripts/flower-e2e.sh [FEDROUTE_BINARY] [WORK_DIR] [VENV_WITH_FLWR]
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+B=${1:-.build/debug/fedroute}
+W=${2:-$(mktemp -d)}
+VENV=${3:-$ROOT/.venv-flwr}
+DATA=${FEDROUTE_E2E_DATA:-$ROOT/../shared/data/routerbench-3task}
+PORT=${FLOWER_E2E_PORT:-$((20000 + RANDOM % 20000))}
+B=$(cd "$(dirname "$B")" && pwd)/$(basename "$B")
+mkdir -p "$W"
+W=$(cd "$W" && pwd)
+PIDS=()
+cleanup() { for p in "${PIDS[@]:-}"; do kill -9 "$p" 2>/dev/null || true; done; pkill -9 -f "flower-superexec.*$PORT" 2>/dev/null || true; }
+trap cleanup EXIT
+export PATH="$VENV/bin:$PATH" FLWR_HOME="$W/flwr-home" FLWR_TELEMETRY_ENABLED=0 FLWR_DISABLE_UPDATE_CHECK=1
+mkdir -p "$FLWR_HOME"
+printf '[superlink]\ndefault = "local"\n\n[superlink.local]\naddress = "127.0.0.1:%s"\ninsecure = true\n' "$PORT" > "$FLWR_HOME/config.toml"
+
+wait_for() {  # pattern file seconds
+  for _ in $(seq 1 $(( $3 * 10 ))); do grep -q "$1" "$2" 2>/dev/null && return 0; sleep 0.1; done
+  echo "timed out waiting for '$1' in $2"; tail -30 "$2"; return 1
+}
+
+echo "== simulate and export (4 clients) into $W"
+"$B" simulate --data "$DATA" --seeds 0 --clients 4 --dimension 256 --hidden 128 --rounds 4 --participation 1 --no-select-best-round \
+  --families mlp kmeans --out "$W/sim" --export-federation "$W/fed" --export-port "$PORT" > "$W/simulate.log" 2>&1
+F=$W/fed
+cat "$F/expected.json"; echo
+
+echo "== SuperLink on 127.0.0.1:$PORT"
+flower-superlink --insecure --disable-runtime-dependency-installation --port "$PORT" > "$W/superlink.log" 2>&1 &
+PIDS+=("$!")
+wait_for "Uvicorn running" "$W/superlink.log" 60
+
+start_node() {  # id, extra args
+  local id=$1; shift
+  local held=(--validation-fraction 0)
+  [ -f "$F/clients/$id-validation.jsonl" ] && held=(--validation "$F/clients/$id-validation.jsonl")
+  "$B" flower-node --superlink "http://127.0.0.1:$PORT" --insecure --key "$F/keys/$id.flower.pem" --data "$F/clients/$id.jsonl" "${held[@]}" \
+    --personalize "$F/personal/$id" --test "$F/clients/$id-test.jsonl" --give-up-after 120 "$@" >> "$F/$id.flower.log" 2>&1 &
+  PIDS+=("$!")
+}
+run_app() {  # log, extra run-config
+  flwr run "$ROOT/flower" local --stream --run-config "fedroute-binary='$B' federation-config='$F/server.json' round-timeout=30.0 $1" > "$2" 2>&1 &
+  APP=$!; PIDS+=("$APP")
+}
+
+# Every node is armed; the first to receive a train message of round ≥ 2 claims the marker and
+# SIGKILLs itself before replying. It is restarted unarmed with the same key.
+for i in 0 1 2 3; do start_node "client-$i" --crash-in-round 2 --crash-marker "$F/crashed"; done
+SECONDS=0
+run_app "" "$W/run.log"
+wait_for "client" "$F/crashed" 600
+CRASHED=$(cat "$F/crashed")
+sleep 1
+echo "== $CRASHED was killed mid-round; restarting it"
+start_node "$CRASHED"
+wait "$APP"
+echo "== ServerApp finished in ${SECONDS}s"
+for i in 0 1 2 3; do
+  for _ in $(seq 1 900); do [ -f "$F/personal/client-$i/personalization.json" ] && break; sleep 0.1; done
+  [ -f "$F/personal/client-$i/personalization.json" ] || { echo "client-$i did not finish"; tail -20 "$F/client-$i.flower.log"; exit 1; }
+done
+
+"$VENV/bin/python" - "$F" "$CRASHED" <<'PY'
+import json, sys
+f, crashed = sys.argv[1], sys.argv[2]
+expected = json.load(open(f + "/expected.json"))
+summary = json.load(open(f + "/out/summary.json"))
+bad = []
+for fam, e in sorted(expected.items()):
+    g = summary["validationAUC"][fam]
+    print(f"{fam}: Flower {g:.4f}  simulation {e:.4f}  |Δ| {abs(g - e):.4f}")
+    if abs(g - e) > 0.005: bad.append(fam)
+rounds = summary["rounds"]["mlp"]
+for r in rounds:
+    print(f"round {r['round']}: {r['seconds']:.2f} s, aggregated {sorted(r['aggregated'])}, failures {r['failures']}")
+failed = [r["round"] for r in rounds if crashed in r["failures"]]
+if not failed: bad.append(f"no round reports {crashed}'s failure")
+if bad: sys.exit(f"FAILED: {bad}")
+print(f"{crashed} failed in round(s) {failed} and the run finished")
+PY
+
+echo "== Flower's FedProx inside its server-side DP wrapper (fixed clipping), 2 MLP rounds"
+python3 - "$F/server.json" "$F/server-dp.json" <<'PY'
+import json, sys
+c = json.load(open(sys.argv[1]))
+c["families"] = ["mlp"]; c["mlp"]["rounds"] = 2; c["outputDirectory"] = c["outputDirectory"] + "-dp"
+json.dump(c, open(sys.argv[2], "w"))
+PY
+for i in 0 1 2 3; do rm -rf "$F/personal/client-$i"; start_node "client-$i"; done
+flwr run "$ROOT/flower" local --stream --run-config "fedroute-binary='$B' federation-config='$F/server-dp.json' round-timeout=30.0 strategy='fedprox' dp-noise-multiplier=0.1 dp-clipping-norm=5.0" > "$W/run-dp.log" 2>&1
+grep -q "central DP noise with" "$W/run-dp.log" || { echo "no DP wrapper in the log"; tail -30 "$W/run-dp.log"; exit 1; }
+for i in 0 1 2 3; do
+  for _ in $(seq 1 900); do [ -f "$F/personal/client-$i/personalization.json" ] && break; sleep 0.1; done
+done
+python3 -c "import json,sys; s=json.load(open(sys.argv[1])); print('DP run: MLP validation AUC %.4f over %d rounds' % (s['validationAUC']['mlp'], len(s['rounds']['mlp'])))" "$F/out-dp/summary.json"
+echo "flower e2e passed"
