@@ -207,7 +207,7 @@ let package = Package(
         ]),
         testTarget("FedRouteFlowerTests", layer: "Federation", dependencies: [
             "FedRouteFlower", "FedRouteFederation", "FedRouteRouters", "FedRouteData", "FedRouteNumerics", "FedRouteFeatures",
-            .product(name: "SwiftProtobuf", package: "swift-protobuf"), crypto,
+            .product(name: "SwiftProtobuf", package: "swift-protobuf"), crypto, "FedRouteHTTPRunner", hummingbird, httpClient, logging, nioCore, nioFoundation,
         ], exclude: ["Fixtures"]),
         testTarget("FedRouteGatewayStoreTests", layer: "Serving", dependencies: ["FedRouteGatewayStore", "FedRouteData"]),
         testTarget("FedRouteGatewayPostgresTests", layer: "Serving", dependencies: [

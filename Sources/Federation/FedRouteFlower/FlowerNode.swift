@@ -172,11 +172,12 @@ public struct FlowerNode: Sendable {
         if md.hasDstTaskID { reply.srcTaskID = md.dstTaskID }
         if md.hasSrcTaskID { reply.dstTaskID = md.srcTaskID }
         let deflated = try FlowerMessageCodec.deflate(metadata: reply, content: problem == nil ? content : nil,
-                                                      error: problem.map { why in FlowerProtoError.with { $0.code = 0; $0.reason = why } })
+                                                      error: problem.map { why in .with { $0.code = 0; $0.reason = why } })
         reply.messageID = deflated.messageID
+        // The header carries the metadata and either an empty content or the error (never both).
         var header = FlowerProtoMessage()
         header.metadata = reply
-        if problem == nil { header.content = FlowerProtoRecordDict() }
+        if let problem { header.error = .with { $0.code = 0; $0.reason = problem } } else { header.content = FlowerProtoRecordDict() }
         let pushed = try await fleet.call("push-messages", FlowerProtoPushMessagesRequest.with {
             $0.node = node
             $0.messagesList = [header]
