@@ -7,7 +7,8 @@
 #      FedAvg, the two-pass k-means; one node is SIGKILLed in the middle of an MLP round and restarted;
 #   4. both routers' validation AUCs must match the simulation's within 0.005, the killed node's round
 #      must report a failure, and every node must have received the routers;
-#   5. a second, short run puts Flower's FedProx inside its server-side DP wrapper (fixed clipping).
+#   5. a second, short run over TLS with node authentication (--enable-supernode-auth; an unenrolled key is
+#      refused) puts Flower's FedProx inside its server-side DP wrapper (fixed clipping).
 # Usage: scripts/flower-e2e.sh [FEDROUTE_BINARY] [WORK_DIR] [VENV_WITH_FLWR]
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -91,18 +92,35 @@ if bad: sys.exit(f"FAILED: {bad}")
 print(f"{crashed} failed in round(s) {failed} and the run finished")
 PY
 
-echo "== Flower's FedProx inside its server-side DP wrapper (fixed clipping), 2 MLP rounds"
+echo "== over TLS with node authentication: Flower's FedProx inside its server-side DP wrapper (fixed clipping), 2 MLP rounds"
+SPORT=$((PORT + 1))
+flower-superlink --ssl-certfile "$F/tls/server.pem" --ssl-keyfile "$F/tls/server-key.pem" --ssl-ca-certfile "$F/tls/ca.pem" \
+  --enable-supernode-auth --disable-runtime-dependency-installation --port "$SPORT" > "$W/superlink-tls.log" 2>&1 &
+PIDS+=("$!")
+wait_for "Uvicorn running on https" "$W/superlink-tls.log" 60
+printf '\n[superlink.secure]\naddress = "127.0.0.1:%s"\nroot-certificates = "%s"\n' "$SPORT" "$F/tls/ca.pem" >> "$FLWR_HOME/config.toml"
 python3 - "$F/server.json" "$F/server-dp.json" <<'PY'
 import json, sys
 c = json.load(open(sys.argv[1]))
 c["families"] = ["mlp"]; c["mlp"]["rounds"] = 2; c["outputDirectory"] = c["outputDirectory"] + "-dp"
 json.dump(c, open(sys.argv[2], "w"))
 PY
-for i in 0 1 2 3; do rm -rf "$F/personal/client-$i"; start_node "client-$i"; done
-flwr run "$ROOT/flower" local --stream --run-config "fedroute-binary='$B' federation-config='$F/server-dp.json' round-timeout=30.0 strategy='fedprox' dp-noise-multiplier=0.1 dp-clipping-norm=5.0" > "$W/run-dp.log" 2>&1
-grep -q "central DP noise with" "$W/run-dp.log" || { echo "no DP wrapper in the log"; tail -30 "$W/run-dp.log"; exit 1; }
+# An unenrolled key is refused; enrolled keys (OpenSSH form, as `flwr supernode register` reads them) get in.
+if "$B" flower-node --superlink "https://127.0.0.1:$SPORT" --root-certificates "$F/tls/ca.pem" --key "$W/stranger.pem" --id stranger \
+     --data "$F/clients/client-0.jsonl" --validation-fraction 0 --give-up-after 3 > "$W/stranger.log" 2>&1; then
+  echo "an unenrolled node was let in"; exit 1
+fi
+grep -q "activate-node: HTTP 412" "$W/stranger.log" || { echo "the unenrolled node failed for another reason"; tail -5 "$W/stranger.log"; exit 1; }
+NODES=()
 for i in 0 1 2 3; do
-  for _ in $(seq 1 900); do [ -f "$F/personal/client-$i/personalization.json" ] && break; sleep 0.1; done
+  "$B" flower-key --key "$F/keys/client-$i.auth.pem" > "$F/keys/client-$i.auth.pub"
+  flwr supernode register "$F/keys/client-$i.auth.pub" secure > /dev/null
+  "$B" flower-node --superlink "https://127.0.0.1:$SPORT" --root-certificates "$F/tls/ca.pem" --key "$F/keys/client-$i.auth.pem" \
+    --data "$F/clients/client-$i.jsonl" --validation-fraction 0 --give-up-after 120 > "$F/client-$i.auth.log" 2>&1 &
+  NODES+=("$!"); PIDS+=("$!")
 done
-python3 -c "import json,sys; s=json.load(open(sys.argv[1])); print('DP run: MLP validation AUC %.4f over %d rounds' % (s['validationAUC']['mlp'], len(s['rounds']['mlp'])))" "$F/out-dp/summary.json"
+flwr run "$ROOT/flower" secure --stream --run-config "fedroute-binary='$B' federation-config='$F/server-dp.json' round-timeout=30.0 strategy='fedprox' dp-noise-multiplier=0.1 dp-clipping-norm=5.0" > "$W/run-dp.log" 2>&1
+grep -q "central DP noise with" "$W/run-dp.log" || { echo "no DP wrapper in the log"; tail -30 "$W/run-dp.log"; exit 1; }
+for p in "${NODES[@]}"; do wait "$p"; done
+python3 -c "import json,sys; s=json.load(open(sys.argv[1])); print('TLS + node auth + FedProx + DP: MLP validation AUC %.4f over %d rounds' % (s['validationAUC']['mlp'], len(s['rounds']['mlp'])))" "$F/out-dp/summary.json"
 echo "flower e2e passed"

@@ -13,6 +13,17 @@ public struct FleetSigner: Sendable {
     /// `flwr supernode register` from a PEM file matches (the SuperLink compares bytes).
     public var publicKeyPEM: Data { Data((key.publicKey.pemRepresentation + "\n").utf8) }
 
+    /// The public key in OpenSSH form (`ecdsa-sha2-nistp256 AAAA…`), which `flwr supernode register`
+    /// takes to enroll a node when the SuperLink runs with `--enable-supernode-auth`.
+    public var openSSHPublicKey: String {
+        func field(_ bytes: [UInt8]) -> [UInt8] {
+            let n = UInt32(bytes.count)
+            return [UInt8(n >> 24), UInt8(n >> 16 & 0xFF), UInt8(n >> 8 & 0xFF), UInt8(n & 0xFF)] + bytes
+        }
+        let blob = field(Array("ecdsa-sha2-nistp256".utf8)) + field(Array("nistp256".utf8)) + field(Array(key.publicKey.x963Representation))
+        return "ecdsa-sha2-nistp256 " + Data(blob).base64EncodedString() + "\n"
+    }
+
     /// `flwr-public-key`, `flwr-timestamp`, `flwr-signature` for a request sent at `date`.
     public func headers(at date: Date = Date()) throws -> [(String, String)] {
         let timestamp = Self.timestamp(date)

@@ -31,8 +31,20 @@ public struct FlowerNode: Sendable {
         public init() {}
     }
 
+    /// Messages of one type and the request and response body bytes spent on them (pulling their
+    /// objects, confirming, pushing the reply), for the bench's bytes per round.
+    public struct TypeTraffic: Sendable, Equatable {
+        public var messages = 0
+        public var sent = 0
+        public var received = 0
+        /// From pulling the message to the reply's last object pushed.
+        public var seconds = 0.0
+    }
+
     public struct Outcome: Sendable {
         public var run: FlowerRunOutcome?
+        /// Per message type (`train`, `evaluate`, `query.fedroute`).
+        public var traffic: [String: TypeTraffic]
         public var messages: Int
         public var failures: Int
         public var bytesSent: Int
@@ -70,6 +82,7 @@ public struct FlowerNode: Sendable {
         defer { heartbeat.cancel() }
         var messages = 0
         var failures = 0
+        var byType: [String: TypeTraffic] = [:]
         var lastContact = ContinuousClock.now
         while await handler.outcome == nil {
             do {
@@ -80,7 +93,15 @@ public struct FlowerNode: Sendable {
                     continue
                 }
                 messages += 1
+                let (sent, received) = (await fleet.traffic.sent, await fleet.traffic.received)
+                let started = ContinuousClock.now
                 if try await !answer(message, tree: tree, node: node) { failures += 1 }
+                var t = byType[message.metadata.messageType, default: TypeTraffic()]
+                t.messages += 1
+                t.seconds += (ContinuousClock.now - started).seconds
+                t.sent += await fleet.traffic.sent - sent
+                t.received += await fleet.traffic.received - received
+                byType[message.metadata.messageType] = t
             } catch is CancellationError {
                 throw CancellationError()
             } catch {
@@ -100,7 +121,7 @@ public struct FlowerNode: Sendable {
             }
         } catch { logger.warning("leaving the federation failed", metadata: ["error": "\(error)"]) }
         logger.info("node done", metadata: ["messages": .stringConvertible(messages), "failures": .stringConvertible(failures)])
-        return Outcome(run: await handler.outcome, messages: messages, failures: failures,
+        return Outcome(run: await handler.outcome, traffic: byType, messages: messages, failures: failures,
                        bytesSent: await fleet.traffic.sent, bytesReceived: await fleet.traffic.received)
     }
 

@@ -13,7 +13,7 @@ import Logging
 // routing latency (µs/query, batched and single), a simulated federation's round time and bytes,
 // MiniLM throughput, the gateway's load figures and a federation over the network, on
 // routerbench-3task when ../shared is present, else on synthetic queries of the same shape.
-// SECTION: gemm, federation, network, minilm, gateway (data,
+// SECTION: gemm, federation, network, minilm, gateway, engines (with --federation DIR, alone) (data,
 // features and the routers are always built, since the later sections use them).
 
 func seconds(_ body: () throws -> Void) rethrows -> Double {
@@ -33,6 +33,16 @@ let onlyIndex = arguments.firstIndex(of: "--only")
 let only = onlyIndex.flatMap { $0 + 1 < arguments.count ? arguments[$0 + 1] : nil }
 let dataPath = arguments.enumerated().first { !$0.element.hasPrefix("-") && $0.offset != onlyIndex.map { $0 + 1 } }?.element ?? "../shared/data/routerbench-3task"
 func enabled(_ section: String) -> Bool { only == nil || only == section }
+// `--only engines --federation DIR`: the in-process row of scripts/flower-bench.sh.
+if only == "engines" {
+    guard let i = arguments.firstIndex(of: "--federation"), i + 1 < arguments.count else {
+        FileHandle.standardError.write(Data("--only engines needs --federation DIR (a simulate --export-federation folder)\n".utf8))
+        exit(2)
+    }
+    try await engineBench(federation: arguments[i + 1])
+    exit(0)
+}
+
 print("fedroute-bench  (GEMM backend: \(GEMM.backend.rawValue), \(ProcessInfo.processInfo.activeProcessorCount) cores)")
 
 // GEMM.

@@ -64,6 +64,9 @@ struct FlowerNodeCommand: AsyncParsableCommand {
         }
         try await http.shutdown()
         Console.info("\(clientID): answered \(outcome.messages) messages (\(outcome.failures) with an error), sent \(outcome.bytesSent) and received \(outcome.bytesReceived) bytes")
+        for (type, t) in outcome.traffic.sorted(by: { $0.key < $1.key }) {
+            Console.info("\(clientID): \(type): \(t.messages) messages, \(t.sent) bytes sent, \(t.received) bytes received, " + String(format: "%.2f s", t.seconds))
+        }
         if let run = outcome.run {
             try local.personalize(routers: run.routers, fineTuning: run.fineTuning, mfFineTuning: run.mfFineTuning, train: table, test: testTable)
         }
@@ -93,6 +96,34 @@ struct FlowerBridgeCommand: AsyncParsableCommand {
                                                 workDirectory: work ?? (job.stateDirectory as NSString).appendingPathComponent("flower"), logger: logger).run()
         for (family, auc) in summary.validationAUC.sorted(by: { $0.key < $1.key }) {
             logger.info("validation AUC", metadata: ["family": .string(family), "auc": .string(String(format: "%.4f", auc))])
+        }
+    }
+}
+
+/// `fedroute flower-key`: the node key's public half, for `flwr supernode register` when the SuperLink
+/// runs with `--enable-supernode-auth`.
+struct FlowerKeyCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "flower-key",
+        abstract: "Print a Flower node key's public key, creating the key (mode 0600) if the file does not exist.",
+        discussion: "Enroll the OpenSSH form with `flwr supernode register PUBLIC_KEY_FILE` before the node starts against a SuperLink with --enable-supernode-auth.")
+
+    enum Format: String, ExpressibleByArgument, CaseIterable {
+        /// `ecdsa-sha2-nistp256 …`, what `flwr supernode register` reads.
+        case ssh
+        /// PEM SubjectPublicKeyInfo, what the node sends in `flwr-public-key`.
+        case pem
+    }
+
+    @Option(name: .long, help: "The node's P-256 private key file (PEM), as passed to flower-node --key.") var key: String
+    @Option(name: .long, help: "ssh (for flwr supernode register) or pem.") var format: Format = .ssh
+
+    func run() throws {
+        let (signer, created) = try FleetSigner.loadOrCreate(path: key)
+        if created { Console.info("created a node key in \(key)") }
+        switch format {
+        case .ssh: FileHandle.standardOutput.write(Data(signer.openSSHPublicKey.utf8))
+        case .pem: FileHandle.standardOutput.write(signer.publicKeyPEM)
         }
     }
 }
