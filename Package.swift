@@ -165,7 +165,7 @@ let package = Package(
         // signatures, chat requests, SSE, checkpoints); `swift test` replays Tests/Fuzz/regressions through them.
         target("FedRouteFuzzTargets", layer: "Fuzz", dependencies: [
             "FedRouteNumerics", "FedRouteData", "FedRouteFeatures", "FedRouteRouters", "FedRouteFederation", "FedRouteFederationHTTP",
-            "FedRouteGateway", crypto, logging, .product(name: "CSV", package: "CSV.swift"),
+            "FedRouteGateway", "FedRouteFlower", crypto, logging, .product(name: "CSV", package: "CSV.swift"),
         ]),
 
         // MARK: Tools — the command line (parses, calls one library entry point, prints) and the benchmarks

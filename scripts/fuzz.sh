@@ -20,7 +20,7 @@ if [ $# -lt 2 ]; then
 fi
 target=$1 seconds=$2
 shift 2
-all_targets="router-file csv jsonl wire signature chat-request sse checkpoint"
+all_targets="router-file csv jsonl wire signature chat-request sse checkpoint flower-message"
 build=${FEDROUTE_FUZZ_BUILD:-.build-fuzz}
 
 swiftc_path=$(readlink -f "$(command -v swiftc)")

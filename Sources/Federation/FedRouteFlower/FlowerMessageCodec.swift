@@ -13,7 +13,23 @@ struct DeflatedMessage: Sendable {
 }
 
 /// Turns messages into Flower's object trees and back, byte-compatible with `flwr`'s `deflate`/`inflate`.
-enum FlowerMessageCodec {
+public enum FlowerMessageCodec {
+    /// The objects a SuperLink would store for a message of `type` with `content` (its id first):
+    /// for fuzz seeds and tests of code that reads them.
+    public static func objects(type: String, content: FlowerRecordDict) throws -> (messageID: String, objects: [(id: String, bytes: Data)]) {
+        let d = try deflate(metadata: .with { $0.messageType = type; $0.runID = 1; $0.dstNodeID = 2; $0.ttl = 60 }, content: content)
+        return (d.messageID, d.objects.filter { $0.id == d.messageID } + d.objects.filter { $0.id != d.messageID })
+    }
+
+    /// What a node does with pulled objects: each checked against its id, then the message rebuilt.
+    /// Returns the message type and its content (nil for an error message).
+    public static func inflate(messageID: String, objectBytes: [String: Data]) throws -> (type: String, content: FlowerRecordDict?) {
+        var objects: [String: FlowerObject] = [:]
+        for (id, bytes) in objectBytes { objects[id] = try FlowerObject.parse(bytes, expectedID: id) }
+        let m = try inflate(messageID: messageID, objects: objects)
+        return (m.metadata.messageType, m.content)
+    }
+
     /// Deflates a message: `metadata.messageID` is ignored (the id is the hash of the Message object,
     /// which is written with an empty id); exactly one of `content` and `error` is set.
     static func deflate(metadata: FlowerProtoMetadata, content: FlowerRecordDict?, error: FlowerProtoError? = nil) throws -> DeflatedMessage {

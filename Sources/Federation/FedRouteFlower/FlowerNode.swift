@@ -143,7 +143,10 @@ public struct FlowerNode: Sendable {
                 }, as: FlowerProtoActivateNodeResponse.self)
                 return r.nodeID
             } catch {
-                guard ContinuousClock.now - start < settings.giveUpAfter else { throw error }
+                guard ContinuousClock.now - start < settings.giveUpAfter else {
+                    if error is FlowerError { throw error }
+                    throw FlowerError.rpc("activate-node", status: 0, "no answer from the SuperLink at \(fleet.superlink) within \(settings.giveUpAfter): \(error)")
+                }
                 logger.info("SuperLink not ready", metadata: ["error": "\(error)"])
                 try await Task.sleep(for: .seconds(1))
             }

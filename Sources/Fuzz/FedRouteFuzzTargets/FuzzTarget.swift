@@ -24,6 +24,8 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
     case sse
     /// A coordinator checkpoint (`state.json`): decoding, validation and the resume checks.
     case checkpoint
+    /// What a Flower node pulls from a SuperLink: objects, records and `.npy` arrays.
+    case flowerMessage = "flower-message"
 
     /// Runs one input. Never throws: errors are expected answers to hostile bytes.
     public func run(_ input: Data, in scratch: FuzzScratch) {
@@ -36,6 +38,7 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
         case .chatRequest: ChatRequestFuzzTarget.run(input)
         case .sse: SSEFuzzTarget.run(input)
         case .checkpoint: CheckpointFuzzTarget.run(input)
+        case .flowerMessage: FlowerMessageFuzzTarget.run(input)
         }
     }
 
@@ -51,6 +54,7 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
         case .chatRequest: ChatRequestFuzzTarget.seeds()
         case .sse: SSEFuzzTarget.seeds()
         case .checkpoint: try await CheckpointFuzzTarget.seeds()
+        case .flowerMessage: try FlowerMessageFuzzTarget.seeds()
         }
     }
 }
