@@ -3,9 +3,9 @@
 #   1. simulate a federation in process (4 clients of routerbench-3task, every client in every round)
 #      and export it;
 #   2. start a Flower SuperLink on 127.0.0.1 and 4 `fedroute flower-node` processes;
-#   3. `flwr run flower/` runs the ServerApp to completion: fedroute's setup, MLP rounds with Flower's
-#      FedAvg, the two-pass k-means; one node is SIGKILLed in the middle of an MLP round and restarted;
-#   4. both routers' validation AUCs must match the simulation's within 0.005, the killed node's round
+#   3. `flwr run flower/` runs the ServerApp to completion: fedroute's setup, MLP and MF rounds with
+#      Flower's FedAvg, the two-pass k-means; one node is SIGKILLed in the middle of an MLP round and restarted;
+#   4. every router's validation AUC must match the simulation's within 0.005, the killed node's round
 #      must report a failure, and every node must have received the routers;
 #   5. a second, short run over TLS with node authentication (--enable-supernode-auth; an unenrolled key is
 #      refused) puts Flower's FedProx inside its server-side DP wrapper (fixed clipping).
@@ -34,7 +34,7 @@ wait_for() {  # pattern file seconds
 
 echo "== simulate and export (4 clients) into $W"
 "$B" simulate --data "$DATA" --seeds 0 --clients 4 --dimension 256 --hidden 128 --rounds 4 --participation 1 --no-select-best-round \
-  --families mlp kmeans --out "$W/sim" --export-federation "$W/fed" --export-port "$PORT" > "$W/simulate.log" 2>&1
+  --families mlp kmeans mf --out "$W/sim" --export-federation "$W/fed" --export-port "$PORT" > "$W/simulate.log" 2>&1
 F=$W/fed
 cat "$F/expected.json"; echo
 
