@@ -4,9 +4,10 @@
 #      and export it;
 #   2. start a Flower SuperLink on 127.0.0.1 and 4 `fedroute flower-node` processes;
 #   3. `flwr run flower/` runs the ServerApp to completion: fedroute's setup, MLP and MF rounds with
-#      Flower's FedAvg, the two-pass k-means; one node is SIGKILLed in the middle of an MLP round and restarted;
-#   4. every router's validation AUC must match the simulation's within 0.005, the killed node's round
-#      must report a failure, and every node must have received the routers;
+#      Flower's FedAvg, the two-pass k-means; every router's validation AUC must match the simulation's
+#      within 0.005, and every node must have received the routers;
+#   4. a second run (MLP): one node is SIGKILLed in the middle of a round and restarted; the run
+#      finishes, the round reports the node's failure, the AUC stays within 0.01;
 #   5. a second, short run over TLS with node authentication (--enable-supernode-auth; an unenrolled key is
 #      refused) puts Flower's FedProx inside its server-side DP wrapper (fixed clipping).
 # Usage: scripts/flower-e2e.sh [FEDROUTE_BINARY] [WORK_DIR] [VENV_WITH_FLWR]
@@ -51,31 +52,27 @@ start_node() {  # id, extra args
     --personalize "$F/personal/$id" --test "$F/clients/$id-test.jsonl" --give-up-after 120 "$@" >> "$F/$id.flower.log" 2>&1 &
   PIDS+=("$!")
 }
-run_app() {  # log, extra run-config
-  flwr run "$ROOT/flower" local --stream --run-config "fedroute-binary='$B' federation-config='$F/server.json' round-timeout=30.0 $1" > "$2" 2>&1 &
+run_app() {  # federation config, log
+  flwr run "$ROOT/flower" local --stream --run-config "fedroute-binary='$B' federation-config='$1' round-timeout=30.0" > "$2" 2>&1 &
   APP=$!; PIDS+=("$APP")
 }
+wait_for_routers() {  # every node received the routers and personalised them
+  for i in 0 1 2 3; do
+    for _ in $(seq 1 900); do [ -f "$F/personal/client-$i/personalization.json" ] && break; sleep 0.1; done
+    [ -f "$F/personal/client-$i/personalization.json" ] || { echo "client-$i did not finish"; tail -20 "$F/client-$i.flower.log"; exit 1; }
+  done
+}
 
-# Every node is armed; the first to receive a train message of round ≥ 2 claims the marker and
-# SIGKILLs itself before replying. It is restarted unarmed with the same key.
-for i in 0 1 2 3; do start_node "client-$i" --crash-in-round 2 --crash-marker "$F/crashed"; done
+echo "== run 1, no faults: MLP, K-Means and MF must match the simulation within 0.005"
+for i in 0 1 2 3; do start_node "client-$i"; done
 SECONDS=0
-run_app "" "$W/run.log"
-wait_for "client" "$F/crashed" 600
-CRASHED=$(cat "$F/crashed")
-sleep 1
-echo "== $CRASHED was killed mid-round; restarting it"
-start_node "$CRASHED"
+run_app "$F/server.json" "$W/run.log"
 wait "$APP"
 echo "== ServerApp finished in ${SECONDS}s"
-for i in 0 1 2 3; do
-  for _ in $(seq 1 900); do [ -f "$F/personal/client-$i/personalization.json" ] && break; sleep 0.1; done
-  [ -f "$F/personal/client-$i/personalization.json" ] || { echo "client-$i did not finish"; tail -20 "$F/client-$i.flower.log"; exit 1; }
-done
-
-"$VENV/bin/python" - "$F" "$CRASHED" <<'PY'
+wait_for_routers
+"$VENV/bin/python" - "$F" <<'PY'
 import json, sys
-f, crashed = sys.argv[1], sys.argv[2]
+f = sys.argv[1]
 expected = json.load(open(f + "/expected.json"))
 summary = json.load(open(f + "/out/summary.json"))
 bad = []
@@ -83,11 +80,45 @@ for fam, e in sorted(expected.items()):
     g = summary["validationAUC"][fam]
     print(f"{fam}: Flower {g:.4f}  simulation {e:.4f}  |Δ| {abs(g - e):.4f}")
     if abs(g - e) > 0.005: bad.append(fam)
+for r in summary["rounds"]["mlp"]:
+    print(f"round {r['round']}: {r['seconds']:.2f} s, aggregated {sorted(r['aggregated'])}, failures {r['failures']}")
+    if r["failures"]: bad.append(f"round {r['round']} failed without a fault")
+if bad: sys.exit(f"FAILED: {bad}")
+PY
+
+echo "== run 2, MLP only: a node SIGKILLed mid-round and restarted"
+# Every node is armed; the first to receive a train message of round ≥ 2 claims the marker and
+# SIGKILLs itself before replying. It is restarted unarmed with the same key. Which node that is
+# varies, and the lost update moves the AUC (0.8211–0.8249 against 0.8209 seen): the bound is 0.01.
+python3 - "$F/server.json" "$F/server-fault.json" <<'PY'
+import json, sys
+c = json.load(open(sys.argv[1]))
+c["families"] = ["mlp"]; c["outputDirectory"] = c["outputDirectory"] + "-fault"
+json.dump(c, open(sys.argv[2], "w"))
+PY
+for i in 0 1 2 3; do rm -rf "$F/personal/client-$i"; start_node "client-$i" --crash-in-round 2 --crash-marker "$F/crashed"; done
+run_app "$F/server-fault.json" "$W/run-fault.log"
+wait_for "client" "$F/crashed" 600
+CRASHED=$(cat "$F/crashed")
+sleep 1
+echo "== $CRASHED was killed mid-round; restarting it"
+start_node "$CRASHED"
+wait "$APP"
+wait_for_routers
+"$VENV/bin/python" - "$F" "$CRASHED" <<'PY'
+import json, sys
+f, crashed = sys.argv[1], sys.argv[2]
+expected = json.load(open(f + "/expected.json"))["mlp"]
+summary = json.load(open(f + "/out-fault/summary.json"))
+g = summary["validationAUC"]["mlp"]
+print(f"mlp with a fault: Flower {g:.4f}  simulation {expected:.4f}  |Δ| {abs(g - expected):.4f}")
+bad = [] if abs(g - expected) <= 0.01 else ["mlp"]
 rounds = summary["rounds"]["mlp"]
 for r in rounds:
     print(f"round {r['round']}: {r['seconds']:.2f} s, aggregated {sorted(r['aggregated'])}, failures {r['failures']}")
 failed = [r["round"] for r in rounds if crashed in r["failures"]]
 if not failed: bad.append(f"no round reports {crashed}'s failure")
+if len(rounds) != json.load(open(f + "/server.json"))["mlp"]["rounds"]: bad.append("rounds missing")
 if bad: sys.exit(f"FAILED: {bad}")
 print(f"{crashed} failed in round(s) {failed} and the run finished")
 PY

@@ -50,6 +50,32 @@ class Bridge:
         self.proc.stdin.flush()
 
 
+class PromptGrid:
+    """The ServerApp's Grid with a `send_and_receive` that looks for replies every `interval` seconds.
+
+    flwr's own waits 3 s between pulls, which puts a 3 s floor under every round and every question;
+    the strategies call it through this proxy (everything else is the Grid's own).
+    """
+
+    def __init__(self, grid: Grid, interval: float = 0.1) -> None:
+        self._grid, self._interval = grid, interval
+
+    def __getattr__(self, name):
+        return getattr(self._grid, name)
+
+    def send_and_receive(self, messages, *, timeout: float | None = None):
+        ids = {i for i in self._grid.push_messages(messages) if i}
+        end = time.time() + (timeout if timeout is not None else 0.0)
+        replies: list[Message] = []
+        while ids and (timeout is None or time.time() < end):
+            got = list(self._grid.pull_messages(ids))
+            replies.extend(got)
+            ids.difference_update(m.metadata.reply_to_message_id for m in got)
+            if ids:
+                time.sleep(self._interval)
+        return replies
+
+
 class Nodes:
     """Which SuperNode holds which fedroute client (a restarted node may come back under a new id)."""
 
@@ -103,14 +129,19 @@ def make_strategy(cfg, participation: float, clients: int, report: dict, nodes: 
 
     def configure_train(server_round, arrays, config, grid):
         messages = list(configure(server_round, arrays, config, grid))
+        client = lambda node: nodes.client_of.get(node, str(node))
         report[server_round] = {"round": server_round, "start": time.time(),
-                                "sampled": [nodes.client_of.get(m.metadata.dst_node_id, str(m.metadata.dst_node_id)) for m in messages]}
+                                "sampled": [client(m.metadata.dst_node_id) for m in messages],
+                                # A reply the SuperLink writes itself (e.g. "Node Unavailable") comes from
+                                # the SuperLink, not the node: replies are matched by the instruction's id.
+                                "_by_instruction": {m.object_id: client(m.metadata.dst_node_id) for m in messages}}
         return messages
 
     def aggregate_train(server_round, replies):
         replies = list(replies)
         r = report[server_round]
-        name_of = lambda m: nodes.client_of.get(m.metadata.src_node_id, str(m.metadata.src_node_id))
+        by_instruction = r.pop("_by_instruction")
+        name_of = lambda m: by_instruction.get(m.metadata.reply_to_message_id) or nodes.client_of.get(m.metadata.src_node_id, str(m.metadata.src_node_id))
         r["aggregated"] = [name_of(m) for m in replies if not m.has_error()]
         r["failures"] = {name_of(m): m.error.reason for m in replies if m.has_error()}
         for missing in set(r["sampled"]) - set(r["aggregated"]) - set(r["failures"]):
@@ -150,6 +181,7 @@ def run_rounds(request: dict, cfg, grid: Grid, nodes: Nodes, clients: int) -> di
 @app.main()
 def main(grid: Grid, context: Context) -> None:
     cfg = context.run_config
+    grid = PromptGrid(grid, float(cfg["reply-poll-interval"]))
     timeout = float(cfg["round-timeout"])
     config_path = str(cfg["federation-config"])
     work = os.path.join(os.path.dirname(os.path.abspath(config_path)), "flower")

@@ -33,7 +33,10 @@ public struct FleetClient: Sendable {
         for (name, value) in try signer.headers() { r.headers.add(name: name, value: value) }
         r.body = .bytes(ByteBuffer(data: body))
         let response = try await http.execute(r, timeout: timeout)
-        let bytes = try await response.body.collect(upTo: Self.maxResponseBytes)
+        let bytes: ByteBuffer
+        do { bytes = try await response.body.collect(upTo: Self.maxResponseBytes) } catch is NIOTooManyBytesError {
+            throw FlowerError.rpc(rpc, status: Int(response.status.code), "the answer is larger than \(Self.maxResponseBytes) bytes")
+        }
         await traffic.add(sent: body.count, received: bytes.readableBytes)
         guard response.status == .ok else {
             let text = String(buffer: bytes).prefix(400)

@@ -224,39 +224,61 @@ public struct FlowerNode: Sendable {
         return problem == nil
     }
 
-    /// Every object of the tree, children first, each checked against its id.
+    /// Every object of the tree, each checked against its id and its header's children against the
+    /// tree's. Up to `concurrentPulls` objects are pulled at once (one RPC each); an object the
+    /// SuperLink has not got yet is asked for again for up to 60 s.
     func pull(_ tree: FlowerProtoObjectTree, runID: UInt64, node: FlowerProtoNode) async throws -> [String: FlowerObject] {
+        var order: [(id: String, children: Set<String>)] = []
+        var seen = Set<String>()
+        func visit(_ t: FlowerProtoObjectTree, depth: Int) throws {
+            guard depth < 8 else { throw FlowerError.message("the object tree is nested too deeply") }
+            guard order.count < 100_000 else { throw FlowerError.message("the object tree holds too many objects") }
+            for child in t.children { try visit(child, depth: depth + 1) }
+            guard seen.insert(t.objectID).inserted else { return }
+            guard FlowerObject.isObjectID(t.objectID) else { throw FlowerError.object(id: t.objectID, "the id is not a SHA-256 hex digest") }
+            order.append((t.objectID, Set(t.children.map(\.objectID))))
+        }
+        try visit(tree, depth: 0)
         var out: [String: FlowerObject] = [:]
         var total = 0
-        func visit(_ t: FlowerProtoObjectTree, depth: Int) async throws {
-            guard depth < 8 else { throw FlowerError.message("the object tree is nested too deeply") }
-            guard out.count < 100_000 else { throw FlowerError.message("the object tree holds too many objects") }
-            for child in t.children { try await visit(child, depth: depth + 1) }
-            guard out[t.objectID] == nil else { return }
-            guard FlowerObject.isObjectID(t.objectID) else { throw FlowerError.object(id: t.objectID, "the id is not a SHA-256 hex digest") }
-            for attempt in 0..<300 {
-                let r = try await fleet.call("pull-object", FlowerProtoPullObjectRequest.with {
-                    $0.node = node
-                    $0.runID = runID
-                    $0.objectID = t.objectID
-                }, as: FlowerProtoPullObjectResponse.self)
-                guard r.objectFound else { throw FlowerError.object(id: t.objectID, "not found on the SuperLink") }
-                if r.objectAvailable {
-                    total += r.objectContent.count
-                    guard total <= 1 << 30 else { throw FlowerError.message("the message exceeds 1 GiB") }
-                    let object = try FlowerObject.parse(r.objectContent, expectedID: t.objectID)
-                    guard Set(object.children) == Set(t.children.map(\.objectID)) else {
-                        throw FlowerError.object(id: t.objectID, "its header's children differ from the tree's")
-                    }
-                    out[t.objectID] = object
-                    return
+        try await withThrowingTaskGroup(of: (String, FlowerObject).self) { group in
+            var next = 0
+            var inFlight = 0
+            while next < order.count || inFlight > 0 {
+                while next < order.count, inFlight < Self.concurrentPulls {
+                    let (id, children) = order[next]
+                    group.addTask { (id, try await pullObject(id, children: children, runID: runID, node: node)) }
+                    next += 1
+                    inFlight += 1
                 }
-                if attempt == 299 { throw FlowerError.object(id: t.objectID, "not available after 60 s") }
-                try await Task.sleep(for: .milliseconds(200))
+                guard let (id, object) = try await group.next() else { break }
+                inFlight -= 1
+                total += object.body.count
+                guard total <= 1 << 30 else { throw FlowerError.message("the message exceeds 1 GiB") }
+                out[id] = object
             }
         }
-        try await visit(tree, depth: 0)
         return out
+    }
+
+    static let concurrentPulls = 8
+
+    func pullObject(_ id: String, children: Set<String>, runID: UInt64, node: FlowerProtoNode) async throws -> FlowerObject {
+        for _ in 0..<300 {
+            let r = try await fleet.call("pull-object", FlowerProtoPullObjectRequest.with {
+                $0.node = node
+                $0.runID = runID
+                $0.objectID = id
+            }, as: FlowerProtoPullObjectResponse.self)
+            guard r.objectFound else { throw FlowerError.object(id: id, "not found on the SuperLink") }
+            if r.objectAvailable {
+                let object = try FlowerObject.parse(r.objectContent, expectedID: id)
+                guard Set(object.children) == children else { throw FlowerError.object(id: id, "its header's children differ from the tree's") }
+                return object
+            }
+            try await Task.sleep(for: .milliseconds(200))
+        }
+        throw FlowerError.object(id: id, "not available after 60 s")
     }
 
     func claimCrash() -> Bool {
