@@ -91,5 +91,6 @@ for e in ["in-process", "fedroute-http2", "flower"]:
     print("| %s | %.2f (%s) | %.2f | %.1f | %.4f |" % (e, s, each, s / base, mb, rs[0]["validation_auc"]))
 busy = statistics.median(r["node_seconds_per_round"] for r in by["flower"])
 print("\nFlower: the slowest node spends %.2f s per round from pulling the instruction to its reply's last object;" % busy)
-print("the rest is the ServerApp's Grid, which polls for replies every 3 s (flwr's send_and_receive).")
+print("the rest is outside the nodes: their 0.5 s poll for new messages, and the ServerApp pushing the instructions")
+print("and pulling, inflating and averaging the replies in Python.")
 PY
