@@ -170,6 +170,8 @@ def run_rounds(request: dict, cfg, grid: Grid, nodes: Nodes, clients: int) -> di
     result = strategy.start(grid=grid, initial_arrays=initial, num_rounds=int(request["rounds"]),
                             timeout=float(cfg["round-timeout"]), train_config=plan, evaluate_config=ConfigRecord(dict(plan)))
     nodes.refresh()
+    if int(request["rounds"]) > 0 and not any(r.get("aggregated") for r in report.values()):
+        raise RuntimeError(f"no round of {request['family']} aggregated any update: {[r.get('failures') for r in report.values()]}")
     final = result.arrays if len(result.arrays) else initial
     out = src.rstrip("/") + "-final"
     os.makedirs(out, exist_ok=True)
