@@ -175,10 +175,6 @@ public struct FlowerNode: Sendable {
                 kill(getpid(), SIGKILL)
             }
             content = try await handler.handle(type: md.messageType, round: round, content: received)
-        } catch let error as FlowerError {
-            problem = error.description
-        } catch let error as DecodingError {
-            problem = "\(error)"
         } catch {
             problem = "\(error)"
         }
@@ -195,13 +191,13 @@ public struct FlowerNode: Sendable {
         reply.ttl = max(1, md.createdAt + md.ttl - now)
         if md.hasDstTaskID { reply.srcTaskID = md.dstTaskID }
         if md.hasSrcTaskID { reply.dstTaskID = md.srcTaskID }
-        let deflated = try FlowerMessageCodec.deflate(metadata: reply, content: problem == nil ? content : nil,
-                                                      error: problem.map { why in .with { $0.code = 0; $0.reason = why } })
+        let error = problem.map { why in FlowerProtoError.with { $0.code = 0; $0.reason = why } }
+        let deflated = try FlowerMessageCodec.deflate(metadata: reply, content: error == nil ? content : nil, error: error)
         reply.messageID = deflated.messageID
         // The header carries the metadata and either an empty content or the error (never both).
         var header = FlowerProtoMessage()
         header.metadata = reply
-        if let problem { header.error = .with { $0.code = 0; $0.reason = problem } } else { header.content = FlowerProtoRecordDict() }
+        if let error { header.error = error } else { header.content = FlowerProtoRecordDict() }
         let pushed = try await fleet.call("push-messages", FlowerProtoPushMessagesRequest.with {
             $0.node = node
             $0.messagesList = [header]

@@ -56,11 +56,8 @@ public struct FlowerServerJob: Sendable {
         let encoderBox = EncoderBox()
         let relayed: [any FederatedClient] = clients.map { RelayedClient(id: $0, channel: channel, encoder: encoderBox) }
         let coordinator = try FederationCoordinator(clients: relayed, maxConcurrentRequests: max(1, clients.count))
-        let hashed = try await coordinator.fitHashedEncoder(c.encoder)
-        let spec = EncoderSpec.hashedTFIDF(configuration: hashed.configuration, idf: hashed.idf)
-        _ = try await coordinator.useEncoder(spec)
-        let descriptions = try await coordinator.describe()
-        let normalizer = try await coordinator.costNormalizer(models: descriptions[0].models.count)
+        let setup = try await coordinator.setup(c.encoder)
+        let (spec, descriptions, normalizer) = (setup.encoder, setup.descriptions, setup.normalizer)
         let setupSeconds = (clock.now - setupStart).seconds
         logger.info("setup done", metadata: ["models": .stringConvertible(descriptions[0].models.count), "dimension": .stringConvertible(spec.dimension),
                                              "seconds": .string(String(format: "%.2f", setupSeconds))])

@@ -57,7 +57,9 @@ public actor FlowerTaskHandler {
         let plan = try FlowerTrainingPlan.decode(try Self.bytes(config, "fedroute.plan"))
         try await adopt(plan.encoder)
         let arrays = try content.arrays("arrays")
-        let expected = MLPNetwork(architecture: plan.architecture, seed: 0).parameters
+        // The plan comes from the ServerApp: its architecture is bounded before any shape is trusted.
+        try plan.architecture.validate()
+        let expected = plan.architecture.parameterShapes
         guard arrays.count == expected.count else {
             throw FlowerError.message("\(arrays.count) arrays received, the \(plan.family) network has \(expected.count) tensors")
         }

@@ -93,6 +93,17 @@ public struct FederationCoordinator: Sendable {
         return try HashedTFIDFEncoder(configuration: configuration, documentFrequencies: total)
     }
 
+    /// The setup every federation runs before training, whatever carries the messages: the hashed
+    /// encoder with the federated IDF, sent to every client; their descriptions; the shared cost normaliser.
+    public func setup(_ configuration: HashedTFIDFEncoder.Configuration) async throws -> FederationJobState.Setup {
+        let encoder = try await fitHashedEncoder(configuration)
+        let spec = EncoderSpec.hashedTFIDF(configuration: encoder.configuration, idf: encoder.idf)
+        _ = try await useEncoder(spec)
+        let descriptions = try await describe()
+        let normalizer = try await costNormalizer(models: descriptions[0].models.count)
+        return FederationJobState.Setup(encoder: spec, descriptions: descriptions, normalizer: normalizer)
+    }
+
     /// Tells every client which encoder to use; returns the feature dimension.
     public func useEncoder(_ spec: EncoderSpec) async throws -> Int {
         let dims = try await askAll(.useEncoder(spec)) { if case .encoderReady(let d) = $0 { return d }; return nil }

@@ -116,15 +116,10 @@ public struct FederationJob: Sendable {
         }
         logger.info("waiting for every client", metadata: ["clients": .stringConvertible(transport.clientIDs.count)])
         try await transport.waitForClients(transport.clientIDs.count, timeout: configuration.joinTimeout)
-        let encoder = try await coordinator.fitHashedEncoder(configuration.encoder)
-        let spec = EncoderSpec.hashedTFIDF(configuration: encoder.configuration, idf: encoder.idf)
-        _ = try await coordinator.useEncoder(spec)
-        let descriptions = try await coordinator.describe()
-        let normalizer = try await coordinator.costNormalizer(models: descriptions[0].models.count)
-        let setup = FederationJobState.Setup(encoder: spec, descriptions: descriptions, normalizer: normalizer)
+        let setup = try await coordinator.setup(configuration.encoder)
         state.setup = setup
         try store.save(state)
-        logger.info("setup done", metadata: ["models": .stringConvertible(descriptions[0].models.count), "dimension": .stringConvertible(spec.dimension)])
+        logger.info("setup done", metadata: ["models": .stringConvertible(setup.descriptions[0].models.count), "dimension": .stringConvertible(setup.encoder.dimension)])
         return setup
     }
 
