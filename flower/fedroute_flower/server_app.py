@@ -250,7 +250,7 @@ def send_ask(grid: Grid, nodes: Nodes, req: dict, pending: dict, bridge: Bridge)
     if req.get("encoder"):
         fields["encoder"] = base64.b64decode(req["encoder"])
     [message_id] = list(grid.push_messages([fedroute_query(node, fields)]))
-    req.setdefault("sent", time.time())
+    req["sent"] = time.time()  # a retry to a restarted node gets its own timeout
     req["node"] = node
     pending[message_id] = req
 
