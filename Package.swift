@@ -72,7 +72,9 @@ let package = Package(
     targets: [
         // MARK: Core — numbers, data, text → features
         // Dense float32 linear algebra (BLAS or portable fallback), seeded RNG, optimisers, safetensors.
-        target("FedRouteNumerics", layer: "Core"),
+        // The portable GEMM's register-blocked micro-kernels, compiled per instruction set and chosen at run time.
+        .target(name: "CFedRouteKernels", path: "Sources/Core/CFedRouteKernels", cSettings: [.unsafeFlags(["-O2"])]),
+        target("FedRouteNumerics", layer: "Core", dependencies: ["CFedRouteKernels"]),
         // Evaluation records, tables, loaders for every bundled format, the native JSONL format, splits.
         target("FedRouteData", layer: "Core", dependencies: ["FedRouteNumerics", .product(name: "CSV", package: "CSV.swift")]),
         // Native sentence embedder: BERT WordPiece tokenizer and the all-MiniLM-L6-v2 encoder.

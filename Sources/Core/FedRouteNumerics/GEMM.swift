@@ -1,3 +1,6 @@
+import CFedRouteKernels
+import Dispatch
+import Foundation
 #if canImport(Accelerate)
 import Accelerate
 #elseif canImport(Glibc)
@@ -60,44 +63,51 @@ public enum GEMM {
         }
     }
 
-    /// The pure-Swift kernel, public so benchmarks and tests can compare it with the BLAS path.
+    /// The portable kernel (register-blocked SIMD micro-kernels in `CFedRouteKernels`: AVX-512, AVX2+FMA or
+    /// 128-bit vectors, chosen at run time), with rows split over `portableThreads` threads when the product is
+    /// large enough to pay for them. Public so benchmarks and tests can compare it with the BLAS path.
+    /// Results are bit-identical for any thread count (each element is summed in the same order).
     public static func portableMultiply(
         transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float,
         a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
-        beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int
+        beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int, threads: Int? = nil
     ) {
-        // Scale C by beta first.
+        if m <= 0 || n <= 0 { return }
         for i in 0..<m {
             let ci = c + i * ldc
             if beta == 0 { ci.update(repeating: 0, count: n) } else if beta != 1 { for j in 0..<n { ci[j] *= beta } }
         }
-        if k == 0 || alpha == 0 { return }
-        // Pack op(B) as a contiguous k×n block so the inner loop is a unit-stride axpy.
-        let packedB = UnsafeMutablePointer<Float>.allocate(capacity: k * n)
-        defer { packedB.deallocate() }
-        if transB {
-            for p in 0..<k { for j in 0..<n { packedB[p * n + j] = b[j * ldb + p] } }
-        } else {
-            for p in 0..<k { (packedB + p * n).update(from: b + p * ldb, count: n) }
-        }
-        let rowA = UnsafeMutablePointer<Float>.allocate(capacity: k)
-        defer { rowA.deallocate() }
-        let blockK = 256
-        for i in 0..<m {
-            if transA { for p in 0..<k { rowA[p] = a[p * lda + i] } } else { rowA.update(from: a + i * lda, count: k) }
-            let ci = c + i * ldc
-            var p0 = 0
-            while p0 < k {
-                let p1 = min(p0 + blockK, k)
-                for p in p0..<p1 {
-                    let s = alpha * rowA[p]
-                    if s == 0 { continue }
-                    let bp = packedB + p * n
-                    for j in 0..<n { ci[j] += s * bp[j] }
-                }
-                p0 = p1
-            }
-        }
+        if k <= 0 || alpha == 0 { return }
+        // Below ~4 MFLOP a second thread costs more than it saves.
+        let work = Double(m) * Double(n) * Double(k)
+        let wanted = threads ?? (work < 2e6 ? 1 : portableThreads)
+        // Whole micro-panels of 6 rows per thread.
+        let chunk = ((m + max(1, wanted) - 1) / max(1, wanted) + 5) / 6 * 6
+        let parts = (m + chunk - 1) / chunk
+        let job = PortableGEMMJob(
+            transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb, c: c, ldc: ldc, chunk: chunk)
+        if parts == 1 { job.run(part: 0) } else { DispatchQueue.concurrentPerform(iterations: parts) { job.run(part: $0) } }
+    }
+
+    /// Threads the portable kernel uses for large products: the active processor count, at most 8.
+    public static let portableThreads = max(1, min(8, ProcessInfo.processInfo.activeProcessorCount))
+
+    /// The instruction set of the portable kernel on this CPU: "avx512", "avx2+fma" or "generic".
+    public static var portableInstructionSet: String { ["generic", "avx2+fma", "avx512"][Int(fr_gemm_isa())] }
+}
+
+/// One portable product, split into row chunks that threads run independently (each writes only its
+/// own rows of C, so sharing the pointers is safe).
+private struct PortableGEMMJob: @unchecked Sendable {
+    let transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float
+    let a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int
+    let c: UnsafeMutablePointer<Float>, ldc: Int, chunk: Int
+
+    func run(part: Int) {
+        let workspace = UnsafeMutableRawPointer.allocate(byteCount: fr_gemm_workspace_bytes(), alignment: 64)
+        defer { workspace.deallocate() }
+        let m0 = part * chunk
+        fr_sgemm_rows(transA ? 1 : 0, transB ? 1 : 0, m0, min(m, m0 + chunk), n, k, alpha, a, lda, b, ldb, c, ldc, workspace)
     }
 }
 

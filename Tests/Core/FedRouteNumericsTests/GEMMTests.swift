@@ -32,6 +32,54 @@ import Testing
         }
     }
 
+    /// Shapes that cross every block edge of the portable kernel (KC 192, MC 120, NC 768, micro-tiles 6 × 8/16/32),
+    /// with leading dimensions larger than the rows, against a Double reference.
+    @Test(arguments: [(false, false), (true, true)])
+    func portableAcrossBlockEdges(_ t: (Bool, Bool)) {
+        var rng = SeededRandom(seed: 11)
+        let m = 127, n = 790, k = 401
+        let lda = (t.0 ? m : k) + 3, ldb = (t.1 ? k : n) + 5, ldc = n + 7
+        let a = (0..<((t.0 ? k : m) * lda)).map { _ in rng.nextFloat() - 0.5 }
+        let b = (0..<((t.1 ? n : k) * ldb)).map { _ in rng.nextFloat() - 0.5 }
+        var c = [Float](repeating: .nan, count: m * ldc)
+        a.withUnsafeBufferPointer { pa in b.withUnsafeBufferPointer { pb in c.withUnsafeMutableBufferPointer { pc in
+            GEMM.portableMultiply(transA: t.0, transB: t.1, m: m, n: n, k: k, alpha: 1, a: pa.baseAddress!, lda: lda,
+                                  b: pb.baseAddress!, ldb: ldb, beta: 0, c: pc.baseAddress!, ldc: ldc)
+        } } }
+        var worst = 0.0
+        for i in stride(from: 0, to: m, by: 7) {
+            for j in 0..<n {
+                var s = 0.0
+                for p in 0..<k { s += Double(t.0 ? a[p * lda + i] : a[i * lda + p]) * Double(t.1 ? b[j * ldb + p] : b[p * ldb + j]) }
+                worst = max(worst, abs(Double(c[i * ldc + j]) - s))
+            }
+            // The padding between rows is never written.
+            let padding = c[(i * ldc + n)..<((i + 1) * ldc)]
+            #expect(padding.allSatisfy { $0.isNaN })
+        }
+        let message = "largest error \(worst)"
+        #expect(worst < 1e-3, Comment(rawValue: message))
+    }
+
+    /// Splitting rows over threads never changes a bit.
+    @Test func portableThreadCountDoesNotChangeResults() {
+        var rng = SeededRandom(seed: 12)
+        let m = 250, n = 96, k = 300
+        let a = (0..<(m * k)).map { _ in rng.nextFloat() - 0.5 }
+        let b = (0..<(k * n)).map { _ in rng.nextFloat() - 0.5 }
+        func run(_ threads: Int) -> [Float] {
+            var c = [Float](repeating: 0, count: m * n)
+            a.withUnsafeBufferPointer { pa in b.withUnsafeBufferPointer { pb in c.withUnsafeMutableBufferPointer { pc in
+                GEMM.portableMultiply(transA: false, transB: false, m: m, n: n, k: k, alpha: 1, a: pa.baseAddress!, lda: k,
+                                      b: pb.baseAddress!, ldb: n, beta: 0, c: pc.baseAddress!, ldc: n, threads: threads)
+            } } }
+            return c
+        }
+        let one = run(1)
+        #expect(run(2) == one)
+        #expect(run(5) == one)
+    }
+
     @Test func matrixProductShapes() {
         let a = Matrix(rowArrays: [[1, 2, 3], [4, 5, 6]])
         let b = Matrix(rowArrays: [[1, 0], [0, 1], [1, 1]])

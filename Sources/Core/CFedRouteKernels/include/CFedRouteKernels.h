@@ -1,0 +1,21 @@
+#ifndef CFEDROUTE_KERNELS_H
+#define CFEDROUTE_KERNELS_H
+
+#include <stddef.h>
+
+/// Which instruction set the portable GEMM's micro-kernel uses on this CPU:
+/// 0 generic 128-bit vectors, 1 AVX2 + FMA, 2 AVX-512F. Decided once, at the first call.
+int fr_gemm_isa(void);
+
+/// Bytes of scratch memory `fr_sgemm_rows` needs for one caller (packed panels of A and B).
+size_t fr_gemm_workspace_bytes(void);
+
+/// Rows [m0, m1) of C += alpha · op(A) · op(B), row-major, with op(A) m×k and op(B) k×n.
+/// C must already hold beta·C. `workspace` is `fr_gemm_workspace_bytes()` bytes aligned to 64.
+/// Each element of C is summed in the same order whatever the row range, so splitting rows over
+/// threads gives bit-identical results.
+void fr_sgemm_rows(int transA, int transB, ptrdiff_t m0, ptrdiff_t m1, ptrdiff_t n, ptrdiff_t k, float alpha,
+                   const float *a, ptrdiff_t lda, const float *b, ptrdiff_t ldb,
+                   float *c, ptrdiff_t ldc, void *workspace);
+
+#endif
