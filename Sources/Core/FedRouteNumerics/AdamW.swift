@@ -56,18 +56,47 @@ public struct AdamW: Sendable {
                     v[t].withUnsafeMutableBufferPointer { vt in
                         gradients[t].withUnsafeBufferPointer { g in
                             precondition(g.count == p.count, "AdamW: gradient size mismatch for tensor \(t)")
-                            for i in 0..<p.count {
-                                let gi = g[i]
-                                mt[i] = c.beta1 * mt[i] + (1 - c.beta1) * gi
-                                vt[i] = c.beta2 * vt[i] + (1 - c.beta2) * gi * gi
-                                let denom = (vt[i] / bc2).squareRoot() + c.epsilon
-                                p[i] -= decay * p[i]
-                                p[i] -= stepSize * mt[i] / denom
-                            }
+                            Self.fusedStep(
+                                count: p.count, parameters: p.baseAddress!, m: mt.baseAddress!, v: vt.baseAddress!, gradients: g.baseAddress!,
+                                beta1: c.beta1, beta2: c.beta2, inverseBias2: 1 / bc2, epsilon: c.epsilon, stepSize: stepSize, decay: decay)
                         }
                     }
                 }
             }
+        }
+    }
+
+    /// One pass over a tensor, 8 lanes at a time: both moments, the decoupled decay and the step.
+    /// Element i is computed by the same expression inside a vector and in the tail.
+    @inline(__always)
+    static func fusedStep(
+        count: Int, parameters p: UnsafeMutablePointer<Float>, m: UnsafeMutablePointer<Float>, v: UnsafeMutablePointer<Float>,
+        gradients g: UnsafePointer<Float>, beta1: Float, beta2: Float, inverseBias2: Float, epsilon: Float, stepSize: Float, decay: Float
+    ) {
+        typealias V = VectorMath.Vector
+        @inline(__always) func update(_ p0: V, _ m0: V, _ v0: V, _ g0: V) -> (V, V, V) {
+            let m1 = beta1 * m0 + (1 - beta1) * g0
+            let v1 = beta2 * v0 + (1 - beta2) * g0 * g0
+            let denom = (v1 * inverseBias2).squareRoot() + epsilon
+            var p1 = p0 - decay * p0
+            p1 = p1 - stepSize * m1 / denom
+            return (p1, m1, v1)
+        }
+        var i = 0
+        while i + 8 <= count {
+            let (p1, m1, v1) = update(VectorMath.load(p + i), VectorMath.load(m + i), VectorMath.load(v + i), VectorMath.load(g + i))
+            VectorMath.store(p1, p + i)
+            VectorMath.store(m1, m + i)
+            VectorMath.store(v1, v + i)
+            i += 8
+        }
+        if i < count {
+            let r = count - i
+            let (p1, m1, v1) = update(VectorMath.loadPartial(p + i, r), VectorMath.loadPartial(m + i, r), VectorMath.loadPartial(v + i, r),
+                                      VectorMath.loadPartial(g + i, r))
+            VectorMath.storePartial(p1, p + i, r)
+            VectorMath.storePartial(m1, m + i, r)
+            VectorMath.storePartial(v1, v + i, r)
         }
     }
 }

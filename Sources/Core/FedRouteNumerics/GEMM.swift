@@ -22,9 +22,11 @@ public enum GEMMBackend: String, Sendable {
 /// Single-precision general matrix multiply, `C = alpha·op(A)·op(B) + beta·C`, row-major.
 ///
 /// Uses an optimised BLAS where the machine has one (Accelerate on Apple platforms, OpenBLAS on
-/// Linux, found at run time so the package builds and runs without it) and a portable Swift kernel
+/// Linux, found at run time so the package builds and runs without it) and the portable kernel
 /// otherwise. Set `FEDROUTE_BLAS=portable` to force the fallback, or `FEDROUTE_BLAS=/path/lib.so`
-/// to name a CBLAS library.
+/// to name a CBLAS library. OpenBLAS is set to one thread and large products are split by rows over
+/// fedroute's own threads (`FEDROUTE_BLAS_THREADS=library` keeps OpenBLAS's threading instead): its idle
+/// workers spin in `sched_yield` and would take the cores fedroute's element-wise work and servers need.
 public enum GEMM {
     /// The backend `multiply` dispatches to in this process.
     public static var backend: GEMMBackend { CBLASLibrary.loaded == nil ? .portable : CBLASLibrary.loadedBackend }
@@ -36,9 +38,17 @@ public enum GEMM {
     ) {
         if m == 0 || n == 0 { return }
         if let blas = CBLASLibrary.loaded, k > 0 {
-            blas.sgemm(
-                101, transA ? 112 : 111, transB ? 112 : 111, Int32(m), Int32(n), Int32(k), alpha,
-                a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+            // OpenBLAS runs single-threaded (its idle workers spin in sched_yield and take the core from our own
+            // threads); large products are split by rows over `portableThreads` threads here instead.
+            let parts = blas.singleThreaded ? threadCount(m: m, n: n, k: k, requested: nil) : 1
+            let chunk = (m + parts - 1) / parts
+            if parts <= 1 || chunk < 16 {
+                blas.multiply(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
+                return
+            }
+            let job = BLASRowsJob(blas: blas, transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb,
+                                  beta: beta, c: c, ldc: ldc, chunk: chunk)
+            DispatchQueue.concurrentPerform(iterations: (m + chunk - 1) / chunk) { job.run(part: $0) }
             return
         }
         portableMultiply(
@@ -78,15 +88,19 @@ public enum GEMM {
             if beta == 0 { ci.update(repeating: 0, count: n) } else if beta != 1 { for j in 0..<n { ci[j] *= beta } }
         }
         if k <= 0 || alpha == 0 { return }
-        // Below ~4 MFLOP a second thread costs more than it saves.
-        let work = Double(m) * Double(n) * Double(k)
-        let wanted = threads ?? (work < 2e6 ? 1 : portableThreads)
+        let wanted = threadCount(m: m, n: n, k: k, requested: threads)
         // Whole micro-panels of 6 rows per thread.
         let chunk = ((m + max(1, wanted) - 1) / max(1, wanted) + 5) / 6 * 6
         let parts = (m + chunk - 1) / chunk
         let job = PortableGEMMJob(
             transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb, c: c, ldc: ldc, chunk: chunk)
         if parts == 1 { job.run(part: 0) } else { DispatchQueue.concurrentPerform(iterations: parts) { job.run(part: $0) } }
+    }
+
+    /// Below ~4 MFLOP a second thread costs more than it saves.
+    static func threadCount(m: Int, n: Int, k: Int, requested: Int?) -> Int {
+        if let requested { return max(1, requested) }
+        return Double(m) * Double(n) * Double(k) < 2e6 ? 1 : portableThreads
     }
 
     /// Threads the portable kernel uses for large products: the active processor count, at most 8.
@@ -111,6 +125,21 @@ private struct PortableGEMMJob: @unchecked Sendable {
     }
 }
 
+/// Rows [part·chunk, (part+1)·chunk) of one BLAS product per thread: op(A)'s rows and C's rows only.
+private struct BLASRowsJob: @unchecked Sendable {
+    let blas: CBLASLibrary
+    let transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float
+    let a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int, beta: Float
+    let c: UnsafeMutablePointer<Float>, ldc: Int, chunk: Int
+
+    func run(part: Int) {
+        let m0 = part * chunk
+        // Row i of op(A) starts at a + i·lda, or at a + i when A is stored transposed.
+        blas.multiply(transA: transA, transB: transB, m: min(m, m0 + chunk) - m0, n: n, k: k, alpha: alpha,
+                      a: a + (transA ? m0 : m0 * lda), lda: lda, b: b, ldb: ldb, beta: beta, c: c + m0 * ldc, ldc: ldc)
+    }
+}
+
 /// CBLAS entry points resolved from a shared library.
 struct CBLASLibrary: @unchecked Sendable {
     typealias SGEMM = @convention(c) (
@@ -118,6 +147,15 @@ struct CBLASLibrary: @unchecked Sendable {
         UnsafePointer<Float>?, Int32, Float, UnsafeMutablePointer<Float>?, Int32
     ) -> Void
     let sgemm: SGEMM
+    /// True when the library's own threading was turned off at load (OpenBLAS: `openblas_set_num_threads(1)`).
+    var singleThreaded = false
+
+    func multiply(
+        transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float, a: UnsafePointer<Float>, lda: Int,
+        b: UnsafePointer<Float>, ldb: Int, beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int
+    ) {
+        sgemm(101, transA ? 112 : 111, transB ? 112 : 111, Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+    }
 
     /// Resolved once per process; immutable afterwards.
     static let loaded: CBLASLibrary? = load()
@@ -146,7 +184,13 @@ struct CBLASLibrary: @unchecked Sendable {
         for name in candidates {
             guard let handle = dlopen(name, RTLD_NOW | RTLD_LOCAL) else { continue }
             guard let symbol = dlsym(handle, "cblas_sgemm") else { continue }
-            return CBLASLibrary(sgemm: unsafeBitCast(symbol, to: SGEMM.self))
+            var library = CBLASLibrary(sgemm: unsafeBitCast(symbol, to: SGEMM.self))
+            if getEnvironment("FEDROUTE_BLAS_THREADS") != "library", let setThreads = dlsym(handle, "openblas_set_num_threads") {
+                typealias SetThreads = @convention(c) (Int32) -> Void
+                unsafeBitCast(setThreads, to: SetThreads.self)(1)
+                library.singleThreaded = true
+            }
+            return library
         }
         return nil
         #else

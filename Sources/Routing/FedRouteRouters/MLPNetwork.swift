@@ -104,37 +104,46 @@ public struct MLPNetwork: Sendable, Equatable {
                 h = z
                 continue
             }
-            let gamma = parameters[wi + 2].values
-            let beta = parameters[wi + 3].values
-            var normalized = z
-            var pre = z
-            var invStd = [Float](repeating: 0, count: h.rows)
-            var out = z
-            var mask: [Float]? = (training && a.dropout > 0) ? [Float](repeating: 0, count: z.data.count) : nil
-            let keep = 1 - a.dropout
             let n = a.hiddenDimension
-            for r in 0..<h.rows {
-                var mean: Float = 0
-                for j in 0..<n { mean += z.data[r * n + j] }
-                mean /= Float(n)
-                var variance: Float = 0
-                for j in 0..<n { let d = z.data[r * n + j] - mean; variance += d * d }
-                variance /= Float(n)
-                let inv = 1 / (variance + Self.layerNormEpsilon).squareRoot()
-                invStd[r] = inv
-                for j in 0..<n {
-                    let nv = (z.data[r * n + j] - mean) * inv
-                    normalized.data[r * n + j] = nv
-                    let y = nv * gamma[j] + beta[j]
-                    pre.data[r * n + j] = y
-                    var g = Scalar.gelu(y)
-                    if mask != nil {
-                        let m: Float = rng.nextFloat() < keep ? 1 / keep : 0
-                        mask![r * n + j] = m
-                        g *= m
+            let rows = h.rows
+            var normalized = Matrix(rows: rows, cols: n)
+            var pre = Matrix(rows: rows, cols: n)
+            var out = Matrix(rows: rows, cols: n)
+            var invStd = [Float](repeating: 0, count: rows)
+            z.data.withUnsafeBufferPointer { zp in
+                parameters[wi + 2].values.withUnsafeBufferPointer { gamma in
+                    parameters[wi + 3].values.withUnsafeBufferPointer { beta in
+                        normalized.data.withUnsafeMutableBufferPointer { np in
+                            pre.data.withUnsafeMutableBufferPointer { pp in
+                                out.data.withUnsafeMutableBufferPointer { op in
+                                    for r in 0..<rows {
+                                        invStd[r] = NeuralKernels.layerNormGELURow(
+                                            zp.baseAddress! + r * n, n: n, gamma: gamma.baseAddress!, beta: beta.baseAddress!,
+                                            epsilon: Self.layerNormEpsilon, normalized: np.baseAddress! + r * n,
+                                            pre: pp.baseAddress! + r * n, out: op.baseAddress! + r * n)
+                                    }
+                                }
+                            }
+                        }
                     }
-                    out.data[r * n + j] = g
                 }
+            }
+            var mask: [Float]?
+            if training && a.dropout > 0 {
+                // Inverted dropout; the random numbers are drawn in row-major order, one per element.
+                let keep = 1 - a.dropout
+                let kept = 1 / keep
+                var m = [Float](repeating: 0, count: out.data.count)
+                m.withUnsafeMutableBufferPointer { mp in
+                    out.data.withUnsafeMutableBufferPointer { op in
+                        for i in 0..<mp.count {
+                            let v: Float = rng.nextFloat() < keep ? kept : 0
+                            mp[i] = v
+                            op[i] *= v
+                        }
+                    }
+                }
+                mask = m
             }
             caches.append(LayerCache(input: h, normalized: normalized, invStd: invStd, preActivation: pre, dropMask: mask))
             h = out
@@ -159,7 +168,9 @@ public struct MLPNetwork: Sendable, Equatable {
         var caches: [LayerCache] = []
         let (logits, cost, _) = forward(x, training: false, rng: &rng, caches: &caches)
         var score = logits
-        for i in score.data.indices { score.data[i] = Scalar.sigmoid(logits.data[i]) }
+        logits.data.withUnsafeBufferPointer { lp in score.data.withUnsafeMutableBufferPointer { sp in
+            VectorMath.map(lp.baseAddress!, sp.baseAddress!, count: lp.count) { VectorMath.sigmoid($0) }
+        } }
         return (score, cost)
     }
 
@@ -207,18 +218,32 @@ public struct MLPNetwork: Sendable, Equatable {
 
     /// Loss and gradients (same order as `parameters`) of one batch.
     public func lossAndGradients(_ x: Matrix, _ t: MLPBatchTargets, training: Bool, rng: inout SeededRandom) -> (loss: Double, gradients: [[Float]]) {
+        var grads: [[Float]] = []
+        let loss = lossAndGradients(x, t, training: training, rng: &rng, into: &grads)
+        return (loss, grads)
+    }
+
+    /// Loss of one batch, with the gradients written into `grads` (reallocated only when its shapes do
+    /// not match the parameters', so a training loop reuses one buffer for every batch).
+    public func lossAndGradients(_ x: Matrix, _ t: MLPBatchTargets, training: Bool, rng: inout SeededRandom, into grads: inout [[Float]]) -> Double {
         let a = architecture
         var caches: [LayerCache] = []
         let (logits, cost, hidden) = forward(x, training: training, rng: &rng, caches: &caches)
         let (loss, dLogits, dCost) = Self.maskedLoss(logits: logits, cost: cost, t)
-        var grads = parameters.map { [Float](repeating: 0, count: $0.count) }
+        if grads.count == parameters.count, zip(grads, parameters).allSatisfy({ $0.count == $1.count }) {
+            for i in grads.indices { grads[i].withUnsafeMutableBufferPointer { $0.update(repeating: 0) } }
+        } else {
+            grads = parameters.map { [Float](repeating: 0, count: $0.count) }
+        }
         let b = x.rows
         let m = a.modelCount
         let n = a.hiddenDimension
         // Heads.
         for (index, d) in [(accuracyHeadIndex, dLogits), (costHeadIndex, dCost)] {
             GEMM.multiply(transA: true, transB: false, m: n, n: m, k: b, alpha: 1, a: hidden.data, lda: n, b: d.data, ldb: m, beta: 0, c: &grads[index], ldc: m)
-            for r in 0..<b { for j in 0..<m { grads[index + 1][j] += d.data[r * m + j] } }
+            d.data.withUnsafeBufferPointer { dp in grads[index + 1].withUnsafeMutableBufferPointer { gp in
+                VectorMath.addColumnSums(dp.baseAddress!, rows: b, cols: m, into: gp.baseAddress!)
+            } }
         }
         var dH = [Float](repeating: 0, count: b * n)
         GEMM.multiply(transA: false, transB: true, m: b, n: n, k: m, alpha: 1, a: dLogits.data, lda: m, b: parameters[accuracyHeadIndex].values, ldb: m, beta: 0, c: &dH, ldc: n)
@@ -229,40 +254,56 @@ public struct MLPNetwork: Sendable, Equatable {
             let wi = linearIndex(l)
             // A linear layer passes the gradient through unchanged; a GELU layer's is computed below.
             var dZ = a.trunk == .linear ? dH : [Float](repeating: 0, count: b * n)
-            let gamma = a.trunk == .gelu ? parameters[wi + 2].values : []
-            for r in 0..<b where a.trunk == .gelu {
-                var meanDN: Float = 0
-                var meanDNN: Float = 0
-                var dN = [Float](repeating: 0, count: n)
-                for j in 0..<n {
-                    let idx = r * n + j
-                    var g = dH[idx]
-                    if let mask = cache.dropMask { g *= mask[idx] }
-                    let dy = g * Scalar.geluDerivative(cache.preActivation.data[idx])
-                    grads[wi + 2][j] += dy * cache.normalized.data[idx]
-                    grads[wi + 3][j] += dy
-                    dN[j] = dy * gamma[j]
-                    meanDN += dN[j]
-                    meanDNN += dN[j] * cache.normalized.data[idx]
+            if a.trunk == .gelu {
+                var scratch = [Float](repeating: 0, count: n)
+                let inv = cache.invStd
+                var gradGamma: [Float] = []
+                var gradBeta: [Float] = []
+                swap(&gradGamma, &grads[wi + 2])
+                swap(&gradBeta, &grads[wi + 3])
+                defer {
+                    swap(&gradGamma, &grads[wi + 2])
+                    swap(&gradBeta, &grads[wi + 3])
                 }
-                meanDN /= Float(n)
-                meanDNN /= Float(n)
-                let inv = cache.invStd[r]
-                for j in 0..<n {
-                    let idx = r * n + j
-                    dZ[idx] = inv * (dN[j] - meanDN - cache.normalized.data[idx] * meanDNN)
+                dH.withUnsafeBufferPointer { dh in
+                    cache.preActivation.data.withUnsafeBufferPointer { pre in
+                        cache.normalized.data.withUnsafeBufferPointer { nrm in
+                            parameters[wi + 2].values.withUnsafeBufferPointer { gamma in
+                                gradGamma.withUnsafeMutableBufferPointer { gg in
+                                    gradBeta.withUnsafeMutableBufferPointer { gb in
+                                        dZ.withUnsafeMutableBufferPointer { dz in
+                                            scratch.withUnsafeMutableBufferPointer { sc in
+                                                withOptionalPointer(cache.dropMask) { maskBase in
+                                                for r in 0..<b {
+                                                    NeuralKernels.layerNormGELUBackwardRow(
+                                                        dOut: dh.baseAddress! + r * n, mask: maskBase.map { $0 + r * n },
+                                                        pre: pre.baseAddress! + r * n, normalized: nrm.baseAddress! + r * n,
+                                                        inverseDeviation: inv[r], gamma: gamma.baseAddress!, n: n,
+                                                        gradGamma: gg.baseAddress!, gradBeta: gb.baseAddress!,
+                                                        dZ: dz.baseAddress! + r * n, scratch: sc.baseAddress!)
+                                                }
+                                                }
+                                            }
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
                 }
             }
             let inDim = cache.input.cols
             GEMM.multiply(transA: true, transB: false, m: inDim, n: n, k: b, alpha: 1, a: cache.input.data, lda: inDim, b: dZ, ldb: n, beta: 0, c: &grads[wi], ldc: n)
-            for r in 0..<b { for j in 0..<n { grads[wi + 1][j] += dZ[r * n + j] } }
+            dZ.withUnsafeBufferPointer { dp in grads[wi + 1].withUnsafeMutableBufferPointer { gp in
+                VectorMath.addColumnSums(dp.baseAddress!, rows: b, cols: n, into: gp.baseAddress!)
+            } }
             if l > 0 {
                 var dIn = [Float](repeating: 0, count: b * inDim)
                 GEMM.multiply(transA: false, transB: true, m: b, n: inDim, k: n, alpha: 1, a: dZ, lda: n, b: parameters[wi].values, ldb: n, beta: 0, c: &dIn, ldc: inDim)
                 dH = dIn
             }
         }
-        return (loss, grads)
+        return loss
     }
 }
 
@@ -320,4 +361,10 @@ extension MLPNetwork {
             parameters[bias].values[m] = Float(Scalar.log(q / (1 - q)))
         }
     }
+}
+
+/// Runs `body` with the array's base address, or with nil when there is no array.
+private func withOptionalPointer<R>(_ array: [Float]?, _ body: (UnsafePointer<Float>?) -> R) -> R {
+    guard let array else { return body(nil) }
+    return array.withUnsafeBufferPointer { body($0.baseAddress) }
 }

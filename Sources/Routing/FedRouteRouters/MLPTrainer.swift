@@ -135,6 +135,8 @@ public enum MLPTrainer {
         var total = 0.0
         var batches = 0
         var start = 0
+        // One gradient buffer for every batch (fresh multi-megabyte arrays per batch cost page faults).
+        var grads: [[Float]] = []
         while start < order.count {
             let batchRows = Array(order[start..<min(order.count, start + batchSize)])
             start += batchSize
@@ -144,7 +146,7 @@ public enum MLPTrainer {
                 t.teacher = (score.data, cost.data)
                 t.distillationWeight = options.distillationWeight
             }
-            var (loss, grads) = network.lossAndGradients(x, t, training: true, rng: &rng)
+            let loss = network.lossAndGradients(x, t, training: true, rng: &rng, into: &grads)
             guard loss.isFinite else { throw RouterError.diverged("loss became \(loss) after \(batches) batches") }
             if let anchor = options.proximalAnchor, options.proximalMu > 0 {
                 // FedProx: ∇ of μ/2·‖θ − θ_global‖².

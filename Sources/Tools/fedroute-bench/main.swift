@@ -13,7 +13,8 @@ import Logging
 // routing latency (µs/query, batched and single), a simulated federation's round time and bytes,
 // MiniLM throughput, the gateway's load figures and a federation over the network, on
 // routerbench-3task when ../shared is present, else on synthetic queries of the same shape.
-// SECTION: gemm, federation, network, minilm, gateway, engines (with --federation DIR, alone) (data,
+// SECTION: gemm, federation, network, minilm, gateway, engines (with --federation DIR, alone), mlp-train
+// ([--rows N] [--epochs E], alone: the training loop on synthetic data, as scripts/bench-compare.py runs it) (data,
 // features and the routers are always built, since the later sections use them).
 
 func seconds(_ body: () throws -> Void) rethrows -> Double {
@@ -40,6 +41,15 @@ if only == "engines" {
         exit(2)
     }
     try await engineBench(federation: arguments[i + 1])
+    exit(0)
+}
+
+if only == "mlp-train" {
+    func value(_ flag: String, _ fallback: Int) -> Int {
+        guard let i = arguments.firstIndex(of: flag), i + 1 < arguments.count, let v = Int(arguments[i + 1]), v > 0 else { return fallback }
+        return v
+    }
+    try mlpTrainBench(rows: value("--rows", 8192), epochs: value("--epochs", 3))
     exit(0)
 }
 

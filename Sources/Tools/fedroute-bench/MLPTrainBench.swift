@@ -1,0 +1,44 @@
+import FedRouteData
+import FedRouteNumerics
+import FedRouteRouters
+import Foundation
+
+/// `--only mlp-train [--rows N] [--epochs E]`: the MLP-Router's training loop alone (`MLPTrainer.runEpoch`,
+/// default architecture: 1024 inputs, 2 × 512 trunk with LayerNorm, GELU and dropout 0.1, 11 models, batch
+/// 128, AdamW, clipping at the default norm) on seeded synthetic data — the same shapes
+/// `scripts/bench-compare.py` gives PyTorch. Prints one JSON line with samples per second.
+func mlpTrainBench(rows: Int, epochs: Int) throws {
+    let models = 11, inputs = 1024
+    var rng = SeededRandom(seed: 3)
+    var table = EvaluationTable(models: (0..<models).map { "model-\($0)" })
+    var x = Matrix(rows: rows, cols: inputs)
+    for r in 0..<rows {
+        for j in 0..<inputs { x.data[r * inputs + j] = rng.nextFloat() - 0.5 }
+        // Sparse labels, as in the paper's protocol: one observed model per query.
+        let m = rng.nextInt(below: models)
+        try table.append(Query(id: "\(r)", text: "q\(r)", task: "synthetic"),
+                         cells: [m: (Double(rng.nextInt(below: 2)), 1e-4 * Double(m + 1))])
+    }
+    let config = MLPTrainingConfiguration()
+    let normalizer = CostNormalizer(fitting: table)
+    let data = try MLPTrainingSet(features: x, table: table, normalizer: normalizer)
+    let architecture = MLPArchitecture(inputDimension: inputs, hiddenDimension: config.hiddenDimension, trunkLayers: config.trunkLayers,
+                                       modelCount: models, dropout: config.dropout, trunk: config.trunk)
+    var network = MLPNetwork(architecture: architecture, seed: 1)
+    var optimizer = AdamW(configuration: config.optimizer, shapes: network.parameters.map(\.count), decayMask: network.decayMask)
+    var loss = 0.0
+    // One warm-up epoch (page faults, BLAS thread start-up), then the timed ones.
+    loss = try MLPTrainer.runEpoch(network: &network, optimizer: &optimizer, data: data, rows: data.trainableRows,
+                                   batchSize: config.batchSize, gradientClip: config.gradientClip, rng: &rng)
+    let t = try seconds {
+        for _ in 0..<epochs {
+            loss = try MLPTrainer.runEpoch(network: &network, optimizer: &optimizer, data: data, rows: data.trainableRows,
+                                           batchSize: config.batchSize, gradientClip: config.gradientClip, rng: &rng)
+        }
+    }
+    let line: [String: Any] = [
+        "engine": "fedroute", "gemm": GEMM.backend.rawValue, "rows": rows, "epochs": epochs,
+        "samples_per_second": Double(rows * epochs) / t, "last_loss": loss,
+    ]
+    print(String(decoding: try JSONSerialization.data(withJSONObject: line, options: [.sortedKeys]), as: UTF8.self))
+}
