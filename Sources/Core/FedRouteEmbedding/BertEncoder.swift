@@ -1,3 +1,4 @@
+import Dispatch
 import FedRouteNumerics
 
 /// Shape of a BERT encoder.
@@ -20,7 +21,8 @@ public struct BertConfiguration: Sendable, Equatable, Codable {
 /// runs per sequence over its own tokens, which equals the padded, masked computation exactly.
 public struct BertEncoder: Sendable {
     struct Layer: Sendable {
-        var query, queryBias, key, keyBias, value, valueBias: [Float]
+        /// Query, key and value weights stacked (`[3·hidden, hidden]`) so one GEMM computes all three.
+        var queryKeyValue, queryKeyValueBias: [Float]
         var attentionOut, attentionOutBias, norm1Gain, norm1Bias: [Float]
         var intermediate, intermediateBias, output, outputBias, norm2Gain, norm2Bias: [Float]
     }
@@ -55,9 +57,10 @@ public struct BertEncoder: Sendable {
         layers = try (0..<c.layers).map { l in
             let p = "encoder.layer.\(l)."
             return Layer(
-                query: try t(p + "attention.self.query.weight", [h, h]), queryBias: try t(p + "attention.self.query.bias", [h]),
-                key: try t(p + "attention.self.key.weight", [h, h]), keyBias: try t(p + "attention.self.key.bias", [h]),
-                value: try t(p + "attention.self.value.weight", [h, h]), valueBias: try t(p + "attention.self.value.bias", [h]),
+                queryKeyValue: try t(p + "attention.self.query.weight", [h, h]) + t(p + "attention.self.key.weight", [h, h])
+                    + t(p + "attention.self.value.weight", [h, h]),
+                queryKeyValueBias: try t(p + "attention.self.query.bias", [h]) + t(p + "attention.self.key.bias", [h])
+                    + t(p + "attention.self.value.bias", [h]),
                 attentionOut: try t(p + "attention.output.dense.weight", [h, h]), attentionOutBias: try t(p + "attention.output.dense.bias", [h]),
                 norm1Gain: try t(p + "attention.output.LayerNorm.weight", [h]), norm1Bias: try t(p + "attention.output.LayerNorm.bias", [h]),
                 intermediate: try t(p + "intermediate.dense.weight", [c.intermediate, h]), intermediateBias: try t(p + "intermediate.dense.bias", [c.intermediate]),
@@ -110,7 +113,9 @@ public struct BertEncoder: Sendable {
         let outDim = b.count
         let inDim = w.count / outDim
         var y = [Float](repeating: 0, count: rows * outDim)
-        for r in 0..<rows { for j in 0..<outDim { y[r * outDim + j] = b[j] } }
+        y.withUnsafeMutableBufferPointer { yp in b.withUnsafeBufferPointer { bp in
+            for r in 0..<rows { (yp.baseAddress! + r * outDim).update(from: bp.baseAddress!, count: outDim) }
+        } }
         GEMM.multiply(transA: false, transB: true, m: rows, n: outDim, k: inDim, alpha: 1, a: x, lda: inDim, b: w, ldb: inDim, beta: 1, c: &y, ldc: outDim)
         return y
     }
@@ -119,58 +124,73 @@ public struct BertEncoder: Sendable {
         let c = configuration
         let h = c.hidden, d = c.headDimension
         let n = x.count / h
-        let q = linear(x, rows: n, l.query, l.queryBias)
-        let k = linear(x, rows: n, l.key, l.keyBias)
-        let v = linear(x, rows: n, l.value, l.valueBias)
+        let qkv = linear(x, rows: n, l.queryKeyValue, l.queryKeyValueBias)
         var context = [Float](repeating: 0, count: n * h)
-        let scale = 1 / Float(d).squareRoot()
-        var start = 0
-        var scores = [Float]()
-        q.withUnsafeBufferPointer { qp in k.withUnsafeBufferPointer { kp in v.withUnsafeBufferPointer { vp in context.withUnsafeMutableBufferPointer { cp in
-            for len in lengths {
-                scores = [Float](repeating: 0, count: len * len)
-                for head in 0..<c.heads {
-                    let base = start * h + head * d
-                    scores.withUnsafeMutableBufferPointer { sp in
-                        GEMM.multiply(transA: false, transB: true, m: len, n: len, k: d, alpha: scale, a: qp.baseAddress! + base, lda: h,
-                                      b: kp.baseAddress! + base, ldb: h, beta: 0, c: sp.baseAddress!, ldc: len)
-                        for r in 0..<len {
-                            var m = -Float.infinity
-                            for j in 0..<len { m = max(m, sp[r * len + j]) }
-                            var sum: Float = 0
-                            for j in 0..<len { let e = Scalar.exp(sp[r * len + j] - m); sp[r * len + j] = e; sum += e }
-                            for j in 0..<len { sp[r * len + j] /= sum }
-                        }
-                        GEMM.multiply(transA: false, transB: false, m: len, n: d, k: len, alpha: 1, a: sp.baseAddress!, lda: len,
-                                      b: vp.baseAddress! + base, ldb: h, beta: 0, c: cp.baseAddress! + base, ldc: h)
-                    }
-                }
-                start += len
+        var starts: [Int] = []
+        var offset = 0
+        for len in lengths {
+            starts.append(offset)
+            offset += len
+        }
+        qkv.withUnsafeBufferPointer { p in context.withUnsafeMutableBufferPointer { cp in
+            let job = AttentionJob(q: p.baseAddress!, k: p.baseAddress! + h, v: p.baseAddress! + 2 * h, stride: 3 * h, context: cp.baseAddress!,
+                                   hidden: h, heads: c.heads, headDimension: d, starts: starts, lengths: lengths)
+            // Sequences are independent: the second core takes every other one (each writes only its own rows).
+            if lengths.count > 1 {
+                DispatchQueue.concurrentPerform(iterations: lengths.count) { job.run(sequence: $0) }
+            } else {
+                job.run(sequence: 0)
             }
-        } } } }
+        } }
         var y = linear(context, rows: n, l.attentionOut, l.attentionOutBias)
-        for i in y.indices { y[i] += x[i] }
+        addInPlace(x, into: &y)
         layerNorm(&y, rows: n, gain: l.norm1Gain, bias: l.norm1Bias)
         var inter = linear(y, rows: n, l.intermediate, l.intermediateBias)
-        for i in inter.indices { inter[i] = Scalar.gelu(inter[i]) }
+        inter.withUnsafeMutableBufferPointer { p in RowParallel.map(p.baseAddress!, count: p.count) { VectorMath.gelu($0) } }
         var out = linear(inter, rows: n, l.output, l.outputBias)
-        for i in out.indices { out[i] += y[i] }
+        addInPlace(y, into: &out)
         layerNorm(&out, rows: n, gain: l.norm2Gain, bias: l.norm2Bias)
         return out
+    }
+
+    func addInPlace(_ x: [Float], into y: inout [Float]) {
+        x.withUnsafeBufferPointer { xp in y.withUnsafeMutableBufferPointer { yp in VectorMath.add(xp.baseAddress!, into: yp.baseAddress!, count: yp.count) } }
     }
 
     func layerNorm(_ x: inout [Float], rows: Int, gain: [Float], bias: [Float]) {
         let h = gain.count
         let eps = configuration.layerNormEpsilon
-        for r in 0..<rows {
-            var mean: Float = 0
-            for j in 0..<h { mean += x[r * h + j] }
-            mean /= Float(h)
-            var variance: Float = 0
-            for j in 0..<h { let e = x[r * h + j] - mean; variance += e * e }
-            variance /= Float(h)
-            let inv = 1 / (variance + eps).squareRoot()
-            for j in 0..<h { x[r * h + j] = (x[r * h + j] - mean) * inv * gain[j] + bias[j] }
+        x.withUnsafeMutableBufferPointer { xp in gain.withUnsafeBufferPointer { g in bias.withUnsafeBufferPointer { b in
+            let rowsJob = RowParallel.Pointers(x: xp.baseAddress!, gain: g.baseAddress!, bias: b.baseAddress!)
+            RowParallel.forEachRange(count: rows, minimumPerPart: 64) { range in
+                for r in range { NeuralKernels.layerNormRow(rowsJob.x + r * h, n: h, gain: rowsJob.gain, bias: rowsJob.bias, epsilon: eps) }
+            }
+        } } }
+    }
+}
+
+/// Self-attention of one packed sequence at a time: per head, scores `Q·Kᵀ/√d` (one GEMM), a fused
+/// row softmax, and `P·V` (one GEMM) into the sequence's rows of the context.
+private struct AttentionJob: @unchecked Sendable {
+    /// Row i of Q, K and V starts at `q`, `k`, `v` + i·stride (they are column blocks of one `[n, 3·hidden]` product).
+    let q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>, stride: Int
+    let context: UnsafeMutablePointer<Float>
+    let hidden: Int, heads: Int, headDimension: Int
+    let starts: [Int], lengths: [Int]
+
+    func run(sequence s: Int) {
+        let len = lengths[s], h = hidden, d = headDimension
+        guard len > 0 else { return }
+        let scale = 1 / Float(d).squareRoot()
+        let scores = UnsafeMutablePointer<Float>.allocate(capacity: len * len)
+        defer { scores.deallocate() }
+        for head in 0..<heads {
+            let base = starts[s] * stride + head * d
+            GEMM.multiply(transA: false, transB: true, m: len, n: len, k: d, alpha: scale, a: q + base, lda: stride,
+                          b: k + base, ldb: stride, beta: 0, c: scores, ldc: len)
+            for r in 0..<len { NeuralKernels.softmaxRow(scores + r * len, n: len) }
+            GEMM.multiply(transA: false, transB: false, m: len, n: d, k: len, alpha: 1, a: scores, lda: len,
+                          b: v + base, ldb: stride, beta: 0, c: context + starts[s] * h + head * d, ldc: h)
         }
     }
 }

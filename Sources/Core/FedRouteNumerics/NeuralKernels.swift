@@ -32,6 +32,21 @@ public enum NeuralKernels {
         return inv
     }
 
+    /// In-place LayerNorm of one row: `x = (x − mean)/σ · gain + bias`.
+    @inline(__always)
+    public static func layerNormRow(_ x: UnsafeMutablePointer<Float>, n: Int, gain: UnsafePointer<Float>, bias: UnsafePointer<Float>, epsilon: Float) {
+        let (mean, inv) = meanAndInverseDeviation(x, n: n, epsilon: epsilon)
+        var j = 0
+        while j + 8 <= n {
+            VectorMath.store((VectorMath.load(x + j) - mean) * inv * VectorMath.load(gain + j) + VectorMath.load(bias + j), x + j)
+            j += 8
+        }
+        while j < n {
+            x[j] = (x[j] - mean) * inv * gain[j] + bias[j]
+            j += 1
+        }
+    }
+
     /// Mean and 1/√(variance + ε) of n values (two passes, 8 lanes, fixed summation order).
     @inline(__always)
     public static func meanAndInverseDeviation(_ z: UnsafePointer<Float>, n: Int, epsilon: Float) -> (mean: Float, inverse: Float) {
@@ -114,7 +129,8 @@ public enum NeuralKernels {
         var maxV = Vector(repeating: -.infinity)
         var j = 0
         while j + 8 <= n {
-            maxV = pointwiseMax(maxV, VectorMath.load(x + j))
+            let v = VectorMath.load(x + j)
+            maxV.replace(with: v, where: v .> maxV)
             j += 8
         }
         var m = maxV.max()

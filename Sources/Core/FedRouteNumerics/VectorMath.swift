@@ -14,7 +14,10 @@ public enum VectorMath {
     @inline(__always)
     public static func exp(_ x: Vector) -> Vector {
         let log2e: Float = 1.44269504088896341
-        let clamped = x.clamped(lowerBound: Vector(repeating: -87.33), upperBound: Vector(repeating: 88.72))
+        // Clamped with masks: the stdlib's generic pointwiseMin/Max are not specialised across modules.
+        var clamped = x
+        clamped.replace(with: -87.33, where: x .< -87.33)
+        clamped.replace(with: 88.72, where: x .> 88.72)
         // Round to nearest by the float "shifter" 1.5·2²³: its low mantissa bits then hold n as an integer,
         // which avoids a per-lane float → integer conversion.
         let shifter: Float = 12_582_912
