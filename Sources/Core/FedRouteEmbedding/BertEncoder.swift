@@ -170,7 +170,8 @@ public struct BertEncoder: Sendable {
 }
 
 /// Self-attention of one packed sequence at a time: per head, scores `Q·Kᵀ/√d` (one GEMM), a fused
-/// row softmax, and `P·V` (one GEMM) into the sequence's rows of the context.
+/// row softmax, and `P·V` (one GEMM) into the sequence's rows of the context; up to 32 tokens, a direct
+/// vectorised loop instead of the two GEMM calls.
 private struct AttentionJob: @unchecked Sendable {
     /// Row i of Q, K and V starts at `q`, `k`, `v` + i·stride (they are column blocks of one `[n, 3·hidden]` product).
     let q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>, stride: Int
@@ -186,6 +187,11 @@ private struct AttentionJob: @unchecked Sendable {
         defer { scores.deallocate() }
         for head in 0..<heads {
             let base = starts[s] * stride + head * d
+            if len <= 32 {
+                NeuralKernels.shortAttentionHead(q: q + base, k: k + base, v: v + base, stride: stride, len: len, d: d, scale: scale,
+                                                 out: context + starts[s] * h + head * d, outStride: h, scores: scores)
+                continue
+            }
             GEMM.multiply(transA: false, transB: true, m: len, n: len, k: d, alpha: scale, a: q + base, lda: stride,
                           b: k + base, ldb: stride, beta: 0, c: scores, ldc: len)
             for r in 0..<len { NeuralKernels.softmaxRow(scores + r * len, n: len) }

@@ -165,4 +165,36 @@ public enum NeuralKernels {
             j += 1
         }
     }
+
+    /// Scaled dot-product attention of one head of one short sequence, without BLAS calls (whose set-up costs
+    /// more than the arithmetic for a few tokens): `out[i] = Σ_j softmax_j(scale·q_i·k_j) v_j`. Rows of q, k, v
+    /// and out are `stride` / `outStride` floats apart; `d` values each; `scores` holds `len` floats.
+    @inline(__always)
+    public static func shortAttentionHead(
+        q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>, stride: Int, len: Int, d: Int, scale: Float,
+        out: UnsafeMutablePointer<Float>, outStride: Int, scores: UnsafeMutablePointer<Float>
+    ) {
+        for i in 0..<len {
+            let qi = q + i * stride
+            for j in 0..<len {
+                let kj = k + j * stride
+                var acc = Vector()
+                var t = 0
+                while t + 8 <= d {
+                    acc += VectorMath.load(qi + t) * VectorMath.load(kj + t)
+                    t += 8
+                }
+                var dot = acc.sum()
+                while t < d {
+                    dot += qi[t] * kj[t]
+                    t += 1
+                }
+                scores[j] = dot * scale
+            }
+            softmaxRow(scores, n: len)
+            let oi = out + i * outStride
+            oi.update(repeating: 0, count: d)
+            for j in 0..<len { VectorMath.axpy(scores[j], v + j * stride, into: oi, count: d) }
+        }
+    }
 }

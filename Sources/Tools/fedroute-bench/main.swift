@@ -14,7 +14,8 @@ import Logging
 // MiniLM throughput, the gateway's load figures and a federation over the network, on
 // routerbench-3task when ../shared is present, else on synthetic queries of the same shape.
 // SECTION: gemm, federation, network, minilm, gateway, engines (with --federation DIR, alone), mlp-train
-// ([--rows N] [--epochs E], alone: the training loop on synthetic data, as scripts/bench-compare.py runs it) (data,
+// ([--rows N] [--epochs E], alone: the training loop on synthetic data, as scripts/bench-compare.py runs it), minilm-speed
+// ([--tokens N] [--queries Q], alone: the MiniLM forward pass on token ids, as scripts/bench-compare.py runs it) (data,
 // features and the routers are always built, since the later sections use them).
 
 func seconds(_ body: () throws -> Void) rethrows -> Double {
@@ -44,12 +45,20 @@ if only == "engines" {
     exit(0)
 }
 
+func value(_ flag: String, _ fallback: Int) -> Int {
+    guard let i = arguments.firstIndex(of: flag), i + 1 < arguments.count, let v = Int(arguments[i + 1]), v > 0 else { return fallback }
+    return v
+}
 if only == "mlp-train" {
-    func value(_ flag: String, _ fallback: Int) -> Int {
-        guard let i = arguments.firstIndex(of: flag), i + 1 < arguments.count, let v = Int(arguments[i + 1]), v > 0 else { return fallback }
-        return v
-    }
     try mlpTrainBench(rows: value("--rows", 8192), epochs: value("--epochs", 3))
+    exit(0)
+}
+if only == "minilm-speed" {
+    guard let encoder = try? MiniLMEncoder(directory: MiniLMEncoder.configuredDirectory) else {
+        FileHandle.standardError.write(Data("MiniLM weights not found in \(MiniLMEncoder.configuredDirectory) (run scripts/fetch-minilm.sh)\n".utf8))
+        exit(2)
+    }
+    try miniLMSpeedBench(encoder: encoder, tokens: min(512, value("--tokens", 256)), queries: value("--queries", 256))
     exit(0)
 }
 

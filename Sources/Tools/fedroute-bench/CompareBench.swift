@@ -1,4 +1,5 @@
 import FedRouteData
+import FedRouteEmbedding
 import FedRouteNumerics
 import FedRouteRouters
 import Foundation
@@ -40,5 +41,24 @@ func mlpTrainBench(rows: Int, epochs: Int) throws {
         "engine": "fedroute", "gemm": GEMM.backend.rawValue, "rows": rows, "epochs": epochs,
         "samples_per_second": Double(rows * epochs) / t, "last_loss": loss,
     ]
+    print(String(decoding: try JSONSerialization.data(withJSONObject: line, options: [.sortedKeys]), as: UTF8.self))
+}
+
+/// `--only minilm-speed [--tokens N] [--queries Q]`: the MiniLM forward pass alone (`BertEncoder.embed`, batches of
+/// 64 sequences of exactly N token ids, seeded) — the input `scripts/bench-compare.py` gives PyTorch and ONNX
+/// Runtime. Prints one JSON line with queries per second.
+func miniLMSpeedBench(encoder: MiniLMEncoder, tokens: Int, queries: Int) throws {
+    var rng = SeededRandom(seed: 5)
+    let ids = (0..<queries).map { _ in [101] + (0..<max(0, tokens - 2)).map { _ in 1000 + rng.nextInt(below: 20_000) } + [102] }
+    _ = encoder.model.embed(Array(ids.prefix(8)))
+    let t = seconds {
+        var start = 0
+        while start < ids.count {
+            _ = encoder.model.embed(Array(ids[start..<min(ids.count, start + 64)]))
+            start += 64
+        }
+    }
+    let line: [String: Any] = ["engine": "fedroute", "gemm": GEMM.backend.rawValue, "tokens": tokens, "queries": queries,
+                               "queries_per_second": Double(queries) / t]
     print(String(decoding: try JSONSerialization.data(withJSONObject: line, options: [.sortedKeys]), as: UTF8.self))
 }
