@@ -96,7 +96,7 @@ extension Matrix: Codable {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         let rows = try c.decode(Int.self, forKey: .rows)
         let cols = try c.decode(Int.self, forKey: .cols)
-        let data = try PackedFloats.decode(forKey: .data, in: c)
+        let data = try PackedFloats.decode(forKey: .data, in: c, decoder: decoder)
         guard ShapeLimits.checkedCount([rows, cols]) == data.count else {
             throw DecodingError.dataCorruptedError(forKey: .data, in: c, debugDescription: "matrix \(rows)×\(cols) carries \(data.count) values")
         }

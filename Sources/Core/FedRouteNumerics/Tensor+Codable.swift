@@ -7,7 +7,7 @@ extension Tensor: Codable {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         let name = try c.decode(String.self, forKey: .name)
         let shape = try c.decode([Int].self, forKey: .shape)
-        let values = try PackedFloats.decode(forKey: .values, in: c)
+        let values = try PackedFloats.decode(forKey: .values, in: c, decoder: decoder)
         guard ShapeLimits.checkedCount(shape) == values.count else {
             throw DecodingError.dataCorruptedError(forKey: .values, in: c, debugDescription: "tensor \(name) of shape \(shape) carries \(values.count) values")
         }

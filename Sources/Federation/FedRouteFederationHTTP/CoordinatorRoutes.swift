@@ -1,4 +1,5 @@
 import Crypto
+import FedRouteNumerics
 import FedRouteHTTPRunner
 import Foundation
 import HTTPTypes
@@ -28,14 +29,17 @@ public enum CoordinatorRoutes {
             }
         }
         router.post("/v1/poll") { request, _ in
-            await signed(request, path: "/v1/poll", limit: Wire.maxControlBodyBytes, registry: registry) { client, session, _ in
-                try Wire.encoder().encode(try await registry.poll(client: client, session: session, wait: pollWait))
+            // A client that accepts tensor frames gets its task as one (raw float32 arrays after a small JSON header).
+            let frames = request.headers[.accept]?.contains(Wire.framesContentType) == true
+            return await signed(request, path: "/v1/poll", limit: Wire.maxControlBodyBytes, registry: registry) { client, session, _ in
+                let poll = try await registry.poll(client: client, session: session, wait: pollWait)
+                return frames ? try TensorFrames.encode(poll, with: Wire.encoder()) : try Wire.encoder().encode(poll)
             }
         }
         router.post("/v1/reply") { request, _ in
             await signed(request, path: "/v1/reply", limit: Wire.maxBodyBytes, registry: registry) { client, session, body in
                 let envelope: ReplyEnvelope
-                do { envelope = try Wire.decoder().decode(ReplyEnvelope.self, from: body) } catch {
+                do { envelope = try Wire.decode(ReplyEnvelope.self, from: body) } catch {
                     await registry.reject("client \(client): malformed reply (\(error))")
                     throw WireError("malformed reply: \(error)")
                 }
@@ -86,7 +90,7 @@ public enum CoordinatorRoutes {
         do {
             let out = try await handle(client, session, body)
             await registry.countOut(out.count)
-            return json(.ok, out)
+            return json(.ok, out, contentType: TensorFrames.isFrame(out) ? Wire.framesContentType : "application/json")
         } catch let e as WireError {
             return json(HTTPResponse.Status(code: e.status ?? 400), try! JSONEncoder().encode(e))
         } catch {
@@ -105,9 +109,9 @@ public enum CoordinatorRoutes {
         return (data, hasher.finalize())
     }
 
-    static func json(_ status: HTTPResponse.Status, _ data: Data) -> Response {
+    static func json(_ status: HTTPResponse.Status, _ data: Data, contentType: String = "application/json") -> Response {
         var h = HTTPFields()
-        h[.contentType] = "application/json"
+        h[.contentType] = contentType
         return Response(status: status, headers: h, body: ResponseBody(byteBuffer: ByteBuffer(bytes: data)))
     }
 

@@ -1,5 +1,6 @@
 import AsyncHTTPClient
 import FedRouteFederation
+import FedRouteNumerics
 import Foundation
 import Logging
 import NIOCore
@@ -22,6 +23,8 @@ public struct FederationClientRunner: Sendable {
         /// With `crashInRound`: only the first process to create this file (it writes its id) crashes,
         /// so that among several armed clients exactly one sampled client dies.
         public var crashMarker: String?
+        /// Ask for tensor frames (binary float32 bodies) instead of JSON with base64 tensors.
+        public var tensorFrames = true
 
         public init(server: String, tls: TLSConfiguration?) {
             self.server = server
@@ -74,12 +77,15 @@ public struct FederationClientRunner: Sendable {
         var outcome = Outcome()
         var signer = Signer(identity: identity)
         var session: String?
+        var frames = false
         var lastContact = ContinuousClock.now
         var backoff = Duration.milliseconds(200)
         while true {
             do {
                 guard let current = session else {
-                    let join: JoinResponse = try await call(http, "/v1/join", JoinRequest(), session: "-", signer: &signer)
+                    // A (re)started coordinator is asked afresh whether it speaks frames.
+                    frames = false
+                    let join: JoinResponse = try await call(http, "/v1/join", JoinRequest(), session: "-", signer: &signer, frames: &frames)
                     session = join.session
                     outcome.joins += 1
                     logger.info("joined", metadata: ["federation": .string(join.federation), "session": .string(String(join.session.prefix(8)))])
@@ -87,7 +93,7 @@ public struct FederationClientRunner: Sendable {
                     backoff = .milliseconds(200)
                     continue
                 }
-                let poll: PollResponse = try await call(http, "/v1/poll", Empty(), session: current, signer: &signer)
+                let poll: PollResponse = try await call(http, "/v1/poll", Empty(), session: current, signer: &signer, frames: &frames)
                 lastContact = .now
                 if poll.finished {
                     outcome.routers = poll.routers ?? [:]
@@ -108,7 +114,7 @@ public struct FederationClientRunner: Sendable {
                     logger.warning("task failed", metadata: ["task": .string(task.request.kind), "error": .string("\(error)")])
                     envelope = ReplyEnvelope(taskID: task.taskID, error: "\(error)")
                 }
-                let _: Empty = try await call(http, "/v1/reply", envelope, session: current, signer: &signer)
+                let _: Empty = try await call(http, "/v1/reply", envelope, session: current, signer: &signer, frames: &frames)
                 outcome.tasks += 1
                 logger.debug("answered", metadata: ["task": .string(task.request.kind), "round": .string(task.request.round.map(String.init) ?? "-")])
             } catch let e as WireError where e.error.contains("session") {
@@ -143,11 +149,15 @@ public struct FederationClientRunner: Sendable {
     struct Empty: Codable {}
 
     /// Signs and posts `body`; decodes a 200 reply, throws `WireError` with the server's reason otherwise.
-    func call<B: Encodable, R: Decodable>(_ http: HTTPClient, _ path: String, _ body: B, session: String, signer: inout Signer) async throws -> R {
-        let data = try Wire.encoder().encode(body)
+    /// With `settings.tensorFrames`, asks for tensor frames; `frames` is set once the coordinator answered with
+    /// one, and then request bodies are sent as frames too.
+    func call<B: Encodable, R: Decodable>(_ http: HTTPClient, _ path: String, _ body: B, session: String, signer: inout Signer,
+                                         frames: inout Bool) async throws -> R {
+        let data = frames ? try TensorFrames.encode(body, with: Wire.encoder()) : try Wire.encoder().encode(body)
         var request = HTTPClientRequest(url: settings.server + path)
         request.method = .POST
-        request.headers.add(name: "content-type", value: "application/json")
+        request.headers.add(name: "content-type", value: frames ? Wire.framesContentType : "application/json")
+        if settings.tensorFrames { request.headers.add(name: "accept", value: "\(Wire.framesContentType), application/json") }
         for (k, v) in try signer.headers(path: path, session: session, body: data) { request.headers.add(name: k, value: v) }
         request.body = .bytes(ByteBuffer(data: data))
         let response = try await http.execute(request, timeout: .seconds(120))
@@ -157,7 +167,8 @@ public struct FederationClientRunner: Sendable {
             let reason = (try? JSONDecoder().decode(WireError.self, from: bytes))?.error ?? "HTTP \(response.status.code)"
             throw WireError("\(path): \(reason)")
         }
-        return try Wire.decoder().decode(R.self, from: bytes)
+        if TensorFrames.isFrame(bytes) { frames = true }
+        return try Wire.decode(R.self, from: bytes)
     }
 }
 

@@ -7,8 +7,9 @@ import Logging
 /// one `FederationClientRunner` per client, each with its own key. For tests, benchmarks and demos.
 public enum LoopbackFederation {
     /// Runs the job to the end. Certificates, checkpoints and router files go under `directory`;
-    /// `configure` adjusts the coordinator's configuration (all families and defaults otherwise).
-    public static func run(clients: [any FederatedClient], directory: String, logger: Logger,
+    /// `configure` adjusts the coordinator's configuration (all families and defaults otherwise);
+    /// `tensorFrames: false` makes the clients speak JSON with base64 tensors only.
+    public static func run(clients: [any FederatedClient], directory: String, logger: Logger, tensorFrames: Bool = true,
                            configure: (inout CoordinatorConfiguration) -> Void = { _ in }) async throws -> (FederationJob.Result, ClientRegistry) {
         try FederationCertificates.generate(directory: directory + "/tls", hosts: ["127.0.0.1"])
         let identities = clients.map { ClientIdentity(id: $0.id) }
@@ -25,8 +26,9 @@ public enum LoopbackFederation {
         let result = try await service.run(alongside: { port in
             try await withThrowingTaskGroup(of: Void.self) { group in
                 for (identity, local) in zip(identities, clients) {
-                    let runner = FederationClientRunner(identity: identity, local: local,
-                                                        settings: .init(server: "https://127.0.0.1:\(port)", tls: clientTLS), logger: logger)
+                    var settings = FederationClientRunner.Settings(server: "https://127.0.0.1:\(port)", tls: clientTLS)
+                    settings.tensorFrames = tensorFrames
+                    let runner = FederationClientRunner(identity: identity, local: local, settings: settings, logger: logger)
                     group.addTask { _ = try await runner.run() }
                 }
                 try await group.waitForAll()

@@ -10,9 +10,13 @@ import Foundation
 //   POST /v1/reply  ← ReplyEnvelope        the answer to one task, by its id
 //   GET  /health, GET /v1/status          unauthenticated liveness and progress counters
 //
-// Every /v1 request is signed with the client's Ed25519 key (see `RequestSignature`). Bodies are
-// JSON; tensors and matrices travel as base64 float32 (`CodingUserInfoKey.packedFloats`), masked
-// vectors as base64 64-bit words. docs/FEDERATION.md documents every message.
+// Every /v1 request is signed with the client's Ed25519 key (see `RequestSignature`) over the exact body
+// bytes. Bodies are JSON, with tensors and matrices as base64 float32 (`CodingUserInfoKey.packedFloats`) and
+// masked vectors as base64 64-bit words; or, negotiated, tensor frames (`TensorFrames`: the same JSON with
+// every float array replaced by `{"blob": i}` and the arrays appended as raw little-endian float32). A client
+// asks for frames with `accept: application/x-fedroute-frames` on /v1/poll; once the coordinator has
+// answered with a frame, the client sends its replies as frames too (the coordinator reads either, by the
+// body's first bytes). docs/FEDERATION.md documents every message.
 
 /// Encoders and decoders of the wire format.
 public enum Wire {
@@ -25,6 +29,14 @@ public enum Wire {
     public static func encoder() -> JSONEncoder { FederationCoding.encoder() }
 
     public static func decoder() -> JSONDecoder { FederationCoding.decoder() }
+
+    /// Media type of a tensor-frame body.
+    public static let framesContentType = "application/x-fedroute-frames"
+
+    /// Decodes a JSON or tensor-frame body (told apart by its first bytes).
+    public static func decode<T: Decodable>(_ type: T.Type, from body: Data) throws -> T {
+        TensorFrames.isFrame(body) ? try TensorFrames.decode(type, from: body, with: decoder()) : try decoder().decode(type, from: body)
+    }
 
     /// Header names of a signed request.
     public enum Header {

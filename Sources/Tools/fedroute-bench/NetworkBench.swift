@@ -9,7 +9,7 @@ import Foundation
 import Logging
 
 /// Issue 4's benchmark: wall time and bytes on the wire per FedAvg round for 10 clients on
-/// loopback (HTTP/2 + TLS, JSON with base64 tensors), against the same rounds in process.
+/// loopback (HTTP/2 + TLS; JSON with base64 tensors, and tensor frames), against the same rounds in process.
 func networkBench(table: EvaluationTable) async throws {
     let shards = try FederatedPartition.make(table, configuration: PartitionConfiguration())
     var mlp = FederatedMLPConfiguration()
@@ -23,13 +23,14 @@ func networkBench(table: EvaluationTable) async throws {
     let simRound = try await asyncSeconds { _ = try await inProcess.trainMLP(mlp) } / Double(mlp.rounds)
     print(String(format: "\nfederation over the network (%d client runners + coordinator in one process, 127.0.0.1, HTTP/2 + TLS)", shards.count))
     print(String(format: "  in process: %.2f s per FedAvg round (6 of 10 clients sampled)", simRound))
-    for secure in [false, true] {
+    for (secure, frames) in [(false, false), (false, true), (true, false), (true, true)] {
         var m = mlp
         m.secureAggregation = secure
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("fedroute-bench-\(UUID().uuidString)").path
         var logger = Logger(label: "bench")
         logger.logLevel = .error
-        let (result, _) = try await LoopbackFederation.run(clients: shards.map { InProcessClient(id: $0.id, train: $0.train) }, directory: dir, logger: logger) { c in
+        let (result, _) = try await LoopbackFederation.run(clients: shards.map { InProcessClient(id: $0.id, train: $0.train) }, directory: dir, logger: logger,
+                                                                 tensorFrames: frames) { c in
             c.families = [.mlp]
             c.mlp = m
             c.kmeans = kmeans
@@ -39,8 +40,9 @@ func networkBench(table: EvaluationTable) async throws {
         let seconds: Double = t.reduce(0.0) { $0 + $1.seconds } / n
         let down: Double = Double(t.reduce(0) { $0 + $1.bytesOut }) / n / 1e6
         let up: Double = Double(t.reduce(0) { $0 + $1.bytesIn }) / n / 1e6
-        print(String(format: "  %@: %.2f s per round (%.1f× in process), %.1f MB to clients + %.1f MB from clients per round (body bytes)",
-                     secure ? "secure aggregation" : "plain             ", seconds, seconds / simRound, down, up))
+        print(String(format: "  %@, %@: %.2f s per round (%.2f× in process), %.1f MB to clients + %.1f MB from clients per round (body bytes)",
+                     secure ? "secure aggregation" : "plain             ", frames ? "tensor frames     " : "JSON + base64     ",
+                     seconds, seconds / simRound, down, up))
         try? FileManager.default.removeItem(atPath: dir)
     }
 }

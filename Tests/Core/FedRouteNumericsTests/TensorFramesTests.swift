@@ -1,0 +1,61 @@
+import FedRouteNumerics
+import Foundation
+import Testing
+
+@Suite struct TensorFramesTests {
+    struct Message: Codable, Equatable {
+        var round: Int
+        var tensors: [Tensor]
+        var features: Matrix
+    }
+
+    let message = Message(
+        round: 3,
+        tensors: [Tensor(name: "w", shape: [2, 3], values: [1, -2, .pi, 0, .infinity, -0.0]), Tensor(name: "empty", shape: [0], values: [])],
+        features: Matrix(rowArrays: [[1, 2], [3, 4]]))
+
+    @Test func roundTripsBitExactAndIsSmallerThanBase64JSON() throws {
+        let frame = try TensorFrames.encode(message, with: JSONEncoder())
+        #expect(TensorFrames.isFrame(frame))
+        let back = try TensorFrames.decode(Message.self, from: frame, with: JSONDecoder())
+        #expect(back.tensors[0].values.map(\.bitPattern) == message.tensors[0].values.map(\.bitPattern))
+        #expect(back == message)
+        // The JSON part carries references, not numbers.
+        let json = String(decoding: frame.dropFirst(8).prefix(80), as: UTF8.self)
+        #expect(json.contains("\"blob\""))
+        let big = Message(round: 1, tensors: [Tensor(name: "w", shape: [100_000], values: (0..<100_000).map { Float($0) / 7 })], features: Matrix(rows: 0, cols: 0))
+        let packed = JSONEncoder()
+        packed.userInfo[.packedFloats] = true
+        #expect(try TensorFrames.encode(big, with: JSONEncoder()).count < 400_200)
+        #expect(try packed.encode(big).count > 530_000)
+    }
+
+    /// Every malformed header is an error naming the problem, never a crash or a huge allocation.
+    @Test func hostileFramesAreRefused() throws {
+        let good = try TensorFrames.encode(message, with: JSONEncoder())
+        func refused(_ data: Data) -> String? {
+            do {
+                _ = try TensorFrames.decode(Message.self, from: data, with: JSONDecoder())
+                return nil
+            } catch { return "\(error)" }
+        }
+        #expect(refused(good.prefix(6))?.contains("header") == true)
+        #expect(refused(good.dropLast())?.contains("need") == true)
+        #expect(refused(good + Data([0, 0, 0, 0]))?.contains("need") == true)
+        var hugeJSON = good
+        hugeJSON.replaceSubrange(4..<8, with: [0xff, 0xff, 0xff, 0x7f])
+        #expect(refused(hugeJSON)?.contains("JSON bytes") == true)
+        // The array count field sits after the JSON.
+        let jsonCount = Int(good[4]) | Int(good[5]) << 8 | Int(good[6]) << 16 | Int(good[7]) << 24
+        var manyArrays = good
+        manyArrays.replaceSubrange((8 + jsonCount)..<(12 + jsonCount), with: [0xff, 0xff, 0xff, 0xff])
+        #expect(refused(manyArrays)?.contains("arrays") == true)
+        var hugeArray = good
+        hugeArray.replaceSubrange((12 + jsonCount)..<(20 + jsonCount), with: [UInt8](repeating: 0xff, count: 8))
+        #expect(refused(hugeArray)?.contains("larger than the body") == true)
+        // A reference to an array the frame does not have.
+        let bad = try TensorFrames.encode(Message(round: 1, tensors: [], features: Matrix(rows: 0, cols: 0)), with: JSONEncoder())
+        let text = String(decoding: bad, as: UTF8.self).replacingOccurrences(of: "{\"blob\":0}", with: "{\"blob\":5}")
+        #expect(refused(Data(text.utf8))?.contains("not in the frame") == true)
+    }
+}
