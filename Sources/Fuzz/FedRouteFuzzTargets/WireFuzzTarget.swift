@@ -10,6 +10,12 @@ import Foundation
 /// a training task describes.
 enum WireFuzzTarget {
     static func run(_ input: Data) {
+        // Tensor frames (binary bodies) go through the same decoders once their header is read.
+        if TensorFrames.isFrame(input) {
+            _ = try? Wire.decode(PollResponse.self, from: input)
+            _ = try? Wire.decode(ReplyEnvelope.self, from: input)
+            return
+        }
         let decoder = Wire.decoder()
         _ = try? decoder.decode(JoinRequest.self, from: input)
         _ = try? decoder.decode(JoinResponse.self, from: input)
@@ -65,6 +71,12 @@ enum WireFuzzTarget {
             ("reply-error.json", encoded(ReplyEnvelope(taskID: "t3", error: "no data"))),
             ("error.json", encoded(WireError("unknown client", status: 401))),
         ]
-        return messages.map { FuzzSeed(name: $0.0, data: $0.1) }
+        let frames: [(String, Data)] = try [
+            ("poll-train.frame", TensorFrames.encode(PollResponse(task: TaskEnvelope(taskID: "t2", request: .trainMLP(task), deadlineSeconds: 30), finished: false),
+                                                     with: encoder)),
+            ("reply-update.frame", TensorFrames.encode(ReplyEnvelope(taskID: "t2", reply: .mlpUpdate(MLPUpdate(round: 1, delta: delta, sampleCount: 20, meanLoss: 0.5))),
+                                                       with: encoder)),
+        ]
+        return (messages + frames).map { FuzzSeed(name: $0.0, data: $0.1) }
     }
 }
