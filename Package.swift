@@ -194,7 +194,7 @@ let package = Package(
         testTarget("FedRouteNumericsTests", layer: "Core", dependencies: ["FedRouteNumerics"]),
         testTarget("FedRouteDataTests", layer: "Core", dependencies: ["FedRouteData", "FedRouteNumerics"]),
         testTarget("FedRouteEmbeddingTests", layer: "Core", dependencies: ["FedRouteEmbedding", "FedRouteNumerics"]),
-        testTarget("FedRouteFeaturesTests", layer: "Core", dependencies: ["FedRouteFeatures", "FedRouteNumerics"]),
+        testTarget("FedRouteFeaturesTests", layer: "Core", dependencies: ["FedRouteFeatures", "FedRouteNumerics", "FedRouteData"]),
         testTarget("FedRouteRoutersTests", layer: "Routing", dependencies: ["FedRouteRouters", "FedRouteNumerics", "FedRouteData", "FedRouteFeatures", "FedRouteEmbedding"]),
         testTarget("FedRouteEvaluationTests", layer: "Routing", dependencies: ["FedRouteEvaluation", "FedRouteRouters", "FedRouteData", "FedRouteNumerics"]),
         testTarget("FedRouteFederationTests", layer: "Federation", dependencies: [

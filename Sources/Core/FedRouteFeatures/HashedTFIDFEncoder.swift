@@ -115,9 +115,18 @@ public struct HashedTFIDFEncoder: QueryEncoder, Equatable {
         return v
     }
 
-    /// 64-bit hashes of every n-gram feature of `text`.
+    /// 64-bit hashes of every n-gram feature of `text`. ASCII text (almost every prompt) takes the byte path,
+    /// which gives the same hashes without building a `Character` or an array per word or n-gram; other text
+    /// takes the Unicode-aware path.
     func hashedFeatures(_ text: String) -> [UInt64] {
-        let words = Self.tokenize(truncated(text))
+        var t = truncated(text)
+        if let hashes = t.withUTF8({ ASCIIFeatureHasher.hashes(of: $0, configuration: configuration) }) { return hashes }
+        return hashedFeaturesByCharacter(t)
+    }
+
+    /// The Unicode-aware path: lower-cased `Character`s, `Character` properties, arrays per word.
+    func hashedFeaturesByCharacter(_ text: String) -> [UInt64] {
+        let words = Self.tokenize(text)
         var out: [UInt64] = []
         out.reserveCapacity(words.count * 8)
         for n in configuration.wordNGrams where n >= 1 && words.count >= n {

@@ -1,4 +1,5 @@
 @testable import FedRouteFeatures
+import FedRouteData
 import FedRouteNumerics
 import Foundation
 import Testing
@@ -38,5 +39,50 @@ import Testing
         try Data("FRF1broken".utf8).write(to: URL(fileURLWithPath: file))
         let (c, hitC) = cache.features(of: corpus, encoder: e)
         #expect(!hitC && c == a)
+    }
+}
+
+/// The byte-level ASCII path and the Unicode-aware path give the same hashes, so the features of every
+/// router file stay what they were.
+@Suite struct ASCIIFeatureHasherTests {
+    func bothPaths(_ text: String, _ configuration: HashedTFIDFEncoder.Configuration) -> (bytes: [UInt64]?, characters: [UInt64]) {
+        var t = text
+        let encoder = HashedTFIDFEncoder(configuration: configuration)
+        return (t.withUTF8 { ASCIIFeatureHasher.hashes(of: $0, configuration: configuration) }, encoder.hashedFeaturesByCharacter(text))
+    }
+
+    @Test func randomASCIIWithEveryCharacterClass() {
+        var rng = SeededRandom(seed: 31)
+        let alphabet = Array("aZ09 \t\r\n\r\n!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~\u{0}\u{1B}\u{7F}Qq7") 
+        for configuration in [HashedTFIDFEncoder.Configuration(), .init(dimension: 64, wordNGrams: 1...3, charNGrams: 2...6)] {
+            for _ in 0..<300 {
+                let text = String((0..<rng.nextInt(below: 120)).map { _ in alphabet[rng.nextInt(below: alphabet.count)] })
+                let (bytes, characters) = bothPaths(text, configuration)
+                #expect(bytes == characters, Comment(rawValue: "text \(text.debugDescription)"))
+            }
+        }
+    }
+
+    @Test func bundledQueriesAndNonASCII() throws {
+        let configuration = HashedTFIDFEncoder.Configuration()
+        var texts = ["", " ", "A", "Hello, World!", "x=1+2; print(x)", "Line one\r\nLine two"]
+        let path = "../shared/data/routerbench-3task"
+        if FileManager.default.fileExists(atPath: path) {
+            let table = try DatasetLoader.load(path: path).table
+            texts += table.queries.prefix(400).map(\.text)
+        }
+        var ascii = 0
+        for text in texts {
+            let (bytes, characters) = bothPaths(text, configuration)
+            if let bytes {
+                ascii += 1
+                #expect(bytes == characters, Comment(rawValue: "text \(text.prefix(80).debugDescription)"))
+            }
+        }
+        #expect(ascii >= 6)
+        // Non-ASCII text is left to the Unicode path.
+        #expect(bothPaths("Straße café", configuration).bytes == nil)
+        let encoder = HashedTFIDFEncoder(configuration: configuration)
+        #expect(encoder.hashedFeatures("Straße café") == encoder.hashedFeaturesByCharacter("Straße café"))
     }
 }
