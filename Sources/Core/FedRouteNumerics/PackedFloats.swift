@@ -40,7 +40,7 @@ public enum PackedFloats {
     static func decode<K: CodingKey>(forKey key: K, in c: KeyedDecodingContainer<K>, decoder: any Decoder) throws -> [Float] {
         if let frame = decoder.userInfo[.tensorBlobs] as? TensorFrames.Reader, let reference = try? c.decode(TensorFrames.BlobReference.self, forKey: key) {
             guard let values = frame.array(reference.blob) else {
-                throw DecodingError.dataCorruptedError(forKey: key, in: c, debugDescription: "array \(reference.blob) is not in the frame")
+                throw DecodingError.dataCorruptedError(forKey: key, in: c, debugDescription: "array \(reference.blob) is not in the frame (or not float32)")
             }
             return values
         }

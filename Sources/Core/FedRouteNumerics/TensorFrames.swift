@@ -7,10 +7,10 @@ extension CodingUserInfoKey {
     public static let tensorBlobs = CodingUserInfoKey(rawValue: "fedroute.tensorBlobs")!
 }
 
-/// A binary body: a small JSON document plus its float arrays as raw little-endian float32, so tensors are
-/// neither base64-encoded nor parsed as text.
+/// A binary body: a small JSON document plus its arrays as raw little-endian bytes (float32 tensor values,
+/// 64-bit masked words), so they are neither base64-encoded nor parsed as text.
 ///
-/// Layout: `"FRF1"`, UInt32 JSON byte count, the JSON, UInt32 array count, one UInt64 float count per array,
+/// Layout: `"FRF1"`, UInt32 JSON byte count, the JSON, UInt32 array count, one UInt64 byte count per array,
 /// then the arrays back to back. Every count is checked against the body's size with overflow-checked
 /// arithmetic before anything is allocated, and the arrays must fill the body exactly.
 public enum TensorFrames {
@@ -23,59 +23,76 @@ public enum TensorFrames {
 
     /// Collects the float arrays of one encode (used from one thread at a time).
     public final class Writer: @unchecked Sendable {
-        var arrays: [[Float]] = []
+        var blobs: [Data] = []
         public init() {}
-        func append(_ values: [Float]) -> Int {
-            arrays.append(values)
-            return arrays.count - 1
+        /// Adds the array's little-endian bytes; returns its index for the JSON's `{"blob": i}`.
+        public func append<T: FixedWidthInteger>(words values: [T]) -> Int {
+            #if _endian(little)
+            blobs.append(values.withUnsafeBytes { Data($0) })
+            #else
+            blobs.append(Data(values.flatMap { v in withUnsafeBytes(of: v.littleEndian) { Array($0) } }))
+            #endif
+            return blobs.count - 1
         }
+
+        func append(_ values: [Float]) -> Int { append(words: values.map(\.bitPattern)) }
     }
 
-    /// The arrays of one decoded frame.
+    /// The arrays of one decoded frame, as bytes.
     public final class Reader: @unchecked Sendable {
-        let arrays: [[Float]]
-        init(arrays: [[Float]]) { self.arrays = arrays }
-        func array(_ index: Int) -> [Float]? { arrays.indices.contains(index) ? arrays[index] : nil }
+        let blobs: [Data]
+        init(blobs: [Data]) { self.blobs = blobs }
+        /// Array `index` as little-endian words of `T`'s width, or nil when there is no such array or its size
+        /// is not a whole number of words.
+        public func words<T: FixedWidthInteger>(_ index: Int, as: T.Type) -> [T]? {
+            guard blobs.indices.contains(index), blobs[index].count % MemoryLayout<T>.size == 0 else { return nil }
+            let data = blobs[index]
+            let count = data.count / MemoryLayout<T>.size
+            return data.withUnsafeBytes { raw in
+                [T](unsafeUninitializedCapacity: count) { buffer, initialized in
+                    for i in 0..<count { buffer[i] = T(littleEndian: raw.loadUnaligned(fromByteOffset: i * MemoryLayout<T>.size, as: T.self)) }
+                    initialized = count
+                }
+            }
+        }
+
+        func array(_ index: Int) -> [Float]? { words(index, as: UInt32.self)?.map(Float.init(bitPattern:)) }
     }
 
-    struct BlobReference: Codable { var blob: Int }
+    /// What the JSON holds in place of an array.
+    public struct BlobReference: Codable, Sendable {
+        public var blob: Int
+        public init(blob: Int) { self.blob = blob }
+    }
 
     public static func encode<T: Encodable>(_ value: T, with encoder: JSONEncoder) throws -> Data {
         let writer = Writer()
         encoder.userInfo[.tensorBlobs] = writer
         defer { encoder.userInfo[.tensorBlobs] = nil }
         let json = try encoder.encode(value)
-        guard json.count <= Int(UInt32.max), writer.arrays.count <= maxArrays else {
+        guard json.count <= Int(UInt32.max), writer.blobs.count <= maxArrays else {
             throw DecodingError.dataCorrupted(.init(codingPath: [], debugDescription: "frame too large to encode"))
         }
-        let floats = writer.arrays.reduce(0) { $0 + $1.count }
-        var out = Data(capacity: 12 + json.count + 8 * writer.arrays.count + 4 * floats)
+        let bytes = writer.blobs.reduce(0) { $0 + $1.count }
+        var out = Data(capacity: 12 + json.count + 8 * writer.blobs.count + bytes)
         out.append(magic)
         appendLittleEndian(UInt32(json.count), to: &out)
         out.append(json)
-        appendLittleEndian(UInt32(writer.arrays.count), to: &out)
-        for a in writer.arrays { appendLittleEndian(UInt64(a.count), to: &out) }
-        for a in writer.arrays {
-            a.withUnsafeBufferPointer { p in
-                #if _endian(little)
-                out.append(UnsafeBufferPointer(start: UnsafeRawPointer(p.baseAddress!).assumingMemoryBound(to: UInt8.self), count: p.count * 4))
-                #else
-                for v in p { appendLittleEndian(v.bitPattern, to: &out) }
-                #endif
-            }
-        }
+        appendLittleEndian(UInt32(writer.blobs.count), to: &out)
+        for b in writer.blobs { appendLittleEndian(UInt64(b.count), to: &out) }
+        for b in writer.blobs { out.append(b) }
         return out
     }
 
     public static func decode<T: Decodable>(_ type: T.Type, from data: Data, with decoder: JSONDecoder) throws -> T {
-        let (json, arrays) = try data.withUnsafeBytes { try split($0) }
-        decoder.userInfo[.tensorBlobs] = Reader(arrays: arrays)
+        let (json, blobs) = try data.withUnsafeBytes { try split($0) }
+        decoder.userInfo[.tensorBlobs] = Reader(blobs: blobs)
         defer { decoder.userInfo[.tensorBlobs] = nil }
         return try decoder.decode(T.self, from: json)
     }
 
     /// The JSON and the arrays of a frame, every size checked before it is used.
-    static func split(_ bytes: UnsafeRawBufferPointer) throws -> (Data, [[Float]]) {
+    static func split(_ bytes: UnsafeRawBufferPointer) throws -> (Data, [Data]) {
         func corrupt(_ why: String) -> DecodingError { .dataCorrupted(.init(codingPath: [], debugDescription: "tensor frame: \(why)")) }
         var offset = 0
         func read(_ width: Int) throws -> UInt64 {
@@ -98,27 +115,19 @@ public enum TensorFrames {
         var total = 0
         for _ in 0..<arrayCount {
             let c = try read(8)
-            guard c <= UInt64(bytes.count) else { throw corrupt("an array of \(c) floats is larger than the body") }
+            guard c <= UInt64(bytes.count) else { throw corrupt("an array of \(c) bytes is larger than the body") }
             total += Int(c)  // each ≤ body size, at most 65,536 of them: cannot overflow
             counts.append(Int(c))
         }
         let left = bytes.count - offset
-        guard total.multipliedReportingOverflow(by: 4) == (left, false) else {
-            throw corrupt("arrays of \(total) floats need \(total &* 4) bytes, the body has \(left) left")
-        }
-        var arrays: [[Float]] = []
-        arrays.reserveCapacity(arrayCount)
+        guard total == left else { throw corrupt("the arrays declare \(total) bytes, the body has \(left) left") }
+        var blobs: [Data] = []
+        blobs.reserveCapacity(arrayCount)
         for c in counts {
-            let start = offset
-            arrays.append([Float](unsafeUninitializedCapacity: c) { buffer, initialized in
-                for i in 0..<c {
-                    buffer[i] = Float(bitPattern: UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: start + i * 4, as: UInt32.self)))
-                }
-                initialized = c
-            })
-            offset += c * 4
+            blobs.append(Data(bytes[offset..<(offset + c)]))
+            offset += c
         }
-        return (json, arrays)
+        return (json, blobs)
     }
 
     static func appendLittleEndian<I: FixedWidthInteger>(_ v: I, to data: inout Data) {

@@ -43,10 +43,18 @@ public struct MaskedUpdate: Sendable, Codable, Equatable {
 
     enum CodingKeys: String, CodingKey { case round, values }
 
-    /// `values` travel as base64 of little-endian 64-bit words.
+    /// `values` travel as base64 of little-endian 64-bit words, or as a blob of a tensor frame.
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         round = try c.decode(Int.self, forKey: .round)
+        if let frame = decoder.userInfo[.tensorBlobs] as? TensorFrames.Reader,
+           let reference = try? c.decode(TensorFrames.BlobReference.self, forKey: .values) {
+            guard let words = frame.words(reference.blob, as: UInt64.self) else {
+                throw DecodingError.dataCorruptedError(forKey: .values, in: c, debugDescription: "array \(reference.blob) is not 64-bit words of the frame")
+            }
+            values = words
+            return
+        }
         guard let data = Data(base64Encoded: try c.decode(String.self, forKey: .values)), data.count % 8 == 0 else {
             throw DecodingError.dataCorruptedError(forKey: .values, in: c, debugDescription: "not base64 of 64-bit words")
         }
@@ -58,6 +66,10 @@ public struct MaskedUpdate: Sendable, Codable, Equatable {
     public func encode(to encoder: any Encoder) throws {
         var c = encoder.container(keyedBy: CodingKeys.self)
         try c.encode(round, forKey: .round)
+        if let frame = encoder.userInfo[.tensorBlobs] as? TensorFrames.Writer {
+            try c.encode(TensorFrames.BlobReference(blob: frame.append(words: values)), forKey: .values)
+            return
+        }
         var data = Data(capacity: values.count * 8)
         for v in values { withUnsafeBytes(of: v.littleEndian) { data.append(contentsOf: $0) } }
         try c.encode(data.base64EncodedString(), forKey: .values)

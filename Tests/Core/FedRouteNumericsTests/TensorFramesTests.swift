@@ -40,8 +40,8 @@ import Testing
             } catch { return "\(error)" }
         }
         #expect(refused(good.prefix(6))?.contains("header") == true)
-        #expect(refused(good.dropLast())?.contains("need") == true)
-        #expect(refused(good + Data([0, 0, 0, 0]))?.contains("need") == true)
+        #expect(refused(good.dropLast())?.contains("declare") == true)
+        #expect(refused(good + Data([0, 0, 0, 0]))?.contains("declare") == true)
         var hugeJSON = good
         hugeJSON.replaceSubrange(4..<8, with: [0xff, 0xff, 0xff, 0x7f])
         #expect(refused(hugeJSON)?.contains("JSON bytes") == true)

@@ -202,3 +202,30 @@ actor Saved {
     func set(_ d: Data) { data = d }
 }
 
+
+/// Masked updates cross the wire as 64-bit words inside tensor frames (no base64) and come back bit-exact;
+/// a blob that is not whole 64-bit words is refused.
+@Suite struct MaskedUpdateFrameTests {
+    /// A message shaped like a masked update whose blob holds one 32-bit word.
+    struct OddWords: Encodable {
+        enum CodingKeys: String, CodingKey { case round, values }
+        func encode(to encoder: any Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(1, forKey: .round)
+            let writer = try #require(encoder.userInfo[.tensorBlobs] as? TensorFrames.Writer)
+            try c.encode(TensorFrames.BlobReference(blob: writer.append(words: [UInt32(7)])), forKey: .values)
+        }
+    }
+
+    @Test func roundTripsThroughAFrame() throws {
+        let update = MaskedUpdate(round: 4, values: [0, 1, .max, 0x8000_0000_0000_0000, 12_345_678_901_234])
+        let frame = try TensorFrames.encode(update, with: FederationCoding.encoder())
+        #expect(try TensorFrames.decode(MaskedUpdate.self, from: frame, with: FederationCoding.decoder()) == update)
+        // The words follow the JSON as 40 raw bytes.
+        let raw = update.values.flatMap { v in withUnsafeBytes(of: v.littleEndian) { Array($0) } }
+        #expect(Array(frame.suffix(40)) == raw)
+        #expect(String(decoding: frame, as: UTF8.self).contains("\"blob\""))
+        let odd = try TensorFrames.encode(OddWords(), with: JSONEncoder())
+        #expect(throws: DecodingError.self) { try TensorFrames.decode(MaskedUpdate.self, from: odd, with: FederationCoding.decoder()) }
+    }
+}
