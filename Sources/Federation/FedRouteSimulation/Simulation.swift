@@ -243,24 +243,36 @@ public enum Simulation {
             let gate = try await coordinator.calibrateSafetyGate(trained.federatedFile, normalizer: pooledNormalizer, lambdas: c.safetyLambdas,
                                                                  descriptions: descriptions)
             func safe(_ p: RouterPredictions) -> RouterPredictions { var q = p; q.safety = gate; return q }
-            progress?(TrainingProgress(stage: "\(family.rawValue): evaluating", step: 0, total: shards.count + 1))
             // Global test set.
             let federatedTest = try trained.federated.predict(features: testFeatures)
             var routers: [(name: String, predictions: RouterPredictions)] = [(Name.federated, federatedTest)]
             if gate != nil { routers.append((Name.federatedSafe, safe(federatedTest))) }
             routers.append((Name.centralized, try trained.centralized.predict(features: testFeatures)))
-            for (i, l) in trained.local.enumerated() {
-                if let l { routers.append((Name.local(shards[i].id), try l.predict(features: testFeatures))) }
-            }
-            let global = try globalEvaluator.evaluate(routers)
-            // Each client's own test set.
+            var global = try globalEvaluator.evaluate(routers)
+            // Client by client: its local and fine-tuned routers are trained, scored on the global test set
+            // (the local one, as a row of the global report, in client order after the other routers) and on
+            // the client's own test set, then dropped.
+            var localRow = routers.count
             var evaluations: [ClientEvaluation] = []
             var missing: [String: String] = [:]
             for (i, shard) in shards.enumerated() {
                 let (fx, ft) = localData[i]
+                progress?(TrainingProgress(stage: "\(family.rawValue): local, fine-tuned and evaluated", step: i, total: shards.count))
+                var local: (any Router)?
+                do {
+                    local = try trained.trainLocal(fx, ft, i)
+                } catch RouterError.noTrainingData(let why) {
+                    missing[shard.id] = why
+                }
+                let tuned = try trained.fineTune(localData[i], i)
+                if let local {
+                    global.entries.insert(try globalEvaluator.routerEntry(name: Name.local(shard.id), predictions: try local.predict(features: testFeatures), in: global),
+                                          at: localRow)
+                    localRow += 1
+                }
                 var weights: MixtureWeights?
                 var named: [(String, any Router)] = [(Name.federated, trained.federated), (Name.centralized, trained.centralized)]
-                if let l = trained.local[i] {
+                if let l = local {
                     let w: MixtureWeights
                     switch c.mixtureErrors {
                     case .inSample:
@@ -272,10 +284,10 @@ public enum Simulation {
                     let mixture = try MixtureRouter(global: trained.federated, local: l, weights: w)
                     weights = w
                     named += [(Name.local, l), (Name.adaptive, mixture)]
-                } else {
-                    missing[shard.id] = trained.missingReason[i] ?? "no local router"
+                } else if missing[shard.id] == nil {
+                    missing[shard.id] = "no local router"
                 }
-                if let f = trained.fineTuned[i] { named.append((Name.fineTuned, f)) }
+                named.append((Name.fineTuned, tuned))
                 switch clientEvaluators[i] {
                 case .success(let (evaluator, x)):
                     var predictions = try named.map { ($0.0, try $0.1.predict(features: x)) }
@@ -285,8 +297,8 @@ public enum Simulation {
                 case .failure(let error):
                     evaluations.append(ClientEvaluation(client: shard.id, report: nil, skipped: "\(error)", mixtureWeights: weights))
                 }
-                progress?(TrainingProgress(stage: "\(family.rawValue): evaluating", step: i + 1, total: shards.count + 1))
             }
+            progress?(TrainingProgress(stage: "\(family.rawValue): local, fine-tuned and evaluated", step: shards.count, total: shards.count))
             families.append(FamilyResult(family: family, global: global, clients: evaluations, rounds: trained.rounds,
                                          kmeans: trained.kmeansReport, missingLocal: missing,
                                          federatedPipeline: try RoutingPipeline(encoder: encoder, router: trained.federatedFile, safety: gate),
@@ -318,31 +330,33 @@ public enum Simulation {
             try ModelSelection.knn(features: x, table: t, candidates: v == nil ? [c.knnNeighbors] : candidates, validation: v).router
         }
         let centralized = try train(pooled.0, pooled.1, pooledValidation)
-        var routers: [(name: String, predictions: RouterPredictions)] = [(Name.centralized, try centralized.predict(features: testFeatures))]
-        var local: [KNNRouter?] = []
+        var global = try globalEvaluator.evaluate([(Name.centralized, try centralized.predict(features: testFeatures))])
+        var localRow = 1
         var missing: [String: String] = [:]
-        for (i, d) in localData.enumerated() {
+        var evaluations: [ClientEvaluation] = []
+        // Client by client, as for the federated families: the local router lives only while it is evaluated.
+        for (i, shard) in shards.enumerated() {
+            let d = localData[i]
+            var local: KNNRouter?
             do {
                 let l = try train(d.features, d.table, c.validationFraction > 0 ? localValidation[i] : nil)
-                local.append(l)
-                routers.append((Name.local(shards[i].id), try l.predict(features: testFeatures)))
+                local = l
+                global.entries.insert(try globalEvaluator.routerEntry(name: Name.local(shard.id), predictions: try l.predict(features: testFeatures), in: global),
+                                      at: localRow)
+                localRow += 1
             } catch RouterError.noTrainingData(let why) {
-                local.append(nil)
-                missing[shards[i].id] = why
+                missing[shard.id] = why
             }
-        }
-        var evaluations: [ClientEvaluation] = []
-        for (i, shard) in shards.enumerated() {
             switch clientEvaluators[i] {
             case .success(let (evaluator, x)):
                 var named: [(String, RouterPredictions)] = [(Name.centralized, try centralized.predict(features: x))]
-                if let l = local[i] { named.append((Name.local, try l.predict(features: x))) }
+                if let l = local { named.append((Name.local, try l.predict(features: x))) }
                 evaluations.append(ClientEvaluation(client: shard.id, report: try evaluator.evaluate(named), skipped: nil, mixtureWeights: nil))
             case .failure(let error):
                 evaluations.append(ClientEvaluation(client: shard.id, report: nil, skipped: "\(error)", mixtureWeights: nil))
             }
         }
-        return FamilyResult(family: family, global: try globalEvaluator.evaluate(routers), clients: evaluations, rounds: nil, kmeans: nil,
+        return FamilyResult(family: family, global: global, clients: evaluations, rounds: nil, kmeans: nil,
                             missingLocal: missing, federatedPipeline: nil, safetyGate: nil)
     }
 
@@ -353,15 +367,16 @@ public enum Simulation {
         return out
     }
 
+    /// A family's federated and centralized routers, and how to make a client's own routers: those are
+    /// trained when the client is evaluated and dropped after, so memory does not grow with the client count.
     struct TrainedFamily {
         var federated: any Router { federatedFile }
         var federatedFile: AnyRouter
         var centralized: any Router
-        var local: [(any Router)?]
-        var fineTuned: [(any Router)?]
-        var missingReason: [Int: String]
         /// Trains client `i`'s local router on given data (for local baselines and cross-fitting).
         var trainLocal: (Matrix, EvaluationTable, Int) throws -> any Router
+        /// Client `i`'s router fine-tuned from the federated one on its own data.
+        var fineTune: ((features: Matrix, table: EvaluationTable), Int) throws -> any Router
         var rounds: [RoundReport]?
         var kmeansReport: KMeansFederationReport?
     }
@@ -391,14 +406,13 @@ public enum Simulation {
             }
             var tune = settings.local
             tune.epochs = c.fineTuneEpochs
-            let (local, tuned, missing) = try perClient(localData, stage: name, trainLocal: trainLocal, progress: progress) { d, i in
+            let fineTune: ((features: Matrix, table: EvaluationTable), Int) throws -> any Router = { d, i in
                 // One fine-tuning seed per client for both parametric families (what the export hands each client).
                 let seed = fineTuneSeed(mlpSeed: c.mlp.seed, client: i)
                 return try Personalization.fineTune(federated, features: d.features, table: d.table, settings: tune, seed: seed)
             }
             let file = family == .mf ? AnyRouter(try MFRouter(federated)) : AnyRouter(federated)
-            return TrainedFamily(federatedFile: file, centralized: centralized, local: local, fineTuned: tuned, missingReason: missing,
-                                 trainLocal: trainLocal, rounds: rounds)
+            return TrainedFamily(federatedFile: file, centralized: centralized, trainLocal: trainLocal, fineTune: fineTune, rounds: rounds)
         case .kmeans:
             progress?(TrainingProgress(stage: "kmeans: federated", step: 0, total: 1))
             let (federated, report) = try await coordinator.trainKMeans(c.kmeans)
@@ -415,36 +429,13 @@ public enum Simulation {
                                                  configuration: c.kmeans.kmeans(clusters: c.kmeans.globalClusters, seed: SeededRandom(seed: c.kmeans.seed).derivedSeed(0x10CA1 &+ UInt64(i))),
                                                  candidates: own == nil ? [c.kmeans.globalClusters] : candidates, validation: own).router
             }
-            let (local, tuned, missing) = try perClient(localData, stage: "kmeans", trainLocal: trainLocal, progress: progress) { d, _ in
+            let fineTune: ((features: Matrix, table: EvaluationTable), Int) throws -> any Router = { d, _ in
                 try Personalization.fineTune(federated, features: d.features, table: d.table, priorStrength: c.kmeansPriorStrength)
             }
-            return TrainedFamily(federatedFile: AnyRouter(federated), centralized: central, local: local, fineTuned: tuned, missingReason: missing,
-                                 trainLocal: trainLocal, kmeansReport: report)
+            return TrainedFamily(federatedFile: AnyRouter(federated), centralized: central, trainLocal: trainLocal, fineTune: fineTune, kmeansReport: report)
         case .knn:
             throw FederationError.invalidConfiguration("the kNN-Router has no federated training")
         }
-    }
-
-    /// Each client's local router (nil, with the reason, where its data cannot train one) and its
-    /// fine-tuned-from-global router.
-    static func perClient(_ localData: [(features: Matrix, table: EvaluationTable)], stage: String,
-                          trainLocal: (Matrix, EvaluationTable, Int) throws -> any Router, progress: ProgressHandler?,
-                          fineTune: ((features: Matrix, table: EvaluationTable), Int) throws -> any Router)
-        throws -> (local: [(any Router)?], tuned: [(any Router)?], missing: [Int: String]) {
-        var local: [(any Router)?] = []
-        var tuned: [(any Router)?] = []
-        var missing: [Int: String] = [:]
-        for (i, d) in localData.enumerated() {
-            progress?(TrainingProgress(stage: "\(stage): local and fine-tuned", step: i, total: localData.count))
-            do {
-                local.append(try trainLocal(d.features, d.table, i))
-            } catch RouterError.noTrainingData(let why) {
-                local.append(nil)
-                missing[i] = why
-            }
-            tuned.append(try fineTune(d, i))
-        }
-        return (local, tuned, missing)
     }
 
     static func summary(_ s: ClientShard, validation: EvaluationTable) -> ClientSummary {

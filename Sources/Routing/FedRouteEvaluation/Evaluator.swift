@@ -163,6 +163,25 @@ public struct Evaluator: Sendable {
         }!
     }
 
+    /// One router's row, on the scale of `report` (a report of this evaluator): lets a caller add routers
+    /// to a report one at a time, keeping only one router's predictions alive.
+    public func routerEntry(name: String, predictions: RouterPredictions, in report: EvaluationReport) throws -> FrontierEvaluation {
+        let bestQuality = report.singleModels.first { $0.model == report.bestSingleModel }?.quality ?? 0
+        return entry(name, .router, try frontier(predictions), window: report.window, bestQuality: bestQuality)
+    }
+
+    func entry(_ name: String, _ role: FrontierEvaluation.Role, _ points: [FrontierPoint], window: CostQuality.Window, bestQuality: Double) -> FrontierEvaluation {
+        let cq = points.map { CostQuality(cost: $0.cost, quality: $0.quality) }
+        let hull = FrontierMetrics.nonDecreasingConvexHull(cq)
+        var reach: [String: Double?] = [:]
+        for f in reachFractions { reach["\(Int((f * 100).rounded()))%"] = FrontierMetrics.cost(toReach: f * bestQuality, on: hull) }
+        return FrontierEvaluation(
+            name: name, role: role, points: points, hull: hull,
+            auc: FrontierMetrics.normalizedArea(cq, low: window.low, high: window.high),
+            aiq: FrontierMetrics.normalizedArea(hull, low: window.low, high: window.high),
+            maxQuality: cq.map(\.quality).max() ?? 0, minCost: cq.map(\.cost).min() ?? 0, costToReach: reach)
+    }
+
     /// Evaluates the named router predictions together with the references.
     public func evaluate(_ routers: [(name: String, predictions: RouterPredictions)]) throws -> EvaluationReport {
         let singles = singleModels
@@ -170,15 +189,7 @@ public struct Evaluator: Sendable {
         let best = bestSingleModelIndex
         let bestQuality = singles[best].quality
         func entry(_ name: String, _ role: FrontierEvaluation.Role, _ points: [FrontierPoint]) -> FrontierEvaluation {
-            let cq = points.map { CostQuality(cost: $0.cost, quality: $0.quality) }
-            let hull = FrontierMetrics.nonDecreasingConvexHull(cq)
-            var reach: [String: Double?] = [:]
-            for f in reachFractions { reach["\(Int((f * 100).rounded()))%"] = FrontierMetrics.cost(toReach: f * bestQuality, on: hull) }
-            return FrontierEvaluation(
-                name: name, role: role, points: points, hull: hull,
-                auc: FrontierMetrics.normalizedArea(cq, low: window.low, high: window.high),
-                aiq: FrontierMetrics.normalizedArea(hull, low: window.low, high: window.high),
-                maxQuality: cq.map(\.quality).max() ?? 0, minCost: cq.map(\.cost).min() ?? 0, costToReach: reach)
+            self.entry(name, role, points, window: window, bestQuality: bestQuality)
         }
         func fixed(_ o: CostQuality) -> [FrontierPoint] { [FrontierPoint(lambda: nil, cost: o.cost, quality: o.quality)] }
         var entries = try routers.map { entry($0.name, .router, try frontier($0.predictions)) }
