@@ -252,7 +252,6 @@ public enum Simulation {
             // Client by client: its local and fine-tuned routers are trained, scored on the global test set
             // (the local one, as a row of the global report, in client order after the other routers) and on
             // the client's own test set, then dropped.
-            var localRow = routers.count
             var evaluations: [ClientEvaluation] = []
             var missing: [String: String] = [:]
             for (i, shard) in shards.enumerated() {
@@ -266,9 +265,7 @@ public enum Simulation {
                 }
                 let tuned = try trained.fineTune(localData[i], i)
                 if let local {
-                    global.entries.insert(try globalEvaluator.routerEntry(name: Name.local(shard.id), predictions: try local.predict(features: testFeatures), in: global),
-                                          at: localRow)
-                    localRow += 1
+                    try globalEvaluator.addRouter(name: Name.local(shard.id), predictions: try local.predict(features: testFeatures), to: &global)
                 }
                 var weights: MixtureWeights?
                 var named: [(String, any Router)] = [(Name.federated, trained.federated), (Name.centralized, trained.centralized)]
@@ -284,8 +281,6 @@ public enum Simulation {
                     let mixture = try MixtureRouter(global: trained.federated, local: l, weights: w)
                     weights = w
                     named += [(Name.local, l), (Name.adaptive, mixture)]
-                } else if missing[shard.id] == nil {
-                    missing[shard.id] = "no local router"
                 }
                 named.append((Name.fineTuned, tuned))
                 switch clientEvaluators[i] {
@@ -331,7 +326,6 @@ public enum Simulation {
         }
         let centralized = try train(pooled.0, pooled.1, pooledValidation)
         var global = try globalEvaluator.evaluate([(Name.centralized, try centralized.predict(features: testFeatures))])
-        var localRow = 1
         var missing: [String: String] = [:]
         var evaluations: [ClientEvaluation] = []
         // Client by client, as for the federated families: the local router lives only while it is evaluated.
@@ -341,9 +335,7 @@ public enum Simulation {
             do {
                 let l = try train(d.features, d.table, c.validationFraction > 0 ? localValidation[i] : nil)
                 local = l
-                global.entries.insert(try globalEvaluator.routerEntry(name: Name.local(shard.id), predictions: try l.predict(features: testFeatures), in: global),
-                                      at: localRow)
-                localRow += 1
+                try globalEvaluator.addRouter(name: Name.local(shard.id), predictions: try l.predict(features: testFeatures), to: &global)
             } catch RouterError.noTrainingData(let why) {
                 missing[shard.id] = why
             }

@@ -163,11 +163,13 @@ public struct Evaluator: Sendable {
         }!
     }
 
-    /// One router's row, on the scale of `report` (a report of this evaluator): lets a caller add routers
-    /// to a report one at a time, keeping only one router's predictions alive.
-    public func routerEntry(name: String, predictions: RouterPredictions, in report: EvaluationReport) throws -> FrontierEvaluation {
+    /// Adds one router's row to `report` (a report of this evaluator), after its other routers and before the
+    /// references, on the report's scale: lets a caller add routers one at a time, keeping only one router's
+    /// predictions alive. The result equals evaluating all the routers together.
+    public func addRouter(name: String, predictions: RouterPredictions, to report: inout EvaluationReport) throws {
         let bestQuality = report.singleModels.first { $0.model == report.bestSingleModel }?.quality ?? 0
-        return entry(name, .router, try frontier(predictions), window: report.window, bestQuality: bestQuality)
+        let row = entry(name, .router, try frontier(predictions), window: report.window, bestQuality: bestQuality)
+        report.entries.insert(row, at: report.entries.firstIndex { $0.role == .reference } ?? report.entries.count)
     }
 
     func entry(_ name: String, _ role: FrontierEvaluation.Role, _ points: [FrontierPoint], window: CostQuality.Window, bestQuality: Double) -> FrontierEvaluation {

@@ -69,6 +69,27 @@ import Testing
     }
 }
 
+extension EvaluatorTests {
+    /// Routers added one at a time land after the other routers and before the references, with the
+    /// numbers evaluating them all together gives.
+    @Test func routersAddedOneAtATimeEqualEvaluatingThemTogether() throws {
+        let (train, test) = try tables()
+        let e = try Evaluator(train: train, test: test, lambdas: [0.001, 0.1, 1])
+        func router(_ score: [Double]) -> RouterPredictions {
+            RouterPredictions(models: ["cheap", "dear"], rows: 10, score: (0..<10).flatMap { _ in score }, cost: (0..<10).flatMap { _ in [1, 10] },
+                              available: Array(repeating: true, count: 20))
+        }
+        let routers = [("a", router([0.9, 0.8])), ("b", router([0.4, 0.9])), ("c", router([0.6, 0.7]))]
+        let together = try e.evaluate(routers)
+        var oneByOne = try e.evaluate([routers[0]])
+        for r in routers.dropFirst() { try e.addRouter(name: r.0, predictions: r.1, to: &oneByOne) }
+        #expect(oneByOne.entries.map(\.name) == together.entries.map(\.name))
+        #expect(oneByOne.entries.map(\.auc) == together.entries.map(\.auc))
+        #expect(oneByOne.entries.map(\.costToReach) == together.entries.map(\.costToReach))
+        #expect(Array(oneByOne.entries.map(\.name).prefix(4)) == ["a", "b", "c", "oracle"])
+    }
+}
+
 @Suite struct SVGPlotTests {
     @Test func ticksAreRoundAndInsideTheRange() {
         let y = SVGPlot.niceTicks(0.5734, 0.9948)
