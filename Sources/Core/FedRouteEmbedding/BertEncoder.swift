@@ -161,10 +161,7 @@ public struct BertEncoder: Sendable {
         let h = gain.count
         let eps = configuration.layerNormEpsilon
         x.withUnsafeMutableBufferPointer { xp in gain.withUnsafeBufferPointer { g in bias.withUnsafeBufferPointer { b in
-            let rowsJob = RowParallel.Pointers(x: xp.baseAddress!, gain: g.baseAddress!, bias: b.baseAddress!)
-            RowParallel.forEachRange(count: rows, minimumPerPart: 64) { range in
-                for r in range { NeuralKernels.layerNormRow(rowsJob.x + r * h, n: h, gain: rowsJob.gain, bias: rowsJob.bias, epsilon: eps) }
-            }
+            NeuralKernels.layerNormRows(xp.baseAddress!, rows: rows, n: h, gain: g.baseAddress!, bias: b.baseAddress!, epsilon: eps)
         } } }
     }
 }

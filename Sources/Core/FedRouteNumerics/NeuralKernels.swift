@@ -47,6 +47,22 @@ public enum NeuralKernels {
         }
     }
 
+    /// In-place LayerNorm of `rows` rows of n values, split over the cores above 64 rows a part.
+    public static func layerNormRows(_ x: UnsafeMutablePointer<Float>, rows: Int, n: Int, gain: UnsafePointer<Float>, bias: UnsafePointer<Float>,
+                                     epsilon: Float) {
+        let shared = LayerNormPointers(x: x, gain: gain, bias: bias)
+        RowParallel.forEachRange(count: rows, minimumPerPart: 64) { range in
+            for r in range { layerNormRow(shared.x + r * n, n: n, gain: shared.gain, bias: shared.bias, epsilon: epsilon) }
+        }
+    }
+
+    /// The rows' pointers, handed to worker threads; each part writes only its own rows.
+    private struct LayerNormPointers: @unchecked Sendable {
+        let x: UnsafeMutablePointer<Float>
+        let gain: UnsafePointer<Float>
+        let bias: UnsafePointer<Float>
+    }
+
     /// Mean and 1/√(variance + ε) of n values (two passes, 8 lanes, fixed summation order).
     @inline(__always)
     public static func meanAndInverseDeviation(_ z: UnsafePointer<Float>, n: Int, epsilon: Float) -> (mean: Float, inverse: Float) {
@@ -81,7 +97,7 @@ public enum NeuralKernels {
     ) {
         var sumDN = Vector(), sumDNN = Vector()
         var j = 0
-        @inline(__always) func step(_ g0: Vector, _ p: Vector, _ nv: Vector, _ gm: Vector) -> (dy: Vector, dn: Vector) {
+        @inline(__always) func step(_ g0: Vector, _ p: Vector, _ gm: Vector) -> (dy: Vector, dn: Vector) {
             let dy = g0 * VectorMath.geluDerivative(p)
             return (dy, dy * gm)
         }
@@ -89,7 +105,7 @@ public enum NeuralKernels {
             var g = VectorMath.load(dOut + j)
             if let mask { g *= VectorMath.load(mask + j) }
             let nv = VectorMath.load(normalized + j)
-            let (dy, dn) = step(g, VectorMath.load(pre + j), nv, VectorMath.load(gamma + j))
+            let (dy, dn) = step(g, VectorMath.load(pre + j), VectorMath.load(gamma + j))
             VectorMath.store(VectorMath.load(gradGamma + j) + dy * nv, gradGamma + j)
             VectorMath.store(VectorMath.load(gradBeta + j) + dy, gradBeta + j)
             VectorMath.store(dn, dN + j)
@@ -102,7 +118,7 @@ public enum NeuralKernels {
             var g = VectorMath.loadPartial(dOut + j, r)
             if let mask { g *= VectorMath.loadPartial(mask + j, r) }
             let nv = VectorMath.loadPartial(normalized + j, r)
-            let (dy, dn) = step(g, VectorMath.loadPartial(pre + j, r), nv, VectorMath.loadPartial(gamma + j, r))
+            let (dy, dn) = step(g, VectorMath.loadPartial(pre + j, r), VectorMath.loadPartial(gamma + j, r))
             VectorMath.storePartial(VectorMath.loadPartial(gradGamma + j, r) + dy * nv, gradGamma + j, r)
             VectorMath.storePartial(VectorMath.loadPartial(gradBeta + j, r) + dy, gradBeta + j, r)
             VectorMath.storePartial(dn, dN + j, r)

@@ -5,17 +5,9 @@ import Foundation
 /// of contiguous ranges). Each element is computed by the same code whatever the split, so results do
 /// not depend on the thread count; small jobs run on the calling thread.
 public enum RowParallel {
-    /// Pointers handed to worker threads; the caller guarantees the parts touch disjoint memory.
-    public struct Pointers: @unchecked Sendable {
-        public let x: UnsafeMutablePointer<Float>
-        public let gain: UnsafePointer<Float>
-        public let bias: UnsafePointer<Float>
-
-        public init(x: UnsafeMutablePointer<Float>, gain: UnsafePointer<Float>, bias: UnsafePointer<Float>) {
-            self.x = x
-            self.gain = gain
-            self.bias = bias
-        }
+    /// A pointer handed to worker threads; the parts touch disjoint elements.
+    private struct SharedFloats: @unchecked Sendable {
+        let base: UnsafeMutablePointer<Float>
     }
 
     /// Calls `body` on contiguous sub-ranges of `0..<count` covering it exactly once, in parallel when each
@@ -35,13 +27,13 @@ public enum RowParallel {
 
     /// `x[i] = f(x[i])` in place over `count` floats, 8 lanes at a time, split over the cores above 32k elements.
     public static func map(_ x: UnsafeMutablePointer<Float>, count: Int, _ f: @escaping @Sendable (VectorMath.Vector) -> VectorMath.Vector) {
-        let p = Pointers(x: x, gain: UnsafePointer(x), bias: UnsafePointer(x))
+        let p = SharedFloats(base: x)
         // Parts start on multiples of 8 so that vector boundaries are the same as in one pass.
         let blocks = (count + 7) / 8
         forEachRange(count: blocks, minimumPerPart: 4096) { range in
             let start = range.lowerBound * 8
             let end = min(count, range.upperBound * 8)
-            VectorMath.map(p.x + start, p.x + start, count: end - start, f)
+            VectorMath.map(p.base + start, p.base + start, count: end - start, f)
         }
     }
 }

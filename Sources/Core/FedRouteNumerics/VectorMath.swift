@@ -90,25 +90,25 @@ public enum VectorMath {
         return result
     }
 
-    /// Exact-form GELU `x·Φ(x)`.
+    /// Φ(x), the standard normal CDF, with `exp(−x²/2)`, which Φ's tail and φ share.
     @inline(__always)
-    public static func gelu(_ x: Vector) -> Vector {
+    static func normalCDF(_ x: Vector) -> (cdf: Vector, gaussian: Vector) {
         let u = abs(x) * 0.70710678118654752
         let e = exp(-(u * u))
         let erfAbs = 1 - erfcTailPolynomial(u) * e
         var cdf = 0.5 * (1 + erfAbs)
         cdf.replace(with: 0.5 * (1 - erfAbs), where: x .< 0)
-        return x * cdf
+        return (cdf, e)
     }
+
+    /// Exact-form GELU `x·Φ(x)`.
+    @inline(__always)
+    public static func gelu(_ x: Vector) -> Vector { x * normalCDF(x).cdf }
 
     /// GELU's derivative `Φ(x) + x·φ(x)`.
     @inline(__always)
     public static func geluDerivative(_ x: Vector) -> Vector {
-        let u = abs(x) * 0.70710678118654752
-        let e = exp(-(u * u))  // = exp(−x²/2), shared by Φ and φ
-        let erfAbs = 1 - erfcTailPolynomial(u) * e
-        var cdf = 0.5 * (1 + erfAbs)
-        cdf.replace(with: 0.5 * (1 - erfAbs), where: x .< 0)
+        let (cdf, e) = normalCDF(x)
         return cdf + x * (0.3989422804014327 * e)
     }
 
