@@ -27,9 +27,15 @@ public enum PackedFloats {
         }
     }
 
+    /// The little-endian bytes of one value, and one value from little-endian bytes at an offset.
+    static func bytes(_ v: Float) -> [UInt8] { withUnsafeBytes(of: v.bitPattern.littleEndian) { Array($0) } }
+    static func float(_ raw: UnsafeRawBufferPointer, _ offset: Int) -> Float {
+        Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: offset, as: UInt32.self)))
+    }
+
     static func encode<K: CodingKey>(_ values: [Float], forKey key: K, in c: inout KeyedEncodingContainer<K>, encoder: any Encoder) throws {
-        if let frame = encoder.userInfo[.tensorBlobs] as? TensorFrames.Writer {
-            try c.encode(TensorFrames.BlobReference(blob: frame.append(values)), forKey: key)
+        if try TensorFrames.encode(values, forKey: key, in: &c, encoder: encoder, littleEndian: bytes) {
+            return
         } else if encoder.userInfo[.packedFloats] as? Bool == true {
             try c.encode(pack(values), forKey: key)
         } else {
@@ -38,12 +44,7 @@ public enum PackedFloats {
     }
 
     static func decode<K: CodingKey>(forKey key: K, in c: KeyedDecodingContainer<K>, decoder: any Decoder) throws -> [Float] {
-        if let frame = decoder.userInfo[.tensorBlobs] as? TensorFrames.Reader, let reference = try? c.decode(TensorFrames.BlobReference.self, forKey: key) {
-            guard let values = frame.array(reference.blob) else {
-                throw DecodingError.dataCorruptedError(forKey: key, in: c, debugDescription: "array \(reference.blob) is not in the frame (or not float32)")
-            }
-            return values
-        }
+        if let values = try TensorFrames.decode(forKey: key, in: c, decoder: decoder, width: 4, what: "float32 values", float) { return values }
         if let s = try? c.decode(String.self, forKey: key) {
             guard let v = unpack(s) else { throw DecodingError.dataCorruptedError(forKey: key, in: c, debugDescription: "not base64 of float32 values") }
             return v

@@ -21,42 +21,61 @@ public enum TensorFrames {
     /// True when `data` starts like a frame (JSON bodies start with `{`).
     public static func isFrame(_ data: Data) -> Bool { data.count >= 4 && data.prefix(4) == magic }
 
-    /// Collects the float arrays of one encode (used from one thread at a time).
+    /// Collects the arrays of one encode (used from one thread at a time).
     public final class Writer: @unchecked Sendable {
         var blobs: [Data] = []
         public init() {}
         /// Adds the array's little-endian bytes; returns its index for the JSON's `{"blob": i}`.
-        public func append<T: FixedWidthInteger>(words values: [T]) -> Int {
+        public func append<T: BitwiseCopyable>(_ values: [T], littleEndian: (T) -> [UInt8]) -> Int {
             #if _endian(little)
             blobs.append(values.withUnsafeBytes { Data($0) })
             #else
-            blobs.append(Data(values.flatMap { v in withUnsafeBytes(of: v.littleEndian) { Array($0) } }))
+            blobs.append(Data(values.flatMap(littleEndian)))
             #endif
             return blobs.count - 1
         }
-
-        func append(_ values: [Float]) -> Int { append(words: values.map(\.bitPattern)) }
     }
 
     /// The arrays of one decoded frame, as bytes.
     public final class Reader: @unchecked Sendable {
         let blobs: [Data]
         init(blobs: [Data]) { self.blobs = blobs }
-        /// Array `index` as little-endian words of `T`'s width, or nil when there is no such array or its size
-        /// is not a whole number of words.
-        public func words<T: FixedWidthInteger>(_ index: Int, as: T.Type) -> [T]? {
-            guard blobs.indices.contains(index), blobs[index].count % MemoryLayout<T>.size == 0 else { return nil }
-            let data = blobs[index]
-            let count = data.count / MemoryLayout<T>.size
-            return data.withUnsafeBytes { raw in
+        /// Array `index` as values of `width` little-endian bytes each, built by `make` from the bytes at an
+        /// offset; nil when there is no such array or its size is not a whole number of values.
+        func values<T>(_ index: Int, width: Int, _ make: (UnsafeRawBufferPointer, Int) -> T) -> [T]? {
+            guard blobs.indices.contains(index), blobs[index].count % width == 0 else { return nil }
+            let count = blobs[index].count / width
+            return blobs[index].withUnsafeBytes { raw in
                 [T](unsafeUninitializedCapacity: count) { buffer, initialized in
-                    for i in 0..<count { buffer[i] = T(littleEndian: raw.loadUnaligned(fromByteOffset: i * MemoryLayout<T>.size, as: T.self)) }
+                    for i in 0..<count { (buffer.baseAddress! + i).initialize(to: make(raw, i * width)) }
                     initialized = count
                 }
             }
         }
+    }
 
-        func array(_ index: Int) -> [Float]? { words(index, as: UInt32.self)?.map(Float.init(bitPattern:)) }
+    /// Encodes `values` under `key` as a blob of the frame being written; false when no frame is being
+    /// written (the caller then uses its JSON form).
+    public static func encode<T: BitwiseCopyable, K: CodingKey>(
+        _ values: [T], forKey key: K, in c: inout KeyedEncodingContainer<K>, encoder: any Encoder, littleEndian: (T) -> [UInt8]
+    ) throws -> Bool {
+        guard let writer = encoder.userInfo[.tensorBlobs] as? Writer else { return false }
+        try c.encode(BlobReference(blob: writer.append(values, littleEndian: littleEndian)), forKey: key)
+        return true
+    }
+
+    /// The blob `key` refers to, as values of `width` bytes, when a frame is being read and `key` holds a blob
+    /// reference; nil otherwise (the caller then reads its JSON form). A reference to a missing array, or to one
+    /// that is not whole values, is an error naming `what`.
+    public static func decode<T, K: CodingKey>(
+        forKey key: K, in c: KeyedDecodingContainer<K>, decoder: any Decoder, width: Int, what: String,
+        _ make: (UnsafeRawBufferPointer, Int) -> T
+    ) throws -> [T]? {
+        guard let reader = decoder.userInfo[.tensorBlobs] as? Reader, let reference = try? c.decode(BlobReference.self, forKey: key) else { return nil }
+        guard let values = reader.values(reference.blob, width: width, make) else {
+            throw DecodingError.dataCorruptedError(forKey: key, in: c, debugDescription: "array \(reference.blob) is not in the frame as \(what)")
+        }
+        return values
     }
 
     /// What the JSON holds in place of an array.

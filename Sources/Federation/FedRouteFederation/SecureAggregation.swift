@@ -47,11 +47,9 @@ public struct MaskedUpdate: Sendable, Codable, Equatable {
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         round = try c.decode(Int.self, forKey: .round)
-        if let frame = decoder.userInfo[.tensorBlobs] as? TensorFrames.Reader,
-           let reference = try? c.decode(TensorFrames.BlobReference.self, forKey: .values) {
-            guard let words = frame.words(reference.blob, as: UInt64.self) else {
-                throw DecodingError.dataCorruptedError(forKey: .values, in: c, debugDescription: "array \(reference.blob) is not 64-bit words of the frame")
-            }
+        if let words = try TensorFrames.decode(forKey: .values, in: c, decoder: decoder, width: 8, what: "64-bit words", {
+            UInt64(littleEndian: $0.loadUnaligned(fromByteOffset: $1, as: UInt64.self))
+        }) {
             values = words
             return
         }
@@ -66,8 +64,7 @@ public struct MaskedUpdate: Sendable, Codable, Equatable {
     public func encode(to encoder: any Encoder) throws {
         var c = encoder.container(keyedBy: CodingKeys.self)
         try c.encode(round, forKey: .round)
-        if let frame = encoder.userInfo[.tensorBlobs] as? TensorFrames.Writer {
-            try c.encode(TensorFrames.BlobReference(blob: frame.append(words: values)), forKey: .values)
+        if try TensorFrames.encode(values, forKey: .values, in: &c, encoder: encoder, littleEndian: { v in withUnsafeBytes(of: v.littleEndian) { Array($0) } }) {
             return
         }
         var data = Data(capacity: values.count * 8)

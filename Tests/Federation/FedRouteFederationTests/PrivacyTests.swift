@@ -213,7 +213,7 @@ actor Saved {
             var c = encoder.container(keyedBy: CodingKeys.self)
             try c.encode(1, forKey: .round)
             let writer = try #require(encoder.userInfo[.tensorBlobs] as? TensorFrames.Writer)
-            try c.encode(TensorFrames.BlobReference(blob: writer.append(words: [UInt32(7)])), forKey: .values)
+            try c.encode(TensorFrames.BlobReference(blob: writer.append([UInt32(7)], littleEndian: { v in withUnsafeBytes(of: v.littleEndian) { Array($0) } })), forKey: .values)
         }
     }
 
