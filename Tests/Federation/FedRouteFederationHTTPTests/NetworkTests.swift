@@ -112,7 +112,9 @@ struct PoisoningClient: FederatedClient {
     @Test func theRegistryWaitsForEveryClientOnlyUpToTheGrace() async throws {
         let ids = (0..<3).map { ClientIdentity(id: "c\($0)") }
         let authenticator = try ClientAuthenticator(publicKeys: Dictionary(uniqueKeysWithValues: ids.map { ($0.id, $0.publicKeyBase64) }))
-        let registry = ClientRegistry(federation: "f", authenticator: authenticator, logger: NetFixture.logger)
+        // Liveness expiry is not under test: a test process starved of CPU by parallel suites must not
+        // see the joined clients time out between the join and the wait.
+        let registry = ClientRegistry(federation: "f", authenticator: authenticator, offlineAfter: .seconds(3_600), logger: NetFixture.logger)
         _ = await registry.join(client: "c0")
         _ = await registry.join(client: "c1")
         let start = ContinuousClock.now
@@ -124,8 +126,8 @@ struct PoisoningClient: FederatedClient {
             _ = await registry.join(client: "c2")
         }
         let again = ContinuousClock.now
-        #expect(try await registry.waitForEveryClient(upTo: .seconds(20)) == 3)
-        #expect(ContinuousClock.now - again < .seconds(10))
+        #expect(try await registry.waitForEveryClient(upTo: .seconds(120)) == 3)
+        #expect(ContinuousClock.now - again < .seconds(60))
         try await late.value
     }
 

@@ -16,6 +16,21 @@ import Testing
         func clear() { value.withLock { $0 = false } }
     }
 
+    /// Requests the load has had answered so far.
+    final class Counter: Sendable {
+        let value = Mutex(0)
+        var count: Int { value.withLock { $0 } }
+        func increment() { value.withLock { $0 += 1 } }
+
+        /// Waits (polling) until `more` further requests were answered, so that every router phase
+        /// serves traffic however slowly a loaded machine schedules the load (at most a minute).
+        func waitFor(_ more: Int) async throws {
+            let target = count + more
+            let deadline = ContinuousClock.now + .seconds(60)
+            while count < target, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(20)) }
+        }
+    }
+
     @Test func reloadsUnderLoadWithoutAFailedRequest() async throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("fedroute-reload-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
@@ -35,6 +50,7 @@ import Testing
             let first = try await E2E.send(env, "/health", method: "GET").json?["router_fingerprint"]?.stringValue
 
             let running = Flag()
+            let answered = Counter()
             let load = Task {
                 try await withThrowingTaskGroup(of: [(Int, String)].self) { group in
                     for _ in 0..<4 {
@@ -43,6 +59,7 @@ import Testing
                             while running.isSet {
                                 let r = try await E2E.chat(env, model: "route:0", key: user)
                                 seen.append((r.status, r.headers["x-fedroute-model"] ?? r.body))
+                                answered.increment()
                             }
                             return seen
                         }
@@ -51,7 +68,7 @@ import Testing
                 }
             }
             func reload() async throws -> E2E.Reply {
-                try await Task.sleep(for: .milliseconds(300))
+                try await answered.waitFor(4)
                 return try await E2E.send(env, "/admin/reload", key: admin)
             }
             try RouterFile.save(b, to: file)
@@ -60,7 +77,7 @@ import Testing
             let broken = try await reload()
             try RouterFile.save(a, to: file)
             let backToA = try await reload()
-            try await Task.sleep(for: .milliseconds(300))
+            try await answered.waitFor(4)
             running.clear()
             let results = try await load.value
 
