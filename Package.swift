@@ -25,6 +25,7 @@ let httpClient = Target.Dependency.product(name: "AsyncHTTPClient", package: "as
 let logging = Target.Dependency.product(name: "Logging", package: "swift-log")
 let nioCore = Target.Dependency.product(name: "NIOCore", package: "swift-nio")
 let crypto = Target.Dependency.product(name: "Crypto", package: "swift-crypto")
+let cryptoExtras = Target.Dependency.product(name: "CryptoExtras", package: "swift-crypto")
 let httpTypes = Target.Dependency.product(name: "HTTPTypes", package: "swift-http-types")
 let serviceLifecycle = Target.Dependency.product(name: "ServiceLifecycle", package: "swift-service-lifecycle")
 let nioFoundation = Target.Dependency.product(name: "NIOFoundationCompat", package: "swift-nio")
@@ -93,7 +94,7 @@ let package = Package(
         // two-pass k-means, personalisation, growth, DP-FedAvg, secure aggregation), and the checkpointed
         // `FederationJob` that runs them over any `FederationTransport` (in process here).
         target("FedRouteFederation", layer: "Federation", dependencies: [
-            "FedRouteNumerics", "FedRouteData", "FedRouteFeatures", "FedRouteEmbedding", "FedRouteRouters", "FedRouteEvaluation", crypto, logging,
+            "FedRouteNumerics", "FedRouteData", "FedRouteFeatures", "FedRouteEmbedding", "FedRouteRouters", "FedRouteEvaluation", crypto, cryptoExtras, logging,
         ]),
         // The paper's experimental protocol: Dirichlet client partition, sparse coverage, every
         // baseline, evaluation on the global and per-client test sets, multi-seed summaries.
@@ -198,7 +199,7 @@ let package = Package(
         testTarget("FedRouteRoutersTests", layer: "Routing", dependencies: ["FedRouteRouters", "FedRouteNumerics", "FedRouteData", "FedRouteFeatures", "FedRouteEmbedding"]),
         testTarget("FedRouteEvaluationTests", layer: "Routing", dependencies: ["FedRouteEvaluation", "FedRouteRouters", "FedRouteData", "FedRouteNumerics"]),
         testTarget("FedRouteFederationTests", layer: "Federation", dependencies: [
-            "FedRouteFederation", "FedRouteRouters", "FedRouteData", "FedRouteFeatures", "FedRouteNumerics", "FedRouteEvaluation", logging,
+            "FedRouteFederation", "FedRouteRouters", "FedRouteData", "FedRouteFeatures", "FedRouteNumerics", "FedRouteEvaluation", logging, crypto,
         ]),
         testTarget("FedRouteSimulationTests", layer: "Federation", dependencies: [
             "FedRouteSimulation", "FedRouteFederation", "FedRouteEvaluation", "FedRouteRouters", "FedRouteData", "FedRouteNumerics", "FedRouteFeatures",

@@ -1,5 +1,7 @@
 import Crypto
+import CryptoExtras
 import Foundation
+import Synchronization
 import FedRouteNumerics
 
 // Secure aggregation by pairwise additive masking (Bonawitz et al., 2017, without the double mask).
@@ -119,12 +121,7 @@ public struct SecureAggregationSession: Sendable {
         }
         var out = plain
         for p in participants where p.id != clientID {
-            let m = try SecureAggregation.mask(pairKey: pairKey(with: p), count: plain.count)
-            if clientID < p.id {
-                for i in out.indices { out[i] &+= m[i] }
-            } else {
-                for i in out.indices { out[i] &-= m[i] }
-            }
+            try SecureAggregation.applyMask(pairKey: pairKey(with: p), to: &out, adding: clientID < p.id)
         }
         return out
     }
@@ -132,13 +129,64 @@ public struct SecureAggregationSession: Sendable {
 
 /// The coordinator's side: sums masked vectors and removes the masks of clients that dropped out.
 public enum SecureAggregation {
-    /// The mask a pair key expands to: the ChaCha20 keystream (nonce 0; every key is used once).
+    /// The mask a pair key expands to: the ChaCha20 keystream with nonce 0 from block counter 1 (every
+    /// key is used once), read as little-endian 64-bit words. These are the bytes ChaCha20-Poly1305
+    /// encrypts a message with, which is what the first version of the protocol used (its tag unused).
     public static func mask(pairKey: Data, count: Int) throws -> [UInt64] {
-        let zeros = Data(count: count * 8)
-        let sealed = try ChaChaPoly.seal(zeros, using: SymmetricKey(data: pairKey), nonce: ChaChaPoly.Nonce(data: Data(count: 12)))
-        return sealed.ciphertext.withUnsafeBytes { raw in
-            (0..<count).map { UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: $0 * 8, as: UInt64.self)) }
+        var words = [UInt64](repeating: 0, count: count)
+        try applyMask(pairKey: pairKey, to: &words, adding: true)
+        return words
+    }
+
+    /// Keystream bytes generated per call (and per thread): 1,024 ChaCha20 blocks.
+    static let keystreamChunkWords = 8 * 1_024
+
+    /// Adds (or subtracts) the mask of `pairKey` to `values` in place (mod 2^64), without building the
+    /// mask as an array: the keystream is produced in 64 kB chunks, each from its own block counter, so
+    /// the chunks are independent and split over the cores.
+    public static func applyMask(pairKey: Data, to values: inout [UInt64], adding: Bool) throws {
+        let count = values.count
+        guard count > 0 else { return }
+        // One ChaCha20 block is 8 words; the counter is 32 bits and starts at 1.
+        let blocks = (count + 7) / 8
+        guard blocks < Int(UInt32.max) else {
+            throw FederationError.invalidConfiguration("secure aggregation: \(count) values exceed the ChaCha20 counter's range")
         }
+        let key = SymmetricKey(data: pairKey)
+        let nonce = try Insecure.ChaCha20CTR.Nonce(data: Data(count: 12))
+        let chunks = (count + keystreamChunkWords - 1) / keystreamChunkWords
+        let failure = Mutex<(any Error)?>(nil)
+        values.withUnsafeMutableBufferPointer { buffer in
+            let out = SharedWords(base: buffer.baseAddress!)
+            RowParallel.forEachRange(count: chunks, minimumPerPart: 8) { range in
+                let zeros = Data(count: keystreamChunkWords * 8)
+                for chunk in range {
+                    let start = chunk * keystreamChunkWords
+                    let n = min(keystreamChunkWords, count - start)
+                    do {
+                        let counter = try Insecure.ChaCha20CTR.Counter(offset: UInt32(1 + start / 8))
+                        let stream = try Insecure.ChaCha20CTR.encrypt(zeros.prefix(n * 8), using: key, counter: counter, nonce: nonce)
+                        stream.withUnsafeBytes { raw in
+                            let p = out.base + start
+                            if adding {
+                                for i in 0..<n { p[i] &+= UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: i * 8, as: UInt64.self)) }
+                            } else {
+                                for i in 0..<n { p[i] &-= UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: i * 8, as: UInt64.self)) }
+                            }
+                        }
+                    } catch {
+                        failure.withLock { $0 = $0 ?? error }
+                        return
+                    }
+                }
+            }
+        }
+        if let error = failure.withLock({ $0 }) { throw error }
+    }
+
+    /// A pointer handed to worker threads; the chunks touch disjoint words.
+    private struct SharedWords: @unchecked Sendable {
+        let base: UnsafeMutablePointer<UInt64>
     }
 
     /// Σ masked vectors (mod 2^64), with the masks between each survivor and each dropped client removed.
@@ -157,9 +205,8 @@ public enum SecureAggregation {
                 guard let key = revealed[id]?[d] else {
                     throw FederationError.invalidReply(client: id, "did not reveal its pair key with dropped client \(d)")
                 }
-                let m = try mask(pairKey: key, count: n)
                 // The survivor added +m if its id sorts first, −m otherwise; undo that.
-                if id < d { for i in 0..<n { sum[i] &-= m[i] } } else { for i in 0..<n { sum[i] &+= m[i] } }
+                try applyMask(pairKey: key, to: &sum, adding: id >= d)
             }
         }
         return sum

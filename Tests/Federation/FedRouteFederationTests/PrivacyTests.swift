@@ -1,3 +1,4 @@
+import Crypto
 import FedRouteFeatures
 import FedRouteData
 @testable import FedRouteFederation
@@ -46,6 +47,25 @@ struct FailingClient: FederatedClient {
         var c = Fixture.smallMLP
         c.secureAggregation = secure
         return c
+    }
+
+    /// The masks are the ChaCha20-Poly1305 encryption of zeros (the protocol's first definition),
+    /// generated in chunks from their own block counters, over the cores; adding then subtracting a
+    /// mask restores the vector. Lengths cross the chunk size and end mid-block.
+    @Test(arguments: [1, 7, 8, SecureAggregation.keystreamChunkWords - 3, 3 * SecureAggregation.keystreamChunkWords + 5])
+    func masksAreTheChaChaPolyKeystreamInChunks(count: Int) throws {
+        let key = Data((0..<32).map { UInt8($0 &* 7 &+ 3) })
+        let sealed = try ChaChaPoly.seal(Data(count: count * 8), using: SymmetricKey(data: key), nonce: ChaChaPoly.Nonce(data: Data(count: 12)))
+        let reference = sealed.ciphertext.withUnsafeBytes { raw in
+            (0..<count).map { UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: $0 * 8, as: UInt64.self)) }
+        }
+        #expect(try SecureAggregation.mask(pairKey: key, count: count) == reference)
+        let plain = (0..<count).map { UInt64($0) &* 0x9E37_79B9_7F4A_7C15 }
+        var v = plain
+        try SecureAggregation.applyMask(pairKey: key, to: &v, adding: true)
+        #expect(v == zip(plain, reference).map { $0 &+ $1 })
+        try SecureAggregation.applyMask(pairKey: key, to: &v, adding: false)
+        #expect(v == plain)
     }
 
     @Test func maskedSumEqualsThePlainAverageAndTheServerHoldsOnlyMaskedVectors() async throws {
