@@ -219,7 +219,11 @@ public actor InProcessClient: FederatedClient {
             }
         }
         let delta = zip(network.parameters, global.parameters).map { local, g in
-            Tensor(name: g.name, shape: g.shape, values: zip(local.values, g.values).map { $0 - $1 })
+            var d = local.values
+            g.values.withUnsafeBufferPointer { gv in
+                d.withUnsafeMutableBufferPointer { for j in 0..<$0.count { $0[j] -= gv[j] } }
+            }
+            return Tensor(name: g.name, shape: g.shape, values: d)
         }
         return MLPUpdate(round: task.round, delta: delta, sampleCount: data.trainableRows.count, meanLoss: loss)
     }
@@ -243,7 +247,9 @@ public actor InProcessClient: FederatedClient {
     func localCentroids(_ task: LocalClusteringTask) throws -> LocalCentroids {
         let (x, _) = try localData()
         var c = task.configuration
-        c.clusters = min(c.clusters, x.rows)
+        // A small client fits fewer, larger clusters: only clusters of at least the privacy floor are
+        // shared, so more clusters than rows / floor would mostly be withheld (all of them at 1 row each).
+        c.clusters = min(c.clusters, x.rows / max(1, policy.minimumGroupSize))
         guard c.clusters >= 1 else { return LocalCentroids(centroids: Matrix(rows: 0, cols: x.cols), sizes: [], withheldClusters: 0) }
         let result = try KMeans.fit(points: x, configuration: c)
         var sizes = [Double](repeating: 0, count: c.clusters)

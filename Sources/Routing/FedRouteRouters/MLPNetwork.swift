@@ -34,10 +34,19 @@ public struct MLPNetwork: Sendable, Equatable {
     public init(architecture a: MLPArchitecture, seed: UInt64) {
         architecture = a
         var rng = SeededRandom(seed: seed)
+        func uniform(_ count: Int, _ bound: Float) -> [Float] {
+            // A local generator and a plain loop: drawing through the captured one costs an
+            // exclusivity check per number, which dominated creating a client's network.
+            var local = rng
+            var v = [Float](repeating: 0, count: count)
+            v.withUnsafeMutableBufferPointer { for i in $0.indices { $0[i] = (local.nextFloat() * 2 - 1) * bound } }
+            rng = local
+            return v
+        }
         func linear(_ name: String, _ fanIn: Int, _ fanOut: Int) -> [Tensor] {
             let bound = 1 / Float(fanIn).squareRoot()
-            let w = (0..<(fanIn * fanOut)).map { _ in (rng.nextFloat() * 2 - 1) * bound }
-            let b = (0..<fanOut).map { _ in (rng.nextFloat() * 2 - 1) * bound }
+            let w = uniform(fanIn * fanOut, bound)
+            let b = uniform(fanOut, bound)
             return [Tensor(name: name + ".weight", shape: [fanIn, fanOut], values: w), Tensor(name: name + ".bias", shape: [fanOut], values: b)]
         }
         var p: [Tensor] = []

@@ -106,6 +106,21 @@ enum Fixture {
         #expect(after == before + 20)
     }
 
+    /// A client with few rows fits at most rows / privacy floor local clusters, so it still shares
+    /// centres (with one cluster per row, every cluster would be under the floor and withheld).
+    @Test func aSmallClientFitsFewerClustersAndStillSharesCentres() async throws {
+        let tables = try Fixture.shards(sizes: [7, 6, 4])
+        let (_, clients, _) = try await Fixture.federation(tables)
+        var c = FederatedKMeansConfiguration()
+        c.localClusters = 15
+        for (client, rows) in zip(clients, [7, 6, 4]) {
+            let reply = try await client.handle(.localCentroids(LocalClusteringTask(configuration: c.kmeans(clusters: 15, seed: 1))))
+            guard case .localCentroids(let centres) = reply else { Issue.record("unexpected reply \(reply.kind)"); continue }
+            #expect(centres.centroids.rows == centres.sizes.count && centres.sizes.allSatisfy { $0 >= 3 })
+            #expect(centres.centroids.rows >= 1 && centres.centroids.rows <= rows / 3)
+        }
+    }
+
     @Test func serverAveragesWeightedDeltasAndRejectsBadUpdates() async throws {
         let models = ["a", "b"]
         let description = ClientDescription(models: models, trainQueries: 10, trainableQueries: 10, observedCells: 10, featureDimension: 3)

@@ -126,20 +126,25 @@ extension FederationCoordinator {
     func plainRound(_ round: Int, sampled: [Int], parameters: [Tensor], configuration: FederatedMLPConfiguration, perRound: Int,
                     descriptions: [ClientDescription], task: (Int, [SecureAggregationParticipant]?) -> MLPRoundTask) async -> RoundOutcome {
         let tasks = Dictionary(uniqueKeysWithValues: sampled.map { ($0, task($0, nil)) })
-        let replies = await ask(sampled) { .trainMLP(tasks[$0]!) }
         var rejected: [String: String] = [:]
-        var accepted: [(id: String, weight: Double, update: MLPUpdate)] = []
-        for (i, result) in replies {
+        var accepted: [(id: String, weight: Double, loss: Double, samples: Int)] = []
+        // Σ w·Δ, folded in client order as replies come in (in Double), so that only the running sum
+        // and not every sampled client's update is held: memory does not grow with the clients sampled.
+        var weightedSum: [[Double]] = []
+        await ask(sampled, { .trainMLP(tasks[$0]!) }) { i, result in
             let id = clients[i].id
             switch result {
             case .failure(let error): rejected[id] = "\(error)"
             case .success(let reply):
-                guard case .mlpUpdate(let u) = reply else { rejected[id] = "unexpected reply \(reply.kind)"; continue }
+                guard case .mlpUpdate(let u) = reply else { rejected[id] = "unexpected reply \(reply.kind)"; return }
                 if let why = Self.problem(with: u, round: round, parameters: parameters, maxSamples: descriptions[i].trainableQueries,
                                           maxNorm: configuration.maxUpdateNorm) {
                     rejected[id] = why
                 } else if u.sampleCount > 0 {
-                    accepted.append((id, configuration.privacy == nil ? Double(u.sampleCount) : 1, u))
+                    let w = configuration.privacy == nil ? Double(u.sampleCount) : 1
+                    if weightedSum.isEmpty { weightedSum = parameters.map { [Double](repeating: 0, count: $0.count) } }
+                    for t in weightedSum.indices { Self.accumulate(u.delta[t].values, weight: w, into: &weightedSum[t]) }
+                    accepted.append((id, w, u.meanLoss, u.sampleCount))
                 }
             }
         }
@@ -148,15 +153,21 @@ extension FederationCoordinator {
         guard accepted.count >= configuration.minimumClients, total > 0 else { return RoundOutcome(average: nil, report: report) }
         // DP-FedAvg divides by the fixed number sampled, so one client's influence stays ≤ C/k.
         let denominator = configuration.privacy == nil ? total : Double(perRound)
-        var average = parameters.map { [Float](repeating: 0, count: $0.count) }
-        for (_, w, u) in accepted {
-            let f = Float(w / denominator)
-            for t in average.indices { for j in average[t].indices { average[t][j] += f * u.delta[t].values[j] } }
-        }
+        let average = weightedSum.map { sum in sum.map { Float($0 / denominator) } }
         report.aggregated = accepted.map(\.id)
-        report.meanLoss = accepted.reduce(0) { $0 + $1.weight * $1.update.meanLoss } / total
-        report.samples = accepted.reduce(0) { $0 + $1.update.sampleCount }
+        report.meanLoss = accepted.reduce(0) { $0 + $1.weight * $1.loss } / total
+        report.samples = accepted.reduce(0) { $0 + $1.samples }
         return RoundOutcome(average: average, report: report)
+    }
+
+    /// `sum[j] += weight · values[j]` (in Double).
+    static func accumulate(_ values: [Float], weight: Double, into sum: inout [Double]) {
+        precondition(values.count == sum.count, "screened updates have the parameters' shapes")
+        values.withUnsafeBufferPointer { v in
+            sum.withUnsafeMutableBufferPointer { s in
+                for j in 0..<s.count { s[j] += weight * Double(v[j]) }
+            }
+        }
     }
 
     /// Why an update cannot enter the average, or nil if it can: its round, tensor names and shapes,
@@ -169,8 +180,14 @@ extension FederationCoordinator {
             guard d.name == p.name, d.shape == p.shape, d.values.count == p.values.count else {
                 return "tensor \(d.name) \(d.shape) where \(p.name) \(p.shape) was expected"
             }
-            guard d.values.allSatisfy(\.isFinite) else { return "tensor \(d.name) contains NaN or infinity" }
-            squared = d.values.reduce(squared) { $0 + Double($1) * Double($1) }
+            // One pass: a NaN or infinity makes the tensor's sum of squares non-finite.
+            let s = d.values.withUnsafeBufferPointer { v in
+                var s = 0.0
+                for x in v { s += Double(x) * Double(x) }
+                return s
+            }
+            guard s.isFinite else { return "tensor \(d.name) contains NaN or infinity" }
+            squared += s
         }
         guard squared.squareRoot() <= maxNorm else { return "update norm \(squared.squareRoot()) exceeds the limit \(maxNorm)" }
         guard u.sampleCount >= 0, u.sampleCount <= maxSamples else { return "claims \(u.sampleCount) samples, the client described \(maxSamples)" }

@@ -25,23 +25,38 @@ public struct FederationCoordinator: Sendable {
 
     /// Sends `request(i)` to each client index in `indices`; results in the order of `indices`.
     func ask(_ indices: [Int], _ request: @Sendable (Int) -> FederatedRequest) async -> [(index: Int, result: Result<FederatedReply, any Error>)] {
-        let requests = indices.map { (index: $0, client: clients[$0], request: request($0)) }
-        var results: [Int: Result<FederatedReply, any Error>] = [:]
+        var out: [(index: Int, result: Result<FederatedReply, any Error>)] = []
+        out.reserveCapacity(indices.count)
+        await ask(indices, request) { out.append(($0, $1)) }
+        return out
+    }
+
+    /// Sends `request(i)` to each client index in `indices` (at most `maxConcurrentRequests` at a time)
+    /// and hands every result to `fold` in the order of `indices`, as soon as it and all earlier ones
+    /// are in. Only replies that arrive ahead of an earlier one wait in memory, so a caller that folds
+    /// (sums) replies holds one at a time when clients are asked one at a time, however many there are.
+    func ask(_ indices: [Int], _ request: @Sendable (Int) -> FederatedRequest,
+             fold: (Int, Result<FederatedReply, any Error>) -> Void) async {
         await withTaskGroup(of: (Int, Result<FederatedReply, any Error>).self) { group in
-            var pending = requests[...]
-            var running = 0
-            while running < maxConcurrentRequests, let job = pending.popFirst() {
-                group.addTask { await Self.call(job.client, job.request, index: job.index) }
-                running += 1
+            // Tasks carry their position in `indices`, so a repeated index is asked (and folded) twice.
+            var pending = indices.enumerated().makeIterator()
+            func start(_ group: inout TaskGroup<(Int, Result<FederatedReply, any Error>)>) {
+                guard let (position, index) = pending.next() else { return }
+                let client = clients[index], message = request(index)
+                group.addTask { await Self.call(client, message, index: position) }
             }
-            for await (i, r) in group {
-                results[i] = r
-                if let job = pending.popFirst() {
-                    group.addTask { await Self.call(job.client, job.request, index: job.index) }
+            for _ in 0..<maxConcurrentRequests { start(&group) }
+            var early: [Int: Result<FederatedReply, any Error>] = [:]
+            var next = 0
+            for await (position, result) in group {
+                early[position] = result
+                while let r = early.removeValue(forKey: next) {
+                    fold(indices[next], r)
+                    next += 1
                 }
+                start(&group)
             }
         }
-        return indices.map { ($0, results[$0]!) }
     }
 
     static func call(_ client: any FederatedClient, _ request: FederatedRequest, index: Int) async -> (Int, Result<FederatedReply, any Error>) {
