@@ -5,13 +5,15 @@ import FedRouteNumerics
 /// Queries belong to `topics` topics (task `topic-t`); each text mixes topic words with common
 /// words, so any text encoder can tell topics apart. Model `m < topics` is strong (success
 /// probability 0.9) on topic `m` and weak (0.2) elsewhere; the last model is a uniformly decent,
-/// expensive generalist (0.7). Costs rise geometrically with the model index, ±10 % noise.
+/// expensive generalist (0.7). Costs rise geometrically with the model index, ±10 % noise: by e^1.2
+/// per model up to 3 topics, and over the same overall span (e^3.6) with more topics.
 public enum SyntheticData {
     public static func table(queries: Int, topics: Int = 3, seed: UInt64) throws -> EvaluationTable {
         precondition(queries >= 0 && topics >= 1, "queries ≥ 0 and topics ≥ 1")
         var rng = SeededRandom(seed: seed)
         let models = (0..<topics).map { "specialist-\($0)" } + ["generalist"]
         var t = EvaluationTable(models: models)
+        let growth = 1.2 * min(1, 3 / Double(topics))
         let common = ["please", "answer", "the", "following", "question", "briefly", "now", "what"]
         for q in 0..<queries {
             let topic = rng.nextInt(below: topics)
@@ -22,7 +24,7 @@ public enum SyntheticData {
             var cells: [Int: (score: Double, cost: Double)] = [:]
             for m in 0..<models.count {
                 let p = m == topics ? 0.7 : (m == topic ? 0.9 : 0.2)
-                let base = 1e-4 * Scalar.exp(Double(m) * 1.2)
+                let base = 1e-4 * Scalar.exp(Double(m) * growth)
                 cells[m] = (rng.nextDouble() < p ? 1 : 0, base * (0.9 + 0.2 * rng.nextDouble()))
             }
             try t.append(Query(id: "q\(q)", text: words.joined(separator: " "), task: "topic-\(topic)"), cells: cells)

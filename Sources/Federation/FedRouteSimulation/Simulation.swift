@@ -34,6 +34,17 @@ public struct SimulationConfiguration: Sendable, Codable, Equatable {
     /// The kNN baselines' neighbour count, and the counts to choose from on held-out rows.
     public var knnNeighbors = 25
     public var knnCandidates = [5, 10, 25, 50, 100]
+    /// How many clients' local routers are also scored on the global test set (the "best / mean /
+    /// worst client-local" rows): every client up to this count, a seeded sample of this many beyond
+    /// it (nil: every client). Each such score predicts the whole global test set, so at thousands of
+    /// clients it would dominate the run; every client is still evaluated on its own test set.
+    public var localGlobalClients: Int? = Self.defaultLocalGlobalClients
+    public static let defaultLocalGlobalClients = 200
+    /// How many clients keep their own test set's frontier curves in the results (and get a report
+    /// folder): all up to this count, a seeded sample beyond it (nil: all). Every client keeps its
+    /// figures; at 1,000 clients the curves alone made result.json 0.3 GB.
+    public var clientCurves: Int? = Self.defaultClientCurves
+    public static let defaultClientCurves = 100
     /// The λ bands of the safe federated router's gate.
     public var safetyLambdas = FrontierMetrics.geomspace(1e-2, 1e7, count: 40)
     public private(set) var seed: UInt64 = 0
@@ -95,6 +106,25 @@ public struct ClientEvaluation: Sendable, Codable {
     public var skipped: String?
     /// Adaptive-mixture weights of the global router (score and cost, per model), if any.
     public var mixtureWeights: MixtureWeights?
+    /// True when `report` keeps only the figures (AUC, AIQ, …) and not the frontier curves
+    /// (`SimulationConfiguration.clientCurves`); no report folder is written for this client.
+    public var curvesOmitted: Bool?
+}
+
+extension ClientEvaluation {
+    /// This evaluation, or (`keep` false) one whose report holds the figures without the curves.
+    func keepingCurves(_ keep: Bool) -> ClientEvaluation {
+        guard !keep, var r = report else { return self }
+        for i in r.entries.indices {
+            r.entries[i].points = []
+            r.entries[i].hull = []
+        }
+        r.lambdas = []
+        var e = self
+        e.report = r
+        e.curvesOmitted = true
+        return e
+    }
 }
 
 /// Results of one router family in one run.
@@ -107,12 +137,15 @@ public struct FamilyResult: Sendable, Codable {
     public var kmeans: KMeansFederationReport?
     /// Clients without a local router (too little data), with the reason.
     public var missingLocal: [String: String]
+    /// When only a sample of the clients' local routers was scored on the global test set, its
+    /// size (`SimulationConfiguration.localGlobalClients`); nil when every client's was.
+    public var localsScoredGlobally: Int?
     /// The federated router with the federation's encoder (not part of the JSON; saved as a router file).
     public var federatedPipeline: RoutingPipeline?
     /// The safe federated router's gate, calibrated on the clients' held-out rows (nil without them).
     public var safetyGate: SafetyGate?
 
-    enum CodingKeys: String, CodingKey { case family, global, clients, rounds, kmeans, missingLocal, safetyGate }
+    enum CodingKeys: String, CodingKey { case family, global, clients, rounds, kmeans, missingLocal, localsScoredGlobally, safetyGate }
 }
 
 /// One full simulation run.
@@ -225,6 +258,8 @@ public enum Simulation {
         let descriptions = try await coordinator.describe()
         let pooledNormalizer = try await coordinator.costNormalizer(models: table.modelCount)
         let summaries = shards.indices.map { summary(shards[$0], validation: holdOuts[$0].validation) }
+        let scoredGlobally = clientSample(clients: shards.count, limit: c.localGlobalClients, seed: c.partition.seed, purpose: 0x6C0BA1)
+        let withCurves = clientSample(clients: shards.count, limit: c.clientCurves, seed: c.partition.seed, purpose: 0xC0A5E)
 
         var families: [FamilyResult] = []
         for family in c.families {
@@ -233,7 +268,8 @@ public enum Simulation {
                 // client-local routers, with the same selection, are the baselines in the table.
                 families.append(try baselinesOnly(family, c, shards: shards, localData: localData, localValidation: localValidation,
                                                   pooled: (pooledFeatures, pooledTrain), pooledValidation: pooledValidation,
-                                                  globalEvaluator: globalEvaluator, testFeatures: testFeatures, clientEvaluators: clientEvaluators))
+                                                  globalEvaluator: globalEvaluator, testFeatures: testFeatures, clientEvaluators: clientEvaluators,
+                                                  scoredGlobally: scoredGlobally, withCurves: withCurves))
                 continue
             }
             let trained = try await train(family, c, coordinator: coordinator, localData: localData,
@@ -264,7 +300,7 @@ public enum Simulation {
                     missing[shard.id] = why
                 }
                 let tuned = try trained.fineTune(localData[i], i)
-                if let local {
+                if let local, scoredGlobally.contains(i) {
                     try globalEvaluator.addRouter(name: Name.local(shard.id), predictions: try local.predict(features: testFeatures), to: &global)
                 }
                 var weights: MixtureWeights?
@@ -288,7 +324,7 @@ public enum Simulation {
                     var predictions = try named.map { ($0.0, try $0.1.predict(features: x)) }
                     if gate != nil { predictions.insert((Name.federatedSafe, safe(predictions[0].1)), at: 1) }
                     let report = try evaluator.evaluate(predictions)
-                    evaluations.append(ClientEvaluation(client: shard.id, report: report, skipped: nil, mixtureWeights: weights))
+                    evaluations.append(ClientEvaluation(client: shard.id, report: report, skipped: nil, mixtureWeights: weights).keepingCurves(withCurves.contains(i)))
                 case .failure(let error):
                     evaluations.append(ClientEvaluation(client: shard.id, report: nil, skipped: "\(error)", mixtureWeights: weights))
                 }
@@ -296,12 +332,24 @@ public enum Simulation {
             progress?(TrainingProgress(stage: "\(family.rawValue): local, fine-tuned and evaluated", step: shards.count, total: shards.count))
             families.append(FamilyResult(family: family, global: global, clients: evaluations, rounds: trained.rounds,
                                          kmeans: trained.kmeansReport, missingLocal: missing,
+                                         localsScoredGlobally: scoredGlobally.count < shards.count ? scoredGlobally.count : nil,
                                          federatedPipeline: try RoutingPipeline(encoder: encoder, router: trained.federatedFile, safety: gate),
                                          safetyGate: gate))
         }
         return SimulationResult(configuration: c, clients: summaries, globalTestQueries: globalTest.queryCount,
                                 centralizedTrainCells: pooledTrain.observed.lazy.filter { $0 }.count, families: families, shards: shards,
                                 heldOut: holdOuts.map(\.validation))
+    }
+
+    /// Clients singled out for costly reporting (local routers scored on the global test set, or
+    /// curves kept): all of them up to `limit`, else `limit` drawn without replacement with `seed`
+    /// and `purpose` (the same for every family of a run).
+    public static func clientSample(clients: Int, limit: Int?, seed: UInt64, purpose: UInt64) -> Set<Int> {
+        guard let limit, limit < clients else { return Set(0..<clients) }
+        var rng = SeededRandom(seed: SeededRandom(seed: seed).derivedSeed(purpose))
+        var order = Array(0..<clients)
+        rng.shuffle(&order)
+        return Set(order.prefix(max(0, limit)))
     }
 
     /// Why `families` cannot be simulated (none, a repeat, or no federated family among them), or nil.
@@ -318,7 +366,8 @@ public enum Simulation {
     static func baselinesOnly(_ family: RouterFamily, _ c: SimulationConfiguration, shards: [ClientShard],
                               localData: [(features: Matrix, table: EvaluationTable)], localValidation: [(features: Matrix, table: EvaluationTable)],
                               pooled: (Matrix, EvaluationTable), pooledValidation: ModelSelection.Validation?, globalEvaluator: Evaluator,
-                              testFeatures: Matrix, clientEvaluators: [Result<(Evaluator, Matrix), any Error>]) throws -> FamilyResult {
+                              testFeatures: Matrix, clientEvaluators: [Result<(Evaluator, Matrix), any Error>],
+                              scoredGlobally: Set<Int>, withCurves: Set<Int>) throws -> FamilyResult {
         guard family == .knn else { throw FederationError.invalidConfiguration("\(family.rawValue) has no baselines-only simulation") }
         let candidates = c.knnCandidates.isEmpty ? [c.knnNeighbors] : c.knnCandidates
         func train(_ x: Matrix, _ t: EvaluationTable, _ v: ModelSelection.Validation?) throws -> KNNRouter {
@@ -335,7 +384,9 @@ public enum Simulation {
             do {
                 let l = try train(d.features, d.table, c.validationFraction > 0 ? localValidation[i] : nil)
                 local = l
-                try globalEvaluator.addRouter(name: Name.local(shard.id), predictions: try l.predict(features: testFeatures), to: &global)
+                if scoredGlobally.contains(i) {
+                    try globalEvaluator.addRouter(name: Name.local(shard.id), predictions: try l.predict(features: testFeatures), to: &global)
+                }
             } catch RouterError.noTrainingData(let why) {
                 missing[shard.id] = why
             }
@@ -343,13 +394,15 @@ public enum Simulation {
             case .success(let (evaluator, x)):
                 var named: [(String, RouterPredictions)] = [(Name.centralized, try centralized.predict(features: x))]
                 if let l = local { named.append((Name.local, try l.predict(features: x))) }
-                evaluations.append(ClientEvaluation(client: shard.id, report: try evaluator.evaluate(named), skipped: nil, mixtureWeights: nil))
+                evaluations.append(ClientEvaluation(client: shard.id, report: try evaluator.evaluate(named), skipped: nil, mixtureWeights: nil)
+                    .keepingCurves(withCurves.contains(i)))
             case .failure(let error):
                 evaluations.append(ClientEvaluation(client: shard.id, report: nil, skipped: "\(error)", mixtureWeights: nil))
             }
         }
         return FamilyResult(family: family, global: global, clients: evaluations, rounds: nil, kmeans: nil,
-                            missingLocal: missing, federatedPipeline: nil, safetyGate: nil)
+                            missingLocal: missing, localsScoredGlobally: scoredGlobally.count < shards.count ? scoredGlobally.count : nil,
+                            federatedPipeline: nil, safetyGate: nil)
     }
 
     /// Each client's training rows, or its held-out rows, with their features.

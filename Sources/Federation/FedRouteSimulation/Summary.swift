@@ -76,6 +76,9 @@ public struct FamilySummary: Sendable, Codable, Equatable {
     /// without validation rows).
     public var federatedSafe: MeanSD?
     public var federatedSafeMargins: BaselineMargins?
+    /// The client-local rows of the global test set cover only a sample of this many clients
+    /// (largest over seeds; nil when every client's local router was scored there).
+    public var localsScoredGlobally: Int?
 }
 
 /// Summary of a multi-seed simulation.
@@ -163,6 +166,7 @@ public struct SimulationSummary: Sendable, Codable, Equatable {
                                  ownBestSingle: MeanSD(oBS), ownZeroRouter: MeanSD(oZR),
                                  ownFederatedMargins: margins(own, Simulation.Name.federated), ownCentralizedMargins: margins(own, Simulation.Name.centralized),
                                  ownLocalMargins: margins(own, Simulation.Name.local))
+            summary.localsScoredGlobally = runs.compactMap(\.localsScoredGlobally).max()
             if !safe.isEmpty {
                 summary.federatedSafe = MeanSD(safe)
                 summary.federatedSafeMargins = margins(global, Simulation.Name.federatedSafe)
@@ -180,8 +184,9 @@ public struct SimulationSummary: Sendable, Codable, Equatable {
             if let s = f.federatedSafe { out += "  federated (safe)                \(s.formatted)\n" }
             out += "  centralized                     \(f.centralized.formatted)\n"
             out += "  client-local best / mean / worst \(f.bestLocal.formatted) / \(f.meanLocal.formatted) / \(f.worstLocal.formatted)\n"
+            if let n = f.localsScoredGlobally { out += "    (client-local rows: a seeded sample of \(n) clients' local routers; see --local-global-clients)\n" }
             out += "  centralized − federated         \(f.gapToCentralized.formatted)\n"
-            if !f.federated.mean.isNaN { out += "  federated beats every local     \(f.seedsFederatedBeatsEveryLocal)/\(f.seeds) seeds\n" }
+            if !f.federated.mean.isNaN { out += "  federated beats every \(f.localsScoredGlobally == nil ? "local  " : "sampled") \(f.seedsFederatedBeatsEveryLocal)/\(f.seeds) seeds\n" }
             out += "  best-single@λ / zero-router / oracle  \(f.bestSingle.formatted) / \(f.zeroRouter.formatted) / \(f.oracle.formatted)\n"
             out += "  minus best-single@λ | minus zero-router:\n"
             out += "    federated                     \(f.federatedMargins.formatted)\n"
@@ -247,7 +252,7 @@ public enum SimulationWriter {
                 try RouterFile.save(pipeline, to: file, extraMetadata: ["trained_by": "fedroute simulate (federated)", "seed": String(result.configuration.seed)])
                 written.append(file)
             }
-            for e in f.clients {
+            for e in f.clients where e.curvesOmitted != true {
                 guard let r = e.report else { continue }
                 written += try ReportWriter.write(r, to: path(f.family.rawValue, e.client), title: "\(f.family.rawValue) — \(e.client)'s own test set, seed \(result.configuration.seed)")
             }

@@ -125,6 +125,44 @@ import Testing
         #expect(plain.families[0].kmeans?.validationBrier == nil && plain.families[0].safetyGate == nil && plain.clients.allSatisfy { $0.validationQueries == 0 })
     }
 
+    /// At scale, only a seeded sample of clients gets the costly reporting: local routers scored on
+    /// the global test set, and own-test frontier curves (with a report folder); every client keeps
+    /// its own-test figures, and the summary says the local rows are a sample.
+    @Test func manyClientsReportASampleOfLocalRoutersAndCurves() async throws {
+        let table = try SyntheticData.table(queries: 600, seed: 3)
+        var c = Self.configuration
+        c.partition.clients = 12
+        c.mlp.rounds = 2
+        c.families = [.kmeans, .knn]
+        c.localGlobalClients = 3
+        c.clientCurves = 2
+        let result = try await Simulation.run(table, configuration: c)
+        for family in result.families {
+            let locals = family.global.entries.filter { $0.name.hasPrefix(Simulation.Name.local + ":") }
+            #expect((1...3).contains(locals.count) && family.localsScoredGlobally == 3)
+            let full = family.clients.filter { $0.curvesOmitted != true && $0.report != nil }
+            let trimmed = family.clients.filter { $0.curvesOmitted == true }
+            #expect(full.count <= 2 && full.count + trimmed.count == family.clients.filter { $0.report != nil }.count)
+            #expect(trimmed.allSatisfy { e in e.report!.entries.allSatisfy { $0.points.isEmpty && $0.auc.isFinite } })
+            #expect(full.allSatisfy { e in e.report!.entries.allSatisfy { !$0.points.isEmpty } })
+        }
+        // The same clients are sampled for every family; the summary labels the sample.
+        let names = result.families.map { Set($0.global.entries.map(\.name).filter { $0.hasPrefix("local:") }) }
+        #expect(names[0].union(names[1]).count <= 3)
+        #expect(SimulationSummary([result]).text.contains("a seeded sample of 3 clients' local routers"))
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("fedroute-sample-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let written = try SimulationWriter.write(result, to: directory)
+        let clientFolders = Set(written.filter { $0.contains("/client-") }.map { ($0 as NSString).deletingLastPathComponent })
+        #expect(clientFolders.count == result.families.reduce(0) { $0 + $1.clients.filter { $0.curvesOmitted != true && $0.report != nil }.count })
+        // Below the limits every client is scored and keeps its curves.
+        #expect(Simulation.clientSample(clients: 5, limit: 5, seed: 1, purpose: 2) == Set(0..<5))
+        #expect(Simulation.clientSample(clients: 5, limit: nil, seed: 1, purpose: 2) == Set(0..<5))
+        let sample = Simulation.clientSample(clients: 100, limit: 7, seed: 1, purpose: 2)
+        #expect(sample.count == 7 && sample == Simulation.clientSample(clients: 100, limit: 7, seed: 1, purpose: 2))
+        #expect(sample != Simulation.clientSample(clients: 100, limit: 7, seed: 2, purpose: 2))
+    }
+
     @Test func federationBeatsClientsThatEachSeeFewModels() async throws {
         let table = try SyntheticData.table(queries: 900, seed: 7)
         var c = Self.configuration

@@ -8,7 +8,7 @@ import Logging
 struct DataCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "data", abstract: "Convert and summarise evaluation data.",
-        subcommands: [Import.self, Inspect.self, ExportFeedback.self])
+        subcommands: [Import.self, Inspect.self, Synthesize.self, ExportFeedback.self])
 
     struct Import: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Convert any supported format to fedroute's native JSONL.")
@@ -78,6 +78,36 @@ struct DataCommand: ParsableCommand {
             var c = encoder.container(keyedBy: CodingKeys.self)
             try c.encode(report.notes, forKey: .notes)
             try c.encode(report.skipped, forKey: .skipped)
+        }
+    }
+
+    struct Synthesize: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Write a synthetic evaluation table with known structure (native JSONL), e.g. for simulations at scale.",
+            discussion: """
+                Each query belongs to one of T topics; model t (a specialist) answers its own topic with probability 0.9 and \
+                others with 0.2, and a last, expensive generalist answers everything with 0.7. Costs grow geometrically with \
+                the model index (±10 % noise). Every cell is observed; the same seed writes the same file.
+                """)
+
+        /// The most queries one file may hold (about 0.5 KB each).
+        static let maximumQueries = 10_000_000
+
+        @Option(name: .long, help: "Number of queries.") var queries = 100_000
+        @Option(name: .long, help: "Number of topics (and specialist models; one generalist is added).") var topics = 10
+        @Option(name: .long, help: "Random seed.") var seed: UInt64 = 0
+        @Option(name: .long, help: "Output .jsonl file.") var out: String
+
+        func validate() throws {
+            guard (1...Self.maximumQueries).contains(queries) else { throw ValidationError("--queries must be in 1…\(Self.maximumQueries)") }
+            guard (1...100).contains(topics) else { throw ValidationError("--topics must be in 1…100") }
+        }
+
+        func run() throws {
+            try OutputPath.checkWritable(file: out)
+            let table = try SyntheticData.table(queries: queries, topics: topics, seed: seed)
+            try NativeFormat.write(table, to: out)
+            print("wrote \(table.queryCount) synthetic queries × \(table.modelCount) models (\(topics) topics, seed \(seed)) to \(out)")
         }
     }
 

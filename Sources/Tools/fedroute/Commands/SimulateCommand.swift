@@ -38,6 +38,8 @@ struct SimulateCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Observed models per training query (overrides --coverage).") var observedPerQuery: Int?
     @Option(name: .long, help: "Fraction of each client's rows kept as its local test set.") var localTestFraction = 0.25
     @Option(name: .long, help: "Privacy floor: fewest local rows behind any shared aggregate.") var minGroupSize = 3
+    @Option(name: .long, help: "Clients whose own-test frontier curves are kept in result.json and written as report folders: all up to this many, a seeded sample beyond (the others keep their AUC figures).") var clientCurves = SimulationConfiguration.defaultClientCurves
+    @Option(name: .long, help: "Clients whose local routers are also scored on the global test set: all up to this many, a seeded sample of this many beyond (0: none). Every client is still evaluated on its own test set.") var localGlobalClients = SimulationConfiguration.defaultLocalGlobalClients
     @Option(name: .long, help: "Share of each client's training rows held out for validation: best-round (MLP, MF) and cluster-count (K-Means) selection and the safe federated router's gate, for the federated, centralized and local routers alike (0: none).") var validationFraction = 0.15
     @Option(name: .long, parsing: .upToNextOption, help: "K-Means: global cluster counts to choose from on the validation rows.") var clusterCandidates: [Int] = [10, 20, 30, 40]
     @Flag(name: .long, inversion: .prefixedNo, help: "MLP and MF: return the round (centralized and local: the epoch) with the lowest validation Brier score instead of the last.") var selectBestRound = true
@@ -78,6 +80,7 @@ struct SimulateCommand: AsyncParsableCommand {
         guard !seeds.isEmpty else { throw ValidationError("give at least one --seeds value") }
         if let problem = Simulation.familiesProblem(families) { throw ValidationError("--families: \(problem)") }
         if exportFederation != nil, encoderOptions.encoder != .hashed { throw ValidationError("--export-federation needs the hashed encoder") }
+        guard localGlobalClients >= 0, clientCurves >= 0 else { throw ValidationError("--local-global-clients and --client-curves must be ≥ 0") }
         guard mixtureFolds >= 2 else { throw ValidationError("--mixture-folds must be at least 2") }
         guard (0..<1).contains(validationFraction) else { throw ValidationError("--validation-fraction must be in [0, 1)") }
         guard !clusterCandidates.isEmpty, clusterCandidates.allSatisfy({ $0 >= 1 }) else { throw ValidationError("--cluster-candidates must be counts ≥ 1") }
@@ -98,6 +101,8 @@ struct SimulateCommand: AsyncParsableCommand {
         }
         c.clientPolicy = ClientPolicy(minimumGroupSize: minGroupSize)
         c.validationFraction = validationFraction
+        c.localGlobalClients = localGlobalClients
+        c.clientCurves = clientCurves
         c.kmeans.clusterCandidates = clusterCandidates
         c.mlp.selectBestRound = selectBestRound
         c.mlp.rounds = rounds
