@@ -56,14 +56,30 @@ public struct AdamW: Sendable {
                     v[t].withUnsafeMutableBufferPointer { vt in
                         gradients[t].withUnsafeBufferPointer { g in
                             precondition(g.count == p.count, "AdamW: gradient size mismatch for tensor \(t)")
-                            Self.fusedStep(
-                                count: p.count, parameters: p.baseAddress!, m: mt.baseAddress!, v: vt.baseAddress!, gradients: g.baseAddress!,
-                                beta1: c.beta1, beta2: c.beta2, inverseBias2: 1 / bc2, epsilon: c.epsilon, stepSize: stepSize, decay: decay)
+                            guard let p0 = p.baseAddress, let m0 = mt.baseAddress, let v0 = vt.baseAddress, let g0 = g.baseAddress else { return }
+                            let shared = Pointers(p: p0, m: m0, v: v0, g: g0)
+                            let count = p.count, inverseBias2 = 1 / bc2
+                            // Large tensors over the cores, in parts that start on multiples of 8, so every
+                            // element is computed exactly as in one pass.
+                            RowParallel.forEachRange(count: (count + 7) / 8, minimumPerPart: 8_192) { blocks in
+                                let start = blocks.lowerBound * 8, end = min(count, blocks.upperBound * 8)
+                                Self.fusedStep(
+                                    count: end - start, parameters: shared.p + start, m: shared.m + start, v: shared.v + start, gradients: shared.g + start,
+                                    beta1: c.beta1, beta2: c.beta2, inverseBias2: inverseBias2, epsilon: c.epsilon, stepSize: stepSize, decay: decay)
+                            }
                         }
                     }
                 }
             }
         }
+    }
+
+    /// A tensor's parameters, moments and gradients handed to worker threads (disjoint parts).
+    private struct Pointers: @unchecked Sendable {
+        let p: UnsafeMutablePointer<Float>
+        let m: UnsafeMutablePointer<Float>
+        let v: UnsafeMutablePointer<Float>
+        let g: UnsafePointer<Float>
     }
 
     /// One pass over a tensor, 8 lanes at a time: both moments, the decoupled decay and the step.
