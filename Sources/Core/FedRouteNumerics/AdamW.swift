@@ -57,14 +57,15 @@ public struct AdamW: Sendable {
                         gradients[t].withUnsafeBufferPointer { g in
                             precondition(g.count == p.count, "AdamW: gradient size mismatch for tensor \(t)")
                             guard let p0 = p.baseAddress, let m0 = mt.baseAddress, let v0 = vt.baseAddress, let g0 = g.baseAddress else { return }
-                            let shared = Pointers(p: p0, m: m0, v: v0, g: g0)
+                            let shared = RowParallel.Shared((p: p0, m: m0, v: v0, g: g0))
                             let count = p.count, inverseBias2 = 1 / bc2
                             // Large tensors over the cores, in parts that start on multiples of 8, so every
                             // element is computed exactly as in one pass.
                             RowParallel.forEachRange(count: (count + 7) / 8, minimumPerPart: 8_192) { blocks in
                                 let start = blocks.lowerBound * 8, end = min(count, blocks.upperBound * 8)
+                                let (p, m, v, g) = shared.value
                                 Self.fusedStep(
-                                    count: end - start, parameters: shared.p + start, m: shared.m + start, v: shared.v + start, gradients: shared.g + start,
+                                    count: end - start, parameters: p + start, m: m + start, v: v + start, gradients: g + start,
                                     beta1: c.beta1, beta2: c.beta2, inverseBias2: inverseBias2, epsilon: c.epsilon, stepSize: stepSize, decay: decay)
                             }
                         }
@@ -72,14 +73,6 @@ public struct AdamW: Sendable {
                 }
             }
         }
-    }
-
-    /// A tensor's parameters, moments and gradients handed to worker threads (disjoint parts).
-    private struct Pointers: @unchecked Sendable {
-        let p: UnsafeMutablePointer<Float>
-        let m: UnsafeMutablePointer<Float>
-        let v: UnsafeMutablePointer<Float>
-        let g: UnsafePointer<Float>
     }
 
     /// One pass over a tensor, 8 lanes at a time: both moments, the decoupled decay and the step.

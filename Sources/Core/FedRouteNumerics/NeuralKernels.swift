@@ -50,17 +50,12 @@ public enum NeuralKernels {
     /// In-place LayerNorm of `rows` rows of n values, split over the cores above 64 rows a part.
     public static func layerNormRows(_ x: UnsafeMutablePointer<Float>, rows: Int, n: Int, gain: UnsafePointer<Float>, bias: UnsafePointer<Float>,
                                      epsilon: Float) {
-        let shared = LayerNormPointers(x: x, gain: gain, bias: bias)
+        // Each part writes only its own rows.
+        let shared = RowParallel.Shared((x: x, gain: gain, bias: bias))
         RowParallel.forEachRange(count: rows, minimumPerPart: 64) { range in
-            for r in range { layerNormRow(shared.x + r * n, n: n, gain: shared.gain, bias: shared.bias, epsilon: epsilon) }
+            let (x, gain, bias) = shared.value
+            for r in range { layerNormRow(x + r * n, n: n, gain: gain, bias: bias, epsilon: epsilon) }
         }
-    }
-
-    /// The rows' pointers, handed to worker threads; each part writes only its own rows.
-    private struct LayerNormPointers: @unchecked Sendable {
-        let x: UnsafeMutablePointer<Float>
-        let gain: UnsafePointer<Float>
-        let bias: UnsafePointer<Float>
     }
 
     /// Mean and 1/√(variance + ε) of n values (two passes, 8 lanes, fixed summation order).

@@ -5,9 +5,12 @@ import Foundation
 /// of contiguous ranges). Each element is computed by the same code whatever the split, so results do
 /// not depend on the thread count; small jobs run on the calling thread.
 public enum RowParallel {
-    /// A pointer handed to worker threads; the parts touch disjoint elements.
-    private struct SharedFloats: @unchecked Sendable {
-        let base: UnsafeMutablePointer<Float>
+    /// Buffer pointers (one, or a tuple of several) handed to the worker threads of `forEachRange`.
+    /// Sound only while each part reads and writes elements no other part writes, and the buffers
+    /// outlive the call; that is every caller's contract.
+    public struct Shared<Value>: @unchecked Sendable {
+        public let value: Value
+        public init(_ value: Value) { self.value = value }
     }
 
     /// Calls `body` on contiguous sub-ranges of `0..<count` covering it exactly once, in parallel when each
@@ -27,13 +30,13 @@ public enum RowParallel {
 
     /// `x[i] = f(x[i])` in place over `count` floats, 8 lanes at a time, split over the cores above 32k elements.
     public static func map(_ x: UnsafeMutablePointer<Float>, count: Int, _ f: @escaping @Sendable (VectorMath.Vector) -> VectorMath.Vector) {
-        let p = SharedFloats(base: x)
+        let p = Shared(x)
         // Parts start on multiples of 8 so that vector boundaries are the same as in one pass.
         let blocks = (count + 7) / 8
         forEachRange(count: blocks, minimumPerPart: 4096) { range in
             let start = range.lowerBound * 8
             let end = min(count, range.upperBound * 8)
-            VectorMath.map(p.base + start, p.base + start, count: end - start, f)
+            VectorMath.map(p.value + start, p.value + start, count: end - start, f)
         }
     }
 }

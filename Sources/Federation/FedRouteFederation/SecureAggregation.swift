@@ -157,7 +157,8 @@ public enum SecureAggregation {
         let chunks = (count + keystreamChunkWords - 1) / keystreamChunkWords
         let failure = Mutex<(any Error)?>(nil)
         values.withUnsafeMutableBufferPointer { buffer in
-            let out = SharedWords(base: buffer.baseAddress!)
+            // The chunks touch disjoint words.
+            let out = RowParallel.Shared(buffer.baseAddress!)
             RowParallel.forEachRange(count: chunks, minimumPerPart: 8) { range in
                 let zeros = Data(count: keystreamChunkWords * 8)
                 for chunk in range {
@@ -167,7 +168,7 @@ public enum SecureAggregation {
                         let counter = try Insecure.ChaCha20CTR.Counter(offset: UInt32(1 + start / 8))
                         let stream = try Insecure.ChaCha20CTR.encrypt(zeros.prefix(n * 8), using: key, counter: counter, nonce: nonce)
                         stream.withUnsafeBytes { raw in
-                            let p = out.base + start
+                            let p = out.value + start
                             if adding {
                                 for i in 0..<n { p[i] &+= UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: i * 8, as: UInt64.self)) }
                             } else {
@@ -182,11 +183,6 @@ public enum SecureAggregation {
             }
         }
         if let error = failure.withLock({ $0 }) { throw error }
-    }
-
-    /// A pointer handed to worker threads; the chunks touch disjoint words.
-    private struct SharedWords: @unchecked Sendable {
-        let base: UnsafeMutablePointer<UInt64>
     }
 
     /// Σ masked vectors (mod 2^64), with the masks between each survivor and each dropped client removed.
