@@ -65,6 +65,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-certificates", from: "1.21.1"),
         .package(url: "https://github.com/apple/swift-asn1", from: "1.7.4"),
         .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
+        .package(url: "https://github.com/adam-fowler/compress-nio", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-distributed-tracing", from: "1.7.3"),
         .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
         // OTLP over HTTP only: the gRPC exporter would add grpc-swift to every build.
@@ -113,6 +114,7 @@ let package = Package(
             httpClient, .product(name: "NIOSSL", package: "swift-nio-ssl"), nioCore,
             .product(name: "X509", package: "swift-certificates"), .product(name: "SwiftASN1", package: "swift-asn1"),
             crypto, logging, httpTypes, serviceLifecycle, nioFoundation, nioHTTP1, .product(name: "Yams", package: "Yams"),
+            .product(name: "CompressNIO", package: "compress-nio"),
         ]),
 
         // Flower as the federation engine: a node speaking Flower 1.42's Fleet API (protobuf over HTTP,

@@ -49,6 +49,8 @@ public struct CoordinatorConfiguration: Sendable, Codable, Equatable {
     public var outputDirectory: String
     /// A fully labelled native JSONL table held by the coordinator: AUC is reported after every round.
     public var validation: String?
+    /// Compression of tensor frames with clients that read it (absent: `none`). Pays on slow links only.
+    public var frameCompression: FrameCompression?
 
     public init(federation: String, host: String, port: Int, tls: TLSFiles?, clients: [Client], families: [RouterFamily] = RouterFamily.federated,
                 encoder: HashedTFIDFEncoder.Configuration, mlp: FederatedMLPConfiguration, kmeans: FederatedKMeansConfiguration,

@@ -17,10 +17,17 @@ public enum CoordinatorRoutes {
     /// Longest a poll is held open when no task is waiting.
     public static let pollWait = Duration.seconds(20)
 
-    public static func router(registry: ClientRegistry, pollWait: Duration = pollWait) -> Router<BasicRequestContext> {
+    /// The routes; `compression` is the codec tasks' arrays may be compressed with for clients that read it
+    /// (and that replies may use). The round's global model is encoded (and compressed) once for all the
+    /// clients it goes to: frames share a `TensorFrameCache` for the coordinator's lifetime.
+    public static func router(registry: ClientRegistry, pollWait: Duration = pollWait, compression: FrameCompression = .none) -> Router<BasicRequestContext> {
         let router = Router(context: BasicRequestContext.self)
+        let cache = TensorFrameCache(maxEntries: 256, maxBytes: 1 << 30)
+        let codec = compression.codec
+        let readable = codec.map { [$0] } ?? []
+        let announce = HTTPFields(codec.map { [HTTPField(name: frameCodecsField, value: $0.name)] } ?? [])
         router.post("/v1/join") { request, _ in
-            await signed(request, path: "/v1/join", limit: Wire.maxControlBodyBytes, registry: registry) { client, _, body in
+            await signed(request, path: "/v1/join", limit: Wire.maxControlBodyBytes, registry: registry, headers: announce) { client, _, body in
                 let join = try Wire.decoder().decode(JoinRequest.self, from: body)
                 guard join.protocolVersion == Wire.protocolVersion else {
                     throw WireError("protocol \(join.protocolVersion) is not \(Wire.protocolVersion)")
@@ -31,15 +38,17 @@ public enum CoordinatorRoutes {
         router.post("/v1/poll") { request, _ in
             // A client that accepts tensor frames gets its task as one (raw float32 arrays after a small JSON header).
             let frames = request.headers[.accept]?.contains(Wire.framesContentType) == true
-            return await signed(request, path: "/v1/poll", limit: Wire.maxControlBodyBytes, registry: registry) { client, session, _ in
+            let offered = FrameCompression.names(in: request.headers[frameCodecsField])
+            let options = TensorFrames.Options(codec: codec.flatMap { offered.contains($0.name) ? $0 : nil }, cache: cache)
+            return await signed(request, path: "/v1/poll", limit: Wire.maxControlBodyBytes, registry: registry, headers: announce) { client, session, _ in
                 let poll = try await registry.poll(client: client, session: session, wait: pollWait)
-                return frames ? try TensorFrames.encode(poll, with: Wire.encoder()) : try Wire.encoder().encode(poll)
+                return frames ? try TensorFrames.encode(poll, with: Wire.encoder(), options: options) : try Wire.encoder().encode(poll)
             }
         }
         router.post("/v1/reply") { request, _ in
-            await signed(request, path: "/v1/reply", limit: Wire.maxBodyBytes, registry: registry) { client, session, body in
+            await signed(request, path: "/v1/reply", limit: Wire.maxBodyBytes, registry: registry, headers: announce) { client, session, body in
                 let envelope: ReplyEnvelope
-                do { envelope = try Wire.decode(ReplyEnvelope.self, from: body) } catch {
+                do { envelope = try Wire.decode(ReplyEnvelope.self, from: body, codecs: readable) } catch {
                     await registry.reject("client \(client): malformed reply (\(error))")
                     throw WireError("malformed reply: \(error)")
                 }
@@ -63,7 +72,7 @@ public enum CoordinatorRoutes {
     /// The signature headers are checked before any of the body is read (client known, timestamp
     /// in window, fresh nonce, declared length within `limit`); the body is then hashed as it
     /// streams in and refused as soon as it passes `limit`.
-    static func signed(_ request: Request, path: String, limit: Int, registry: ClientRegistry,
+    static func signed(_ request: Request, path: String, limit: Int, registry: ClientRegistry, headers extra: HTTPFields = [:],
                        handle: @Sendable (String, String, Data) async throws -> Data) async -> Response {
         var headers: [String: String] = [:]
         for field in request.headers { headers[field.name.canonicalName] = field.value }
@@ -90,7 +99,7 @@ public enum CoordinatorRoutes {
         do {
             let out = try await handle(client, session, body)
             await registry.countOut(out.count)
-            return json(.ok, out, contentType: TensorFrames.isFrame(out) ? Wire.framesContentType : "application/json")
+            return json(.ok, out, contentType: TensorFrames.isFrame(out) ? Wire.framesContentType : "application/json", extra: extra)
         } catch let e as WireError {
             return json(HTTPResponse.Status(code: e.status ?? 400), try! JSONEncoder().encode(e))
         } catch {
@@ -109,8 +118,10 @@ public enum CoordinatorRoutes {
         return (data, hasher.finalize())
     }
 
-    static func json(_ status: HTTPResponse.Status, _ data: Data, contentType: String = "application/json") -> Response {
-        var h = HTTPFields()
+    static let frameCodecsField = HTTPField.Name(Wire.Header.frameCodecs)!
+
+    static func json(_ status: HTTPResponse.Status, _ data: Data, contentType: String = "application/json", extra: HTTPFields = [:]) -> Response {
+        var h = extra
         h[.contentType] = contentType
         return Response(status: status, headers: h, body: ResponseBody(byteBuffer: ByteBuffer(bytes: data)))
     }
@@ -124,10 +135,10 @@ public enum CoordinatorRoutes {
 
     /// The application on `transport` (see `transport(tls:)`).
     public static func application(registry: ClientRegistry, host: String, port: Int, transport server: HTTPServerBuilder, logger: Logger,
-                                   pollWait: Duration = pollWait,
+                                   pollWait: Duration = pollWait, compression: FrameCompression = .none,
                                    onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }) -> some ApplicationProtocol {
         Application(
-            router: router(registry: registry, pollWait: pollWait),
+            router: router(registry: registry, pollWait: pollWait, compression: compression),
             server: server,
             configuration: .init(address: .hostname(host, port: port), serverName: "fedroute-coordinator"),
             onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? port) },

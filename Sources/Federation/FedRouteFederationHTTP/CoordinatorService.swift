@@ -52,8 +52,10 @@ public struct CoordinatorService: Sendable {
                     alongside: (@Sendable (Int) async throws -> Void)? = nil) async throws -> FederationJob.Result {
         let transport = try CoordinatorRoutes.transport(tls: tls)
         let (registry, host, port, logger) = (self.registry, configuration.host, configuration.port, self.logger)
+        let compression = configuration.frameCompression ?? .none
         return try await HTTPRunner.withRunning(logger: logger, { ready in
-            CoordinatorRoutes.application(registry: registry, host: host, port: port, transport: transport, logger: logger, onServerRunning: ready)
+            CoordinatorRoutes.application(registry: registry, host: host, port: port, transport: transport, logger: logger, compression: compression,
+                                          onServerRunning: ready)
         }) { bound in
             logger.notice("coordinator listening", metadata: ["url": .string("\(scheme)://\(host):\(bound)"), "clients": .stringConvertible(configuration.clients.count)])
             onListening(bound)

@@ -25,6 +25,9 @@ public struct FederationClientRunner: Sendable {
         public var crashMarker: String?
         /// Ask for tensor frames (binary float32 bodies) instead of JSON with base64 tensors.
         public var tensorFrames = true
+        /// The frame compression this client offers (it reads every codec it knows either way); replies
+        /// are compressed with it once the coordinator says it reads it too.
+        public var frameCompression = FrameCompression.shuffleDeflate
 
         public init(server: String, tls: TLSConfiguration?) {
             self.server = server
@@ -77,14 +80,14 @@ public struct FederationClientRunner: Sendable {
         var outcome = Outcome()
         var signer = Signer(identity: identity)
         var session: String?
-        var frames = false
+        var frames = Negotiated()
         var lastContact = ContinuousClock.now
         var backoff = Duration.milliseconds(200)
         while true {
             do {
                 guard let current = session else {
                     // A (re)started coordinator is asked afresh whether it speaks frames.
-                    frames = false
+                    frames = Negotiated()
                     let join: JoinResponse = try await call(http, "/v1/join", JoinRequest(), session: "-", signer: &signer, frames: &frames)
                     session = join.session
                     outcome.joins += 1
@@ -148,16 +151,26 @@ public struct FederationClientRunner: Sendable {
 
     struct Empty: Codable {}
 
+    /// What the coordinator has shown it reads: tensor frames, and which frame codec (if any).
+    struct Negotiated {
+        var frames = false
+        var codec: (any TensorFrameCodec)?
+    }
+
     /// Signs and posts `body`; decodes a 200 reply, throws `WireError` with the server's reason otherwise.
-    /// With `settings.tensorFrames`, asks for tensor frames; `frames` is set once the coordinator answered with
-    /// one, and then request bodies are sent as frames too.
+    /// With `settings.tensorFrames`, asks for tensor frames; `frames.frames` is set once the coordinator answered
+    /// with one, and then request bodies are sent as frames too, compressed with `frames.codec` once the
+    /// coordinator has named a codec this client offered.
     func call<B: Encodable, R: Decodable>(_ http: HTTPClient, _ path: String, _ body: B, session: String, signer: inout Signer,
-                                         frames: inout Bool) async throws -> R {
-        let data = frames ? try TensorFrames.encode(body, with: Wire.encoder()) : try Wire.encoder().encode(body)
+                                         frames: inout Negotiated) async throws -> R {
+        let data = frames.frames ? try TensorFrames.encode(body, with: Wire.encoder(), options: .init(codec: frames.codec)) : try Wire.encoder().encode(body)
         var request = HTTPClientRequest(url: settings.server + path)
         request.method = .POST
-        request.headers.add(name: "content-type", value: frames ? Wire.framesContentType : "application/json")
-        if settings.tensorFrames { request.headers.add(name: "accept", value: "\(Wire.framesContentType), application/json") }
+        request.headers.add(name: "content-type", value: frames.frames ? Wire.framesContentType : "application/json")
+        if settings.tensorFrames {
+            request.headers.add(name: "accept", value: "\(Wire.framesContentType), application/json")
+            request.headers.add(name: Wire.Header.frameCodecs, value: settings.frameCompression.codec?.name ?? FrameCompression.none.rawValue)
+        }
         for (k, v) in try signer.headers(path: path, session: session, body: data) { request.headers.add(name: k, value: v) }
         request.body = .bytes(ByteBuffer(data: data))
         let response = try await http.execute(request, timeout: .seconds(120))
@@ -167,8 +180,11 @@ public struct FederationClientRunner: Sendable {
             let reason = (try? JSONDecoder().decode(WireError.self, from: bytes))?.error ?? "HTTP \(response.status.code)"
             throw WireError("\(path): \(reason)")
         }
-        if TensorFrames.isFrame(bytes) { frames = true }
-        return try Wire.decode(R.self, from: bytes)
+        if TensorFrames.isFrame(bytes) { frames.frames = true }
+        if let mine = settings.frameCompression.codec, FrameCompression.names(in: response.headers.first(name: Wire.Header.frameCodecs)).contains(mine.name) {
+            frames.codec = mine
+        }
+        return try Wire.decode(R.self, from: bytes, codecs: FrameCompression.readable)
     }
 }
 

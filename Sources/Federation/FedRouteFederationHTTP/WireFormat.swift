@@ -16,7 +16,8 @@ import Foundation
 // every float array replaced by `{"blob": i}` and the arrays appended as raw little-endian float32). A client
 // asks for frames with `accept: application/x-fedroute-frames` on /v1/poll; once the coordinator has
 // answered with a frame, the client sends its replies as frames too (the coordinator reads either, by the
-// body's first bytes). docs/FEDERATION.md documents every message.
+// body's first bytes). Frames may carry their large arrays compressed (`FrameCompression`), negotiated with
+// `x-fedroute-frame-codecs`. docs/FEDERATION.md documents every message.
 
 /// Encoders and decoders of the wire format.
 public enum Wire {
@@ -33,9 +34,12 @@ public enum Wire {
     /// Media type of a tensor-frame body.
     public static let framesContentType = "application/x-fedroute-frames"
 
-    /// Decodes a JSON or tensor-frame body (told apart by its first bytes).
-    public static func decode<T: Decodable>(_ type: T.Type, from body: Data) throws -> T {
-        TensorFrames.isFrame(body) ? try TensorFrames.decode(type, from: body, with: decoder()) : try decoder().decode(type, from: body)
+    /// Decodes a JSON or tensor-frame body (told apart by its first bytes); compressed arrays are read with
+    /// `codecs` (a frame that uses another codec is refused), and may decode to at most `maxBodyBytes`.
+    public static func decode<T: Decodable>(_ type: T.Type, from body: Data, codecs: [any TensorFrameCodec] = []) throws -> T {
+        TensorFrames.isFrame(body)
+            ? try TensorFrames.decode(type, from: body, with: decoder(), codecs: codecs, maxDecodedBytes: maxBodyBytes)
+            : try decoder().decode(type, from: body)
     }
 
     /// Header names of a signed request.
@@ -45,6 +49,8 @@ public enum Wire {
         public static let nonce = "x-fedroute-nonce"
         public static let timestamp = "x-fedroute-timestamp"
         public static let signature = "x-fedroute-signature"
+        /// The frame codecs a peer reads (see `FrameCompression`); not signed, it only shapes answers.
+        public static let frameCodecs = "x-fedroute-frame-codecs"
     }
 }
 

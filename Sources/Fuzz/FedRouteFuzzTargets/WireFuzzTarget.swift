@@ -12,8 +12,8 @@ enum WireFuzzTarget {
     static func run(_ input: Data) {
         // Tensor frames (binary bodies) go through the same decoders once their header is read.
         if TensorFrames.isFrame(input) {
-            _ = try? Wire.decode(PollResponse.self, from: input)
-            _ = try? Wire.decode(ReplyEnvelope.self, from: input)
+            _ = try? Wire.decode(PollResponse.self, from: input, codecs: FrameCompression.readable)
+            _ = try? Wire.decode(ReplyEnvelope.self, from: input, codecs: FrameCompression.readable)
             return
         }
         let decoder = Wire.decoder()
@@ -77,6 +77,10 @@ enum WireFuzzTarget {
             ("reply-update.frame", TensorFrames.encode(ReplyEnvelope(taskID: "t2", reply: .mlpUpdate(MLPUpdate(round: 1, delta: delta, sampleCount: 20, meanLoss: 0.5))),
                                                        with: encoder)),
         ]
-        return (messages + frames).map { FuzzSeed(name: $0.0, data: $0.1) }
+        // A compressed frame (arrays of at least 16 KiB are compressed).
+        let wide = Tensor(name: "w", shape: [64, 80], values: (0..<5120).map { Float(sin(Double($0))) * 0.01 })
+        let coded = try TensorFrames.encode(ReplyEnvelope(taskID: "t2", reply: .mlpUpdate(MLPUpdate(round: 1, delta: [wide], sampleCount: 20, meanLoss: 0.5))),
+                                            with: encoder, options: .init(codec: ShuffleDeflateCodec()))
+        return (messages + frames + [("reply-update-compressed.frame", coded)]).map { FuzzSeed(name: $0.0, data: $0.1) }
     }
 }

@@ -23,7 +23,14 @@ func networkBench(table: EvaluationTable) async throws {
     let simRound = try await asyncSeconds { _ = try await inProcess.trainMLP(mlp) } / Double(mlp.rounds)
     print(String(format: "\nfederation over the network (%d client runners + coordinator in one process, 127.0.0.1, HTTP/2 + TLS)", shards.count))
     print(String(format: "  in process: %.2f s per FedAvg round (6 of 10 clients sampled)", simRound))
-    for (secure, frames) in [(false, false), (false, true), (true, false), (true, true)] {
+    let concurrent = try FederationCoordinator(clients: shards.map { InProcessClient(id: $0.id, train: $0.train) }, maxConcurrentRequests: shards.count)
+    _ = try await concurrent.useEncoder(.hashedTFIDF(configuration: e.configuration, idf: e.idf))
+    let concRound = try await asyncSeconds { _ = try await concurrent.trainMLP(mlp) } / Double(mlp.rounds)
+    print(String(format: "  in process, the 6 sampled clients at once (as over the network): %.2f s per FedAvg round", concRound))
+    let variants: [(secure: Bool, frames: Bool, compression: FrameCompression)] = [
+        (false, false, .none), (false, true, .none), (false, true, .shuffleDeflate), (true, false, .none), (true, true, .none),
+    ]
+    for (secure, frames, compression) in variants {
         var m = mlp
         m.secureAggregation = secure
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("fedroute-bench-\(UUID().uuidString)").path
@@ -34,14 +41,16 @@ func networkBench(table: EvaluationTable) async throws {
             c.families = [.mlp]
             c.mlp = m
             c.kmeans = kmeans
+            c.frameCompression = compression
         }
         let t: [RoundTraffic] = result.traffic
         let n = Double(t.count)
         let seconds: Double = t.reduce(0.0) { $0 + $1.seconds } / n
         let down: Double = Double(t.reduce(0) { $0 + $1.bytesOut }) / n / 1e6
         let up: Double = Double(t.reduce(0) { $0 + $1.bytesIn }) / n / 1e6
+        let format = frames ? (compression == .none ? "tensor frames" : "frames, \(compression.rawValue)") : "JSON + base64"
         print(String(format: "  %@, %@: %.2f s per round (%.2f× in process), %.1f MB to clients + %.1f MB from clients per round (body bytes)",
-                     secure ? "secure aggregation" : "plain             ", frames ? "tensor frames     " : "JSON + base64     ",
+                     secure ? "secure aggregation" : "plain             ", format.padding(toLength: 29, withPad: " ", startingAt: 0),
                      seconds, seconds / simRound, down, up))
         try? FileManager.default.removeItem(atPath: dir)
     }

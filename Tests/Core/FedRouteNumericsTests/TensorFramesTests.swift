@@ -59,3 +59,59 @@ import Testing
         #expect(refused(Data(text.utf8))?.contains("not in the frame") == true)
     }
 }
+
+@Suite struct TensorFrameCacheTests {
+    struct Task: Codable {
+        var seed: Int
+        var parameters: [Tensor]
+    }
+
+    static let model = [Tensor(name: "w", shape: [64, 256], values: (0..<(64 * 256)).map { Float($0 % 97) / 13 }),
+                        Tensor(name: "b", shape: [8], values: [1, 2, 3, 4, 5, 6, 7, 8])]
+
+    /// JSONEncoder's key order varies between encodes unless sorted.
+    static func sorted() -> JSONEncoder {
+        let e = JSONEncoder()
+        e.outputFormatting = .sortedKeys
+        return e
+    }
+
+    /// The round's model goes to many clients with per-client fields: its arrays are turned into frame bytes once,
+    /// and the frames are the same bytes as without the cache.
+    @Test func anArraySentToManyPeersIsEncodedOnce() throws {
+        let cache = TensorFrameCache()
+        let frames = try (0..<3).map { try TensorFrames.encode(Task(seed: $0, parameters: Self.model), with: Self.sorted(), options: .init(cache: cache)) }
+        // Only the 64 kB tensor is large enough to be kept; the 32-byte one is copied each time.
+        #expect(cache.counts.misses == 1 && cache.counts.hits == 2)
+        for (seed, frame) in frames.enumerated() {
+            #expect(frame == (try TensorFrames.encode(Task(seed: seed, parameters: Self.model), with: Self.sorted())))
+            #expect(try TensorFrames.decode(Task.self, from: frame, with: JSONDecoder()).parameters == Self.model)
+        }
+    }
+
+    /// A changed copy has its own storage, so it is never served the old bytes.
+    @Test func aChangedArrayIsEncodedAfresh() throws {
+        let cache = TensorFrameCache()
+        var next = Self.model
+        _ = try TensorFrames.encode(Task(seed: 0, parameters: Self.model), with: JSONEncoder(), options: .init(cache: cache))
+        next[0].values[5] = -1
+        let frame = try TensorFrames.encode(Task(seed: 0, parameters: next), with: JSONEncoder(), options: .init(cache: cache))
+        #expect(cache.counts.misses == 2 && cache.counts.hits == 0)
+        #expect(try TensorFrames.decode(Task.self, from: frame, with: JSONDecoder()).parameters[0].values[5] == -1)
+    }
+
+    /// The oldest arrays are dropped beyond the entry and byte limits.
+    @Test func theCacheStaysWithinItsLimits() throws {
+        let cache = TensorFrameCache(maxEntries: 2, maxBytes: 1 << 20)
+        let models = (0..<3).map { k in [Tensor(name: "w", shape: [5000], values: (0..<5000).map { Float($0 + k) })] }
+        for m in models { _ = try TensorFrames.encode(Task(seed: 0, parameters: m), with: JSONEncoder(), options: .init(cache: cache)) }
+        _ = try TensorFrames.encode(Task(seed: 0, parameters: models[0]), with: JSONEncoder(), options: .init(cache: cache))
+        #expect(cache.counts.misses == 4 && cache.counts.hits == 0)
+        _ = try TensorFrames.encode(Task(seed: 0, parameters: models[2]), with: JSONEncoder(), options: .init(cache: cache))
+        #expect(cache.counts.hits == 1)
+        let tiny = TensorFrameCache(maxEntries: 10, maxBytes: 1000)
+        _ = try TensorFrames.encode(Task(seed: 0, parameters: models[0]), with: JSONEncoder(), options: .init(cache: tiny))
+        _ = try TensorFrames.encode(Task(seed: 0, parameters: models[0]), with: JSONEncoder(), options: .init(cache: tiny))
+        #expect(tiny.counts.misses == 2, "an array over the byte limit is not kept")
+    }
+}

@@ -148,7 +148,7 @@ struct PoisoningClient: FederatedClient {
 
 @Suite(.serialized) struct CoordinatorOverHTTPTests {
     /// Runs a job with the given clients (index → how they answer) over TLS + HTTP/2 on loopback.
-    static func runFederation(tables: [EvaluationTable], mlp: FederatedMLPConfiguration,
+    static func runFederation(tables: [EvaluationTable], mlp: FederatedMLPConfiguration, compression: FrameCompression = .none,
                               wrap: @escaping @Sendable (Int, InProcessClient) -> any FederatedClient = { $1 })
         async throws -> (FederationJob.Result, MLPRouter, KMeansRouter, registry: ClientRegistry) {
         let clients = tables.enumerated().map { i, t in wrap(i, InProcessClient(id: "c\(i)", train: t)) }
@@ -158,6 +158,7 @@ struct PoisoningClient: FederatedClient {
             c.kmeans = NetFixture.kmeans
             c.roundDeadlineSeconds = 30
             c.joinTimeoutSeconds = 30
+            c.frameCompression = compression
         }
         let mlpRouter = try RouterFile.load(path: result.routerFiles["mlp"]!).router
         let kmeansRouter = try RouterFile.load(path: result.routerFiles["kmeans"]!).router
@@ -187,6 +188,20 @@ struct PoisoningClient: FederatedClient {
         #expect(try RouterFile.load(path: file).router == AnyRouter(kmeans))
         #expect(result.rounds.allSatisfy { $0.aggregated == ["c0", "c1", "c2"] && $0.secureAggregation?.listed.count == 3 })
         #expect(result.traffic.count == 3 && result.traffic.allSatisfy { $0.bytesIn > 0 && $0.bytesOut > 0 })
+        #expect(await registry.rejections.isEmpty)
+    }
+
+    /// Compressed frames are lossless: the same routers as in process, with fewer bytes on the wire.
+    @Test func compressedFramesGiveTheSameRoutersWithFewerBytes() async throws {
+        let tables = try NetFixture.shards([120, 80, 60])
+        var mlp = NetFixture.mlp
+        mlp.hiddenDimension = 128  // first layer 64 × 128 floats: large enough to be compressed
+        let (plain, _, _, _) = try await Self.runFederation(tables: tables, mlp: mlp)
+        let (result, router, _, registry) = try await Self.runFederation(tables: tables, mlp: mlp, compression: .shuffleDeflate)
+        let (expected, _, _) = try await Self.inProcess(tables: tables, mlp: mlp)
+        #expect(router == expected)
+        let bytes = { (r: FederationJob.Result) in r.traffic.reduce(0) { $0 + $1.bytesIn + $1.bytesOut } }
+        #expect(bytes(result) < bytes(plain) * 9 / 10, "compressed \(bytes(result)) vs plain \(bytes(plain)) bytes")
         #expect(await registry.rejections.isEmpty)
     }
 

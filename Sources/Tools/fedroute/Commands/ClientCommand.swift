@@ -18,6 +18,8 @@ struct ClientCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Exit with an error after this many seconds without reaching the coordinator.") var giveUpAfter = 300.0
     @Option(name: .long, help: "Fault injection for tests: SIGKILL this process on its first MLP task of round N or later.") var crashInRound: Int?
     @Option(name: .long, help: "With --crash-in-round: only the first client to create this file crashes.") var crashMarker: String?
+    @Option(name: .long, help: "Frame compression this client offers (\(FrameCompression.allCases.map(\.rawValue).joined(separator: ", "))); used when the coordinator's configuration enables it too.")
+    var frameCompression: FrameCompression = .shuffleDeflate
     @Option(name: .long, help: "Log level.") var logLevel: Logger.Level = .info
 
     func validate() throws {
@@ -37,6 +39,7 @@ struct ClientCommand: AsyncParsableCommand {
         settings.giveUpAfter = .milliseconds(Int64(giveUpAfter * 1000))
         settings.crashInRound = crashInRound
         settings.crashMarker = crashMarker
+        settings.frameCompression = frameCompression
         let client = local.client(id: identity.id, train: table, heldOut: heldOut)
         logger.info("starting", metadata: ["queries": .stringConvertible(table.queryCount), "held_out": .stringConvertible(heldOut.queryCount),
                                            "models": .stringConvertible(table.modelCount)])

@@ -5,12 +5,14 @@ import FedRouteGateway
 import FedRouteTelemetry
 import FedRouteMetaRouter
 import FedRouteMultiRound
+import FedRouteFederationHTTP
 import FedRouteRouters
 import Logging
 
 // Library enums taken as option values: help lists their cases and parsing validates them.
 extension DataFormat: ExpressibleByArgument {}
 extension RouterFamily: ExpressibleByArgument {}
+extension FrameCompression: ExpressibleByArgument {}
 extension WordPieceTokenizer.Truncation: ExpressibleByArgument {}
 extension KMeansConfiguration.Initialization: ExpressibleByArgument {}
 extension ContextMode: ExpressibleByArgument {}
