@@ -5,6 +5,7 @@ import FedRouteFeatures
 import FedRouteFederation
 import FedRouteNumerics
 import FedRouteRouters
+import Foundation
 
 /// Everything one simulation run needs; every number of the paper's protocol is here.
 public struct SimulationConfiguration: Sendable, Codable, Equatable {
@@ -188,9 +189,13 @@ public enum Simulation {
     /// Encodes texts with an encoder; the CLI passes one backed by the feature cache.
     public typealias Featurize = @Sendable (TextEncoder, [String]) -> Matrix
 
+    /// Runs the simulation. `parallelClients` clients train and are evaluated at once (default: one per
+    /// core); the results are the same for any value, since every client's work is seeded and the
+    /// coordinator folds replies in client order.
     public static func run(_ table: EvaluationTable, configuration c: SimulationConfiguration,
-                           featurize: Featurize = { $0.encode($1) },
+                           featurize: Featurize = { $0.encode($1) }, parallelClients: Int = ProcessInfo.processInfo.activeProcessorCount,
                            progress: ProgressHandler? = nil) async throws -> SimulationResult {
+        let parallelClients = max(1, parallelClients)
         if let problem = Self.familiesProblem(c.families) { throw FederationError.invalidConfiguration(problem) }
         if c.families.contains(.mlp) { try c.mlp.validate(clients: c.partition.clients) }
         if c.families.contains(.mf) { try c.mf.validate(clients: c.partition.clients) }
@@ -210,7 +215,8 @@ public enum Simulation {
         let encoder: TextEncoder
         switch c.encoder {
         case .hashed(let configuration):
-            let counting = try FederationCoordinator(clients: shards.indices.map { InProcessClient(id: shards[$0].id, train: holdOuts[$0].fit, policy: c.clientPolicy) })
+            let counting = try FederationCoordinator(clients: shards.indices.map { InProcessClient(id: shards[$0].id, train: holdOuts[$0].fit, policy: c.clientPolicy) },
+                                                     maxConcurrentRequests: parallelClients)
             encoder = .hashed(try await counting.fitHashedEncoder(configuration))
         case .minilm(let directory, let maxTokens, let truncation):
             encoder = .minilm(try MiniLMEncoder(directory: directory, maxTokens: maxTokens, truncation: truncation))
@@ -230,7 +236,7 @@ public enum Simulation {
                 return all.gatherRows(indices)
             }
         }
-        let coordinator = try FederationCoordinator(clients: clients)
+        let coordinator = try FederationCoordinator(clients: clients, maxConcurrentRequests: parallelClients)
         _ = try await coordinator.useEncoder(spec)
         // Experimenter's view (not part of the federation): test sets and the pooled train set.
         let globalTest = try EvaluationTable.concatenate(shards.map(\.test))
@@ -287,47 +293,23 @@ public enum Simulation {
             var global = try globalEvaluator.evaluate(routers)
             // Client by client: its local and fine-tuned routers are trained, scored on the global test set
             // (the local one, as a row of the global report, in client order after the other routers) and on
-            // the client's own test set, then dropped.
+            // the client's own test set, then dropped. Clients are independent and seeded, so `parallelClients`
+            // of them run at once and their outcomes are merged in client order: the same numbers for any count.
             var evaluations: [ClientEvaluation] = []
             var missing: [String: String] = [:]
-            for (i, shard) in shards.enumerated() {
-                let (fx, ft) = localData[i]
-                progress?(TrainingProgress(stage: "\(family.rawValue): local, fine-tuned and evaluated", step: i, total: shards.count))
-                var local: (any Router)?
-                do {
-                    local = try trained.trainLocal(fx, ft, i)
-                } catch RouterError.noTrainingData(let why) {
-                    missing[shard.id] = why
+            let stage = "\(family.rawValue): local, fine-tuned and evaluated"
+            let evaluators = clientEvaluators
+            let evaluate: @Sendable (Int) throws -> ClientOutcome = { i in
+                try clientOutcome(i, shard: shards[i], data: localData[i], trained: trained, c: c, gate: gate, evaluator: evaluators[i],
+                                  testFeatures: scoredGlobally.contains(i) ? testFeatures : nil, keepCurves: withCurves.contains(i))
+            }
+            try await inClientOrder(shards.count, parallel: parallelClients, evaluate) { i, outcome in
+                progress?(TrainingProgress(stage: stage, step: i, total: shards.count))
+                if let p = outcome.localOnGlobalTest {
+                    try globalEvaluator.addRouter(name: Name.local(shards[i].id), predictions: p, to: &global)
                 }
-                let tuned = try trained.fineTune(localData[i], i)
-                if let local, scoredGlobally.contains(i) {
-                    try globalEvaluator.addRouter(name: Name.local(shard.id), predictions: try local.predict(features: testFeatures), to: &global)
-                }
-                var weights: MixtureWeights?
-                var named: [(String, any Router)] = [(Name.federated, trained.federated), (Name.centralized, trained.centralized)]
-                if let l = local {
-                    let w: MixtureWeights
-                    switch c.mixtureErrors {
-                    case .inSample:
-                        w = try Personalization.adaptiveWeights(global: trained.federated, local: l, features: fx, table: ft)
-                    case .crossFitted(let folds):
-                        w = try Personalization.crossFittedWeights(global: trained.federated, features: fx, table: ft, folds: folds,
-                                                                   seed: c.partition.seed &+ UInt64(i)) { x, t in try trained.trainLocal(x, t, i) }
-                    }
-                    let mixture = try MixtureRouter(global: trained.federated, local: l, weights: w)
-                    weights = w
-                    named += [(Name.local, l), (Name.adaptive, mixture)]
-                }
-                named.append((Name.fineTuned, tuned))
-                switch clientEvaluators[i] {
-                case .success(let (evaluator, x)):
-                    var predictions = try named.map { ($0.0, try $0.1.predict(features: x)) }
-                    if gate != nil { predictions.insert((Name.federatedSafe, safe(predictions[0].1)), at: 1) }
-                    let report = try evaluator.evaluate(predictions)
-                    evaluations.append(ClientEvaluation(client: shard.id, report: report, skipped: nil, mixtureWeights: weights).keepingCurves(withCurves.contains(i)))
-                case .failure(let error):
-                    evaluations.append(ClientEvaluation(client: shard.id, report: nil, skipped: "\(error)", mixtureWeights: weights))
-                }
+                if let why = outcome.missingLocal { missing[shards[i].id] = why }
+                evaluations.append(outcome.evaluation)
             }
             progress?(TrainingProgress(stage: "\(family.rawValue): local, fine-tuned and evaluated", step: shards.count, total: shards.count))
             families.append(FamilyResult(family: family, global: global, clients: evaluations, rounds: trained.rounds,
@@ -339,6 +321,90 @@ public enum Simulation {
         return SimulationResult(configuration: c, clients: summaries, globalTestQueries: globalTest.queryCount,
                                 centralizedTrainCells: pooledTrain.observed.lazy.filter { $0 }.count, families: families, shards: shards,
                                 heldOut: holdOuts.map(\.validation))
+    }
+
+    /// What one client's evaluation adds to a family's results.
+    struct ClientOutcome: Sendable {
+        /// The local router's predictions on the global test set (for clients scored there).
+        var localOnGlobalTest: RouterPredictions?
+        var evaluation: ClientEvaluation
+        /// Why the client has no local router, if it has none.
+        var missingLocal: String?
+    }
+
+    /// Client `i`'s local, fine-tuned and mixture routers, evaluated on its own test set (and the local one
+    /// on the global test set when `testFeatures` is given); the routers are dropped on return.
+    static func clientOutcome(_ i: Int, shard: ClientShard, data: (features: Matrix, table: EvaluationTable), trained: TrainedFamily,
+                              c: SimulationConfiguration, gate: SafetyGate?, evaluator: Result<(Evaluator, Matrix), any Error>,
+                              testFeatures: Matrix?, keepCurves: Bool) throws -> ClientOutcome {
+        let (fx, ft) = data
+        var local: (any Router)?
+        var missing: String?
+        do {
+            local = try trained.trainLocal(fx, ft, i)
+        } catch RouterError.noTrainingData(let why) {
+            missing = why
+        }
+        let tuned = try trained.fineTune(data, i)
+        var onGlobal: RouterPredictions?
+        if let local, let testFeatures { onGlobal = try local.predict(features: testFeatures) }
+        var weights: MixtureWeights?
+        var named: [(String, any Router)] = [(Name.federated, trained.federated), (Name.centralized, trained.centralized)]
+        if let l = local {
+            let w: MixtureWeights
+            switch c.mixtureErrors {
+            case .inSample:
+                w = try Personalization.adaptiveWeights(global: trained.federated, local: l, features: fx, table: ft)
+            case .crossFitted(let folds):
+                w = try Personalization.crossFittedWeights(global: trained.federated, features: fx, table: ft, folds: folds,
+                                                           seed: c.partition.seed &+ UInt64(i)) { x, t in try trained.trainLocal(x, t, i) }
+            }
+            let mixture = try MixtureRouter(global: trained.federated, local: l, weights: w)
+            weights = w
+            named += [(Name.local, l), (Name.adaptive, mixture)]
+        }
+        named.append((Name.fineTuned, tuned))
+        switch evaluator {
+        case .success(let (evaluator, x)):
+            var predictions = try named.map { ($0.0, try $0.1.predict(features: x)) }
+            if gate != nil {
+                var safe = predictions[0].1
+                safe.safety = gate
+                predictions.insert((Name.federatedSafe, safe), at: 1)
+            }
+            let report = try evaluator.evaluate(predictions)
+            return ClientOutcome(localOnGlobalTest: onGlobal, evaluation: ClientEvaluation(client: shard.id, report: report, skipped: nil, mixtureWeights: weights)
+                .keepingCurves(keepCurves), missingLocal: missing)
+        case .failure(let error):
+            return ClientOutcome(localOnGlobalTest: onGlobal, evaluation: ClientEvaluation(client: shard.id, report: nil, skipped: "\(error)", mixtureWeights: weights),
+                                 missingLocal: missing)
+        }
+    }
+
+    /// Runs `work` for 0..<count with at most `parallel` at once and hands each result to `merge` in index
+    /// order as soon as it and all earlier ones are done (so at most about `parallel` results wait in memory).
+    static func inClientOrder<T: Sendable>(_ count: Int, parallel: Int, _ work: @escaping @Sendable (Int) throws -> T,
+                                           merge: (Int, T) throws -> Void) async throws {
+        try await withThrowingTaskGroup(of: (Int, T).self) { group in
+            var next = 0
+            func start(_ group: inout ThrowingTaskGroup<(Int, T), any Error>) {
+                guard next < count else { return }
+                let i = next
+                next += 1
+                group.addTask { (i, try work(i)) }
+            }
+            for _ in 0..<max(1, parallel) { start(&group) }
+            var early: [Int: T] = [:]
+            var merged = 0
+            while let (i, result) = try await group.next() {
+                early[i] = result
+                while let r = early.removeValue(forKey: merged) {
+                    try merge(merged, r)
+                    merged += 1
+                }
+                start(&group)
+            }
+        }
     }
 
     /// Clients singled out for costly reporting (local routers scored on the global test set, or
@@ -414,14 +480,14 @@ public enum Simulation {
 
     /// A family's federated and centralized routers, and how to make a client's own routers: those are
     /// trained when the client is evaluated and dropped after, so memory does not grow with the client count.
-    struct TrainedFamily {
+    struct TrainedFamily: Sendable {
         var federated: any Router { federatedFile }
         var federatedFile: AnyRouter
         var centralized: any Router
         /// Trains client `i`'s local router on given data (for local baselines and cross-fitting).
-        var trainLocal: (Matrix, EvaluationTable, Int) throws -> any Router
+        var trainLocal: @Sendable (Matrix, EvaluationTable, Int) throws -> any Router
         /// Client `i`'s router fine-tuned from the federated one on its own data.
-        var fineTune: ((features: Matrix, table: EvaluationTable), Int) throws -> any Router
+        var fineTune: @Sendable ((features: Matrix, table: EvaluationTable), Int) throws -> any Router
         var rounds: [RoundReport]?
         var kmeansReport: KMeansFederationReport?
     }
@@ -433,7 +499,7 @@ public enum Simulation {
                       localData: [(features: Matrix, table: EvaluationTable)], localValidation: [ModelSelection.Validation]?,
                       pooled: (Matrix, EvaluationTable), pooledValidation: ModelSelection.Validation?,
                       progress: ProgressHandler?) async throws -> TrainedFamily {
-        func ownValidation(_ i: Int) -> ModelSelection.Validation? { localValidation.map { $0[i] } }
+        @Sendable func ownValidation(_ i: Int) -> ModelSelection.Validation? { localValidation.map { $0[i] } }
         switch family {
         case .mlp, .mf:
             // The MF-Router is the MLP machinery over a bilinear network (`MFRouter`).
@@ -444,14 +510,13 @@ public enum Simulation {
             progress?(TrainingProgress(stage: "\(name): centralized", step: 0, total: 1))
             let centralized = try MLPTrainer.train(features: pooled.0, table: pooled.1, configuration: base,
                                                    validation: settings.selectBestRound == true ? pooledValidation : nil)
-            let trainLocal: (Matrix, EvaluationTable, Int) throws -> any Router = { x, t, i in
+            let trainLocal: @Sendable (Matrix, EvaluationTable, Int) throws -> any Router = { x, t, i in
                 var lc = base
                 lc.seed = SeededRandom(seed: settings.seed).derivedSeed(0x10CA1 &+ UInt64(i))
                 return try MLPTrainer.train(features: x, table: t, configuration: lc, validation: settings.selectBestRound == true ? ownValidation(i) : nil)
             }
-            var tune = settings.local
-            tune.epochs = c.fineTuneEpochs
-            let fineTune: ((features: Matrix, table: EvaluationTable), Int) throws -> any Router = { d, i in
+            let tune = { var t = settings.local; t.epochs = c.fineTuneEpochs; return t }()
+            let fineTune: @Sendable ((features: Matrix, table: EvaluationTable), Int) throws -> any Router = { d, i in
                 // One fine-tuning seed per client for both parametric families (what the export hands each client).
                 let seed = fineTuneSeed(mlpSeed: c.mlp.seed, client: i)
                 return try Personalization.fineTune(federated, features: d.features, table: d.table, settings: tune, seed: seed)
@@ -467,14 +532,14 @@ public enum Simulation {
                                                     configuration: c.kmeans.kmeans(clusters: c.kmeans.globalClusters, seed: c.kmeans.seed),
                                                     candidates: pooledValidation == nil ? [c.kmeans.globalClusters] : candidates, validation: pooledValidation).router
             // Local K-Means: the cluster counts capped by the client's number of queries.
-            let trainLocal: (Matrix, EvaluationTable, Int) throws -> any Router = { x, t, i in
+            let trainLocal: @Sendable (Matrix, EvaluationTable, Int) throws -> any Router = { x, t, i in
                 guard x.rows >= 1 else { throw RouterError.noTrainingData("no local training queries") }
                 let own = ownValidation(i)
                 return try ModelSelection.kmeans(features: x, table: t,
                                                  configuration: c.kmeans.kmeans(clusters: c.kmeans.globalClusters, seed: SeededRandom(seed: c.kmeans.seed).derivedSeed(0x10CA1 &+ UInt64(i))),
                                                  candidates: own == nil ? [c.kmeans.globalClusters] : candidates, validation: own).router
             }
-            let fineTune: ((features: Matrix, table: EvaluationTable), Int) throws -> any Router = { d, _ in
+            let fineTune: @Sendable ((features: Matrix, table: EvaluationTable), Int) throws -> any Router = { d, _ in
                 try Personalization.fineTune(federated, features: d.features, table: d.table, priorStrength: c.kmeansPriorStrength)
             }
             return TrainedFamily(federatedFile: AnyRouter(federated), centralized: central, trainLocal: trainLocal, fineTune: fineTune, kmeansReport: report)

@@ -95,6 +95,19 @@ import Testing
         #expect(try encoder.encode(c) != ja)
     }
 
+    /// Clients run at once (federated rounds, local training, evaluation) give the same numbers as one at a time.
+    @Test func parallelClientsGiveBitIdenticalResults() async throws {
+        let table = try SyntheticData.table(queries: 500, seed: 2)
+        var c = Self.configuration
+        c.families = [.mlp, .kmeans]
+        let one = try await Simulation.run(table, configuration: c, parallelClients: 1)
+        let three = try await Simulation.run(table, configuration: c, parallelClients: 3)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
+        #expect(try encoder.encode(one) == encoder.encode(three))
+        #expect(one.families.allSatisfy { $0.clients.count == 4 })
+    }
+
     @Test func heldOutRowsSelectAndGateAndKNNRunsAsABaseline() async throws {
         let table = try SyntheticData.table(queries: 700, seed: 7)
         var c = Self.configuration

@@ -39,6 +39,7 @@ struct SimulateCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Fraction of each client's rows kept as its local test set.") var localTestFraction = 0.25
     @Option(name: .long, help: "Privacy floor: fewest local rows behind any shared aggregate.") var minGroupSize = 3
     @Option(name: .long, help: "Clients whose own-test frontier curves are kept in result.json and written as report folders: all up to this many, a seeded sample beyond (the others keep their AUC figures).") var clientCurves = SimulationConfiguration.defaultClientCurves
+    @Option(name: .long, help: "Clients trained and evaluated at once (default: one per core); the results are the same for any number.") var parallelClients = ProcessInfo.processInfo.activeProcessorCount
     @Option(name: .long, help: "Clients whose local routers are also scored on the global test set: all up to this many, a seeded sample of this many beyond (0: none). Every client is still evaluated on its own test set.") var localGlobalClients = SimulationConfiguration.defaultLocalGlobalClients
     @Option(name: .long, help: "Share of each client's training rows held out for validation: best-round (MLP, MF) and cluster-count (K-Means) selection and the safe federated router's gate, for the federated, centralized and local routers alike (0: none).") var validationFraction = 0.15
     @Option(name: .long, parsing: .upToNextOption, help: "K-Means: global cluster counts to choose from on the validation rows.") var clusterCandidates: [Int] = [10, 20, 30, 40]
@@ -81,6 +82,7 @@ struct SimulateCommand: AsyncParsableCommand {
         if let problem = Simulation.familiesProblem(families) { throw ValidationError("--families: \(problem)") }
         if exportFederation != nil, encoderOptions.encoder != .hashed { throw ValidationError("--export-federation needs the hashed encoder") }
         guard localGlobalClients >= 0, clientCurves >= 0 else { throw ValidationError("--local-global-clients and --client-curves must be ≥ 0") }
+        guard (1...1024).contains(parallelClients) else { throw ValidationError("--parallel-clients must be in 1…1024, not \(parallelClients)") }
         guard mixtureFolds >= 2 else { throw ValidationError("--mixture-folds must be at least 2") }
         guard (0..<1).contains(validationFraction) else { throw ValidationError("--validation-fraction must be in [0, 1)") }
         guard !clusterCandidates.isEmpty, clusterCandidates.allSatisfy({ $0 >= 1 }) else { throw ValidationError("--cluster-candidates must be counts ≥ 1") }
@@ -143,7 +145,7 @@ struct SimulateCommand: AsyncParsableCommand {
             c.setSeed(seed)
             let bar = ProgressBar(label: "seed \(seed)", total: 100)
             let options = encoderOptions
-            let result = try await Simulation.run(table, configuration: c, featurize: { options.features($1, encoder: $0) }) { p in
+            let result = try await Simulation.run(table, configuration: c, featurize: { options.features($1, encoder: $0) }, parallelClients: parallelClients) { p in
                 bar.update(min(99, p.total > 0 ? 100 * p.step / p.total : 0), detail: p.stage + (p.loss.map { String(format: " loss %.4f", $0) } ?? ""))
             }
             bar.finish()
