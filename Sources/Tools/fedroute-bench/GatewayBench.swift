@@ -93,7 +93,7 @@ enum GatewayBench {
     /// with a key (SQLite), with a budgeted key (a reservation per request) and, when
     /// `FEDROUTE_BENCH_POSTGRES_URL` names a database, with a budgeted key on PostgreSQL. One client, the
     /// configurations interleaved round by round; medians over rounds of each one's p50 and p99.
-    static func keys(pipeline: RoutingPipeline, logger: Logger) async throws {
+    static func keys(pipeline: RoutingPipeline, logger: Logger, rounds: Int = 6, requests: Int = 1000) async throws {
         let models = pipeline.router.models
         let reply = FakeUpstream.Reply(text: "ok", promptTokens: 60, completionTokens: 96)
         let fake = FakeUpstream(behaviors: Dictionary(uniqueKeysWithValues: models.map { ($0, FakeUpstream.Behavior.answer(reply)) }))
@@ -103,7 +103,7 @@ enum GatewayBench {
         defer { try? FileManager.default.removeItem(at: directory) }
         let secret = try KeySecret(String(repeating: "bench-secret-", count: 4))
         let chat = shortQuestions()
-        print("\ngateway with keys (hashed TF-IDF router, chat questions, 1 client, configurations interleaved over 6 rounds of 1,000 requests after a warm-up round, order rotated)")
+        print("\ngateway with keys (hashed TF-IDF router, chat questions, 1 client, configurations interleaved over \(rounds) rounds of \(requests) requests after a warm-up round, order rotated)")
         try await fake.withRunning(logger: logger) { base in
             let config = try GatewayConfiguration(gateway: .init(lambda: 1), models: models.map { ModelEndpoint(name: $0, baseURL: base, price: TokenPrice(input: 1, output: 2)) })
             let http = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: UpstreamClient.httpConfiguration(config.gateway))
@@ -119,7 +119,11 @@ enum GatewayBench {
             setups.append(("budgeted key, SQLite", budgeted, .keys(secret), budgetKey))
             try await withPostgres(logger: logger) { postgres in
                 if let postgres {
+                    // One database for the three PostgreSQL rows, as replicas would share it.
+                    let (_, plain) = try await postgres.createKey(name: "bench", policy: .init(rpm: 1_000_000), expiresAt: nil, secret: secret)
                     let (_, key) = try await postgres.createKey(name: "budget", policy: .init(budgetUSD: 1e9), expiresAt: nil, secret: secret)
+                    setups.append(("auth off, PostgreSQL log", postgres, .open, nil))
+                    setups.append(("key (RPM limit), PostgreSQL", postgres, .keys(secret), plain))
                     setups.append(("budgeted key, PostgreSQL", postgres, .keys(secret), key))
                 }
                 var gateways: [Gateway] = []
@@ -130,17 +134,25 @@ enum GatewayBench {
                     let direct = base + "/chat/completions"
                     var p50: [[Double]] = Array(repeating: [], count: setups.count + 1), p99 = p50
                     // Round 0 warms up; later rounds rotate the order so that no configuration always runs first.
-                    for round in 0..<7 {
+                    for round in 0...rounds {
                         let order = (0...ports.count).map { ($0 + round) % (ports.count + 1) }
                         for i in order {
                             let run = i == 0
-                                ? try await measure(client, url: direct, model: models[0], texts: chat, concurrency: 1, total: 1000)
+                                ? try await measure(client, url: direct, model: models[0], texts: chat, concurrency: 1, total: requests)
                                 : try await measure(client, url: "http://127.0.0.1:\(ports[i - 1])/v1/chat/completions", model: "auto", texts: chat,
-                                                    concurrency: 1, total: 1000, key: setups[i - 1].3)
+                                                    concurrency: 1, total: requests, key: setups[i - 1].3)
                             if round > 0 { p50[i].append(run.percentile(0.5)); p99[i].append(run.percentile(0.99)) }
                         }
                     }
-                    func median(_ v: [Double]) -> Double { v.sorted()[v.count / 2] }
+                    func median(_ v: [Double]) -> Double {
+                        let s = v.sorted()
+                        return s.count % 2 == 1 ? s[s.count / 2] : (s[s.count / 2 - 1] + s[s.count / 2]) / 2
+                    }
+                    /// Per round, this configuration minus auth off (measured in the same round): median and range, ms.
+                    func paired(_ x: [Double], _ off: [Double]) -> String {
+                        let d = zip(x, off).map { ($0 - $1) * 1e3 }
+                        return String(format: "%+.2f [%+.2f, %+.2f]", median(d), d.min() ?? 0, d.max() ?? 0)
+                    }
                     print(String(format: "    direct                      p50 %6.2f ms   p99 %6.2f ms", median(p50[0]) * 1e3, median(p99[0]) * 1e3))
                     for (i, setup) in setups.enumerated() {
                         let a50 = (median(p50[i + 1]) - median(p50[0])) * 1e3, a99 = (median(p99[i + 1]) - median(p99[0])) * 1e3
@@ -148,6 +160,11 @@ enum GatewayBench {
                         print(String(format: "    %@ p50 %6.2f ms   p99 %6.2f ms   added: p50 %+.2f ms, p99 %+.2f ms; vs auth off: p50 %+.2f ms, p99 %+.2f ms",
                                      setup.0.padding(toLength: 28, withPad: " ", startingAt: 0), median(p50[i + 1]) * 1e3, median(p99[i + 1]) * 1e3,
                                      a50, a99, vsOff50, vsOff99))
+                        // Against auth off on the same store (PostgreSQL rows against the PostgreSQL log).
+                        let off = setup.0.hasSuffix("PostgreSQL") ? (setups.firstIndex { $0.0 == "auth off, PostgreSQL log" }.map { $0 + 1 } ?? 1) : 1
+                        if i + 1 != off {
+                            print("      minus \(setups[off - 1].0) in the same round, median [min, max] over rounds: p50 \(paired(p50[i + 1], p50[off])) ms, p99 \(paired(p99[i + 1], p99[off])) ms")
+                        }
                     }
                 }
             }

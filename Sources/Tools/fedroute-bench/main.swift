@@ -13,7 +13,7 @@ import Logging
 // routing latency (µs/query, batched and single), a simulated federation's round time and bytes,
 // MiniLM throughput, the gateway's load figures and a federation over the network, on
 // routerbench-3task when ../shared is present, else on synthetic queries of the same shape.
-// SECTION: gemm, federation, network, minilm, gateway, engines (with --federation DIR, alone), mlp-train
+// SECTION: gemm, federation, network, minilm, gateway, gateway-keys, engines (with --federation DIR, alone), mlp-train
 // ([--rows N] [--epochs E], alone: the training loop on synthetic data, as scripts/bench-compare.py runs it), minilm-speed
 // ([--tokens N] [--queries Q], alone: the MiniLM forward pass on token ids, as scripts/bench-compare.py runs it) (data,
 // features and the routers are always built, since the later sections use them).
@@ -33,7 +33,9 @@ func best(of runs: Int, _ body: () throws -> Void) rethrows -> Double {
 let arguments = Array(CommandLine.arguments.dropFirst())
 let onlyIndex = arguments.firstIndex(of: "--only")
 let only = onlyIndex.flatMap { $0 + 1 < arguments.count ? arguments[$0 + 1] : nil }
-let dataPath = arguments.enumerated().first { !$0.element.hasPrefix("-") && $0.offset != onlyIndex.map { $0 + 1 } }?.element ?? "../shared/data/routerbench-3task"
+// The data is the first argument that is neither a flag nor a flag's value.
+let dataPath = arguments.enumerated().first { !$0.element.hasPrefix("-") && ($0.offset == 0 || !arguments[$0.offset - 1].hasPrefix("--")) }?.element
+    ?? "../shared/data/routerbench-3task"
 func enabled(_ section: String) -> Bool { only == nil || only == section }
 // `--only engines --federation DIR`: the in-process row of scripts/flower-bench.sh.
 if only == "engines" {
@@ -229,6 +231,14 @@ if !enabled("minilm") {
                  Double(short.reduce(0) { $0 + minilm.tokenIDs($1).count }) / Double(short.count)))
 } else {
     print("\nMiniLM-L6 embedder: weights not found in \(MiniLMEncoder.configuredDirectory) (run scripts/fetch-minilm.sh)")
+}
+
+// `--only gateway-keys [--rounds R] [--requests N]`: the keys rows alone, with more rounds and requests per
+// round for a steadier p99 (the p99 of 1,000 requests is their 10th slowest).
+if only == "gateway-keys" {
+    func value(_ flag: String, _ fallback: Int) -> Int { arguments.firstIndex(of: flag).flatMap { $0 + 1 < arguments.count ? Int(arguments[$0 + 1]) : nil } ?? fallback }
+    try await GatewayBench.keys(pipeline: pipeline, logger: Logger(label: "bench", factory: { _ in SwiftLogNoOpLogHandler() }),
+                                rounds: max(1, value("--rounds", 6)), requests: max(100, value("--requests", 1000)))
 }
 
 // The gateway under load: requests/s and the latency it adds over calling the upstream directly.
