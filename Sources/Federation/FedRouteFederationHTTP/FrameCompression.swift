@@ -10,7 +10,7 @@ import FedRouteNumerics
 /// or a LAN the deflate time costs more than the bytes it saves (see the README's performance section).
 public enum FrameCompression: String, Sendable, Codable, CaseIterable {
     case none
-    /// `ShuffleDeflateCodec`: byte planes, then deflate level 1.
+    /// `ShuffleDeflateCodec`: byte planes, then deflate (Huffman coding only).
     case shuffleDeflate = "shuffle-deflate"
 
     /// The codec, nil for `none`.
