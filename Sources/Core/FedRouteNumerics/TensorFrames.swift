@@ -25,6 +25,8 @@ public enum TensorFrames {
     public static let codedMagic = Data("FRF2".utf8)
     /// Most arrays one frame may carry.
     public static let maxArrays = 1 << 16
+    /// Most bytes a frame's arrays may decode to when the reader names no limit of its own.
+    public static let defaultMaxDecodedBytes = 256 << 20
     /// Arrays smaller than this are written as they are (a codec would not pay for its table entry), and
     /// are not looked up in a `TensorFrameCache`.
     public static let minSharedBytes = 16 << 10
@@ -172,7 +174,7 @@ public enum TensorFrames {
     /// Decodes a frame. Coded arrays are decoded by the codec of their id among `codecs` (an unknown id is an
     /// error); their decoded sizes together may not pass `maxDecodedBytes`.
     public static func decode<T: Decodable>(_ type: T.Type, from data: Data, with decoder: JSONDecoder, codecs: [any TensorFrameCodec] = [],
-                                            maxDecodedBytes: Int = 256 << 20) throws -> T {
+                                            maxDecodedBytes: Int = defaultMaxDecodedBytes) throws -> T {
         let (json, blobs) = try data.withUnsafeBytes { try split($0, codecs: codecs, maxDecodedBytes: maxDecodedBytes) }
         decoder.userInfo[.tensorBlobs] = Reader(blobs: blobs)
         defer { decoder.userInfo[.tensorBlobs] = nil }
@@ -180,7 +182,7 @@ public enum TensorFrames {
     }
 
     /// The JSON and the (decoded) arrays of a frame, every size checked before it is used.
-    static func split(_ bytes: UnsafeRawBufferPointer, codecs: [any TensorFrameCodec] = [], maxDecodedBytes: Int = 256 << 20) throws -> (Data, [Data]) {
+    static func split(_ bytes: UnsafeRawBufferPointer, codecs: [any TensorFrameCodec] = [], maxDecodedBytes: Int = defaultMaxDecodedBytes) throws -> (Data, [Data]) {
         func corrupt(_ why: String) -> DecodingError { .dataCorrupted(.init(codingPath: [], debugDescription: "tensor frame: \(why)")) }
         var offset = 0
         func read(_ width: Int) throws -> UInt64 {

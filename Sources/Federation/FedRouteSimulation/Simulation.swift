@@ -284,11 +284,10 @@ public enum Simulation {
             // The safe federated router: its gate is calibrated on the clients' held-out rows.
             let gate = try await coordinator.calibrateSafetyGate(trained.federatedFile, normalizer: pooledNormalizer, lambdas: c.safetyLambdas,
                                                                  descriptions: descriptions)
-            func safe(_ p: RouterPredictions) -> RouterPredictions { var q = p; q.safety = gate; return q }
             // Global test set.
             let federatedTest = try trained.federated.predict(features: testFeatures)
             var routers: [(name: String, predictions: RouterPredictions)] = [(Name.federated, federatedTest)]
-            if gate != nil { routers.append((Name.federatedSafe, safe(federatedTest))) }
+            if gate != nil { routers.append((Name.federatedSafe, safe(federatedTest, gate: gate))) }
             routers.append((Name.centralized, try trained.centralized.predict(features: testFeatures)))
             var global = try globalEvaluator.evaluate(routers)
             // Client by client: its local and fine-tuned routers are trained, scored on the global test set
@@ -303,7 +302,8 @@ public enum Simulation {
                 try clientOutcome(i, shard: shards[i], data: localData[i], trained: trained, c: c, gate: gate, evaluator: evaluators[i],
                                   testFeatures: scoredGlobally.contains(i) ? testFeatures : nil, keepCurves: withCurves.contains(i))
             }
-            try await inClientOrder(shards.count, parallel: parallelClients, evaluate) { i, outcome in
+            try await InOrder.forEach(shards.count, parallel: parallelClients, { i in { Result { try evaluate(i) } } }) { i, result in
+                let outcome = try result.get()
                 progress?(TrainingProgress(stage: stage, step: i, total: shards.count))
                 if let p = outcome.localOnGlobalTest {
                     try globalEvaluator.addRouter(name: Name.local(shards[i].id), predictions: p, to: &global)
@@ -311,7 +311,7 @@ public enum Simulation {
                 if let why = outcome.missingLocal { missing[shards[i].id] = why }
                 evaluations.append(outcome.evaluation)
             }
-            progress?(TrainingProgress(stage: "\(family.rawValue): local, fine-tuned and evaluated", step: shards.count, total: shards.count))
+            progress?(TrainingProgress(stage: stage, step: shards.count, total: shards.count))
             families.append(FamilyResult(family: family, global: global, clients: evaluations, rounds: trained.rounds,
                                          kmeans: trained.kmeansReport, missingLocal: missing,
                                          localsScoredGlobally: scoredGlobally.count < shards.count ? scoredGlobally.count : nil,
@@ -321,6 +321,13 @@ public enum Simulation {
         return SimulationResult(configuration: c, clients: summaries, globalTestQueries: globalTest.queryCount,
                                 centralizedTrainCells: pooledTrain.observed.lazy.filter { $0 }.count, families: families, shards: shards,
                                 heldOut: holdOuts.map(\.validation))
+    }
+
+    /// The federated router's predictions behind its safety gate.
+    static func safe(_ p: RouterPredictions, gate: SafetyGate?) -> RouterPredictions {
+        var q = p
+        q.safety = gate
+        return q
     }
 
     /// What one client's evaluation adds to a family's results.
@@ -367,43 +374,13 @@ public enum Simulation {
         switch evaluator {
         case .success(let (evaluator, x)):
             var predictions = try named.map { ($0.0, try $0.1.predict(features: x)) }
-            if gate != nil {
-                var safe = predictions[0].1
-                safe.safety = gate
-                predictions.insert((Name.federatedSafe, safe), at: 1)
-            }
+            if gate != nil { predictions.insert((Name.federatedSafe, safe(predictions[0].1, gate: gate)), at: 1) }
             let report = try evaluator.evaluate(predictions)
             return ClientOutcome(localOnGlobalTest: onGlobal, evaluation: ClientEvaluation(client: shard.id, report: report, skipped: nil, mixtureWeights: weights)
                 .keepingCurves(keepCurves), missingLocal: missing)
         case .failure(let error):
             return ClientOutcome(localOnGlobalTest: onGlobal, evaluation: ClientEvaluation(client: shard.id, report: nil, skipped: "\(error)", mixtureWeights: weights),
                                  missingLocal: missing)
-        }
-    }
-
-    /// Runs `work` for 0..<count with at most `parallel` at once and hands each result to `merge` in index
-    /// order as soon as it and all earlier ones are done (so at most about `parallel` results wait in memory).
-    static func inClientOrder<T: Sendable>(_ count: Int, parallel: Int, _ work: @escaping @Sendable (Int) throws -> T,
-                                           merge: (Int, T) throws -> Void) async throws {
-        try await withThrowingTaskGroup(of: (Int, T).self) { group in
-            var next = 0
-            func start(_ group: inout ThrowingTaskGroup<(Int, T), any Error>) {
-                guard next < count else { return }
-                let i = next
-                next += 1
-                group.addTask { (i, try work(i)) }
-            }
-            for _ in 0..<max(1, parallel) { start(&group) }
-            var early: [Int: T] = [:]
-            var merged = 0
-            while let (i, result) = try await group.next() {
-                early[i] = result
-                while let r = early.removeValue(forKey: merged) {
-                    try merge(merged, r)
-                    merged += 1
-                }
-                start(&group)
-            }
         }
     }
 

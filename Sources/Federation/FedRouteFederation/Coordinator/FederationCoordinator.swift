@@ -37,30 +37,15 @@ public struct FederationCoordinator: Sendable {
     /// (sums) replies holds one at a time when clients are asked one at a time, however many there are.
     func ask(_ indices: [Int], _ request: @Sendable (Int) -> FederatedRequest,
              fold: (Int, Result<FederatedReply, any Error>) -> Void) async {
-        await withTaskGroup(of: (Int, Result<FederatedReply, any Error>).self) { group in
-            // Tasks carry their position in `indices`, so a repeated index is asked (and folded) twice.
-            var pending = indices.enumerated().makeIterator()
-            func start(_ group: inout TaskGroup<(Int, Result<FederatedReply, any Error>)>) {
-                guard let (position, index) = pending.next() else { return }
-                let client = clients[index], message = request(index)
-                group.addTask { await Self.call(client, message, index: position) }
-            }
-            for _ in 0..<maxConcurrentRequests { start(&group) }
-            var early: [Int: Result<FederatedReply, any Error>] = [:]
-            var next = 0
-            for await (position, result) in group {
-                early[position] = result
-                while let r = early.removeValue(forKey: next) {
-                    fold(indices[next], r)
-                    next += 1
-                }
-                start(&group)
-            }
-        }
+        // Work goes by position in `indices`, so a repeated index is asked (and folded) twice.
+        await InOrder.forEach(indices.count, parallel: maxConcurrentRequests, { position in
+            let client = clients[indices[position]], message = request(indices[position])
+            return { await Self.call(client, message) }
+        }, merge: { position, result in fold(indices[position], result) })
     }
 
-    static func call(_ client: any FederatedClient, _ request: FederatedRequest, index: Int) async -> (Int, Result<FederatedReply, any Error>) {
-        do { return (index, .success(try await client.handle(request))) } catch { return (index, .failure(error)) }
+    static func call(_ client: any FederatedClient, _ request: FederatedRequest) async -> Result<FederatedReply, any Error> {
+        do { return .success(try await client.handle(request)) } catch { return .failure(error) }
     }
 
     /// Asks every client and requires every one to answer with the expected reply case.
