@@ -123,6 +123,17 @@ static int detect_isa(void) {
     return 0;
 }
 
+int fr_cpu_blas_level(void) {
+#ifdef FR_X86
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq") &&
+        __builtin_cpu_supports("avx512vl"))
+        return 2;
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return 1;
+#endif
+    return 0;
+}
+
 int fr_gemm_isa(void) {
     // Idempotent and race-benign: every thread computes the same value.
     static int isa = -1;

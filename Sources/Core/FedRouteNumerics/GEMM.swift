@@ -23,13 +23,29 @@ public enum GEMMBackend: String, Sendable {
 ///
 /// Uses an optimised BLAS where the machine has one (Accelerate on Apple platforms, OpenBLAS on
 /// Linux, found at run time so the package builds and runs without it) and the portable kernel
-/// otherwise. Set `FEDROUTE_BLAS=portable` to force the fallback, or `FEDROUTE_BLAS=/path/lib.so`
+/// otherwise; OpenBLAS kernels chosen for an older CPU than this one are corrected or passed over
+/// (`OpenBLASCore`). Set `FEDROUTE_BLAS=portable` to force the fallback, or `FEDROUTE_BLAS=/path/lib.so`
 /// to name a CBLAS library. OpenBLAS is set to one thread and large products are split by rows over
 /// fedroute's own threads (`FEDROUTE_BLAS_THREADS=library` keeps OpenBLAS's threading instead): its idle
 /// workers spin in `sched_yield` and would take the cores fedroute's element-wise work and servers need.
 public enum GEMM {
     /// The backend `multiply` dispatches to in this process.
     public static var backend: GEMMBackend { CBLASLibrary.loaded == nil ? .portable : CBLASLibrary.loadedBackend }
+
+    /// OpenBLAS's kernel set when `backend` is OpenBLAS (see `OpenBLASCore` for the correction on CPUs it
+    /// does not recognise).
+    public static var openBLASCore: OpenBLASCore? { CBLASLibrary.loaded?.core }
+
+    /// The backend in words, with OpenBLAS's kernels or the portable kernel's instruction set, e.g.
+    /// "openblas (SkylakeX kernels; OpenBLAS chose Prescott)" or "portable (avx512)".
+    public static var backendDescription: String {
+        guard backend == .openBLAS, let core = openBLASCore else {
+            guard backend == .portable else { return backend.rawValue }
+            guard let skipped = CBLASLibrary.selection.passedOver else { return "portable (\(portableInstructionSet))" }
+            return "portable (\(portableInstructionSet); OpenBLAS passed over: its \(skipped.name) kernels lack FMA)"
+        }
+        return "openblas (\(core.name) kernels" + (core.corrected ? "; OpenBLAS chose \(core.detected) on this CPU)" : ")")
+    }
 
     public static func multiply(
         transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float,
@@ -149,6 +165,8 @@ struct CBLASLibrary: @unchecked Sendable {
     let sgemm: SGEMM
     /// True when the library's own threading was turned off at load (OpenBLAS: `openblas_set_num_threads(1)`).
     var singleThreaded = false
+    /// OpenBLAS's kernel set (nil for another library).
+    var core: OpenBLASCore?
 
     func multiply(
         transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float, a: UnsafePointer<Float>, lda: Int,
@@ -158,7 +176,8 @@ struct CBLASLibrary: @unchecked Sendable {
     }
 
     /// Resolved once per process; immutable afterwards.
-    static let loaded: CBLASLibrary? = load()
+    static let selection: (library: CBLASLibrary?, passedOver: OpenBLASCore?) = load()
+    static var loaded: CBLASLibrary? { selection.library }
 
     static var loadedBackend: GEMMBackend {
         #if canImport(Accelerate)
@@ -168,15 +187,16 @@ struct CBLASLibrary: @unchecked Sendable {
         #endif
     }
 
-    private static func load() -> CBLASLibrary? {
+    /// The library, or nil and the OpenBLAS core passed over in favour of the portable kernel.
+    private static func load() -> (library: CBLASLibrary?, passedOver: OpenBLASCore?) {
         let request = getEnvironment("FEDROUTE_BLAS")
-        if request == "portable" || request == "none" { return nil }
+        if request == "portable" || request == "none" { return (nil, nil) }
         #if canImport(Accelerate)
-        return CBLASLibrary(sgemm: { order, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc in
+        return (CBLASLibrary(sgemm: { order, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc in
             cblas_sgemm(
                 CBLAS_ORDER(rawValue: UInt32(order)), CBLAS_TRANSPOSE(rawValue: UInt32(ta)),
                 CBLAS_TRANSPOSE(rawValue: UInt32(tb)), m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
-        })
+        }), nil)
         #elseif canImport(Glibc) || canImport(Musl)
         let candidates = request.map { [$0] } ?? [
             "libopenblas.so.0", "libopenblas.so", "libopenblasp.so.0", "libopenblas64_.so.0",
@@ -185,19 +205,52 @@ struct CBLASLibrary: @unchecked Sendable {
             guard let handle = dlopen(name, RTLD_NOW | RTLD_LOCAL) else { continue }
             guard let symbol = dlsym(handle, "cblas_sgemm") else { continue }
             var library = CBLASLibrary(sgemm: unsafeBitCast(symbol, to: SGEMM.self))
+            if let core = adoptCore(handle) {
+                library.core = core
+                // Kernels without FMA on a CPU with it: the portable GEMM is 2–3× faster (an explicit library or core is honoured).
+                if request == nil, getEnvironment("OPENBLAS_CORETYPE") == nil, OpenBLASCore.portableIsFaster(than: core.name, portableLevel: Int(fr_gemm_isa())) { return (nil, core) }
+            }
             if getEnvironment("FEDROUTE_BLAS_THREADS") != "library", let setThreads = dlsym(handle, "openblas_set_num_threads") {
                 typealias SetThreads = @convention(c) (Int32) -> Void
                 unsafeBitCast(setThreads, to: SetThreads.self)(1)
                 library.singleThreaded = true
             }
-            return library
+            return (library, nil)
         }
-        return nil
+        return (nil, nil)
         #else
-        return nil
+        return (nil, nil)
         #endif
     }
 }
+
+#if !canImport(Accelerate) && (canImport(Glibc) || canImport(Musl))
+extension CBLASLibrary {
+    /// OpenBLAS's kernel set, re-initialised with the CPU's own (`OpenBLASCore`) when OpenBLAS fell back to
+    /// kernels without FMA and `OPENBLAS_CORETYPE` is unset; nil for a library that is not OpenBLAS.
+    ///
+    /// Re-initialising is OpenBLAS's own path: `gotoblas_dynamic_quit()` forgets the choice and
+    /// `gotoblas_dynamic_init()` makes it again from `OPENBLAS_CORETYPE`, which is set for that call only.
+    /// It runs once, while the library is loaded and before any product has used it.
+    fileprivate static func adoptCore(_ handle: UnsafeMutableRawPointer) -> OpenBLASCore? {
+        typealias CoreName = @convention(c) () -> UnsafePointer<CChar>?
+        typealias Hook = @convention(c) () -> Void
+        guard let symbol = dlsym(handle, "openblas_get_corename") else { return nil }
+        let coreName = unsafeBitCast(symbol, to: CoreName.self)
+        func current() -> String { coreName().map { String(cString: $0) } ?? "unknown" }
+        let detected = current()
+        guard getEnvironment("OPENBLAS_CORETYPE") == nil,
+              let target = OpenBLASCore.replacement(for: detected, cpuLevel: OpenBLASCore.cpuLevel),
+              let quit = dlsym(handle, "gotoblas_dynamic_quit"), let initialise = dlsym(handle, "gotoblas_dynamic_init")
+        else { return OpenBLASCore(name: detected, detected: detected) }
+        setenv("OPENBLAS_CORETYPE", target, 1)
+        unsafeBitCast(quit, to: Hook.self)()
+        unsafeBitCast(initialise, to: Hook.self)()
+        unsetenv("OPENBLAS_CORETYPE")
+        return OpenBLASCore(name: current(), detected: detected)
+    }
+}
+#endif
 
 func getEnvironment(_ name: String) -> String? {
     guard let value = getenv(name) else { return nil }

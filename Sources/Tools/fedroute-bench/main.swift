@@ -64,7 +64,7 @@ if only == "minilm-speed" {
     exit(0)
 }
 
-print("fedroute-bench  (GEMM backend: \(GEMM.backend.rawValue), \(ProcessInfo.processInfo.activeProcessorCount) cores)")
+print("fedroute-bench  (GEMM backend: \(GEMM.backendDescription), \(ProcessInfo.processInfo.activeProcessorCount) cores)")
 
 // GEMM.
 if enabled("gemm") { print("\nGEMM (C = A·B, float32; portable kernel: \(GEMM.portableInstructionSet), \(GEMM.portableThreads) threads)") }

@@ -7,6 +7,10 @@
 /// 0 generic 128-bit vectors, 1 AVX2 + FMA, 2 AVX-512F. Decided once, at the first call.
 int fr_gemm_isa(void);
 
+/// The widest x86 kernel family this CPU runs, in OpenBLAS's terms: 2 when it has AVX-512 F, BW, DQ and VL
+/// (what OpenBLAS's SkylakeX kernels use), 1 with AVX2 and FMA (its Haswell kernels), 0 otherwise.
+int fr_cpu_blas_level(void);
+
 /// Bytes of scratch memory `fr_sgemm_rows` needs for one caller (packed panels of A and B).
 size_t fr_gemm_workspace_bytes(void);
 
