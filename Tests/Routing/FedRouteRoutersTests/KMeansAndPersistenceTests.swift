@@ -37,6 +37,43 @@ import Testing
         #expect(try KMeans.fit(points: x, configuration: c) == r)
     }
 
+    /// Above the size where nearest centres, centre sums and variances are split over the cores, every
+    /// figure equals the one-row-at-a-time reference exactly (each sum keeps its order).
+    @Test func parallelStepsEqualTheSequentialReference() {
+        var rng = SeededRandom(seed: 5)
+        let n = 9_000, d = 160, k = 7
+        let x = Matrix(rows: n, cols: d, data: (0..<(n * d)).map { _ in rng.nextFloat() - 0.5 })
+        let w = (0..<n).map { _ in Float(rng.nextInt(below: 3)) }
+        let centres = x.gatherRows([3, 50, 700, 1_000, 4_000, 6_000, 8_999])
+        let (a, dist) = KMeans.assign(points: x, centroids: centres)
+        let dots = x.multiplied(by: centres, transposeOther: true)
+        let pn = x.rowSquaredNorms(), cn = centres.rowSquaredNorms()
+        var counts = [Float](repeating: 0, count: k)
+        for i in 0..<n {
+            var bestJ = 0
+            var bestD = Float.infinity
+            for j in 0..<k where pn[i] - 2 * dots.data[i * k + j] + cn[j] < bestD { bestD = pn[i] - 2 * dots.data[i * k + j] + cn[j]; bestJ = j }
+            #expect(a[i] == bestJ && dist[i] == max(0, bestD))
+            counts[a[i]] += w[i]
+        }
+        let sums = KMeans.centroidsOf(x, w, assignments: a, counts: counts, previous: centres)
+        var reference = Matrix(rows: k, cols: d)
+        for i in 0..<n where w[i] > 0 { for f in 0..<d { reference.data[a[i] * d + f] += w[i] * x.data[i * d + f] } }
+        for j in 0..<k { for f in 0..<d { reference.data[j * d + f] = counts[j] > 0 ? reference.data[j * d + f] / counts[j] : centres.data[j * d + f] } }
+        #expect(sums.data == reference.data)
+        let total = w.reduce(0.0) { $0 + Double($1) }
+        var variance = 0.0
+        for f in 0..<d {
+            var mean = 0.0
+            for i in 0..<n { mean += Double(w[i]) * Double(x[i, f]) }
+            mean /= total
+            var v = 0.0
+            for i in 0..<n { let e = Double(x[i, f]) - mean; v += Double(w[i]) * e * e }
+            variance += v / total
+        }
+        #expect(KMeans.meanVariance(x, w) == variance / Double(d))
+    }
+
     @Test func weightsAndEmptyClusters() throws {
         // Duplicate points: 3 distinct locations, 3 clusters, one location carries all weight.
         let x = Matrix(rowArrays: [[0], [0], [0], [5], [9]])
