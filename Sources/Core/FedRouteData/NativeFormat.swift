@@ -1,3 +1,4 @@
+import FedRouteNumerics
 import Foundation
 
 /// fedroute's native evaluation-log format: JSON Lines, one query per line.
@@ -23,17 +24,17 @@ public enum NativeFormat {
 
     public static func read(path: String, options: LoadOptions, report: inout LoadReport) throws -> EvaluationTable {
         let files = DatasetLoader.isDirectory(path) ? try DatasetLoader.files(in: path, suffix: ".jsonl") : [path]
-        let decoder = JSONDecoder()
         var lines: [(file: String, line: Int, value: Line)] = []
         var modelSet = Set<String>()
         for file in files {
-            for (n, raw) in try DatasetLoader.readText(file).split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
-                if raw.allSatisfy(\.isWhitespace) { continue }
-                do {
-                    let value = try decoder.decode(Line.self, from: Data(raw.utf8))
+            // Lines are decoded over the cores, then taken in file order: the same rows, errors and skips as one by one.
+            for (n, decoded) in decodeLines(try DatasetLoader.readText(file).split(separator: "\n", omittingEmptySubsequences: false)).enumerated() {
+                switch decoded {
+                case nil: continue
+                case .success(let value):
                     lines.append((file, n + 1, value))
                     modelSet.formUnion(value.models.keys)
-                } catch {
+                case .failure(let error):
                     let e = DataError(.malformed, "not a valid fedroute record: \(describe(error))", file: file, line: n + 1)
                     if options.invalidRows == .fail { throw e }
                     report.skipped.append(e)
@@ -61,6 +62,22 @@ public enum NativeFormat {
             }
         }
         return acc.finish(report: &report)
+    }
+
+    /// Each line decoded as a record (nil for a blank line), in parallel over chunks of lines.
+    static func decodeLines(_ raws: [Substring]) -> [Result<Line, any Error>?] {
+        var out = [Result<Line, any Error>?](repeating: nil, count: raws.count)
+        out.withUnsafeMutableBufferPointer { buffer in
+            // Each part writes only its own lines.
+            let shared = RowParallel.Shared(buffer.baseAddress!)
+            RowParallel.forEachRange(count: raws.count, minimumPerPart: 2_048) { range in
+                let decoder = JSONDecoder()
+                for i in range where !raws[i].allSatisfy(\.isWhitespace) {
+                    shared.value[i] = Result { try decoder.decode(Line.self, from: Data(raws[i].utf8)) }
+                }
+            }
+        }
+        return out
     }
 
     /// Writes `table` as native JSONL (models sorted). Unobserved cells are written as `{}` so that
