@@ -502,7 +502,9 @@ public enum Simulation {
             return TrainedFamily(federatedFile: file, centralized: centralized, trainLocal: trainLocal, fineTune: fineTune, rounds: rounds)
         case .kmeans:
             progress?(TrainingProgress(stage: "kmeans: federated", step: 0, total: 1))
-            let (federated, report) = try await coordinator.trainKMeans(c.kmeans)
+            let (federated, report) = try await coordinator.trainKMeans(c.kmeans, progress: { p in
+                progress?(TrainingProgress(stage: "kmeans: \(p.stage)", step: p.step, total: p.total, loss: p.loss))
+            })
             // The same cluster counts to choose from as the federation's (or its one count).
             let candidates = c.kmeans.clusterCandidates.flatMap { $0.isEmpty ? nil : $0 } ?? [c.kmeans.globalClusters]
             let central = try ModelSelection.kmeans(features: pooled.0, table: pooled.1,
