@@ -198,6 +198,8 @@ struct CBLASLibrary: @unchecked Sendable {
                 CBLAS_TRANSPOSE(rawValue: UInt32(tb)), m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
         }), nil)
         #elseif canImport(Glibc) || canImport(Musl)
+        // A core the user pinned with OPENBLAS_CORETYPE is neither corrected nor passed over.
+        let pinned = getEnvironment("OPENBLAS_CORETYPE") != nil
         let candidates = request.map { [$0] } ?? [
             "libopenblas.so.0", "libopenblas.so", "libopenblasp.so.0", "libopenblas64_.so.0",
         ]
@@ -205,10 +207,10 @@ struct CBLASLibrary: @unchecked Sendable {
             guard let handle = dlopen(name, RTLD_NOW | RTLD_LOCAL) else { continue }
             guard let symbol = dlsym(handle, "cblas_sgemm") else { continue }
             var library = CBLASLibrary(sgemm: unsafeBitCast(symbol, to: SGEMM.self))
-            if let core = adoptCore(handle) {
+            if let core = adoptCore(handle, correcting: !pinned) {
                 library.core = core
                 // Kernels without FMA on a CPU with it: the portable GEMM is 2–3× faster (an explicit library or core is honoured).
-                if request == nil, getEnvironment("OPENBLAS_CORETYPE") == nil, OpenBLASCore.portableIsFaster(than: core.name, portableLevel: Int(fr_gemm_isa())) { return (nil, core) }
+                if request == nil, !pinned, OpenBLASCore.portableIsFaster(than: core.name, portableLevel: Int(fr_gemm_isa())) { return (nil, core) }
             }
             if getEnvironment("FEDROUTE_BLAS_THREADS") != "library", let setThreads = dlsym(handle, "openblas_set_num_threads") {
                 typealias SetThreads = @convention(c) (Int32) -> Void
@@ -226,20 +228,20 @@ struct CBLASLibrary: @unchecked Sendable {
 
 #if !canImport(Accelerate) && (canImport(Glibc) || canImport(Musl))
 extension CBLASLibrary {
-    /// OpenBLAS's kernel set, re-initialised with the CPU's own (`OpenBLASCore`) when OpenBLAS fell back to
-    /// kernels without FMA and `OPENBLAS_CORETYPE` is unset; nil for a library that is not OpenBLAS.
+    /// OpenBLAS's kernel set, re-initialised with the CPU's own (`OpenBLASCore`) when `correcting` and OpenBLAS
+    /// fell back to kernels without FMA; nil for a library that is not OpenBLAS.
     ///
     /// Re-initialising is OpenBLAS's own path: `gotoblas_dynamic_quit()` forgets the choice and
     /// `gotoblas_dynamic_init()` makes it again from `OPENBLAS_CORETYPE`, which is set for that call only.
     /// It runs once, while the library is loaded and before any product has used it.
-    fileprivate static func adoptCore(_ handle: UnsafeMutableRawPointer) -> OpenBLASCore? {
+    fileprivate static func adoptCore(_ handle: UnsafeMutableRawPointer, correcting: Bool) -> OpenBLASCore? {
         typealias CoreName = @convention(c) () -> UnsafePointer<CChar>?
         typealias Hook = @convention(c) () -> Void
         guard let symbol = dlsym(handle, "openblas_get_corename") else { return nil }
         let coreName = unsafeBitCast(symbol, to: CoreName.self)
         func current() -> String { coreName().map { String(cString: $0) } ?? "unknown" }
         let detected = current()
-        guard getEnvironment("OPENBLAS_CORETYPE") == nil,
+        guard correcting,
               let target = OpenBLASCore.replacement(for: detected, cpuLevel: OpenBLASCore.cpuLevel),
               let quit = dlsym(handle, "gotoblas_dynamic_quit"), let initialise = dlsym(handle, "gotoblas_dynamic_init")
         else { return OpenBLASCore(name: detected, detected: detected) }
