@@ -31,6 +31,11 @@ public struct AdamW: Sendable {
     public private(set) var step: Int = 0
     private var m: [[Float]]
     private var v: [[Float]]
+    /// Per tensor, per block of 8 elements: whether any gradient in it has been non-zero yet. Until
+    /// then its moments are exactly zero and the update is the decoupled decay alone, which the
+    /// step applies without reading or writing the moments (sparse inputs leave most first-layer
+    /// rows without gradient on a small client).
+    private var moving: [[Bool]]
     /// Per-tensor switch: false exempts a tensor from weight decay.
     public var decayMask: [Bool]
 
@@ -38,6 +43,7 @@ public struct AdamW: Sendable {
         self.configuration = configuration
         m = shapes.map { Array(repeating: 0, count: $0) }
         v = shapes.map { Array(repeating: 0, count: $0) }
+        moving = shapes.map { Array(repeating: false, count: ($0 + 7) / 8) }
         self.decayMask = decayMask ?? Array(repeating: true, count: shapes.count)
     }
 
@@ -55,19 +61,23 @@ public struct AdamW: Sendable {
                 m[t].withUnsafeMutableBufferPointer { mt in
                     v[t].withUnsafeMutableBufferPointer { vt in
                         gradients[t].withUnsafeBufferPointer { g in
+                          moving[t].withUnsafeMutableBufferPointer { mv in
                             precondition(g.count == p.count, "AdamW: gradient size mismatch for tensor \(t)")
-                            guard let p0 = p.baseAddress, let m0 = mt.baseAddress, let v0 = vt.baseAddress, let g0 = g.baseAddress else { return }
-                            let shared = RowParallel.Shared((p: p0, m: m0, v: v0, g: g0))
+                            guard let p0 = p.baseAddress, let m0 = mt.baseAddress, let v0 = vt.baseAddress, let g0 = g.baseAddress,
+                                  let a0 = mv.baseAddress else { return }
+                            let shared = RowParallel.Shared((p: p0, m: m0, v: v0, g: g0, moving: a0))
                             let count = p.count, inverseBias2 = 1 / bc2
                             // Large tensors over the cores, in parts that start on multiples of 8, so every
                             // element is computed exactly as in one pass.
                             RowParallel.forEachRange(count: (count + 7) / 8, minimumPerPart: 8_192) { blocks in
                                 let start = blocks.lowerBound * 8, end = min(count, blocks.upperBound * 8)
-                                let (p, m, v, g) = shared.value
+                                let (p, m, v, g, moving) = shared.value
                                 Self.fusedStep(
                                     count: end - start, parameters: p + start, m: m + start, v: v + start, gradients: g + start,
+                                    moving: moving + blocks.lowerBound,
                                     beta1: c.beta1, beta2: c.beta2, inverseBias2: inverseBias2, epsilon: c.epsilon, stepSize: stepSize, decay: decay)
                             }
+                          }
                         }
                     }
                 }
@@ -77,10 +87,15 @@ public struct AdamW: Sendable {
 
     /// One pass over a tensor, 8 lanes at a time: both moments, the decoupled decay and the step.
     /// Element i is computed by the same expression inside a vector and in the tail.
+    ///
+    /// A block whose moments are still zero (`moving[b]` false) and whose gradient is zero takes the
+    /// decay alone, `p − decay·p`: the full step would give the same bits, since its moments stay +0
+    /// and its step term is `stepSize·0/ε = 0`.
     @inline(__always)
     static func fusedStep(
         count: Int, parameters p: UnsafeMutablePointer<Float>, m: UnsafeMutablePointer<Float>, v: UnsafeMutablePointer<Float>,
-        gradients g: UnsafePointer<Float>, beta1: Float, beta2: Float, inverseBias2: Float, epsilon: Float, stepSize: Float, decay: Float
+        gradients g: UnsafePointer<Float>, moving: UnsafeMutablePointer<Bool>,
+        beta1: Float, beta2: Float, inverseBias2: Float, epsilon: Float, stepSize: Float, decay: Float
     ) {
         typealias V = VectorMath.Vector
         @inline(__always) func update(_ p0: V, _ m0: V, _ v0: V, _ g0: V) -> (V, V, V) {
@@ -93,7 +108,19 @@ public struct AdamW: Sendable {
         }
         var i = 0
         while i + 8 <= count {
-            let (p1, m1, v1) = update(VectorMath.load(p + i), VectorMath.load(m + i), VectorMath.load(v + i), VectorMath.load(g + i))
+            let g0 = VectorMath.load(g + i)
+            if !moving[i / 8] {
+                if VectorMath.isZero(g0) {
+                    if decay != 0 {
+                        let p0 = VectorMath.load(p + i)
+                        VectorMath.store(p0 - decay * p0, p + i)
+                    }
+                    i += 8
+                    continue
+                }
+                moving[i / 8] = true
+            }
+            let (p1, m1, v1) = update(VectorMath.load(p + i), VectorMath.load(m + i), VectorMath.load(v + i), g0)
             VectorMath.store(p1, p + i)
             VectorMath.store(m1, m + i)
             VectorMath.store(v1, v + i)
@@ -101,6 +128,8 @@ public struct AdamW: Sendable {
         }
         if i < count {
             let r = count - i
+            // The tail always takes the full step (at most 7 elements per tensor).
+            moving[i / 8] = true
             let (p1, m1, v1) = update(VectorMath.loadPartial(p + i, r), VectorMath.loadPartial(m + i, r), VectorMath.loadPartial(v + i, r),
                                       VectorMath.loadPartial(g + i, r))
             VectorMath.storePartial(p1, p + i, r)

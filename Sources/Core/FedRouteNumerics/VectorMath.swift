@@ -134,6 +134,15 @@ public enum VectorMath {
     @inline(__always) static func load(_ p: UnsafePointer<Float>) -> Vector { UnsafeRawPointer(p).loadUnaligned(as: Vector.self) }
     @inline(__always) static func store(_ v: Vector, _ p: UnsafeMutablePointer<Float>) { UnsafeMutableRawPointer(p).storeBytes(of: v, as: Vector.self) }
 
+    /// Whether every lane is +0 or -0. An OR of the bits without the sign (SIMD `==` on floats
+    /// compiles to a lane-by-lane loop through memory).
+    @inline(__always) static func isZero(_ v: Vector) -> Bool {
+        let bits = unsafeBitCast(v, to: SIMD8<UInt32>.self) & SIMD8(repeating: 0x7FFF_FFFF)
+        let four = bits.lowHalf | bits.highHalf
+        let two = four.lowHalf | four.highHalf
+        return two[0] | two[1] == 0
+    }
+
     /// The last `count` (< 8) elements as a vector padded with `fill`.
     @inline(__always) static func loadPartial(_ p: UnsafePointer<Float>, _ count: Int, fill: Float = 0) -> Vector {
         var v = Vector(repeating: fill)

@@ -122,6 +122,43 @@ import Testing
         #expect(abs(q[0].values[0] - 0.95) < 1e-6)
     }
 
+    /// Blocks whose gradient has always been zero take the decay alone (without touching their
+    /// moments); every element must still get exactly the bits of the full step, on both sides of
+    /// the first non-zero gradient, with and without decay, at sizes that split over the cores.
+    @Test func adamWSkipsStillBlocksBitForBit() {
+        for (count, decay) in [(37, Float(0.01)), (70_003, 0.01), (70_003, 0)] {
+            let c = AdamWConfiguration(learningRate: 0.01, weightDecay: decay)
+            var rng = SeededRandom(seed: UInt64(count))
+            var p = [Tensor(name: "w", shape: [count], values: (0..<count).map { _ in rng.nextFloat() * 2 - 1 })]
+            var reference = p[0].values
+            var m = [Float](repeating: 0, count: count), v = m
+            var opt = AdamW(configuration: c, shapes: [count])
+            for step in 1...6 {
+                // Half the 8-blocks start moving only at step 4, a quarter never; -0 counts as zero.
+                let g: [Float] = (0..<count).map { i in
+                    let block = i / 8
+                    if block % 4 == 3 || (block % 2 == 1 && step < 4) { return i % 3 == 0 ? -0.0 : 0 }
+                    return rng.nextFloat() * 2 - 1
+                }
+                opt.update(&p, gradients: [g])
+                // The full step as a scalar loop: the kernel's expression, lane by lane.
+                let bc1 = 1 - Float(Scalar.exp(Double(step) * Scalar.log(Double(c.beta1))))
+                let bc2 = 1 - Float(Scalar.exp(Double(step) * Scalar.log(Double(c.beta2))))
+                let stepSize = c.learningRate / bc1, inverseBias2 = 1 / bc2, lrDecay = c.learningRate * c.weightDecay
+                for i in 0..<count {
+                    m[i] = c.beta1 * m[i] + (1 - c.beta1) * g[i]
+                    v[i] = c.beta2 * v[i] + (1 - c.beta2) * g[i] * g[i]
+                    let denom = (v[i] * inverseBias2).squareRoot() + c.epsilon
+                    var q = reference[i] - lrDecay * reference[i]
+                    q = q - stepSize * m[i] / denom
+                    reference[i] = q
+                }
+                let same = zip(p[0].values, reference).allSatisfy { $0.bitPattern == $1.bitPattern }
+                #expect(same, "size \(count), decay \(decay), step \(step)")
+            }
+        }
+    }
+
     @Test func clipping() {
         var g: [[Float]] = [[3], [4]]
         let norm = GradientClipping.clipGlobalNorm(&g, maxNorm: 1)
