@@ -93,6 +93,8 @@ public struct MLPNetwork: Sendable, Equatable {
         var invStd: [Float]
         var preActivation: Matrix
         var dropMask: [Float]?
+        /// The input's non-zeros when it is sparse enough for `SparseRows`' products (first layer only).
+        var sparseInput: SparseRows? = nil
     }
 
     /// Forward pass: accuracy logits and normalised-cost predictions, `B × M` each.
@@ -105,11 +107,23 @@ public struct MLPNetwork: Sendable, Equatable {
             let inDim = h.cols
             var z = Matrix(rows: h.rows, cols: a.hiddenDimension)
             for r in 0..<h.rows { z.data.replaceSubrange((r * a.hiddenDimension)..<((r + 1) * a.hiddenDimension), with: parameters[wi + 1].values) }
-            GEMM.multiply(transA: false, transB: false, m: h.rows, n: a.hiddenDimension, k: inDim, alpha: 1,
-                          a: h.data, lda: inDim, b: parameters[wi].values, ldb: a.hiddenDimension, beta: 1, c: &z.data, ldc: a.hiddenDimension)
+            // Sparse inputs (hashed TF-IDF) skip their zeros in training; hidden activations are dense.
+            // Inference keeps the GEMM, whose sums for a row do not depend on the other rows of the
+            // batch (the sparse path is chosen by the batch's density): a query's scores are the same
+            // whether it is routed alone or evaluated with a test set.
+            let sparse = l == 0 && training ? SparseRows(h) : nil
+            if let sparse {
+                parameters[wi].values.withUnsafeBufferPointer { w in z.data.withUnsafeMutableBufferPointer { zp in
+                    sparse.multiplyAdd(w.baseAddress!, n: a.hiddenDimension, into: zp.baseAddress!)
+                } }
+            } else {
+                GEMM.multiply(transA: false, transB: false, m: h.rows, n: a.hiddenDimension, k: inDim, alpha: 1,
+                              a: h.data, lda: inDim, b: parameters[wi].values, ldb: a.hiddenDimension, beta: 1, c: &z.data, ldc: a.hiddenDimension)
+            }
             guard a.trunk == .gelu else {
                 // A linear trunk layer is the projection itself: no normalisation, activation or dropout.
-                caches.append(LayerCache(input: h, normalized: Matrix(rows: 0, cols: 0), invStd: [], preActivation: Matrix(rows: 0, cols: 0), dropMask: nil))
+                caches.append(LayerCache(input: h, normalized: Matrix(rows: 0, cols: 0), invStd: [], preActivation: Matrix(rows: 0, cols: 0),
+                                         dropMask: nil, sparseInput: sparse))
                 h = z
                 continue
             }
@@ -154,7 +168,7 @@ public struct MLPNetwork: Sendable, Equatable {
                 }
                 mask = m
             }
-            caches.append(LayerCache(input: h, normalized: normalized, invStd: invStd, preActivation: pre, dropMask: mask))
+            caches.append(LayerCache(input: h, normalized: normalized, invStd: invStd, preActivation: pre, dropMask: mask, sparseInput: sparse))
             h = out
         }
         let logits = head(h, accuracyHeadIndex)
@@ -302,7 +316,14 @@ public struct MLPNetwork: Sendable, Equatable {
                 }
             }
             let inDim = cache.input.cols
-            GEMM.multiply(transA: true, transB: false, m: inDim, n: n, k: b, alpha: 1, a: cache.input.data, lda: inDim, b: dZ, ldb: n, beta: 0, c: &grads[wi], ldc: n)
+            if let sparse = cache.sparseInput {
+                // grads[wi] is zero here; only the rows of columns the batch uses get terms.
+                dZ.withUnsafeBufferPointer { dp in grads[wi].withUnsafeMutableBufferPointer { gp in
+                    sparse.transposeMultiplyAdd(dp.baseAddress!, n: n, into: gp.baseAddress!)
+                } }
+            } else {
+                GEMM.multiply(transA: true, transB: false, m: inDim, n: n, k: b, alpha: 1, a: cache.input.data, lda: inDim, b: dZ, ldb: n, beta: 0, c: &grads[wi], ldc: n)
+            }
             dZ.withUnsafeBufferPointer { dp in grads[wi + 1].withUnsafeMutableBufferPointer { gp in
                 VectorMath.addColumnSums(dp.baseAddress!, rows: b, cols: n, into: gp.baseAddress!)
             } }

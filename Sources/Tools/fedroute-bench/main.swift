@@ -13,7 +13,8 @@ import Logging
 // routing latency (µs/query, batched and single), a simulated federation's round time and bytes,
 // MiniLM throughput, the gateway's load figures and a federation over the network, on
 // routerbench-3task when ../shared is present, else on synthetic queries of the same shape.
-// SECTION: gemm, federation, network, minilm, gateway, gateway-keys, engines (with --federation DIR, alone), mlp-train
+// SECTION: gemm, federation, network, minilm, gateway, gateway-keys, engines (with --federation DIR, alone), sparse (alone:
+// first-layer products on sparse inputs, SparseRows against GEMM), mlp-train
 // ([--rows N] [--epochs E], alone: the training loop on synthetic data, as scripts/bench-compare.py runs it), minilm-speed
 // ([--tokens N] [--queries Q], alone: the MiniLM forward pass on token ids, as scripts/bench-compare.py runs it) (data,
 // features and the routers are always built, since the later sections use them).
@@ -53,6 +54,10 @@ func value(_ flag: String, _ fallback: Int) -> Int {
 }
 if only == "mlp-train" {
     try mlpTrainBench(rows: value("--rows", 8192), epochs: value("--epochs", 3))
+    exit(0)
+}
+if only == "sparse" {
+    sparseBench()
     exit(0)
 }
 if only == "minilm-speed" {

@@ -41,21 +41,7 @@ import Testing
         // One observed model per query (the sparse case the MF-Router is for); model 3 never observed.
         let mask: [Float] = (0..<24).map { i in i % 4 == (i / 4) % 3 ? 1 : 0 }
         let t = MLPBatchTargets(score: (0..<24).map { Float($0 % 2) }, cost: (0..<24).map { Float($0) / 12 - 1 }, mask: mask)
-        var r = SeededRandom(seed: 0)
-        let (_, grads) = net.lossAndGradients(x, t, training: true, rng: &r)
-        let eps: Float = 1e-2
-        var checked = 0
-        for (ti, tensor) in net.parameters.enumerated() {
-            for i in 0..<tensor.count {
-                var plus = net, minus = net
-                plus.parameters[ti].values[i] += eps
-                minus.parameters[ti].values[i] -= eps
-                let fd = Float((plus.loss(x, t) - minus.loss(x, t)) / Double(2 * eps))
-                let g = grads[ti][i]
-                #expect(abs(fd - g) <= 1e-3 + 0.02 * max(abs(fd), abs(g)), "\(tensor.name)[\(i)]: analytic \(g) vs numeric \(fd)")
-                checked += 1
-            }
-        }
+        let (grads, checked) = expectGradientsMatchFiniteDifferences(net, x, t, stride: { _ in 1 }, absolute: 1e-3, relative: 0.02)
         #expect(checked == net.parameters.reduce(0) { $0 + $1.count })
         // The never-observed model's embedding and bias get exactly zero gradient.
         for row in 0..<3 { #expect(grads[2][row * 4 + 3] == 0 && grads[4][row * 4 + 3] == 0) }

@@ -17,22 +17,25 @@ import Testing
 
     @Test func analyticGradientMatchesFiniteDifferences() {
         let (net, x, t) = setup()
-        var rng = SeededRandom(seed: 0)
-        let (_, grads) = net.lossAndGradients(x, t, training: true, rng: &rng)
-        let eps: Float = 1e-2
-        var checked = 0
-        for (ti, tensor) in net.parameters.enumerated() {
-            for i in stride(from: 0, to: tensor.count, by: max(1, tensor.count / 7)) {
-                var plus = net, minus = net
-                plus.parameters[ti].values[i] += eps
-                minus.parameters[ti].values[i] -= eps
-                let fd = Float((plus.loss(x, t) - minus.loss(x, t)) / Double(2 * eps))
-                let g = grads[ti][i]
-                #expect(abs(fd - g) <= 2e-3 + 0.03 * max(abs(fd), abs(g)), "\(tensor.name)[\(i)]: analytic \(g) vs numeric \(fd)")
-                checked += 1
-            }
-        }
+        let checked = expectGradientsMatchFiniteDifferences(net, x, t, stride: { $0 / 7 }, absolute: 2e-3, relative: 0.03).checked
         #expect(checked > 50)
+    }
+
+    /// Sparse inputs (hashed TF-IDF) take `SparseRows`' first-layer products; their gradients must
+    /// match finite differences as the dense path's do, with zero gradient rows for unused inputs.
+    @Test func sparseInputGradientMatchesFiniteDifferences() throws {
+        let arch = MLPArchitecture(inputDimension: 64, hiddenDimension: 6, trunkLayers: 2, modelCount: 3, dropout: 0)
+        let net = MLPNetwork(architecture: arch, seed: 12)
+        var x = Matrix(rows: 4, cols: 64)
+        for (r, c, value) in [(0, 3, Float(0.7)), (0, 40, -0.5), (1, 3, 0.2), (2, 17, 1.1), (3, 63, -0.9), (3, 40, 0.4)] { x[r, c] = value }
+        _ = try #require(SparseRows(x))
+        let (_, _, t) = setup()
+        let grads = expectGradientsMatchFiniteDifferences(net, x, t, stride: { $0 / 40 }, absolute: 2e-3, relative: 0.03).gradients
+        // First-layer rows of inputs no query uses get exactly no gradient; used ones get some.
+        for input in 0..<64 {
+            let row = grads[0][(input * 6)..<((input + 1) * 6)]
+            #expect(row.allSatisfy { $0 == 0 } == ![3, 17, 40, 63].contains(input), "input \(input)")
+        }
     }
 
     @Test func unobservedCellsGiveNoGradient() {
