@@ -212,10 +212,12 @@ public actor InProcessClient: FederatedClient {
         var optimizer = AdamW(configuration: s.optimizer, shapes: network.parameters.map(\.count), decayMask: network.decayMask)
         var rng = SeededRandom(seed: task.seed)
         var loss = 0.0
+        var gradients: [[Float]] = []
         if !data.trainableRows.isEmpty {
             for _ in 0..<s.epochs {
                 loss = try MLPTrainer.runEpoch(network: &network, optimizer: &optimizer, data: data, rows: data.trainableRows,
-                                               batchSize: s.batchSize, gradientClip: s.gradientClip, rng: &rng, options: options)
+                                               batchSize: s.batchSize, gradientClip: s.gradientClip, rng: &rng, options: options,
+                                               gradients: &gradients)
             }
         }
         let delta = zip(network.parameters, global.parameters).map { local, g in

@@ -112,9 +112,10 @@ public enum MLPTrainer {
         network.setScorePriors(normalizer.scoreMean ?? [])
         var optimizer = AdamW(configuration: c.optimizer, shapes: network.parameters.map(\.count), decayMask: network.decayMask)
         var best: (brier: Double, parameters: [Tensor])?
+        var gradients: [[Float]] = []
         for epoch in 0..<c.epochs {
             let loss = try runEpoch(network: &network, optimizer: &optimizer, data: data, rows: data.trainableRows,
-                                    batchSize: c.batchSize, gradientClip: c.gradientClip, rng: &rng)
+                                    batchSize: c.batchSize, gradientClip: c.gradientClip, rng: &rng, gradients: &gradients)
             if let validation, let brier = try ModelSelection.brier(MLPRouter(models: table.models, network: network, costNormalizer: normalizer), on: validation),
                brier < best?.brier ?? .infinity {
                 best = (brier, network.parameters)
@@ -129,14 +130,23 @@ public enum MLPTrainer {
     public static func runEpoch(network: inout MLPNetwork, optimizer: inout AdamW, data: MLPTrainingSet, rows: [Int],
                                 batchSize: Int, gradientClip: Float, rng: inout SeededRandom,
                                 options: LocalTrainingOptions = LocalTrainingOptions()) throws -> Double {
+        var gradients: [[Float]] = []
+        return try runEpoch(network: &network, optimizer: &optimizer, data: data, rows: rows, batchSize: batchSize,
+                            gradientClip: gradientClip, rng: &rng, options: options, gradients: &gradients)
+    }
+
+    /// `runEpoch` with the gradient buffer of the caller, reused for every batch and, across calls,
+    /// for every epoch: fresh multi-megabyte arrays cost page faults, and a small client's epoch is
+    /// a single batch. Its contents on entry do not matter.
+    public static func runEpoch(network: inout MLPNetwork, optimizer: inout AdamW, data: MLPTrainingSet, rows: [Int],
+                                batchSize: Int, gradientClip: Float, rng: inout SeededRandom,
+                                options: LocalTrainingOptions = LocalTrainingOptions(), gradients grads: inout [[Float]]) throws -> Double {
         try options.validate(against: network)
         var order = rows
         rng.shuffle(&order)
         var total = 0.0
         var batches = 0
         var start = 0
-        // One gradient buffer for every batch (fresh multi-megabyte arrays per batch cost page faults).
-        var grads: [[Float]] = []
         while start < order.count {
             let batchRows = Array(order[start..<min(order.count, start + batchSize)])
             start += batchSize

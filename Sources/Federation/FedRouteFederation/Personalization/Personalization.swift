@@ -143,10 +143,11 @@ public enum Personalization {
         let data = try MLPTrainingSet(features: features, table: table, normalizer: router.costNormalizer)
         var optimizer = AdamW(configuration: settings.optimizer, shapes: network.parameters.map(\.count), decayMask: network.decayMask)
         var rng = SeededRandom(seed: seed)
+        var gradients: [[Float]] = []
         if !data.trainableRows.isEmpty {
             for _ in 0..<settings.epochs {
                 _ = try MLPTrainer.runEpoch(network: &network, optimizer: &optimizer, data: data, rows: data.trainableRows,
-                                            batchSize: settings.batchSize, gradientClip: settings.gradientClip, rng: &rng)
+                                            batchSize: settings.batchSize, gradientClip: settings.gradientClip, rng: &rng, gradients: &gradients)
             }
         }
         return try MLPRouter(models: router.models, network: network, costNormalizer: router.costNormalizer)
