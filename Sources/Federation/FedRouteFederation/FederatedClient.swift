@@ -241,9 +241,10 @@ public actor InProcessClient: FederatedClient {
             throw FederationError.protocolViolation(client: id, "the candidate expects \(router.inputDimension) features, local features have \(x.cols)")
         }
         // Propensities (for the gate's bands only) from every local row: the share of queries on
-        // which each model was graded.
+        // which each model was graded; the doubly-robust baseline from the training rows alone.
         let propensity = try task.bands.map { _ in ValidationStatistics.propensity(of: try EvaluationTable.concatenate([train, table])) }
-        return try ValidationStatistics(predictions: router.predict(features: x), table: table, bands: task.bands, propensity: propensity)
+        return try ValidationStatistics(predictions: router.predict(features: x), table: table, bands: task.bands, propensity: propensity,
+                                        baseline: task.bands.map { _ in UtilityBaseline(table: train) })
     }
 
     func localCentroids(_ task: LocalClusteringTask) throws -> LocalCentroids {

@@ -185,16 +185,17 @@ public struct SimulationSummary: Sendable, Codable, Equatable {
             out += "  centralized                     \(f.centralized.formatted)\n"
             out += "  client-local best / mean / worst \(f.bestLocal.formatted) / \(f.meanLocal.formatted) / \(f.worstLocal.formatted)\n"
             if let n = f.localsScoredGlobally { out += "    (client-local rows: a seeded sample of \(n) clients' local routers; see --local-global-clients)\n" }
-            out += "  centralized − federated         \(f.gapToCentralized.formatted)\n"
-            if !f.federated.mean.isNaN { out += "  federated beats every \(f.localsScoredGlobally == nil ? "local  " : "sampled") \(f.seedsFederatedBeatsEveryLocal)/\(f.seeds) seeds\n" }
+            let federates = !f.federated.mean.isNaN
+            if federates { out += "  centralized − federated         \(f.gapToCentralized.formatted)\n" }
+            if federates { out += "  federated beats every \(f.localsScoredGlobally == nil ? "local  " : "sampled") \(f.seedsFederatedBeatsEveryLocal)/\(f.seeds) seeds\n" }
             out += "  best-single@λ / zero-router / oracle  \(f.bestSingle.formatted) / \(f.zeroRouter.formatted) / \(f.oracle.formatted)\n"
             out += "  minus best-single@λ | minus zero-router:\n"
-            out += "    federated                     \(f.federatedMargins.formatted)\n"
+            if federates { out += "    federated                     \(f.federatedMargins.formatted)\n" }
             if let s = f.federatedSafeMargins { out += "    federated (safe)              \(s.formatted)\n" }
             out += "    centralized                   \(f.centralizedMargins.formatted)\n"
             out += "    best client-local             \(f.bestLocalMargins.formatted)\n"
             out += "    mean client-local             \(f.meanLocalMargins.formatted)\n"
-            guard !f.federated.mean.isNaN else { continue }
+            guard federates else { continue }
             out += "[\(f.family.rawValue)] each client's own test set (mean over clients)\n"
             out += "  federated \(f.ownFederated.formatted) | local \(f.ownLocal.formatted) | adaptive \(f.ownAdaptive.formatted) | fine-tuned \(f.ownFineTuned.formatted) | centralized \(f.ownCentralized.formatted)\n"
             out += "  share of clients with federated > local             \(f.federatedBeatsLocalShare.formatted)\n"

@@ -6,10 +6,11 @@ import FedRouteData
 ///
 /// Bands are centred on `lambdas` (ascending) with edges at the geometric midpoints between
 /// neighbours; λ below the first point uses the first band, above the last the last. The
-/// comparison is paired: on each validation query where both the router's choice and the
-/// fallback model were graded, the difference of their utilities score − λ·cost. The router keeps
-/// a band only when at least `minimumPairs` such queries exist and the mean difference is ≥ 0:
-/// a router that has not shown it does no worse than best-single@λ is not trusted with that band.
+/// evidence is `ValidationStatistics`' doubly-robust estimate of the utility (score − λ·cost)
+/// difference router − fallback over the validation queries (the paired difference where every
+/// model was graded). The router keeps a band only when at least `minimumPairs` validation
+/// queries back it and the estimate is at least one standard error above 0: a router that has
+/// not shown it does no worse than best-single@λ is not trusted with that band.
 /// In a fallback band the fallback model is ranked first for every query; the router's own
 /// order follows (the gateway falls back along it).
 public struct SafetyGate: Sendable, Codable, Equatable {
@@ -18,7 +19,7 @@ public struct SafetyGate: Sendable, Codable, Equatable {
     public var useRouter: [Bool]
     /// Per band: the best-single@λ model (index into the router's models).
     public var fallback: [Int]
-    /// Per band: paired validation queries and the mean utility difference router − fallback (nil without pairs).
+    /// Per band: the validation queries behind the estimate and its mean utility difference router − fallback (nil without any).
     public var pairs: [Int]
     public var meanDifference: [Double?]
     public var validationQueries: Int
@@ -70,7 +71,10 @@ public struct SafetyGate: Sendable, Codable, Equatable {
     }
 
     /// Calibrates a gate from the router's `predictions` on `validation` (rows aligned; the router
-    /// was not trained on them) and best-single@λ from `training`.
+    /// was not trained on them) and best-single@λ from `training`: the same doubly-robust
+    /// estimate and one-standard-error rule as a federation's gate (`init(bands:statistics:)`),
+    /// with propensities from both tables and the baseline from `training`. With every model
+    /// graded on every validation query the estimate is the paired utility difference.
     public static func calibrate(predictions: RouterPredictions, validation: EvaluationTable, training: EvaluationTable,
                                  lambdas: [Double]) throws -> SafetyGate {
         guard predictions.rows == validation.queryCount, predictions.models == validation.models, training.models == validation.models else {
@@ -78,33 +82,22 @@ public struct SafetyGate: Sendable, Codable, Equatable {
         }
         let grid = Array(Set(lambdas.filter { $0.isFinite && $0 > 0 })).sorted()
         guard !grid.isEmpty else { throw RouterError.invalidConfiguration("safety gate: no positive finite λ to calibrate on") }
-        var raw = predictions
-        raw.safety = nil
-        let fallback = bestSingle(training: training, lambdas: grid)
-        var use = [Bool](), pairs = [Int](), differences = [Double?]()
-        for (lambda, f) in zip(grid, fallback) {
-            let choice = raw.choose(lambda: lambda)
-            var n = 0, sum = 0.0
-            for r in 0..<validation.queryCount where validation.isObserved(r, choice[r]) && validation.isObserved(r, f) {
-                let ur = validation.scores[validation.index(r, choice[r])] - lambda * validation.costs[validation.index(r, choice[r])]
-                let uf = validation.scores[validation.index(r, f)] - lambda * validation.costs[validation.index(r, f)]
-                n += 1
-                sum += ur - uf
-            }
-            pairs.append(n)
-            differences.append(n > 0 ? sum / Double(n) : nil)
-            use.append(n >= minimumPairs && sum >= 0)
+        guard grid.count <= ValidationBands.maxBands else {
+            throw RouterError.invalidConfiguration("safety gate: \(grid.count) λ values, at most \(ValidationBands.maxBands)")
         }
-        return SafetyGate(lambdas: grid, useRouter: use, fallback: fallback, pairs: pairs, meanDifference: differences,
-                          validationQueries: validation.queryCount)
+        let bands = ValidationBands(lambdas: grid, fallback: bestSingle(training: training, lambdas: grid))
+        let statistics = try ValidationStatistics(predictions: predictions, table: validation, bands: bands,
+                                                  propensity: ValidationStatistics.propensity(of: try EvaluationTable.concatenate([training, validation])),
+                                                  baseline: UtilityBaseline(table: training))
+        return try SafetyGate(bands: bands, statistics: statistics)
     }
 }
 
 extension SafetyGate {
     /// A gate from summed validation statistics (`ValidationStatistics` with `bands`): the router
     /// keeps a band when at least `minimumPairs` validation queries back the estimate and the
-    /// inverse-propensity estimate of its mean utility difference to best-single@λ is at least one
-    /// standard error above 0. The IPS estimate is noisy (each query sees one graded model), so a
+    /// doubly-robust estimate of its mean utility difference to best-single@λ is at least one
+    /// standard error above 0. The estimate is noisy (each query sees one graded model), so a
     /// router whose choices are noise would otherwise keep the bands its noise happened to favour;
     /// a band where the router always agrees with best-single@λ (difference and error 0) is kept,
     /// which changes nothing. This is how a federation calibrates its gate: every client adds its

@@ -5,13 +5,21 @@ import FedRouteData
 ///
 /// - `squaredScoreError` / `cells`: the Brier score of the predicted scores on observed validation
 ///   cells — what best-round (MLP, MF) and cluster-count (K-Means, kNN) selection minimise.
-/// - `bands`, with `ValidationBands`: per λ band, an inverse-propensity estimate of the router's
+/// - `bands`, with `ValidationBands`: per λ band, a doubly-robust estimate of the router's
 ///   utility (score − λ·cost) minus best-single@λ's on the validation queries. With one observed
 ///   model per query the two policies are almost never graded on the same query, so a paired
-///   comparison has nothing to compare; weighting each observed cell by 1/p_m, where p_m is the
-///   share of the holder's queries on which model m was graded, gives an unbiased estimate when
-///   which model was graded does not depend on the query (the paper's protocol draws it from the
-///   client's model preference).
+///   comparison has nothing to compare. Per query whose router choice c differs from the fallback
+///   f, the estimate is
+///
+///       d = Σ_{j ∈ {c, f}} ±[ b_j + 1[j graded] · (u_j − b_j) / p_j ]     (+ for c, − for f)
+///
+///   with p_j the share of the holder's queries on which model j was graded and b_j (the
+///   `UtilityBaseline`) model j's mean utility on the holder's *training* rows. It is unbiased
+///   whatever b is, when which model was graded does not depend on the query (the paper's
+///   protocol draws it from the client's model preference), because E[1[graded]/p_j] = 1. Without
+///   a baseline (b = 0) it is plain inverse-propensity weighting; a baseline near the true mean
+///   removes most of IPS's variance, since only the residual u − b is inflated by 1/p. With every
+///   model graded (p = 1) it is exactly the paired difference u_c − u_f.
 public struct ValidationStatistics: Sendable, Codable, Equatable {
     /// Observed validation cells the Brier score is over.
     public var cells: Double
@@ -34,8 +42,10 @@ public struct ValidationStatistics: Sendable, Codable, Equatable {
     public var brier: Double? { cells > 0 ? squaredScoreError / cells : nil }
 
     /// Statistics of `predictions` on `table` (rows aligned). With `bands`, `propensity[m]` is the
-    /// share of the holder's queries on which model m was graded.
-    public init(predictions: RouterPredictions, table: EvaluationTable, bands: ValidationBands? = nil, propensity: [Double]? = nil) throws {
+    /// share of the holder's queries on which model m was graded, and `baseline` (from rows other
+    /// than `table`'s) the control variate of the doubly-robust estimate (nil: plain IPS).
+    public init(predictions: RouterPredictions, table: EvaluationTable, bands: ValidationBands? = nil, propensity: [Double]? = nil,
+                baseline: UtilityBaseline? = nil) throws {
         guard predictions.rows == table.queryCount, predictions.models == table.models else {
             throw RouterError.invalidConfiguration("validation: \(predictions.rows) predictions for \(table.queryCount) queries, or other models")
         }
@@ -56,16 +66,24 @@ public struct ValidationStatistics: Sendable, Codable, Equatable {
               bands.fallback.allSatisfy({ (0..<m).contains($0) }), bands.lambdas.allSatisfy({ $0.isFinite && $0 >= 0 }) else {
             throw RouterError.invalidConfiguration("validation bands need at most \(ValidationBands.maxBands) finite λ ≥ 0, one fallback among the \(m) models each, and one propensity per model")
         }
+        if let baseline, baseline.meanScore.count != m || baseline.meanCost.count != m {
+            throw RouterError.invalidConfiguration("a utility baseline of \(baseline.meanScore.count) models for \(m) models")
+        }
         var raw = predictions
         raw.safety = nil
         for (b, lambda) in bands.lambdas.enumerated() {
             let choice = raw.choose(lambda: lambda)
             let f = bands.fallback[b]
-            for r in 0..<table.queryCount {
+            let expected = baseline.map { base in (0..<m).map { base.utility(model: $0, lambda: lambda) } }
+            for r in 0..<table.queryCount where choice[r] != f {
                 var d = 0.0
-                for j in [choice[r], f] where table.isObserved(r, j) && propensity[j] > 0 && choice[r] != f {
-                    let u = (table.scores[table.index(r, j)] - lambda * table.costs[table.index(r, j)]) / propensity[j]
-                    d += j == f ? -u : u
+                for j in [choice[r], f] where propensity[j] > 0 {
+                    let base = expected?[j] ?? 0
+                    var term = base
+                    if table.isObserved(r, j) {
+                        term += (table.scores[table.index(r, j)] - lambda * table.costs[table.index(r, j)] - base) / propensity[j]
+                    }
+                    d += j == f ? -term : term
                 }
                 differenceSum[b] += d
                 differenceSquares[b] += d * d

@@ -131,6 +131,8 @@ import Testing
         #expect(knn.federatedPipeline == nil && !reports.isEmpty && reports.allSatisfy { $0.auc(of: Simulation.Name.centralized) != nil })
         let text = SimulationSummary([result]).text
         #expect(text.contains("[knn] global test set") && text.contains("— (no federated training)"))
+        // A family without a federated router prints no federated gap or margin (not "nan ± nan").
+        #expect(!text.contains("nan"))
         // Without held-out rows nothing is selected or gated.
         c.validationFraction = 0
         c.families = [.kmeans]
