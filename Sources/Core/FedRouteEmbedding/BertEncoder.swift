@@ -146,7 +146,12 @@ public struct BertEncoder: Sendable {
         addInPlace(x, into: &y)
         layerNorm(&y, rows: n, gain: l.norm1Gain, bias: l.norm1Bias)
         var inter = linear(y, rows: n, l.intermediate, l.intermediateBias)
-        inter.withUnsafeMutableBufferPointer { p in RowParallel.map(p.baseAddress!, count: p.count) { VectorMath.gelu($0) } }
+        inter.withUnsafeMutableBufferPointer { p in
+            let shared = RowParallel.Shared(p.baseAddress!)
+            RowParallel.forEachRange(count: p.count, minimumPerPart: 32_768) { r in
+                VectorMath.gelu(shared.value + r.lowerBound, shared.value + r.lowerBound, count: r.count)
+            }
+        }
         var out = linear(inter, rows: n, l.output, l.outputBias)
         addInPlace(y, into: &out)
         layerNorm(&out, rows: n, gain: l.norm2Gain, bias: l.norm2Bias)

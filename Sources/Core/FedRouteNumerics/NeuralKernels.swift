@@ -18,7 +18,6 @@ public enum NeuralKernels {
             let y = nv * VectorMath.load(gamma + j) + VectorMath.load(beta + j)
             VectorMath.store(nv, normalized + j)
             VectorMath.store(y, pre + j)
-            VectorMath.store(VectorMath.gelu(y), out + j)
             j += 8
         }
         if j < n {
@@ -27,8 +26,8 @@ public enum NeuralKernels {
             let y = nv * VectorMath.loadPartial(gamma + j, r) + VectorMath.loadPartial(beta + j, r)
             VectorMath.storePartial(nv, normalized + j, r)
             VectorMath.storePartial(y, pre + j, r)
-            VectorMath.storePartial(VectorMath.gelu(y), out + j, r)
         }
+        VectorMath.gelu(pre, out, count: n)
         return inv
     }
 
@@ -150,21 +149,14 @@ public enum NeuralKernels {
             j += 1
         }
         let shift = m * scale
+        VectorMath.expAffine(x, count: n, scale: scale, shift: shift)
         var total = Vector()
         j = 0
         while j + 8 <= n {
-            let e = VectorMath.exp(VectorMath.load(x + j) * scale - shift)
-            VectorMath.store(e, x + j)
-            total += e
+            total += VectorMath.load(x + j)
             j += 8
         }
-        if j < n {
-            let r = n - j
-            var e = VectorMath.exp(VectorMath.loadPartial(x + j, r) * scale - shift)
-            for lane in r..<8 { e[lane] = 0 }
-            VectorMath.storePartial(e, x + j, r)
-            total += e
-        }
+        if j < n { total += VectorMath.loadPartial(x + j, n - j) }
         let inv = 1 / total.sum()
         j = 0
         while j + 8 <= n {

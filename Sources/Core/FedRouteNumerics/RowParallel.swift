@@ -27,16 +27,4 @@ public enum RowParallel {
             if start < count { body(start..<min(count, start + chunk)) }
         }
     }
-
-    /// `x[i] = f(x[i])` in place over `count` floats, 8 lanes at a time, split over the cores above 32k elements.
-    public static func map(_ x: UnsafeMutablePointer<Float>, count: Int, _ f: @escaping @Sendable (VectorMath.Vector) -> VectorMath.Vector) {
-        let p = Shared(x)
-        // Parts start on multiples of 8 so that vector boundaries are the same as in one pass.
-        let blocks = (count + 7) / 8
-        forEachRange(count: blocks, minimumPerPart: 4096) { range in
-            let start = range.lowerBound * 8
-            let end = min(count, range.upperBound * 8)
-            VectorMath.map(p.value + start, p.value + start, count: end - start, f)
-        }
-    }
 }

@@ -1,3 +1,5 @@
+import CFedRouteKernels
+
 /// Vectorised exp, erf and GELU on `SIMD8<Float>`, with scalar forms that run the same code on one lane
 /// (so a tail element gets exactly the value it would get inside a vector).
 ///
@@ -128,6 +130,23 @@ public enum VectorMath {
     @inline(__always) public static func gelu(_ x: Float) -> Float { gelu(Vector(repeating: x))[0] }
     @inline(__always) public static func geluDerivative(_ x: Float) -> Float { geluDerivative(Vector(repeating: x))[0] }
     @inline(__always) public static func sigmoid(_ x: Float) -> Float { sigmoid(Vector(repeating: x))[0] }
+
+    // MARK: Arrays at the CPU's widest vectors
+
+    /// `out[i] = gelu(input[i])` for `count` floats (in place when the pointers are equal), by the C
+    /// kernel instantiated for AVX-512, AVX2 or 128-bit vectors: the same operations as `gelu`, so the
+    /// same bits, at up to twice the width (Swift's `SIMD8` compiles to two SSE halves on x86-64).
+    /// `width` forces an instantiation (0 generic, 1 AVX2, 2 AVX-512; lowered to what the CPU runs).
+    @inline(__always)
+    public static func gelu(_ input: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>, count: Int, width: Int32? = nil) {
+        if let width { fr_gelu_isa(width, input, out, count) } else { fr_gelu(input, out, count) }
+    }
+
+    /// `x[i] = exp(x[i]·scale − shift)` for `count` floats; bit-identical to `exp(x·scale − shift)`.
+    @inline(__always)
+    public static func expAffine(_ x: UnsafeMutablePointer<Float>, count: Int, scale: Float, shift: Float, width: Int32? = nil) {
+        if let width { fr_exp_affine_isa(width, x, count, scale, shift) } else { fr_exp_affine(x, count, scale, shift) }
+    }
 
     // MARK: Buffers
 

@@ -67,4 +67,32 @@ import Testing
         let laneSum = x.withUnsafeBufferPointer { VectorMath.sum($0.baseAddress!, count: 13) }
         #expect(abs(laneSum - x.reduce(0, +)) <= 1e-5)
     }
+
+    /// The array kernels (C, at the CPU's widest vectors) give exactly the bits of the 8-lane Swift
+    /// code, for every length's tail and for the special values: NaN, ±∞, ±0, the clamps of exp and
+    /// inputs whose exp underflows.
+    @Test func arrayKernelsAreBitIdenticalToTheSwiftVectorCode() {
+        var rng = SeededRandom(seed: 11)
+        var x: [Float] = [.nan, .infinity, -.infinity, 0, -0.0, 88.72, 88.73, -87.33, -87.34, -200, 200, 1e-30, -1e-30,
+                          .leastNonzeroMagnitude, .greatestFiniteMagnitude, -.greatestFiniteMagnitude, 0.8, -0.8]
+        x += (0..<4_000).map { _ in Float(rng.nextGaussian() * (rng.nextDouble() < 0.5 ? 3 : 40)) }
+        func bits(_ v: [Float]) -> [UInt32] { v.map(\.bitPattern) }
+        for width: Int32? in [nil, 0, 1, 2] {
+        for count in Array(0...40) + [x.count] {
+            let input = Array(x.prefix(count))
+            var out = [Float](repeating: 7, count: count)
+            input.withUnsafeBufferPointer { p in out.withUnsafeMutableBufferPointer { o in
+                if count > 0 { VectorMath.gelu(p.baseAddress!, o.baseAddress!, count: count, width: width) }
+            } }
+            #expect(bits(out) == bits(input.map { VectorMath.gelu($0) }), "gelu, \(count) elements, width \(String(describing: width))")
+            for (scale, shift): (Float, Float) in [(1, 0), (0.1767767, 3.5), (-2, -1)] {
+                var e = input
+                e.withUnsafeMutableBufferPointer { p in
+                    if count > 0 { VectorMath.expAffine(p.baseAddress!, count: count, scale: scale, shift: shift, width: width) }
+                }
+                #expect(bits(e) == bits(input.map { VectorMath.exp($0 * scale - shift) }), "exp(x·\(scale) − \(shift)), \(count) elements, width \(String(describing: width))")
+            }
+        }
+        }
+    }
 }

@@ -22,4 +22,17 @@ void fr_sgemm_rows(int transA, int transB, ptrdiff_t m0, ptrdiff_t m1, ptrdiff_t
                    const float *a, ptrdiff_t lda, const float *b, ptrdiff_t ldb,
                    float *c, ptrdiff_t ldc, void *workspace);
 
+/// out[i] = GELU(in[i]) = in[i]·Φ(in[i]) for i < n (`in` may equal `out`), bit-identical to
+/// `VectorMath.gelu` (same algorithm and operation order, no FMA contraction) at the widest vector width
+/// the CPU supports (the one `fr_gemm_isa` reports).
+void fr_gelu(const float *in, float *out, ptrdiff_t n);
+
+/// x[i] = exp(x[i]·scale − shift) for i < n, bit-identical to `VectorMath.exp(x·scale − shift)`.
+void fr_exp_affine(float *x, ptrdiff_t n, float scale, float shift);
+
+/// `fr_gelu` and `fr_exp_affine` at a given width (0 generic 128-bit, 1 AVX2, 2 AVX-512F; lowered to
+/// what the CPU runs), so tests can check every instantiation against the Swift code on one machine.
+void fr_gelu_isa(int isa, const float *in, float *out, ptrdiff_t n);
+void fr_exp_affine_isa(int isa, float *x, ptrdiff_t n, float scale, float shift);
+
 #endif
