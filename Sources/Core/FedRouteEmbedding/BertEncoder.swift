@@ -112,10 +112,13 @@ public struct BertEncoder: Sendable {
     func linear(_ x: [Float], rows: Int, _ w: [Float], _ b: [Float]) -> [Float] {
         let outDim = b.count
         let inDim = w.count / outDim
-        var y = [Float](repeating: 0, count: rows * outDim)
-        y.withUnsafeMutableBufferPointer { yp in b.withUnsafeBufferPointer { bp in
-            for r in 0..<rows { (yp.baseAddress! + r * outDim).update(from: bp.baseAddress!, count: outDim) }
-        } }
+        // Every element is written: each row starts as the bias (no zero fill first).
+        var y = [Float](unsafeUninitializedCapacity: rows * outDim) { yp, initialized in
+            b.withUnsafeBufferPointer { bp in
+                for r in 0..<rows { (yp.baseAddress! + r * outDim).initialize(from: bp.baseAddress!, count: outDim) }
+            }
+            initialized = rows * outDim
+        }
         GEMM.multiply(transA: false, transB: true, m: rows, n: outDim, k: inDim, alpha: 1, a: x, lda: inDim, b: w, ldb: inDim, beta: 1, c: &y, ldc: outDim)
         return y
     }
@@ -125,7 +128,8 @@ public struct BertEncoder: Sendable {
         let h = c.hidden, d = c.headDimension
         let n = x.count / h
         let qkv = linear(x, rows: n, l.queryKeyValue, l.queryKeyValueBias)
-        var context = [Float](repeating: 0, count: n * h)
+        // Attention writes every element of its sequence's rows (each head its d columns).
+        var context = [Float](unsafeUninitializedCapacity: n * h) { _, initialized in initialized = n * h }
         var starts: [Int] = []
         var offset = 0
         for len in lengths {
@@ -172,8 +176,8 @@ public struct BertEncoder: Sendable {
 }
 
 /// Self-attention of one packed sequence at a time: per head, scores `Q·Kᵀ/√d` (one GEMM), a fused
-/// row softmax, and `P·V` (one GEMM) into the sequence's rows of the context; up to 32 tokens, a direct
-/// vectorised loop instead of the two GEMM calls.
+/// row softmax, and `P·V` (one GEMM) into the sequence's rows of the context; up to 32 tokens, the C
+/// kernel `NeuralKernels.shortAttentionHead` instead of the two GEMM calls.
 private struct AttentionJob: @unchecked Sendable {
     /// Row i of Q, K and V starts at `q`, `k`, `v` + i·stride (they are column blocks of one `[n, 3·hidden]` product).
     let q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>, stride: Int
@@ -185,15 +189,18 @@ private struct AttentionJob: @unchecked Sendable {
         let len = lengths[s], h = hidden, d = headDimension
         guard len > 0 else { return }
         let scale = 1 / Float(d).squareRoot()
+        if len <= NeuralKernels.shortAttentionMaxLength && d <= NeuralKernels.shortAttentionMaxHeadDimension {
+            for head in 0..<heads {
+                let base = starts[s] * stride + head * d
+                NeuralKernels.shortAttentionHead(q: q + base, k: k + base, v: v + base, stride: stride, len: len, d: d, scale: scale,
+                                                 out: context + starts[s] * h + head * d, outStride: h)
+            }
+            return
+        }
         let scores = UnsafeMutablePointer<Float>.allocate(capacity: len * len)
         defer { scores.deallocate() }
         for head in 0..<heads {
             let base = starts[s] * stride + head * d
-            if len <= 32 {
-                NeuralKernels.shortAttentionHead(q: q + base, k: k + base, v: v + base, stride: stride, len: len, d: d, scale: scale,
-                                                 out: context + starts[s] * h + head * d, outStride: h, scores: scores)
-                continue
-            }
             GEMM.multiply(transA: false, transB: true, m: len, n: len, k: d, alpha: scale, a: q + base, lda: stride,
                           b: k + base, ldb: stride, beta: 0, c: scores, ldc: len)
             for r in 0..<len { NeuralKernels.softmaxRow(scores + r * len, n: len) }

@@ -1,3 +1,5 @@
+import CFedRouteKernels
+
 /// Fused, vectorised row kernels of the networks (MLP-Router trunk, MiniLM): LayerNorm with GELU forward
 /// and backward, row softmax. Pointers in, nothing allocated; rows are independent, so callers may split
 /// them over threads without changing a bit.
@@ -169,35 +171,27 @@ public enum NeuralKernels {
         }
     }
 
-    /// Scaled dot-product attention of one head of one short sequence, without BLAS calls (whose set-up costs
-    /// more than the arithmetic for a few tokens): `out[i] = Σ_j softmax_j(scale·q_i·k_j) v_j`. Rows of q, k, v
-    /// and out are `stride` / `outStride` floats apart; `d` values each; `scores` holds `len` floats.
+    /// Longest sequence and widest head `shortAttentionHead` takes.
+    public static let shortAttentionMaxLength = Int(FR_SHORT_ATTENTION_MAX_LEN), shortAttentionMaxHeadDimension = Int(FR_SHORT_ATTENTION_MAX_D)
+
+    /// Scaled dot-product attention of one head of one short sequence (len ≤ `shortAttentionMaxLength`,
+    /// d ≤ `shortAttentionMaxHeadDimension`), without BLAS calls, whose set-up costs more than the
+    /// arithmetic for a few tokens: `out[i] = Σ_j softmax_j(scale·q_i·k_j) v_j`. Rows of q, k, v and out
+    /// are `stride` / `outStride` floats apart, `d` values each. The C kernel (`fr_short_attention_head`)
+    /// transposes K so a query's scores are vector multiply-adds over the keys, and sums everything in
+    /// a fixed order: every vector width (`width`: 0 generic, 1 AVX2, 2 AVX-512; nil the CPU's widest)
+    /// gives the same bits.
     @inline(__always)
     public static func shortAttentionHead(
         q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>, stride: Int, len: Int, d: Int, scale: Float,
-        out: UnsafeMutablePointer<Float>, outStride: Int, scores: UnsafeMutablePointer<Float>
+        out: UnsafeMutablePointer<Float>, outStride: Int, width: Int32? = nil
     ) {
-        for i in 0..<len {
-            let qi = q + i * stride
-            for j in 0..<len {
-                let kj = k + j * stride
-                var acc = Vector()
-                var t = 0
-                while t + 8 <= d {
-                    acc += VectorMath.load(qi + t) * VectorMath.load(kj + t)
-                    t += 8
-                }
-                var dot = acc.sum()
-                while t < d {
-                    dot += qi[t] * kj[t]
-                    t += 1
-                }
-                scores[j] = dot * scale
-            }
-            softmaxRow(scores, n: len)
-            let oi = out + i * outStride
-            oi.update(repeating: 0, count: d)
-            for j in 0..<len { VectorMath.axpy(scores[j], v + j * stride, into: oi, count: d) }
+        precondition((1...shortAttentionMaxLength).contains(len) && (1...shortAttentionMaxHeadDimension).contains(d),
+                     "short attention takes 1…\(shortAttentionMaxLength) tokens and heads of 1…\(shortAttentionMaxHeadDimension) values")
+        if let width {
+            _ = fr_short_attention_head_isa(width, q, k, v, stride, len, d, scale, out, outStride)
+        } else {
+            _ = fr_short_attention_head(q, k, v, stride, len, d, scale, out, outStride)
         }
     }
 }

@@ -4,24 +4,33 @@ import Testing
 
 /// The fused row kernels against straightforward Double computations.
 @Suite struct NeuralKernelsTests {
-    @Test func shortAttentionMatchesTheDefinition() {
+    /// Against the definition in Double, at every length up to the limit and a head width with a
+    /// tail (20 = 16 + 4); every vector width gives the same bits.
+    @Test func shortAttentionMatchesTheDefinitionAtEveryWidth() {
         var rng = SeededRandom(seed: 21)
-        let len = 13, d = 20, stride = 3 * d + 4
-        let qkv = (0..<(len * stride)).map { _ in rng.nextFloat() * 2 - 1 }
-        var out = [Float](repeating: .nan, count: len * d)
-        var scores = [Float](repeating: 0, count: len)
-        qkv.withUnsafeBufferPointer { p in out.withUnsafeMutableBufferPointer { o in scores.withUnsafeMutableBufferPointer { s in
-            NeuralKernels.shortAttentionHead(q: p.baseAddress!, k: p.baseAddress! + d, v: p.baseAddress! + 2 * d, stride: stride, len: len, d: d,
-                                             scale: 0.3, out: o.baseAddress!, outStride: d, scores: s.baseAddress!)
-        } } }
-        for i in 0..<len {
-            let logits = (0..<len).map { j in 0.3 * (0..<d).reduce(0.0) { $0 + Double(qkv[i * stride + $1]) * Double(qkv[j * stride + d + $1]) } }
-            let m = logits.max()!
-            let e = logits.map { Foundation.exp($0 - m) }
-            let total = e.reduce(0, +)
-            for t in 0..<d {
-                let expected = (0..<len).reduce(0.0) { $0 + e[$1] / total * Double(qkv[$1 * stride + 2 * d + t]) }
-                #expect(abs(Double(out[i * d + t]) - expected) < 1e-5)
+        let d = 20, stride = 3 * d + 4
+        for len in 1...NeuralKernels.shortAttentionMaxLength {
+            let qkv = (0..<(len * stride)).map { _ in rng.nextFloat() * 4 - 2 }
+            var outputs: [[Float]] = []
+            for width: Int32? in [nil, 0, 1, 2] {
+                var out = [Float](repeating: .nan, count: len * d)
+                qkv.withUnsafeBufferPointer { p in out.withUnsafeMutableBufferPointer { o in
+                    NeuralKernels.shortAttentionHead(q: p.baseAddress!, k: p.baseAddress! + d, v: p.baseAddress! + 2 * d, stride: stride, len: len, d: d,
+                                                     scale: 0.3, out: o.baseAddress!, outStride: d, width: width)
+                } }
+                outputs.append(out)
+            }
+            #expect(outputs.allSatisfy { $0.map(\.bitPattern) == outputs[0].map(\.bitPattern) }, "length \(len): widths disagree")
+            let out = outputs[0]
+            for i in 0..<len {
+                let logits = (0..<len).map { j in 0.3 * (0..<d).reduce(0.0) { $0 + Double(qkv[i * stride + $1]) * Double(qkv[j * stride + d + $1]) } }
+                let m = logits.max()!
+                let e = logits.map { Foundation.exp($0 - m) }
+                let total = e.reduce(0, +)
+                for t in 0..<d {
+                    let expected = (0..<len).reduce(0.0) { $0 + e[$1] / total * Double(qkv[$1 * stride + 2 * d + t]) }
+                    #expect(abs(Double(out[i * d + t]) - expected) < 1e-5, "length \(len), row \(i), column \(t)")
+                }
             }
         }
     }

@@ -35,4 +35,16 @@ void fr_exp_affine(float *x, ptrdiff_t n, float scale, float shift);
 void fr_gelu_isa(int isa, const float *in, float *out, ptrdiff_t n);
 void fr_exp_affine_isa(int isa, float *x, ptrdiff_t n, float scale, float shift);
 
+/// Longest sequence and widest head `fr_short_attention_head` takes.
+#define FR_SHORT_ATTENTION_MAX_LEN 32
+#define FR_SHORT_ATTENTION_MAX_D 128
+
+/// One attention head of one short sequence: out[i] = Σ_j softmax_j(scale·q_i·k_j)·v_j, rows of q, k, v
+/// `stride` floats apart and of out `outStride` apart, `d` values each. Returns 0 (and writes nothing)
+/// when len or d exceed the limits above. The same bits at every vector width.
+int fr_short_attention_head(const float *q, const float *k, const float *v, ptrdiff_t stride, ptrdiff_t len, ptrdiff_t d,
+                            float scale, float *out, ptrdiff_t outStride);
+int fr_short_attention_head_isa(int isa, const float *q, const float *k, const float *v, ptrdiff_t stride, ptrdiff_t len,
+                                ptrdiff_t d, float scale, float *out, ptrdiff_t outStride);
+
 #endif

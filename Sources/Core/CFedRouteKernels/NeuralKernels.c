@@ -1,4 +1,4 @@
-// Element-wise exp and exact-form GELU at the CPU's widest vector width.
+// Element-wise exp and exact-form GELU, and short-sequence attention, at the CPU's widest vector width.
 //
 // Swift compiles `FedRouteNumerics.VectorMath` for the baseline instruction set (SSE on x86-64), so its
 // 8-lane `SIMD8<Float>` code runs as two 128-bit halves; on MiniLM that GELU and the softmax exp were
@@ -137,3 +137,100 @@ void fr_exp_affine_isa(int isa, float *x, ptrdiff_t n, float scale, float shift)
 void fr_gelu(const float *in, float *out, ptrdiff_t n) { fr_gelu_isa(fr_gemm_isa(), in, out, n); }
 
 void fr_exp_affine(float *x, ptrdiff_t n, float scale, float shift) { fr_exp_affine_isa(fr_gemm_isa(), x, n, scale, shift); }
+
+// Scaled dot-product attention of one head of one short sequence (len ≤ FR_SHORT_ATTENTION_MAX_LEN,
+// d ≤ FR_SHORT_ATTENTION_MAX_D). K is transposed into a d × LP block (LP = len rounded up to the vector
+// width, padding 0), so a query's scores against every key are d vector multiply-adds with no
+// horizontal sums. Every sum runs in a fixed order whatever the width — a score over t, the softmax
+// total and each output over j sequentially — and nothing is fused, so all widths give the same bits.
+#define DEFINE_ATTENTION(SUFFIX, VF, W, ATTR)                                                                    \
+    ATTR static void short_attention_##SUFFIX(const float *q, const float *k, const float *v, ptrdiff_t stride,  \
+                                              ptrdiff_t len, ptrdiff_t d, float scale, float *out,               \
+                                              ptrdiff_t outStride) {                                             \
+        enum { LPMAX = FR_SHORT_ATTENTION_MAX_LEN };                                                             \
+        ptrdiff_t lp = (len + W - 1) / W * W;                                                                    \
+        float kt[FR_SHORT_ATTENTION_MAX_D][LPMAX];                                                               \
+        float block[4][LPMAX];                                                                                   \
+        for (ptrdiff_t t = 0; t < d; t++) {                                                                      \
+            for (ptrdiff_t j = 0; j < len; j++) kt[t][j] = k[j * stride + t];                                    \
+            for (ptrdiff_t j = len; j < lp; j++) kt[t][j] = 0;                                                   \
+        }                                                                                                        \
+        /* Scores of four query rows at a time: four independent chains, each still summed over t in  */         \
+        /* order (rows past len read row 0 and are discarded).                                         */        \
+        for (ptrdiff_t i0 = 0; i0 < len; i0 += 4) {                                                              \
+            const float *q0 = q + i0 * stride;                                                                   \
+            const float *q1 = q + (i0 + 1 < len ? i0 + 1 : 0) * stride;                                          \
+            const float *q2 = q + (i0 + 2 < len ? i0 + 2 : 0) * stride;                                          \
+            const float *q3 = q + (i0 + 3 < len ? i0 + 3 : 0) * stride;                                          \
+            for (ptrdiff_t j0 = 0; j0 < lp; j0 += W) {                                                           \
+                VF a0 = splat_##SUFFIX(0.0f), a1 = a0, a2 = a0, a3 = a0;                                         \
+                for (ptrdiff_t t = 0; t < d; t++) {                                                              \
+                    VF kv;                                                                                       \
+                    memcpy(&kv, &kt[t][j0], sizeof kv);                                                          \
+                    a0 = a0 + q0[t] * kv;                                                                        \
+                    a1 = a1 + q1[t] * kv;                                                                        \
+                    a2 = a2 + q2[t] * kv;                                                                        \
+                    a3 = a3 + q3[t] * kv;                                                                        \
+                }                                                                                                \
+                a0 = a0 * scale; a1 = a1 * scale; a2 = a2 * scale; a3 = a3 * scale;                              \
+                memcpy(&block[0][j0], &a0, sizeof a0);                                                           \
+                memcpy(&block[1][j0], &a1, sizeof a1);                                                           \
+                memcpy(&block[2][j0], &a2, sizeof a2);                                                           \
+                memcpy(&block[3][j0], &a3, sizeof a3);                                                           \
+            }                                                                                                    \
+            for (ptrdiff_t i = i0; i < i0 + 4 && i < len; i++) {                                                 \
+                float *s = block[i - i0];                                                                        \
+                float m = s[0];                                                                                  \
+                for (ptrdiff_t j = 1; j < len; j++) m = s[j] > m ? s[j] : m;                                     \
+                for (ptrdiff_t j0 = 0; j0 < lp; j0 += W) {                                                       \
+                    VF e;                                                                                        \
+                    memcpy(&e, &s[j0], sizeof e);                                                                \
+                    e = exp_##SUFFIX(e - m);                                                                     \
+                    memcpy(&s[j0], &e, sizeof e);                                                                \
+                }                                                                                                \
+                float total = 0;                                                                                 \
+                for (ptrdiff_t j = 0; j < len; j++) total += s[j];                                               \
+                float inv = 1.0f / total;                                                                        \
+                float *oi = out + i * outStride;                                                                 \
+                ptrdiff_t c = 0;                                                                                 \
+                for (; c + W <= d; c += W) {                                                                     \
+                    VF acc = splat_##SUFFIX(0.0f);                                                               \
+                    for (ptrdiff_t j = 0; j < len; j++) {                                                        \
+                        VF vv;                                                                                   \
+                        memcpy(&vv, v + j * stride + c, sizeof vv);                                              \
+                        acc = acc + (s[j] * inv) * vv;                                                           \
+                    }                                                                                            \
+                    memcpy(oi + c, &acc, sizeof acc);                                                            \
+                }                                                                                                \
+                for (; c < d; c++) {                                                                             \
+                    float acc = 0;                                                                               \
+                    for (ptrdiff_t j = 0; j < len; j++) acc = acc + (s[j] * inv) * v[j * stride + c];            \
+                    oi[c] = acc;                                                                                 \
+                }                                                                                                \
+            }                                                                                                    \
+        }                                                                                                        \
+    }
+
+DEFINE_ATTENTION(generic, ew4f, 4, )
+#ifdef FR_X86
+DEFINE_ATTENTION(avx2, ew8f, 8, __attribute__((target("avx2"))))
+DEFINE_ATTENTION(avx512, ew16f, 16, __attribute__((target("avx512f"))))
+#endif
+
+int fr_short_attention_head_isa(int isa, const float *q, const float *k, const float *v, ptrdiff_t stride, ptrdiff_t len,
+                                ptrdiff_t d, float scale, float *out, ptrdiff_t outStride) {
+    if (len < 1 || len > FR_SHORT_ATTENTION_MAX_LEN || d < 1 || d > FR_SHORT_ATTENTION_MAX_D) return 0;
+#ifdef FR_X86
+    if (isa > fr_gemm_isa()) isa = fr_gemm_isa();
+    if (isa == 2) { short_attention_avx512(q, k, v, stride, len, d, scale, out, outStride); return 1; }
+    if (isa == 1) { short_attention_avx2(q, k, v, stride, len, d, scale, out, outStride); return 1; }
+#endif
+    (void)isa;
+    short_attention_generic(q, k, v, stride, len, d, scale, out, outStride);
+    return 1;
+}
+
+int fr_short_attention_head(const float *q, const float *k, const float *v, ptrdiff_t stride, ptrdiff_t len, ptrdiff_t d,
+                            float scale, float *out, ptrdiff_t outStride) {
+    return fr_short_attention_head_isa(fr_gemm_isa(), q, k, v, stride, len, d, scale, out, outStride);
+}
