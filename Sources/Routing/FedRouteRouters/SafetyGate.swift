@@ -55,13 +55,6 @@ public struct SafetyGate: Sendable, Codable, Equatable {
         return nil
     }
 
-    /// The best-single@λ model per λ: the routing rule applied to each model's mean observed
-    /// training score and cost (`DatasetSummary`), as the evaluator's best-single@λ reference is.
-    public static func bestSingle(training: EvaluationTable, lambdas: [Double]) -> [Int] {
-        let perModel = DatasetSummary(training).perModel
-        return bestSingle(models: training.models, meanScore: perModel.map(\.meanScore), meanCost: perModel.map(\.meanCost), lambdas: lambdas)
-    }
-
     /// The best-single@λ model per λ from per-model mean training score and cost (nil: no
     /// observation, never chosen) — what a federation knows from its pooled sums.
     public static func bestSingle(models: [String], meanScore: [Double?], meanCost: [Double?], lambdas: [Double]) -> [Int] {
@@ -85,10 +78,14 @@ public struct SafetyGate: Sendable, Codable, Equatable {
         guard grid.count <= ValidationBands.maxBands else {
             throw RouterError.invalidConfiguration("safety gate: \(grid.count) λ values, at most \(ValidationBands.maxBands)")
         }
-        let bands = ValidationBands(lambdas: grid, fallback: bestSingle(training: training, lambdas: grid))
+        // The training means serve twice: best-single@λ is the routing rule applied to them (as the
+        // evaluator's reference is), and they are the estimate's control variate.
+        let means = UtilityBaseline(table: training)
+        let bands = ValidationBands(lambdas: grid, fallback: bestSingle(models: training.models, meanScore: means.meanScore,
+                                                                        meanCost: means.meanCost, lambdas: grid))
         let statistics = try ValidationStatistics(predictions: predictions, table: validation, bands: bands,
                                                   propensity: ValidationStatistics.propensity(of: try EvaluationTable.concatenate([training, validation])),
-                                                  baseline: UtilityBaseline(table: training))
+                                                  baseline: means)
         return try SafetyGate(bands: bands, statistics: statistics)
     }
 }
