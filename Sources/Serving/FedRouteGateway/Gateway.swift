@@ -45,6 +45,8 @@ public struct Gateway: Sendable {
     let loader: (@Sendable () throws -> GatewayRouting)?
     /// Records a span per request (nil: no tracing); see `RequestTrace`.
     let tracer: (any Tracer)?
+    /// Writes finished requests behind their responses.
+    let requestLog: RequestLogWriter
 
     /// Largest non-streamed upstream answer read.
     static let maxAnswerBytes = 32 << 20
@@ -65,6 +67,7 @@ public struct Gateway: Sendable {
         self.metrics = metrics
         self.logger = logger
         self.loader = loader
+        requestLog = RequestLogWriter(store: store, logger: logger)
         metrics.loaded(routing.provenance, previous: nil)
     }
 
@@ -430,16 +433,29 @@ public struct Gateway: Sendable {
         ])
     }
 
-    /// Records a finished request and charges its key (spend, reservation, tokens) in one store transaction.
+    /// Records a finished request and charges its key (spend, reservation, tokens) in one store
+    /// transaction: behind the response (`RequestLogWriter`), except for a request that holds a budget
+    /// reservation, which is settled before its response so that the key's next admission, on any
+    /// replica, sees its exact spend.
     func record(_ entry: RoutedRequest, admission: Admission, costUSD: Double, tokens: Int) async {
-        let charge = admission.keyID.map { Charge(keyID: $0, usd: costUSD) }
+        let charge = admission.keyID.map { Charge(keyID: $0, usd: costUSD, releasesReservation: admission.reserved) }
         if let keyID = admission.keyID { settleRate(admission, keyID: keyID, tokens: tokens) }
+        guard admission.reserved else {
+            await requestLog.enqueue(entry, charging: charge)
+            return
+        }
         do { try await store.record(entry, charging: charge) } catch {
             // The client still gets its answer; losing the row and its spend is logged loudly rather than hidden.
             logger.error("request not recorded", metadata: [
                 "request_id": "\(entry.id)", "key": "\(admission.keyID ?? "-")", "cost_usd": "\(costUSD)", "error": "\(error)",
             ])
         }
+    }
+
+    /// Waits until every request finished so far is in the store (their rows are written behind the
+    /// responses, milliseconds later).
+    public func flushRequestLog() async {
+        await requestLog.flush()
     }
 
     func responseHeaders(id: String, decision: RoutingDecision, chosen: RoutingDecision.Candidate, failed: [UpstreamAttempt]) -> HTTPFields {
@@ -470,7 +486,7 @@ public struct Gateway: Sendable {
             default: throw APIError.invalid("'score' (number in [0, 1]) is required", param: "score")
             }
             let row: RoutedRequest
-            do { row = try await store.attachFeedback(requestID: id, keyID: caller.keyID, score: score, at: Date()) } catch let e as FeedbackError {
+            do { row = try await attachFeedback(requestID: id, keyID: caller.keyID, score: score) } catch let e as FeedbackError {
                 switch e {
                 case .invalidScore: throw APIError.invalid(e.description, param: "score")
                 case .unknownRequest: throw APIError(status: 404, message: e.description, param: "request_id", code: "request_not_found")
@@ -487,6 +503,23 @@ public struct Gateway: Sendable {
         } catch {
             logger.error("feedback not stored", metadata: ["error": "\(error)"])
             return Self.errorResponse(APIError(status: 500, message: "feedback not stored: \(error)", type: "server_error"), requestID: nil)
+        }
+    }
+
+    /// Attaches feedback once the request's row is in the store: this replica's rows are flushed first;
+    /// in a store shared by replicas, a row another replica is still writing (milliseconds behind its
+    /// response) is waited for, up to about a second, before the id counts as unknown.
+    func attachFeedback(requestID: String, keyID: String?, score: Double) async throws -> RoutedRequest {
+        await requestLog.flush()
+        var delay = Duration.milliseconds(10)
+        var waited = Duration.zero
+        while true {
+            do { return try await store.attachFeedback(requestID: requestID, keyID: keyID, score: score, at: Date()) } catch FeedbackError.unknownRequest(let id) {
+                guard store.sharedBetweenReplicas, waited < .seconds(1) else { throw FeedbackError.unknownRequest(id) }
+                try await Task.sleep(for: delay)
+                waited += delay
+                delay *= 2
+            }
         }
     }
 

@@ -127,9 +127,12 @@ public struct GatewayService: Sendable {
                 group.cancelAll()
             }
         } catch {
+            await gateway.flushRequestLog()
             try await http.shutdown()
             throw error
         }
+        // The server has stopped: the request log's last rows go in before the store closes.
+        await gateway.flushRequestLog()
         try await http.shutdown()
     }
 }

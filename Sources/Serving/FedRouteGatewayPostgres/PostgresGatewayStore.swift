@@ -18,6 +18,7 @@ public struct PostgresGatewayStore: GatewayStore {
     let logger: Logger
     /// The URL without its password.
     public let location: String
+    public var sharedBetweenReplicas: Bool { true }
 
     /// - Parameter url: `postgres://user[:password]@host[:port]/database[?sslmode=disable|prefer|require]`.
     public init(url: String, logger: Logger) throws {
@@ -167,22 +168,35 @@ public struct PostgresGatewayStore: GatewayStore {
     }
 
     public func record(_ q: RoutedRequest, charging charge: Charge?) async throws {
-        if let charge, !(charge.usd.isFinite && charge.usd >= 0) {
-            throw GatewayStoreError(location: location, message: "refusing to add spend \(charge.usd) to key '\(charge.keyID)'")
+        try await record(batch: [(q, charge)])
+    }
+
+    public func record(batch: [(request: RoutedRequest, charge: Charge?)]) async throws {
+        for (q, charge) in batch {
+            if let charge, !(charge.usd.isFinite && charge.usd >= 0) {
+                throw GatewayStoreError(location: location, message: "refusing to add spend \(charge.usd) to key '\(charge.keyID)' (request '\(q.id)')")
+            }
         }
         do {
-            let attempts = try Self.json(q.attempts)
+            let rows = try batch.map { ($0.request, try Self.json($0.request.attempts), $0.charge) }
             try await transaction { c in
-                try await c.query("""
-                    INSERT INTO routed_request (\(unescaped: Self.requestColumns)) VALUES (
-                    \(q.id), \(q.createdAt), \(q.query), \(q.requestedModel), \(q.lambda), \(q.chosenModel), \(q.predictedScore), \(q.predictedCost),
-                    \(attempts), \(q.stream), \(q.outcome.rawValue), \(q.promptTokens), \(q.completionTokens), \(q.tokensEstimated), \(q.costUSD),
-                    \(q.latencyMilliseconds), \(q.feedbackScore), \(q.feedbackAt), \(q.keyID))
-                    """, logger: logger)
-                if let charge { try await Self.settle(c, keyID: charge.keyID, requestID: q.id, usd: charge.usd, logger: logger) }
+                for (q, attempts, charge) in rows {
+                    try await c.query("""
+                        INSERT INTO routed_request (\(unescaped: Self.requestColumns)) VALUES (
+                        \(q.id), \(q.createdAt), \(q.query), \(q.requestedModel), \(q.lambda), \(q.chosenModel), \(q.predictedScore), \(q.predictedCost),
+                        \(attempts), \(q.stream), \(q.outcome.rawValue), \(q.promptTokens), \(q.completionTokens), \(q.tokensEstimated), \(q.costUSD),
+                        \(q.latencyMilliseconds), \(q.feedbackScore), \(q.feedbackAt), \(q.keyID))
+                        """, logger: logger)
+                    if charge?.releasesReservation == true {
+                        try await c.query("DELETE FROM budget_reservation WHERE request_id = \(q.id)", logger: logger)
+                    }
+                }
+                for (keyID, usd) in Self.spendByKey(batch) where usd > 0 {
+                    try await c.query("UPDATE api_key SET spend_usd = spend_usd + \(usd) WHERE id = \(keyID)", logger: logger)
+                }
             }
         } catch {
-            throw fail("cannot record request '\(q.id)'", error)
+            throw fail(Self.describe(batch), error)
         }
     }
 

@@ -7,12 +7,18 @@ import Foundation
 public protocol GatewayStore: Sendable {
     /// Where the store lives, for messages (a path or a URL without its password).
     var location: String { get }
+    /// Whether several gateway processes may share this store (a database server), so that a request's
+    /// row may be written by another replica.
+    var sharedBetweenReplicas: Bool { get }
 
     // MARK: Request log
 
     /// Stores a finished request and, with `charge`, ends it for its key in the same transaction: drops
     /// its budget reservation (if any) and adds `charge.usd` to the key's spend. A duplicate id is an error.
     func record(_ request: RoutedRequest, charging charge: Charge?) async throws
+    /// Stores several finished requests, each as `record(_:charging:)` would, in one transaction:
+    /// all of them or (with an error) none.
+    func record(batch: [(request: RoutedRequest, charge: Charge?)]) async throws
     /// Attaches (or replaces) the quality score of an answered request and returns the updated row.
     /// With `keyID`, only a request made by that key may be rated (another key's request is reported as
     /// unknown, so ids cannot be probed).
@@ -48,13 +54,33 @@ public protocol GatewayStore: Sendable {
 public struct Charge: Sendable, Equatable {
     public var keyID: String
     public var usd: Double
-    public init(keyID: String, usd: Double) {
+    /// Whether the request may hold a budget reservation to drop (false spares the store a delete
+    /// for requests of keys without a budget).
+    public var releasesReservation: Bool
+    public init(keyID: String, usd: Double, releasesReservation: Bool = true) {
         self.keyID = keyID
         self.usd = usd
+        self.releasesReservation = releasesReservation
     }
 }
 
 extension GatewayStore {
+    /// A batch's spend per key, keys in order of first appearance (one update per key per batch).
+    public static func spendByKey(_ batch: [(request: RoutedRequest, charge: Charge?)]) -> [(keyID: String, usd: Double)] {
+        var order: [String] = []
+        var sums: [String: Double] = [:]
+        for case let (_, charge?) in batch {
+            if sums[charge.keyID] == nil { order.append(charge.keyID) }
+            sums[charge.keyID, default: 0] += charge.usd
+        }
+        return order.map { ($0, sums[$0]!) }
+    }
+
+    /// "cannot record request 'frq-…'" (or "… N requests, the first 'frq-…'") for errors.
+    public static func describe(_ batch: [(request: RoutedRequest, charge: Charge?)]) -> String {
+        batch.count == 1 ? "cannot record request '\(batch[0].request.id)'" : "cannot record \(batch.count) requests, the first '\(batch.first?.request.id ?? "")'"
+    }
+
     /// Stores a finished request that charges no key.
     public func record(_ request: RoutedRequest) async throws { try await record(request, charging: nil) }
 

@@ -9,6 +9,7 @@ public struct SQLiteGatewayStore: GatewayStore {
     /// Where the database lives.
     public let path: String
     public var location: String { path }
+    public var sharedBetweenReplicas: Bool { false }
 
     /// Opens the store at `path`. With `create` (the gateway, `keys create`) a missing database is
     /// created; without it (readers such as the exporter) a missing file is an error rather than a new
@@ -19,7 +20,9 @@ public struct SQLiteGatewayStore: GatewayStore {
             throw GatewayStoreError(location: path, message: "no gateway database here (the gateway writes one with --db)")
         }
         do {
-            database = try DatabasePool(path: path)
+            var configuration = Configuration()
+            configuration.prepareDatabase { db in try db.execute(sql: "PRAGMA synchronous = NORMAL") }
+            database = try DatabasePool(path: path, configuration: configuration)
             try Self.migrator.migrate(database)
         } catch {
             throw GatewayStoreError(location: path, message: "cannot open the gateway database: \(error)")
@@ -82,14 +85,27 @@ public struct SQLiteGatewayStore: GatewayStore {
     // MARK: Request log
 
     public func record(_ request: RoutedRequest, charging charge: Charge?) async throws {
-        if let charge, !(charge.usd.isFinite && charge.usd >= 0) { throw fail("refusing to add spend \(charge.usd) to key '\(charge.keyID)'") }
+        try await record(batch: [(request, charge)])
+    }
+
+    public func record(batch: [(request: RoutedRequest, charge: Charge?)]) async throws {
+        for (request, charge) in batch {
+            if let charge, !(charge.usd.isFinite && charge.usd >= 0) { throw fail("refusing to add spend \(charge.usd) to key '\(charge.keyID)' (request '\(request.id)')") }
+        }
         do {
             try await database.write { db in
-                try request.insert(db)
-                if let charge { try Self.settle(db, keyID: charge.keyID, requestID: request.id, usd: charge.usd) }
+                for (request, charge) in batch {
+                    try request.insert(db)
+                    if charge?.releasesReservation == true {
+                        try db.execute(sql: "DELETE FROM budget_reservation WHERE request_id = ?", arguments: [request.id])
+                    }
+                }
+                for (keyID, usd) in Self.spendByKey(batch) where usd > 0 {
+                    try db.execute(sql: "UPDATE api_key SET spend_usd = spend_usd + ? WHERE id = ?", arguments: [usd, keyID])
+                }
             }
         } catch {
-            throw fail("cannot record request '\(request.id)': \(error)")
+            throw fail("\(Self.describe(batch)): \(error)")
         }
     }
 

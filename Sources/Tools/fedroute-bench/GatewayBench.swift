@@ -74,6 +74,7 @@ enum GatewayBench {
                                      g.rate, g.percentile(0.5) * 1e3, g.percentile(0.99) * 1e3,
                                      (g.percentile(0.5) - d.percentile(0.5)) * 1e3, (g.percentile(0.99) - d.percentile(0.99)) * 1e3))
                     }
+                    await gateway.flushRequestLog()
                     let recorded = try await log.requests().count
                     // Mean time spent embedding + predicting, from the gateway's own histogram.
                     let exposition = gateway.metrics.exposition()

@@ -44,7 +44,7 @@ import Testing
             // Nothing unauthenticated reached an upstream or the log.
             let callsA = await env.upstreamA.calls(), callsB = await env.upstreamB.calls()
             #expect(callsA.isEmpty && callsB.isEmpty)
-            #expect(try await env.log.requests().isEmpty)
+            #expect(try await env.stored().requests().isEmpty)
 
             #expect(try await E2E.send(env, "/health", method: "GET").json?["authentication"] == .string("keys"))
             #expect(try await E2E.send(env, "/metrics", method: "GET").status == 200)
@@ -72,9 +72,9 @@ import Testing
             let id = try #require(auto.headers["x-fedroute-request-id"])
 
             // The request is recorded with its key, and its cost is the key's spend.
-            let row = try #require(try await env.log.request(id: id))
+            let row = try #require(try await env.stored().request(id: id))
             #expect(row.keyID == restrictedRecord.id)
-            let spent = try #require(try await env.log.key(hash: restrictedRecord.hash)?.spendUSD)
+            let spent = try #require(try await env.stored().key(hash: restrictedRecord.hash)?.spendUSD)
             #expect(abs(spent - (row.costUSD ?? -1)) < 1e-15 && spent > 0)
 
             // Only the key that made a request may rate it.
@@ -115,7 +115,7 @@ import Testing
                 #expect(answered <= 4)
             }
             #expect(answered == 4)
-            let spend = try #require(try await env.log.key(hash: record.hash)?.spendUSD)
+            let spend = try #require(try await env.stored().key(hash: record.hash)?.spendUSD)
             // Overspend is at most the last admitted request's cost.
             #expect(spend >= 0.0001 && spend < 0.0001 + 0.00003 + 1e-12, "\(spend)")
         }

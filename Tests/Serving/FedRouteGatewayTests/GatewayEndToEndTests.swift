@@ -45,6 +45,12 @@ import Tracing
         var upstreamB: FakeUpstream
         var log: any GatewayStore
         var gatewayValue: Gateway
+
+        /// The store once every request answered so far is in it (rows are written behind responses).
+        func stored() async -> any GatewayStore {
+            await gatewayValue.flushRequestLog()
+            return log
+        }
     }
 
     static let means: [(Double, Double)] = [(0.9, 0.01), (0.7, 0.001), (0.6, 0.0002), (0.5, 0), (0.1, 0.05), (0.85, 0.009)]
@@ -237,7 +243,7 @@ import Tracing
             #expect(withUsage.body.contains("\"usage\""))
 
             // Both streams were priced from the upstream's usage, not estimated.
-            let rows = try await env.log.requests()
+            let rows = try await env.stored().requests()
             #expect(rows.count == 2)
             #expect(rows.allSatisfy { $0.stream && $0.outcome == .answered && !$0.tokensEstimated })
             let strong = try #require(rows.first { $0.chosenModel == "strong" })
@@ -249,7 +255,7 @@ import Tracing
             #expect(broken.status == 200)
             #expect(Self.streamedText(broken.body) == "one two", "\(broken.body)")
             #expect(Self.events(broken.body).last?.contains("upstream_error") == true)
-            let flaky = try #require(try await env.log.requests().first { $0.chosenModel == "flaky" })
+            let flaky = try #require(try await env.stored().requests().first { $0.chosenModel == "flaky" })
             #expect(flaky.outcome == .interrupted && flaky.tokensEstimated)
         }
     }
@@ -263,14 +269,14 @@ import Tracing
             let failed = try await Self.chat(env, model: "broken", text: "fails")
             let ids = try [a, b, c, failed].map { try #require($0.headers["x-fedroute-request-id"]) }
 
-            let rowA = try #require(try await env.log.request(id: ids[0]))
+            let rowA = try #require(try await env.stored().request(id: ids[0]))
             #expect(rowA.chosenModel == "strong" && rowA.lambda == 0 && rowA.query == "integrate x squared")
             #expect(rowA.promptTokens == 20 && rowA.completionTokens == 10 && rowA.costUSD == 0.0005)
             #expect(rowA.predictedScore == 0.9 && rowA.attempts == [UpstreamAttempt(model: "strong")])
-            let rowB = try #require(try await env.log.request(id: ids[1]))
+            let rowB = try #require(try await env.stored().request(id: ids[1]))
             #expect(rowB.chosenModel == "cheap" && abs(rowB.costUSD! - 0.00003) < 1e-15)
             #expect(rowB.attempts.map(\.model) == ["offline", "cheap"] && rowB.attempts[0].error?.contains("unreachable") == true)
-            #expect(try await env.log.request(id: ids[3])?.outcome == .failed)
+            #expect(try await env.stored().request(id: ids[3])?.outcome == .failed)
 
             for (id, score) in zip(ids[0..<3], [1.0, 0.25, 0.75]) {
                 let r = try await Self.send(env, "/v1/feedback", body: #"{"request_id": "\#(id)", "score": \#(score)}"#)
@@ -281,7 +287,7 @@ import Tracing
             #expect(try await Self.send(env, "/v1/feedback", body: #"{"request_id": "\#(ids[3])", "score": 1}"#).status == 409)
             #expect(try await Self.send(env, "/v1/feedback", body: #"{"score": 1}"#).status == 400)
 
-            let (table, report) = try FeedbackExport.table(from: try await env.log.requests(), task: "live")
+            let (table, report) = try FeedbackExport.table(from: try await env.stored().requests(), task: "live")
             #expect(report.requests == 5 && report.exportedCells == 3 && report.unrated == 1 && report.notAnswered == 1)
             #expect(table.models == ["cheap", "strong"] && table.queryCount == 2)
             let hello = try #require(table.queries.firstIndex { $0.text == "say hello" })
@@ -323,7 +329,7 @@ import Tracing
             // Nothing malformed reached an upstream or the log.
             let callsA = await env.upstreamA.calls(), callsB = await env.upstreamB.calls()
             #expect(callsA.isEmpty && callsB.isEmpty)
-            #expect(try await env.log.requests().isEmpty)
+            #expect(try await env.stored().requests().isEmpty)
 
             let models = try await Self.send(env, "/v1/models", method: "GET")
             let ids = models.json?["data"]?.arrayValue?.compactMap { $0["id"]?.stringValue }

@@ -84,7 +84,7 @@ import Testing
             }
             let named = try await E2E.chat(env, model: "portal", key: key)
             #expect(named.status == 502 && named.json?["error"]?["message"]?.stringValue?.contains("not a JSON object") == true)
-            let rows = try await env.log.requests()
+            let rows = try await env.stored().requests()
             #expect(rows.count == 3 && rows.allSatisfy { $0.attempts.first?.model == "portal" && $0.attempts.first?.error?.contains("unusable answer") == true })
         }
     }
@@ -111,7 +111,7 @@ import Testing
             let text = String(repeating: "filler words ", count: 250_000) + "THE END"
             let r = try await E2E.chat(env, model: "route:100", text: text)
             #expect(r.status == 200)
-            let row = try #require(try await env.log.requests().last)
+            let row = try #require(try await env.stored().requests().last)
             #expect(row.query.count == 8000 && row.query.hasSuffix("THE END"))
             // The upstream still got the whole message.
             let call = try #require(await env.upstreamB.calls().last)

@@ -59,6 +59,14 @@ struct GatewayReplicaTests {
                         // Revoked through one replica: the other refuses the key once its cached copy (1 s) is stale.
                         let (_, fresh) = try await storeTwo.createKey(name: "soon-gone", policy: .init(), expiresAt: nil, secret: secret)
                         #expect(try await E2E.chat(two, model: "route:100", key: fresh).status == 200)
+                        // A request without a budget is written behind its response; rated at once
+                        // through the other replica, which waits for the row, it is found.
+                        for _ in 0..<5 {
+                            let quick = try await E2E.chat(one, model: "route:100", key: fresh)
+                            let quickID = try #require(quick.headers["x-fedroute-request-id"])
+                            let rating = try await E2E.send(two, "/v1/feedback", body: #"{"request_id": "\#(quickID)", "score": 1}"#, key: fresh)
+                            #expect(rating.status == 200, "\(rating.body)")
+                        }
                         let gone = try await storeOne.key(idOrName: "soon-gone")
                         _ = try await storeOne.revoke(keyID: gone.id, at: Date())
                         let revokedAt = ContinuousClock.now
