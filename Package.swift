@@ -227,7 +227,7 @@ let package = Package(
         testTarget("FedRouteMetaRouterTests", layer: "Research", dependencies: ["FedRouteMetaRouter", "FedRouteNumerics", "FedRouteData", "FedRouteEvaluation"]),
         testTarget("FedRouteMultiRoundTests", layer: "Research", dependencies: ["FedRouteMultiRound", "FedRouteNumerics", "FedRouteData", "FedRouteEvaluation"]),
         // Runs the built `fedroute` executable on small inputs: output, files, exit codes, error messages.
-        testTarget("FedRouteCLITests", layer: "Tools", dependencies: ["fedroute", "FedRouteData", "FedRouteNumerics", "FedRouteRouters", httpClient, nioCore]),
+        testTarget("FedRouteCLITests", layer: "Tools", dependencies: ["fedroute", "FedRouteData", "FedRouteNumerics", "FedRouteRouters", "FedRouteGatewayStore", httpClient, nioCore, nioHTTP1]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -1,8 +1,10 @@
 import FedRouteData
+import FedRouteGatewayStore
 import FedRouteRouters
 import AsyncHTTPClient
 import Foundation
 import NIOCore
+import NIOHTTP1
 import Testing
 
 /// The `fedroute` commands end to end on small synthetic data: what they print, the files they
@@ -148,7 +150,8 @@ import Testing
     }
 
     /// `fedroute gateway` as a process: refuses to start without a key secret, serves /health, and on
-    /// SIGHUP swaps in a new router file (a broken one is refused and the current one keeps serving).
+    /// SIGHUP swaps in a new router file (a broken one is refused and the current one keeps serving); on
+    /// SIGTERM it exits 0 with every answered request in its database.
     @Test func gatewayReloadsItsRouterOnSIGHUP() async throws {
         let a = dir + "/a.safetensors", b = dir + "/b.safetensors", live = dir + "/live.safetensors"
         for (out, clusters) in [(a, "2"), (b, "3")] {
@@ -158,7 +161,9 @@ import Testing
         try FileManager.default.copyItem(atPath: a, toPath: live)
         let yaml = dir + "/gateway-models.yaml"
         let names = try RouterFile.load(path: a).router.models
-        try ("models:\n" + names.map { "  - { name: \($0), base_url: \"http://127.0.0.1:9/v1\", price: { input_per_million: 1, output_per_million: 1 } }\n" }.joined())
+        // Unreachable upstreams, given up quickly (AsyncHTTPClient retries a refused connection until the connect timeout).
+        try ("gateway:\n  connect_timeout_seconds: 0.05\nmodels:\n"
+            + names.map { "  - { name: \($0), base_url: \"http://127.0.0.1:9/v1\", price: { input_per_million: 1, output_per_million: 1 } }\n" }.joined())
             .write(toFile: yaml, atomically: true, encoding: .utf8)
 
         let noSecret = try cli.run(["gateway", "--router", live, "--models", yaml, "--port", "0", "--db", dir + "/g.sqlite"], environment: ["FEDROUTE_KEY_SECRET": ""])
@@ -191,11 +196,22 @@ import Testing
             for _ in 0..<100 where !gateway.stderr.contains("reload refused") { try await Task.sleep(for: .milliseconds(100)) }
             #expect(gateway.stderr.contains("reload refused"))
             #expect(try await fingerprint() == second)
+            // Requests (every upstream here is unreachable: 502s, logged as failed) right before
+            // SIGTERM: their rows, written behind the responses, are all in the database afterwards.
+            for i in 0..<20 {
+                var request = HTTPClientRequest(url: "http://127.0.0.1:\(port)/v1/chat/completions")
+                request.method = .POST
+                request.headers.add(name: "Content-Type", value: "application/json")
+                request.body = .bytes(ByteBuffer(string: #"{"model": "auto", "messages": [{"role": "user", "content": "question \#(i)"}]}"#))
+                #expect(try await http.execute(request, timeout: .seconds(30)).status.code == 502)
+            }
         } catch {
             try? await http.shutdown()
             throw error
         }
         try await http.shutdown()
         #expect(gateway.terminate() == 0, "\(gateway.stderr)")
+        let rows = try await SQLiteGatewayStore(path: dir + "/g.sqlite", create: false).requests()
+        #expect(rows.count == 20 && rows.allSatisfy { $0.outcome == .failed }, "\(rows.count) rows")
     }
 }
