@@ -151,7 +151,7 @@ import Testing
 
     /// `fedroute gateway` as a process: refuses to start without a key secret, serves /health, and on
     /// SIGHUP swaps in a new router file (a broken one is refused and the current one keeps serving); on
-    /// SIGTERM it exits 0 with every answered request in its database.
+    /// SIGTERM it exits 0 with every request it served in its database.
     @Test func gatewayReloadsItsRouterOnSIGHUP() async throws {
         let a = dir + "/a.safetensors", b = dir + "/b.safetensors", live = dir + "/live.safetensors"
         for (out, clusters) in [(a, "2"), (b, "3")] {
