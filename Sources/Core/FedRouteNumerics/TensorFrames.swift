@@ -50,12 +50,25 @@ public enum TensorFrames {
 
     /// One array as a frame stores it.
     public struct Blob: Sendable {
-        /// The bytes in the frame (encoded when `codec` is not 0).
+        /// The bytes in the frame (encoded when `codec` is not 0); empty when `appendValues` is set.
         public var stored: Data
         public var codec: UInt8
         public var width: UInt8
         /// Byte count once decoded.
         public var decodedCount: Int
+        /// For an array written as it is and not cached: appends its bytes to the frame straight from the
+        /// array (which it holds), instead of from a copy in `stored`.
+        var appendValues: (@Sendable (inout Data) -> Void)?
+
+        public init(stored: Data, codec: UInt8, width: UInt8, decodedCount: Int) {
+            self.stored = stored
+            self.codec = codec
+            self.width = width
+            self.decodedCount = decodedCount
+        }
+
+        /// Bytes this array takes in the frame.
+        var storedCount: Int { appendValues == nil ? stored.count : decodedCount }
     }
 
     /// Collects the arrays of one encode (used from one thread at a time).
@@ -83,6 +96,14 @@ public enum TensorFrames {
             }
             if let cache = options.cache, bytes >= TensorFrames.minSharedBytes {
                 blobs.append(try cache.blob(for: values, codec: codec?.id ?? 0, make))
+            } else if codec == nil {
+                #if _endian(little)
+                var blob = Blob(stored: Data(), codec: 0, width: UInt8(width), decodedCount: bytes)
+                blob.appendValues = { out in values.withUnsafeBytes { out.append(contentsOf: $0) } }
+                blobs.append(blob)
+                #else
+                blobs.append(try make())
+                #endif
             } else {
                 blobs.append(try make())
             }
@@ -153,21 +174,23 @@ public enum TensorFrames {
             throw DecodingError.dataCorrupted(.init(codingPath: [], debugDescription: "frame too large to encode"))
         }
         let coded = writer.blobs.contains { $0.codec != 0 }
-        let bytes = writer.blobs.reduce(0) { $0 + $1.stored.count }
+        let bytes = writer.blobs.reduce(0) { $0 + $1.storedCount }
         var out = Data(capacity: 12 + json.count + (coded ? 18 : 8) * writer.blobs.count + bytes)
         out.append(coded ? codedMagic : magic)
         appendLittleEndian(UInt32(json.count), to: &out)
         out.append(json)
         appendLittleEndian(UInt32(writer.blobs.count), to: &out)
         for b in writer.blobs {
-            appendLittleEndian(UInt64(b.stored.count), to: &out)
+            appendLittleEndian(UInt64(b.storedCount), to: &out)
             if coded {
                 out.append(b.codec)
                 out.append(b.width)
                 appendLittleEndian(UInt64(b.decodedCount), to: &out)
             }
         }
-        for b in writer.blobs { out.append(b.stored) }
+        for b in writer.blobs {
+            if let append = b.appendValues { append(&out) } else { out.append(b.stored) }
+        }
         return out
     }
 
@@ -175,14 +198,20 @@ public enum TensorFrames {
     /// error); their decoded sizes together may not pass `maxDecodedBytes`.
     public static func decode<T: Decodable>(_ type: T.Type, from data: Data, with decoder: JSONDecoder, codecs: [any TensorFrameCodec] = [],
                                             maxDecodedBytes: Int = defaultMaxDecodedBytes) throws -> T {
-        let (json, blobs) = try data.withUnsafeBytes { try split($0, codecs: codecs, maxDecodedBytes: maxDecodedBytes) }
+        // Arrays stored as they are stay views of `data` (no copy until they become values).
+        let base = data.startIndex
+        let (json, blobs) = try data.withUnsafeBytes {
+            try split($0, codecs: codecs, maxDecodedBytes: maxDecodedBytes) { data[(base + $0.lowerBound)..<(base + $0.upperBound)] }
+        }
         decoder.userInfo[.tensorBlobs] = Reader(blobs: blobs)
         defer { decoder.userInfo[.tensorBlobs] = nil }
         return try decoder.decode(T.self, from: json)
     }
 
-    /// The JSON and the (decoded) arrays of a frame, every size checked before it is used.
-    static func split(_ bytes: UnsafeRawBufferPointer, codecs: [any TensorFrameCodec] = [], maxDecodedBytes: Int = defaultMaxDecodedBytes) throws -> (Data, [Data]) {
+    /// The JSON and the (decoded) arrays of a frame, every size checked before it is used. An array stored
+    /// as it is becomes `stored(range of bytes)`: by default a copy.
+    static func split(_ bytes: UnsafeRawBufferPointer, codecs: [any TensorFrameCodec] = [], maxDecodedBytes: Int = defaultMaxDecodedBytes,
+                      stored view: ((Range<Int>) -> Data)? = nil) throws -> (Data, [Data]) {
         func corrupt(_ why: String) -> DecodingError { .dataCorrupted(.init(codingPath: [], debugDescription: "tensor frame: \(why)")) }
         var offset = 0
         func read(_ width: Int) throws -> UInt64 {
@@ -235,7 +264,7 @@ public enum TensorFrames {
         for (i, e) in entries.enumerated() {
             let stored = UnsafeRawBufferPointer(rebasing: bytes[offset..<(offset + e.count)])
             if e.codec == 0 {
-                blobs.append(Data(stored))
+                blobs.append(view?(offset..<(offset + e.count)) ?? Data(stored))
             } else {
                 guard let codec = codecs.first(where: { $0.id == e.codec }) else { throw corrupt("array \(i) uses codec \(e.codec), which this reader was not offered") }
                 guard e.decoded / max(1, codec.maxExpansion) <= e.count else {

@@ -85,7 +85,7 @@ public enum CoordinatorRoutes {
         if let declared = headers["content-length"].flatMap(Int.init), declared > limit {
             received = nil
         } else {
-            received = try? await collect(request.body, upTo: limit)
+            received = try? await collect(request.body, upTo: limit, expected: headers["content-length"].flatMap(Int.init))
         }
         await registry.finishBody(of: checked.client)
         guard let (body, digest) = received else {
@@ -108,9 +108,12 @@ public enum CoordinatorRoutes {
     }
 
     /// The body and its SHA-256, read chunk by chunk; throws once more than `limit` bytes arrived.
-    static func collect(_ body: RequestBody, upTo limit: Int) async throws -> (Data, SHA256.Digest) {
+    /// `expected` (the declared length, already checked against `limit` and the signature's) sizes the
+    /// buffer once, instead of growing it by copies as multi-megabyte updates arrive.
+    static func collect(_ body: RequestBody, upTo limit: Int, expected: Int? = nil) async throws -> (Data, SHA256.Digest) {
         var hasher = SHA256()
         var data = Data()
+        if let expected, expected > 0 { data.reserveCapacity(min(expected, limit)) }
         for try await chunk in body {
             guard chunk.readableBytes <= limit - data.count else { throw WireError("body larger than \(limit) bytes", status: 413) }
             chunk.withUnsafeReadableBytes { hasher.update(bufferPointer: $0); data.append(contentsOf: $0) }

@@ -174,8 +174,9 @@ public struct FederationClientRunner: Sendable {
         for (k, v) in try signer.headers(path: path, session: session, body: data) { request.headers.add(name: k, value: v) }
         request.body = .bytes(ByteBuffer(data: data))
         let response = try await http.execute(request, timeout: .seconds(120))
-        var buffer = try await response.body.collect(upTo: Wire.maxBodyBytes)
-        let bytes = buffer.readData(length: buffer.readableBytes) ?? Data()
+        let buffer = try await response.body.collect(upTo: Wire.maxBodyBytes)
+        // A view of the collected bytes, not a copy (the buffer is kept alive by the Data).
+        let bytes = Data(buffer: buffer, byteTransferStrategy: .noCopy)
         guard response.status == .ok else {
             let reason = (try? JSONDecoder().decode(WireError.self, from: bytes))?.error ?? "HTTP \(response.status.code)"
             throw WireError("\(path): \(reason)")

@@ -28,6 +28,16 @@ import Testing
         packed.userInfo[.packedFloats] = true
         #expect(try TensorFrames.encode(big, with: JSONEncoder()).count < 400_200)
         #expect(try packed.encode(big).count > 530_000)
+        // Arrays are written straight from the values unless cached; both give the same bytes.
+        let sorted = JSONEncoder()
+        sorted.outputFormatting = .sortedKeys
+        let direct = try TensorFrames.encode(big, with: sorted)
+        #expect(direct == (try TensorFrames.encode(big, with: sorted, options: .init(cache: TensorFrameCache()))))
+        // A frame inside a larger buffer (a slice that does not start at index 0) decodes the same:
+        // its arrays are views of that buffer until they become values.
+        let embedded = (Data("junk".utf8) + direct + Data("tail".utf8)).dropFirst(4).dropLast(4)
+        #expect(embedded.startIndex == 4)
+        #expect(try TensorFrames.decode(Message.self, from: embedded, with: JSONDecoder()) == big)
     }
 
     /// Every malformed header is an error naming the problem, never a crash or a huge allocation.
