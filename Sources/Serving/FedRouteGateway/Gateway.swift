@@ -67,7 +67,7 @@ public struct Gateway: Sendable {
         self.metrics = metrics
         self.logger = logger
         self.loader = loader
-        requestLog = RequestLogWriter(store: store, logger: logger)
+        requestLog = RequestLogWriter(store: store, logger: logger, metrics: metrics)
         metrics.loaded(routing.provenance, previous: nil)
     }
 
@@ -446,6 +446,7 @@ public struct Gateway: Sendable {
         }
         do { try await store.record(entry, charging: charge) } catch {
             // The client still gets its answer; losing the row and its spend is logged loudly rather than hidden.
+            metrics.requestLogLost()
             logger.error("request not recorded", metadata: [
                 "request_id": "\(entry.id)", "key": "\(admission.keyID ?? "-")", "cost_usd": "\(costUSD)", "error": "\(error)",
             ])

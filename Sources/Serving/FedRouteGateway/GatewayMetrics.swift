@@ -13,6 +13,9 @@ import Prometheus
 /// - `fedroute_gateway_limited_total{limit}`: requests refused by a key's `rate` or `budget` limit.
 /// - `fedroute_gateway_router_loaded_timestamp_seconds{router, models}`: when the serving router file
 ///   and models.yaml (by fingerprint) were loaded; `fedroute_gateway_reload_failures_total`.
+/// - `fedroute_gateway_request_log_pending`: finished requests waiting to be written to the store
+///   (rows are written behind responses); `fedroute_gateway_request_log_lost_total`: finished requests
+///   whose row and spend could not be written (each is also logged with its id).
 public struct GatewayMetrics: Sendable {
     /// The registry; share it to expose other metrics on the same endpoint.
     public let registry: PrometheusCollectorRegistry
@@ -83,6 +86,16 @@ public struct GatewayMetrics: Sendable {
 
     func reloadFailed() {
         registry.makeCounter(descriptor: name("reload_failures", "total", "Reloads refused because a file did not load."), labels: []).increment()
+    }
+
+    func requestLogPending(_ rows: Int) {
+        registry.makeGauge(descriptor: name("request_log_pending", "", "Finished requests waiting to be written to the store."), labels: [])
+            .set(Int64(rows))
+    }
+
+    func requestLogLost() {
+        registry.makeCounter(descriptor: name("request_log_lost", "total", "Finished requests whose row and spend could not be written."), labels: [])
+            .increment()
     }
 
     /// The Prometheus text exposition.

@@ -18,6 +18,7 @@ import Logging
 actor RequestLogWriter {
     let store: any GatewayStore
     let logger: Logger
+    let metrics: GatewayMetrics
     let maxBatch: Int
     let capacity: Int
     private var pending: [(request: RoutedRequest, charge: Charge?)] = []
@@ -28,9 +29,10 @@ actor RequestLogWriter {
     private var flushWaiters: [(target: Int, continuation: CheckedContinuation<Void, Never>)] = []
     private var roomWaiters: [CheckedContinuation<Void, Never>] = []
 
-    init(store: any GatewayStore, logger: Logger, maxBatch: Int = 256, capacity: Int = 10_000) {
+    init(store: any GatewayStore, logger: Logger, metrics: GatewayMetrics = GatewayMetrics(), maxBatch: Int = 256, capacity: Int = 10_000) {
         self.store = store
         self.logger = logger
+        self.metrics = metrics
         self.maxBatch = max(1, maxBatch)
         self.capacity = max(1, capacity)
     }
@@ -40,6 +42,7 @@ actor RequestLogWriter {
         while pending.count >= capacity { await withCheckedContinuation { roomWaiters.append($0) } }
         pending.append((request, charge))
         enqueued += 1
+        metrics.requestLogPending(pending.count)
         if !writing {
             writing = true
             Task { await drain() }
@@ -65,6 +68,7 @@ actor RequestLogWriter {
             for w in waiting { w.resume() }
             await write(batch)
             finished += batch.count
+            metrics.requestLogPending(pending.count)
             let (done, open) = (flushWaiters.filter { $0.target <= finished }, flushWaiters.filter { $0.target > finished })
             flushWaiters = open
             for w in done { w.continuation.resume() }
@@ -85,6 +89,7 @@ actor RequestLogWriter {
         }
         for (request, charge) in batch {
             do { try await store.record(request, charging: charge) } catch {
+                metrics.requestLogLost()
                 logger.error("request not recorded", metadata: [
                     "request_id": "\(request.id)", "key": "\(charge?.keyID ?? "-")", "cost_usd": "\(charge?.usd ?? 0)", "error": "\(error)",
                 ])

@@ -91,7 +91,8 @@ final class Counter: Sendable {
     @Test func aRowThatCannotBeWrittenCostsOnlyItself() async throws {
         try await Self.withStore { store in
             try await store.record(Self.row(1, query: "first"))
-            let writer = RequestLogWriter(store: store, logger: Self.logger)
+            let metrics = GatewayMetrics()
+            let writer = RequestLogWriter(store: store, logger: Self.logger, metrics: metrics)
             // Held at the gate so that the three rows go as one batch, which fails on the duplicate id.
             store.close()
             await writer.enqueue(Self.row(0), charging: nil)
@@ -101,6 +102,10 @@ final class Counter: Sendable {
             let rows = try await store.requests()
             #expect(rows.map(\.id) == ["frq-0000", "frq-0001", "frq-0002"])
             #expect(rows[1].query == "first", "a duplicate id must not overwrite the stored row")
+            // The lost row is counted, and nothing is left pending.
+            let exposition = metrics.exposition()
+            #expect(exposition.contains("fedroute_gateway_request_log_lost_total 1"), "\(exposition)")
+            #expect(exposition.contains("fedroute_gateway_request_log_pending 0"), "\(exposition)")
         }
     }
 
