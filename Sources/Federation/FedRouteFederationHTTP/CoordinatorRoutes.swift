@@ -82,10 +82,11 @@ public enum CoordinatorRoutes {
             return json(HTTPResponse.Status(code: e.status ?? 401), try! JSONEncoder().encode(e))
         }
         let received: (body: Data, digest: SHA256.Digest)?
-        if let declared = headers["content-length"].flatMap(Int.init), declared > limit {
+        let declared = headers["content-length"].flatMap(Int.init)
+        if let declared, declared > limit {
             received = nil
         } else {
-            received = try? await collect(request.body, upTo: limit, expected: headers["content-length"].flatMap(Int.init))
+            received = try? await collect(request.body, upTo: limit, expected: declared)
         }
         await registry.finishBody(of: checked.client)
         guard let (body, digest) = received else {

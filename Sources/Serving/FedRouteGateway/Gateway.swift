@@ -440,16 +440,10 @@ public struct Gateway: Sendable {
     func record(_ entry: RoutedRequest, admission: Admission, costUSD: Double, tokens: Int) async {
         let charge = admission.keyID.map { Charge(keyID: $0, usd: costUSD, releasesReservation: admission.reserved) }
         if let keyID = admission.keyID { settleRate(admission, keyID: keyID, tokens: tokens) }
-        guard admission.reserved else {
+        if admission.reserved {
+            await requestLog.recordNow(entry, charging: charge)
+        } else {
             await requestLog.enqueue(entry, charging: charge)
-            return
-        }
-        do { try await store.record(entry, charging: charge) } catch {
-            // The client still gets its answer; losing the row and its spend is logged loudly rather than hidden.
-            metrics.requestLogLost()
-            logger.error("request not recorded", metadata: [
-                "request_id": "\(entry.id)", "key": "\(admission.keyID ?? "-")", "cost_usd": "\(costUSD)", "error": "\(error)",
-            ])
         }
     }
 

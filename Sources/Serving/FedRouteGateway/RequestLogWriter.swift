@@ -87,13 +87,19 @@ actor RequestLogWriter {
                 logger.warning("request log: a batch of \(batch.count) rows failed; writing them one by one", metadata: ["error": "\(error)"])
             }
         }
-        for (request, charge) in batch {
-            do { try await store.record(request, charging: charge) } catch {
-                metrics.requestLogLost()
-                logger.error("request not recorded", metadata: [
-                    "request_id": "\(request.id)", "key": "\(charge?.keyID ?? "-")", "cost_usd": "\(charge?.usd ?? 0)", "error": "\(error)",
-                ])
-            }
+        for (request, charge) in batch { await recordNow(request, charging: charge) }
+    }
+
+    /// Writes one finished request at once, outside the queue (the gateway's budgeted requests, and the
+    /// row-by-row retry of a failed batch). The client has its answer either way, so a row that cannot
+    /// be written is counted and logged with its id, key and cost rather than thrown.
+    nonisolated func recordNow(_ request: RoutedRequest, charging charge: Charge?) async {
+        do { try await store.record(request, charging: charge) } catch {
+            metrics.requestLogLost()
+            logger.error("request not recorded", metadata: [
+                "request_id": "\(request.id)", "key": "\(charge?.keyID ?? "-")", "cost_usd": "\(charge?.usd ?? request.costUSD ?? 0)",
+                "error": "\(error)",
+            ])
         }
     }
 }

@@ -172,11 +172,7 @@ public struct PostgresGatewayStore: GatewayStore {
     }
 
     public func record(batch: [(request: RoutedRequest, charge: Charge?)]) async throws {
-        for (q, charge) in batch {
-            if let charge, !(charge.usd.isFinite && charge.usd >= 0) {
-                throw GatewayStoreError(location: location, message: "refusing to add spend \(charge.usd) to key '\(charge.keyID)' (request '\(q.id)')")
-            }
-        }
+        if let problem = Self.invalidCharge(in: batch) { throw GatewayStoreError(location: location, message: problem) }
         do {
             let rows = try batch.map { ($0.request, try Self.json($0.request.attempts), $0.charge) }
             try await transaction { c in
@@ -187,13 +183,9 @@ public struct PostgresGatewayStore: GatewayStore {
                         \(attempts), \(q.stream), \(q.outcome.rawValue), \(q.promptTokens), \(q.completionTokens), \(q.tokensEstimated), \(q.costUSD),
                         \(q.latencyMilliseconds), \(q.feedbackScore), \(q.feedbackAt), \(q.keyID))
                         """, logger: logger)
-                    if charge?.releasesReservation == true {
-                        try await c.query("DELETE FROM budget_reservation WHERE request_id = \(q.id)", logger: logger)
-                    }
+                    if charge?.releasesReservation == true { try await Self.dropReservation(c, requestID: q.id, logger: logger) }
                 }
-                for (keyID, usd) in Self.spendByKey(batch) where usd > 0 {
-                    try await c.query("UPDATE api_key SET spend_usd = spend_usd + \(usd) WHERE id = \(keyID)", logger: logger)
-                }
+                for (keyID, usd) in Self.spendByKey(batch) { try await Self.addSpend(c, keyID: keyID, usd: usd, logger: logger) }
             }
         } catch {
             throw fail(Self.describe(batch), error)
@@ -325,7 +317,15 @@ public struct PostgresGatewayStore: GatewayStore {
     }
 
     static func settle(_ c: PostgresConnection, keyID: String, requestID: String, usd: Double, logger: Logger) async throws {
+        try await dropReservation(c, requestID: requestID, logger: logger)
+        try await addSpend(c, keyID: keyID, usd: usd, logger: logger)
+    }
+
+    static func dropReservation(_ c: PostgresConnection, requestID: String, logger: Logger) async throws {
         try await c.query("DELETE FROM budget_reservation WHERE request_id = \(requestID)", logger: logger)
+    }
+
+    static func addSpend(_ c: PostgresConnection, keyID: String, usd: Double, logger: Logger) async throws {
         if usd > 0 { try await c.query("UPDATE api_key SET spend_usd = spend_usd + \(usd) WHERE id = \(keyID)", logger: logger) }
     }
 }

@@ -76,6 +76,14 @@ extension GatewayStore {
         return order.map { ($0, sums[$0]!) }
     }
 
+    /// Why a batch cannot be charged (a spend that is not a finite amount ≥ 0), naming the key and request; nil if it can.
+    public static func invalidCharge(in batch: [(request: RoutedRequest, charge: Charge?)]) -> String? {
+        for case let (request, charge?) in batch where !(charge.usd.isFinite && charge.usd >= 0) {
+            return "refusing to add spend \(charge.usd) to key '\(charge.keyID)' (request '\(request.id)')"
+        }
+        return nil
+    }
+
     /// "cannot record request 'frq-…'" (or "… N requests, the first 'frq-…'") for errors.
     public static func describe(_ batch: [(request: RoutedRequest, charge: Charge?)]) -> String {
         batch.count == 1 ? "cannot record request '\(batch[0].request.id)'" : "cannot record \(batch.count) requests, the first '\(batch.first?.request.id ?? "")'"

@@ -89,20 +89,14 @@ public struct SQLiteGatewayStore: GatewayStore {
     }
 
     public func record(batch: [(request: RoutedRequest, charge: Charge?)]) async throws {
-        for (request, charge) in batch {
-            if let charge, !(charge.usd.isFinite && charge.usd >= 0) { throw fail("refusing to add spend \(charge.usd) to key '\(charge.keyID)' (request '\(request.id)')") }
-        }
+        if let problem = Self.invalidCharge(in: batch) { throw fail(problem) }
         do {
             try await database.write { db in
                 for (request, charge) in batch {
                     try request.insert(db)
-                    if charge?.releasesReservation == true {
-                        try db.execute(sql: "DELETE FROM budget_reservation WHERE request_id = ?", arguments: [request.id])
-                    }
+                    if charge?.releasesReservation == true { try Self.dropReservation(db, requestID: request.id) }
                 }
-                for (keyID, usd) in Self.spendByKey(batch) where usd > 0 {
-                    try db.execute(sql: "UPDATE api_key SET spend_usd = spend_usd + ? WHERE id = ?", arguments: [usd, keyID])
-                }
+                for (keyID, usd) in Self.spendByKey(batch) { try Self.addSpend(db, keyID: keyID, usd: usd) }
             }
         } catch {
             throw fail("\(Self.describe(batch)): \(error)")
@@ -198,7 +192,15 @@ public struct SQLiteGatewayStore: GatewayStore {
     }
 
     static func settle(_ db: Database, keyID: String, requestID: String, usd: Double) throws {
+        try dropReservation(db, requestID: requestID)
+        try addSpend(db, keyID: keyID, usd: usd)
+    }
+
+    static func dropReservation(_ db: Database, requestID: String) throws {
         try db.execute(sql: "DELETE FROM budget_reservation WHERE request_id = ?", arguments: [requestID])
+    }
+
+    static func addSpend(_ db: Database, keyID: String, usd: Double) throws {
         if usd > 0 { try db.execute(sql: "UPDATE api_key SET spend_usd = spend_usd + ? WHERE id = ?", arguments: [usd, keyID]) }
     }
 }
