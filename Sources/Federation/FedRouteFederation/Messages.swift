@@ -280,8 +280,11 @@ public struct ValidationTask: Sendable, Codable, Equatable {
 public enum ValidationCandidate: Sendable, Codable, Equatable {
     /// An MLP- or MF-Router: its network and cost normaliser.
     case network(architecture: MLPArchitecture, parameters: [Tensor], costNormalizer: CostNormalizer)
-    /// A K-Means-Router: centres and pooled per-(cluster, model) statistics.
+    /// A K-Means-Router of one clustering: centres and pooled per-(cluster, model) statistics.
     case clusters(centroids: Matrix, statistics: ClusterStatistics)
+    /// A K-Means-Router of several clusterings (at most `KMeansRouter.maxResolutions`); one
+    /// clustering travels as `clusters`, which clients built before this case understand.
+    case clusterings([KMeansResolution])
 
     /// The candidate for a router of a federated family.
     public init(_ router: AnyRouter) throws {
@@ -291,7 +294,8 @@ public enum ValidationCandidate: Sendable, Codable, Equatable {
             let f = r.factorization
             self = .network(architecture: f.network.architecture, parameters: f.network.parameters, costNormalizer: f.costNormalizer)
         } else if let r = router.as(KMeansRouter.self) {
-            self = .clusters(centroids: r.centroids, statistics: r.statistics)
+            self = r.resolutions.count == 1 ? .clusters(centroids: r.resolutions[0].centroids, statistics: r.resolutions[0].statistics)
+                                            : .clusterings(r.resolutions)
         } else {
             throw FederationError.invalidConfiguration("a \(router.family.rawValue) router cannot be validated federatedly")
         }
@@ -307,6 +311,8 @@ public enum ValidationCandidate: Sendable, Codable, Equatable {
             return try MLPRouter(models: models, network: MLPNetwork(architecture: architecture, parameters: parameters), costNormalizer: normalizer)
         case .clusters(let centroids, let statistics):
             return try KMeansRouter(models: models, centroids: centroids, statistics: statistics)
+        case .clusterings(let resolutions):
+            return try KMeansRouter(models: models, resolutions: resolutions)
         }
     }
 }

@@ -72,29 +72,51 @@ public struct ClusterStatistics: Sendable, Equatable, Codable {
 
 /// The nonparametric K-Means-Router: nearest cluster centre → per-model mean observed score and cost.
 ///
+/// A router holds one clustering or several (`resolutions`, e.g. 10, 20, 30 and 40 clusters; see
+/// `ClusterCountPolicy.average`): each gives an estimate from the query's nearest centre, and the
+/// router's estimate is their mean over the clusterings where the model has one.
+///
 /// Scores are shrunk towards each model's global mean (`ScoreShrinkage.empiricalBayes`, the
 /// default): a (cluster, model) cell with few observations says little beyond the model's overall
 /// quality. With `.none` (routers written before shrinkage) cells hold raw means. Either way a
-/// (cluster, model) cell with no observation is unavailable and never chosen, and a cluster with
-/// no observation at all falls back to the per-model means over all clusters.
+/// (cluster, model) cell with no observation is unavailable, and a model is chosen for a query only
+/// where some clustering observed it in the query's cluster; a cluster with no observation at all
+/// falls back to that clustering's per-model means over all clusters.
 public struct KMeansRouter: Router, Equatable {
     public let models: [String]
-    public let centroids: Matrix
-    public let statistics: ClusterStatistics
+    /// The clusterings, at least one, all of the same dimension and models.
+    public let resolutions: [KMeansResolution]
     public let shrinkage: ScoreShrinkage
 
-    public var inputDimension: Int { centroids.cols }
+    /// Most clusterings one router may hold (a file declaring more is refused).
+    public static let maxResolutions = 64
 
-    public init(models: [String], centroids: Matrix, statistics: ClusterStatistics, shrinkage: ScoreShrinkage = .empiricalBayes) throws {
-        guard statistics.clusters == centroids.rows, statistics.models == models.count else {
-            throw RouterError.invalidConfiguration("statistics are \(statistics.clusters)×\(statistics.models), expected \(centroids.rows)×\(models.count)")
+    public var inputDimension: Int { resolutions[0].centroids.cols }
+
+    public init(models: [String], resolutions: [KMeansResolution], shrinkage: ScoreShrinkage = .empiricalBayes) throws {
+        guard !resolutions.isEmpty, resolutions.count <= Self.maxResolutions else {
+            throw RouterError.invalidConfiguration("a K-Means-Router holds 1 to \(Self.maxResolutions) clusterings, not \(resolutions.count)")
         }
-        guard centroids.isFinite, statistics.isValid else { throw RouterError.nonFiniteInput }
+        let dimension = resolutions[0].centroids.cols
+        for (i, r) in resolutions.enumerated() {
+            guard r.statistics.clusters == r.centroids.rows, r.statistics.models == models.count else {
+                throw RouterError.invalidConfiguration("clustering \(i): statistics are \(r.statistics.clusters)×\(r.statistics.models), expected \(r.centroids.rows)×\(models.count)")
+            }
+            guard r.centroids.cols == dimension else { throw RouterError.dimensionMismatch(expected: dimension, got: r.centroids.cols) }
+            guard r.centroids.isFinite, r.statistics.isValid else { throw RouterError.nonFiniteInput }
+        }
         self.models = models
-        self.centroids = centroids
-        self.statistics = statistics
+        self.resolutions = resolutions
         self.shrinkage = shrinkage
     }
+
+    /// A router of one clustering.
+    public init(models: [String], centroids: Matrix, statistics: ClusterStatistics, shrinkage: ScoreShrinkage = .empiricalBayes) throws {
+        try self.init(models: models, resolutions: [KMeansResolution(centroids: centroids, statistics: statistics)], shrinkage: shrinkage)
+    }
+
+    /// The cluster count of each clustering.
+    public var clusterCounts: [Int] { resolutions.map(\.clusters) }
 
     /// Clusters the training queries and pools their observed cells per cluster.
     public static func train(features: Matrix, table: EvaluationTable, configuration: KMeansConfiguration,
@@ -110,12 +132,28 @@ public struct KMeansRouter: Router, Equatable {
         return try KMeansRouter(models: table.models, centroids: result.centroids, statistics: stats)
     }
 
-    /// Growing the federation: new clients' statistics (on these centres) pooled in.
-    public func adding(_ more: ClusterStatistics) throws -> KMeansRouter {
-        guard more.clusters == statistics.clusters, more.models == statistics.models, more.isValid else {
-            throw RouterError.invalidConfiguration("statistics are \(more.clusters)×\(more.models), the router's \(statistics.clusters)×\(statistics.models)")
+    /// The same router with other statistics per clustering (same centres), e.g. after more rows
+    /// were pooled in.
+    public func replacingStatistics(_ statistics: [ClusterStatistics]) throws -> KMeansRouter {
+        guard statistics.count == resolutions.count else {
+            throw RouterError.invalidConfiguration("statistics for \(statistics.count) clusterings, the router has \(resolutions.count)")
         }
-        return try KMeansRouter(models: models, centroids: centroids, statistics: statistics + more, shrinkage: shrinkage)
+        return try KMeansRouter(models: models,
+                                resolutions: zip(resolutions, statistics).map { KMeansResolution(centroids: $0.centroids, statistics: $1) },
+                                shrinkage: shrinkage)
+    }
+
+    /// Growing the federation: new clients' statistics (one per clustering, on its centres) pooled in.
+    public func adding(_ more: [ClusterStatistics]) throws -> KMeansRouter {
+        guard more.count == resolutions.count else {
+            throw RouterError.invalidConfiguration("statistics for \(more.count) clusterings, the router has \(resolutions.count)")
+        }
+        for (r, m) in zip(resolutions, more) {
+            guard m.clusters == r.statistics.clusters, m.models == r.statistics.models, m.isValid else {
+                throw RouterError.invalidConfiguration("statistics are \(m.clusters)×\(m.models), the router's \(r.statistics.clusters)×\(r.statistics.models)")
+            }
+        }
+        return try replacingStatistics(zip(resolutions, more).map { $0.statistics + $1 })
     }
 
     /// Growing the federation: new models start with no observations (never chosen) until
@@ -125,33 +163,42 @@ public struct KMeansRouter: Router, Equatable {
         guard clash.isEmpty, Set(names).count == names.count, !names.isEmpty else {
             throw RouterError.invalidConfiguration("models \(clash.isEmpty ? names : clash) are already known, repeated or none")
         }
-        return try KMeansRouter(models: models + names, centroids: centroids, statistics: statistics.addingModels(names.count), shrinkage: shrinkage)
+        return try KMeansRouter(models: models + names,
+                                resolutions: resolutions.map { KMeansResolution(centroids: $0.centroids, statistics: $0.statistics.addingModels(names.count)) },
+                                shrinkage: shrinkage)
     }
 
     public func predict(features: Matrix) throws -> RouterPredictions {
         try validate(features)
-        let (assignments, _) = KMeans.assign(points: features, centroids: centroids)
         let m = models.count
-        let prior = ScoreShrinkage.prior(groups: statistics.clusters, models: m, count: statistics.count,
-                                         scoreSum: statistics.scoreSum, costSum: statistics.costSum)
         var score = [Double](repeating: 0, count: features.rows * m)
         var cost = score
-        var available = [Bool](repeating: false, count: score.count)
-        for r in 0..<features.rows {
-            let k = assignments[r]
-            // A cluster that observed nothing falls back to the global means.
-            let clusterEmpty = (0..<m).allSatisfy { statistics.count[k * m + $0] == 0 }
-            for j in 0..<m {
-                let (n, s, c) = clusterEmpty
-                    ? (prior.count[j], prior.meanScore[j] * prior.count[j], prior.meanCost[j] * prior.count[j])
-                    : (statistics.count[k * m + j], statistics.scoreSum[k * m + j], statistics.costSum[k * m + j])
-                if let e = prior.estimate(model: j, n: n, s: s, c: c, shrinkage: shrinkage) {
-                    score[r * m + j] = e.score
-                    cost[r * m + j] = e.cost
-                    available[r * m + j] = true
+        var estimates = score
+        for resolution in resolutions {
+            let statistics = resolution.statistics
+            let (assignments, _) = KMeans.assign(points: features, centroids: resolution.centroids)
+            let prior = ScoreShrinkage.prior(groups: statistics.clusters, models: m, count: statistics.count,
+                                             scoreSum: statistics.scoreSum, costSum: statistics.costSum)
+            for r in 0..<features.rows {
+                let k = assignments[r]
+                // A cluster that observed nothing falls back to the global means.
+                let clusterEmpty = (0..<m).allSatisfy { statistics.count[k * m + $0] == 0 }
+                for j in 0..<m {
+                    let (n, s, c) = clusterEmpty
+                        ? (prior.count[j], prior.meanScore[j] * prior.count[j], prior.meanCost[j] * prior.count[j])
+                        : (statistics.count[k * m + j], statistics.scoreSum[k * m + j], statistics.costSum[k * m + j])
+                    if let e = prior.estimate(model: j, n: n, s: s, c: c, shrinkage: shrinkage) {
+                        score[r * m + j] += e.score
+                        cost[r * m + j] += e.cost
+                        estimates[r * m + j] += 1
+                    }
                 }
             }
         }
-        return RouterPredictions(models: models, rows: features.rows, score: score, cost: cost, available: available)
+        for i in score.indices where estimates[i] > 1 {
+            score[i] /= estimates[i]
+            cost[i] /= estimates[i]
+        }
+        return RouterPredictions(models: models, rows: features.rows, score: score, cost: cost, available: estimates.map { $0 > 0 })
     }
 }

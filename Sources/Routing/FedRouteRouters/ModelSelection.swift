@@ -14,24 +14,41 @@ public enum ModelSelection {
         return try ValidationStatistics(predictions: router.predict(features: validation.features), table: validation.table).brier
     }
 
-    /// The K-Means-Router with the cluster count among `candidates` (each capped by the number of
-    /// training queries) that scores best on `validation`, its statistics then pooling the validation
-    /// rows too; with no validation cell, `configuration.clusters` on the training rows.
+    /// The K-Means-Router over the cluster counts `candidates` (each capped by the number of
+    /// training queries): with `.average`, one clustering per count, their estimates averaged; with
+    /// `.select`, the count that scores best on `validation` (with no validation cell,
+    /// `configuration.clusters`). Either way the statistics then pool the validation rows too, and
+    /// `brier` holds each count's validation Brier score (empty without validation cells).
     public static func kmeans(features: Matrix, table: EvaluationTable, configuration: KMeansConfiguration, candidates: [Int],
-                              validation: Validation?) throws -> (router: KMeansRouter, brier: [Int: Double]) {
+                              policy: ClusterCountPolicy = .average, validation: Validation?) throws -> (router: KMeansRouter, brier: [Int: Double]) {
         let usable = usableRows(validation)
-        let ks = Array(Set((usable == nil ? [configuration.clusters] : candidates).map { min($0, features.rows) }.filter { $0 >= 1 })).sorted()
+        let requested = policy == .select && usable == nil ? [configuration.clusters] : candidates
+        let ks = Array(Set(requested.map { min($0, features.rows) }.filter { $0 >= 1 })).sorted()
         guard !ks.isEmpty else { throw RouterError.noTrainingData("no cluster count fits \(features.rows) training queries") }
-        let (chosen, scores) = try lowestBrier(ks, on: usable) { k in
+        let train = { (k: Int) throws -> KMeansRouter in
             var c = configuration
             c.clusters = k
             return try KMeansRouter.train(features: features, table: table, configuration: c)
         }
-        guard let usable, !scores.isEmpty else { return (chosen, scores) }
-        // The count is chosen: the router's statistics pool the validation rows too (as the
+        let routers: [KMeansRouter]
+        let scores: [Int: Double]
+        switch policy {
+        case .select:
+            let (chosen, s) = try lowestBrier(ks, on: usable, train: train)
+            (routers, scores) = ([chosen], s)
+        case .average:
+            routers = try ks.map(train)
+            var s: [Int: Double] = [:]
+            if let usable, ks.count > 1 { for (k, r) in zip(ks, routers) { s[k] = try brier(r, on: usable) } }
+            scores = s
+        }
+        let resolutions = routers.flatMap(\.resolutions)
+        let combined = try KMeansRouter(models: table.models, resolutions: resolutions)
+        guard let usable else { return (combined, scores) }
+        // The counts are settled: the router's statistics pool the validation rows too (as the
         // federation's final pass 2 does).
-        let held = try ClusterStatistics(centroids: chosen.centroids, features: usable.features, table: usable.table)
-        return (try chosen.adding(held), scores)
+        let held = try resolutions.map { try ClusterStatistics(centroids: $0.centroids, features: usable.features, table: usable.table) }
+        return (try combined.adding(held), scores)
     }
 
     /// The kNN-Router with the neighbour count among `candidates` that scores best on `validation`,

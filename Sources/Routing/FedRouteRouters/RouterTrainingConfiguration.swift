@@ -13,8 +13,11 @@ public struct RouterTrainingConfiguration: Sendable, Codable, Equatable {
     public var mf = MLPTrainingConfiguration.matrixFactorization
     /// With held-out rows (`train --safe`): the MLP and MF return their best epoch by Brier score.
     public var selectBestEpoch: Bool?
-    /// With held-out rows: K-Means chooses its cluster count, kNN its k among these.
+    /// K-Means: cluster counts to average (`ClusterCountPolicy.average`, the default) or, with
+    /// held-out rows, to choose one from (`.select`). kNN: with held-out rows, the k to choose from.
     public var kmeansCandidates: [Int]?
+    /// What K-Means does with `kmeansCandidates` (nil: `.average`).
+    public var kmeansPolicy: ClusterCountPolicy?
     public var knnCandidates: [Int]?
 
     public init() {}

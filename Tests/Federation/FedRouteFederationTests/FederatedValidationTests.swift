@@ -82,20 +82,66 @@ import Testing
         c.localClusters = 6
         c.globalClusters = 3
         c.clusterCandidates = [1, 3, 8]
+        c.clusterPolicy = .select
         let (router, report) = try await coordinator.trainKMeans(c)
         let briers = try #require(report.validationBrier)
         #expect(briers.keys.sorted() == ["1", "3", "8"])
-        #expect(briers[String(router.centroids.rows)] == briers.values.min(), "\(briers) → \(router.centroids.rows)")
-        #expect(router.centroids.rows == report.globalClusters)
+        #expect(router.clusterCounts.count == 1)
+        #expect(briers[String(router.clusterCounts[0])] == briers.values.min(), "\(briers) → \(router.clusterCounts)")
+        #expect(router.clusterCounts == [report.globalClusters] && report.clusterCounts == router.clusterCounts)
         // The final statistics count every observed cell, held-out rows included.
         var cells = 0.0
         for client in clients {
             cells += Double(try await client.localData().table.observed.filter { $0 }.count)
             cells += Double(try await client.localValidation().table.observed.filter { $0 }.count)
         }
-        #expect(router.statistics.count.reduce(0, +) == cells)
+        #expect(router.resolutions[0].statistics.count.reduce(0, +) == cells)
         // The topics are 3 (SyntheticData): one cluster cannot tell them apart.
         #expect(briers["1"]! > briers["3"]!)
+    }
+
+    /// The default policy keeps every candidate count: one global clustering each, every one's
+    /// final statistics pooling all observed cells (held-out rows included), exactly the sums a
+    /// single-count federation on the same centres gets; and it needs no held-out rows.
+    @Test func kmeansAveragesEveryCandidateCountByDefault() async throws {
+        let (coordinator, clients, _) = try await Self.federation(sizes: [60, 70, 50])
+        var c = FederatedKMeansConfiguration()
+        c.localClusters = 6
+        c.clusterCandidates = [8, 1, 3]
+        let (router, report) = try await coordinator.trainKMeans(c)
+        #expect(router.clusterCounts == [1, 3, 8] && report.clusterCounts == [1, 3, 8])
+        #expect(try #require(report.validationBrier).keys.sorted() == ["1", "3", "8"])
+        var cells = 0.0
+        for client in clients {
+            cells += Double(try await client.localData().table.observed.filter { $0 }.count)
+            cells += Double(try await client.localValidation().table.observed.filter { $0 }.count)
+        }
+        #expect(router.resolutions.allSatisfy { $0.statistics.count.reduce(0, +) == cells })
+        for resolution in router.resolutions {
+            let (direct, _) = try await coordinator.pooledStatistics(centroids: resolution.centroids, models: router.models.count, includeHeldOut: true)
+            #expect(direct == resolution.statistics)
+        }
+        // Its validation candidate carries every clustering and rebuilds the same router.
+        let candidate = try ValidationCandidate(AnyRouter(router))
+        guard case .clusterings(let carried) = candidate else { Issue.record("expected .clusterings, got \(candidate)"); return }
+        #expect(carried == router.resolutions)
+        let decoded = try JSONDecoder().decode(ValidationCandidate.self, from: JSONEncoder().encode(candidate))
+        #expect(try decoded.router(models: router.models) as? KMeansRouter == router)
+        // Fine-tuning personalises every clustering: the client's own cells plus one pseudo-observation
+        // per cell the federation observed.
+        let own = try await clients[0].localData()
+        let tuned = try Personalization.fineTune(router, features: own.features, table: own.table, priorStrength: 1)
+        #expect(tuned.clusterCounts == router.clusterCounts)
+        for (t, g) in zip(tuned.resolutions, router.resolutions) {
+            let local = try ClusterStatistics(centroids: g.centroids, features: own.features, table: own.table)
+            let tunedCells: Double = t.statistics.count.reduce(0, +), ownCells: Double = local.count.reduce(0, +)
+            let observedCells = Double(g.statistics.count.filter { $0 > 0 }.count)
+            #expect(tunedCells == ownCells + observedCells)
+        }
+        // Without held-out rows: every count all the same, nothing validated.
+        let (plainCoordinator, _, _) = try await Self.federation(sizes: [60, 70, 50], fraction: 0)
+        let (plain, plainReport) = try await plainCoordinator.trainKMeans(c)
+        #expect(plain.clusterCounts == [1, 3, 8] && plainReport.validationBrier == nil)
     }
 
     @Test func theFederatedMFRouterTrainsThroughTheJobAndItsFileLoadsAsMF() async throws {

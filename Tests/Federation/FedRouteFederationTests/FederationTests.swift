@@ -90,19 +90,20 @@ enum Fixture {
         c.localClusters = 4
         c.globalClusters = 5
         let (router, report) = try await coordinator.trainKMeans(c)
-        #expect(router.centroids.rows == 5 && report.globalClusters == 5 && report.rejected.isEmpty)
+        #expect(router.clusterCounts == [5] && report.globalClusters == 5 && report.rejected.isEmpty)
+        let only = router.resolutions[0]
         var all: [(Matrix, EvaluationTable)] = []
         for client in clients { all.append(try await client.localData()) }
         let features = Matrix(rows: 95, cols: 64, data: all.flatMap(\.0.data))
         let union = try EvaluationTable.concatenate(all.map(\.1))
-        let direct = try ClusterStatistics(centroids: router.centroids, features: features, table: union)
-        #expect(router.statistics.count == direct.count)
-        #expect(zip(router.statistics.scoreSum + router.statistics.costSum, direct.scoreSum + direct.costSum).allSatisfy { abs($0 - $1) < 1e-9 })
+        let direct = try ClusterStatistics(centroids: only.centroids, features: features, table: union)
+        #expect(only.statistics.count == direct.count)
+        #expect(zip(only.statistics.scoreSum + only.statistics.costSum, direct.scoreSum + direct.costSum).allSatisfy { abs($0 - $1) < 1e-9 })
         // Growing by clients adds their statistics; growing by models adds empty columns first.
         let newcomers = try await Fixture.federation(try Fixture.shards(sizes: [20], seed: 9))
         let grown = try await newcomers.0.addClients(to: router)
-        let before: Double = router.statistics.count.reduce(0, +)
-        let after: Double = grown.statistics.count.reduce(0, +)
+        let before: Double = router.resolutions[0].statistics.count.reduce(0, +)
+        let after: Double = grown.resolutions[0].statistics.count.reduce(0, +)
         #expect(after == before + 20)
     }
 
@@ -308,7 +309,7 @@ enum Fixture {
             var c = KMeansConfiguration(clusters: f.rows)
             c.restarts = 1
             let r = try KMeansRouter.train(features: f, table: t, configuration: c)
-            return try KMeansRouter(models: r.models, centroids: r.centroids, statistics: r.statistics, shrinkage: .none)
+            return try KMeansRouter(models: r.models, resolutions: r.resolutions, shrinkage: .none)
         }
         var gc = KMeansConfiguration(clusters: 3)
         gc.restarts = 1

@@ -121,7 +121,7 @@ import Testing
         }
         #expect(result.heldOut.map(\.queryCount) == result.clients.map(\.validationQueries!))
         let kmeans = try #require(result.families.first { $0.family == .kmeans })
-        #expect(kmeans.kmeans?.validationBrier?.keys.sorted() == ["1", "6"] && kmeans.kmeans?.globalClusters == 6)
+        #expect(kmeans.kmeans?.validationBrier?.keys.sorted() == ["1", "6"] && kmeans.kmeans?.clusterCounts == [1, 6])
         #expect(kmeans.safetyGate != nil && kmeans.global.auc(of: Simulation.Name.federatedSafe) != nil)
         // kNN: centralized and client-local routers only, on the same test sets.
         let knn = try #require(result.families.first { $0.family == .knn })

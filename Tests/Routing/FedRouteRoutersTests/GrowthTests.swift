@@ -92,11 +92,13 @@ import Testing
     @Test func kmeansStatisticsAreAdditiveAndGrowByModels() throws {
         let (x, t) = try MLPTrainingTests.toyTable(30, seed: 3, sparse: true)
         let router = try KMeansRouter.train(features: x, table: t, configuration: KMeansConfiguration(clusters: 3))
-        let first = try ClusterStatistics(centroids: router.centroids, features: x.gatherRows(Array(0..<10)), table: t.subset(Array(0..<10)))
-        let rest = try ClusterStatistics(centroids: router.centroids, features: x.gatherRows(Array(10..<30)), table: t.subset(Array(10..<30)))
-        #expect(first + rest == router.statistics)
-        let partial = try KMeansRouter(models: router.models, centroids: router.centroids, statistics: first)
-        #expect(try partial.adding(rest) == router)
+        let only = router.resolutions[0]
+        let first = try ClusterStatistics(centroids: only.centroids, features: x.gatherRows(Array(0..<10)), table: t.subset(Array(0..<10)))
+        let rest = try ClusterStatistics(centroids: only.centroids, features: x.gatherRows(Array(10..<30)), table: t.subset(Array(10..<30)))
+        #expect(first + rest == only.statistics)
+        let partial = try KMeansRouter(models: router.models, centroids: only.centroids, statistics: first)
+        #expect(try partial.adding([rest]) == router)
+        #expect(throws: RouterError.self, "one set of statistics per clustering") { try partial.adding([rest, rest]) }
         let grown = try router.addingModels(["c"])
         let p = try grown.predict(features: x)
         #expect(p.models == ["a", "b", "c"])

@@ -301,3 +301,64 @@ extension ScoreShrinkageTests {
         }
     }
 }
+
+/// A K-Means-Router of several clusterings (`ClusterCountPolicy.average`): its estimate, its file
+/// and what a hostile file gets.
+@Suite struct KMeansResolutionTests {
+    static func router() throws -> (KMeansRouter, HashedTFIDFEncoder, Matrix, EvaluationTable) {
+        let table = try SyntheticData.table(queries: 120, seed: 5)
+        var encoder = HashedTFIDFEncoder(configuration: .init(dimension: 32))
+        encoder.fit(table.queries.map(\.text))
+        let x = encoder.encode(table.queries.map(\.text))
+        let router = try ModelSelection.kmeans(features: x, table: table, configuration: KMeansConfiguration(clusters: 3),
+                                               candidates: [2, 5, 9], validation: nil).router
+        return (router, encoder, x, table)
+    }
+
+    @Test func itsFileKeepsEveryClusteringAndOlderFilesHoldOne() throws {
+        let (router, encoder, x, _) = try Self.router()
+        #expect(router.clusterCounts == [2, 5, 9])
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("kmeans-res-\(UUID().uuidString).safetensors").path
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        try RouterFile.save(try RoutingPipeline(encoder: encoder, router: AnyRouter(router)), to: path)
+        let loaded = try #require(try RouterFile.load(path: path).router.as(KMeansRouter.self))
+        #expect(loaded.clusterCounts == [2, 5, 9])
+        let (a, b) = (try router.predict(features: x), try loaded.predict(features: x))
+        #expect(a.available == b.available && zip(a.score, b.score).allSatisfy { abs($0 - $1) < 1e-6 })
+        var (tensors, meta) = try SafeTensors.read(path: path)
+        #expect(meta["kmeans.resolutions"] == "3" && tensors["kmeans.r2.centroids"]?.shape == [9, 32])
+        // Hostile or broken headers: a clear error naming the key, never a crash.
+        for (value, expected) in [("0", "kmeans.resolutions"), ("65", "kmeans.resolutions"), ("-1", "kmeans.resolutions"), ("x", "kmeans.resolutions"),
+                                  ("4", "kmeans.r3.centroids")] {
+            meta["kmeans.resolutions"] = value
+            try SafeTensors.write(tensors: Array(tensors.values), metadata: meta, to: path)
+            do { _ = try RouterFile.load(path: path); Issue.record("expected an error for \(value)") } catch let e as RouterFile.LoadError {
+                #expect(e.message.contains(expected), "\(e.message)")
+            }
+        }
+        // A clustering of another dimension.
+        meta["kmeans.resolutions"] = "3"
+        tensors["kmeans.r1.centroids"] = Tensor(name: "kmeans.r1.centroids", shape: [5, 31], values: Array(repeating: 0, count: 155))
+        try SafeTensors.write(tensors: Array(tensors.values), metadata: meta, to: path)
+        #expect(throws: RouterFile.LoadError.self) { try RouterFile.load(path: path) }
+        // Without the key (files of one clustering): clustering 0 only.
+        meta["kmeans.resolutions"] = nil
+        try SafeTensors.write(tensors: Array(tensors.values), metadata: meta, to: path)
+        #expect(try RouterFile.load(path: path).router.as(KMeansRouter.self)?.clusterCounts == [2])
+    }
+
+    @Test func growthAndModelsApplyToEveryClustering() throws {
+        let (router, _, x, table) = try Self.router()
+        let more = try router.resolutions.map { try ClusterStatistics(centroids: $0.centroids, features: x, table: table) }
+        let doubled = try router.adding(more)
+        for (a, b) in zip(doubled.resolutions, router.resolutions) { #expect(a.statistics.count == b.statistics.count.map { 2 * $0 }) }
+        let grown = try router.addingModels(["new"])
+        #expect(grown.resolutions.allSatisfy { $0.statistics.models == table.modelCount + 1 })
+        let p = try grown.predict(features: x)
+        #expect((0..<x.rows).allSatisfy { !p.available[$0 * grown.models.count + table.modelCount] }, "a model no clustering observed is never available")
+        #expect(throws: RouterError.self) { try KMeansRouter(models: router.models, resolutions: []) }
+        #expect(throws: RouterError.self) {
+            try KMeansRouter(models: router.models, resolutions: Array(repeating: router.resolutions[0], count: KMeansRouter.maxResolutions + 1))
+        }
+    }
+}

@@ -8,10 +8,14 @@ public struct FederatedKMeansConfiguration: Sendable, Codable, Equatable {
     public var maxIterations = 100
     public var initialization = KMeansConfiguration.Initialization.kMeansPlusPlus
     public var seed: UInt64 = 0
-    /// Global cluster counts to choose from by the clients' summed validation Brier score (nil or
-    /// empty: `globalClusters` only). Pass 1 runs once; each candidate costs one global k-means on
-    /// the pooled centres, one pass 2 and one validation request.
+    /// Global cluster counts to average or choose from (nil or empty: `globalClusters` only). Pass 1
+    /// runs once; each candidate costs one global k-means on the pooled centres and one pass 2
+    /// (and, with validation rows, one validation request).
     public var clusterCandidates: [Int]?
+    /// What to do with `clusterCandidates` (nil: `.average`, every count kept and their estimates
+    /// averaged; `.select`: the count with the lowest summed validation Brier score, which needs
+    /// the clients' validation rows).
+    public var clusterPolicy: ClusterCountPolicy?
 
     public init() {}
 

@@ -28,20 +28,27 @@ extension FederationCoordinator {
         try await continueMLP(router, configuration, teacher: router.network, progress: progress)
     }
 
-    /// Adds these clients' cell statistics to a federated K-Means-Router (centres unchanged).
+    /// Adds these clients' cell statistics to a federated K-Means-Router (centres unchanged; one
+    /// pass 2 per clustering).
     public func addClients(to router: KMeansRouter) async throws -> KMeansRouter {
-        let (s, _) = try await pooledStatistics(centroids: router.centroids, models: router.models.count)
-        return try router.adding(s)
+        var more: [ClusterStatistics] = []
+        for resolution in router.resolutions {
+            more.append(try await pooledStatistics(centroids: resolution.centroids, models: router.models.count).0)
+        }
+        return try router.adding(more)
     }
 
     /// Adds models to a federated K-Means-Router: the clients' statistics for the new models only
     /// (their data covers `router.models + newModels`) join the existing ones.
     public func addModels(_ newModels: [String], to router: KMeansRouter) async throws -> KMeansRouter {
         let grown = try router.addingModels(newModels)
-        let (s, _) = try await pooledStatistics(centroids: router.centroids, models: grown.models.count)
-        var onlyNew = s
         let m = grown.models.count, old = router.models.count
-        for i in onlyNew.count.indices where i % m < old { onlyNew.count[i] = 0; onlyNew.scoreSum[i] = 0; onlyNew.costSum[i] = 0 }
-        return try grown.adding(onlyNew)
+        var more: [ClusterStatistics] = []
+        for resolution in router.resolutions {
+            var onlyNew = try await pooledStatistics(centroids: resolution.centroids, models: m).0
+            for i in onlyNew.count.indices where i % m < old { onlyNew.count[i] = 0; onlyNew.scoreSum[i] = 0; onlyNew.costSum[i] = 0 }
+            more.append(onlyNew)
+        }
+        return try grown.adding(more)
     }
 }

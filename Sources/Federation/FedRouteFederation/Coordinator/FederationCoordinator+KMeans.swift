@@ -51,37 +51,46 @@ extension FederationCoordinator {
         let pooled = Matrix(rows: weights.count, cols: dim, data: rows)
         guard pooled.rows >= 1 else { throw FederationError.notEnoughClients("no client sent any local centre") }
         let globalSeed = seeds.next()
-        // One candidate without validation rows to choose by; otherwise every listed count.
         let validating = descriptions.contains { ($0.validationQueries ?? 0) > 0 }
-        let requested = validating ? (configuration.clusterCandidates ?? []) : []
+        let policy = configuration.clusterPolicy ?? .average
+        // Averaging needs no validation rows; selecting does (without them: `globalClusters` only).
+        let requested = policy == .average || validating ? (configuration.clusterCandidates ?? []) : []
         let candidates = Array(Set((requested.isEmpty ? [configuration.globalClusters] : requested).map { min($0, pooled.rows) }.filter { $0 >= 1 })).sorted()
         guard !candidates.isEmpty else { throw FederationError.invalidConfiguration("cluster candidates must be ≥ 1") }
-        var best: (router: KMeansRouter, inertia: Double, brier: Double)?
+        var built: [(resolution: KMeansResolution, inertia: Double, brier: Double)] = []
         var briers: [String: Double] = [:]
         for (step, k) in candidates.enumerated() {
             let global = try KMeans.fit(points: pooled, weights: weights, configuration: configuration.kmeans(clusters: k, seed: globalSeed))
             progress?(TrainingProgress(stage: "federated k-means, k = \(k)", step: 1 + step, total: candidates.count + 1, loss: global.inertia))
             let (statistics, rejected2) = try await pooledStatistics(centroids: global.centroids, models: models.count)
             rejected.merge(rejected2) { a, _ in a }
-            let router = try KMeansRouter(models: models, centroids: global.centroids, statistics: statistics)
+            let resolution = KMeansResolution(centroids: global.centroids, statistics: statistics)
             var brier = 0.0
-            if candidates.count > 1 {
-                let (v, _) = await validate(.clusters(centroids: router.centroids, statistics: router.statistics), descriptions: descriptions)
+            if candidates.count > 1, validating {
+                let router = try KMeansRouter(models: models, resolutions: [resolution])
+                let (v, _) = await validate(try ValidationCandidate(AnyRouter(router)), descriptions: descriptions)
                 brier = v.brier ?? .infinity
                 briers[String(k)] = brier
             }
-            if best == nil || brier < best!.brier { best = (router, global.inertia, brier) }
+            built.append((resolution, global.inertia, brier))
         }
-        var chosen = best!
+        // `.select` keeps the lowest Brier score (the first on ties); `.average` keeps every count.
+        let kept = policy == .select ? [built.min { $0.brier < $1.brier }!] : built
+        var resolutions = kept.map(\.resolution)
         if validating {
-            // The count is chosen: the final statistics pool the held-out rows too.
-            let (statistics, rejected3) = try await pooledStatistics(centroids: chosen.router.centroids, models: models.count, includeHeldOut: true)
-            rejected.merge(rejected3) { a, _ in a }
-            chosen.router = try KMeansRouter(models: models, centroids: chosen.router.centroids, statistics: statistics)
+            // The counts are settled: the final statistics pool the held-out rows too.
+            resolutions = []
+            for entry in kept {
+                let (statistics, rejected3) = try await pooledStatistics(centroids: entry.resolution.centroids, models: models.count, includeHeldOut: true)
+                rejected.merge(rejected3) { a, _ in a }
+                resolutions.append(KMeansResolution(centroids: entry.resolution.centroids, statistics: statistics))
+            }
         }
+        let router = try KMeansRouter(models: models, resolutions: resolutions)
         progress?(TrainingProgress(stage: "federated k-means", step: candidates.count + 1, total: candidates.count + 1))
-        return (chosen.router, KMeansFederationReport(localCentroids: counts, withheldClusters: withheld, globalClusters: chosen.router.centroids.rows,
-                                                      inertia: chosen.inertia, rejected: rejected, validationBrier: briers.isEmpty ? nil : briers))
+        return (router, KMeansFederationReport(localCentroids: counts, withheldClusters: withheld, globalClusters: router.clusterCounts[0],
+                                               clusterCounts: router.clusterCounts, inertia: kept[0].inertia, rejected: rejected,
+                                               validationBrier: briers.isEmpty ? nil : briers))
     }
 
     /// Pass 2: the sum of the clients' per-(cluster, model) statistics on `centroids`.

@@ -153,19 +153,22 @@ public enum Personalization {
         return try MLPRouter(models: router.models, network: network, costNormalizer: router.costNormalizer)
     }
 
-    /// Fine-tune for the K-Means-Router: the global centres, and per cell the client's own
-    /// observations shrunk towards the global cell mean with `priorStrength` pseudo-observations.
+    /// Fine-tune for the K-Means-Router: the global centres, and per cell (of every clustering) the
+    /// client's own observations shrunk towards the global cell mean with `priorStrength`
+    /// pseudo-observations.
     public static func fineTune(_ router: KMeansRouter, features: Matrix, table: EvaluationTable, priorStrength: Double) throws -> KMeansRouter {
         guard table.models == router.models else { throw RouterError.modelMismatch(expected: router.models, got: table.models) }
         guard priorStrength >= 0, priorStrength.isFinite else { throw RouterError.invalidConfiguration("prior strength must be finite and ≥ 0") }
-        let local = try ClusterStatistics(centroids: router.centroids, features: features, table: table)
-        var s = local
-        let g = router.statistics
-        for i in s.count.indices where g.count[i] > 0 && priorStrength > 0 {
-            s.count[i] += priorStrength
-            s.scoreSum[i] += priorStrength * g.scoreSum[i] / g.count[i]
-            s.costSum[i] += priorStrength * g.costSum[i] / g.count[i]
+        let personal = try router.resolutions.map { resolution in
+            var s = try ClusterStatistics(centroids: resolution.centroids, features: features, table: table)
+            let g = resolution.statistics
+            for i in s.count.indices where g.count[i] > 0 && priorStrength > 0 {
+                s.count[i] += priorStrength
+                s.scoreSum[i] += priorStrength * g.scoreSum[i] / g.count[i]
+                s.costSum[i] += priorStrength * g.costSum[i] / g.count[i]
+            }
+            return s
         }
-        return try KMeansRouter(models: router.models, centroids: router.centroids, statistics: s, shrinkage: router.shrinkage)
+        return try router.replacingStatistics(personal)
     }
 }

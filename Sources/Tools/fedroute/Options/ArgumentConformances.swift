@@ -15,6 +15,7 @@ extension RouterFamily: ExpressibleByArgument {}
 extension FrameCompression: ExpressibleByArgument {}
 extension WordPieceTokenizer.Truncation: ExpressibleByArgument {}
 extension KMeansConfiguration.Initialization: ExpressibleByArgument {}
+extension ClusterCountPolicy: ExpressibleByArgument {}
 extension ContextMode: ExpressibleByArgument {}
 extension OTLPTracing.WireFormat: ExpressibleByArgument {}
 extension MetaRouterExperiment.BiasBasis: ExpressibleByArgument {}

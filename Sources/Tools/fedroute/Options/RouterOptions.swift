@@ -26,15 +26,16 @@ struct RouterOptions: ParsableArguments {
     var safe = false
     @Option(name: .long, help: "Safe routing: share of the training rows held out to calibrate the gate.") var validationFraction = 0.15
     @Flag(name: .long, help: "With --safe: the MLP and MF keep the epoch with the lowest Brier score on the held-out rows.") var selectBestEpoch = false
-    @Option(name: .long, parsing: .upToNextOption, help: "With --safe: K-Means cluster counts to choose from on the held-out rows.") var clusterCandidates: [Int] = []
+    @Option(name: .long, parsing: .upToNextOption, help: "K-Means: cluster counts, one clustering each, to average (instead of --clusters), or with --cluster-policy select and --safe, to choose one from on the held-out rows.") var clusterCandidates: [Int] = []
+    @Option(name: .long, help: "K-Means with --cluster-candidates: average every count's clustering, or select one (needs --safe).") var clusterPolicy = ClusterCountPolicy.average
     @Option(name: .long, parsing: .upToNextOption, help: "With --safe: kNN neighbour counts to choose from on the held-out rows.") var neighborCandidates: [Int] = []
 
     func validate() throws {
         guard clusterCandidates.allSatisfy({ $0 >= 1 }), neighborCandidates.allSatisfy({ $0 >= 1 }) else {
             throw ValidationError("--cluster-candidates and --neighbor-candidates must be counts ≥ 1")
         }
-        if !safe, selectBestEpoch || !clusterCandidates.isEmpty || !neighborCandidates.isEmpty {
-            throw ValidationError("--select-best-epoch, --cluster-candidates and --neighbor-candidates select on the rows --safe holds out: add --safe")
+        if !safe, selectBestEpoch || (!clusterCandidates.isEmpty && clusterPolicy == .select) || !neighborCandidates.isEmpty {
+            throw ValidationError("--select-best-epoch, --cluster-candidates with --cluster-policy select and --neighbor-candidates select on the rows --safe holds out: add --safe")
         }
     }
 
@@ -53,6 +54,7 @@ struct RouterOptions: ParsableArguments {
         c.knnNeighbors = neighbors
         c.selectBestEpoch = selectBestEpoch ? true : nil
         c.kmeansCandidates = clusterCandidates.isEmpty ? nil : clusterCandidates
+        c.kmeansPolicy = clusterPolicy
         c.knnCandidates = neighborCandidates.isEmpty ? nil : neighborCandidates
         // The MF-Router shares the MLP's batch size and clipping.
         c.mf.epochs = mfEpochs ?? epochs; c.mf.batchSize = batchSize; c.mf.gradientClip = gradClip; c.mf.hiddenDimension = mfRank
