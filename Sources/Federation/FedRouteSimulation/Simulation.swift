@@ -282,7 +282,7 @@ public enum Simulation {
                                           localValidation: c.validationFraction > 0 ? localValidation : nil,
                                           pooled: (pooledFeatures, pooledTrain), pooledValidation: pooledValidation, progress: progress)
             // The safe federated router: its gate is calibrated on the clients' held-out rows.
-            let gate = try await coordinator.calibrateSafetyGate(trained.federatedFile, normalizer: pooledNormalizer, lambdas: c.safetyLambdas,
+            let gate = try await coordinator.calibrateSafetyGate(trained.gateCandidate ?? trained.federatedFile, normalizer: pooledNormalizer, lambdas: c.safetyLambdas,
                                                                  descriptions: descriptions)
             // Global test set.
             let federatedTest = try trained.federated.predict(features: testFeatures)
@@ -467,6 +467,8 @@ public enum Simulation {
         var fineTune: @Sendable ((features: Matrix, table: EvaluationTable), Int) throws -> any Router
         var rounds: [RoundReport]?
         var kmeansReport: KMeansFederationReport?
+        /// The federated router before held-out rows joined it, for the safety gate (nil: `federatedFile`).
+        var gateCandidate: AnyRouter?
     }
 
     /// Trains `family` federatedly, centralized and client-locally. With validation rows, the
@@ -502,9 +504,11 @@ public enum Simulation {
             return TrainedFamily(federatedFile: file, centralized: centralized, trainLocal: trainLocal, fineTune: fineTune, rounds: rounds)
         case .kmeans:
             progress?(TrainingProgress(stage: "kmeans: federated", step: 0, total: 1))
-            let (federated, report) = try await coordinator.trainKMeans(c.kmeans, progress: { p in
+            // The gate is calibrated on the router before the held-out rows join its statistics.
+            let (unpooled, report) = try await coordinator.trainKMeans(c.kmeans, poolHeldOut: false, progress: { p in
                 progress?(TrainingProgress(stage: "kmeans: \(p.stage)", step: p.step, total: p.total, loss: p.loss))
             })
+            let federated = localValidation == nil ? unpooled : try await coordinator.addingHeldOut(unpooled).router
             // The same cluster counts to average or choose from as the federation's (or its one count;
             // selecting needs validation rows).
             let all = c.kmeans.clusterCandidates.flatMap { $0.isEmpty ? nil : $0 } ?? [c.kmeans.globalClusters]
@@ -526,7 +530,8 @@ public enum Simulation {
             let fineTune: @Sendable ((features: Matrix, table: EvaluationTable), Int) throws -> any Router = { d, _ in
                 try Personalization.fineTune(federated, features: d.features, table: d.table, priorStrength: c.kmeansPriorStrength)
             }
-            return TrainedFamily(federatedFile: AnyRouter(federated), centralized: central, trainLocal: trainLocal, fineTune: fineTune, kmeansReport: report)
+            return TrainedFamily(federatedFile: AnyRouter(federated), centralized: central, trainLocal: trainLocal, fineTune: fineTune, kmeansReport: report,
+                                 gateCandidate: AnyRouter(unpooled))
         case .knn:
             throw FederationError.invalidConfiguration("the kNN-Router has no federated training")
         }

@@ -15,7 +15,8 @@ extension KMeansRouter: StorableRouter {
         c.seed = seed
         guard let candidates = configuration.kmeansCandidates, !candidates.isEmpty else { return try train(features: features, table: table, configuration: c) }
         return try ModelSelection.kmeans(features: features, table: table, configuration: c, candidates: candidates,
-                                         policy: configuration.kmeansPolicy ?? .average, validation: validation).router
+                                         policy: configuration.kmeansPolicy ?? .average, validation: validation,
+                                         poolValidation: configuration.poolHeldOutRows ?? true).router
     }
 
     public func store(in contents: inout RouterFileContents) throws {

@@ -11,7 +11,8 @@ extension KNNRouter: StorableRouter {
     public static func train(features: Matrix, table: EvaluationTable, configuration: RouterTrainingConfiguration,
                              seed: UInt64, validation: ModelSelection.Validation?, progress: ProgressHandler?) throws -> KNNRouter {
         guard let candidates = configuration.knnCandidates, let validation else { return try train(features: features, table: table, k: configuration.knnNeighbors) }
-        return try ModelSelection.knn(features: features, table: table, candidates: candidates, validation: validation).router
+        return try ModelSelection.knn(features: features, table: table, candidates: candidates, validation: validation,
+                                      poolValidation: configuration.poolHeldOutRows ?? true).router
     }
 
     public func store(in contents: inout RouterFileContents) throws {

@@ -17,10 +17,12 @@ public enum ModelSelection {
     /// The K-Means-Router over the cluster counts `candidates` (each capped by the number of
     /// training queries): with `.average`, one clustering per count, their estimates averaged; with
     /// `.select`, the count that scores best on `validation` (with no validation cell,
-    /// `configuration.clusters`). Either way the statistics then pool the validation rows too, and
-    /// `brier` holds each count's validation Brier score (empty without validation cells).
+    /// `configuration.clusters`). Either way the statistics then pool the validation rows too
+    /// (unless `poolValidation` is false: a router a gate is calibrated on must not have seen its
+    /// rows), and `brier` holds each count's validation Brier score (empty without validation cells).
     public static func kmeans(features: Matrix, table: EvaluationTable, configuration: KMeansConfiguration, candidates: [Int],
-                              policy: ClusterCountPolicy = .average, validation: Validation?) throws -> (router: KMeansRouter, brier: [Int: Double]) {
+                              policy: ClusterCountPolicy = .average, validation: Validation?,
+                              poolValidation: Bool = true) throws -> (router: KMeansRouter, brier: [Int: Double]) {
         let usable = usableRows(validation)
         let requested = policy == .select && usable == nil ? [configuration.clusters] : candidates
         let ks = Array(Set(requested.map { min($0, features.rows) }.filter { $0 >= 1 })).sorted()
@@ -44,26 +46,45 @@ public enum ModelSelection {
         }
         let resolutions = routers.flatMap(\.resolutions)
         let combined = try KMeansRouter(models: table.models, resolutions: resolutions)
-        guard let usable else { return (combined, scores) }
+        guard poolValidation, let usable else { return (combined, scores) }
         // The counts are settled: the router's statistics pool the validation rows too (as the
         // federation's final pass 2 does).
-        let held = try resolutions.map { try ClusterStatistics(centroids: $0.centroids, features: usable.features, table: usable.table) }
-        return (try combined.adding(held), scores)
+        return (try addingHeldOut(combined, validation: usable), scores)
+    }
+
+    /// The K-Means-Router with `validation`'s observed cells added to every clustering's statistics.
+    public static func addingHeldOut(_ router: KMeansRouter, validation: Validation) throws -> KMeansRouter {
+        try router.adding(router.resolutions.map { try ClusterStatistics(centroids: $0.centroids, features: validation.features, table: validation.table) })
+    }
+
+    /// The kNN-Router with `validation`'s rows joining `training`'s in its reference set.
+    public static func addingHeldOut(_ router: KNNRouter, training: Validation, validation: Validation) throws -> KNNRouter {
+        let all = try EvaluationTable.concatenate([training.table, validation.table])
+        let x = Matrix(rows: all.queryCount, cols: training.features.cols, data: training.features.data + validation.features.data)
+        return try KNNRouter.train(features: x, table: all, k: router.k)
+    }
+
+    /// A nonparametric router (K-Means, kNN) with the held-out rows added once they served their
+    /// purpose (selection, a safety gate); a router of another family unchanged.
+    public static func addingHeldOut(_ router: AnyRouter, training: Validation, validation: Validation) throws -> AnyRouter {
+        guard validation.table.queryCount > 0 else { return router }
+        if let r = router.as(KMeansRouter.self) { return AnyRouter(try addingHeldOut(r, validation: validation)) }
+        if let r = router.as(KNNRouter.self) { return AnyRouter(try addingHeldOut(r, training: training, validation: validation)) }
+        return router
     }
 
     /// The kNN-Router with the neighbour count among `candidates` that scores best on `validation`,
-    /// retrained with the validation rows in its reference set (with no validation cell, the first
-    /// candidate on the training rows).
-    public static func knn(features: Matrix, table: EvaluationTable, candidates: [Int], validation: Validation?) throws -> (router: KNNRouter, brier: [Int: Double]) {
+    /// retrained with the validation rows in its reference set unless `poolValidation` is false (with
+    /// no validation cell, the first candidate on the training rows).
+    public static func knn(features: Matrix, table: EvaluationTable, candidates: [Int], validation: Validation?,
+                           poolValidation: Bool = true) throws -> (router: KNNRouter, brier: [Int: Double]) {
         let usable = usableRows(validation)
         let ks = usable == nil ? Array(candidates.filter { $0 >= 1 }.prefix(1)) : Array(Set(candidates.filter { $0 >= 1 })).sorted()
         guard !ks.isEmpty else { throw RouterError.invalidConfiguration("no neighbour count ≥ 1 to choose from") }
         let (chosen, scores) = try lowestBrier(ks, on: usable) { try KNNRouter.train(features: features, table: table, k: $0) }
-        guard let usable, !scores.isEmpty else { return (chosen, scores) }
+        guard poolValidation, let usable, !scores.isEmpty else { return (chosen, scores) }
         // The count is chosen: the validation rows join the reference set.
-        let all = try EvaluationTable.concatenate([table, usable.table])
-        let x = Matrix(rows: all.queryCount, cols: features.cols, data: features.data + usable.features.data)
-        return (try KNNRouter.train(features: x, table: all, k: chosen.k), scores)
+        return (try addingHeldOut(chosen, training: (features, table), validation: usable), scores)
     }
 
     /// The held-out rows, or nil when none of their cells is observed (nothing to select on).

@@ -7,6 +7,9 @@ extension RouterTrainingConfiguration {
     /// held out, the router is trained on the rest, and the gate is calibrated on the held-out rows
     /// over `lambdas` against best-single@λ of the rows it was trained on. Model selection the
     /// settings ask for (`selectBestEpoch`, `kmeansCandidates`, `knnCandidates`) uses the same rows.
+    /// The gate sees the router before the nonparametric families (K-Means, kNN) add the held-out
+    /// rows to their statistics: a kNN-Router holding a validation query in its reference set
+    /// would otherwise answer it with its own grade. The router saved has them added.
     public func trainSafe(_ family: RouterFamily, encoder: TextEncoder, features: Matrix, table: EvaluationTable, seed: UInt64,
                           validationFraction: Double, lambdas: [Double], progress: ProgressHandler? = nil) throws -> RoutingPipeline {
         guard validationFraction > 0, validationFraction < 1 else {
@@ -24,9 +27,13 @@ extension RouterTrainingConfiguration {
         let fit = table.subset(fitRows), validation = table.subset(validationRows)
         // The held-out rows serve the requested model selection and then the gate.
         let heldOut = (features: features.gatherRows(validationRows), table: validation)
-        let router = try train(family, features: features.gatherRows(fitRows), table: fit, seed: seed, validation: heldOut, progress: progress)
-        let gate = try SafetyGate.calibrate(predictions: try router.predict(features: features.gatherRows(validationRows)), validation: validation,
+        var selecting = self
+        selecting.poolHeldOutRows = false
+        let fitFeatures = features.gatherRows(fitRows)
+        let unpooled = try selecting.train(family, features: fitFeatures, table: fit, seed: seed, validation: heldOut, progress: progress)
+        let gate = try SafetyGate.calibrate(predictions: try unpooled.predict(features: heldOut.features), validation: validation,
                                             training: fit, lambdas: lambdas)
+        let router = poolHeldOutRows ?? true ? try ModelSelection.addingHeldOut(unpooled, training: (fitFeatures, fit), validation: heldOut) : unpooled
         return try RoutingPipeline(encoder: encoder, router: router, safety: gate)
     }
 }

@@ -18,6 +18,9 @@ public struct RouterTrainingConfiguration: Sendable, Codable, Equatable {
     public var kmeansCandidates: [Int]?
     /// What K-Means does with `kmeansCandidates` (nil: `.average`).
     public var kmeansPolicy: ClusterCountPolicy?
+    /// Whether K-Means and kNN add the held-out rows to their statistics once they selected on them
+    /// (nil: true). `trainSafe` turns it off for the router its gate is calibrated on.
+    public var poolHeldOutRows: Bool?
     public var knnCandidates: [Int]?
 
     public init() {}

@@ -61,6 +61,48 @@ import Testing
         #expect(try Self.agreementWithBestSingle(informed, signal: true) <= 0.8)
     }
 
+    /// The gate is calibrated on the router before the held-out rows join it: a kNN-Router holding
+    /// a validation query in its reference set answers it partly with the query's own grade. The
+    /// gate equals the one of the router trained on the other rows alone, not the one of the saved
+    /// router (which holds every row and scores the validation rows differently).
+    @Test func theGateNeverSeesARouterThatHoldsItsValidationRows() throws {
+        // Two blobs, each with a better model, graded right 70 % of the time.
+        var rng = SeededRandom(seed: 5)
+        var x = Matrix(rows: 400, cols: 2)
+        var t = EvaluationTable(models: ["cheap", "dear"])
+        for r in 0..<400 {
+            let blob = r % 2
+            x[r, 0] = Float((blob == 0 ? 5.0 : 0.0) + rng.nextGaussian())
+            x[r, 1] = Float((blob == 0 ? 0.0 : 5.0) + rng.nextGaussian())
+            let right = rng.nextDouble() < 0.7
+            let cheap: Double = (blob == 0) == right ? 1 : 0, dear: Double = (blob == 1) == right ? 1 : 0
+            try t.append(Query(id: "q\(r)", text: "q\(r)", task: "t"), cells: [0: (cheap, 0.001), 1: (dear, 0.01)])
+        }
+        var c = RouterTrainingConfiguration()
+        c.knnCandidates = [1, 2]
+        let lambdas = [0.1, 1, 10, 20, 40, 100, 1e3]
+        let encoder = TextEncoder.hashed(HashedTFIDFEncoder(configuration: .init(dimension: 2)))
+        let pipeline = try c.trainSafe(.knn, encoder: encoder, features: x, table: t, seed: 3, validationFraction: 0.3, lambdas: lambdas)
+        let gate = try #require(pipeline.safety)
+        let saved = try #require(pipeline.router.as(KNNRouter.self))
+        #expect(saved.reference.rows == 400, "the held-out rows join the saved router")
+        // The same split as trainSafe's.
+        var order = Array(0..<400)
+        var split = SeededRandom(seed: 3).derived(0x5AFE)
+        split.shuffle(&order)
+        let validationRows = Array(order.prefix(120)).sorted(), fitRows = Array(order.dropFirst(120)).sorted()
+        let held = (features: x.gatherRows(validationRows), table: t.subset(validationRows))
+        let unpooled = try ModelSelection.knn(features: x.gatherRows(fitRows), table: t.subset(fitRows), candidates: [1, 2], validation: held,
+                                              poolValidation: false).router
+        #expect(unpooled.reference.rows == 280 && unpooled.k == saved.k)
+        let honest = try SafetyGate.calibrate(predictions: try unpooled.predict(features: held.features), validation: held.table,
+                                              training: t.subset(fitRows), lambdas: lambdas)
+        let leaky = try SafetyGate.calibrate(predictions: try saved.predict(features: held.features), validation: held.table,
+                                             training: t.subset(fitRows), lambdas: lambdas)
+        #expect(gate == honest)
+        #expect(leaky.meanDifference != honest.meanDifference, "the saved router scores its own validation rows differently: \(leaky) vs \(honest)")
+    }
+
     @Test func inAFallbackBandEveryQueryGoesToBestSingleAndTheRouterOrderFollows() throws {
         let pipeline = try Self.safeRouter(signal: false)
         let gate = try #require(pipeline.safety)

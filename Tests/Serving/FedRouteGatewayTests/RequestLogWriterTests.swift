@@ -135,9 +135,11 @@ final class Counter: Sendable {
                     }
                 }
                 // Wait until the queue is full, then a while longer: one row taken by the (stalled)
-                // writer plus `capacity` waiting, and the caller waits for room.
+                // writer plus `capacity` waiting, and the caller waits for room. (The deadline is
+                // generous: tests share the cooperative pool with CPU-bound suites, which can keep
+                // the producer from running for tens of seconds on 2 cores.)
                 let start = ContinuousClock.now
-                while accepted.value.withLock({ $0 }) < 2, ContinuousClock.now - start < .seconds(30) { try await Task.sleep(for: .milliseconds(10)) }
+                while accepted.value.withLock({ $0 }) < 2, ContinuousClock.now - start < .seconds(180) { try await Task.sleep(for: .milliseconds(10)) }
                 try await Task.sleep(for: .milliseconds(200))
                 let before = accepted.value.withLock { $0 }
                 #expect((2...3).contains(before), "\(before) rows accepted while the store was stalled")

@@ -10,8 +10,11 @@ extension FederationCoordinator {
     /// The two-pass federated K-Means-Router.
     ///
     /// `known` descriptions (from an earlier `describe`) spare a round trip to every client, so a
-    /// client that is offline does not hold the job up; it just sends nothing.
+    /// client that is offline does not hold the job up; it just sends nothing. With validation rows
+    /// the final statistics pool them too, unless `poolHeldOut` is false (for a router a safety
+    /// gate is calibrated on first; `addingHeldOut` pools them afterwards).
     public func trainKMeans(_ configuration: FederatedKMeansConfiguration, descriptions known: [ClientDescription]? = nil,
+                            poolHeldOut: Bool = true,
                             progress: ProgressHandler? = nil) async throws -> (router: KMeansRouter, report: KMeansFederationReport) {
         guard configuration.localClusters >= 1, configuration.globalClusters >= 1 else {
             throw FederationError.invalidConfiguration("local and global cluster counts must be ≥ 1")
@@ -76,21 +79,30 @@ extension FederationCoordinator {
         }
         // `.select` keeps the lowest Brier score (the first on ties); `.average` keeps every count.
         let kept = policy == .select ? [built.min { $0.brier < $1.brier }!] : built
-        var resolutions = kept.map(\.resolution)
-        if validating {
+        var router = try KMeansRouter(models: models, resolutions: kept.map(\.resolution))
+        if validating, poolHeldOut {
             // The counts are settled: the final statistics pool the held-out rows too.
-            resolutions = []
-            for entry in kept {
-                let (statistics, rejected3) = try await pooledStatistics(centroids: entry.resolution.centroids, models: models.count, includeHeldOut: true)
-                rejected.merge(rejected3) { a, _ in a }
-                resolutions.append(KMeansResolution(centroids: entry.resolution.centroids, statistics: statistics))
-            }
+            let (pooled, rejected3) = try await addingHeldOut(router)
+            rejected.merge(rejected3) { a, _ in a }
+            router = pooled
         }
-        let router = try KMeansRouter(models: models, resolutions: resolutions)
         progress?(TrainingProgress(stage: "federated k-means", step: candidates.count + 1, total: candidates.count + 1))
         return (router, KMeansFederationReport(localCentroids: counts, withheldClusters: withheld, globalClusters: router.clusterCounts[0],
                                                clusterCounts: router.clusterCounts, inertia: kept[0].inertia, rejected: rejected,
                                                validationBrier: briers.isEmpty ? nil : briers))
+    }
+
+    /// The router's statistics recomputed over every client's training and held-out rows (one
+    /// pass 2 per clustering), with the clients whose sums were refused.
+    public func addingHeldOut(_ router: KMeansRouter) async throws -> (router: KMeansRouter, rejected: [String: String]) {
+        var statistics: [ClusterStatistics] = []
+        var rejected: [String: String] = [:]
+        for resolution in router.resolutions {
+            let (s, r) = try await pooledStatistics(centroids: resolution.centroids, models: router.models.count, includeHeldOut: true)
+            rejected.merge(r) { a, _ in a }
+            statistics.append(s)
+        }
+        return (try router.replacingStatistics(statistics), rejected)
     }
 
     /// Pass 2: the sum of the clients' per-(cluster, model) statistics on `centroids`.
