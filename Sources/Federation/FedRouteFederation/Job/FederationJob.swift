@@ -89,7 +89,7 @@ public struct FederationJob: Sendable {
             var meta: Logger.Metadata = ["family": .string(family.rawValue),
                                          "validation_auc": .string(state.validationAUC[family.rawValue].map { String(format: "%.4f", $0) } ?? "-")]
             if family == .kmeans, let report = kmeansReport {
-                meta["clusters"] = .stringConvertible(report.globalClusters)
+                meta["clusters"] = .string((report.clusterCounts ?? [report.globalClusters]).map(String.init).joined(separator: ","))
                 meta["rejected"] = .stringConvertible(report.rejected.count)
             }
             logger.info("family done", metadata: meta)

@@ -69,7 +69,7 @@ struct SimulateCommand: AsyncParsableCommand {
 
     // Federated K-Means.
     @Option(name: .long, help: "Clusters per client in pass 1.") var localClusters = 15
-    @Option(name: .long, help: "Global clusters.") var globalClusters = 20
+    @Option(name: .long, help: "Global clusters of --cluster-policy select without validation rows (--validation-fraction 0); the default policy averages --cluster-candidates.") var globalClusters = 20
     @Option(name: .long, help: "k-means restarts.") var restarts = 4
     @Option(name: .long, help: "k-means maximum iterations.") var maxIterations = 100
     @Option(name: .long, help: "K-Means fine-tune: pseudo-observations of the global cell mean.") var priorStrength = 1.0
