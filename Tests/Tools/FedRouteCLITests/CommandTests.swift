@@ -36,6 +36,15 @@ import Testing
         #expect(train.status == 0, "\(train.stderr)")
         #expect(train.stdout.contains("saved kmeans router to \(router)"))
         #expect(try RouterFile.load(path: router).router.family == .kmeans)
+        // Several cluster counts are averaged without --safe; selecting one needs the held-out rows.
+        let averaged = dir + "/kmeans-averaged.safetensors"
+        let trainAveraged = try cli.run(["train", "--router", "kmeans", "--data", data, "--test-fraction", "0.25", "--cluster-candidates", "2", "3",
+                                         "--no-cache", "--out", averaged])
+        #expect(trainAveraged.status == 0, "\(trainAveraged.stderr)")
+        #expect(try RouterFile.load(path: averaged).router.as(KMeansRouter.self)?.clusterCounts == [2, 3])
+        let selectWithoutSafe = try cli.run(["train", "--router", "kmeans", "--data", data, "--cluster-candidates", "2", "3", "--cluster-policy", "select",
+                                             "--no-cache", "--out", averaged])
+        #expect(selectWithoutSafe.status == 64 && selectWithoutSafe.stderr.contains("add --safe"), "\(selectWithoutSafe.stderr)")
 
         let mlp = dir + "/mlp.safetensors"
         let trainMLP = try cli.run(["train", "--router", "mlp", "--data", data, "--test-fraction", "0.25", "--epochs", "2", "--hidden", "16",
