@@ -102,6 +102,8 @@ public actor InProcessClient: FederatedClient {
             return .encoderReady(featureDimension: f.cols)
         case .costMoments:
             return .costMoments(CostMoments(table: train))
+        case .costMomentsWithHeldOut:
+            return .costMoments(CostMoments(table: try EvaluationTable.concatenate([train, validation])))
         case .trainMLP(let task):
             var update = try trainRound(task)
             if let privacy = task.privacy {

@@ -18,6 +18,9 @@ public enum FederatedRequest: Sendable, Codable, Equatable {
     case useEncoder(EncoderSpec)
     /// Additive log-cost moments per model (for the shared cost normaliser).
     case costMoments
+    /// The same moments over the training and the held-out rows: best-single@λ as an evaluation
+    /// on all training rows picks it, the safety gate's fallback.
+    case costMomentsWithHeldOut
     /// Train the MLP-Router locally from the given global parameters and return the delta.
     case trainMLP(MLPRoundTask)
     /// Pass 1 of federated k-means: local centres and their sizes.
@@ -38,6 +41,7 @@ public enum FederatedRequest: Sendable, Codable, Equatable {
         case .documentFrequencies: return "documentFrequencies"
         case .useEncoder: return "useEncoder"
         case .costMoments: return "costMoments"
+        case .costMomentsWithHeldOut: return "costMomentsWithHeldOut"
         case .trainMLP: return "trainMLP"
         case .localCentroids: return "localCentroids"
         case .clusterStatistics: return "clusterStatistics"

@@ -262,7 +262,9 @@ public enum Simulation {
                try EvaluationTable.concatenate(localValidation.map(\.table)))
             : nil
         let descriptions = try await coordinator.describe()
-        let pooledNormalizer = try await coordinator.costNormalizer(models: table.modelCount)
+        // The safety gate falls back to best-single@λ as the evaluation picks it: from every
+        // training row, the held-out ones included.
+        let pooledNormalizer = try await coordinator.costNormalizer(models: table.modelCount, includingHeldOut: c.validationFraction > 0)
         let summaries = shards.indices.map { summary(shards[$0], validation: holdOuts[$0].validation) }
         let scoredGlobally = clientSample(clients: shards.count, limit: c.localGlobalClients, seed: c.partition.seed, purpose: 0x6C0BA1)
         let withCurves = clientSample(clients: shards.count, limit: c.clientCurves, seed: c.partition.seed, purpose: 0xC0A5E)

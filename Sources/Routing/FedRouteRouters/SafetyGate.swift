@@ -64,10 +64,12 @@ public struct SafetyGate: Sendable, Codable, Equatable {
     }
 
     /// Calibrates a gate from the router's `predictions` on `validation` (rows aligned; the router
-    /// was not trained on them) and best-single@λ from `training`: the same doubly-robust
-    /// estimate and one-standard-error rule as a federation's gate (`init(bands:statistics:)`),
-    /// with propensities from both tables and the baseline from `training`. With every model
-    /// graded on every validation query the estimate is the paired utility difference.
+    /// was not trained on them) and best-single@λ from `training` and `validation` together (the
+    /// model an evaluation on all training rows calls best-single@λ, so the fallback is that
+    /// baseline and not a noisier one): the same doubly-robust estimate and one-standard-error rule
+    /// as a federation's gate (`init(bands:statistics:)`), with propensities from both tables and
+    /// the baseline from `training` alone. With every model graded on every validation query the
+    /// estimate is the paired utility difference.
     public static func calibrate(predictions: RouterPredictions, validation: EvaluationTable, training: EvaluationTable,
                                  lambdas: [Double]) throws -> SafetyGate {
         guard predictions.rows == validation.queryCount, predictions.models == validation.models, training.models == validation.models else {
@@ -78,11 +80,12 @@ public struct SafetyGate: Sendable, Codable, Equatable {
         guard grid.count <= ValidationBands.maxBands else {
             throw RouterError.invalidConfiguration("safety gate: \(grid.count) λ values, at most \(ValidationBands.maxBands)")
         }
-        // The training means serve twice: best-single@λ is the routing rule applied to them (as the
-        // evaluator's reference is), and they are the estimate's control variate.
+        // Best-single@λ is the routing rule applied to the means of every row (as the evaluator's
+        // reference is); the training rows' means are the estimate's control variate.
         let means = UtilityBaseline(table: training)
-        let bands = ValidationBands(lambdas: grid, fallback: bestSingle(models: training.models, meanScore: means.meanScore,
-                                                                        meanCost: means.meanCost, lambdas: grid))
+        let all = UtilityBaseline(table: try EvaluationTable.concatenate([training, validation]))
+        let bands = ValidationBands(lambdas: grid, fallback: bestSingle(models: training.models, meanScore: all.meanScore,
+                                                                        meanCost: all.meanCost, lambdas: grid))
         let statistics = try ValidationStatistics(predictions: predictions, table: validation, bands: bands,
                                                   propensity: ValidationStatistics.propensity(of: try EvaluationTable.concatenate([training, validation])),
                                                   baseline: means)

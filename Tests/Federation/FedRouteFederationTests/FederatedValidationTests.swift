@@ -100,6 +100,30 @@ import Testing
         #expect(briers["1"]! > briers["3"]!)
     }
 
+    /// The safety gate's fallback comes from moments over the training and held-out rows: per
+    /// model, the counts are every observed cell of both, and the means those of their union.
+    @Test func costMomentsWithHeldOutPoolEveryTrainingRow() async throws {
+        let (coordinator, clients, _) = try await Self.federation(sizes: [60, 70, 50])
+        var all: [EvaluationTable] = []
+        for client in clients {
+            all.append(try await client.localData().table)
+            all.append(try await client.localValidation().table)
+        }
+        let union = try EvaluationTable.concatenate(all)
+        let models = union.modelCount
+        let plain = try await coordinator.costNormalizer(models: models)
+        let pooled = try await coordinator.costNormalizer(models: models, includingHeldOut: true)
+        let summary = DatasetSummary(union).perModel
+        let observations = try #require(pooled.observations), plainObservations = try #require(plain.observations)
+        for m in 0..<models {
+            #expect(observations[m] == Double(summary[m].observed))
+            #expect(plainObservations[m] <= observations[m])
+            let mean = try #require(pooled.scoreMean?[m]), expected = try #require(summary[m].meanScore)
+            #expect(abs(mean - expected) < 1e-12)
+        }
+        #expect(plainObservations.reduce(0, +) < observations.reduce(0, +), "the held-out rows add cells")
+    }
+
     /// The default policy keeps every candidate count: one global clustering each, every one's
     /// final statistics pooling all observed cells (held-out rows included), exactly the sums a
     /// single-count federation on the same centres gets; and it needs no held-out rows.

@@ -100,6 +100,10 @@ import Testing
         let leaky = try SafetyGate.calibrate(predictions: try saved.predict(features: held.features), validation: held.table,
                                              training: t.subset(fitRows), lambdas: lambdas)
         #expect(gate == honest)
+        // Its fallback is best-single@λ as an evaluation on all training rows picks it (fit and
+        // held-out rows together), not the fit rows' own pick.
+        let everyRow = UtilityBaseline(table: t)
+        #expect(gate.fallback == SafetyGate.bestSingle(models: t.models, meanScore: everyRow.meanScore, meanCost: everyRow.meanCost, lambdas: lambdas))
         #expect(leaky.meanDifference != honest.meanDifference, "the saved router scores its own validation rows differently: \(leaky) vs \(honest)")
     }
 

@@ -114,9 +114,11 @@ public struct FederationCoordinator: Sendable {
         return expected
     }
 
-    /// The shared cost normaliser, from summed log-cost moments.
-    public func costNormalizer(models: Int) async throws -> CostNormalizer {
-        let parts = try await askAll(.costMoments) { if case .costMoments(let v) = $0 { return v }; return nil }
+    /// The shared cost normaliser, from summed log-cost moments of the clients' training rows, or
+    /// with `includingHeldOut` of their training and held-out rows (whose per-model means give
+    /// best-single@λ as an evaluation on all training rows picks it: the safety gate's fallback).
+    public func costNormalizer(models: Int, includingHeldOut: Bool = false) async throws -> CostNormalizer {
+        let parts = try await askAll(includingHeldOut ? .costMomentsWithHeldOut : .costMoments) { if case .costMoments(let v) = $0 { return v }; return nil }
         var total = CostMoments(models: models)
         for (i, p) in parts.enumerated() {
             let arrays = [p.count, p.sum, p.sumSquares]
