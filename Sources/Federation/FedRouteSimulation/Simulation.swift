@@ -511,23 +511,21 @@ public enum Simulation {
                 progress?(TrainingProgress(stage: "kmeans: \(p.stage)", step: p.step, total: p.total, loss: p.loss))
             })
             let federated = localValidation == nil ? unpooled : try await coordinator.addingHeldOut(unpooled).router
-            // The same cluster counts to average or choose from as the federation's (or its one count;
-            // selecting needs validation rows).
-            let all = c.kmeans.clusterCandidates.flatMap { $0.isEmpty ? nil : $0 } ?? [c.kmeans.globalClusters]
+            // The same cluster counts to average or choose from as the federation's (selecting without
+            // validation rows falls back to `globalClusters`, the configuration's count, inside
+            // `ModelSelection.kmeans`).
+            let candidates = c.kmeans.clusterCandidates.flatMap { $0.isEmpty ? nil : $0 } ?? [c.kmeans.globalClusters]
             let policy = c.kmeans.clusterPolicy ?? .average
-            let candidates = { @Sendable (validation: ModelSelection.Validation?) in
-                policy == .average || validation != nil ? all : [c.kmeans.globalClusters]
-            }
             let central = try ModelSelection.kmeans(features: pooled.0, table: pooled.1,
                                                     configuration: c.kmeans.kmeans(clusters: c.kmeans.globalClusters, seed: c.kmeans.seed),
-                                                    candidates: candidates(pooledValidation), policy: policy, validation: pooledValidation).router
+                                                    candidates: candidates, policy: policy, validation: pooledValidation).router
             // Local K-Means: the cluster counts capped by the client's number of queries.
             let trainLocal: @Sendable (Matrix, EvaluationTable, Int) throws -> any Router = { x, t, i in
                 guard x.rows >= 1 else { throw RouterError.noTrainingData("no local training queries") }
                 let own = ownValidation(i)
                 return try ModelSelection.kmeans(features: x, table: t,
                                                  configuration: c.kmeans.kmeans(clusters: c.kmeans.globalClusters, seed: SeededRandom(seed: c.kmeans.seed).derivedSeed(0x10CA1 &+ UInt64(i))),
-                                                 candidates: candidates(own), policy: policy, validation: own).router
+                                                 candidates: candidates, policy: policy, validation: own).router
             }
             let fineTune: @Sendable ((features: Matrix, table: EvaluationTable), Int) throws -> any Router = { d, _ in
                 try Personalization.fineTune(federated, features: d.features, table: d.table, priorStrength: c.kmeansPriorStrength)

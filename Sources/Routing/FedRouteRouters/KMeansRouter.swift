@@ -87,6 +87,9 @@ public struct KMeansRouter: Router, Equatable {
     /// The clusterings, at least one, all of the same dimension and models.
     public let resolutions: [KMeansResolution]
     public let shrinkage: ScoreShrinkage
+    /// Each clustering's per-model prior (`ScoreShrinkage.prior`), derived once from its statistics
+    /// rather than on every `predict` (the gateway routes one query at a time).
+    let priors: [ScoreShrinkage.Prior]
 
     /// Most clusterings one router may hold (a file declaring more is refused).
     public static let maxResolutions = 64
@@ -108,6 +111,10 @@ public struct KMeansRouter: Router, Equatable {
         self.models = models
         self.resolutions = resolutions
         self.shrinkage = shrinkage
+        priors = resolutions.map { r in
+            ScoreShrinkage.prior(groups: r.statistics.clusters, models: models.count, count: r.statistics.count,
+                                 scoreSum: r.statistics.scoreSum, costSum: r.statistics.costSum)
+        }
     }
 
     /// A router of one clustering.
@@ -174,11 +181,9 @@ public struct KMeansRouter: Router, Equatable {
         var score = [Double](repeating: 0, count: features.rows * m)
         var cost = score
         var estimates = score
-        for resolution in resolutions {
+        for (resolution, prior) in zip(resolutions, priors) {
             let statistics = resolution.statistics
             let (assignments, _) = KMeans.assign(points: features, centroids: resolution.centroids)
-            let prior = ScoreShrinkage.prior(groups: statistics.clusters, models: m, count: statistics.count,
-                                             scoreSum: statistics.scoreSum, costSum: statistics.costSum)
             for r in 0..<features.rows {
                 let k = assignments[r]
                 // A cluster that observed nothing falls back to the global means.

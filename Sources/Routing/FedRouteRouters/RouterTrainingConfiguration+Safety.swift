@@ -5,7 +5,7 @@ import FedRouteNumerics
 extension RouterTrainingConfiguration {
     /// Trains a safe router (`SafetyGate`): a seeded `validationFraction` of the training rows is
     /// held out, the router is trained on the rest, and the gate is calibrated on the held-out rows
-    /// over `lambdas` against best-single@λ of the rows it was trained on. Model selection the
+    /// over `lambdas` against best-single@λ of all the rows (`SafetyGate.calibrate`). Model selection the
     /// settings ask for (`selectBestEpoch`, `kmeansCandidates`, `knnCandidates`) uses the same rows.
     /// The gate sees the router before the nonparametric families (K-Means, kNN) add the held-out
     /// rows to their statistics: a kNN-Router holding a validation query in its reference set

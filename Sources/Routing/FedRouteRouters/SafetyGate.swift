@@ -83,12 +83,12 @@ public struct SafetyGate: Sendable, Codable, Equatable {
         // Best-single@λ is the routing rule applied to the means of every row (as the evaluator's
         // reference is); the training rows' means are the estimate's control variate.
         let means = UtilityBaseline(table: training)
-        let all = UtilityBaseline(table: try EvaluationTable.concatenate([training, validation]))
+        let everyRow = try EvaluationTable.concatenate([training, validation])
+        let all = UtilityBaseline(table: everyRow)
         let bands = ValidationBands(lambdas: grid, fallback: bestSingle(models: training.models, meanScore: all.meanScore,
                                                                         meanCost: all.meanCost, lambdas: grid))
         let statistics = try ValidationStatistics(predictions: predictions, table: validation, bands: bands,
-                                                  propensity: ValidationStatistics.propensity(of: try EvaluationTable.concatenate([training, validation])),
-                                                  baseline: means)
+                                                  propensity: ValidationStatistics.propensity(of: everyRow), baseline: means)
         return try SafetyGate(bands: bands, statistics: statistics)
     }
 }
