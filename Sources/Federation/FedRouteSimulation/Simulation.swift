@@ -53,7 +53,7 @@ public struct SimulationConfiguration: Sendable, Codable, Equatable {
     public init() {
         mlp.selectBestRound = true
         mf.selectBestRound = true
-        kmeans.clusterCandidates = [10, 20, 30, 40]
+        kmeans.clusterCandidates = [3, 6, 12, 24, 48]
     }
 
     /// Sets the master seed; partition, model initialisation, sampling and k-means seeds derive from it.

@@ -42,7 +42,7 @@ struct SimulateCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Clients trained and evaluated at once (default: one per core); the results are the same for any number.") var parallelClients = ProcessInfo.processInfo.activeProcessorCount
     @Option(name: .long, help: "Clients whose local routers are also scored on the global test set: all up to this many, a seeded sample of this many beyond (0: none). Every client is still evaluated on its own test set.") var localGlobalClients = SimulationConfiguration.defaultLocalGlobalClients
     @Option(name: .long, help: "Share of each client's training rows held out for validation: best-round (MLP, MF) and cluster-count (K-Means) selection and the safe federated router's gate, for the federated, centralized and local routers alike (0: none).") var validationFraction = 0.15
-    @Option(name: .long, parsing: .upToNextOption, help: "K-Means: global cluster counts, one clustering each, to average (or choose from: --cluster-policy select).") var clusterCandidates: [Int] = [10, 20, 30, 40]
+    @Option(name: .long, parsing: .upToNextOption, help: "K-Means: global cluster counts, one clustering each, to average (or choose from: --cluster-policy select).") var clusterCandidates: [Int] = [3, 6, 12, 24, 48]
     @Option(name: .long, help: "K-Means: average the clusterings of every --cluster-candidates count, or select the one with the lowest validation Brier score.") var clusterPolicy = ClusterCountPolicy.average
     @Flag(name: .long, inversion: .prefixedNo, help: "MLP and MF: return the round (centralized and local: the epoch) with the lowest validation Brier score instead of the last.") var selectBestRound = true
 
