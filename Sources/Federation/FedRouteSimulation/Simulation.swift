@@ -48,6 +48,9 @@ public struct SimulationConfiguration: Sendable, Codable, Equatable {
     public static let defaultClientCurves = 100
     /// The λ bands of the safe federated router's gate.
     public var safetyLambdas = FrontierMetrics.geomspace(1e-2, 1e7, count: 40)
+    /// How many standard errors above 0 the gate's estimate must be for the router to keep a band
+    /// (nil: `SafetyGate.automaticStandardErrors`, 2 under sparse grades).
+    public var safetyStandardErrors: Double?
     public private(set) var seed: UInt64 = 0
 
     public init() {
@@ -285,7 +288,7 @@ public enum Simulation {
                                           pooled: (pooledFeatures, pooledTrain), pooledValidation: pooledValidation, progress: progress)
             // The safe federated router: its gate is calibrated on the clients' held-out rows.
             let gate = try await coordinator.calibrateSafetyGate(trained.gateCandidate ?? trained.federatedFile, normalizer: pooledNormalizer, lambdas: c.safetyLambdas,
-                                                                 descriptions: descriptions)
+                                                                 standardErrors: c.safetyStandardErrors, descriptions: descriptions)
             // Global test set.
             let federatedTest = try trained.federated.predict(features: testFeatures)
             var routers: [(name: String, predictions: RouterPredictions)] = [(Name.federated, federatedTest)]

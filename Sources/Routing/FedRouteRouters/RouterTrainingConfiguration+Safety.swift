@@ -5,13 +5,16 @@ import FedRouteNumerics
 extension RouterTrainingConfiguration {
     /// Trains a safe router (`SafetyGate`): a seeded `validationFraction` of the training rows is
     /// held out, the router is trained on the rest, and the gate is calibrated on the held-out rows
-    /// over `lambdas` against best-single@λ of all the rows (`SafetyGate.calibrate`). Model selection the
+    /// over `lambdas` against best-single@λ of all the rows (`SafetyGate.calibrate`; the router keeps
+    /// a band when its estimate is `standardErrors` standard errors above 0, nil: 1 when every
+    /// held-out query is fully graded, else 2). Model selection the
     /// settings ask for (`selectBestEpoch`, `kmeansCandidates`, `knnCandidates`) uses the same rows.
     /// The gate sees the router before the nonparametric families (K-Means, kNN) add the held-out
     /// rows to their statistics: a kNN-Router holding a validation query in its reference set
     /// would otherwise answer it with its own grade. The router saved has them added.
     public func trainSafe(_ family: RouterFamily, encoder: TextEncoder, features: Matrix, table: EvaluationTable, seed: UInt64,
-                          validationFraction: Double, lambdas: [Double], progress: ProgressHandler? = nil) throws -> RoutingPipeline {
+                          validationFraction: Double, lambdas: [Double], standardErrors: Double? = nil,
+                          progress: ProgressHandler? = nil) throws -> RoutingPipeline {
         guard validationFraction > 0, validationFraction < 1 else {
             throw RouterError.invalidConfiguration("the validation fraction must be in (0, 1), not \(validationFraction)")
         }
@@ -32,7 +35,7 @@ extension RouterTrainingConfiguration {
         let fitFeatures = features.gatherRows(fitRows)
         let unpooled = try selecting.train(family, features: fitFeatures, table: fit, seed: seed, validation: heldOut, progress: progress)
         let gate = try SafetyGate.calibrate(predictions: try unpooled.predict(features: heldOut.features), validation: validation,
-                                            training: fit, lambdas: lambdas)
+                                            training: fit, lambdas: lambdas, standardErrors: standardErrors)
         let router = poolHeldOutRows ?? true ? try ModelSelection.addingHeldOut(unpooled, training: (fitFeatures, fit), validation: heldOut) : unpooled
         return try RoutingPipeline(encoder: encoder, router: router, safety: gate)
     }

@@ -29,11 +29,15 @@ public struct ValidationStatistics: Sendable, Codable, Equatable {
     /// Per band: Σ over queries of the IPS utility difference router − fallback, and its square.
     public var differenceSum: [Double]
     public var differenceSquares: [Double]
+    /// Validation queries on which every model was graded, where the estimate is the paired
+    /// difference (nil: some holder was built before this count and did not send it).
+    public var fullyGradedQueries: Double?
 
     public init(bands: Int = 0) {
         cells = 0
         squaredScoreError = 0
         queries = 0
+        fullyGradedQueries = 0
         differenceSum = Array(repeating: 0, count: bands)
         differenceSquares = differenceSum
     }
@@ -60,6 +64,7 @@ public struct ValidationStatistics: Sendable, Codable, Equatable {
                 any = true
             }
             if any { queries += 1 }
+            if m > 0, table.observedCount(row: r) == m { fullyGradedQueries = (fullyGradedQueries ?? 0) + 1 }
         }
         guard let bands else { return }
         guard let propensity, propensity.count == m, bands.fallback.count == bands.lambdas.count, bands.lambdas.count <= ValidationBands.maxBands,
@@ -104,6 +109,7 @@ public struct ValidationStatistics: Sendable, Codable, Equatable {
         s.cells += b.cells
         s.squaredScoreError += b.squaredScoreError
         s.queries += b.queries
+        s.fullyGradedQueries = a.fullyGradedQueries.flatMap { x in b.fullyGradedQueries.map { x + $0 } }
         for i in s.differenceSum.indices { s.differenceSum[i] += b.differenceSum[i]; s.differenceSquares[i] += b.differenceSquares[i] }
         return s
     }
@@ -113,6 +119,9 @@ public struct ValidationStatistics: Sendable, Codable, Equatable {
     public func problem(bands: Int, maxQueries: Double) -> String? {
         guard cells.isFinite, queries.isFinite, cells >= 0, queries >= 0, queries <= maxQueries, queries <= cells || cells == 0 && queries == 0 else {
             return "validation counts \(cells) cells / \(queries) queries are not valid (at most \(maxQueries) queries)"
+        }
+        if let f = fullyGradedQueries, !(f.isFinite && f >= 0 && f <= queries) {
+            return "validation count of fully graded queries \(f) is not within [0, \(queries)]"
         }
         guard squaredScoreError.isFinite, squaredScoreError >= 0, squaredScoreError <= cells * (1 + 1e-9) else {
             return "validation squared error \(squaredScoreError) is not within [0, \(cells)]"

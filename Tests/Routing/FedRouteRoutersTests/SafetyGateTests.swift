@@ -122,6 +122,46 @@ import Testing
         #expect(gate.band(for: 0) == 0 && gate.band(for: 1e9) == gate.lambdas.count - 1)
     }
 
+    /// 100 validation queries; per band a mean difference of 0.15, 0.25 and 0 with standard
+    /// deviations 1, 1 and 0: 1.5 and 2.5 standard errors above 0, and a band where the router
+    /// always agreed with best-single@λ.
+    @Test func aBandIsKeptOnlyWhenItsGainIsTheMarginOfStandardErrorsAboveZero() throws {
+        var s = ValidationStatistics(bands: 3)
+        s.queries = 100
+        for (b, (mean, sd)) in [(0.15, 1.0), (0.25, 1.0), (0.0, 0.0)].enumerated() {
+            s.differenceSum[b] = mean * 100
+            s.differenceSquares[b] = (sd * sd + mean * mean) * 100
+        }
+        let bands = ValidationBands(lambdas: [1, 10, 100], fallback: [0, 0, 1])
+        let lenient = try SafetyGate(bands: bands, statistics: s, standardErrors: 1)
+        #expect(lenient.useRouter == [true, true, true] && lenient.standardErrors == 1)
+        // No validation query fully graded: the weighted margin, 2 standard errors.
+        let strict = try SafetyGate(bands: bands, statistics: s)
+        #expect(strict.useRouter == [false, true, true] && strict.standardErrors == SafetyGate.weightedStandardErrors)
+        var paired = s
+        paired.fullyGradedQueries = 100
+        let dense = try SafetyGate(bands: bands, statistics: paired)
+        #expect(dense.useRouter == [true, true, true] && dense.standardErrors == SafetyGate.pairedStandardErrors)
+        paired.fullyGradedQueries = 60
+        #expect(abs(SafetyGate.automaticStandardErrors(paired) - 1.4) < 1e-12)
+        #expect(try SafetyGate(bands: bands, statistics: paired).useRouter == [true, true, true], "1.5 standard errors clear a 1.4 margin")
+        paired.fullyGradedQueries = nil
+        #expect(SafetyGate.automaticStandardErrors(paired) == SafetyGate.weightedStandardErrors, "a holder that did not count")
+        #expect(try SafetyGate(bands: bands, statistics: s, standardErrors: 3).useRouter == [false, false, true])
+        #expect(try SafetyGate(bands: bands, statistics: s, standardErrors: 0).useRouter == [true, true, true])
+        for bad in [-1, .nan, .infinity, SafetyGate.maxStandardErrors + 1] {
+            #expect(throws: RouterError.self) { _ = try SafetyGate(bands: bands, statistics: s, standardErrors: bad) }
+        }
+        // A gate written before the margin was recorded decodes with none (it used 1).
+        var old = try JSONSerialization.jsonObject(with: JSONEncoder().encode(strict)) as! [String: Any]
+        old.removeValue(forKey: "standardErrors")
+        let decoded = try JSONDecoder().decode(SafetyGate.self, from: JSONSerialization.data(withJSONObject: old))
+        #expect(decoded.standardErrors == nil && decoded.useRouter == strict.useRouter && decoded.problem(models: 2) == nil)
+        var absurd = strict
+        absurd.standardErrors = 1e9
+        #expect(absurd.problem(models: 2)?.contains("standard errors") == true)
+    }
+
     @Test func theGateTravelsInTheRouterFileAndATamperedOneIsRefused() throws {
         let pipeline = try Self.safeRouter(signal: true)
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("safe-\(UUID().uuidString).safetensors").path

@@ -47,6 +47,28 @@ import Testing
         }
     }
 
+    /// The count of fully graded queries that sets the gate's margin: every query of the full
+    /// table, none of a sparse one; sums add it, a holder that did not send it makes it unknown,
+    /// and a count above the queries is refused.
+    @Test func fullyGradedQueriesAreCountedSummedAndChecked() throws {
+        let (t, p) = try Self.fullTable(seed: 1)
+        let full = try ValidationStatistics(predictions: p, table: t, bands: Self.bands, propensity: [1, 1, 1])
+        #expect(full.fullyGradedQueries == 300 && full.queries == 300)
+        var rng = SeededRandom(seed: 4)
+        let sparse = try ValidationStatistics(predictions: p, table: try Self.sparse(t, rng: &rng), bands: Self.bands, propensity: [1, 1, 1].map { $0 / 3.0 })
+        #expect(sparse.fullyGradedQueries == 0 && sparse.queries == 300)
+        #expect((full + sparse).fullyGradedQueries == 300 && (full + sparse).queries == 600)
+        var old = sparse
+        old.fullyGradedQueries = nil
+        #expect((full + old).fullyGradedQueries == nil && (old + full).fullyGradedQueries == nil)
+        #expect(full.problem(bands: 1, maxQueries: 1_000) == nil && old.problem(bands: 1, maxQueries: 1_000) == nil)
+        var lying = full
+        lying.fullyGradedQueries = 301
+        #expect(lying.problem(bands: 1, maxQueries: 1_000)?.contains("fully graded") == true)
+        lying.fullyGradedQueries = .nan
+        #expect(lying.problem(bands: 1, maxQueries: 1_000) != nil)
+    }
+
     /// Over many draws of which model was graded, both estimates centre on the full table's
     /// paired difference; the baseline cuts the spread.
     @Test func theDoublyRobustEstimateIsUnbiasedAndTighterThanIPS() throws {

@@ -28,15 +28,19 @@ extension FederationCoordinator {
 
     /// A safety gate calibrated on the clients' held-out rows over `lambdas`, with best-single@λ
     /// from the pooled per-model means in `normalizer`; nil when the federation has no validation
-    /// rows or no score and cost means (clients built before they were pooled).
+    /// rows or no score and cost means (clients built before they were pooled). The router keeps a
+    /// band when its estimate is `standardErrors` standard errors above 0 (nil: 1 when every
+    /// held-out query was fully graded, else 2; `SafetyGate.automaticStandardErrors`).
     public func calibrateSafetyGate(_ router: AnyRouter, normalizer: CostNormalizer, lambdas: [Double],
+                                    standardErrors: Double? = nil,
                                     descriptions: [ClientDescription]) async throws -> SafetyGate? {
+        if let z = standardErrors, let problem = SafetyGate.marginProblem(z) { throw FederationError.invalidConfiguration(problem) }
         let grid = Array(Set(lambdas.filter { $0.isFinite && $0 > 0 })).sorted()
         guard !grid.isEmpty, let fallback = normalizer.bestSingle(models: router.models, lambdas: grid),
               descriptions.contains(where: { ($0.validationQueries ?? 0) > 0 }) else { return nil }
         let bands = ValidationBands(lambdas: grid, fallback: fallback)
         let (statistics, _) = await validate(try ValidationCandidate(router), bands: bands, descriptions: descriptions)
         guard statistics.queries > 0 else { return nil }
-        return try SafetyGate(bands: bands, statistics: statistics)
+        return try SafetyGate(bands: bands, statistics: statistics, standardErrors: standardErrors)
     }
 }

@@ -44,6 +44,7 @@ struct SimulateCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Share of each client's training rows held out for validation: best-round (MLP, MF) and cluster-count (K-Means) selection and the safe federated router's gate, for the federated, centralized and local routers alike (0: none).") var validationFraction = 0.15
     @Option(name: .long, parsing: .upToNextOption, help: "K-Means: global cluster counts, one clustering each, to average (or choose from: --cluster-policy select).") var clusterCandidates: [Int] = [3, 6, 12, 24, 48]
     @Option(name: .long, help: "K-Means: average the clusterings of every --cluster-candidates count, or select the one with the lowest validation Brier score.") var clusterPolicy = ClusterCountPolicy.average
+    @Option(name: .long, help: "The safe federated router keeps a λ band only when its held-out gain over best-single@λ is this many standard errors above 0 (default: 1 when every held-out query has every model graded, else 2).") var gateStandardErrors: Double?
     @Flag(name: .long, inversion: .prefixedNo, help: "MLP and MF: return the round (centralized and local: the epoch) with the lowest validation Brier score instead of the last.") var selectBestRound = true
 
     // Federated MLP.
@@ -87,6 +88,7 @@ struct SimulateCommand: AsyncParsableCommand {
         guard mixtureFolds >= 2 else { throw ValidationError("--mixture-folds must be at least 2") }
         guard (0..<1).contains(validationFraction) else { throw ValidationError("--validation-fraction must be in [0, 1)") }
         guard !clusterCandidates.isEmpty, clusterCandidates.allSatisfy({ $0 >= 1 }) else { throw ValidationError("--cluster-candidates must be counts ≥ 1") }
+        if let z = gateStandardErrors, let problem = SafetyGate.marginProblem(z) { throw ValidationError("--gate-standard-errors: \(problem)") }
     }
 
     func configuration() -> SimulationConfiguration {
@@ -104,6 +106,7 @@ struct SimulateCommand: AsyncParsableCommand {
         }
         c.clientPolicy = ClientPolicy(minimumGroupSize: minGroupSize)
         c.validationFraction = validationFraction
+        c.safetyStandardErrors = gateStandardErrors
         c.localGlobalClients = localGlobalClients
         c.clientCurves = clientCurves
         c.kmeans.clusterCandidates = clusterCandidates

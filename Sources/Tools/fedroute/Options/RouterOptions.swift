@@ -25,6 +25,7 @@ struct RouterOptions: ParsableArguments {
     @Flag(name: .long, help: "Safe routing: hold out --validation-fraction of the training rows and, per λ band, fall back to best-single@λ where the router did worse on them.")
     var safe = false
     @Option(name: .long, help: "Safe routing: share of the training rows held out to calibrate the gate.") var validationFraction = 0.15
+    @Option(name: .long, help: "Safe routing: the router keeps a λ band only when its held-out gain over best-single@λ is this many standard errors above 0 (default: 1 when every held-out query has every model graded, else 2).") var gateStandardErrors: Double?
     @Flag(name: .long, help: "With --safe: the MLP and MF keep the epoch with the lowest Brier score on the held-out rows.") var selectBestEpoch = false
     @Option(name: .long, parsing: .upToNextOption, help: "K-Means: cluster counts, one clustering each, to average (instead of --clusters), or with --cluster-policy select and --safe, to choose one from on the held-out rows.") var clusterCandidates: [Int] = []
     @Option(name: .long, help: "K-Means with --cluster-candidates: average every count's clustering, or select one (needs --safe).") var clusterPolicy = ClusterCountPolicy.average
@@ -34,14 +35,15 @@ struct RouterOptions: ParsableArguments {
         guard clusterCandidates.allSatisfy({ $0 >= 1 }), neighborCandidates.allSatisfy({ $0 >= 1 }) else {
             throw ValidationError("--cluster-candidates and --neighbor-candidates must be counts ≥ 1")
         }
+        if let z = gateStandardErrors, let problem = SafetyGate.marginProblem(z) { throw ValidationError("--gate-standard-errors: \(problem)") }
         if !safe, selectBestEpoch || (!clusterCandidates.isEmpty && clusterPolicy == .select) || !neighborCandidates.isEmpty {
             throw ValidationError("--select-best-epoch, --cluster-candidates with --cluster-policy select and --neighbor-candidates select on the rows --safe holds out: add --safe")
         }
     }
 
     /// The held-out share and λ grid of a safe router, or nil.
-    var safety: (validationFraction: Double, lambdas: [Double])? {
-        safe ? (validationFraction, FrontierMetrics.geomspace(1e-2, 1e7, count: 40)) : nil
+    var safety: (validationFraction: Double, lambdas: [Double], standardErrors: Double?)? {
+        safe ? (validationFraction, FrontierMetrics.geomspace(1e-2, 1e7, count: 40), gateStandardErrors) : nil
     }
 
     var configuration: RouterTrainingConfiguration {

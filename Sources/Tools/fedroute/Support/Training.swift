@@ -20,14 +20,15 @@ enum Training {
     }
 
     static func train(_ family: RouterFamily, _ data: Featurized, configuration: RouterTrainingConfiguration, seed: UInt64,
-                      safety: (validationFraction: Double, lambdas: [Double])? = nil) throws -> RoutingPipeline {
+                      safety: (validationFraction: Double, lambdas: [Double], standardErrors: Double?)? = nil) throws -> RoutingPipeline {
         let start = Date()
         let bar = ProgressBar(label: family.rawValue, total: 1)
         let progress: ProgressHandler = { bar.update($0.step, of: $0.total, detail: $0.loss.map { String(format: "loss %.4f", $0) } ?? "") }
         let pipeline: RoutingPipeline
         if let safety {
             pipeline = try configuration.trainSafe(family, encoder: data.encoder, features: data.features, table: data.table, seed: seed,
-                                                   validationFraction: safety.validationFraction, lambdas: safety.lambdas, progress: progress)
+                                                   validationFraction: safety.validationFraction, lambdas: safety.lambdas,
+                                                   standardErrors: safety.standardErrors, progress: progress)
         } else {
             pipeline = try RoutingPipeline(encoder: data.encoder, router: try configuration.train(family, features: data.features, table: data.table,
                                                                                                   seed: seed, progress: progress))
