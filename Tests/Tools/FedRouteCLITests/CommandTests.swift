@@ -9,7 +9,7 @@ import Testing
 
 /// The `fedroute` commands end to end on small synthetic data: what they print, the files they
 /// write, and how they fail (exit status and the message).
-@Suite(.serialized) struct CommandTests {
+@Suite(.serialized) final class CommandTests {
     let cli: FedRouteCLI
     let dir: String
     let data: String
@@ -19,6 +19,9 @@ import Testing
         dir = try FedRouteCLI.temporaryDirectory()
         data = try FedRouteCLI.syntheticData(in: dir)
     }
+
+    /// Each test's folder goes when the test does (Swift Testing makes one suite instance per test).
+    deinit { try? FileManager.default.removeItem(atPath: dir) }
 
     @Test func dataInspectSummarisesTheTable() throws {
         let r = try cli.run(["data", "inspect", data])

@@ -3,7 +3,7 @@ import Testing
 
 /// `fedroute flower-key` and `fedroute flower-node` as processes: the key file, its public forms, and
 /// how a node refuses settings that cannot work or a SuperLink that is not there.
-@Suite struct FlowerCommandTests {
+@Suite final class FlowerCommandTests {
     let cli: FedRouteCLI
     let dir: String
     let data: String
@@ -13,6 +13,9 @@ import Testing
         dir = try FedRouteCLI.temporaryDirectory()
         data = try FedRouteCLI.syntheticData(in: dir)
     }
+
+    /// Each test's folder goes when the test does (Swift Testing makes one suite instance per test).
+    deinit { try? FileManager.default.removeItem(atPath: dir) }
 
     @Test func flowerKeyCreatesOnceAndPrintsBothForms() throws {
         let key = dir + "/node.pem"
