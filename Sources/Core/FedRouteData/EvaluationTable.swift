@@ -128,6 +128,24 @@ public struct EvaluationTable: Sendable, Equatable {
         return t
     }
 
+    /// The same table with its model columns in `order` (the same names, any order), or nil when
+    /// `order` names other models.
+    public func reorderingModels(_ order: [String]) -> EvaluationTable? {
+        guard order.count == models.count, Set(order).count == order.count else { return nil }
+        let source = order.compactMap { modelIndex($0) }
+        guard source.count == order.count else { return nil }
+        var t = EvaluationTable(models: order)
+        t.queries = queries
+        t.scores.reserveCapacity(scores.count); t.costs.reserveCapacity(costs.count); t.observed.reserveCapacity(observed.count)
+        for r in 0..<queryCount {
+            for s in source {
+                let i = index(r, s)
+                t.scores.append(scores[i]); t.costs.append(costs[i]); t.observed.append(observed[i])
+            }
+        }
+        return t
+    }
+
     /// Rows matching `predicate`.
     public func filter(_ predicate: (Int) -> Bool) -> EvaluationTable { subset((0..<queryCount).filter(predicate)) }
 

@@ -51,12 +51,16 @@ public struct CoordinatorConfiguration: Sendable, Codable, Equatable {
     public var validation: String?
     /// Compression of tensor frames with clients that read it (absent: `none`). Pays on slow links only.
     public var frameCompression: FrameCompression?
+    /// Safe routers (absent: none): `{bands, standardErrors}`, both optional; see `FederatedSafety`.
+    public var safety: FederatedSafety?
 
     public init(federation: String, host: String, port: Int, tls: TLSFiles?, clients: [Client], families: [RouterFamily] = RouterFamily.federated,
                 encoder: HashedTFIDFEncoder.Configuration, mlp: FederatedMLPConfiguration, kmeans: FederatedKMeansConfiguration,
                 minimumOnline: Int, roundDeadlineSeconds: Double, joinTimeoutSeconds: Double, stateDirectory: String,
-                outputDirectory: String, validation: String?, rejoinGraceSeconds: Double? = nil, mf: FederatedMLPConfiguration? = nil) {
+                outputDirectory: String, validation: String?, rejoinGraceSeconds: Double? = nil, mf: FederatedMLPConfiguration? = nil,
+                safety: FederatedSafety? = nil) {
         self.mf = mf
+        self.safety = safety
         self.federation = federation
         self.host = host
         self.port = port
@@ -80,7 +84,8 @@ public struct CoordinatorConfiguration: Sendable, Codable, Equatable {
         FederationJobConfiguration(federation: federation, families: families, encoder: encoder, mlp: mlp, kmeans: kmeans,
                                    minimumOnline: minimumOnline, roundDeadlineSeconds: roundDeadlineSeconds,
                                    joinTimeoutSeconds: joinTimeoutSeconds, rejoinGraceSeconds: rejoinGraceSeconds,
-                                   stateDirectory: stateDirectory, outputDirectory: outputDirectory, validation: validation, mf: mf)
+                                   stateDirectory: stateDirectory, outputDirectory: outputDirectory, validation: validation, mf: mf,
+                                   safety: safety)
     }
 
     public static func load(path: String) throws -> CoordinatorConfiguration {

@@ -45,12 +45,17 @@ public enum FederationExport {
             clients: clients, families: c.families.filter(\.isFederated), encoder: encoder, mlp: c.mlp, kmeans: c.kmeans,
             minimumOnline: max(1, c.mlp.minimumClients), roundDeadlineSeconds: 60, joinTimeoutSeconds: 300,
             stateDirectory: abs("state"), outputDirectory: abs("out"), validation: abs("validation.jsonl"), rejoinGraceSeconds: 10,
-            mf: c.families.contains(.mf) ? c.mf : nil)
+            mf: c.families.contains(.mf) ? c.mf : nil,
+            safety: c.validationFraction > 0 ? FederatedSafety(bands: c.safetyLambdas.count, standardErrors: c.safetyStandardErrors) : nil)
         let e = JSONEncoder()
         e.outputFormatting = [.prettyPrinted, .sortedKeys]
         try e.encode(coordinator).write(to: URL(fileURLWithPath: path("server.json")), options: .atomic)
         var expected: [String: Double] = [:]
-        for f in result.families where f.family.isFederated { expected[f.family.rawValue] = f.global.entries.first { $0.name == Simulation.Name.federated }?.auc }
+        for f in result.families where f.family.isFederated {
+            expected[f.family.rawValue] = f.global.entries.first { $0.name == Simulation.Name.federated }?.auc
+            // The safe federated router, when the simulation calibrated a gate (the exported job does too).
+            if let safe = f.global.entries.first(where: { $0.name == Simulation.Name.federatedSafe })?.auc { expected["\(f.family.rawValue) (safe)"] = safe }
+        }
         try e.encode(expected).write(to: URL(fileURLWithPath: path("expected.json")), options: .atomic)
         try e.encode(seeds).write(to: URL(fileURLWithPath: path("personalize-seeds.json")), options: .atomic)
     }

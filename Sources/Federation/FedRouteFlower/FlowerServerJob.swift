@@ -66,9 +66,13 @@ public struct FlowerServerJob: Sendable {
         let validation = try c.validation.map { try FederationJob.validationSet(try FederationJob.loadValidation($0), encoder: encoder, models: models) }
 
         var summary = Summary(federation: c.federation, validationAUC: [:], rounds: [:], kmeans: nil, routerFiles: [:], setupSeconds: setupSeconds)
+        // The safety gate's fallback is best-single@λ over every training row, held-out ones included:
+        // asked of every client once a family has trained (after a restart, they have re-joined by then).
+        var gateNormalizer: CostNormalizer?
         for family in c.families {
             let file = (c.outputDirectory as NSString).appendingPathComponent("\(family.rawValue).router.safetensors")
             let router: AnyRouter
+            var gateCandidate: AnyRouter?
             switch family {
             case .mlp, .mf:
                 let settings = family == .mf ? c.effectiveMF : c.mlp
@@ -76,16 +80,32 @@ public struct FlowerServerJob: Sendable {
                 summary.rounds[family.rawValue] = rounds
                 router = family == .mf ? AnyRouter(try MFRouter(trained)) : AnyRouter(trained)
             case .kmeans:
-                let (r, report) = try await coordinator.trainKMeans(c.kmeans, descriptions: descriptions)
-                summary.kmeans = report
-                router = AnyRouter(r)
+                let trained = try await coordinator.trainKMeans(c.kmeans, descriptions: descriptions, forGate: c.safety != nil)
+                summary.kmeans = trained.report
+                router = AnyRouter(trained.router)
+                gateCandidate = AnyRouter(trained.gateCandidate)
             case .knn:
                 throw FederationError.invalidConfiguration("the kNN-Router has no federated training")
             }
-            try RouterFile.save(try RoutingPipeline(encoder: encoder, router: router), to: file,
+            var gate: SafetyGate?
+            if c.safety != nil, gateNormalizer == nil {
+                do { gateNormalizer = try await coordinator.costNormalizer(models: models.count, includingHeldOut: true) } catch {
+                    logger.warning("the safety gate needs every client's score and cost moments over all its rows; the router is written without a gate",
+                                   metadata: ["family": .string(family.rawValue), "error": .string("\(error)")])
+                }
+            }
+            if let safety = c.safety, let normalizer = gateNormalizer {
+                gate = try await coordinator.calibrateSafetyGate(gateCandidate ?? router, normalizer: normalizer, lambdas: safety.lambdas,
+                                                                 standardErrors: safety.standardErrors, descriptions: descriptions)
+                if gate == nil { logger.warning("no held-out rows or score means: the router is written without a safety gate", metadata: ["family": .string(family.rawValue)]) }
+            }
+            try RouterFile.save(try RoutingPipeline(encoder: encoder, router: router, safety: gate), to: file,
                                 extraMetadata: ["trained_by": "fedroute on Flower (federated, \(c.federation))"])
             summary.routerFiles[family.rawValue] = file
-            if let validation { summary.validationAUC[family.rawValue] = try FederationJob.auc(of: router, on: validation) }
+            if let validation {
+                summary.validationAUC[family.rawValue] = try FederationJob.auc(of: router, on: validation)
+                if let gate { summary.validationAUC["\(family.rawValue) (safe)"] = try FederationJob.auc(of: router, on: validation, safety: gate) }
+            }
             logger.info("family done", metadata: ["family": .string(family.rawValue),
                                                   "validation_auc": .string(summary.validationAUC[family.rawValue].map { String(format: "%.4f", $0) } ?? "-")])
         }

@@ -224,10 +224,59 @@ import Testing
         }
         // Without signal the router's cells are the per-model means plus noise: it agrees with
         // best-single@λ except near λ where two models' utilities cross, and the gate keeps such a
-        // band only where the held-out rows put the other model at least one standard error ahead.
+        // band only where the held-out rows put the other model its margin of standard errors ahead.
         #expect(agreement[false]! >= 0.9, "without signal the safe router is best-single@λ: \(agreement)")
         #expect(agreement[true]! <= 0.8, "with signal it routes: \(agreement)")
         #expect(kept[true]!.prefix(4).allSatisfy { $0 }, "with signal the router keeps the small-λ bands: \(kept[true]!)")
+    }
+
+    /// A network federation's job with `safety` writes router files that carry a gate: the one the
+    /// coordinator calibrates on the K-Means-Router trained without the held-out rows (which the
+    /// saved router then holds), with best-single@λ from every training row; the summary names the
+    /// fallback bands and the safe router's validation AUC. Without `safety` there is no gate.
+    @Test func aSafeFederationJobWritesTheGateIntoEachRouterFile() async throws {
+        let (_, clients, descriptions) = try await Self.federation(sizes: [200, 220, 180], fraction: 0.4)
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("safe-job-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        var kmeans = FederatedKMeansConfiguration()
+        kmeans.localClusters = 6
+        kmeans.globalClusters = 3
+        var mlp = Fixture.smallMLP
+        mlp.rounds = 2
+        let validation = dir + "/validation.jsonl"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        // The coordinator's fully labelled table (its loader sorts the model columns; the job aligns them).
+        try NativeFormat.write(try SyntheticData.table(queries: 120, topics: 3, seed: 99), to: validation)
+        func job(_ name: String, safety: FederatedSafety?) async throws -> FederationJob.Result {
+            let transport = InProcessTransport(clients: clients)
+            let configuration = FederationJobConfiguration(
+                federation: name, families: [.kmeans, .mlp], encoder: Fixture.encoderConfiguration, mlp: mlp, kmeans: kmeans,
+                minimumOnline: 3, roundDeadlineSeconds: 30, joinTimeoutSeconds: 30, stateDirectory: dir + "/\(name)/state",
+                outputDirectory: dir + "/\(name)/out", validation: validation, safety: safety)
+            return try await FederationJob(configuration: configuration, transport: transport, store: try CheckpointStore(directory: dir + "/\(name)/state"),
+                                           logger: Logger(label: "test")).run(initialState: nil)
+        }
+        let safe = try await job("safe", safety: FederatedSafety(bands: 12))
+        let plain = try await job("plain", safety: nil)
+        #expect(plain.safetyFallbackBands == nil && plain.validationAUC.keys.sorted() == ["kmeans", "mlp"])
+        #expect(try RouterFile.load(path: try #require(plain.routerFiles["kmeans"])).safety == nil)
+        #expect(safe.validationAUC.keys.sorted() == ["kmeans", "kmeans (safe)", "mlp", "mlp (safe)"])
+        // The saved K-Means is the same router with or without a gate (the held-out rows join it either way).
+        let saved = try RouterFile.load(path: try #require(safe.routerFiles["kmeans"]))
+        #expect(saved.router.as(KMeansRouter.self) == (try RouterFile.load(path: try #require(plain.routerFiles["kmeans"]))).router.as(KMeansRouter.self))
+        #expect(safe.validationAUC["kmeans"] == plain.validationAUC["kmeans"])
+        // Its gate is the coordinator's, calibrated on the router without the held-out rows.
+        let coordinator = try FederationCoordinator(clients: clients)
+        let (unpooled, _) = try await coordinator.trainKMeans(kmeans, descriptions: descriptions, poolHeldOut: false)
+        let normalizer = try await coordinator.costNormalizer(models: unpooled.models.count, includingHeldOut: true)
+        let expected = try #require(try await coordinator.calibrateSafetyGate(AnyRouter(unpooled), normalizer: normalizer,
+                                                                              lambdas: FederatedSafety(bands: 12).lambdas, descriptions: descriptions))
+        let gate = try #require(saved.safety)
+        #expect(gate == expected && gate.lambdas.count == 12 && gate.standardErrors == SafetyGate.weightedStandardErrors)
+        #expect(safe.safetyFallbackBands?["kmeans"] == gate.useRouter.filter { !$0 }.count)
+        #expect(try RouterFile.load(path: try #require(safe.routerFiles["mlp"])).safety != nil && safe.safetyFallbackBands?["mlp"] != nil)
+        // Settings that cannot calibrate a gate are refused before the job starts.
+        #expect(FederatedSafety(bands: 0).problem != nil && FederatedSafety(standardErrors: -1).problem != nil && FederatedSafety().problem == nil)
     }
 
     @Test func absurdValidationStatisticsAreRejectedNamingTheClient() async throws {

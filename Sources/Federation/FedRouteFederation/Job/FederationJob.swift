@@ -36,6 +36,9 @@ public struct FederationJob: Sendable {
         public var kmeans: KMeansFederationReport?
         public var restarts: Int
         public var routerFiles: [String: String]
+        /// With `safety`: per family, the λ bands in which its gate falls back to best-single@λ, out
+        /// of the gate's bands (absent: no gate; a family without held-out evidence is missing).
+        public var safetyFallbackBands: [String: Int]?
     }
 
     /// Runs (or resumes from `initialState`) the job to the end, writes the routers and summary.json,
@@ -59,11 +62,16 @@ public struct FederationJob: Sendable {
         let rejoin = RejoinGrace(pending: initialState != nil, transport: transport, grace: c.rejoinGrace, logger: logger)
         var files: [String: String] = [:]
         var kmeansReport: KMeansFederationReport?
+        // The safety gate's fallback is best-single@λ over every training row, held-out ones included:
+        // asked of every client once a family has trained (after a restart, they have re-joined by then).
+        var gateNormalizer: CostNormalizer?
         for family in c.families {
             let file = (c.outputDirectory as NSString).appendingPathComponent("\(family.rawValue).router.safetensors")
             files[family.rawValue] = file
             if state.finishedFamilies.contains(family.rawValue) { continue }
             let router: AnyRouter
+            // The router the gate is calibrated on: K-Means' before the held-out rows join its statistics.
+            var gateCandidate: AnyRouter?
             switch family {
             case .mlp, .mf:
                 do {
@@ -75,19 +83,40 @@ public struct FederationJob: Sendable {
             case .kmeans:
                 try await rejoin.wait()
                 try await transport.waitForClients(c.minimumOnline, timeout: c.joinTimeout)
-                let (r, report) = try await coordinator.trainKMeans(c.kmeans, descriptions: setup.descriptions, progress: progress)
-                kmeansReport = report
-                router = AnyRouter(r)
+                let trained = try await coordinator.trainKMeans(c.kmeans, descriptions: setup.descriptions, forGate: c.safety != nil, progress: progress)
+                kmeansReport = trained.report
+                router = AnyRouter(trained.router)
+                gateCandidate = AnyRouter(trained.gateCandidate)
             case .knn:
                 throw FederationError.invalidConfiguration("the kNN-Router has no federated training")
             }
-            try RouterFile.save(try RoutingPipeline(encoder: encoder, router: router), to: file,
+            var gate: SafetyGate?
+            if c.safety != nil, gateNormalizer == nil {
+                do { gateNormalizer = try await coordinator.costNormalizer(models: models.count, includingHeldOut: true) } catch {
+                    logger.warning("the safety gate needs every client's score and cost moments over all its rows; the router is written without a gate",
+                                   metadata: ["family": .string(family.rawValue), "error": .string("\(error)")])
+                }
+            }
+            if let safety = c.safety, let normalizer = gateNormalizer {
+                gate = try await coordinator.calibrateSafetyGate(gateCandidate ?? router, normalizer: normalizer, lambdas: safety.lambdas,
+                                                                 standardErrors: safety.standardErrors, descriptions: setup.descriptions)
+                if let gate { state.safetyFallbackBands = (state.safetyFallbackBands ?? [:]).merging([family.rawValue: gate.useRouter.filter { !$0 }.count]) { $1 } }
+                else { logger.warning("no held-out rows or score means: the router is written without a safety gate", metadata: ["family": .string(family.rawValue)]) }
+            }
+            try RouterFile.save(try RoutingPipeline(encoder: encoder, router: router, safety: gate), to: file,
                                 extraMetadata: ["trained_by": "fedroute coordinator (federated, \(c.federation))"])
-            if let v = validationSet { state.validationAUC[family.rawValue] = try Self.auc(of: router, on: v) }
+            if let v = validationSet {
+                state.validationAUC[family.rawValue] = try Self.auc(of: router, on: v)
+                // The router as deployed, gate included (raw above).
+                if let gate { state.validationAUC["\(family.rawValue) (safe)"] = try Self.auc(of: router, on: v, safety: gate) }
+            }
             state.finishedFamilies.append(family.rawValue)
             try store.save(state)
             var meta: Logger.Metadata = ["family": .string(family.rawValue),
                                          "validation_auc": .string(state.validationAUC[family.rawValue].map { String(format: "%.4f", $0) } ?? "-")]
+            if let gate {
+                meta["safety_fallback_bands"] = .string("\(gate.useRouter.filter { !$0 }.count)/\(gate.lambdas.count)")
+            }
             if family == .kmeans, let report = kmeansReport {
                 meta["clusters"] = .string((report.clusterCounts ?? [report.globalClusters]).map(String.init).joined(separator: ","))
                 meta["rejected"] = .stringConvertible(report.rejected.count)
@@ -96,7 +125,8 @@ public struct FederationJob: Sendable {
         }
         let result = Result(federation: c.federation, validationAUC: state.validationAUC, rounds: state.mlp?.reports ?? [],
                             traffic: state.roundTraffic, mfRounds: state.mf?.reports, mfTraffic: state.mfRoundTraffic,
-                            kmeans: kmeansReport, restarts: state.restarts, routerFiles: files)
+                            kmeans: kmeansReport, restarts: state.restarts, routerFiles: files,
+                            safetyFallbackBands: c.safety == nil ? nil : state.safetyFallbackBands ?? [:])
         let e = JSONEncoder()
         e.outputFormatting = [.prettyPrinted, .sortedKeys]
         e.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
@@ -187,16 +217,20 @@ public struct FederationJob: Sendable {
         let features: Matrix
     }
 
+    /// The table's model columns may come in any order (a JSONL file's loader sorts them); other
+    /// models are an error.
     public static func validationSet(_ table: EvaluationTable, encoder: TextEncoder, models: [String]) throws -> ValidationSet {
-        guard table.models == models else { throw RouterError.modelMismatch(expected: models, got: table.models) }
+        guard let table = table.reorderingModels(models) else { throw RouterError.modelMismatch(expected: models, got: table.models) }
         let rows = (0..<table.queryCount).filter { table.isFullyObserved(row: $0) }
         let evaluator = try Evaluator(train: table, test: table, lambdas: FrontierMetrics.geomspace(1e-2, 1e7, count: 100))
         return ValidationSet(evaluator: evaluator, features: encoder.encode(rows.map { table.queries[$0].text }))
     }
 
     /// The router's AUC on the validation set.
-    public static func auc(of router: any Router, on v: ValidationSet) throws -> Double {
-        let report = try v.evaluator.evaluate([("federated", try router.predict(features: v.features))])
+    public static func auc(of router: any Router, on v: ValidationSet, safety: SafetyGate? = nil) throws -> Double {
+        var predictions = try router.predict(features: v.features)
+        predictions.safety = safety
+        let report = try v.evaluator.evaluate([("federated", predictions)])
         return report.entries.first { $0.name == "federated" }!.auc
     }
 }

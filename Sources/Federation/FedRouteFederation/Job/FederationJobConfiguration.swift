@@ -28,12 +28,16 @@ public struct FederationJobConfiguration: Sendable, Codable, Equatable {
     public var outputDirectory: String
     /// A fully labelled native JSONL table held by the coordinator: AUC is reported after every round.
     public var validation: String?
+    /// Safe routers: each router file carries a gate calibrated on the clients' held-out rows (nil: none).
+    public var safety: FederatedSafety?
 
     public init(federation: String, families: [RouterFamily] = RouterFamily.federated, encoder: HashedTFIDFEncoder.Configuration,
                 mlp: FederatedMLPConfiguration, kmeans: FederatedKMeansConfiguration, minimumOnline: Int,
                 roundDeadlineSeconds: Double, joinTimeoutSeconds: Double, rejoinGraceSeconds: Double? = nil,
-                stateDirectory: String, outputDirectory: String, validation: String? = nil, mf: FederatedMLPConfiguration? = nil) {
+                stateDirectory: String, outputDirectory: String, validation: String? = nil, mf: FederatedMLPConfiguration? = nil,
+                safety: FederatedSafety? = nil) {
         self.mf = mf
+        self.safety = safety
         self.federation = federation
         self.families = families
         self.encoder = encoder
@@ -70,6 +74,7 @@ public struct FederationJobConfiguration: Sendable, Codable, Equatable {
             throw FederationError.invalidConfiguration("deadlines must be finite and > 0")
         }
         if let g = rejoinGraceSeconds, !(g.isFinite && g >= 0) { throw FederationError.invalidConfiguration("rejoinGraceSeconds must be ≥ 0, not \(g)") }
+        if let problem = safety?.problem { throw FederationError.invalidConfiguration(problem) }
         if families.contains(.mlp) { try mlp.validate(clients: clients) }
         if families.contains(.mf) {
             let mf = effectiveMF

@@ -21,6 +21,8 @@ public struct FederationJobState: Sendable, Codable {
     /// Per completed MF-Router round, likewise.
     public var mfRoundTraffic: [RoundTraffic]?
     public var validationAUC: [String: Double] = [:]
+    /// Per finished family with a safety gate: its fallback bands (absent in checkpoints before gates).
+    public var safetyFallbackBands: [String: Int]?
 
     public init() {}
 
