@@ -87,18 +87,8 @@ public struct FlowerServerJob: Sendable {
             case .knn:
                 throw FederationError.invalidConfiguration("the kNN-Router has no federated training")
             }
-            var gate: SafetyGate?
-            if c.safety != nil, gateNormalizer == nil {
-                do { gateNormalizer = try await coordinator.costNormalizer(models: models.count, includingHeldOut: true) } catch {
-                    logger.warning("the safety gate needs every client's score and cost moments over all its rows; the router is written without a gate",
-                                   metadata: ["family": .string(family.rawValue), "error": .string("\(error)")])
-                }
-            }
-            if let safety = c.safety, let normalizer = gateNormalizer {
-                gate = try await coordinator.calibrateSafetyGate(gateCandidate ?? router, normalizer: normalizer, lambdas: safety.lambdas,
-                                                                 standardErrors: safety.standardErrors, descriptions: descriptions)
-                if gate == nil { logger.warning("no held-out rows or score means: the router is written without a safety gate", metadata: ["family": .string(family.rawValue)]) }
-            }
+            let gate = try await c.safety?.gate(for: gateCandidate ?? router, family: family, coordinator: coordinator,
+                                                descriptions: descriptions, normalizer: &gateNormalizer, logger: logger)
             try RouterFile.save(try RoutingPipeline(encoder: encoder, router: router, safety: gate), to: file,
                                 extraMetadata: ["trained_by": "fedroute on Flower (federated, \(c.federation))"])
             summary.routerFiles[family.rawValue] = file

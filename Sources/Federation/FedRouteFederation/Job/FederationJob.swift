@@ -90,19 +90,9 @@ public struct FederationJob: Sendable {
             case .knn:
                 throw FederationError.invalidConfiguration("the kNN-Router has no federated training")
             }
-            var gate: SafetyGate?
-            if c.safety != nil, gateNormalizer == nil {
-                do { gateNormalizer = try await coordinator.costNormalizer(models: models.count, includingHeldOut: true) } catch {
-                    logger.warning("the safety gate needs every client's score and cost moments over all its rows; the router is written without a gate",
-                                   metadata: ["family": .string(family.rawValue), "error": .string("\(error)")])
-                }
-            }
-            if let safety = c.safety, let normalizer = gateNormalizer {
-                gate = try await coordinator.calibrateSafetyGate(gateCandidate ?? router, normalizer: normalizer, lambdas: safety.lambdas,
-                                                                 standardErrors: safety.standardErrors, descriptions: setup.descriptions)
-                if let gate { state.safetyFallbackBands = (state.safetyFallbackBands ?? [:]).merging([family.rawValue: gate.useRouter.filter { !$0 }.count]) { $1 } }
-                else { logger.warning("no held-out rows or score means: the router is written without a safety gate", metadata: ["family": .string(family.rawValue)]) }
-            }
+            let gate = try await c.safety?.gate(for: gateCandidate ?? router, family: family, coordinator: coordinator,
+                                                descriptions: setup.descriptions, normalizer: &gateNormalizer, logger: logger)
+            if let gate { state.safetyFallbackBands = (state.safetyFallbackBands ?? [:]).merging([family.rawValue: gate.useRouter.filter { !$0 }.count]) { $1 } }
             try RouterFile.save(try RoutingPipeline(encoder: encoder, router: router, safety: gate), to: file,
                                 extraMetadata: ["trained_by": "fedroute coordinator (federated, \(c.federation))"])
             if let v = validationSet {
