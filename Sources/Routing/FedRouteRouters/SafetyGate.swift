@@ -49,6 +49,7 @@ public struct SafetyGate: Sendable, Codable, Equatable {
         let share = min(1, max(0, paired / s.queries))
         return weightedStandardErrors - (weightedStandardErrors - pairedStandardErrors) * share
     }
+
     /// The largest margin accepted (a larger one is a fallback everywhere, or a typo).
     public static let maxStandardErrors = 10.0
 
@@ -130,8 +131,9 @@ extension SafetyGate {
     /// A gate from summed validation statistics (`ValidationStatistics` with `bands`): the router
     /// keeps a band when at least `minimumPairs` validation queries back the estimate and the
     /// doubly-robust estimate of its mean utility difference to best-single@λ is at least
-    /// `standardErrors` standard errors above 0 (nil: `automaticStandardErrors`). The estimate is noisy (each query sees one graded model), so a
-    /// router whose choices are noise would otherwise keep the bands its noise happened to favour;
+    /// `standardErrors` standard errors above 0 (nil: `automaticStandardErrors`). The estimate is
+    /// noisy (each query sees one graded model), so a router whose choices are noise would
+    /// otherwise keep the bands its noise happened to favour;
     /// a band where the router always agrees with best-single@λ (difference and error 0) is kept,
     /// which changes nothing. This is how a federation calibrates its gate: every client adds its
     /// own held-out queries' sums, and `meanDifference` records the estimate.
