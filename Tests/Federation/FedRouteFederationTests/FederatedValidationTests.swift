@@ -60,14 +60,15 @@ import Testing
         let (router, reports) = try await coordinator.trainMLP(c)
         let briers = try reports.map { try #require($0.validationBrier) }
         let validation = try await Self.pooledValidation(clients)
-        // The clients' summed statistics are exactly those of the pooled held-out rows ...
+        // The clients' summed statistics are those of the pooled held-out rows (up to float32
+        // rounding: the BLAS kernel, and so the last bits, depends on the batch shape and the CPU) ...
         let direct = try ValidationStatistics(predictions: router.predict(features: validation.features), table: validation.table)
         let (summed, rejected) = await coordinator.validate(try ValidationCandidate(AnyRouter(router)), descriptions: descriptions)
-        #expect(rejected.isEmpty && summed.cells == direct.cells && abs(summed.squaredScoreError - direct.squaredScoreError) < 1e-9)
+        #expect(rejected.isEmpty && summed.cells == direct.cells && abs(summed.squaredScoreError - direct.squaredScoreError) <= 1e-7 * direct.squaredScoreError)
         #expect(reports.allSatisfy { $0.validationCells == direct.cells })
         // ... and the router returned is the best round's.
         let chosen = try #require(try ModelSelection.brier(router, on: validation))
-        #expect(abs(chosen - briers.min()!) < 1e-9, "\(briers)")
+        #expect(abs(chosen - briers.min()!) <= 1e-7 * chosen, "\(briers)")
         // Without selection the last round is returned and nothing is validated.
         c.selectBestRound = nil
         let (last, plain) = try await coordinator.trainMLP(c)
