@@ -510,10 +510,10 @@ public enum Simulation {
         case .kmeans:
             progress?(TrainingProgress(stage: "kmeans: federated", step: 0, total: 1))
             // The gate is calibrated on the router before the held-out rows join its statistics.
-            let (unpooled, report) = try await coordinator.trainKMeans(c.kmeans, poolHeldOut: false, progress: { p in
+            let trained = try await coordinator.trainKMeans(c.kmeans, forGate: localValidation != nil, progress: { p in
                 progress?(TrainingProgress(stage: "kmeans: \(p.stage)", step: p.step, total: p.total, loss: p.loss))
             })
-            let federated = localValidation == nil ? unpooled : try await coordinator.addingHeldOut(unpooled).router
+            let (federated, report) = (trained.router, trained.report)
             // The same cluster counts to average or choose from as the federation's (selecting without
             // validation rows falls back to `globalClusters`, the configuration's count, inside
             // `ModelSelection.kmeans`).
@@ -534,7 +534,7 @@ public enum Simulation {
                 try Personalization.fineTune(federated, features: d.features, table: d.table, priorStrength: c.kmeansPriorStrength)
             }
             return TrainedFamily(federatedFile: AnyRouter(federated), centralized: central, trainLocal: trainLocal, fineTune: fineTune, kmeansReport: report,
-                                 gateCandidate: AnyRouter(unpooled))
+                                 gateCandidate: AnyRouter(trained.gateCandidate))
         case .knn:
             throw FederationError.invalidConfiguration("the kNN-Router has no federated training")
         }

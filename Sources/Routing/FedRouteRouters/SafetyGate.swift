@@ -53,6 +53,9 @@ public struct SafetyGate: Sendable, Codable, Equatable {
     /// The largest margin accepted (a larger one is a fallback everywhere, or a typo).
     public static let maxStandardErrors = 10.0
 
+    /// How many bands fall back to best-single@λ.
+    public var fallbackBands: Int { useRouter.filter { !$0 }.count }
+
     /// The band λ falls in.
     public func band(for lambda: Double) -> Int {
         var i = 0

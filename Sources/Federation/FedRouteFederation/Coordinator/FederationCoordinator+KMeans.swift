@@ -92,6 +92,19 @@ extension FederationCoordinator {
                                                validationBrier: briers.isEmpty ? nil : briers))
     }
 
+    /// The K-Means-Router a job saves and the one its safety gate is calibrated on: with `forGate`,
+    /// trained without the clients' held-out rows, which join its statistics afterwards (the gate
+    /// must not see a router that holds its own validation rows); without, both are the pooled one.
+    public func trainKMeans(_ configuration: FederatedKMeansConfiguration, descriptions: [ClientDescription]? = nil, forGate: Bool,
+                            progress: ProgressHandler? = nil) async throws -> (router: KMeansRouter, gateCandidate: KMeansRouter, report: KMeansFederationReport) {
+        guard forGate else {
+            let (router, report) = try await trainKMeans(configuration, descriptions: descriptions, progress: progress)
+            return (router, router, report)
+        }
+        let (unpooled, report) = try await trainKMeans(configuration, descriptions: descriptions, poolHeldOut: false, progress: progress)
+        return (try await addingHeldOut(unpooled).router, unpooled, report)
+    }
+
     /// The router's statistics recomputed over every client's training and held-out rows (one
     /// pass 2 per clustering), with the clients whose sums were refused.
     public func addingHeldOut(_ router: KMeansRouter) async throws -> (router: KMeansRouter, rejected: [String: String]) {

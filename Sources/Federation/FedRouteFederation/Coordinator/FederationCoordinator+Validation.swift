@@ -31,19 +31,6 @@ extension FederationCoordinator {
     /// rows or no score and cost means (clients built before they were pooled). The router keeps a
     /// band when its estimate is `standardErrors` standard errors above 0 (nil: 1 when every
     /// held-out query was fully graded, else 2; `SafetyGate.automaticStandardErrors`).
-    /// The K-Means-Router a job saves and the one its safety gate is calibrated on: with `forGate`,
-    /// trained without the clients' held-out rows, which join its statistics afterwards (the gate
-    /// must not see a router that holds its own validation rows); without, both are the pooled one.
-    public func trainKMeans(_ configuration: FederatedKMeansConfiguration, descriptions: [ClientDescription], forGate: Bool,
-                            progress: ProgressHandler? = nil) async throws -> (router: KMeansRouter, gateCandidate: KMeansRouter, report: KMeansFederationReport) {
-        guard forGate else {
-            let (router, report) = try await trainKMeans(configuration, descriptions: descriptions, progress: progress)
-            return (router, router, report)
-        }
-        let (unpooled, report) = try await trainKMeans(configuration, descriptions: descriptions, poolHeldOut: false, progress: progress)
-        return (try await addingHeldOut(unpooled).router, unpooled, report)
-    }
-
     public func calibrateSafetyGate(_ router: AnyRouter, normalizer: CostNormalizer, lambdas: [Double],
                                     standardErrors: Double? = nil,
                                     descriptions: [ClientDescription]) async throws -> SafetyGate? {

@@ -92,7 +92,7 @@ public struct FederationJob: Sendable {
             }
             let gate = try await c.safety?.gate(for: gateCandidate ?? router, family: family, coordinator: coordinator,
                                                 descriptions: setup.descriptions, normalizer: &gateNormalizer, logger: logger)
-            if let gate { state.safetyFallbackBands = (state.safetyFallbackBands ?? [:]).merging([family.rawValue: gate.useRouter.filter { !$0 }.count]) { $1 } }
+            if let gate { state.safetyFallbackBands = (state.safetyFallbackBands ?? [:]).merging([family.rawValue: gate.fallbackBands]) { $1 } }
             try RouterFile.save(try RoutingPipeline(encoder: encoder, router: router, safety: gate), to: file,
                                 extraMetadata: ["trained_by": "fedroute coordinator (federated, \(c.federation))"])
             if let v = validationSet {
@@ -105,7 +105,7 @@ public struct FederationJob: Sendable {
             var meta: Logger.Metadata = ["family": .string(family.rawValue),
                                          "validation_auc": .string(state.validationAUC[family.rawValue].map { String(format: "%.4f", $0) } ?? "-")]
             if let gate {
-                meta["safety_fallback_bands"] = .string("\(gate.useRouter.filter { !$0 }.count)/\(gate.lambdas.count)")
+                meta["safety_fallback_bands"] = .string("\(gate.fallbackBands)/\(gate.lambdas.count)")
             }
             if family == .kmeans, let report = kmeansReport {
                 meta["clusters"] = .string((report.clusterCounts ?? [report.globalClusters]).map(String.init).joined(separator: ","))

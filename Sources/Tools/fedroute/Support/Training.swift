@@ -36,8 +36,7 @@ enum Training {
         bar.finish()
         Console.info(String(format: "trained %@ router in %.1fs", family.rawValue, Date().timeIntervalSince(start)))
         if let gate = pipeline.safety {
-            let fallbacks = gate.useRouter.filter { !$0 }.count
-            Console.info("safety gate: best-single@λ in \(fallbacks) of \(gate.lambdas.count) λ bands (\(gate.validationQueries) validation queries)")
+            Console.info("safety gate: best-single@λ in \(gate.fallbackBands) of \(gate.lambdas.count) λ bands (\(gate.validationQueries) validation queries)")
         }
         return pipeline
     }
