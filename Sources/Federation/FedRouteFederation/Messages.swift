@@ -289,6 +289,8 @@ public enum ValidationCandidate: Sendable, Codable, Equatable {
     /// A K-Means-Router of several clusterings (at most `KMeansRouter.maxResolutions`); one
     /// clustering travels as `clusters`, which clients built before this case understand.
     case clusterings([KMeansResolution])
+    /// A K-Means-Router of several clusterings combined `KMeansCombination.nested`.
+    case nestedClusterings([KMeansResolution])
 
     /// The candidate for a router of a federated family.
     public init(_ router: AnyRouter) throws {
@@ -299,7 +301,7 @@ public enum ValidationCandidate: Sendable, Codable, Equatable {
             self = .network(architecture: f.network.architecture, parameters: f.network.parameters, costNormalizer: f.costNormalizer)
         } else if let r = router.as(KMeansRouter.self) {
             self = r.resolutions.count == 1 ? .clusters(centroids: r.resolutions[0].centroids, statistics: r.resolutions[0].statistics)
-                                            : .clusterings(r.resolutions)
+                 : r.combination == .nested ? .nestedClusterings(r.resolutions) : .clusterings(r.resolutions)
         } else {
             throw FederationError.invalidConfiguration("a \(router.family.rawValue) router cannot be validated federatedly")
         }
@@ -317,6 +319,8 @@ public enum ValidationCandidate: Sendable, Codable, Equatable {
             return try KMeansRouter(models: models, centroids: centroids, statistics: statistics)
         case .clusterings(let resolutions):
             return try KMeansRouter(models: models, resolutions: resolutions)
+        case .nestedClusterings(let resolutions):
+            return try KMeansRouter(models: models, resolutions: resolutions, combination: .nested)
         }
     }
 }

@@ -28,4 +28,11 @@ public enum ClusterCountPolicy: String, Sendable, Codable, CaseIterable {
     case average
     /// Keep the one candidate with the lowest Brier score on the held-out rows.
     case select
+    /// Keep every candidate; each clustering's cells shrink towards the coarser clusterings'
+    /// estimate by as much as the data say they differ from it (`KMeansCombination.nested`), so
+    /// coarse counts weigh where fine cells are thin and fall silent where fine cells are full.
+    case nested
+
+    /// How the router kept by this policy combines its clusterings.
+    public var combination: KMeansCombination { self == .nested ? .nested : .average }
 }

@@ -5,7 +5,8 @@ import FedRouteNumerics
 /// model `kmeans.count`, `kmeans.score_mean`, `kmeans.cost_mean` (float32; sums are kept as
 /// means × count to bound rounding), metadata `kmeans.shrinkage` (absent in older files: `none`).
 /// A router of several clusterings (`resolutions`) stores clustering i > 0 as `kmeans.r<i>.*` and
-/// their number as metadata `kmeans.resolutions` (absent: one).
+/// their number as metadata `kmeans.resolutions` (absent: one), and how they combine as
+/// `kmeans.combination` (absent: `average`, as every file before `nested`).
 extension KMeansRouter: StorableRouter {
     public static let family = RouterFamily.kmeans
 
@@ -22,6 +23,7 @@ extension KMeansRouter: StorableRouter {
     public func store(in contents: inout RouterFileContents) throws {
         contents.metadata["kmeans.shrinkage"] = shrinkage.rawValue
         if resolutions.count > 1 { contents.metadata["kmeans.resolutions"] = String(resolutions.count) }
+        if combination != .average { contents.metadata["kmeans.combination"] = combination.rawValue }
         for (i, r) in resolutions.enumerated() {
             let s = r.statistics
             let prefix = Self.tensorPrefix(i)
@@ -60,8 +62,12 @@ extension KMeansRouter: StorableRouter {
             guard let s = ScoreShrinkage(rawValue: raw) else { throw contents.failure("metadata 'kmeans.shrinkage' is '\(raw)', not one of \(ScoreShrinkage.allCases.map(\.rawValue))") }
             return s
         } ?? ScoreShrinkage.none
+        let combination = try contents.metadata["kmeans.combination"].map { raw in
+            guard let c = KMeansCombination(rawValue: raw) else { throw contents.failure("metadata 'kmeans.combination' is '\(raw)', not one of \(KMeansCombination.allCases.map(\.rawValue))") }
+            return c
+        } ?? KMeansCombination.average
         do {
-            return try KMeansRouter(models: models, resolutions: resolutions, shrinkage: shrinkage)
+            return try KMeansRouter(models: models, resolutions: resolutions, shrinkage: shrinkage, combination: combination)
         } catch let error as RouterError {
             throw contents.failure("\(error)")
         }

@@ -72,9 +72,10 @@ public struct ClusterStatistics: Sendable, Equatable, Codable {
 
 /// The nonparametric K-Means-Router: nearest cluster centre → per-model mean observed score and cost.
 ///
-/// A router holds one clustering or several (`resolutions`, e.g. 10, 20, 30 and 40 clusters; see
-/// `ClusterCountPolicy.average`): each gives an estimate from the query's nearest centre, and the
-/// router's estimate is their mean over the clusterings where the model has one.
+/// A router holds one clustering or several (`resolutions`, e.g. 3, 6, 12, 24 and 48 clusters):
+/// each gives an estimate from the query's nearest centre, and `combination` says how they make
+/// one — their mean over the clusterings where the model has one (`.average`), or each finer
+/// clustering's cell shrunk towards the coarser ones' estimate (`.nested`).
 ///
 /// Scores are shrunk towards each model's global mean (`ScoreShrinkage.empiricalBayes`, the
 /// default): a (cluster, model) cell with few observations says little beyond the model's overall
@@ -87,16 +88,24 @@ public struct KMeansRouter: Router, Equatable {
     /// The clusterings, at least one, all of the same dimension and models.
     public let resolutions: [KMeansResolution]
     public let shrinkage: ScoreShrinkage
+    /// How several clusterings combine (one clustering: either gives the same estimate).
+    public let combination: KMeansCombination
     /// Each clustering's per-model prior (`ScoreShrinkage.prior`), derived once from its statistics
     /// rather than on every `predict` (the gateway routes one query at a time).
     let priors: [ScoreShrinkage.Prior]
+    /// `.nested`: the clusterings' indices from coarse to fine, and per position after the first
+    /// the strength κ of its cells' pull towards the coarser estimate, per model (∞: no pull of its
+    /// own, the coarser estimate stands). Derived once from the statistics.
+    let nestedOrder: [Int]
+    let nestedStrength: [[Double]]
 
     /// Most clusterings one router may hold (a file declaring more is refused).
     public static let maxResolutions = 64
 
     public var inputDimension: Int { resolutions[0].centroids.cols }
 
-    public init(models: [String], resolutions: [KMeansResolution], shrinkage: ScoreShrinkage = .empiricalBayes) throws {
+    public init(models: [String], resolutions: [KMeansResolution], shrinkage: ScoreShrinkage = .empiricalBayes,
+                combination: KMeansCombination = .average) throws {
         guard !resolutions.isEmpty, resolutions.count <= Self.maxResolutions else {
             throw RouterError.invalidConfiguration("a K-Means-Router holds 1 to \(Self.maxResolutions) clusterings, not \(resolutions.count)")
         }
@@ -111,10 +120,93 @@ public struct KMeansRouter: Router, Equatable {
         self.models = models
         self.resolutions = resolutions
         self.shrinkage = shrinkage
-        priors = resolutions.map { r in
+        self.combination = combination
+        let priors = resolutions.map { r in
             ScoreShrinkage.prior(groups: r.statistics.clusters, models: models.count, count: r.statistics.count,
                                  scoreSum: r.statistics.scoreSum, costSum: r.statistics.costSum)
         }
+        self.priors = priors
+        guard combination == .nested, resolutions.count > 1 else {
+            nestedOrder = Array(resolutions.indices)
+            nestedStrength = []
+            return
+        }
+        let order = resolutions.indices.sorted { (resolutions[$0].clusters, $0) < (resolutions[$1].clusters, $1) }
+        var strengths: [[Double]] = [[]]
+        for position in 1..<order.count {
+            let r = order[position]
+            let statistics = resolutions[r].statistics
+            let parent = Self.nestedEstimates(features: resolutions[r].centroids, resolutions: resolutions, priors: priors,
+                                              order: Array(order[..<position]), strengths: strengths, shrinkage: shrinkage)
+            strengths.append(Self.nestedStrengths(statistics: statistics, parent: parent, prior: priors[r], models: models.count))
+        }
+        nestedOrder = order
+        nestedStrength = strengths
+    }
+
+    /// κ of one clustering's cells towards `parent` (the coarser estimate at its centres), per model:
+    /// σ²/τ² with τ² by the method of moments (see `KMeansCombination.nested`); ∞ when the cells do
+    /// not differ from the parent beyond noise or fewer than two observed cells tell, 0 for a model
+    /// without noise (the cells' raw means).
+    static func nestedStrengths(statistics: ClusterStatistics, parent: (score: [Double], cost: [Double], available: [Bool]),
+                                prior: ScoreShrinkage.Prior, models m: Int) -> [Double] {
+        (0..<m).map { j in
+            let mu = prior.meanScore[j]
+            let within = mu * (1 - mu)
+            guard within > 0 else { return 0 }
+            var spread = 0.0, n = 0.0, cells = 0.0
+            for g in 0..<statistics.clusters where statistics.count[g * m + j] > 0 && parent.available[g * m + j] {
+                let i = g * m + j
+                let d = statistics.scoreSum[i] / statistics.count[i] - parent.score[i]
+                spread += statistics.count[i] * d * d
+                n += statistics.count[i]
+                cells += 1
+            }
+            guard cells >= 2 else { return .infinity }
+            let tau2 = max(0, (spread - cells * within) / n)
+            return tau2 > 0 ? within / tau2 : .infinity
+        }
+    }
+
+    /// The `.nested` estimates of `features`' rows through the clusterings `order` (coarse to fine)
+    /// with `strengths[position]` for every position after the first.
+    static func nestedEstimates(features: Matrix, resolutions: [KMeansResolution], priors: [ScoreShrinkage.Prior], order: [Int],
+                                strengths: [[Double]], shrinkage: ScoreShrinkage) -> (score: [Double], cost: [Double], available: [Bool]) {
+        let m = priors[0].meanScore.count
+        var score = [Double](repeating: 0, count: features.rows * m)
+        var cost = score
+        var available = [Bool](repeating: false, count: features.rows * m)
+        for (position, r) in order.enumerated() {
+            let statistics = resolutions[r].statistics
+            let prior = priors[r]
+            let (assignments, _) = KMeans.assign(points: features, centroids: resolutions[r].centroids)
+            for row in 0..<features.rows {
+                let k = assignments[row]
+                let clusterEmpty = (0..<m).allSatisfy { statistics.count[k * m + $0] == 0 }
+                if position > 0 && clusterEmpty { continue }   // nothing new here: the coarser estimate stands
+                for j in 0..<m {
+                    let i = row * m + j
+                    if position == 0 || !available[i] {
+                        // The coarsest clustering, or the first to observe the model here: its cell
+                        // shrunk towards the model's global mean, as one clustering alone.
+                        let (n, s, c) = clusterEmpty
+                            ? (prior.count[j], prior.meanScore[j] * prior.count[j], prior.meanCost[j] * prior.count[j])
+                            : (statistics.count[k * m + j], statistics.scoreSum[k * m + j], statistics.costSum[k * m + j])
+                        if let e = prior.estimate(model: j, n: n, s: s, c: c, shrinkage: shrinkage) {
+                            (score[i], cost[i], available[i]) = (e.score, e.cost, true)
+                        }
+                        continue
+                    }
+                    let n = statistics.count[k * m + j]
+                    guard n > 0 else { continue }   // the model unobserved here: the coarser estimate stands
+                    let kappa = shrinkage == .none ? 0 : strengths[position][j]
+                    guard kappa.isFinite else { continue }
+                    score[i] = (statistics.scoreSum[k * m + j] + kappa * score[i]) / (n + kappa)
+                    cost[i] = (statistics.costSum[k * m + j] + kappa * cost[i]) / (n + kappa)
+                }
+            }
+        }
+        return (score, cost, available)
     }
 
     /// A router of one clustering.
@@ -147,7 +239,7 @@ public struct KMeansRouter: Router, Equatable {
         }
         return try KMeansRouter(models: models,
                                 resolutions: zip(resolutions, statistics).map { KMeansResolution(centroids: $0.centroids, statistics: $1) },
-                                shrinkage: shrinkage)
+                                shrinkage: shrinkage, combination: combination)
     }
 
     /// Growing the federation: new clients' statistics (one per clustering, on its centres) pooled in.
@@ -172,11 +264,16 @@ public struct KMeansRouter: Router, Equatable {
         }
         return try KMeansRouter(models: models + names,
                                 resolutions: resolutions.map { KMeansResolution(centroids: $0.centroids, statistics: $0.statistics.addingModels(names.count)) },
-                                shrinkage: shrinkage)
+                                shrinkage: shrinkage, combination: combination)
     }
 
     public func predict(features: Matrix) throws -> RouterPredictions {
         try validate(features)
+        if combination == .nested, resolutions.count > 1 {
+            let e = Self.nestedEstimates(features: features, resolutions: resolutions, priors: priors, order: nestedOrder,
+                                         strengths: nestedStrength, shrinkage: shrinkage)
+            return RouterPredictions(models: models, rows: features.rows, score: e.score, cost: e.cost, available: e.available)
+        }
         let m = models.count
         var score = [Double](repeating: 0, count: features.rows * m)
         var cost = score

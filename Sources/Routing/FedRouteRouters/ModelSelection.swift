@@ -15,7 +15,7 @@ public enum ModelSelection {
     }
 
     /// The K-Means-Router over the cluster counts `candidates` (each capped by the number of
-    /// training queries): with `.average`, one clustering per count, their estimates averaged; with
+    /// training queries): with `.average` or `.nested`, one clustering per count, combined so; with
     /// `.select`, the count that scores best on `validation` (with no validation cell,
     /// `configuration.clusters`). Either way the statistics then pool the validation rows too
     /// (unless `poolValidation` is false: a router a gate is calibrated on must not have seen its
@@ -38,14 +38,14 @@ public enum ModelSelection {
         case .select:
             let (chosen, s) = try lowestBrier(ks, on: usable, train: train)
             (routers, scores) = ([chosen], s)
-        case .average:
+        case .average, .nested:
             routers = try ks.map(train)
             var s: [Int: Double] = [:]
             if let usable, ks.count > 1 { for (k, r) in zip(ks, routers) { s[k] = try brier(r, on: usable) } }
             scores = s
         }
         let resolutions = routers.flatMap(\.resolutions)
-        let combined = try KMeansRouter(models: table.models, resolutions: resolutions)
+        let combined = try KMeansRouter(models: table.models, resolutions: resolutions, combination: policy.combination)
         guard poolValidation, let usable else { return (combined, scores) }
         // The counts are settled: the router's statistics pool the validation rows too (as the
         // federation's final pass 2 does).

@@ -16,7 +16,7 @@ public struct RouterTrainingConfiguration: Sendable, Codable, Equatable {
     /// K-Means: cluster counts to average (`ClusterCountPolicy.average`, the default) or, with
     /// held-out rows, to choose one from (`.select`). kNN: with held-out rows, the k to choose from.
     public var kmeansCandidates: [Int]?
-    /// What K-Means does with `kmeansCandidates` (nil: `.average`).
+    /// What K-Means does with `kmeansCandidates` (nil: `.average`; `.nested` keeps them all too).
     public var kmeansPolicy: ClusterCountPolicy?
     /// Whether K-Means and kNN add the held-out rows to their statistics once they selected on them
     /// (nil: true). `trainSafe` turns it off for the router its gate is calibrated on.

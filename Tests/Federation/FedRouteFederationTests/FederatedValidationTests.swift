@@ -169,6 +169,29 @@ import Testing
         #expect(plain.clusterCounts == [1, 3, 8] && plainReport.validationBrier == nil)
     }
 
+    /// `.nested` keeps the same clusterings as `.average` (same seeds: same centres, same pooled
+    /// sums) and only combines them otherwise, so the federation's nested router is the averaged
+    /// one's clusterings nested; its validation candidate says so over the wire.
+    @Test func kmeansNestsEveryCandidateCountFromThePooledSums() async throws {
+        let (coordinator, _, _) = try await Self.federation(sizes: [60, 70, 50])
+        var c = FederatedKMeansConfiguration()
+        c.localClusters = 6
+        c.clusterCandidates = [8, 1, 3]
+        let (averaged, _) = try await coordinator.trainKMeans(c)
+        c.clusterPolicy = .nested
+        let (nested, report) = try await coordinator.trainKMeans(c)
+        #expect(nested.combination == .nested && report.clusterCounts == [1, 3, 8])
+        #expect(nested == (try KMeansRouter(models: averaged.models, resolutions: averaged.resolutions, combination: .nested)))
+        let candidate = try ValidationCandidate(AnyRouter(nested))
+        guard case .nestedClusterings(let carried) = candidate else { Issue.record("expected .nestedClusterings, got \(candidate)"); return }
+        #expect(carried == nested.resolutions)
+        let decoded = try JSONDecoder().decode(ValidationCandidate.self, from: JSONEncoder().encode(candidate))
+        #expect(try decoded.router(models: nested.models) as? KMeansRouter == nested)
+        // Fine-tuning keeps the combination.
+        #expect(try Personalization.fineTune(nested, features: Matrix(rows: 0, cols: nested.inputDimension, data: []),
+                                             table: EvaluationTable(models: nested.models), priorStrength: 1).combination == .nested)
+    }
+
     @Test func theFederatedMFRouterTrainsThroughTheJobAndItsFileLoadsAsMF() async throws {
         let tables = try Fixture.shards(sizes: [40, 50, 30])
         let transport = InProcessTransport(clients: tables.enumerated().map { InProcessClient(id: "c\($0)", train: $1) })

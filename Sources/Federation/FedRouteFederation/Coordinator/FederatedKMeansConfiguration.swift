@@ -13,8 +13,9 @@ public struct FederatedKMeansConfiguration: Sendable, Codable, Equatable {
     /// (and, with validation rows, one validation request).
     public var clusterCandidates: [Int]?
     /// What to do with `clusterCandidates` (nil: `.average`, every count kept and their estimates
-    /// averaged; `.select`: the count with the lowest summed validation Brier score, which needs
-    /// the clients' validation rows).
+    /// averaged; `.nested`: every count kept, finer cells shrunk towards the coarser estimate;
+    /// `.select`: the count with the lowest summed validation Brier score, which needs the
+    /// clients' validation rows).
     public var clusterPolicy: ClusterCountPolicy?
 
     public init() {}

@@ -56,8 +56,8 @@ extension FederationCoordinator {
         let globalSeed = seeds.next()
         let validating = descriptions.contains { ($0.validationQueries ?? 0) > 0 }
         let policy = configuration.clusterPolicy ?? .average
-        // Averaging needs no validation rows; selecting does (without them: `globalClusters` only).
-        let requested = policy == .average || validating ? (configuration.clusterCandidates ?? []) : []
+        // Averaging and nesting need no validation rows; selecting does (without them: `globalClusters` only).
+        let requested = policy != .select || validating ? (configuration.clusterCandidates ?? []) : []
         let candidates = Array(Set((requested.isEmpty ? [configuration.globalClusters] : requested).map { min($0, pooled.rows) }.filter { $0 >= 1 })).sorted()
         guard !candidates.isEmpty else { throw FederationError.invalidConfiguration("cluster candidates must be ≥ 1") }
         var built: [(resolution: KMeansResolution, inertia: Double, brier: Double)] = []
@@ -77,9 +77,9 @@ extension FederationCoordinator {
             }
             built.append((resolution, global.inertia, brier))
         }
-        // `.select` keeps the lowest Brier score (the first on ties); `.average` keeps every count.
+        // `.select` keeps the lowest Brier score (the first on ties); `.average` and `.nested` keep every count.
         let kept = policy == .select ? [built.min { $0.brier < $1.brier }!] : built
-        var router = try KMeansRouter(models: models, resolutions: kept.map(\.resolution))
+        var router = try KMeansRouter(models: models, resolutions: kept.map(\.resolution), combination: policy.combination)
         if validating, poolHeldOut {
             // The counts are settled: the final statistics pool the held-out rows too.
             let (pooled, rejected3) = try await addingHeldOut(router)

@@ -28,7 +28,7 @@ struct RouterOptions: ParsableArguments {
     @Option(name: .long, help: "Safe routing: the router keeps a λ band only when its held-out gain over best-single@λ is this many standard errors above 0 (default: 1 when every held-out query has every model graded, else 2).") var gateStandardErrors: Double?
     @Flag(name: .long, help: "With --safe: the MLP and MF keep the epoch with the lowest Brier score on the held-out rows.") var selectBestEpoch = false
     @Option(name: .long, parsing: .upToNextOption, help: "K-Means: cluster counts, one clustering each, to average (instead of --clusters), or with --cluster-policy select and --safe, to choose one from on the held-out rows.") var clusterCandidates: [Int] = []
-    @Option(name: .long, help: "K-Means with --cluster-candidates: average every count's clustering, or select one (needs --safe).") var clusterPolicy = ClusterCountPolicy.average
+    @Option(name: .long, help: "K-Means with --cluster-candidates: average every count's clustering, nest them (finer cells shrink towards coarser estimates), or select one (needs --safe).") var clusterPolicy = ClusterCountPolicy.average
     @Option(name: .long, parsing: .upToNextOption, help: "With --safe: kNN neighbour counts to choose from on the held-out rows.") var neighborCandidates: [Int] = []
 
     func validate() throws {
