@@ -10,6 +10,8 @@ set -euo pipefail
 B=${1:-.build/debug/fedroute}
 W=${2:-$(mktemp -d)}
 DATA=${FEDROUTE_E2E_DATA:-../shared/data/routerbench-3task}
+# Extra `simulate` flags, e.g. FEDROUTE_E2E_SIMULATE_ARGS="--cluster-policy nested" (word-split).
+read -r -a EXTRA <<< "${FEDROUTE_E2E_SIMULATE_ARGS:-}"
 PORT=${FEDROUTE_E2E_PORT:-$((20000 + RANDOM % 20000))}
 B=$(cd "$(dirname "$B")" && pwd)/$(basename "$B")
 mkdir -p "$W"
@@ -22,7 +24,7 @@ echo "== simulate and export (5 clients, port $PORT) into $W"
 # a discrete choice that a changed round can flip (the rest of the validation path, K-Means' cluster
 # count on the clients' held-out rows, runs over the network here; in-process tests cover selection).
 "$B" simulate --data "$DATA" --seeds 0 --clients 5 --dimension 256 --hidden 128 --rounds 5 --no-select-best-round \
-  --out "$W/sim" --export-federation "$W/fed" --export-port "$PORT" > "$W/simulate.log" 2>&1
+  --out "$W/sim" --export-federation "$W/fed" --export-port "$PORT" ${EXTRA[@]+"${EXTRA[@]}"} > "$W/simulate.log" 2>&1
 F=$W/fed
 cat "$F/expected.json"
 
