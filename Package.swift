@@ -207,7 +207,7 @@ let package = Package(
             "FedRouteSimulation", "FedRouteFederation", "FedRouteEvaluation", "FedRouteRouters", "FedRouteData", "FedRouteNumerics", "FedRouteFeatures",
         ]),
         testTarget("FedRouteFederationHTTPTests", layer: "Federation", dependencies: [
-            "FedRouteFederationHTTP", "FedRouteFederation", "FedRouteHTTPRunner", "FedRouteRouters", "FedRouteData", "FedRouteNumerics", "FedRouteFeatures",
+            "FedRouteFederationHTTP", "FedRouteFederation", "FedRouteSimulation", "FedRouteHTTPRunner", "FedRouteRouters", "FedRouteData", "FedRouteNumerics", "FedRouteFeatures",
             "FedRouteEvaluation", httpClient, crypto, logging, nioCore, nioHTTP1, nioFoundation,
         ]),
         testTarget("FedRouteFlowerTests", layer: "Federation", dependencies: [

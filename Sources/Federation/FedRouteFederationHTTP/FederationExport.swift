@@ -19,6 +19,11 @@ public enum FederationExport {
         }
         guard !result.shards.isEmpty else { throw FederationError.invalidConfiguration("the simulation result holds no client data to export") }
         let fm = FileManager.default
+        // server.json names the gate's λ grid by its band count (`FederatedSafety.bands`), so the
+        // simulation's grid must be the default one of that count for the job to calibrate the same gate.
+        guard c.validationFraction == 0 || c.safetyLambdas == SafetyGate.defaultLambdas(bands: c.safetyLambdas.count) else {
+            throw FederationError.invalidConfiguration("the simulation's safety λ grid is not the default log-spaced 1e-2 … 1e7 grid of \(c.safetyLambdas.count) bands, which server.json cannot express")
+        }
         func path(_ parts: String...) -> String { parts.reduce(directory) { ($0 as NSString).appendingPathComponent($1) } }
         for sub in ["clients", "keys", "tls"] { try fm.createDirectory(atPath: path(sub), withIntermediateDirectories: true) }
         var clients: [CoordinatorConfiguration.Client] = []

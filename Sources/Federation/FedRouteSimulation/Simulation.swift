@@ -47,7 +47,7 @@ public struct SimulationConfiguration: Sendable, Codable, Equatable {
     public var clientCurves: Int? = Self.defaultClientCurves
     public static let defaultClientCurves = 100
     /// The λ bands of the safe federated router's gate.
-    public var safetyLambdas = FrontierMetrics.geomspace(1e-2, 1e7, count: 40)
+    public var safetyLambdas = SafetyGate.defaultLambdas()
     /// How many standard errors above 0 the gate's estimate must be for the router to keep a band
     /// (nil: `SafetyGate.automaticStandardErrors`, 2 under sparse grades).
     public var safetyStandardErrors: Double?

@@ -19,7 +19,7 @@ public struct FederatedSafety: Sendable, Codable, Equatable {
     }
 
     /// The band centres in effect.
-    public var lambdas: [Double] { FrontierMetrics.geomspace(1e-2, 1e7, count: bands ?? 40) }
+    public var lambdas: [Double] { SafetyGate.defaultLambdas(bands: bands ?? SafetyGate.defaultBands) }
 
     /// Why these settings cannot calibrate a gate, or nil.
     public var problem: String? {

@@ -43,7 +43,7 @@ struct RouterOptions: ParsableArguments {
 
     /// The held-out share and λ grid of a safe router, or nil.
     var safety: (validationFraction: Double, lambdas: [Double], standardErrors: Double?)? {
-        safe ? (validationFraction, FrontierMetrics.geomspace(1e-2, 1e7, count: 40), gateStandardErrors) : nil
+        safe ? (validationFraction, SafetyGate.defaultLambdas(), gateStandardErrors) : nil
     }
 
     var configuration: RouterTrainingConfiguration {
