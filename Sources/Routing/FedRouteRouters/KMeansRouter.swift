@@ -127,7 +127,7 @@ public struct KMeansRouter: Router, Equatable {
         }
         self.priors = priors
         guard combination == .nested, resolutions.count > 1 else {
-            nestedOrder = Array(resolutions.indices)
+            nestedOrder = []
             nestedStrength = []
             return
         }
