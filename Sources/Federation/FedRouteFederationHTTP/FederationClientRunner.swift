@@ -28,6 +28,9 @@ public struct FederationClientRunner: Sendable {
         /// The frame compression this client offers (it reads every codec it knows either way); replies
         /// are compressed with it once the coordinator says it reads it too.
         public var frameCompression = FrameCompression.shuffleDeflate
+        /// HTTP/1.1 (the default), or HTTP/2 when the coordinator offers it (`ClientHTTPVersion`).
+        public var httpVersion = defaultHTTPVersion
+        public static let defaultHTTPVersion = ClientHTTPVersion.http1
 
         public init(server: String, tls: TLSConfiguration?) {
             self.server = server
@@ -64,7 +67,7 @@ public struct FederationClientRunner: Sendable {
         var configuration = HTTPClient.Configuration()
         configuration.tlsConfiguration = settings.tls
         configuration.timeout = .init(connect: .seconds(5), read: .seconds(120))
-        configuration.httpVersion = .automatic
+        configuration.httpVersion = settings.httpVersion.asyncHTTPClient
         let http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
         do {
             let outcome = try await loop(http)

@@ -3,13 +3,15 @@ import FedRouteFeatures
 import Foundation
 import Logging
 
-/// A whole federation in this process over real loopback TLS + HTTP/2: a `CoordinatorService` and
+/// A whole federation in this process over real loopback TLS (HTTP/1.1 or HTTP/2): a `CoordinatorService` and
 /// one `FederationClientRunner` per client, each with its own key. For tests, benchmarks and demos.
 public enum LoopbackFederation {
     /// Runs the job to the end. Certificates, checkpoints and router files go under `directory`;
     /// `configure` adjusts the coordinator's configuration (all families and defaults otherwise);
-    /// `tensorFrames: false` makes the clients speak JSON with base64 tensors only.
+    /// `tensorFrames: false` makes the clients speak JSON with base64 tensors only; `httpVersion` is the
+    /// clients' (HTTP/1.1 by default, as for `fedroute client`).
     public static func run(clients: [any FederatedClient], directory: String, logger: Logger, tensorFrames: Bool = true,
+                           httpVersion: ClientHTTPVersion = FederationClientRunner.Settings.defaultHTTPVersion,
                            configure: (inout CoordinatorConfiguration) -> Void = { _ in }) async throws -> (FederationJob.Result, ClientRegistry) {
         try FederationCertificates.generate(directory: directory + "/tls", hosts: ["127.0.0.1"])
         let identities = clients.map { ClientIdentity(id: $0.id) }
@@ -28,6 +30,7 @@ public enum LoopbackFederation {
                 for (identity, local) in zip(identities, clients) {
                     var settings = FederationClientRunner.Settings(server: "https://127.0.0.1:\(port)", tls: clientTLS)
                     settings.tensorFrames = tensorFrames
+                    settings.httpVersion = httpVersion
                     let runner = FederationClientRunner(identity: identity, local: local, settings: settings, logger: logger)
                     group.addTask { _ = try await runner.run() }
                 }

@@ -147,12 +147,14 @@ struct PoisoningClient: FederatedClient {
 }
 
 @Suite(.serialized) struct CoordinatorOverHTTPTests {
-    /// Runs a job with the given clients (index → how they answer) over TLS + HTTP/2 on loopback.
+    /// Runs a job with the given clients (index → how they answer) over TLS on loopback: HTTP/2 unless
+    /// `httpVersion` says HTTP/1.1 (the clients' default, tested on its own below).
     static func runFederation(tables: [EvaluationTable], mlp: FederatedMLPConfiguration, compression: FrameCompression = .none,
-                              wrap: @escaping @Sendable (Int, InProcessClient) -> any FederatedClient = { $1 })
+                              httpVersion: ClientHTTPVersion = .automatic, wrap: @escaping @Sendable (Int, InProcessClient) -> any FederatedClient = { $1 })
         async throws -> (FederationJob.Result, MLPRouter, KMeansRouter, registry: ClientRegistry) {
         let clients = tables.enumerated().map { i, t in wrap(i, InProcessClient(id: "c\(i)", train: t)) }
-        let (result, registry) = try await LoopbackFederation.run(clients: clients, directory: try NetFixture.temporaryDirectory(), logger: NetFixture.logger) { c in
+        let (result, registry) = try await LoopbackFederation.run(clients: clients, directory: try NetFixture.temporaryDirectory(), logger: NetFixture.logger,
+                                                               httpVersion: httpVersion) { c in
             c.encoder = NetFixture.encoder
             c.mlp = mlp
             c.kmeans = NetFixture.kmeans
@@ -189,6 +191,41 @@ struct PoisoningClient: FederatedClient {
         #expect(result.rounds.allSatisfy { $0.aggregated == ["c0", "c1", "c2"] && $0.secureAggregation?.listed.count == 3 })
         #expect(result.traffic.count == 3 && result.traffic.allSatisfy { $0.bytesIn > 0 && $0.bytesOut > 0 })
         #expect(await registry.rejections.isEmpty)
+    }
+
+    /// Updates larger than HTTP/2's 64 kB initial window (128 kB here) cross in several window updates:
+    /// the federation over TLS + HTTP/2 gives exactly the in-process routers, with no client re-joining
+    /// and nothing refused. (A coordinator that credited such a stream with its declared length by a
+    /// WINDOW_UPDATE of its own broke here: when the whole body was already buffered, NIO answers a
+    /// WINDOW_UPDATE on the half-closed stream with RST_STREAM, and the client re-joined.)
+    @Test func updatesLargerThanTheHTTP2WindowGiveTheInProcessRouters() async throws {
+        let tables = try NetFixture.shards([120, 80, 60])
+        var mlp = NetFixture.mlp
+        mlp.hiddenDimension = 512  // first layer 64 × 512 floats
+        mlp.rounds = 2
+        let (result, router, _, registry) = try await Self.runFederation(tables: tables, mlp: mlp)
+        let (expected, _, _) = try await Self.inProcess(tables: tables, mlp: mlp)
+        #expect(router == expected)
+        #expect(result.traffic.allSatisfy { $0.bytesIn > 3 * 65_535 })
+        #expect(result.rounds.allSatisfy { $0.aggregated == ["c0", "c1", "c2"] && $0.rejected.isEmpty })
+        #expect(await registry.rejections.isEmpty)
+    }
+
+    /// Clients that speak HTTP/1.1 to the TLS coordinator (the default of `fedroute client`; the other tests
+    /// here speak HTTP/2) get the same routers as in process, with secure aggregation too.
+    @Test func http1ClientsGiveTheInProcessRouters() async throws {
+        let tables = try NetFixture.shards([120, 80, 60])
+        var mlp = NetFixture.mlp
+        mlp.hiddenDimension = 512
+        mlp.rounds = 2
+        for secure in [false, true] {
+            mlp.secureAggregation = secure
+            let (expected, _, _) = try await Self.inProcess(tables: tables, mlp: mlp)
+            let (result, router, _, registry) = try await Self.runFederation(tables: tables, mlp: mlp, httpVersion: .http1)
+            #expect(router == expected)
+            #expect(result.rounds.allSatisfy { $0.aggregated == ["c0", "c1", "c2"] && $0.rejected.isEmpty })
+            #expect(await registry.rejections.isEmpty)
+        }
     }
 
     /// Compressed frames are lossless: the same routers as in process, with fewer bytes on the wire.

@@ -20,6 +20,8 @@ struct ClientCommand: AsyncParsableCommand {
     @Option(name: .long, help: "With --crash-in-round: only the first client to create this file crashes.") var crashMarker: String?
     @Option(name: .long, help: "Frame compression this client offers (\(FrameCompression.allCases.map(\.rawValue).joined(separator: ", "))); used when the coordinator's configuration enables it too.")
     var frameCompression: FrameCompression = .shuffleDeflate
+    @Option(name: .long, help: "HTTP version (\(ClientHTTPVersion.allCases.map(\.rawValue).joined(separator: ", "))): http1.1 (the default), or auto for HTTP/2 when the coordinator offers it, whose 64 kB window slows uploads on links with long round trips (README, Performance).")
+    var httpVersion: ClientHTTPVersion = FederationClientRunner.Settings.defaultHTTPVersion
     @Option(name: .long, help: "Log level.") var logLevel: Logger.Level = .info
 
     func validate() throws {
@@ -40,6 +42,7 @@ struct ClientCommand: AsyncParsableCommand {
         settings.crashInRound = crashInRound
         settings.crashMarker = crashMarker
         settings.frameCompression = frameCompression
+        settings.httpVersion = httpVersion
         let client = local.client(id: identity.id, train: table, heldOut: heldOut)
         logger.info("starting", metadata: ["queries": .stringConvertible(table.queryCount), "held_out": .stringConvertible(heldOut.queryCount),
                                            "models": .stringConvertible(table.modelCount)])

@@ -13,6 +13,7 @@ import Logging
 extension DataFormat: ExpressibleByArgument {}
 extension RouterFamily: ExpressibleByArgument {}
 extension FrameCompression: ExpressibleByArgument {}
+extension ClientHTTPVersion: ExpressibleByArgument {}
 extension WordPieceTokenizer.Truncation: ExpressibleByArgument {}
 extension KMeansConfiguration.Initialization: ExpressibleByArgument {}
 extension ClusterCountPolicy: ExpressibleByArgument {}
