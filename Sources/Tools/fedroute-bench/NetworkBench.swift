@@ -9,7 +9,7 @@ import Foundation
 import Logging
 
 /// Issue 4's benchmark: wall time and bytes on the wire per FedAvg round for 10 clients on
-/// loopback (HTTP/2 + TLS; JSON with base64 tensors, and tensor frames), against the same rounds in process.
+/// loopback (TLS, HTTP/2 and HTTP/1.1; JSON with base64 tensors, and tensor frames), against the same rounds in process.
 func networkBench(table: EvaluationTable) async throws {
     let shards = try FederatedPartition.make(table, configuration: PartitionConfiguration())
     var mlp = FederatedMLPConfiguration()
@@ -21,23 +21,24 @@ func networkBench(table: EvaluationTable) async throws {
     let e = try await inProcess.fitHashedEncoder(HashedTFIDFEncoder.Configuration())
     _ = try await inProcess.useEncoder(.hashedTFIDF(configuration: e.configuration, idf: e.idf))
     let simRound = try await asyncSeconds { _ = try await inProcess.trainMLP(mlp) } / Double(mlp.rounds)
-    print(String(format: "\nfederation over the network (%d client runners + coordinator in one process, 127.0.0.1, HTTP/2 + TLS)", shards.count))
+    print(String(format: "\nfederation over the network (%d client runners + coordinator in one process, 127.0.0.1, TLS; HTTP/2 unless marked HTTP/1.1)", shards.count))
     print(String(format: "  in process: %.2f s per FedAvg round (6 of 10 clients sampled)", simRound))
     let concurrent = try FederationCoordinator(clients: shards.map { InProcessClient(id: $0.id, train: $0.train) }, maxConcurrentRequests: shards.count)
     _ = try await concurrent.useEncoder(.hashedTFIDF(configuration: e.configuration, idf: e.idf))
     let concRound = try await asyncSeconds { _ = try await concurrent.trainMLP(mlp) } / Double(mlp.rounds)
     print(String(format: "  in process, the 6 sampled clients at once (as over the network): %.2f s per FedAvg round", concRound))
-    let variants: [(secure: Bool, frames: Bool, compression: FrameCompression)] = [
-        (false, false, .none), (false, true, .none), (false, true, .shuffleDeflate), (true, false, .none), (true, true, .none),
+    let variants: [(secure: Bool, frames: Bool, compression: FrameCompression, http: ClientHTTPVersion)] = [
+        (false, false, .none, .automatic), (false, true, .none, .automatic), (false, true, .shuffleDeflate, .automatic), (false, true, .none, .http1),
+        (true, false, .none, .automatic), (true, true, .none, .automatic), (true, true, .none, .http1),
     ]
-    for (secure, frames, compression) in variants {
+    for (secure, frames, compression, http) in variants {
         var m = mlp
         m.secureAggregation = secure
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("fedroute-bench-\(UUID().uuidString)").path
         var logger = Logger(label: "bench")
         logger.logLevel = .error
         let (result, _) = try await LoopbackFederation.run(clients: shards.map { InProcessClient(id: $0.id, train: $0.train) }, directory: dir, logger: logger,
-                                                                 tensorFrames: frames) { c in
+                                                                 tensorFrames: frames, httpVersion: http) { c in
             c.families = [.mlp]
             c.mlp = m
             c.kmeans = kmeans
@@ -48,9 +49,10 @@ func networkBench(table: EvaluationTable) async throws {
         let seconds: Double = t.reduce(0.0) { $0 + $1.seconds } / n
         let down: Double = Double(t.reduce(0) { $0 + $1.bytesOut }) / n / 1e6
         let up: Double = Double(t.reduce(0) { $0 + $1.bytesIn }) / n / 1e6
-        let format = frames ? (compression == .none ? "tensor frames" : "frames, \(compression.rawValue)") : "JSON + base64"
+        var format = frames ? (compression == .none ? "tensor frames" : "frames, \(compression.rawValue)") : "JSON + base64"
+        if http == .http1 { format += ", HTTP/1.1" }
         print(String(format: "  %@, %@: %.2f s per round (%.2f× in process), %.1f MB to clients + %.1f MB from clients per round (body bytes)",
-                     secure ? "secure aggregation" : "plain             ", format.padding(toLength: 29, withPad: " ", startingAt: 0),
+                     secure ? "secure aggregation" : "plain             ", format.padding(toLength: 39, withPad: " ", startingAt: 0),
                      seconds, seconds / simRound, down, up))
         try? FileManager.default.removeItem(atPath: dir)
     }
