@@ -60,6 +60,8 @@ public struct FederationClientRunner: Sendable {
         public var fineTuning: LocalTrainingSettings?
         /// The MF-Router's local settings, when the federation trained one.
         public var mfFineTuning: LocalTrainingSettings?
+        /// The HTTP version the coordinator answered the last join in ("1.1" or "2").
+        public var httpVersion: String?
     }
 
     /// Runs until the coordinator says training is finished.
@@ -94,7 +96,9 @@ public struct FederationClientRunner: Sendable {
                     let join: JoinResponse = try await call(http, "/v1/join", JoinRequest(), session: "-", signer: &signer, frames: &frames)
                     session = join.session
                     outcome.joins += 1
-                    logger.info("joined", metadata: ["federation": .string(join.federation), "session": .string(String(join.session.prefix(8)))])
+                    outcome.httpVersion = frames.httpVersion
+                    logger.info("joined", metadata: ["federation": .string(join.federation), "session": .string(String(join.session.prefix(8))),
+                                                     "http": .string(frames.httpVersion ?? "?")])
                     lastContact = .now
                     backoff = .milliseconds(200)
                     continue
@@ -154,10 +158,12 @@ public struct FederationClientRunner: Sendable {
 
     struct Empty: Codable {}
 
-    /// What the coordinator has shown it reads: tensor frames, and which frame codec (if any).
+    /// What the coordinator has shown it reads: tensor frames, and which frame codec (if any); and the
+    /// HTTP version its answers came in.
     struct Negotiated {
         var frames = false
         var codec: (any TensorFrameCodec)?
+        var httpVersion: String?
     }
 
     /// Signs and posts `body`; decodes a 200 reply, throws `WireError` with the server's reason otherwise.
@@ -184,6 +190,7 @@ public struct FederationClientRunner: Sendable {
             let reason = (try? JSONDecoder().decode(WireError.self, from: bytes))?.error ?? "HTTP \(response.status.code)"
             throw WireError("\(path): \(reason)")
         }
+        frames.httpVersion = response.version.major >= 2 ? "\(response.version.major)" : "\(response.version.major).\(response.version.minor)"
         if TensorFrames.isFrame(bytes) { frames.frames = true }
         if let mine = settings.frameCompression.codec, FrameCompression.names(in: response.headers.first(name: Wire.Header.frameCodecs)).contains(mine.name) {
             frames.codec = mine

@@ -9,10 +9,11 @@ public enum LoopbackFederation {
     /// Runs the job to the end. Certificates, checkpoints and router files go under `directory`;
     /// `configure` adjusts the coordinator's configuration (all families and defaults otherwise);
     /// `tensorFrames: false` makes the clients speak JSON with base64 tensors only; `httpVersion` is the
-    /// clients' (HTTP/1.1 by default, as for `fedroute client`).
+    /// clients' (HTTP/1.1 by default, as for `fedroute client`); `finished` gets each client's outcome.
     public static func run(clients: [any FederatedClient], directory: String, logger: Logger, tensorFrames: Bool = true,
                            httpVersion: ClientHTTPVersion = FederationClientRunner.Settings.defaultHTTPVersion,
-                           configure: (inout CoordinatorConfiguration) -> Void = { _ in }) async throws -> (FederationJob.Result, ClientRegistry) {
+                           configure: (inout CoordinatorConfiguration) -> Void = { _ in },
+                           finished: @escaping @Sendable (String, FederationClientRunner.Outcome) -> Void = { _, _ in }) async throws -> (FederationJob.Result, ClientRegistry) {
         try FederationCertificates.generate(directory: directory + "/tls", hosts: ["127.0.0.1"])
         let identities = clients.map { ClientIdentity(id: $0.id) }
         var config = CoordinatorConfiguration(
@@ -32,7 +33,7 @@ public enum LoopbackFederation {
                     settings.tensorFrames = tensorFrames
                     settings.httpVersion = httpVersion
                     let runner = FederationClientRunner(identity: identity, local: local, settings: settings, logger: logger)
-                    group.addTask { _ = try await runner.run() }
+                    group.addTask { finished(identity.id, try await runner.run()) }
                 }
                 try await group.waitForAll()
             }

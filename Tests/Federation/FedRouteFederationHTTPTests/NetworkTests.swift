@@ -10,6 +10,7 @@ import FedRouteRouters
 import Foundation
 import Logging
 import NIOCore
+import Synchronization
 import Testing
 import NIOFoundationCompat
 import NIOHTTP1
@@ -152,20 +153,30 @@ struct PoisoningClient: FederatedClient {
     static func runFederation(tables: [EvaluationTable], mlp: FederatedMLPConfiguration, compression: FrameCompression = .none,
                               httpVersion: ClientHTTPVersion = .automatic, wrap: @escaping @Sendable (Int, InProcessClient) -> any FederatedClient = { $1 })
         async throws -> (FederationJob.Result, MLPRouter, KMeansRouter, registry: ClientRegistry) {
+        let (result, m, k, registry, _) = try await runFederationWithOutcomes(tables: tables, mlp: mlp, compression: compression, httpVersion: httpVersion, wrap: wrap)
+        return (result, m, k, registry)
+    }
+
+    /// `runFederation`, plus every client runner's outcome by client id.
+    static func runFederationWithOutcomes(tables: [EvaluationTable], mlp: FederatedMLPConfiguration, compression: FrameCompression = .none,
+                                          httpVersion: ClientHTTPVersion = .automatic,
+                                          wrap: @escaping @Sendable (Int, InProcessClient) -> any FederatedClient = { $1 })
+        async throws -> (FederationJob.Result, MLPRouter, KMeansRouter, registry: ClientRegistry, outcomes: [String: FederationClientRunner.Outcome]) {
+        let outcomes = Mutex<[String: FederationClientRunner.Outcome]>([:])
         let clients = tables.enumerated().map { i, t in wrap(i, InProcessClient(id: "c\(i)", train: t)) }
         let (result, registry) = try await LoopbackFederation.run(clients: clients, directory: try NetFixture.temporaryDirectory(), logger: NetFixture.logger,
-                                                               httpVersion: httpVersion) { c in
+                                                               httpVersion: httpVersion, configure: { c in
             c.encoder = NetFixture.encoder
             c.mlp = mlp
             c.kmeans = NetFixture.kmeans
             c.roundDeadlineSeconds = 30
             c.joinTimeoutSeconds = 30
             c.frameCompression = compression
-        }
+        }, finished: { id, o in outcomes.withLock { $0[id] = o } })
         let mlpRouter = try RouterFile.load(path: result.routerFiles["mlp"]!).router
         let kmeansRouter = try RouterFile.load(path: result.routerFiles["kmeans"]!).router
         guard let m = mlpRouter.as(MLPRouter.self), let k = kmeansRouter.as(KMeansRouter.self) else { throw WireError("wrong router kinds") }
-        return (result, m, k, registry)
+        return (result, m, k, registry, outcomes.withLock { $0 })
     }
 
     /// The same federation in one process, for comparison.
@@ -203,9 +214,10 @@ struct PoisoningClient: FederatedClient {
         var mlp = NetFixture.mlp
         mlp.hiddenDimension = 512  // first layer 64 × 512 floats
         mlp.rounds = 2
-        let (result, router, _, registry) = try await Self.runFederation(tables: tables, mlp: mlp)
+        let (result, router, _, registry, outcomes) = try await Self.runFederationWithOutcomes(tables: tables, mlp: mlp)
         let (expected, _, _) = try await Self.inProcess(tables: tables, mlp: mlp)
         #expect(router == expected)
+        #expect(outcomes.count == 3 && outcomes.values.allSatisfy { $0.httpVersion == "2" })
         #expect(result.traffic.allSatisfy { $0.bytesIn > 3 * 65_535 })
         #expect(result.rounds.allSatisfy { $0.aggregated == ["c0", "c1", "c2"] && $0.rejected.isEmpty })
         #expect(await registry.rejections.isEmpty)
@@ -221,8 +233,9 @@ struct PoisoningClient: FederatedClient {
         for secure in [false, true] {
             mlp.secureAggregation = secure
             let (expected, _, _) = try await Self.inProcess(tables: tables, mlp: mlp)
-            let (result, router, _, registry) = try await Self.runFederation(tables: tables, mlp: mlp, httpVersion: .http1)
+            let (result, router, _, registry, outcomes) = try await Self.runFederationWithOutcomes(tables: tables, mlp: mlp, httpVersion: .http1)
             #expect(router == expected)
+            #expect(outcomes.count == 3 && outcomes.values.allSatisfy { $0.httpVersion == "1.1" })
             #expect(result.rounds.allSatisfy { $0.aggregated == ["c0", "c1", "c2"] && $0.rejected.isEmpty })
             #expect(await registry.rejections.isEmpty)
         }
