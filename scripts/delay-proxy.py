@@ -2,7 +2,7 @@
 """A TCP proxy that adds a fixed one-way delay in each direction (a round trip of 2 × delay) without
 limiting bandwidth: every chunk read is written out `delay` seconds later, in order. It stands in for
 a wide-area link on loopback, where `tc netem` is not available, to measure what a protocol's round
-trips cost (used for the coordinator's HTTP/2 upload credit; see README "Performance").
+trips cost (scripts/federation-wan.sh: HTTP/2 against HTTP/1.1; see README "Performance").
 
     scripts/delay-proxy.py --listen 7500 --target 7443 --delay-ms 10
 """

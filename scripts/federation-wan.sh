@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # A federation over a simulated wide-area link: `fedroute coordinator` and 5 `fedroute client`
-# processes on 127.0.0.1 over HTTP/2 + TLS, the clients reaching the coordinator through
+# processes on 127.0.0.1 over TLS (the clients' default HTTP/1.1 unless told otherwise), the clients reaching the coordinator through
 # scripts/delay-proxy.py (a fixed one-way delay each way, bandwidth unlimited). Prints the MLP rounds'
 # seconds from the coordinator's log: what the link's round trips cost a round.
 # Usage: scripts/federation-wan.sh [FEDROUTE_BINARY] [ONE_WAY_DELAY_MS] [WORK_DIR]
