@@ -10,50 +10,67 @@ import Logging
 
 /// Issue 4's benchmark: wall time and bytes on the wire per FedAvg round for 10 clients on
 /// loopback (TLS, HTTP/2 and HTTP/1.1; JSON with base64 tensors, and tensor frames), against the same rounds in process.
-func networkBench(table: EvaluationTable) async throws {
+///
+/// With `runs` > 1 the in-process rounds and every transport are measured `runs` times, interleaved
+/// (in process, then each transport, then again), and each transport's ratio is taken against the
+/// in-process figure of its own run; the summary gives the best and the median of those ratios.
+func networkBench(table: EvaluationTable, runs: Int = 1, rounds: Int = 5) async throws {
     let shards = try FederatedPartition.make(table, configuration: PartitionConfiguration())
     var mlp = FederatedMLPConfiguration()
-    mlp.rounds = 5
+    mlp.rounds = rounds
     var kmeans = FederatedKMeansConfiguration()
     kmeans.seed = 1
-    // In process.
     let inProcess = try FederationCoordinator(clients: shards.map { InProcessClient(id: $0.id, train: $0.train) })
     let e = try await inProcess.fitHashedEncoder(HashedTFIDFEncoder.Configuration())
     _ = try await inProcess.useEncoder(.hashedTFIDF(configuration: e.configuration, idf: e.idf))
-    let simRound = try await asyncSeconds { _ = try await inProcess.trainMLP(mlp) } / Double(mlp.rounds)
-    print(String(format: "\nfederation over the network (%d client runners + coordinator in one process, 127.0.0.1, TLS; HTTP/2 unless marked HTTP/1.1)", shards.count))
-    print(String(format: "  in process: %.2f s per FedAvg round (6 of 10 clients sampled)", simRound))
     let concurrent = try FederationCoordinator(clients: shards.map { InProcessClient(id: $0.id, train: $0.train) }, maxConcurrentRequests: shards.count)
     _ = try await concurrent.useEncoder(.hashedTFIDF(configuration: e.configuration, idf: e.idf))
-    let concRound = try await asyncSeconds { _ = try await concurrent.trainMLP(mlp) } / Double(mlp.rounds)
-    print(String(format: "  in process, the 6 sampled clients at once (as over the network): %.2f s per FedAvg round", concRound))
+    print(String(format: "\nfederation over the network (%d client runners + coordinator in one process, 127.0.0.1, TLS; HTTP/2 unless marked HTTP/1.1; %d rounds%@)",
+                 shards.count, rounds, runs > 1 ? ", \(runs) interleaved runs" : ""))
     let variants: [(secure: Bool, frames: Bool, compression: FrameCompression, http: ClientHTTPVersion)] = [
         (false, false, .none, .automatic), (false, true, .none, .automatic), (false, true, .shuffleDeflate, .automatic), (false, true, .none, .http1),
         (true, false, .none, .automatic), (true, true, .none, .automatic), (true, true, .none, .http1),
     ]
-    for (secure, frames, compression, http) in variants {
-        var m = mlp
-        m.secureAggregation = secure
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("fedroute-bench-\(UUID().uuidString)").path
-        var logger = Logger(label: "bench")
-        logger.logLevel = .error
-        let (result, _) = try await LoopbackFederation.run(clients: shards.map { InProcessClient(id: $0.id, train: $0.train) }, directory: dir, logger: logger,
-                                                                 tensorFrames: frames, httpVersion: http) { c in
-            c.families = [.mlp]
-            c.mlp = m
-            c.kmeans = kmeans
-            c.frameCompression = compression
+    var ratios = [[Double]](repeating: [], count: variants.count)
+    var labels = [String](repeating: "", count: variants.count)
+    for run in 1...runs {
+        if runs > 1 { print("  run \(run) of \(runs)") }
+        let simRound = try await asyncSeconds { _ = try await inProcess.trainMLP(mlp) } / Double(mlp.rounds)
+        print(String(format: "  in process: %.2f s per FedAvg round (6 of 10 clients sampled)", simRound))
+        let concRound = try await asyncSeconds { _ = try await concurrent.trainMLP(mlp) } / Double(mlp.rounds)
+        print(String(format: "  in process, the 6 sampled clients at once (as over the network): %.2f s per FedAvg round", concRound))
+        for (v, (secure, frames, compression, http)) in variants.enumerated() {
+            var m = mlp
+            m.secureAggregation = secure
+            let dir = FileManager.default.temporaryDirectory.appendingPathComponent("fedroute-bench-\(UUID().uuidString)").path
+            var logger = Logger(label: "bench")
+            logger.logLevel = .error
+            let (result, _) = try await LoopbackFederation.run(clients: shards.map { InProcessClient(id: $0.id, train: $0.train) }, directory: dir, logger: logger,
+                                                                     tensorFrames: frames, httpVersion: http) { c in
+                c.families = [.mlp]
+                c.mlp = m
+                c.kmeans = kmeans
+                c.frameCompression = compression
+            }
+            let t: [RoundTraffic] = result.traffic
+            let n = Double(t.count)
+            let seconds: Double = t.reduce(0.0) { $0 + $1.seconds } / n
+            let down: Double = Double(t.reduce(0) { $0 + $1.bytesOut }) / n / 1e6
+            let up: Double = Double(t.reduce(0) { $0 + $1.bytesIn }) / n / 1e6
+            var format = frames ? (compression == .none ? "tensor frames" : "frames, \(compression.rawValue)") : "JSON + base64"
+            if http == .http1 { format += ", HTTP/1.1" }
+            labels[v] = (secure ? "secure aggregation" : "plain             ") + ", " + format.padding(toLength: 39, withPad: " ", startingAt: 0)
+            ratios[v].append(seconds / simRound)
+            print(String(format: "  %@: %.2f s per round (%.2f× in process), %.1f MB to clients + %.1f MB from clients per round (body bytes)",
+                         labels[v], seconds, seconds / simRound, down, up))
+            try? FileManager.default.removeItem(atPath: dir)
         }
-        let t: [RoundTraffic] = result.traffic
-        let n = Double(t.count)
-        let seconds: Double = t.reduce(0.0) { $0 + $1.seconds } / n
-        let down: Double = Double(t.reduce(0) { $0 + $1.bytesOut }) / n / 1e6
-        let up: Double = Double(t.reduce(0) { $0 + $1.bytesIn }) / n / 1e6
-        var format = frames ? (compression == .none ? "tensor frames" : "frames, \(compression.rawValue)") : "JSON + base64"
-        if http == .http1 { format += ", HTTP/1.1" }
-        print(String(format: "  %@, %@: %.2f s per round (%.2f× in process), %.1f MB to clients + %.1f MB from clients per round (body bytes)",
-                     secure ? "secure aggregation" : "plain             ", format.padding(toLength: 39, withPad: " ", startingAt: 0),
-                     seconds, seconds / simRound, down, up))
-        try? FileManager.default.removeItem(atPath: dir)
+    }
+    guard runs > 1 else { return }
+    print("  network round / in-process round, each against its own run's in-process figure: best / median of \(runs)")
+    for (label, r) in zip(labels, ratios) where !r.isEmpty {
+        let sorted = r.sorted()
+        let median = sorted.count % 2 == 1 ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
+        print(String(format: "  %@: %.2f / %.2f×  (%@)", label, sorted[0], median, r.map { String(format: "%.2f", $0) }.joined(separator: ", ")))
     }
 }

@@ -13,7 +13,7 @@ import Logging
 // routing latency (µs/query, batched and single), a simulated federation's round time and bytes,
 // MiniLM throughput, the gateway's load figures and a federation over the network, on
 // routerbench-3task when ../shared is present, else on synthetic queries of the same shape.
-// SECTION: gemm, federation, network, minilm, gateway, gateway-keys, engines (with --federation DIR, alone), sparse (alone:
+// SECTION: gemm, federation, network ([--runs N] [--rounds R]: N interleaved runs of R rounds, best and median ratios), minilm, gateway, gateway-keys, engines (with --federation DIR, alone), sparse (alone:
 // first-layer products on sparse inputs, SparseRows against GEMM), mlp-train
 // ([--rows N] [--epochs E], alone: the training loop on synthetic data, as scripts/bench-compare.py runs it), minilm-speed
 // ([--tokens N] [--queries Q], alone: the MiniLM forward pass on token ids, as scripts/bench-compare.py runs it) (data,
@@ -191,7 +191,7 @@ if enabled("federation"), let full = try? DatasetLoader.load(path: dataPath, for
 }
 
 if enabled("network"), let full = try? DatasetLoader.load(path: dataPath, format: nil, options: LoadOptions()).table {
-    try await networkBench(table: full)
+    try await networkBench(table: full, runs: value("--runs", 1), rounds: value("--rounds", 5))
 }
 
 func asyncSeconds(_ body: () async throws -> Void) async rethrows -> Double {
