@@ -51,4 +51,30 @@ public enum PackedFloats {
         }
         return try c.decode([Float].self, forKey: key)
     }
+
+    /// Writes a list of float arrays under `key`: blobs of the frame being written, else base64 strings when
+    /// the encoder packs floats, else arrays of JSON numbers.
+    public static func encode<K: CodingKey>(arrays: [[Float]], forKey key: K, in c: inout KeyedEncodingContainer<K>, encoder: any Encoder) throws {
+        if try TensorFrames.encode(arrays: arrays, forKey: key, in: &c, encoder: encoder, littleEndian: bytes) {
+            return
+        } else if encoder.userInfo[.packedFloats] as? Bool == true {
+            try c.encode(arrays.map(pack), forKey: key)
+        } else {
+            try c.encode(arrays, forKey: key)
+        }
+    }
+
+    /// Reads what `encode(arrays:forKey:in:encoder:)` wrote, in any of its three forms.
+    public static func decode<K: CodingKey>(arraysForKey key: K, in c: KeyedDecodingContainer<K>, decoder: any Decoder) throws -> [[Float]] {
+        if let arrays = try TensorFrames.decode(arraysForKey: key, in: c, decoder: decoder, width: 4, what: "float32 values", float) { return arrays }
+        if let packed = try? c.decode([String].self, forKey: key) {
+            return try packed.map {
+                guard let values = unpack($0) else {
+                    throw DecodingError.dataCorruptedError(forKey: key, in: c, debugDescription: "not base64 of float32 values")
+                }
+                return values
+            }
+        }
+        return try c.decode([[Float]].self, forKey: key)
+    }
 }

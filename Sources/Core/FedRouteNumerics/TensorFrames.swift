@@ -158,6 +158,32 @@ public enum TensorFrames {
         return values
     }
 
+    /// Encodes each of `arrays` as a blob of the frame being written, and under `key` the list of their
+    /// references; false when no frame is being written (the caller then uses its JSON form).
+    public static func encode<T: BitwiseCopyable & Sendable, K: CodingKey>(
+        arrays: [[T]], forKey key: K, in c: inout KeyedEncodingContainer<K>, encoder: any Encoder, littleEndian: (T) -> [UInt8]
+    ) throws -> Bool {
+        guard let writer = encoder.userInfo[.tensorBlobs] as? Writer else { return false }
+        try c.encode(try arrays.map { BlobReference(blob: try writer.append($0, littleEndian: littleEndian)) }, forKey: key)
+        return true
+    }
+
+    /// The blobs a list of references under `key` names, each as values of `width` bytes, when a frame is being
+    /// read and `key` holds such a list; nil otherwise. A reference to a missing array, or to one that is not
+    /// whole values, is an error naming `what`.
+    public static func decode<T: BitwiseCopyable, K: CodingKey>(
+        arraysForKey key: K, in c: KeyedDecodingContainer<K>, decoder: any Decoder, width: Int, what: String,
+        _ make: (UnsafeRawBufferPointer, Int) -> T
+    ) throws -> [[T]]? {
+        guard let reader = decoder.userInfo[.tensorBlobs] as? Reader, let references = try? c.decode([BlobReference].self, forKey: key) else { return nil }
+        return try references.map { reference in
+            guard let values = reader.values(reference.blob, width: width, make) else {
+                throw DecodingError.dataCorruptedError(forKey: key, in: c, debugDescription: "array \(reference.blob) is not in the frame as \(what)")
+            }
+            return values
+        }
+    }
+
     /// What the JSON holds in place of an array.
     public struct BlobReference: Codable, Sendable {
         public var blob: Int

@@ -5,7 +5,7 @@ import FedRouteRouters
 import Foundation
 import Logging
 
-/// A coordinator checkpoint (`state.json`) as a resumed job reads it: the store's decoding, the
+/// A coordinator checkpoint (`state.frames`, or an older `state.json`) as a resumed job reads it: the store's decoding, the
 /// state's own validation, the encoder it records, and the checks that its MLP state can resume
 /// the network the job configuration describes.
 enum CheckpointFuzzTarget {
@@ -23,7 +23,7 @@ enum CheckpointFuzzTarget {
     static let encoder = HashedTFIDFEncoder.Configuration(dimension: 16, wordNGrams: 1...1, charNGrams: nil)
 
     static func run(_ input: Data) {
-        guard let state = try? FederationCoding.decoder().decode(FederationJobState.self, from: input),
+        guard let state = try? CheckpointStore.decode(input),
               (try? state.validate()) != nil, let setup = state.setup else { return }
         _ = try? setup.encoder.makeEncoder(minilmDirectory: "/nonexistent/minilm")
         // The network the job would build: its size comes from the checkpoint's encoder and models,
@@ -58,9 +58,10 @@ enum CheckpointFuzzTarget {
         afterRound.roundTraffic = Array(final.roundTraffic.prefix(1))
         afterRound.mlp?.completedRounds = 1
         afterRound.mlp?.reports = Array(final.mlp?.reports.prefix(1) ?? [])
+        // Each as a frame (what is written now) and as JSON (what older versions wrote).
         let encoder = FederationCoding.encoder()
-        return try [("setup.json", afterSetup), ("round-1.json", afterRound), ("final.json", final)].map {
-            FuzzSeed(name: $0.0, data: try encoder.encode($0.1))
+        return try [("setup", afterSetup), ("round-1", afterRound), ("final", final)].flatMap {
+            [FuzzSeed(name: $0.0 + ".frames", data: try CheckpointStore.encode($0.1)), FuzzSeed(name: $0.0 + ".json", data: try encoder.encode($0.1))]
         }
     }
 }

@@ -22,7 +22,7 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
     case chatRequest = "chat-request"
     /// The gateway's server-sent-event splitting and usage reading, in chunks the input chooses.
     case sse
-    /// A coordinator checkpoint (`state.json`): decoding, validation and the resume checks.
+    /// A coordinator checkpoint (`state.frames`, or an older `state.json`): decoding, validation and the resume checks.
     case checkpoint
     /// What a Flower node pulls from a SuperLink: objects, records and `.npy` arrays.
     case flowerMessage = "flower-message"

@@ -25,34 +25,21 @@ public struct FederatedOptimizerState: Sendable, Codable {
 
     enum CodingKeys: String, CodingKey { case optimizer, m, v }
 
-    /// Moments as base64 float32 per tensor when the encoder packs floats (the checkpoint does: as JSON
-    /// numbers, 2 × 0.8 M values took a quarter of a network round to write); plain number arrays are read too.
+    /// Moments as raw float32 blobs when a tensor frame is written (the checkpoint is one), as base64
+    /// float32 per tensor when the encoder packs floats (as JSON numbers, 2 × 0.8 M values took a quarter
+    /// of a network round to write); all three forms are read, plain number arrays too.
     public func encode(to encoder: any Encoder) throws {
         var c = encoder.container(keyedBy: CodingKeys.self)
         try c.encode(optimizer, forKey: .optimizer)
-        if encoder.userInfo[.packedFloats] as? Bool == true {
-            try c.encode(m.map(PackedFloats.pack), forKey: .m)
-            try c.encode(v.map(PackedFloats.pack), forKey: .v)
-        } else {
-            try c.encode(m, forKey: .m)
-            try c.encode(v, forKey: .v)
-        }
+        try PackedFloats.encode(arrays: m, forKey: .m, in: &c, encoder: encoder)
+        try PackedFloats.encode(arrays: v, forKey: .v, in: &c, encoder: encoder)
     }
 
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         optimizer = try c.decode(FederatedOptimizer.self, forKey: .optimizer)
-        func moments(_ key: CodingKeys) throws -> [[Float]] {
-            guard let packed = try? c.decode([String].self, forKey: key) else { return try c.decode([[Float]].self, forKey: key) }
-            return try packed.map {
-                guard let values = PackedFloats.unpack($0) else {
-                    throw DecodingError.dataCorruptedError(forKey: key, in: c, debugDescription: "not base64 of float32 values")
-                }
-                return values
-            }
-        }
-        m = try moments(.m)
-        v = try moments(.v)
+        m = try PackedFloats.decode(arraysForKey: .m, in: c, decoder: decoder)
+        v = try PackedFloats.decode(arraysForKey: .v, in: c, decoder: decoder)
     }
 
     /// Whether the moment buffers fit parameters of these sizes and are finite (a checkpoint read

@@ -22,7 +22,7 @@ public struct FederationJobConfiguration: Sendable, Codable, Equatable {
     /// After a restart every client's session is gone: the first training step of the resumed job
     /// waits this long for all of them to re-join before settling for `minimumOnline` (nil: 10 s).
     public var rejoinGraceSeconds: Double?
-    /// Checkpoints (state.json) go here; a restarted job resumes from them.
+    /// Checkpoints (state.frames; an older state.json is read) go here; a restarted job resumes from them.
     public var stateDirectory: String
     /// Router files and summary.json go here.
     public var outputDirectory: String
