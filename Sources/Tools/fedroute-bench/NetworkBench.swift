@@ -63,6 +63,7 @@ func networkBench(table: EvaluationTable, runs: Int = 1, rounds: Int = 5) async 
             ratios[v].append(seconds / simRound)
             print(String(format: "  %@: %.2f s per round (%.2f× in process), %.1f MB to clients + %.1f MB from clients per round (body bytes)",
                          labels[v], seconds, seconds / simRound, down, up))
+            if run == 1, !secure, frames, http == .http1 { try checkpointRow(directory: dir + "/state") }
             try? FileManager.default.removeItem(atPath: dir)
         }
     }
@@ -73,4 +74,31 @@ func networkBench(table: EvaluationTable, runs: Int = 1, rounds: Int = 5) async 
         let median = sorted.count % 2 == 1 ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
         print(String(format: "  %@: %.2f / %.2f×  (%@)", label, sorted[0], median, r.map { String(format: "%.2f", $0) }.joined(separator: ", ")))
     }
+}
+
+/// What writing the job's checkpoint after every round costs: the state the loopback job left, saved as a
+/// tensor frame and as the JSON with base64 arrays that older versions wrote, alternately, best and median of 7.
+func checkpointRow(directory: String) throws {
+    let store = try CheckpointStore(directory: directory)
+    guard let state = try store.load() else { return }
+    let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("fedroute-bench-checkpoint-\(UUID().uuidString)")
+    defer { try? FileManager.default.removeItem(at: scratch) }
+    let json = FederationCoding.encoder()
+    var frameTimes: [Double] = [], jsonTimes: [Double] = []
+    var frameBytes = 0, jsonBytes = 0
+    for _ in 0..<7 {
+        frameTimes.append(try seconds {
+            let data = try CheckpointStore.encode(state)
+            frameBytes = data.count
+            try data.write(to: scratch, options: .atomic)
+        })
+        jsonTimes.append(try seconds {
+            let data = try json.encode(state)
+            jsonBytes = data.count
+            try data.write(to: scratch, options: .atomic)
+        })
+    }
+    func median(_ t: [Double]) -> Double { t.sorted()[t.count / 2] }
+    print(String(format: "  checkpoint after each round (encode + write): tensor frame %.1f MB, %.0f / %.0f ms; JSON + base64 (before) %.1f MB, %.0f / %.0f ms (best / median of 7)",
+                 Double(frameBytes) / 1e6, frameTimes.min()! * 1e3, median(frameTimes) * 1e3, Double(jsonBytes) / 1e6, jsonTimes.min()! * 1e3, median(jsonTimes) * 1e3))
 }

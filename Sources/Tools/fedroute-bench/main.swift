@@ -38,6 +38,8 @@ let only = onlyIndex.flatMap { $0 + 1 < arguments.count ? arguments[$0 + 1] : ni
 let dataPath = arguments.enumerated().first { !$0.element.hasPrefix("-") && ($0.offset == 0 || !arguments[$0.offset - 1].hasPrefix("--")) }?.element
     ?? "../shared/data/routerbench-3task"
 func enabled(_ section: String) -> Bool { only == nil || only == section }
+// glibc's allocator as the training commands set it (`AllocatorTuning`); the gateway sections keep its defaults, as `fedroute gateway` does.
+let allocatorTuned = only == "gateway" || only == "gateway-keys" ? false : AllocatorTuning.applyForTraining(environment: ProcessInfo.processInfo.environment)
 // `--only engines --federation DIR`: the in-process row of scripts/flower-bench.sh.
 if only == "engines" {
     guard let i = arguments.firstIndex(of: "--federation"), i + 1 < arguments.count else {
@@ -69,7 +71,7 @@ if only == "minilm-speed" {
     exit(0)
 }
 
-print("fedroute-bench  (GEMM backend: \(GEMM.backendDescription), \(ProcessInfo.processInfo.activeProcessorCount) cores)")
+print("fedroute-bench  (GEMM backend: \(GEMM.backendDescription), \(ProcessInfo.processInfo.activeProcessorCount) cores, allocator: \(allocatorTuned ? "tuned for training" : "glibc defaults"))")
 
 // GEMM.
 if enabled("gemm") { print("\nGEMM (C = A·B, float32; portable kernel: \(GEMM.portableInstructionSet), \(GEMM.portableThreads) threads)") }

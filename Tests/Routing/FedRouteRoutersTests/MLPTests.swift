@@ -15,6 +15,27 @@ import Testing
         return (net, x, t)
     }
 
+    /// Inputs longer than a prediction block go through in blocks (issue 19: a 25,000-row test set's
+    /// activations were mapped and faulted in afresh on every call). Each row gets its own outputs, equal to
+    /// one pass's up to float rounding: the GEMM's row split over threads moves with the rows in a call, and
+    /// OpenBLAS rounds rows at a split's edges differently (measured: 1.8 × 10⁻⁷ at most). A 1,000-client
+    /// simulation's reports are byte-identical with and without the blocks.
+    @Test func predictionInBlocksGivesEachRowItsOutputsToRounding() {
+        let arch = MLPArchitecture(inputDimension: 1024, hiddenDimension: 512, trunkLayers: 2, modelCount: 11, dropout: 0)
+        let net = MLPNetwork(architecture: arch, seed: 3)
+        var rng = SeededRandom(seed: 8)
+        let rows = 2 * MLPNetwork.predictionBlockRows + 37
+        let x = Matrix(rows: rows, cols: 1024, data: (0..<(rows * 1024)).map { _ in rng.nextFloat() < 0.1 ? rng.nextFloat() : 0 })
+        let (score, cost) = net.predict(x)
+        let whole = net.predictBlock(x)
+        #expect(score.rows == rows && score.cols == 11 && cost.rows == rows && cost.cols == 11)
+        func largestGap(_ a: Matrix, _ b: Matrix) -> Float { zip(a.data, b.data).reduce(0) { max($0, abs($1.0 - $1.1) / max(1, abs($1.1))) } }
+        #expect(largestGap(score, whole.score) <= 1e-6 && largestGap(cost, whole.normalizedCost) <= 1e-6)
+        // Rows in the last, short block come out as they do on their own block.
+        let tail = net.predictBlock(x.gatherRows(Array((2 * MLPNetwork.predictionBlockRows)..<rows)))
+        #expect(Array(score.data.suffix(37 * 11)) == tail.score.data && Array(cost.data.suffix(37 * 11)) == tail.normalizedCost.data)
+    }
+
     @Test func analyticGradientMatchesFiniteDifferences() {
         let (net, x, t) = setup()
         let checked = expectGradientsMatchFiniteDifferences(net, x, t, stride: { $0 / 7 }, absolute: 2e-3, relative: 0.03).checked

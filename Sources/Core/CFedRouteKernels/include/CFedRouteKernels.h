@@ -47,4 +47,8 @@ int fr_short_attention_head(const float *q, const float *k, const float *v, ptrd
 int fr_short_attention_head_isa(int isa, const float *q, const float *k, const float *v, ptrdiff_t stride, ptrdiff_t len,
                                 ptrdiff_t d, float scale, float *out, ptrdiff_t outStride);
 
+/// glibc's mallopt: M_MMAP_THRESHOLD, M_TRIM_THRESHOLD and M_TOP_PAD in bytes. Returns 1 when glibc accepted all
+/// three, 0 when it refused one or the C library is not glibc.
+int fr_malloc_tune(int mmap_threshold, int trim_threshold, int top_pad);
+
 #endif

@@ -2,6 +2,7 @@ import ArgumentParser
 import FedRouteData
 import FedRouteFederation
 import FedRouteFederationHTTP
+import FedRouteNumerics
 import Foundation
 import Logging
 
@@ -32,6 +33,7 @@ struct ClientCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
+        AllocatorTuning.applyForTraining(environment: ProcessInfo.processInfo.environment)
         let identity = try ClientIdentity(contentsOf: key)
         let (table, heldOut, testTable) = try local.load()
         LoggingSystem.bootstrapStandardError(level: logLevel)

@@ -1,6 +1,7 @@
 import ArgumentParser
 import FedRouteFederation
 import FedRouteFederationHTTP
+import FedRouteNumerics
 import FedRouteRouters
 import Foundation
 import Logging
@@ -18,6 +19,7 @@ struct CoordinatorCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Log level.") var logLevel: Logger.Level = .info
 
     func run() async throws {
+        AllocatorTuning.applyForTraining(environment: ProcessInfo.processInfo.environment)
         var c = try CoordinatorConfiguration.load(path: config)
         if let port { c.port = port }
         LoggingSystem.bootstrapStandardError(level: logLevel)

@@ -1,5 +1,6 @@
 import ArgumentParser
 import FedRouteEvaluation
+import FedRouteNumerics
 import FedRouteRouters
 import Foundation
 
@@ -15,6 +16,7 @@ struct DemoCommand: ParsableCommand {
     @OptionGroup var sweep: SweepOptions
 
     func run() throws {
+        AllocatorTuning.applyForTraining(environment: ProcessInfo.processInfo.environment)
         try OutputPath.checkWritable(directory: out)
         let (train, test) = try dataOptions.loadTrainTest()
         let featurized = try Training.featurize(train, encoderOptions: encoderOptions)

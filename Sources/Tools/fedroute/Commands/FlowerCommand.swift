@@ -4,6 +4,7 @@ import FedRouteData
 import FedRouteFederation
 import FedRouteFederationHTTP
 import FedRouteFlower
+import FedRouteNumerics
 import Foundation
 import Logging
 
@@ -39,6 +40,7 @@ struct FlowerNodeCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
+        AllocatorTuning.applyForTraining(environment: ProcessInfo.processInfo.environment)
         let (table, heldOut, testTable) = try local.load()
         let clientID = id ?? ((local.data as NSString).lastPathComponent as NSString).deletingPathExtension
         LoggingSystem.bootstrapStandardError(level: logLevel)

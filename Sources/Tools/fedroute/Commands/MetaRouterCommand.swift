@@ -50,6 +50,7 @@ struct MetaRouterCommand: ParsableCommand {
     }
 
     func run() throws {
+        AllocatorTuning.applyForTraining(environment: ProcessInfo.processInfo.environment)
         try OutputPath.checkWritable(directory: out)
         let table = try DataOptions.load(path: data, format: format, skipInvalid: false).table
         var judgeModel = JudgedPair.JudgeModel()

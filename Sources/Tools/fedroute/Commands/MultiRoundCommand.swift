@@ -46,6 +46,7 @@ struct MultiRoundCommand: ParsableCommand {
     }
 
     func run() throws {
+        AllocatorTuning.applyForTraining(environment: ProcessInfo.processInfo.environment)
         try OutputPath.checkWritable(directory: out)
         var report = LoadReport()
         let loaded = try RouterBenchLoader.loadWithResponses(path: data, options: LoadOptions(), report: &report)

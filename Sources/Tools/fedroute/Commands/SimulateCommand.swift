@@ -140,6 +140,7 @@ struct SimulateCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
+        AllocatorTuning.applyForTraining(environment: ProcessInfo.processInfo.environment)
         try OutputPath.checkWritable(directory: out)
         if let exportFederation { try OutputPath.checkWritable(directory: exportFederation, option: "--export-federation \(exportFederation)") }
         let table = try DataOptions.load(path: data, format: format, skipInvalid: skipInvalid).table

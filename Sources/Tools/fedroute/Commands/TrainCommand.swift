@@ -1,5 +1,7 @@
 import ArgumentParser
+import FedRouteNumerics
 import FedRouteRouters
+import Foundation
 
 struct TrainCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "train", abstract: "Train a router on the training split and save it.")
@@ -11,6 +13,7 @@ struct TrainCommand: ParsableCommand {
     @OptionGroup var routerOptions: RouterOptions
 
     func run() throws {
+        AllocatorTuning.applyForTraining(environment: ProcessInfo.processInfo.environment)
         try OutputPath.checkWritable(file: out)
         let (train, _) = try dataOptions.loadTrainTest()
         let featurized = try Training.featurize(train, encoderOptions: encoderOptions)
