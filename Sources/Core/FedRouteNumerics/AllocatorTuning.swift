@@ -9,7 +9,7 @@ import CFedRouteKernels
 /// 4 kB page: a 1,000-client simulation took 2.7 M page faults and 10 s of system time of its 74 s.
 /// These settings keep freed blocks up to 32 MB in the heap for reuse, trim only past 256 MB free, and
 /// grow a heap by 64 MB at a time. The cost is memory that stays mapped after a peak (that run's maximum
-/// RSS went from 0.46 to 0.54–0.59 GB), so only commands that train call this, not the gateway.
+/// RSS went from 0.46 to 0.60 GB), so only commands that train call this, not the gateway.
 public enum AllocatorTuning {
     /// Blocks up to this size come from the heap (glibc's largest allowed threshold on 64-bit).
     public static let mmapThreshold: Int32 = 32 << 20

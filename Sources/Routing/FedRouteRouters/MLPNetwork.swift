@@ -190,8 +190,8 @@ public struct MLPNetwork: Sendable, Equatable {
         guard x.rows > Self.predictionBlockRows else { return predictBlock(x) }
         // Blocks of rows, so that every activation stays a few megabytes: on tens of thousands of rows
         // (a 25,000-row test set through a 512-wide network) each layer's output was tens of megabytes,
-        // which glibc maps afresh and the kernel faults in page by page on every call. A row's outputs do
-        // not depend on the rows computed with it, so the result is the same.
+        // which glibc maps afresh and the kernel faults in page by page on every call. A row's outputs equal
+        // the one-pass ones to rounding (OpenBLAS rounds a row by where a call's rows are split, ≤ 2e-7).
         var score = Matrix(rows: 0, cols: 0), cost = Matrix(rows: 0, cols: 0)
         var start = 0
         while start < x.rows {
