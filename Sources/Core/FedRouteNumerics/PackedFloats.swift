@@ -45,10 +45,7 @@ public enum PackedFloats {
 
     static func decode<K: CodingKey>(forKey key: K, in c: KeyedDecodingContainer<K>, decoder: any Decoder) throws -> [Float] {
         if let values = try TensorFrames.decode(forKey: key, in: c, decoder: decoder, width: 4, what: "float32 values", float) { return values }
-        if let s = try? c.decode(String.self, forKey: key) {
-            guard let v = unpack(s) else { throw DecodingError.dataCorruptedError(forKey: key, in: c, debugDescription: "not base64 of float32 values") }
-            return v
-        }
+        if let s = try? c.decode(String.self, forKey: key) { return try unpack(s, forKey: key, in: c) }
         return try c.decode([Float].self, forKey: key)
     }
 
@@ -67,14 +64,15 @@ public enum PackedFloats {
     /// Reads what `encode(arrays:forKey:in:encoder:)` wrote, in any of its three forms.
     public static func decode<K: CodingKey>(arraysForKey key: K, in c: KeyedDecodingContainer<K>, decoder: any Decoder) throws -> [[Float]] {
         if let arrays = try TensorFrames.decode(arraysForKey: key, in: c, decoder: decoder, width: 4, what: "float32 values", float) { return arrays }
-        if let packed = try? c.decode([String].self, forKey: key) {
-            return try packed.map {
-                guard let values = unpack($0) else {
-                    throw DecodingError.dataCorruptedError(forKey: key, in: c, debugDescription: "not base64 of float32 values")
-                }
-                return values
-            }
-        }
+        if let packed = try? c.decode([String].self, forKey: key) { return try packed.map { try unpack($0, forKey: key, in: c) } }
         return try c.decode([[Float]].self, forKey: key)
+    }
+
+    /// `unpack`, with a string that is not base64 of float32 values an error at `key`.
+    static func unpack<K: CodingKey>(_ string: String, forKey key: K, in c: KeyedDecodingContainer<K>) throws -> [Float] {
+        guard let values = unpack(string) else {
+            throw DecodingError.dataCorruptedError(forKey: key, in: c, debugDescription: "not base64 of float32 values")
+        }
+        return values
     }
 }

@@ -132,6 +132,16 @@ public enum TensorFrames {
                 }
             }
         }
+
+        /// The array `reference` names, read as in `values`; a missing array, or one that is not whole values,
+        /// is an error at `key` naming `what`.
+        func values<T: BitwiseCopyable, K: CodingKey>(of reference: BlobReference, forKey key: K, in c: KeyedDecodingContainer<K>, width: Int,
+                                                      what: String, _ make: (UnsafeRawBufferPointer, Int) -> T) throws -> [T] {
+            guard let values = values(reference.blob, width: width, make) else {
+                throw DecodingError.dataCorruptedError(forKey: key, in: c, debugDescription: "array \(reference.blob) is not in the frame as \(what)")
+            }
+            return values
+        }
     }
 
     /// Encodes `values` under `key` as a blob of the frame being written; false when no frame is being
@@ -152,10 +162,7 @@ public enum TensorFrames {
         _ make: (UnsafeRawBufferPointer, Int) -> T
     ) throws -> [T]? {
         guard let reader = decoder.userInfo[.tensorBlobs] as? Reader, let reference = try? c.decode(BlobReference.self, forKey: key) else { return nil }
-        guard let values = reader.values(reference.blob, width: width, make) else {
-            throw DecodingError.dataCorruptedError(forKey: key, in: c, debugDescription: "array \(reference.blob) is not in the frame as \(what)")
-        }
-        return values
+        return try reader.values(of: reference, forKey: key, in: c, width: width, what: what, make)
     }
 
     /// Encodes each of `arrays` as a blob of the frame being written, and under `key` the list of their
@@ -176,12 +183,7 @@ public enum TensorFrames {
         _ make: (UnsafeRawBufferPointer, Int) -> T
     ) throws -> [[T]]? {
         guard let reader = decoder.userInfo[.tensorBlobs] as? Reader, let references = try? c.decode([BlobReference].self, forKey: key) else { return nil }
-        return try references.map { reference in
-            guard let values = reader.values(reference.blob, width: width, make) else {
-                throw DecodingError.dataCorruptedError(forKey: key, in: c, debugDescription: "array \(reference.blob) is not in the frame as \(what)")
-            }
-            return values
-        }
+        return try references.map { try reader.values(of: $0, forKey: key, in: c, width: width, what: what, make) }
     }
 
     /// What the JSON holds in place of an array.

@@ -192,19 +192,13 @@ public struct MLPNetwork: Sendable, Equatable {
         // (a 25,000-row test set through a 512-wide network) each layer's output was tens of megabytes,
         // which glibc maps afresh and the kernel faults in page by page on every call. A row's outputs equal
         // the one-pass ones to rounding (OpenBLAS rounds a row by where a call's rows are split, ≤ 2e-7).
-        var score = Matrix(rows: 0, cols: 0), cost = Matrix(rows: 0, cols: 0)
-        var start = 0
-        while start < x.rows {
+        let m = architecture.modelCount
+        var score = Matrix(rows: x.rows, cols: m), cost = Matrix(rows: x.rows, cols: m)
+        for start in stride(from: 0, to: x.rows, by: Self.predictionBlockRows) {
             let end = min(x.rows, start + Self.predictionBlockRows)
-            let block = x.data.withUnsafeBufferPointer { Matrix(rows: end - start, cols: x.cols, data: Array($0[(start * x.cols)..<(end * x.cols)])) }
-            let (s, c) = predictBlock(block)
-            if start == 0 {
-                score = Matrix(rows: x.rows, cols: s.cols)
-                cost = Matrix(rows: x.rows, cols: c.cols)
-            }
-            score.data.replaceSubrange((start * s.cols)..<(end * s.cols), with: s.data)
-            cost.data.replaceSubrange((start * c.cols)..<(end * c.cols), with: c.data)
-            start = end
+            let (s, c) = predictBlock(Matrix(rows: end - start, cols: x.cols, data: Array(x.data[(start * x.cols)..<(end * x.cols)])))
+            score.data.replaceSubrange((start * m)..<(end * m), with: s.data)
+            cost.data.replaceSubrange((start * m)..<(end * m), with: c.data)
         }
         return (score, cost)
     }

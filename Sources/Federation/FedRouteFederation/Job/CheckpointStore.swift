@@ -9,8 +9,6 @@ import Foundation
 /// round. Checkpoints written before frames (`state.json`) are still read, and the first save removes
 /// them.
 public struct CheckpointStore: Sendable {
-    /// The folder the checkpoint lives in.
-    public let directory: String
     /// Where checkpoints are written.
     public let framesPath: String
     /// Where checkpoints were written before tensor frames.
@@ -18,7 +16,6 @@ public struct CheckpointStore: Sendable {
 
     public init(directory: String) throws {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        self.directory = directory
         framesPath = (directory as NSString).appendingPathComponent("state.frames")
         legacyPath = (directory as NSString).appendingPathComponent("state.json")
     }
