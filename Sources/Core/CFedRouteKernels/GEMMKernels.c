@@ -77,13 +77,12 @@ static void pack_b(int transB, const float *b, ptrdiff_t ldb, ptrdiff_t p0, ptrd
             VT b0, b1;                                                                                     \
             memcpy(&b0, pb, sizeof(VT));                                                                   \
             memcpy(&b1, pb + W, sizeof(VT));                                                               \
-            VT a;                                                                                          \
-            a = (VT){0} + pa[0]; c00 += a * b0; c01 += a * b1;                                             \
-            a = (VT){0} + pa[1]; c10 += a * b0; c11 += a * b1;                                             \
-            a = (VT){0} + pa[2]; c20 += a * b0; c21 += a * b1;                                             \
-            a = (VT){0} + pa[3]; c30 += a * b0; c31 += a * b1;                                             \
-            a = (VT){0} + pa[4]; c40 += a * b0; c41 += a * b1;                                             \
-            a = (VT){0} + pa[5]; c50 += a * b0; c51 += a * b1;                                             \
+            c00 += pa[0] * b0; c01 += pa[0] * b1;                                                          \
+            c10 += pa[1] * b0; c11 += pa[1] * b1;                                                          \
+            c20 += pa[2] * b0; c21 += pa[2] * b1;                                                          \
+            c30 += pa[3] * b0; c31 += pa[3] * b1;                                                          \
+            c40 += pa[4] * b0; c41 += pa[4] * b1;                                                          \
+            c50 += pa[5] * b0; c51 += pa[5] * b1;                                                          \
             pa += MR;                                                                                      \
             pb += 2 * W;                                                                                   \
         }                                                                                                  \
