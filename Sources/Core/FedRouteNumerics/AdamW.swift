@@ -1,3 +1,5 @@
+import CFedRouteKernels
+
 /// Hyper-parameters of decoupled-weight-decay Adam (Loshchilov & Hutter).
 public struct AdamWConfiguration: Sendable, Codable, Equatable {
     public var learningRate: Float
@@ -72,7 +74,7 @@ public struct AdamW: Sendable {
                             RowParallel.forEachRange(count: (count + 7) / 8, minimumPerPart: 8_192) { blocks in
                                 let start = blocks.lowerBound * 8, end = min(count, blocks.upperBound * 8)
                                 let (p, m, v, g, moving) = shared.value
-                                Self.fusedStep(
+                                Self.kernelStep(
                                     count: end - start, parameters: p + start, m: m + start, v: v + start, gradients: g + start,
                                     moving: moving + blocks.lowerBound,
                                     beta1: c.beta1, beta2: c.beta2, inverseBias2: inverseBias2, epsilon: c.epsilon, stepSize: stepSize, decay: decay)
@@ -85,14 +87,32 @@ public struct AdamW: Sendable {
         }
     }
 
+    /// `referenceStep` as the C kernel (`CFedRouteKernels/OptimizerKernels.c`), with 256-bit vectors where the
+    /// CPU has AVX2 (`width`: 0 for the generic 128-bit build, 1 for AVX2, nil for the widest this CPU runs):
+    /// the same operations in the same order, so the same bits as `referenceStep` at every width (tested).
+    /// `update` uses it; Swift's own `SIMD8<Float>` runs as two 128-bit halves on baseline x86-64.
+    @inline(__always)
+    public static func kernelStep(
+        count: Int, parameters p: UnsafeMutablePointer<Float>, m: UnsafeMutablePointer<Float>, v: UnsafeMutablePointer<Float>,
+        gradients g: UnsafePointer<Float>, moving: UnsafeMutablePointer<Bool>,
+        beta1: Float, beta2: Float, inverseBias2: Float, epsilon: Float, stepSize: Float, decay: Float, width: Int32? = nil
+    ) {
+        if let width {
+            fr_adamw_step_isa(width, count, p, m, v, g, moving, beta1, beta2, inverseBias2, epsilon, stepSize, decay)
+        } else {
+            fr_adamw_step(count, p, m, v, g, moving, beta1, beta2, inverseBias2, epsilon, stepSize, decay)
+        }
+    }
+
     /// One pass over a tensor, 8 lanes at a time: both moments, the decoupled decay and the step.
-    /// Element i is computed by the same expression inside a vector and in the tail.
+    /// Element i is computed by the same expression inside a vector and in the tail. The definition
+    /// of the step that `kernelStep` (which `update` runs) is tested against.
     ///
     /// A block whose moments are still zero (`moving[b]` false) and whose gradient is zero takes the
     /// decay alone, `p − decay·p`: the full step would give the same bits, since its moments stay +0
     /// and its step term is `stepSize·0/ε = 0`.
     @inline(__always)
-    static func fusedStep(
+    public static func referenceStep(
         count: Int, parameters p: UnsafeMutablePointer<Float>, m: UnsafeMutablePointer<Float>, v: UnsafeMutablePointer<Float>,
         gradients g: UnsafePointer<Float>, moving: UnsafeMutablePointer<Bool>,
         beta1: Float, beta2: Float, inverseBias2: Float, epsilon: Float, stepSize: Float, decay: Float

@@ -159,6 +159,43 @@ import Testing
         }
     }
 
+    /// The C kernel `update` runs gives the Swift reference step's bits at every vector width: every
+    /// tail length, blocks at rest and moving, ±0, NaN and ±∞ gradients, with and without decay.
+    @Test func adamWKernelIsBitIdenticalToTheSwiftStepAtEveryWidth() {
+        var rng = SeededRandom(seed: 19)
+        for count in Array(1...41) + [1_000] {
+            for decay: Float in [0, 3e-6] {
+                let p0 = (0..<count).map { _ in rng.nextFloat() * 4 - 2 }
+                let m0 = (0..<count).map { i in i % 5 == 0 ? 0 : rng.nextFloat() * 0.2 - 0.1 }
+                let v0 = (0..<count).map { i in i % 5 == 0 ? 0 : rng.nextFloat() * 0.01 }
+                var g = (0..<count).map { i -> Float in (i / 8) % 3 == 1 ? (i % 2 == 0 ? 0 : -0.0) : rng.nextFloat() * 2 - 1 }
+                if count > 20 { g[3] = .nan; g[11] = .infinity; g[12] = -.infinity }
+                let moving0 = (0..<(count + 7) / 8).map { $0 % 2 == 0 }
+                func run(_ body: (UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>, UnsafePointer<Float>,
+                                  UnsafeMutablePointer<Bool>) -> Void) -> [UInt32] {
+                    var p = p0, m = m0, v = v0, moving = moving0
+                    p.withUnsafeMutableBufferPointer { p in m.withUnsafeMutableBufferPointer { m in v.withUnsafeMutableBufferPointer { v in
+                        g.withUnsafeBufferPointer { g in moving.withUnsafeMutableBufferPointer { a in
+                            body(p.baseAddress!, m.baseAddress!, v.baseAddress!, g.baseAddress!, a.baseAddress!)
+                        } }
+                    } } }
+                    return (p + m + v).map(\.bitPattern) + moving.map { $0 ? 1 : 0 }
+                }
+                let expected = run { p, m, v, g, a in
+                    AdamW.referenceStep(count: count, parameters: p, m: m, v: v, gradients: g, moving: a, beta1: 0.9, beta2: 0.999,
+                                        inverseBias2: 1 / 0.002, epsilon: 1e-8, stepSize: 1e-3 / 0.1, decay: decay)
+                }
+                for width: Int32? in [nil, 0, 1, 2] {
+                    let got = run { p, m, v, g, a in
+                        AdamW.kernelStep(count: count, parameters: p, m: m, v: v, gradients: g, moving: a, beta1: 0.9, beta2: 0.999,
+                                         inverseBias2: 1 / 0.002, epsilon: 1e-8, stepSize: 1e-3 / 0.1, decay: decay, width: width)
+                    }
+                    #expect(got == expected, "\(count) elements, decay \(decay), width \(String(describing: width))")
+                }
+            }
+        }
+    }
+
     @Test func clipping() {
         var g: [[Float]] = [[3], [4]]
         let norm = GradientClipping.clipGlobalNorm(&g, maxNorm: 1)

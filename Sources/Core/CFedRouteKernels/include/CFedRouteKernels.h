@@ -47,6 +47,15 @@ int fr_short_attention_head(const float *q, const float *k, const float *v, ptrd
 int fr_short_attention_head_isa(int isa, const float *q, const float *k, const float *v, ptrdiff_t stride, ptrdiff_t len,
                                 ptrdiff_t d, float scale, float *out, ptrdiff_t outStride);
 
+/// One AdamW step over `count` elements, bit-identical to `AdamW.fusedStep` (8-element blocks; `moving` has
+/// one flag per block, set once a block's gradient was non-zero; a block still at rest with a zero gradient takes
+/// the decay alone): m ← β1·m + (1−β1)·g, v ← β2·v + (1−β2)·g·g, p ← (p − decay·p) − stepSize·m / (√(v·inverseBias2) + ε).
+void fr_adamw_step(ptrdiff_t count, float *p, float *m, float *v, const float *g, _Bool *moving, float beta1, float beta2,
+                   float inverseBias2, float epsilon, float stepSize, float decay);
+/// `fr_adamw_step` at a given width (0 generic, 1 or more AVX2; lowered to what the CPU runs), for tests.
+void fr_adamw_step_isa(int isa, ptrdiff_t count, float *p, float *m, float *v, const float *g, _Bool *moving, float beta1,
+                       float beta2, float inverseBias2, float epsilon, float stepSize, float decay);
+
 /// glibc's mallopt: M_MMAP_THRESHOLD, M_TRIM_THRESHOLD and M_TOP_PAD in bytes. Returns 1 when glibc accepted all
 /// three, 0 when it refused one or the C library is not glibc.
 int fr_malloc_tune(int mmap_threshold, int trim_threshold, int top_pad);
