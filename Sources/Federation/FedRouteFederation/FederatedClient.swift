@@ -150,19 +150,25 @@ public actor InProcessClient: FederatedClient {
         }
         // Under DP every client counts once (the server divides by the number sampled).
         let w = uniformWeight ? (u.sampleCount > 0 ? 1.0 : 0.0) : Double(u.sampleCount)
-        var plain: [UInt64] = []
-        plain.reserveCapacity(u.delta.reduce(2) { $0 + $1.count })
-        for t in u.delta {
-            for v in t.values {
-                let x = w * Double(v)
-                guard x.isFinite, abs(x) < FixedPoint.limit else {
-                    throw FederationError.protocolViolation(client: id, "update value \(x) in \(t.name) is outside the fixed-point range")
+        let count = u.delta.reduce(2) { $0 + $1.count }
+        let plain = try [UInt64](unsafeUninitializedCapacity: count) { out, initialized in
+            var k = 0
+            for t in u.delta {
+                try t.values.withUnsafeBufferPointer { values in
+                    for v in values {
+                        let x = w * Double(v)
+                        guard x.isFinite, abs(x) < FixedPoint.limit else {
+                            throw FederationError.protocolViolation(client: id, "update value \(x) in \(t.name) is outside the fixed-point range")
+                        }
+                        out[k] = FixedPoint.encode(x)
+                        k &+= 1
+                    }
                 }
-                plain.append(FixedPoint.encode(x))
             }
+            out[k] = FixedPoint.encode(w)
+            out[k + 1] = FixedPoint.encode(w * (u.meanLoss.isFinite ? u.meanLoss : 0))
+            initialized = count
         }
-        plain.append(FixedPoint.encode(w))
-        plain.append(FixedPoint.encode(w * (u.meanLoss.isFinite ? u.meanLoss : 0)))
         let masked = try session.mask(plain, participants: participants)
         maskedFor = maskedFor.filter { $0.key > u.round - 3 }
         maskedFor[u.round] = participants

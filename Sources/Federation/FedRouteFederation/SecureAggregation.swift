@@ -28,7 +28,17 @@ public enum FixedPoint {
     /// Largest |x| that encodes without wrapping.
     public static let limit = Double(Int64.max) / scale / 1024
 
-    public static func encode(_ x: Double) -> UInt64 { UInt64(bitPattern: Int64((x * scale).rounded())) }
+    /// round(x·2^24) (halves away from zero, as `rounded()`) in Z/2^64, for finite |x| < `limit`.
+    /// Rounds by truncating and comparing the exact remainder instead of calling libm's `round`
+    /// (baseline x86-64 has no rounding instruction; the call was a fifth of masking an update).
+    @inline(__always)
+    public static func encode(_ x: Double) -> UInt64 {
+        let y = x * scale
+        let t = Int64(y)
+        // Exact: t is y without its fraction, and |y| < 2^53.
+        let f = y - Double(t)
+        return UInt64(bitPattern: f >= 0.5 ? t &+ 1 : (f <= -0.5 ? t &- 1 : t))
+    }
     public static func decode(_ v: UInt64) -> Double { Double(Int64(bitPattern: v)) / scale }
 }
 

@@ -147,6 +147,27 @@ struct FailingClient: FederatedClient {
     }
 }
 
+@Suite struct FixedPointTests {
+    /// The encoding rounds as `rounded()` (halves away from zero) without libm: exact halves, values a
+    /// hair either side of them, negatives, ±0, integers beyond 2^52 after scaling and values at the limit.
+    @Test func encodingRoundsHalvesAwayFromZeroAsLibmDoes() {
+        let ulp = 1.0 / Double(1 << FixedPoint.fractionBits)
+        var xs: [Double] = [0, -0.0, 1, -1, FixedPoint.limit * 0.999, -FixedPoint.limit * 0.999, 3e11, -3e11, 1e-12, -1e-12]
+        for k in [0.0, 1, 2, 7, 1e6, 123_456_789] {
+            for half in [0.5, 1.5] {
+                let x = (k + half) * ulp
+                xs += [x, -x, x.nextUp, x.nextDown, -x.nextUp, -x.nextDown]
+            }
+        }
+        var rng = SeededRandom(seed: 4)
+        xs += (0..<10_000).map { _ in (rng.nextDouble() * 2 - 1) * pow(10, Double(rng.nextInt(below: 12)) - 8) }
+        for x in xs {
+            let libm = UInt64(bitPattern: Int64((x * Double(1 << FixedPoint.fractionBits)).rounded()))
+            #expect(FixedPoint.encode(x) == libm, "x = \(x)")
+        }
+    }
+}
+
 @Suite struct DPFedAvgAndResumeTests {
     @Test func dpRoundsReportAGrowingEpsilonAndSeededNoiseIsReproducible() async throws {
         let tables = try Fixture.shards(sizes: [100, 100, 100, 100])
