@@ -20,21 +20,17 @@
 
 typedef float fr_adamw_v8 __attribute__((vector_size(32)));
 typedef unsigned fr_adamw_u8 __attribute__((vector_size(32)));
+#define FR_ADAMW_SPLAT(x) ((fr_adamw_v8){(x), (x), (x), (x), (x), (x), (x), (x)})
 
 #define DEFINE_ADAMW(SUFFIX, ATTR)                                                                             \
-    ATTR static inline fr_adamw_v8 adamw_splat_##SUFFIX(float x) {                                             \
-        fr_adamw_v8 r;                                                                                         \
-        for (int i = 0; i < 8; i++) r[i] = x;                                                                  \
-        return r;                                                                                              \
-    }                                                                                                          \
     ATTR static void adamw_step_##SUFFIX(ptrdiff_t count, float *p, float *m, float *v, const float *g,        \
                                          _Bool *moving, float beta1, float beta2, float inverseBias2,          \
                                          float epsilon, float stepSize, float decay) {                         \
         const float oneMinusBeta1 = 1 - beta1, oneMinusBeta2 = 1 - beta2;                                      \
-        const fr_adamw_v8 b1 = adamw_splat_##SUFFIX(beta1), b2 = adamw_splat_##SUFFIX(beta2);                   \
-        const fr_adamw_v8 c1 = adamw_splat_##SUFFIX(oneMinusBeta1), c2 = adamw_splat_##SUFFIX(oneMinusBeta2);   \
-        const fr_adamw_v8 ib2 = adamw_splat_##SUFFIX(inverseBias2), eps = adamw_splat_##SUFFIX(epsilon);        \
-        const fr_adamw_v8 step = adamw_splat_##SUFFIX(stepSize), dec = adamw_splat_##SUFFIX(decay);             \
+        const fr_adamw_v8 b1 = FR_ADAMW_SPLAT(beta1), b2 = FR_ADAMW_SPLAT(beta2);                              \
+        const fr_adamw_v8 c1 = FR_ADAMW_SPLAT(oneMinusBeta1), c2 = FR_ADAMW_SPLAT(oneMinusBeta2);              \
+        const fr_adamw_v8 ib2 = FR_ADAMW_SPLAT(inverseBias2), eps = FR_ADAMW_SPLAT(epsilon);                   \
+        const fr_adamw_v8 step = FR_ADAMW_SPLAT(stepSize), dec = FR_ADAMW_SPLAT(decay);                        \
         ptrdiff_t i = 0;                                                                                       \
         for (; i + 8 <= count; i += 8) {                                                                       \
             fr_adamw_v8 g0, p0, m0, v0;                                                                        \
