@@ -1,4 +1,4 @@
-// AdamW's fused step (`FedRouteNumerics.AdamW.fusedStep`) at the CPU's widest useful vector width.
+// AdamW's fused step (`FedRouteNumerics.AdamW.referenceStep`) at the CPU's widest useful vector width.
 //
 // The Swift step runs as two 128-bit halves per 8-lane vector (Swift builds for baseline x86-64), and its
 // square root and division are what bound it: on MLP training AdamW was the largest item after the GEMM.

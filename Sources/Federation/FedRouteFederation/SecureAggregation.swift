@@ -30,7 +30,7 @@ public enum FixedPoint {
 
     /// round(x·2^24) (halves away from zero, as `rounded()`) in Z/2^64, for finite |x| < `limit`.
     /// Rounds by truncating and comparing the exact remainder instead of calling libm's `round`
-    /// (baseline x86-64 has no rounding instruction; the call was a fifth of masking an update).
+    /// (baseline x86-64 has no rounding instruction; the call was a quarter of masking an update).
     @inline(__always)
     public static func encode(_ x: Double) -> UInt64 {
         let y = x * scale

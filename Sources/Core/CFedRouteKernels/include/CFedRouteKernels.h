@@ -47,7 +47,7 @@ int fr_short_attention_head(const float *q, const float *k, const float *v, ptrd
 int fr_short_attention_head_isa(int isa, const float *q, const float *k, const float *v, ptrdiff_t stride, ptrdiff_t len,
                                 ptrdiff_t d, float scale, float *out, ptrdiff_t outStride);
 
-/// One AdamW step over `count` elements, bit-identical to `AdamW.fusedStep` (8-element blocks; `moving` has
+/// One AdamW step over `count` elements, bit-identical to `AdamW.referenceStep` (8-element blocks; `moving` has
 /// one flag per block, set once a block's gradient was non-zero; a block still at rest with a zero gradient takes
 /// the decay alone): m ← β1·m + (1−β1)·g, v ← β2·v + (1−β2)·g·g, p ← (p − decay·p) − stepSize·m / (√(v·inverseBias2) + ε).
 void fr_adamw_step(ptrdiff_t count, float *p, float *m, float *v, const float *g, _Bool *moving, float beta1, float beta2,
