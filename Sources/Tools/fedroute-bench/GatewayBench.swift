@@ -145,10 +145,6 @@ enum GatewayBench {
                             if round > 0 { p50[i].append(run.percentile(0.5)); p99[i].append(run.percentile(0.99)) }
                         }
                     }
-                    func median(_ v: [Double]) -> Double {
-                        let s = v.sorted()
-                        return s.count % 2 == 1 ? s[s.count / 2] : (s[s.count / 2 - 1] + s[s.count / 2]) / 2
-                    }
                     /// Per round, this configuration minus auth off (measured in the same round): median and range, ms.
                     func paired(_ x: [Double], _ off: [Double]) -> String {
                         let d = zip(x, off).map { ($0 - $1) * 1e3 }

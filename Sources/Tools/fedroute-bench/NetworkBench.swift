@@ -70,9 +70,7 @@ func networkBench(table: EvaluationTable, runs: Int = 1, rounds: Int = 5) async 
     guard runs > 1 else { return }
     print("  network round / in-process round, each against its own run's in-process figure: best / median of \(runs)")
     for (label, r) in zip(labels, ratios) where !r.isEmpty {
-        let sorted = r.sorted()
-        let median = sorted.count % 2 == 1 ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
-        print(String(format: "  %@: %.2f / %.2f×  (%@)", label, sorted[0], median, r.map { String(format: "%.2f", $0) }.joined(separator: ", ")))
+        print(String(format: "  %@: %.2f / %.2f×  (%@)", label, r.min()!, median(r), r.map { String(format: "%.2f", $0) }.joined(separator: ", ")))
     }
 }
 
@@ -98,7 +96,6 @@ func checkpointRow(directory: String) throws {
             try data.write(to: scratch, options: .atomic)
         })
     }
-    func median(_ t: [Double]) -> Double { t.sorted()[t.count / 2] }
     print(String(format: "  checkpoint after each round (encode + write): tensor frame %.1f MB, %.0f / %.0f ms; JSON + base64 (before) %.1f MB, %.0f / %.0f ms (best / median of 7)",
                  Double(frameBytes) / 1e6, frameTimes.min()! * 1e3, median(frameTimes) * 1e3, Double(jsonBytes) / 1e6, jsonTimes.min()! * 1e3, median(jsonTimes) * 1e3))
 }

@@ -25,6 +25,12 @@ func seconds(_ body: () throws -> Void) rethrows -> Double {
     return Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
 }
 
+/// The middle value (the mean of the two middle ones for an even count); `values` must not be empty.
+func median(_ values: [Double]) -> Double {
+    let s = values.sorted()
+    return s.count % 2 == 1 ? s[s.count / 2] : (s[s.count / 2 - 1] + s[s.count / 2]) / 2
+}
+
 func best(of runs: Int, _ body: () throws -> Void) rethrows -> Double {
     var t = Double.infinity
     for _ in 0..<runs { t = min(t, try seconds(body)) }
