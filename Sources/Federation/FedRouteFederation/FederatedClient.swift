@@ -21,10 +21,14 @@ public struct ClientPolicy: Sendable, Codable, Equatable {
     /// Seed of the client's differential-privacy noise. Nil (the default, and the only private
     /// choice) draws it from the system's secure generator; a seed makes simulations reproducible.
     public var noiseSeed: UInt64?
+    /// The secure-aggregation mask generators this client declares with its keys. Nil (the default):
+    /// `MaskGenerator.preferredHere`. A pair uses AES-256-CTR only when both declared it.
+    public var maskGenerators: [MaskGenerator]?
 
-    public init(minimumGroupSize: Int = 3, noiseSeed: UInt64? = nil) {
+    public init(minimumGroupSize: Int = 3, noiseSeed: UInt64? = nil, maskGenerators: [MaskGenerator]? = nil) {
         self.minimumGroupSize = minimumGroupSize
         self.noiseSeed = noiseSeed
+        self.maskGenerators = maskGenerators
     }
 }
 
@@ -121,7 +125,7 @@ public actor InProcessClient: FederatedClient {
             let session = SecureAggregationSession(round: round, clientID: id)
             secureSessions = secureSessions.filter { $0.key > round - 3 }
             secureSessions[round] = session
-            return .secureAggregationKey(round: round, publicKey: session.publicKey)
+            return .secureAggregationKey(round: round, publicKey: session.publicKey, masks: (policy.maskGenerators ?? MaskGenerator.preferredHere).map(\.rawValue))
         case .revealPairKeys(let round, let dropped):
             return .pairKeys(round: round, keys: try revealPairKeys(round: round, dropped: dropped))
         case .localCentroids(let task):
@@ -155,14 +159,11 @@ public actor InProcessClient: FederatedClient {
             var k = 0
             for t in u.delta {
                 try t.values.withUnsafeBufferPointer { values in
-                    for v in values {
-                        let x = w * Double(v)
-                        guard x.isFinite, abs(x) < FixedPoint.limit else {
-                            throw FederationError.protocolViolation(client: id, "update value \(x) in \(t.name) is outside the fixed-point range")
-                        }
-                        out[k] = FixedPoint.encode(x)
-                        k &+= 1
+                    let done = FixedPoint.encode(values, weight: w, into: out.baseAddress! + k)
+                    guard done == values.count else {
+                        throw FederationError.protocolViolation(client: id, "update value \(w * Double(values[done])) at \(done) in \(t.name) is outside the fixed-point range")
                     }
+                    k &+= values.count
                 }
             }
             out[k] = FixedPoint.encode(w)

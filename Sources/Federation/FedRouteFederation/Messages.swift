@@ -71,7 +71,9 @@ public enum FederatedReply: Sendable, Codable, Equatable {
     case localCentroids(LocalCentroids)
     case clusterStatistics(ClusterStatisticsReply)
     case validation(ValidationStatistics)
-    case secureAggregationKey(round: Int, publicKey: Data)
+    /// A fresh X25519 public key, and the mask generators the client can expand (`MaskGenerator`
+    /// names; nil from clients that predate the declaration, which use ChaCha20).
+    case secureAggregationKey(round: Int, publicKey: Data, masks: [String]? = nil)
     /// A secure-aggregation round's masked update (instead of `mlpUpdate`).
     case maskedUpdate(MaskedUpdate)
     /// Dropped client id → the pair key shared with it.

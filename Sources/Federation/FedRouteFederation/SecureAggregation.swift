@@ -11,7 +11,9 @@ import FedRouteNumerics
 // every other listed client j, a pair key k_ij = HKDF-SHA256(X25519(sk_i, pk_j), round, ids) that j
 // derives too, expands it with ChaCha20 into a mask m_ij, and sends
 //     y_i = x_i + Σ_{j listed, id_j > id_i} m_ij − Σ_{j listed, id_j < id_i} m_ij   (mod 2^64),
-// where x_i is its update in 2^-24 fixed point. Summed over all listed clients the masks cancel. If
+// where x_i is its update in 2^-24 fixed point. The mask generator of a pair is AES-256-CTR when
+// both clients declared it with their keys, ChaCha20 otherwise (the first version's, which older
+// clients use). Summed over all listed clients the masks cancel. If
 // some listed clients never send y_j, the survivors reveal k_ij for exactly those j (never for each
 // other), and the coordinator removes the dangling masks. Any y arriving after that is refused.
 //
@@ -37,9 +39,34 @@ public enum FixedPoint {
         let t = Int64(y)
         // Exact: t is y without its fraction, and |y| < 2^53.
         let f = y - Double(t)
-        return UInt64(bitPattern: f >= 0.5 ? t &+ 1 : (f <= -0.5 ? t &- 1 : t))
+        // Branch-free: the remainder's sign is random in an update, so branches would mispredict half the time.
+        let up: Int64 = f >= 0.5 ? 1 : 0
+        let down: Int64 = f <= -0.5 ? 1 : 0
+        return UInt64(bitPattern: t &+ up &- down)
     }
     public static func decode(_ v: UInt64) -> Double { Double(Int64(bitPattern: v)) / scale }
+
+    /// `encode(weight · Double(values[i]))` into `out[i]`, vectorised (`FixedPointKernel`); returns
+    /// `values.count`, or the index of the first value whose product is not finite or not under `limit`.
+    public static func encode(_ values: UnsafeBufferPointer<Float>, weight: Double, into out: UnsafeMutablePointer<UInt64>,
+                              width: Int32? = nil) -> Int {
+        FixedPointKernel.encode(values, weight: weight, scale: scale, limit: limit, into: out, width: width)
+    }
+
+    /// `Float(decode(v) / denominator)` for every word, over the cores.
+    public static func decode(_ words: ArraySlice<UInt64>, dividedBy denominator: Double) -> [Float] {
+        let n = words.count
+        return [Float](unsafeUninitializedCapacity: n) { out, initialized in
+            words.withUnsafeBufferPointer { source in
+                guard let s = source.baseAddress, let d = out.baseAddress else { return }
+                let src = RowParallel.Shared(s), dst = RowParallel.Shared(d)
+                RowParallel.forEachRange(count: n, minimumPerPart: 65_536) { range in
+                    for i in range { dst.value[i] = Float(decode(src.value[i]) / denominator) }
+                }
+            }
+            initialized = n
+        }
+    }
 }
 
 /// One client's masked contribution: the update, its weight and weighted loss, in the ring.
@@ -85,15 +112,41 @@ public struct MaskedUpdate: Sendable, Codable, Equatable {
     }
 }
 
+/// How a pair key expands into a mask.
+public enum MaskGenerator: String, Sendable, Codable, CaseIterable {
+    /// The ChaCha20 keystream with nonce 0 from block counter 1: the protocol's first generator, and
+    /// the one used with any client that declares nothing.
+    case chacha20
+    /// The AES-256-CTR keystream from the counter block 0: half ChaCha20's CPU where the processor
+    /// has AES instructions (x86-64 AES-NI, ARMv8 AES), as in TensorFlow Federated's secure aggregation.
+    case aes256CTR = "aes256-ctr"
+
+    /// What a client declares unless its policy says otherwise: AES-256-CTR first where the CPU has AES
+    /// instructions (without them AES is slower than ChaCha20, and BoringSSL's fallback is not as
+    /// fast), then ChaCha20. ChaCha20 is the fallback of every pair whatever is declared.
+    public static var preferredHere: [MaskGenerator] { FixedPointKernel.cpuHasAES ? [.aes256CTR, .chacha20] : [.chacha20] }
+}
+
 /// A participant's public key for one round.
 public struct SecureAggregationParticipant: Sendable, Codable, Equatable {
     public var id: String
     /// Raw X25519 public key (32 bytes).
     public var publicKey: Data
+    /// The mask generators the client declared with its key (nil: a client from before the
+    /// declaration, which expands every mask with ChaCha20). Unknown names are kept and ignored.
+    public var masks: [String]?
 
-    public init(id: String, publicKey: Data) {
+    public init(id: String, publicKey: Data, masks: [String]? = nil) {
         self.id = id
         self.publicKey = publicKey
+        self.masks = masks
+    }
+
+    /// The generator of the mask between this participant and `other`: AES-256-CTR when both
+    /// declared it, ChaCha20 otherwise. Both sides of a pair and the coordinator compute the same.
+    public func maskGenerator(with other: SecureAggregationParticipant) -> MaskGenerator {
+        let aes = MaskGenerator.aes256CTR.rawValue
+        return masks?.contains(aes) == true && other.masks?.contains(aes) == true ? .aes256CTR : .chacha20
     }
 }
 
@@ -126,44 +179,68 @@ public struct SecureAggregationSession: Sendable {
 
     /// Masks `plain` (fixed-point values) for the listed participants, which must include this client.
     public func mask(_ plain: [UInt64], participants: [SecureAggregationParticipant]) throws -> [UInt64] {
-        guard participants.contains(where: { $0.id == clientID && $0.publicKey == publicKey }) else {
+        guard let me = participants.first(where: { $0.id == clientID && $0.publicKey == publicKey }) else {
             throw FederationError.protocolViolation(client: clientID, "the round's participant list does not carry this client's key")
         }
         var out = plain
-        for p in participants where p.id != clientID {
-            try SecureAggregation.applyMask(pairKey: pairKey(with: p), to: &out, adding: clientID < p.id)
+        let masks = try participants.filter { $0.id != clientID }.map {
+            SecureAggregation.PairMask(key: try pairKey(with: $0), generator: me.maskGenerator(with: $0), adding: clientID < $0.id)
         }
+        try SecureAggregation.applyMasks(masks, to: &out)
         return out
     }
 }
 
 /// The coordinator's side: sums masked vectors and removes the masks of clients that dropped out.
 public enum SecureAggregation {
-    /// The mask a pair key expands to: the ChaCha20 keystream with nonce 0 from block counter 1 (every
-    /// key is used once), read as little-endian 64-bit words. These are the bytes ChaCha20-Poly1305
-    /// encrypts a message with, which is what the first version of the protocol used (its tag unused).
-    public static func mask(pairKey: Data, count: Int) throws -> [UInt64] {
+    /// One pair's mask, to add or to subtract.
+    public struct PairMask: Sendable {
+        public var key: Data
+        public var generator: MaskGenerator
+        public var adding: Bool
+
+        public init(key: Data, generator: MaskGenerator, adding: Bool) {
+            self.key = key
+            self.generator = generator
+            self.adding = adding
+        }
+    }
+
+    /// The mask a pair key expands to, read as little-endian 64-bit words: for ChaCha20 the keystream
+    /// with nonce 0 from block counter 1 (every key is used once), the bytes ChaCha20-Poly1305 encrypts
+    /// a message with, which is what the first version of the protocol used (its tag unused); for
+    /// AES-256-CTR the keystream from the all-zero counter block.
+    public static func mask(pairKey: Data, count: Int, generator: MaskGenerator = .chacha20) throws -> [UInt64] {
         var words = [UInt64](repeating: 0, count: count)
-        try applyMask(pairKey: pairKey, to: &words, adding: true)
+        try applyMasks([PairMask(key: pairKey, generator: generator, adding: true)], to: &words)
         return words
     }
 
     /// Keystream bytes generated per call (and per thread): 1,024 ChaCha20 blocks.
     static let keystreamChunkWords = 8 * 1_024
 
-    /// Adds (or subtracts) the mask of `pairKey` to `values` in place (mod 2^64), without building the
-    /// mask as an array: the keystream is produced in 64 kB chunks, each from its own block counter, so
-    /// the chunks are independent and split over the cores.
-    public static func applyMask(pairKey: Data, to values: inout [UInt64], adding: Bool) throws {
+    /// Adds (or subtracts) the ChaCha20 mask of `pairKey` to `values` in place (mod 2^64).
+    public static func applyMask(pairKey: Data, to values: inout [UInt64], adding: Bool, generator: MaskGenerator = .chacha20) throws {
+        try applyMasks([PairMask(key: pairKey, generator: generator, adding: adding)], to: &values)
+    }
+
+    /// Adds (or subtracts) every pair's mask to `values` in place (mod 2^64), without building a mask
+    /// as an array: the keystreams are produced in 64 kB chunks, each from its own block counter, so
+    /// the chunks are independent and split over the cores; each chunk of `values` takes all the
+    /// pairs' keystreams while it is in cache.
+    public static func applyMasks(_ masks: [PairMask], to values: inout [UInt64]) throws {
         let count = values.count
-        guard count > 0 else { return }
-        // One ChaCha20 block is 8 words; the counter is 32 bits and starts at 1.
-        let blocks = (count + 7) / 8
-        guard blocks < Int(UInt32.max) else {
-            throw FederationError.invalidConfiguration("secure aggregation: \(count) values exceed the ChaCha20 counter's range")
+        guard count > 0, !masks.isEmpty else { return }
+        // One ChaCha20 block is 8 words and its counter is 32 bits, from 1; one AES block is 2 words,
+        // its counter (the block's last 32 bits) from 0.
+        guard (count + 7) / 8 < Int(UInt32.max), (count + 1) / 2 <= Int(UInt32.max) else {
+            throw FederationError.invalidConfiguration("secure aggregation: \(count) values exceed the mask generator's counter range")
         }
-        let key = SymmetricKey(data: pairKey)
-        let nonce = try Insecure.ChaCha20CTR.Nonce(data: Data(count: 12))
+        let keys = masks.map { SymmetricKey(data: $0.key) }
+        guard keys.allSatisfy({ $0.bitCount == 256 }) else {
+            throw FederationError.invalidConfiguration("secure aggregation: a pair key is not 32 bytes")
+        }
+        let chachaNonce = try Insecure.ChaCha20CTR.Nonce(data: Data(count: 12))
         let chunks = (count + keystreamChunkWords - 1) / keystreamChunkWords
         let failure = Mutex<(any Error)?>(nil)
         values.withUnsafeMutableBufferPointer { buffer in
@@ -171,50 +248,110 @@ public enum SecureAggregation {
             let out = RowParallel.Shared(buffer.baseAddress!)
             RowParallel.forEachRange(count: chunks, minimumPerPart: 8) { range in
                 let zeros = Data(count: keystreamChunkWords * 8)
-                for chunk in range {
-                    let start = chunk * keystreamChunkWords
-                    let n = min(keystreamChunkWords, count - start)
-                    do {
-                        let counter = try Insecure.ChaCha20CTR.Counter(offset: UInt32(1 + start / 8))
-                        let stream = try Insecure.ChaCha20CTR.encrypt(zeros.prefix(n * 8), using: key, counter: counter, nonce: nonce)
-                        stream.withUnsafeBytes { raw in
-                            let p = out.value + start
-                            if adding {
-                                for i in 0..<n { p[i] &+= UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: i * 8, as: UInt64.self)) }
-                            } else {
-                                for i in 0..<n { p[i] &-= UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: i * 8, as: UInt64.self)) }
+                do {
+                    for chunk in range {
+                        let start = chunk * keystreamChunkWords
+                        let n = min(keystreamChunkWords, count - start)
+                        let p = out.value + start
+                        for (mask, key) in zip(masks, keys) {
+                            let stream: Data
+                            switch mask.generator {
+                            case .chacha20:
+                                let counter = try Insecure.ChaCha20CTR.Counter(offset: UInt32(1 + start / 8))
+                                stream = try Insecure.ChaCha20CTR.encrypt(zeros.prefix(n * 8), using: key, counter: counter, nonce: chachaNonce)
+                            case .aes256CTR:
+                                // The counter block: 96 zero bits, then the block index, big-endian.
+                                let block = UInt32(start / 2)
+                                let nonce = try AES._CTR.Nonce(nonceBytes: [UInt8](repeating: 0, count: 12) + withUnsafeBytes(of: block.bigEndian) { Array($0) })
+                                stream = try AES._CTR.encrypt(zeros.prefix(n * 8), using: key, nonce: nonce)
                             }
+                            stream.withUnsafeBytes { raw in add(raw.baseAddress!, to: p, count: n, subtracting: !mask.adding) }
                         }
-                    } catch {
-                        failure.withLock { $0 = $0 ?? error }
-                        return
                     }
+                } catch {
+                    failure.withLock { $0 = $0 ?? error }
                 }
             }
         }
         if let error = failure.withLock({ $0 }) { throw error }
     }
 
+    /// p[i] ± the little-endian word i of `stream` (mod 2^64), four words at a time.
+    @inline(__always)
+    static func add(_ stream: UnsafeRawPointer, to p: UnsafeMutablePointer<UInt64>, count n: Int, subtracting: Bool) {
+        var i = 0
+        #if _endian(little)
+        let q = UnsafeMutableRawPointer(p)
+        if subtracting {
+            while i &+ 4 <= n {
+                q.storeBytes(of: q.loadUnaligned(fromByteOffset: i &* 8, as: SIMD4<UInt64>.self) &- stream.loadUnaligned(fromByteOffset: i &* 8, as: SIMD4<UInt64>.self),
+                             toByteOffset: i &* 8, as: SIMD4<UInt64>.self)
+                i &+= 4
+            }
+        } else {
+            while i &+ 4 <= n {
+                q.storeBytes(of: q.loadUnaligned(fromByteOffset: i &* 8, as: SIMD4<UInt64>.self) &+ stream.loadUnaligned(fromByteOffset: i &* 8, as: SIMD4<UInt64>.self),
+                             toByteOffset: i &* 8, as: SIMD4<UInt64>.self)
+                i &+= 4
+            }
+        }
+        #endif
+        while i < n {
+            let m = UInt64(littleEndian: stream.loadUnaligned(fromByteOffset: i &* 8, as: UInt64.self))
+            p[i] = subtracting ? p[i] &- m : p[i] &+ m
+            i &+= 1
+        }
+    }
+
     /// Σ masked vectors (mod 2^64), with the masks between each survivor and each dropped client removed.
     ///
-    /// `revealed[survivor][dropped]` is the pair key the survivor revealed for that dropped client.
+    /// `revealed[survivor][dropped]` is the pair key the survivor revealed for that dropped client;
+    /// `participants` is the round's list, whose declarations say which generator each pair used.
     public static func unmaskedSum(masked: [(id: String, values: [UInt64])], dropped: [String],
-                                   revealed: [String: [String: Data]]) throws -> [UInt64] {
+                                   revealed: [String: [String: Data]], participants: [SecureAggregationParticipant]) throws -> [UInt64] {
         guard let n = masked.first?.values.count else { return [] }
-        var sum = [UInt64](repeating: 0, count: n)
-        for (id, v) in masked {
-            guard v.count == n else { throw FederationError.invalidReply(client: id, "masked vector of \(v.count) values, expected \(n)") }
-            for i in 0..<n { sum[i] &+= v[i] }
+        if let (id, v) = masked.first(where: { $0.values.count != n }) {
+            throw FederationError.invalidReply(client: id, "masked vector of \(v.count) values, expected \(n)")
         }
+        // Chunk by chunk over the cores, every vector into the chunk while it is in cache: the sum is
+        // memory-bound, and this reads each vector once and writes the sum once.
+        let vectors = masked.map(\.values)
+        let sum = [UInt64](unsafeUninitializedCapacity: n) { total, initialized in
+            let out = RowParallel.Shared(total.baseAddress!)
+            let chunks = (n + keystreamChunkWords - 1) / keystreamChunkWords
+            RowParallel.forEachRange(count: chunks, minimumPerPart: 8) { range in
+                let start = range.lowerBound * keystreamChunkWords, end = min(n, range.upperBound * keystreamChunkWords)
+                vectors[0].withUnsafeBufferPointer { first in
+                    (out.value + start).initialize(from: first.baseAddress! + start, count: end - start)
+                }
+                for c in stride(from: start, to: end, by: keystreamChunkWords) {
+                    let stop = min(end, c + keystreamChunkWords)
+                    for v in vectors.dropFirst() {
+                        v.withUnsafeBufferPointer { x in
+                            for i in c..<stop { out.value[i] &+= x[i] }
+                        }
+                    }
+                }
+            }
+            initialized = n
+        }
+        guard !dropped.isEmpty else { return sum }
+        let listed = Dictionary(participants.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
+        var undo: [PairMask] = []
         for (id, _) in masked {
             for d in dropped {
                 guard let key = revealed[id]?[d] else {
                     throw FederationError.invalidReply(client: id, "did not reveal its pair key with dropped client \(d)")
                 }
+                guard let survivor = listed[id], let gone = listed[d] else {
+                    throw FederationError.invalidReply(client: id, "\(id) or \(d) is not on the round's participant list")
+                }
                 // The survivor added +m if its id sorts first, −m otherwise; undo that.
-                try applyMask(pairKey: key, to: &sum, adding: id >= d)
+                undo.append(PairMask(key: key, generator: survivor.maskGenerator(with: gone), adding: id >= d))
             }
         }
-        return sum
+        var unmasked = sum
+        try applyMasks(undo, to: &unmasked)
+        return unmasked
     }
 }

@@ -51,8 +51,8 @@ enum Fixture {
         try SyntheticData.sparseShards(sizes: sizes, seed: seed, maskSeed: seed &+ 100)
     }
 
-    static func federation(_ tables: [EvaluationTable]) async throws -> (FederationCoordinator, [InProcessClient], HashedTFIDFEncoder) {
-        let clients = tables.enumerated().map { InProcessClient(id: "c\($0)", train: $1) }
+    static func federation(_ tables: [EvaluationTable], policies: [ClientPolicy]? = nil) async throws -> (FederationCoordinator, [InProcessClient], HashedTFIDFEncoder) {
+        let clients = tables.enumerated().map { InProcessClient(id: "c\($0)", train: $1, policy: policies?[$0] ?? ClientPolicy()) }
         let coordinator = try FederationCoordinator(clients: clients)
         let encoder = try await coordinator.fitHashedEncoder(encoderConfiguration)
         _ = try await coordinator.useEncoder(.hashedTFIDF(configuration: encoder.configuration, idf: encoder.idf))

@@ -1,4 +1,5 @@
 import Crypto
+import CryptoExtras
 import FedRouteFeatures
 import FedRouteData
 @testable import FedRouteFederation
@@ -68,6 +69,108 @@ struct FailingClient: FederatedClient {
         #expect(v == plain)
     }
 
+    /// AES-256-CTR masks are the keystream E_k(0⁹⁶ ‖ b) for blocks b = 0, 1, … (checked against single-block
+    /// AES from swift-crypto, independently of its CTR mode), generated in chunks from their own counters.
+    @Test(arguments: [1, 2, 3, SecureAggregation.keystreamChunkWords - 1, 2 * SecureAggregation.keystreamChunkWords + 3])
+    func aesMasksAreTheCounterModeKeystreamInChunks(count: Int) throws {
+        let key = Data((0..<32).map { UInt8(truncatingIfNeeded: $0 &* 11 &+ 5) })
+        var reference = [UInt64]()
+        for b in 0..<((count + 1) / 2) {
+            var block = [UInt8](repeating: 0, count: 12) + withUnsafeBytes(of: UInt32(b).bigEndian) { Array($0) }
+            try AES.permute(&block, key: SymmetricKey(data: key))
+            block.withUnsafeBytes { raw in
+                reference.append(UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: 0, as: UInt64.self)))
+                reference.append(UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: 8, as: UInt64.self)))
+            }
+        }
+        let mask = try SecureAggregation.mask(pairKey: key, count: count, generator: .aes256CTR)
+        #expect(mask == Array(reference.prefix(count)))
+        #expect(mask != (try SecureAggregation.mask(pairKey: key, count: count, generator: .chacha20)))
+    }
+
+    /// Several pairs' masks applied in one pass (chunk by chunk) equal applying them one by one; taking
+    /// the same masks with the other sign restores the vector.
+    @Test func fusedMasksEqualMasksAppliedOneByOne() throws {
+        let count = 3 * SecureAggregation.keystreamChunkWords + 17
+        let masks = (0..<5).map { k in
+            SecureAggregation.PairMask(key: Data((0..<32).map { UInt8(($0 &* 13 &+ k &* 7) & 0xFF) }),
+                                       generator: k % 2 == 0 ? .aes256CTR : .chacha20, adding: k % 3 != 0)
+        }
+        let plain = (0..<count).map { UInt64($0) &* 0x9E37_79B9_7F4A_7C15 }
+        var fused = plain
+        try SecureAggregation.applyMasks(masks, to: &fused)
+        var oneByOne = plain
+        for m in masks { try SecureAggregation.applyMask(pairKey: m.key, to: &oneByOne, adding: m.adding, generator: m.generator) }
+        #expect(fused == oneByOne && fused != plain)
+        try SecureAggregation.applyMasks(masks.map { var m = $0; m.adding.toggle(); return m }, to: &fused)
+        #expect(fused == plain)
+        // A key of the wrong size is an error, not a crash.
+        var v = plain
+        #expect(throws: FederationError.self) { try SecureAggregation.applyMasks([.init(key: Data(count: 16), generator: .aes256CTR, adding: true)], to: &v) }
+    }
+
+    /// A pair uses AES-256-CTR only when both sides declared it; no declaration (a client from before
+    /// the field) or an unknown name means ChaCha20, and both sides of a pair agree.
+    @Test func aPairUsesAESOnlyWhenBothDeclaredIt() {
+        func p(_ masks: [String]?) -> SecureAggregationParticipant { SecureAggregationParticipant(id: "x", publicKey: Data(count: 32), masks: masks) }
+        let aes = p(["aes256-ctr", "chacha20"]), chacha = p(["chacha20"]), old = p(nil), future = p(["chacha8-future"])
+        #expect(aes.maskGenerator(with: aes) == .aes256CTR)
+        for other in [chacha, old, future] {
+            #expect(aes.maskGenerator(with: other) == .chacha20 && other.maskGenerator(with: aes) == .chacha20)
+        }
+        #expect(p(["aes256-ctr"]).maskGenerator(with: aes) == .aes256CTR)
+    }
+
+    /// Replies and reports from before the mask declaration still decode (no `masks` key: ChaCha20).
+    @Test func repliesAndReportsWithoutMaskDeclarationsDecode() throws {
+        let key = Data(repeating: 7, count: 32)
+        let json = #"{"secureAggregationKey":{"round":3,"publicKey":"\#(key.base64EncodedString())"}}"#
+        let reply = try JSONDecoder().decode(FederatedReply.self, from: Data(json.utf8))
+        #expect(reply == .secureAggregationKey(round: 3, publicKey: key, masks: nil))
+        let report = try JSONDecoder().decode(SecureAggregationReport.self, from: Data(#"{"listed":["a","b"],"dropped":[],"revealedBy":[]}"#.utf8))
+        #expect(report.maskGenerators == nil && report.listed == ["a", "b"])
+    }
+
+    /// Clients that declare AES and clients that only take ChaCha20 (as an older client would) in one
+    /// federation: mixed pairs use ChaCha20, the sum still equals the plain average, and a client that
+    /// dies after masking is unmasked with the right generator for each of its pairs.
+    @Test func mixedMaskGeneratorsAggregateAndUnmaskCorrectly() async throws {
+        let tables = try Fixture.shards(sizes: [120, 80, 60, 40])
+        let dies: @Sendable (FederatedRequest) -> Bool = { if case .trainMLP(let t) = $0 { return t.round == 2 }; return false }
+        let (_, plainClients, _) = try await Fixture.federation(tables)
+        let plain = try FederationCoordinator(clients: plainClients.enumerated().map { i, c in i == 1 ? FailingClient(inner: c, fails: dies) as any FederatedClient : c })
+        let (plainRouter, _) = try await plain.trainMLP(Self.configuration(secure: false))
+        let policies = [ClientPolicy(maskGenerators: [.aes256CTR, .chacha20]), ClientPolicy(maskGenerators: [.aes256CTR]),
+                        ClientPolicy(maskGenerators: [.chacha20]), ClientPolicy(maskGenerators: [.aes256CTR, .chacha20])]
+        let (_, clients, _) = try await Fixture.federation(tables, policies: policies)
+        let secure = try FederationCoordinator(clients: clients.enumerated().map { i, c in i == 1 ? FailingClient(inner: c, fails: dies) as any FederatedClient : c })
+        let (router, rounds) = try await secure.trainMLP(Self.configuration(secure: true))
+        #expect(rounds.allSatisfy { $0.secureAggregation?.maskGenerators == ["aes256-ctr", "chacha20"] })
+        #expect(rounds[1].secureAggregation?.dropped == ["c1"] && rounds[1].aggregated == ["c0", "c2", "c3"])
+        for (a, b) in zip(router.network.parameters, plainRouter.network.parameters) {
+            for (x, y) in zip(a.values, b.values) { #expect(abs(x - y) < 1e-4) }
+        }
+        // All on ChaCha20: the report says so.
+        let (_, chachaClients, _) = try await Fixture.federation(tables, policies: Array(repeating: ClientPolicy(maskGenerators: [.chacha20]), count: 4))
+        let (_, chachaRounds) = try await FederationCoordinator(clients: chachaClients).trainMLP(Self.configuration(secure: true))
+        #expect(chachaRounds.allSatisfy { $0.secureAggregation?.maskGenerators == ["chacha20"] })
+    }
+
+    /// The coordinator's sum, chunk by chunk over the cores, equals the word-by-word sum; vectors of
+    /// another length are refused by name.
+    @Test func theMaskedSumIsTheWordwiseSumAndRefusesMismatchedLengths() throws {
+        let n = 2 * SecureAggregation.keystreamChunkWords + 5
+        var rng = SeededRandom(seed: 9)
+        let vectors = (0..<4).map { _ in (0..<n).map { _ in rng.next() } }
+        let sum = try SecureAggregation.unmaskedSum(masked: vectors.enumerated().map { ("c\($0)", $1) }, dropped: [], revealed: [:], participants: [])
+        #expect(sum == (0..<n).map { i in vectors.reduce(0) { $0 &+ $1[i] } })
+        #expect(throws: FederationError.self) {
+            try SecureAggregation.unmaskedSum(masked: [("c0", vectors[0]), ("c1", Array(vectors[1].dropLast()))], dropped: [], revealed: [:], participants: [])
+        }
+        let words = sum[3..<(n - 2)]
+        #expect(FixedPoint.decode(words, dividedBy: 7) == words.map { Float(FixedPoint.decode($0) / 7) })
+    }
+
     @Test func maskedSumEqualsThePlainAverageAndTheServerHoldsOnlyMaskedVectors() async throws {
         let tables = try Fixture.shards(sizes: [120, 80, 60, 40])
         let (plainCoordinator, _, _) = try await Fixture.federation(tables)
@@ -111,7 +214,8 @@ struct FailingClient: FederatedClient {
         let (_, clients, _) = try await Fixture.federation(tables)
         let secure = try FederationCoordinator(clients: clients.enumerated().map { i, c in i == 2 ? FailingClient(inner: c, fails: dies) as any FederatedClient : c })
         let (router, rounds) = try await secure.trainMLP(Self.configuration(secure: true))
-        #expect(rounds[1].secureAggregation == SecureAggregationReport(listed: ["c0", "c1", "c2", "c3"], dropped: ["c2"], revealedBy: ["c0", "c1", "c3"]))
+        #expect(rounds[1].secureAggregation == SecureAggregationReport(listed: ["c0", "c1", "c2", "c3"], dropped: ["c2"], revealedBy: ["c0", "c1", "c3"],
+                                                                       maskGenerators: [MaskGenerator.preferredHere[0].rawValue]))
         #expect(rounds[1].aggregated == ["c0", "c1", "c3"] && rounds[2].aggregated.count == 4)
         for (a, b) in zip(router.network.parameters, plainRouter.network.parameters) {
             for (x, y) in zip(a.values, b.values) { #expect(abs(x - y) < 1e-4) }
@@ -123,14 +227,14 @@ struct FailingClient: FederatedClient {
         let (_, clients, _) = try await Fixture.federation(tables)
         var keys: [SecureAggregationParticipant] = []
         for c in clients {
-            guard case .secureAggregationKey(_, let k) = try await c.handle(.secureAggregationKey(round: 1)) else { throw FederationError.notEnoughClients("") }
-            keys.append(SecureAggregationParticipant(id: c.id, publicKey: k))
+            guard case .secureAggregationKey(_, let k, let masks) = try await c.handle(.secureAggregationKey(round: 1)) else { throw FederationError.notEnoughClients("") }
+            keys.append(SecureAggregationParticipant(id: c.id, publicKey: k, masks: masks))
         }
         let update = MLPUpdate(round: 1, delta: [Tensor(name: "w", shape: [4], values: [1, 2, 3, 4])], sampleCount: 10, meanLoss: 0.5)
         var masked: [[UInt64]] = []
         for c in clients { masked.append(try await c.maskedUpdate(update, participants: keys, uniformWeight: false).values) }
         // The masks cancel: the sum is 3 × (10·Δ, 10, 10·0.5).
-        let sum = try SecureAggregation.unmaskedSum(masked: zip(clients.map(\.id), masked).map { ($0, $1) }, dropped: [], revealed: [:])
+        let sum = try SecureAggregation.unmaskedSum(masked: zip(clients.map(\.id), masked).map { ($0, $1) }, dropped: [], revealed: [:], participants: keys)
         #expect(sum.map(FixedPoint.decode) == [30, 60, 90, 120, 30, 15])
         // Revealing both other pair keys would unmask c0; revealing its own is meaningless.
         await #expect(throws: FederationError.self) { try await clients[0].handle(.revealPairKeys(round: 1, dropped: ["c1", "c2"])) }
@@ -142,12 +246,46 @@ struct FailingClient: FederatedClient {
         // With c2 dropped, c0's and c1's reveals remove the dangling masks: the sum is 2 × the update.
         guard case .pairKeys(_, let revealed1) = try await clients[1].handle(.revealPairKeys(round: 1, dropped: ["c2"])) else { return }
         let partial = try SecureAggregation.unmaskedSum(masked: [("c0", masked[0]), ("c1", masked[1])], dropped: ["c2"],
-                                                        revealed: ["c0": revealed, "c1": revealed1])
+                                                        revealed: ["c0": revealed, "c1": revealed1], participants: keys)
         #expect(partial.map(FixedPoint.decode) == [20, 40, 60, 80, 20, 10])
     }
 }
 
 @Suite struct FixedPointTests {
+    /// The vectorised encoding gives `encode(w·Double(v))`'s words at every width: random values over
+    /// many magnitudes, exact halves after scaling, values beyond 2^51 after scaling (the scalar path
+    /// inside a vector block), every tail length; and it stops at the first non-finite or out-of-range
+    /// product, having written the words before it.
+    @Test func theKernelEncodesAsTheDefinitionAtEveryWidth() {
+        let ulp = 1.0 / Double(1 << FixedPoint.fractionBits)
+        var rng = SeededRandom(seed: 12)
+        var values: [Float] = (0..<4_000).map { _ in Float((rng.nextDouble() * 2 - 1) * pow(10, Double(rng.nextInt(below: 10)) - 6)) }
+        values += [0, -0.0, Float(0.5 * ulp), Float(-1.5 * ulp), Float(2.5 * ulp), 3e8, -3e8, 1.2e8, Float(FixedPoint.limit) * 0.99]
+        for w in [1.0, 0.0, 3.0, 517.0] {
+            for width: Int32? in [nil, 0, 1, 2] {
+                let usable = values.filter { abs(w * Double($0)) < FixedPoint.limit }
+                for n in [0, 1, 2, 3, 4, 5, 7, 9, usable.count] {
+                    let slice = Array(usable.prefix(n))
+                    var out = [UInt64](repeating: 0xDEAD, count: n)
+                    let done = slice.withUnsafeBufferPointer { v in out.withUnsafeMutableBufferPointer { FixedPoint.encode(v, weight: w, into: $0.baseAddress!, width: width) } }
+                    #expect(done == n && out == slice.map { FixedPoint.encode(w * Double($0)) }, "w \(w) width \(String(describing: width)) n \(n)")
+                }
+            }
+        }
+        for bad: Float in [.nan, .infinity, -.infinity, Float(FixedPoint.limit) * 2] {
+            for at in [0, 3, 6] {
+                var v = Array(values.prefix(9))
+                v[at] = bad
+                for width: Int32? in [nil, 0, 1] {
+                    var out = [UInt64](repeating: 0, count: v.count)
+                    let done = v.withUnsafeBufferPointer { b in out.withUnsafeMutableBufferPointer { FixedPoint.encode(b, weight: 1, into: $0.baseAddress!, width: width) } }
+                    #expect(done == at, "\(bad) at \(at), width \(String(describing: width))")
+                    #expect(Array(out.prefix(at)) == v.prefix(at).map { FixedPoint.encode(Double($0)) })
+                }
+            }
+        }
+    }
+
     /// The encoding rounds as `rounded()` (halves away from zero) without libm: exact halves, values a
     /// hair either side of them, negatives, ±0, integers beyond 2^52 after scaling and values at the limit.
     @Test func encodingRoundsHalvesAwayFromZeroAsLibmDoes() {

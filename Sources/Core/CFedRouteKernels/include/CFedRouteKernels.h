@@ -2,6 +2,7 @@
 #define CFEDROUTE_KERNELS_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 /// Which instruction set the portable GEMM's micro-kernel uses on this CPU:
 /// 0 generic 128-bit vectors, 1 AVX2 + FMA, 2 AVX-512F. Decided once, at the first call.
@@ -55,6 +56,17 @@ void fr_adamw_step(ptrdiff_t count, float *p, float *m, float *v, const float *g
 /// `fr_adamw_step` at a given width (0 generic, 1 or more AVX2; lowered to what the CPU runs), for tests.
 void fr_adamw_step_isa(int isa, ptrdiff_t count, float *p, float *m, float *v, const float *g, _Bool *moving, float beta1,
                        float beta2, float inverseBias2, float epsilon, float stepSize, float decay);
+
+/// Secure aggregation's fixed point: out[i] = round(w·v[i]·scale) (halves away from zero) as a two's-complement
+/// word, for |w·v[i]| < limit. Returns n, or the index of the first value that is not finite or not under the
+/// limit (words before it are written). The same words at every vector width.
+ptrdiff_t fr_fixed_point_encode(const float *v, ptrdiff_t n, double w, double scale, double limit, uint64_t *out);
+/// `fr_fixed_point_encode` at a given width (0 generic, 1 or more AVX2; lowered to what the CPU runs), for tests.
+ptrdiff_t fr_fixed_point_encode_isa(int isa, const float *v, ptrdiff_t n, double w, double scale, double limit,
+                                    uint64_t *out);
+
+/// 1 when the CPU has AES instructions (x86 AES-NI, ARMv8 AES), 0 otherwise.
+int fr_cpu_has_aes(void);
 
 /// glibc's mallopt: M_MMAP_THRESHOLD, M_TRIM_THRESHOLD and M_TOP_PAD in bytes. Returns 1 when glibc accepted all
 /// three, 0 when it refused one or the C library is not glibc.

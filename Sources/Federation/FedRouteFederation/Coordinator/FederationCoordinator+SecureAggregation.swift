@@ -16,14 +16,18 @@ extension FederationCoordinator {
         for (i, result) in await ask(sampled, { _ in .secureAggregationKey(round: round) }) {
             let id = clients[i].id
             switch result {
-            case .success(.secureAggregationKey(let r, let key)) where r == round && key.count == 32:
-                listed.append((i, SecureAggregationParticipant(id: id, publicKey: key)))
+            case .success(.secureAggregationKey(let r, let key, let masks)) where r == round && key.count == 32:
+                // Only the generators this coordinator knows are relayed: every client then decides each
+                // pair's generator from the same list (see `SecureAggregationParticipant.maskGenerator`).
+                let known = masks.map { m in MaskGenerator.allCases.map(\.rawValue).filter { m.contains($0) } }
+                listed.append((i, SecureAggregationParticipant(id: id, publicKey: key, masks: known)))
             case .success(let reply): report.rejected[id] = "expected a 32-byte key for round \(round), got \(reply.kind)"
             case .failure(let error): report.rejected[id] = "\(error)"
             }
         }
         let participants = listed.map(\.participant)
-        report.secureAggregation = SecureAggregationReport(listed: participants.map(\.id), dropped: [], revealedBy: [])
+        let generators = Set(participants.flatMap { p in participants.filter { $0.id != p.id }.map { p.maskGenerator(with: $0).rawValue } })
+        report.secureAggregation = SecureAggregationReport(listed: participants.map(\.id), dropped: [], revealedBy: [], maskGenerators: generators.sorted())
         guard listed.count >= needed else {
             report.rejected["(round)"] = "only \(listed.count) clients sent keys, secure aggregation needs \(needed)"
             return RoundOutcome(average: nil, report: report)
@@ -65,7 +69,8 @@ extension FederationCoordinator {
                 return RoundOutcome(average: nil, report: report)
             }
         }
-        let sum = try SecureAggregation.unmaskedSum(masked: masked.map { ($0.id, $0.values) }, dropped: dropped, revealed: revealed)
+        let sum = try SecureAggregation.unmaskedSum(masked: masked.map { ($0.id, $0.values) }, dropped: dropped, revealed: revealed,
+                                                    participants: participants)
         let totalWeight = FixedPoint.decode(sum[width - 2])
         let lossSum = FixedPoint.decode(sum[width - 1])
         guard totalWeight > 0 else {
@@ -77,7 +82,7 @@ extension FederationCoordinator {
         var offset = 0
         var squared = 0.0
         for p in parameters {
-            average.append((0..<p.count).map { Float(FixedPoint.decode(sum[offset + $0]) / denominator) })
+            average.append(FixedPoint.decode(sum[offset..<(offset + p.count)], dividedBy: denominator))
             squared += average.last!.reduce(0.0) { $0 + Double($1) * Double($1) }
             offset += p.count
         }

@@ -27,6 +27,16 @@ public struct SecureAggregationReport: Sendable, Codable, Equatable {
     public var dropped: [String]
     /// Survivors that revealed their pair keys with the dropped clients.
     public var revealedBy: [String]
+    /// The generators the listed pairs expanded their masks with (`MaskGenerator` names; nil in
+    /// reports from before the field).
+    public var maskGenerators: [String]?
+
+    public init(listed: [String], dropped: [String], revealedBy: [String], maskGenerators: [String]? = nil) {
+        self.listed = listed
+        self.dropped = dropped
+        self.revealedBy = revealedBy
+        self.maskGenerators = maskGenerators
+    }
 }
 
 /// A round's result: the mean delta to apply (nil = the round is skipped) and its report.

@@ -1,0 +1,107 @@
+// Secure aggregation's per-parameter work on the client: the fixed-point encoding of a weighted update
+// (`FedRouteFederation.FixedPoint.encode`), and whether the CPU has AES instructions (which decides the
+// mask generator a client declares).
+//
+// The encoding is the Swift definition, operation for operation: x = w·v (float widened to double),
+// refused unless |x| < limit (NaN and ±∞ included); y = x·scale; t = y without its fraction; f = y − t
+// (exact); the word is t + [f ≥ 0.5] − [f ≤ −0.5], i.e. round(y) with halves away from zero. Products,
+// the truncation and that subtraction are exact or correctly rounded at any width, so every instantiation
+// gives the Swift encoding's words (tested). Rounding branches are data-dependent (an update's remainders
+// are random), which made the scalar Swift loop mispredict on half the parameters.
+#include "CFedRouteKernels.h"
+#include <stdint.h>
+#include <string.h>
+
+#pragma STDC FP_CONTRACT OFF
+#pragma clang fp contract(off)
+
+#if defined(__x86_64__) || defined(__i386__)
+#define FR_X86 1
+#endif
+
+#if defined(__linux__) && defined(__aarch64__)
+#include <sys/auxv.h>
+#endif
+
+int fr_cpu_has_aes(void) {
+#ifdef FR_X86
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("aes") ? 1 : 0;
+#elif defined(__APPLE__) && defined(__aarch64__)
+    return 1;
+#elif defined(__linux__) && defined(__aarch64__)
+    return (getauxval(AT_HWCAP) & (1UL << 3)) ? 1 : 0; // HWCAP_AES
+#else
+    return 0;
+#endif
+}
+
+// One element, the definition (also the generic build and every vector build's tail).
+static inline int encode_one(float v, double w, double scale, double limit, uint64_t *out) {
+    double x = w * (double)v;
+    if (!(__builtin_fabs(x) < limit)) return 0;
+    double y = x * scale;
+    int64_t t = (int64_t)y;
+    double f = y - (double)t;
+    *out = (uint64_t)(t + (f >= 0.5) - (f <= -0.5));
+    return 1;
+}
+
+static ptrdiff_t encode_generic(const float *v, ptrdiff_t n, double w, double scale, double limit, uint64_t *out) {
+    for (ptrdiff_t i = 0; i < n; i++)
+        if (!encode_one(v[i], w, scale, limit, out + i)) return i;
+    return n;
+}
+
+#ifdef FR_X86
+typedef double fr_d4 __attribute__((vector_size(32)));
+typedef float fr_f4 __attribute__((vector_size(16)));
+typedef long long fr_i4 __attribute__((vector_size(32)));
+
+// Four at a time. An integer-valued double t with |t| < 2^51 converts to int64 exactly as the bits of
+// t + 1.5·2^52 minus the bits of 1.5·2^52 (AVX2 has no double → int64 instruction); a block with a value
+// outside that range, or one to refuse, goes through the scalar definition.
+__attribute__((target("avx2"))) static ptrdiff_t encode_avx2(const float *v, ptrdiff_t n, double w, double scale, double limit,
+                                                             uint64_t *out) {
+    const fr_d4 wv = {w, w, w, w}, sv = {scale, scale, scale, scale}, lim = {limit, limit, limit, limit};
+    const fr_d4 half = {0.5, 0.5, 0.5, 0.5}, one = {1, 1, 1, 1}, big = {0x1p51, 0x1p51, 0x1p51, 0x1p51};
+    const fr_d4 magic = {0x1.8p52, 0x1.8p52, 0x1.8p52, 0x1.8p52};
+    ptrdiff_t i = 0;
+    for (; i + 4 <= n; i += 4) {
+        fr_f4 f4;
+        memcpy(&f4, v + i, sizeof f4);
+        fr_d4 x = wv * __builtin_convertvector(f4, fr_d4);
+        fr_d4 ax = __builtin_elementwise_abs(x);
+        fr_d4 y = x * sv;
+        fr_i4 ok = (fr_i4)(ax < lim) & (fr_i4)(__builtin_elementwise_abs(y) < big);
+        if (!(ok[0] & ok[1] & ok[2] & ok[3])) {
+            for (ptrdiff_t j = i; j < i + 4; j++)
+                if (!encode_one(v[j], w, scale, limit, out + j)) return j;
+            continue;
+        }
+        fr_d4 t = __builtin_elementwise_trunc(y);
+        fr_d4 f = y - t;
+        fr_i4 up = (fr_i4)(f >= half), down = (fr_i4)(f <= -half);
+        t = t + (fr_d4)((fr_i4)one & up) - (fr_d4)((fr_i4)one & down);
+        fr_i4 words = (fr_i4)(t + magic) - (fr_i4)magic;
+        memcpy(out + i, &words, sizeof words);
+    }
+    for (; i < n; i++)
+        if (!encode_one(v[i], w, scale, limit, out + i)) return i;
+    return n;
+}
+#endif
+
+ptrdiff_t fr_fixed_point_encode_isa(int isa, const float *v, ptrdiff_t n, double w, double scale, double limit, uint64_t *out) {
+    if (n <= 0) return 0;
+#ifdef FR_X86
+    if (isa > fr_gemm_isa()) isa = fr_gemm_isa();
+    if (isa >= 1) return encode_avx2(v, n, w, scale, limit, out);
+#endif
+    (void)isa;
+    return encode_generic(v, n, w, scale, limit, out);
+}
+
+ptrdiff_t fr_fixed_point_encode(const float *v, ptrdiff_t n, double w, double scale, double limit, uint64_t *out) {
+    return fr_fixed_point_encode_isa(fr_gemm_isa(), v, n, w, scale, limit, out);
+}
