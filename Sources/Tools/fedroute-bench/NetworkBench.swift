@@ -8,13 +8,33 @@ import FedRouteSimulation
 import Foundation
 import Logging
 
+/// One transport of the network bench; `key` names it for `--rows`.
+struct NetworkBenchRow {
+    var key: String
+    var secure: Bool
+    var frames: Bool
+    var compression: FrameCompression = .none
+    var http: ClientHTTPVersion = .automatic
+    /// The mask generators the clients declare (nil: what this machine prefers).
+    var masks: [MaskGenerator]? = nil
+
+    static let all = [
+        NetworkBenchRow(key: "json", secure: false, frames: false), NetworkBenchRow(key: "frames", secure: false, frames: true),
+        NetworkBenchRow(key: "deflate", secure: false, frames: true, compression: .shuffleDeflate),
+        NetworkBenchRow(key: "http1", secure: false, frames: true, http: .http1),
+        NetworkBenchRow(key: "secure-json", secure: true, frames: false), NetworkBenchRow(key: "secure-frames", secure: true, frames: true),
+        NetworkBenchRow(key: "secure-http1", secure: true, frames: true, http: .http1),
+        NetworkBenchRow(key: "secure-http1-chacha", secure: true, frames: true, http: .http1, masks: [.chacha20]),
+    ]
+}
+
 /// Issue 4's benchmark: wall time and bytes on the wire per FedAvg round for 10 clients on
 /// loopback (TLS, HTTP/2 and HTTP/1.1; JSON with base64 tensors, and tensor frames), against the same rounds in process.
 ///
 /// With `runs` > 1 the in-process rounds and every transport are measured `runs` times, interleaved
 /// (in process, then each transport, then again), and each transport's ratio is taken against the
 /// in-process figure of its own run; the summary gives the best and the median of those ratios.
-func networkBench(table: EvaluationTable, runs: Int = 1, rounds: Int = 5) async throws {
+func networkBench(table: EvaluationTable, runs: Int = 1, rounds: Int = 5, rows: Set<String>? = nil) async throws {
     let shards = try FederatedPartition.make(table, configuration: PartitionConfiguration())
     var mlp = FederatedMLPConfiguration()
     mlp.rounds = rounds
@@ -27,10 +47,7 @@ func networkBench(table: EvaluationTable, runs: Int = 1, rounds: Int = 5) async 
     _ = try await concurrent.useEncoder(.hashedTFIDF(configuration: e.configuration, idf: e.idf))
     print(String(format: "\nfederation over the network (%d client runners + coordinator in one process, 127.0.0.1, TLS; HTTP/2 unless marked HTTP/1.1; %d rounds%@)",
                  shards.count, rounds, runs > 1 ? ", \(runs) interleaved runs" : ""))
-    let variants: [(secure: Bool, frames: Bool, compression: FrameCompression, http: ClientHTTPVersion)] = [
-        (false, false, .none, .automatic), (false, true, .none, .automatic), (false, true, .shuffleDeflate, .automatic), (false, true, .none, .http1),
-        (true, false, .none, .automatic), (true, true, .none, .automatic), (true, true, .none, .http1),
-    ]
+    let variants = NetworkBenchRow.all.filter { rows == nil || rows!.contains($0.key) }
     var ratios = [[Double]](repeating: [], count: variants.count)
     var labels = [String](repeating: "", count: variants.count)
     for run in 1...runs {
@@ -39,31 +56,33 @@ func networkBench(table: EvaluationTable, runs: Int = 1, rounds: Int = 5) async 
         print(String(format: "  in process: %.2f s per FedAvg round (6 of 10 clients sampled)", simRound))
         let concRound = try await asyncSeconds { _ = try await concurrent.trainMLP(mlp) } / Double(mlp.rounds)
         print(String(format: "  in process, the 6 sampled clients at once (as over the network): %.2f s per FedAvg round", concRound))
-        for (v, (secure, frames, compression, http)) in variants.enumerated() {
+        for (v, row) in variants.enumerated() {
             var m = mlp
-            m.secureAggregation = secure
+            m.secureAggregation = row.secure
             let dir = FileManager.default.temporaryDirectory.appendingPathComponent("fedroute-bench-\(UUID().uuidString)").path
             var logger = Logger(label: "bench")
             logger.logLevel = .error
-            let (result, _) = try await LoopbackFederation.run(clients: shards.map { InProcessClient(id: $0.id, train: $0.train) }, directory: dir, logger: logger,
-                                                                     tensorFrames: frames, httpVersion: http) { c in
+            let policy = ClientPolicy(maskGenerators: row.masks)
+            let (result, _) = try await LoopbackFederation.run(clients: shards.map { InProcessClient(id: $0.id, train: $0.train, policy: policy) },
+                                                                     directory: dir, logger: logger, tensorFrames: row.frames, httpVersion: row.http) { c in
                 c.families = [.mlp]
                 c.mlp = m
                 c.kmeans = kmeans
-                c.frameCompression = compression
+                c.frameCompression = row.compression
             }
             let t: [RoundTraffic] = result.traffic
             let n = Double(t.count)
             let seconds: Double = t.reduce(0.0) { $0 + $1.seconds } / n
             let down: Double = Double(t.reduce(0) { $0 + $1.bytesOut }) / n / 1e6
             let up: Double = Double(t.reduce(0) { $0 + $1.bytesIn }) / n / 1e6
-            var format = frames ? (compression == .none ? "tensor frames" : "frames, \(compression.rawValue)") : "JSON + base64"
-            if http == .http1 { format += ", HTTP/1.1" }
-            labels[v] = (secure ? "secure aggregation" : "plain             ") + ", " + format.padding(toLength: 39, withPad: " ", startingAt: 0)
+            var format = row.frames ? (row.compression == .none ? "tensor frames" : "frames, \(row.compression.rawValue)") : "JSON + base64"
+            if row.http == .http1 { format += ", HTTP/1.1" }
+            if row.masks == [.chacha20] { format += ", ChaCha20 masks" }
+            labels[v] = (row.secure ? "secure aggregation" : "plain             ") + ", " + format.padding(toLength: 39, withPad: " ", startingAt: 0)
             ratios[v].append(seconds / simRound)
             print(String(format: "  %@: %.2f s per round (%.2f× in process), %.1f MB to clients + %.1f MB from clients per round (body bytes)",
                          labels[v], seconds, seconds / simRound, down, up))
-            if run == 1, !secure, frames, http == .http1 { try checkpointRow(directory: dir + "/state") }
+            if run == 1, row.key == "http1" { try checkpointRow(directory: dir + "/state") }
             try? FileManager.default.removeItem(atPath: dir)
         }
     }

@@ -13,7 +13,8 @@ import Logging
 // routing latency (µs/query, batched and single), a simulated federation's round time and bytes,
 // MiniLM throughput, the gateway's load figures and a federation over the network, on
 // routerbench-3task when ../shared is present, else on synthetic queries of the same shape.
-// SECTION: gemm, federation, network ([--runs N] [--rounds R]: N interleaved runs of R rounds, best and median ratios), minilm, gateway, gateway-keys, engines (with --federation DIR, alone), sparse (alone:
+// SECTION: gemm, federation, network ([--runs N] [--rounds R]: N interleaved runs of R rounds, best and median ratios;
+// [--rows json,frames,deflate,http1,secure-json,secure-frames,secure-http1,secure-http1-chacha]: only those transports), minilm, gateway, gateway-keys, engines (with --federation DIR, alone), sparse (alone:
 // first-layer products on sparse inputs, SparseRows against GEMM), mlp-train
 // ([--rows N] [--epochs E], alone: the training loop on synthetic data, as scripts/bench-compare.py runs it), minilm-speed
 // ([--tokens N] [--queries Q], alone: the MiniLM forward pass on token ids, as scripts/bench-compare.py runs it) (data,
@@ -41,6 +42,12 @@ let arguments = Array(CommandLine.arguments.dropFirst())
 let onlyIndex = arguments.firstIndex(of: "--only")
 let only = onlyIndex.flatMap { $0 + 1 < arguments.count ? arguments[$0 + 1] : nil }
 // The data is the first argument that is neither a flag nor a flag's value.
+/// `--rows a,b`: the network section's transports to run (all when absent); unknown names stop the run here.
+let networkRows = arguments.firstIndex(of: "--rows").map { i in Set((i + 1 < arguments.count ? arguments[i + 1] : "").split(separator: ",").map(String.init)) }
+if let rows = networkRows, rows.isEmpty || !rows.isSubset(of: NetworkBenchRow.all.map(\.key)) {
+    FileHandle.standardError.write(Data("fedroute-bench: --rows takes a comma-separated list of \(NetworkBenchRow.all.map(\.key).joined(separator: ", ")); got \(rows.sorted().joined(separator: ", "))\n".utf8))
+    exit(2)
+}
 let dataPath = arguments.enumerated().first { !$0.element.hasPrefix("-") && ($0.offset == 0 || !arguments[$0.offset - 1].hasPrefix("--")) }?.element
     ?? "../shared/data/routerbench-3task"
 func enabled(_ section: String) -> Bool { only == nil || only == section }
@@ -199,7 +206,7 @@ if enabled("federation"), let full = try? DatasetLoader.load(path: dataPath, for
 }
 
 if enabled("network"), let full = try? DatasetLoader.load(path: dataPath, format: nil, options: LoadOptions()).table {
-    try await networkBench(table: full, runs: value("--runs", 1), rounds: value("--rounds", 5))
+    try await networkBench(table: full, runs: value("--runs", 1), rounds: value("--rounds", 5), rows: networkRows)
 }
 
 func asyncSeconds(_ body: () async throws -> Void) async rethrows -> Double {
