@@ -155,7 +155,7 @@ public actor InProcessClient: FederatedClient {
         // Under DP every client counts once (the server divides by the number sampled).
         let w = uniformWeight ? (u.sampleCount > 0 ? 1.0 : 0.0) : Double(u.sampleCount)
         let count = u.delta.reduce(2) { $0 + $1.count }
-        let plain = try [UInt64](unsafeUninitializedCapacity: count) { out, initialized in
+        var words = try [UInt64](unsafeUninitializedCapacity: count) { out, initialized in
             var k = 0
             for t in u.delta {
                 try t.values.withUnsafeBufferPointer { values in
@@ -170,10 +170,10 @@ public actor InProcessClient: FederatedClient {
             out[k + 1] = FixedPoint.encode(w * (u.meanLoss.isFinite ? u.meanLoss : 0))
             initialized = count
         }
-        let masked = try session.mask(plain, participants: participants)
+        try session.mask(&words, participants: participants)
         maskedFor = maskedFor.filter { $0.key > u.round - 3 }
         maskedFor[u.round] = participants
-        return MaskedUpdate(round: u.round, values: masked)
+        return MaskedUpdate(round: u.round, values: words)
     }
 
     /// Pair keys with dropped participants of a round this client masked for. Refuses when the

@@ -177,17 +177,16 @@ public struct SecureAggregationSession: Sendable {
         return key.withUnsafeBytes { Data($0) }
     }
 
-    /// Masks `plain` (fixed-point values) for the listed participants, which must include this client.
-    public func mask(_ plain: [UInt64], participants: [SecureAggregationParticipant]) throws -> [UInt64] {
+    /// Masks `values` (fixed-point words) in place for the listed participants, which must include this
+    /// client. (In place: a copy of the plain vector would be one more pass over megabytes per round.)
+    public func mask(_ values: inout [UInt64], participants: [SecureAggregationParticipant]) throws {
         guard let me = participants.first(where: { $0.id == clientID && $0.publicKey == publicKey }) else {
             throw FederationError.protocolViolation(client: clientID, "the round's participant list does not carry this client's key")
         }
-        var out = plain
         let masks = try participants.filter { $0.id != clientID }.map {
             SecureAggregation.PairMask(key: try pairKey(with: $0), generator: me.maskGenerator(with: $0), adding: clientID < $0.id)
         }
-        try SecureAggregation.applyMasks(masks, to: &out)
-        return out
+        try SecureAggregation.applyMasks(masks, to: &values)
     }
 }
 
