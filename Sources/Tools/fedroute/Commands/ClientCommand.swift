@@ -23,6 +23,9 @@ struct ClientCommand: AsyncParsableCommand {
     var frameCompression: FrameCompression = .shuffleDeflate
     @Option(name: .long, help: "HTTP version (\(ClientHTTPVersion.allCases.map(\.rawValue).joined(separator: ", "))): http1.1 (the default), or auto for HTTP/2 when the coordinator offers it, whose 64 kB window slows uploads on links with long round trips (README, Performance).")
     var httpVersion: ClientHTTPVersion = FederationClientRunner.Settings.defaultHTTPVersion
+    @Option(name: .long, parsing: .upToNextOption,
+            help: "Secure-aggregation mask generators this client declares (\(MaskGenerator.allCases.map(\.rawValue).joined(separator: ", "))); default: aes256-ctr and chacha20 where the CPU has AES instructions, chacha20 otherwise. A pair uses AES only when both declared it.")
+    var maskGenerators: [MaskGenerator] = []
     @Option(name: .long, help: "Log level.") var logLevel: Logger.Level = .info
 
     func validate() throws {
@@ -45,7 +48,7 @@ struct ClientCommand: AsyncParsableCommand {
         settings.crashMarker = crashMarker
         settings.frameCompression = frameCompression
         settings.httpVersion = httpVersion
-        let client = local.client(id: identity.id, train: table, heldOut: heldOut)
+        let client = local.client(id: identity.id, train: table, heldOut: heldOut, maskGenerators: maskGenerators.isEmpty ? nil : maskGenerators)
         logger.info("starting", metadata: ["queries": .stringConvertible(table.queryCount), "held_out": .stringConvertible(heldOut.queryCount),
                                            "models": .stringConvertible(table.modelCount)])
         let outcome = try await FederationClientRunner(identity: identity, local: client, settings: settings, logger: logger).run()

@@ -5,6 +5,7 @@ import FedRouteGateway
 import FedRouteTelemetry
 import FedRouteMetaRouter
 import FedRouteMultiRound
+import FedRouteFederation
 import FedRouteFederationHTTP
 import FedRouteRouters
 import Logging
@@ -14,6 +15,7 @@ extension DataFormat: ExpressibleByArgument {}
 extension RouterFamily: ExpressibleByArgument {}
 extension FrameCompression: ExpressibleByArgument {}
 extension ClientHTTPVersion: ExpressibleByArgument {}
+extension MaskGenerator: ExpressibleByArgument {}
 extension WordPieceTokenizer.Truncation: ExpressibleByArgument {}
 extension KMeansConfiguration.Initialization: ExpressibleByArgument {}
 extension ClusterCountPolicy: ExpressibleByArgument {}

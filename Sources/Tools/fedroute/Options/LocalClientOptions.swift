@@ -43,8 +43,9 @@ struct LocalClientOptions: ParsableArguments {
     }
 
     /// The client as the federation's algorithms see it.
-    func client(id: String, train: EvaluationTable, heldOut: EvaluationTable) -> InProcessClient {
-        InProcessClient(id: id, train: train, validation: heldOut, policy: ClientPolicy(minimumGroupSize: minGroupSize, noiseSeed: noiseSeed))
+    func client(id: String, train: EvaluationTable, heldOut: EvaluationTable, maskGenerators: [MaskGenerator]? = nil) -> InProcessClient {
+        InProcessClient(id: id, train: train, validation: heldOut,
+                        policy: ClientPolicy(minimumGroupSize: minGroupSize, noiseSeed: noiseSeed, maskGenerators: maskGenerators))
     }
 
     /// With --personalize: writes the federation's routers and the fine-tuned ones, and prints the
