@@ -190,7 +190,8 @@ public struct SecureAggregationSession: Sendable {
     }
 }
 
-/// The coordinator's side: sums masked vectors and removes the masks of clients that dropped out.
+/// Mask expansion (both sides: a client masks its vector, the coordinator removes dropped clients' masks)
+/// and the coordinator's sum of the masked vectors.
 public enum SecureAggregation {
     /// One pair's mask, to add or to subtract.
     public struct PairMask: Sendable {
