@@ -133,7 +133,8 @@ public struct SecureAggregationParticipant: Sendable, Codable, Equatable {
     /// Raw X25519 public key (32 bytes).
     public var publicKey: Data
     /// The mask generators the client declared with its key (nil: a client from before the
-    /// declaration, which expands every mask with ChaCha20). Unknown names are kept and ignored.
+    /// declaration, which expands every mask with ChaCha20). The coordinator relays only the names it
+    /// knows; any other name is ignored by `maskGenerator(with:)`.
     public var masks: [String]?
 
     public init(id: String, publicKey: Data, masks: [String]? = nil) {
@@ -219,7 +220,8 @@ public enum SecureAggregation {
     /// Keystream bytes generated per call (and per thread): 1,024 ChaCha20 blocks.
     static let keystreamChunkWords = 8 * 1_024
 
-    /// Adds (or subtracts) the ChaCha20 mask of `pairKey` to `values` in place (mod 2^64).
+    /// Adds (or subtracts) the mask of `pairKey` (ChaCha20 unless `generator` says otherwise) to `values`
+    /// in place (mod 2^64).
     public static func applyMask(pairKey: Data, to values: inout [UInt64], adding: Bool, generator: MaskGenerator = .chacha20) throws {
         try applyMasks([PairMask(key: pairKey, generator: generator, adding: adding)], to: &values)
     }
@@ -316,7 +318,7 @@ public enum SecureAggregation {
         // Chunk by chunk over the cores, every vector into the chunk while it is in cache: the sum is
         // memory-bound, and this reads each vector once and writes the sum once.
         let vectors = masked.map(\.values)
-        let sum = [UInt64](unsafeUninitializedCapacity: n) { total, initialized in
+        var sum = [UInt64](unsafeUninitializedCapacity: n) { total, initialized in
             let out = RowParallel.Shared(total.baseAddress!)
             let chunks = (n + keystreamChunkWords - 1) / keystreamChunkWords
             RowParallel.forEachRange(count: chunks, minimumPerPart: 8) { range in
@@ -350,8 +352,7 @@ public enum SecureAggregation {
                 undo.append(PairMask(key: key, generator: survivor.maskGenerator(with: gone), adding: id >= d))
             }
         }
-        var unmasked = sum
-        try applyMasks(undo, to: &unmasked)
-        return unmasked
+        try applyMasks(undo, to: &sum)
+        return sum
     }
 }

@@ -50,6 +50,25 @@ struct FailingClient: FederatedClient {
         return c
     }
 
+    /// Trains on `tables` with client `dying` failing its round-2 task (after it sent its key, under secure
+    /// aggregation), in the clear or securely, the clients declaring `policies`' mask generators.
+    static func trainWithAClientDyingInRound2(_ tables: [EvaluationTable], dying: Int, secure: Bool,
+                                              policies: [ClientPolicy]? = nil) async throws -> (MLPRouter, [RoundReport]) {
+        let dies: @Sendable (FederatedRequest) -> Bool = { if case .trainMLP(let t) = $0 { return t.round == 2 }; return false }
+        let (_, clients, _) = try await Fixture.federation(tables, policies: policies)
+        let coordinator = try FederationCoordinator(clients: clients.enumerated().map { i, c in
+            i == dying ? FailingClient(inner: c, fails: dies) as any FederatedClient : c
+        })
+        return try await coordinator.trainMLP(configuration(secure: secure))
+    }
+
+    /// The secure router's parameters equal the plain one's to fixed-point rounding.
+    static func expectSameParameters(_ router: MLPRouter, _ plainRouter: MLPRouter) {
+        for (a, b) in zip(router.network.parameters, plainRouter.network.parameters) {
+            for (x, y) in zip(a.values, b.values) { #expect(abs(x - y) < 1e-4) }
+        }
+    }
+
     /// The masks are the ChaCha20-Poly1305 encryption of zeros (the protocol's first definition),
     /// generated in chunks from their own block counters, over the cores; adding then subtracting a
     /// mask restores the vector. Lengths cross the chunk size and end mid-block.
@@ -136,20 +155,13 @@ struct FailingClient: FederatedClient {
     /// dies after masking is unmasked with the right generator for each of its pairs.
     @Test func mixedMaskGeneratorsAggregateAndUnmaskCorrectly() async throws {
         let tables = try Fixture.shards(sizes: [120, 80, 60, 40])
-        let dies: @Sendable (FederatedRequest) -> Bool = { if case .trainMLP(let t) = $0 { return t.round == 2 }; return false }
-        let (_, plainClients, _) = try await Fixture.federation(tables)
-        let plain = try FederationCoordinator(clients: plainClients.enumerated().map { i, c in i == 1 ? FailingClient(inner: c, fails: dies) as any FederatedClient : c })
-        let (plainRouter, _) = try await plain.trainMLP(Self.configuration(secure: false))
+        let (plainRouter, _) = try await Self.trainWithAClientDyingInRound2(tables, dying: 1, secure: false)
         let policies = [ClientPolicy(maskGenerators: [.aes256CTR, .chacha20]), ClientPolicy(maskGenerators: [.aes256CTR]),
                         ClientPolicy(maskGenerators: [.chacha20]), ClientPolicy(maskGenerators: [.aes256CTR, .chacha20])]
-        let (_, clients, _) = try await Fixture.federation(tables, policies: policies)
-        let secure = try FederationCoordinator(clients: clients.enumerated().map { i, c in i == 1 ? FailingClient(inner: c, fails: dies) as any FederatedClient : c })
-        let (router, rounds) = try await secure.trainMLP(Self.configuration(secure: true))
+        let (router, rounds) = try await Self.trainWithAClientDyingInRound2(tables, dying: 1, secure: true, policies: policies)
         #expect(rounds.allSatisfy { $0.secureAggregation?.maskGenerators == ["aes256-ctr", "chacha20"] })
         #expect(rounds[1].secureAggregation?.dropped == ["c1"] && rounds[1].aggregated == ["c0", "c2", "c3"])
-        for (a, b) in zip(router.network.parameters, plainRouter.network.parameters) {
-            for (x, y) in zip(a.values, b.values) { #expect(abs(x - y) < 1e-4) }
-        }
+        Self.expectSameParameters(router, plainRouter)
         // All on ChaCha20: the report says so.
         let (_, chachaClients, _) = try await Fixture.federation(tables, policies: Array(repeating: ClientPolicy(maskGenerators: [.chacha20]), count: 4))
         let (_, chachaRounds) = try await FederationCoordinator(clients: chachaClients).trainMLP(Self.configuration(secure: true))
@@ -180,9 +192,7 @@ struct FailingClient: FederatedClient {
         let recorders = clients.map { RecordingClient($0) }
         let secure = try FederationCoordinator(clients: recorders)
         let (secureRouter, rounds) = try await secure.trainMLP(Self.configuration(secure: true))
-        for (a, b) in zip(secureRouter.network.parameters, plainRouter.network.parameters) {
-            for (x, y) in zip(a.values, b.values) { #expect(abs(x - y) < 1e-4) }
-        }
+        Self.expectSameParameters(secureRouter, plainRouter)
         #expect(rounds.allSatisfy { $0.aggregated.count == 4 && $0.secureAggregation?.dropped == [] })
         // What the server received from each client: keys and masked vectors, never an `mlpUpdate`.
         // Read as fixed point, a masked vector is spread over the whole ring (|values| ~ 10^11),
@@ -204,22 +214,15 @@ struct FailingClient: FederatedClient {
 
     @Test func aClientThatDiesAfterMaskingIsUnmaskedByTheSurvivors() async throws {
         let tables = try Fixture.shards(sizes: [120, 80, 60, 40])
-        let dies: @Sendable (FederatedRequest) -> Bool = { if case .trainMLP(let t) = $0 { return t.round == 2 }; return false }
         // Reference: client c2 fails round 2 in the clear.
-        let (_, plainClients, _) = try await Fixture.federation(tables)
-        let plain = try FederationCoordinator(clients: plainClients.enumerated().map { i, c in i == 2 ? FailingClient(inner: c, fails: dies) as any FederatedClient : c })
-        let (plainRouter, plainRounds) = try await plain.trainMLP(Self.configuration(secure: false))
+        let (plainRouter, plainRounds) = try await Self.trainWithAClientDyingInRound2(tables, dying: 2, secure: false)
         #expect(plainRounds[1].aggregated == ["c0", "c1", "c3"])
         // Secure: c2 sends its key, then dies before its masked update; the survivors reveal.
-        let (_, clients, _) = try await Fixture.federation(tables)
-        let secure = try FederationCoordinator(clients: clients.enumerated().map { i, c in i == 2 ? FailingClient(inner: c, fails: dies) as any FederatedClient : c })
-        let (router, rounds) = try await secure.trainMLP(Self.configuration(secure: true))
+        let (router, rounds) = try await Self.trainWithAClientDyingInRound2(tables, dying: 2, secure: true)
         #expect(rounds[1].secureAggregation == SecureAggregationReport(listed: ["c0", "c1", "c2", "c3"], dropped: ["c2"], revealedBy: ["c0", "c1", "c3"],
                                                                        maskGenerators: [MaskGenerator.preferredHere[0].rawValue]))
         #expect(rounds[1].aggregated == ["c0", "c1", "c3"] && rounds[2].aggregated.count == 4)
-        for (a, b) in zip(router.network.parameters, plainRouter.network.parameters) {
-            for (x, y) in zip(a.values, b.values) { #expect(abs(x - y) < 1e-4) }
-        }
+        Self.expectSameParameters(router, plainRouter)
     }
 
     @Test func aClientRefusesToRevealKeysThatWouldUnmaskItself() async throws {
