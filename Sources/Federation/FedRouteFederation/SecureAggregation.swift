@@ -231,6 +231,12 @@ public enum SecureAggregation {
     /// the chunks are independent and split over the cores; each chunk of `values` takes all the
     /// pairs' keystreams while it is in cache.
     public static func applyMasks(_ masks: [PairMask], to values: inout [UInt64]) throws {
+        try applyMasks(masks, to: &values, kernel: AESCTRMaskKernel.isAvailable)
+    }
+
+    /// `applyMasks(_:to:)`; with `kernel`, AES masks go through `AESCTRMaskKernel` (generated and added in one
+    /// pass, the stream never in memory), else through swift-crypto's `AES._CTR` and an add (tests compare both).
+    static func applyMasks(_ masks: [PairMask], to values: inout [UInt64], kernel: Bool) throws {
         let count = values.count
         guard count > 0, !masks.isEmpty else { return }
         // One ChaCha20 block is 8 words and its counter is 32 bits, from 1; one AES block is 2 words,
@@ -244,12 +250,14 @@ public enum SecureAggregation {
         }
         let chachaNonce = try Insecure.ChaCha20CTR.Nonce(data: Data(count: 12))
         let chunks = (count + keystreamChunkWords - 1) / keystreamChunkWords
+        let streamed = masks.contains { $0.generator == .chacha20 || !kernel }
         let failure = Mutex<(any Error)?>(nil)
         values.withUnsafeMutableBufferPointer { buffer in
             // The chunks touch disjoint words.
             let out = RowParallel.Shared(buffer.baseAddress!)
             RowParallel.forEachRange(count: chunks, minimumPerPart: 8) { range in
-                let zeros = Data(count: keystreamChunkWords * 8)
+                // The bytes swift-crypto's generators encrypt (the kernel needs none).
+                let zeros = Data(count: streamed ? keystreamChunkWords * 8 : 0)
                 do {
                     for chunk in range {
                         let start = chunk * keystreamChunkWords
@@ -261,6 +269,10 @@ public enum SecureAggregation {
                             case .chacha20:
                                 let counter = try Insecure.ChaCha20CTR.Counter(offset: UInt32(1 + start / 8))
                                 stream = try Insecure.ChaCha20CTR.encrypt(zeros.prefix(n * 8), using: key, counter: counter, nonce: chachaNonce)
+                            case .aes256CTR where kernel:
+                                let done = mask.key.withUnsafeBytes { AESCTRMaskKernel.add(key: $0, firstBlock: UInt32(start / 2), to: p, count: n, subtracting: !mask.adding) }
+                                guard done else { throw FederationError.invalidConfiguration("secure aggregation: the AES mask kernel does not run here") }
+                                continue
                             case .aes256CTR:
                                 // The counter block: 96 zero bits, then the block index, big-endian.
                                 let block = UInt32(start / 2)

@@ -107,6 +107,50 @@ struct FailingClient: FederatedClient {
         #expect(mask != (try SecureAggregation.mask(pairKey: key, count: count, generator: .chacha20)))
     }
 
+    /// The VAES kernel (keystream generated and added in one pass) gives swift-crypto's `AES._CTR` keystream
+    /// added word for word: at every tail length around its 32-word step, across chunks, mixed with ChaCha20
+    /// masks, with both signs.
+    @Test(.enabled(if: AESCTRMaskKernel.isAvailable, "the CPU has no VAES"),
+          arguments: [1, 2, 3, 4, 5, 31, 32, 33, 34, 63, 64, 65, 97, SecureAggregation.keystreamChunkWords + 1, 2 * SecureAggregation.keystreamChunkWords + 35])
+    func aesMaskKernelEqualsSwiftCrypto(count: Int) throws {
+        let masks = (0..<4).map { k in
+            SecureAggregation.PairMask(key: Data((0..<32).map { UInt8(($0 &* 29 &+ k &* 3 &+ 1) & 0xFF) }),
+                                       generator: k == 2 ? .chacha20 : .aes256CTR, adding: k != 1)
+        }
+        let plain = (0..<count).map { UInt64($0 &+ 1) &* 0xD1B5_4A32_D192_ED03 }
+        var kernel = plain, reference = plain
+        try SecureAggregation.applyMasks(masks, to: &kernel, kernel: true)
+        try SecureAggregation.applyMasks(masks, to: &reference, kernel: false)
+        #expect(kernel == reference)
+        #expect(kernel != plain)
+    }
+
+    /// The kernel from a block other than 0: the words of blocks b, b + 1, … as single-block AES gives them.
+    @Test(.enabled(if: AESCTRMaskKernel.isAvailable, "the CPU has no VAES"))
+    func aesMaskKernelStartsAtItsBlock() throws {
+        let key = Data((0..<32).map { UInt8(truncatingIfNeeded: $0 &* 7 &+ 200) })
+        let first: UInt32 = 0x0102_03F0
+        var expected = [UInt64]()
+        for b in first..<(first + 20) {
+            var block = [UInt8](repeating: 0, count: 12) + withUnsafeBytes(of: b.bigEndian) { Array($0) }
+            try AES.permute(&block, key: SymmetricKey(data: key))
+            block.withUnsafeBytes { raw in
+                expected.append(UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: 0, as: UInt64.self)))
+                expected.append(UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: 8, as: UInt64.self)))
+            }
+        }
+        var words = [UInt64](repeating: 5, count: 39)
+        let done = key.withUnsafeBytes { k in
+            words.withUnsafeMutableBufferPointer { AESCTRMaskKernel.add(key: k, firstBlock: first, to: $0.baseAddress!, count: 39, subtracting: false) }
+        }
+        #expect(done)
+        #expect(words == expected.prefix(39).map { $0 &+ 5 })
+        let refused = Data(count: 16).withUnsafeBytes { k in
+            words.withUnsafeMutableBufferPointer { AESCTRMaskKernel.add(key: k, firstBlock: 0, to: $0.baseAddress!, count: 39, subtracting: false) }
+        }
+        #expect(!refused)
+    }
+
     /// Several pairs' masks applied in one pass (chunk by chunk) equal applying them one by one; taking
     /// the same masks with the other sign restores the vector.
     @Test func fusedMasksEqualMasksAppliedOneByOne() throws {

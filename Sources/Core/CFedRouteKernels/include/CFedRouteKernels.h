@@ -68,6 +68,14 @@ ptrdiff_t fr_fixed_point_encode_isa(int isa, const float *v, ptrdiff_t n, double
 /// 1 when the CPU has AES instructions (x86 AES-NI, ARMv8 AES), 0 otherwise.
 int fr_cpu_has_aes(void);
 
+/// 1 when `fr_aes256_ctr_add` runs on this CPU (x86-64 with AES-NI, AVX2 and VAES), 0 otherwise.
+int fr_aes256_ctr_add_available(void);
+/// values[i] += (or −= with `subtract`) the little-endian 64-bit word i of the AES-256-CTR keystream of the 32-byte
+/// `key` that starts at counter block 0^96 ‖ BE32(first_block), mod 2^64 (values[0] is the first word of that
+/// block). The caller keeps first_block + ⌈count / 2⌉ ≤ 2^32. Returns 1, or 0 (nothing touched) where the CPU
+/// lacks the instructions (`fr_aes256_ctr_add_available`).
+int fr_aes256_ctr_add(const uint8_t *key, uint32_t first_block, uint64_t *values, ptrdiff_t count, int subtract);
+
 /// glibc's mallopt: M_MMAP_THRESHOLD, M_TRIM_THRESHOLD and M_TOP_PAD in bytes. Returns 1 when glibc accepted all
 /// three, 0 when it refused one or the C library is not glibc.
 int fr_malloc_tune(int mmap_threshold, int trim_threshold, int top_pad);

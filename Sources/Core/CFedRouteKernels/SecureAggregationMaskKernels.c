@@ -1,0 +1,137 @@
+// Secure aggregation's AES-256-CTR masks (`FedRouteFederation.SecureAggregation.applyMasks`), generated and
+// added to the masked vector in one pass with VAES: two AES blocks per instruction on 256-bit registers.
+//
+// The keystream is the one swift-crypto's `AES._CTR` produces from the counter block 0^96 ‖ b (b a 32-bit
+// big-endian block index): block b is AES-256-Encrypt(key, 0^96 ‖ BE32(b)), and word i of the mask is the
+// little-endian 64-bit word at byte 8·i of the stream. With VAES the keystream never goes to memory: each
+// register of two blocks is four mask words, added to (or subtracted from) four words of the vector. The
+// swift-crypto path (BoringSSL's AES-NI, one block per instruction, the stream written out, then added)
+// stays where VAES is missing, and is the reference the kernel is tested against.
+#include "CFedRouteKernels.h"
+#include <stdint.h>
+#include <string.h>
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+
+int fr_aes256_ctr_add_available(void) {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("aes") && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("vaes") ? 1 : 0;
+}
+
+#define FR_AES_TARGET __attribute__((target("aes,avx2,vaes")))
+
+// AES-256 key expansion with AESKEYGENASSIST (FIPS-197 §5.2): even round keys take RotWord, SubWord and
+// the round constant, odd ones SubWord only.
+FR_AES_TARGET static inline __m128i expand_even(__m128i previous, __m128i assist) {
+    assist = _mm_shuffle_epi32(assist, 0xff);
+    previous = _mm_xor_si128(previous, _mm_slli_si128(previous, 4));
+    previous = _mm_xor_si128(previous, _mm_slli_si128(previous, 4));
+    previous = _mm_xor_si128(previous, _mm_slli_si128(previous, 4));
+    return _mm_xor_si128(previous, assist);
+}
+
+FR_AES_TARGET static inline __m128i expand_odd(__m128i previous, __m128i assist) {
+    assist = _mm_shuffle_epi32(assist, 0xaa);
+    previous = _mm_xor_si128(previous, _mm_slli_si128(previous, 4));
+    previous = _mm_xor_si128(previous, _mm_slli_si128(previous, 4));
+    previous = _mm_xor_si128(previous, _mm_slli_si128(previous, 4));
+    return _mm_xor_si128(previous, assist);
+}
+
+FR_AES_TARGET static void expand_key(const uint8_t *key, __m128i rk[15]) {
+    rk[0] = _mm_loadu_si128((const __m128i *)key);
+    rk[1] = _mm_loadu_si128((const __m128i *)(key + 16));
+    rk[2] = expand_even(rk[0], _mm_aeskeygenassist_si128(rk[1], 0x01));
+    rk[3] = expand_odd(rk[1], _mm_aeskeygenassist_si128(rk[2], 0x00));
+    rk[4] = expand_even(rk[2], _mm_aeskeygenassist_si128(rk[3], 0x02));
+    rk[5] = expand_odd(rk[3], _mm_aeskeygenassist_si128(rk[4], 0x00));
+    rk[6] = expand_even(rk[4], _mm_aeskeygenassist_si128(rk[5], 0x04));
+    rk[7] = expand_odd(rk[5], _mm_aeskeygenassist_si128(rk[6], 0x00));
+    rk[8] = expand_even(rk[6], _mm_aeskeygenassist_si128(rk[7], 0x08));
+    rk[9] = expand_odd(rk[7], _mm_aeskeygenassist_si128(rk[8], 0x00));
+    rk[10] = expand_even(rk[8], _mm_aeskeygenassist_si128(rk[9], 0x10));
+    rk[11] = expand_odd(rk[9], _mm_aeskeygenassist_si128(rk[10], 0x00));
+    rk[12] = expand_even(rk[10], _mm_aeskeygenassist_si128(rk[11], 0x20));
+    rk[13] = expand_odd(rk[11], _mm_aeskeygenassist_si128(rk[12], 0x00));
+    rk[14] = expand_even(rk[12], _mm_aeskeygenassist_si128(rk[13], 0x40));
+}
+
+// Counter blocks 0^96 ‖ BE32(b): the block index sits in the last 32-bit word of each 128-bit lane, and this
+// shuffle turns it big-endian (the other bytes are zero).
+FR_AES_TARGET static inline __m256i big_endian_counters(__m256i indices) {
+    const __m256i swap = _mm256_setr_epi8(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 15, 14, 13, 12,
+                                          0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 15, 14, 13, 12);
+    return _mm256_shuffle_epi8(indices, swap);
+}
+
+// Blocks b and b + 1 as two lanes of indices (native byte order, before `big_endian_counters`).
+FR_AES_TARGET static inline __m256i index_pair(uint32_t b) {
+    return _mm256_setr_epi32(0, 0, 0, (int)b, 0, 0, 0, (int)(b + 1));
+}
+
+// Eight registers (16 blocks, 32 mask words) per step keep both AES units busy through the instruction's
+// latency.
+#define FR_AES_LANES 8
+
+FR_AES_TARGET static void ctr_add_vaes(const uint8_t *key, uint32_t first_block, uint64_t *values, ptrdiff_t count, int subtract) {
+    __m128i rk128[15];
+    expand_key(key, rk128);
+    __m256i rk[15];
+    for (int r = 0; r < 15; r++) rk[r] = _mm256_broadcastsi128_si256(rk128[r]);
+    uint32_t block = first_block;
+    ptrdiff_t i = 0;
+    // Each register's pair of block indices is the previous one's plus two.
+    const __m256i two = _mm256_setr_epi32(0, 0, 0, 2, 0, 0, 0, 2);
+    __m256i pair = index_pair(block);
+    for (; i + 4 * FR_AES_LANES <= count; i += 4 * FR_AES_LANES, block += 2 * FR_AES_LANES) {
+        __m256i x0, x1, x2, x3, x4, x5, x6, x7;
+        // Round by round over the eight registers, so that eight independent instructions are in flight.
+#define FR_ALL(op) x0 = op(x0); x1 = op(x1); x2 = op(x2); x3 = op(x3); x4 = op(x4); x5 = op(x5); x6 = op(x6); x7 = op(x7);
+#define FR_NEXT(x) x = _mm256_xor_si256(big_endian_counters(pair), k); pair = _mm256_add_epi32(pair, two);
+        __m256i k = rk[0];
+        FR_NEXT(x0) FR_NEXT(x1) FR_NEXT(x2) FR_NEXT(x3) FR_NEXT(x4) FR_NEXT(x5) FR_NEXT(x6) FR_NEXT(x7)
+#define FR_ROUND(x) _mm256_aesenc_epi128(x, k)
+        for (int r = 1; r < 14; r++) {
+            k = rk[r];
+            FR_ALL(FR_ROUND)
+        }
+        k = rk[14];
+#define FR_LAST(x) _mm256_aesenclast_epi128(x, k)
+        FR_ALL(FR_LAST)
+        __m256i *p = (__m256i *)(values + i);
+#define FR_ADD(l, x) _mm256_storeu_si256(p + l, subtract ? _mm256_sub_epi64(_mm256_loadu_si256(p + l), x) : _mm256_add_epi64(_mm256_loadu_si256(p + l), x));
+        FR_ADD(0, x0) FR_ADD(1, x1) FR_ADD(2, x2) FR_ADD(3, x3) FR_ADD(4, x4) FR_ADD(5, x5) FR_ADD(6, x6) FR_ADD(7, x7)
+#undef FR_ALL
+#undef FR_NEXT
+#undef FR_ROUND
+#undef FR_LAST
+#undef FR_ADD
+    }
+    // The tail, two blocks at a time; the last register's words past `count` are dropped.
+    for (; i < count; i += 4, block += 2) {
+        __m256i x = _mm256_xor_si256(big_endian_counters(index_pair(block)), rk[0]);
+        for (int r = 1; r < 14; r++) x = _mm256_aesenc_epi128(x, rk[r]);
+        x = _mm256_aesenclast_epi128(x, rk[14]);
+        uint64_t m[4];
+        _mm256_storeu_si256((__m256i *)m, x);
+        for (ptrdiff_t k = 0; k < 4 && i + k < count; k++) values[i + k] = subtract ? values[i + k] - m[k] : values[i + k] + m[k];
+    }
+}
+
+int fr_aes256_ctr_add(const uint8_t *key, uint32_t first_block, uint64_t *values, ptrdiff_t count, int subtract) {
+    if (!fr_aes256_ctr_add_available()) return 0;
+    if (count > 0) ctr_add_vaes(key, first_block, values, count, subtract);
+    return 1;
+}
+
+#else
+
+int fr_aes256_ctr_add_available(void) { return 0; }
+
+int fr_aes256_ctr_add(const uint8_t *key, uint32_t first_block, uint64_t *values, ptrdiff_t count, int subtract) {
+    (void)key; (void)first_block; (void)values; (void)count; (void)subtract;
+    return 0;
+}
+
+#endif
