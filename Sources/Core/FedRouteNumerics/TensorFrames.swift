@@ -31,11 +31,10 @@ public enum TensorFrames {
     /// are not looked up in a `TensorFrameCache`.
     public static let minSharedBytes = 16 << 10
 
-    /// True when `data` starts like a frame (JSON bodies start with `{`).
-    public static func isFrame(_ data: Data) -> Bool {
-        guard data.count >= 4 else { return false }
-        let head = data.prefix(4)
-        return head == magic || head == codedMagic
+    /// True when `bytes` start like a frame (JSON bodies start with `{`).
+    public static func isFrame<Bytes: Collection<UInt8>>(_ bytes: Bytes) -> Bool {
+        let head = bytes.prefix(4)
+        return head.elementsEqual(magic) || head.elementsEqual(codedMagic)
     }
 
     /// How a frame is written: with which codec (nil: every array as it is) and which cache of encoded arrays.
@@ -56,9 +55,9 @@ public enum TensorFrames {
         public var width: UInt8
         /// Byte count once decoded.
         public var decodedCount: Int
-        /// For an array written as it is and not cached: appends its bytes to the frame straight from the
-        /// array (which it holds), instead of from a copy in `stored`.
-        var appendValues: (@Sendable (inout Data) -> Void)?
+        /// For an array written as it is and not cached: hands its bytes to the frame's sink straight from
+        /// the array (which it holds), instead of from a copy in `stored`.
+        var appendValues: (@Sendable ((UnsafeRawBufferPointer) -> Void) -> Void)?
 
         public init(stored: Data, codec: UInt8, width: UInt8, decodedCount: Int) {
             self.stored = stored
@@ -77,12 +76,12 @@ public enum TensorFrames {
         let options: Options
         public init(options: Options = Options()) { self.options = options }
 
-        /// Adds the array's little-endian bytes (encoded when a codec is set and it helps); returns its index
-        /// for the JSON's `{"blob": i}`.
-        public func append<T: BitwiseCopyable & Sendable>(_ values: [T], littleEndian: (T) -> [UInt8]) throws -> Int {
+        /// Adds the array's little-endian bytes (encoded when a codec is set, the array is `compressible`, and
+        /// the codec makes it smaller); returns its index for the JSON's `{"blob": i}`.
+        public func append<T: BitwiseCopyable & Sendable>(_ values: [T], compressible: Bool = true, littleEndian: (T) -> [UInt8]) throws -> Int {
             let width = MemoryLayout<T>.size
             let bytes = values.count * width
-            let codec = bytes >= TensorFrames.minSharedBytes ? options.codec : nil
+            let codec = compressible && bytes >= TensorFrames.minSharedBytes ? options.codec : nil
             func make() throws -> Blob {
                 #if _endian(little)
                 let raw = values.withUnsafeBytes { Data($0) }
@@ -99,7 +98,7 @@ public enum TensorFrames {
             } else if codec == nil {
                 #if _endian(little)
                 var blob = Blob(stored: Data(), codec: 0, width: UInt8(width), decodedCount: bytes)
-                blob.appendValues = { out in values.withUnsafeBytes { out.append(contentsOf: $0) } }
+                blob.appendValues = { sink in values.withUnsafeBytes { sink($0) } }
                 blobs.append(blob)
                 #else
                 blobs.append(try make())
@@ -145,12 +144,14 @@ public enum TensorFrames {
     }
 
     /// Encodes `values` under `key` as a blob of the frame being written; false when no frame is being
-    /// written (the caller then uses its JSON form).
+    /// written (the caller then uses its JSON form). An array that is not `compressible` (random-looking
+    /// words, such as secure aggregation's masked vectors) is stored as it is without trying the codec.
     public static func encode<T: BitwiseCopyable & Sendable, K: CodingKey>(
-        _ values: [T], forKey key: K, in c: inout KeyedEncodingContainer<K>, encoder: any Encoder, littleEndian: (T) -> [UInt8]
+        _ values: [T], forKey key: K, in c: inout KeyedEncodingContainer<K>, encoder: any Encoder, compressible: Bool = true,
+        littleEndian: (T) -> [UInt8]
     ) throws -> Bool {
         guard let writer = encoder.userInfo[.tensorBlobs] as? Writer else { return false }
-        try c.encode(BlobReference(blob: try writer.append(values, littleEndian: littleEndian)), forKey: key)
+        try c.encode(BlobReference(blob: try writer.append(values, compressible: compressible, littleEndian: littleEndian)), forKey: key)
         return true
     }
 
@@ -194,6 +195,16 @@ public enum TensorFrames {
 
     /// Encodes `value` as a frame: `FRF1`, or `FRF2` when `options.codec` made an array smaller.
     public static func encode<T: Encodable>(_ value: T, with encoder: JSONEncoder, options: Options = Options()) throws -> Data {
+        var out = Data()
+        try encode(value, with: encoder, options: options, reserve: { out.reserveCapacity($0) }, append: { out.append(contentsOf: $0) })
+        return out
+    }
+
+    /// Encodes `value` as a frame into a sink of the caller's (a network buffer, so that the frame is not
+    /// built in a `Data` and copied again): `reserve` is called once with the frame's size, then `append`
+    /// with its bytes in order, the arrays straight from their values.
+    public static func encode<T: Encodable>(_ value: T, with encoder: JSONEncoder, options: Options = Options(), reserve: (Int) -> Void,
+                                            append: (UnsafeRawBufferPointer) -> Void) throws {
         let writer = Writer(options: options)
         encoder.userInfo[.tensorBlobs] = writer
         defer { encoder.userInfo[.tensorBlobs] = nil }
@@ -203,23 +214,24 @@ public enum TensorFrames {
         }
         let coded = writer.blobs.contains { $0.codec != 0 }
         let bytes = writer.blobs.reduce(0) { $0 + $1.storedCount }
-        var out = Data(capacity: 12 + json.count + (coded ? 18 : 8) * writer.blobs.count + bytes)
-        out.append(coded ? codedMagic : magic)
-        appendLittleEndian(UInt32(json.count), to: &out)
-        out.append(json)
-        appendLittleEndian(UInt32(writer.blobs.count), to: &out)
+        var head = Data(capacity: 12 + json.count + (coded ? 18 : 8) * writer.blobs.count)
+        head.append(coded ? codedMagic : magic)
+        appendLittleEndian(UInt32(json.count), to: &head)
+        head.append(json)
+        appendLittleEndian(UInt32(writer.blobs.count), to: &head)
         for b in writer.blobs {
-            appendLittleEndian(UInt64(b.storedCount), to: &out)
+            appendLittleEndian(UInt64(b.storedCount), to: &head)
             if coded {
-                out.append(b.codec)
-                out.append(b.width)
-                appendLittleEndian(UInt64(b.decodedCount), to: &out)
+                head.append(b.codec)
+                head.append(b.width)
+                appendLittleEndian(UInt64(b.decodedCount), to: &head)
             }
         }
+        reserve(head.count + bytes)
+        head.withUnsafeBytes { append($0) }
         for b in writer.blobs {
-            if let append = b.appendValues { append(&out) } else { out.append(b.stored) }
+            if let values = b.appendValues { values(append) } else { b.stored.withUnsafeBytes { append($0) } }
         }
-        return out
     }
 
     /// Decodes a frame. Coded arrays are decoded by the codec of their id among `codecs` (an unknown id is an

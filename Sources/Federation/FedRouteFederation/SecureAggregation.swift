@@ -103,7 +103,9 @@ public struct MaskedUpdate: Sendable, Codable, Equatable {
     public func encode(to encoder: any Encoder) throws {
         var c = encoder.container(keyedBy: CodingKeys.self)
         try c.encode(round, forKey: .round)
-        if try TensorFrames.encode(values, forKey: .values, in: &c, encoder: encoder, littleEndian: { v in withUnsafeBytes(of: v.littleEndian) { Array($0) } }) {
+        // Masked words are uniformly random: a codec cannot shrink them, so it is not tried on them.
+        if try TensorFrames.encode(values, forKey: .values, in: &c, encoder: encoder, compressible: false,
+                                   littleEndian: { v in withUnsafeBytes(of: v.littleEndian) { Array($0) } }) {
             return
         }
         var data = Data(capacity: values.count * 8)

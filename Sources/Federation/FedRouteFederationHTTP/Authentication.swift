@@ -62,7 +62,14 @@ public enum RequestSignature {
     /// Headers for a request signed by `identity`.
     public static func headers(identity: ClientIdentity, method: String, path: String, session: String, nonce: UInt64,
                                timestamp: Int64, body: Data) throws -> [(String, String)] {
-        let m = message(method: method, path: path, client: identity.id, session: session, nonce: nonce, timestamp: timestamp, body: body)
+        try headers(identity: identity, method: method, path: path, session: session, nonce: nonce, timestamp: timestamp,
+                    bodyDigest: SHA256.hash(data: body))
+    }
+
+    /// Headers for a request signed by `identity`, given its body's SHA-256 (hashed where the body was written).
+    public static func headers(identity: ClientIdentity, method: String, path: String, session: String, nonce: UInt64,
+                               timestamp: Int64, bodyDigest: SHA256.Digest) throws -> [(String, String)] {
+        let m = message(method: method, path: path, client: identity.id, session: session, nonce: nonce, timestamp: timestamp, bodyDigest: bodyDigest)
         let signature = try identity.privateKey.signature(for: m)
         return [(Wire.Header.client, identity.id), (Wire.Header.session, session), (Wire.Header.nonce, "\(nonce)"),
                 (Wire.Header.timestamp, "\(timestamp)"), (Wire.Header.signature, signature.base64EncodedString())]

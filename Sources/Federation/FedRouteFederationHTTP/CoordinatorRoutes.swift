@@ -32,7 +32,7 @@ public enum CoordinatorRoutes {
                 guard join.protocolVersion == Wire.protocolVersion else {
                     throw WireError("protocol \(join.protocolVersion) is not \(Wire.protocolVersion)")
                 }
-                return try Wire.encoder().encode(await registry.join(client: client))
+                return ByteBuffer(data: try Wire.encoder().encode(await registry.join(client: client)))
             }
         }
         router.post("/v1/poll") { request, _ in
@@ -42,7 +42,11 @@ public enum CoordinatorRoutes {
             let options = TensorFrames.Options(codec: codec.flatMap { offered.contains($0.name) ? $0 : nil }, cache: cache)
             return await signed(request, path: "/v1/poll", limit: Wire.maxControlBodyBytes, registry: registry, headers: announce) { client, session, _ in
                 let poll = try await registry.poll(client: client, session: session, wait: pollWait)
-                return frames ? try TensorFrames.encode(poll, with: Wire.encoder(), options: options) : try Wire.encoder().encode(poll)
+                guard frames else { return ByteBuffer(data: try Wire.encoder().encode(poll)) }
+                // Written straight into the response's buffer: a task carries the global model (megabytes).
+                var out = ByteBuffer()
+                try TensorFrames.encode(poll, with: Wire.encoder(), options: options, reserve: { out.reserveCapacity($0) }, append: { out.writeBytes($0) })
+                return out
             }
         }
         router.post("/v1/reply") { request, _ in
@@ -53,7 +57,7 @@ public enum CoordinatorRoutes {
                     throw WireError("malformed reply: \(error)")
                 }
                 try await registry.reply(client: client, session: session, envelope: envelope)
-                return Data("{}".utf8)
+                return ByteBuffer(string: "{}")
             }
         }
         router.get("/health") { _, _ in json(.ok, Data("{\"status\":\"ok\"}".utf8)) }
@@ -73,7 +77,7 @@ public enum CoordinatorRoutes {
     /// in window, fresh nonce, declared length within `limit`); the body is then hashed as it
     /// streams in and refused as soon as it passes `limit`.
     static func signed(_ request: Request, path: String, limit: Int, registry: ClientRegistry, headers extra: HTTPFields = [:],
-                       handle: @Sendable (String, String, Data) async throws -> Data) async -> Response {
+                       handle: @Sendable (String, String, Data) async throws -> ByteBuffer) async -> Response {
         var headers: [String: String] = [:]
         for field in request.headers { headers[field.name.canonicalName] = field.value }
         let checked: SignedRequestHeaders
@@ -99,8 +103,8 @@ public enum CoordinatorRoutes {
         }
         do {
             let out = try await handle(client, session, body)
-            await registry.countOut(out.count)
-            return json(.ok, out, contentType: TensorFrames.isFrame(out) ? Wire.framesContentType : "application/json", extra: extra)
+            await registry.countOut(out.readableBytes)
+            return json(.ok, out, contentType: TensorFrames.isFrame(out.readableBytesView) ? Wire.framesContentType : "application/json", extra: extra)
         } catch let e as WireError {
             return json(HTTPResponse.Status(code: e.status ?? 400), try! JSONEncoder().encode(e))
         } catch {
@@ -125,9 +129,13 @@ public enum CoordinatorRoutes {
     static let frameCodecsField = HTTPField.Name(Wire.Header.frameCodecs)!
 
     static func json(_ status: HTTPResponse.Status, _ data: Data, contentType: String = "application/json", extra: HTTPFields = [:]) -> Response {
+        json(status, ByteBuffer(bytes: data), contentType: contentType, extra: extra)
+    }
+
+    static func json(_ status: HTTPResponse.Status, _ body: ByteBuffer, contentType: String = "application/json", extra: HTTPFields = [:]) -> Response {
         var h = extra
         h[.contentType] = contentType
-        return Response(status: status, headers: h, body: ResponseBody(byteBuffer: ByteBuffer(bytes: data)))
+        return Response(status: status, headers: h, body: ResponseBody(byteBuffer: body))
     }
 
     /// HTTP/2 (ALPN, with HTTP/1.1 fallback) over TLS, or plaintext HTTP/1.1 without it.

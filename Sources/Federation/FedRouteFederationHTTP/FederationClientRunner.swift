@@ -1,4 +1,5 @@
 import AsyncHTTPClient
+import Crypto
 import FedRouteFederation
 import FedRouteNumerics
 import Foundation
@@ -172,7 +173,15 @@ public struct FederationClientRunner: Sendable {
     /// coordinator has named a codec this client offered.
     func call<B: Encodable, R: Decodable>(_ http: HTTPClient, _ path: String, _ body: B, session: String, signer: inout Signer,
                                          frames: inout Negotiated) async throws -> R {
-        let data = frames.frames ? try TensorFrames.encode(body, with: Wire.encoder(), options: .init(codec: frames.codec)) : try Wire.encoder().encode(body)
+        // A frame is written straight into the request's buffer (its arrays can be megabytes); JSON is small.
+        var data: ByteBuffer
+        if frames.frames {
+            data = ByteBuffer()
+            try TensorFrames.encode(body, with: Wire.encoder(), options: .init(codec: frames.codec), reserve: { data.reserveCapacity($0) },
+                                    append: { data.writeBytes($0) })
+        } else {
+            data = ByteBuffer(data: try Wire.encoder().encode(body))
+        }
         var request = HTTPClientRequest(url: settings.server + path)
         request.method = .POST
         request.headers.add(name: "content-type", value: frames.frames ? Wire.framesContentType : "application/json")
@@ -180,8 +189,9 @@ public struct FederationClientRunner: Sendable {
             request.headers.add(name: "accept", value: "\(Wire.framesContentType), application/json")
             request.headers.add(name: Wire.Header.frameCodecs, value: settings.frameCompression.codec?.name ?? FrameCompression.none.rawValue)
         }
-        for (k, v) in try signer.headers(path: path, session: session, body: data) { request.headers.add(name: k, value: v) }
-        request.body = .bytes(ByteBuffer(data: data))
+        let digest = data.withUnsafeReadableBytes { SHA256.hash(data: $0) }
+        for (k, v) in try signer.headers(path: path, session: session, bodyDigest: digest) { request.headers.add(name: k, value: v) }
+        request.body = .bytes(data)
         let response = try await http.execute(request, timeout: .seconds(120))
         let buffer = try await response.body.collect(upTo: Wire.maxBodyBytes)
         // A view of the collected bytes, not a copy (the buffer is kept alive by the Data).
@@ -204,9 +214,9 @@ struct Signer {
     let identity: ClientIdentity
     var nonce = UInt64(Date().timeIntervalSince1970 * 1_000_000)
 
-    mutating func headers(path: String, session: String, body: Data) throws -> [(String, String)] {
+    mutating func headers(path: String, session: String, bodyDigest: SHA256.Digest) throws -> [(String, String)] {
         nonce += 1
         return try RequestSignature.headers(identity: identity, method: "POST", path: path, session: session, nonce: nonce,
-                                            timestamp: Int64(Date().timeIntervalSince1970), body: body)
+                                            timestamp: Int64(Date().timeIntervalSince1970), bodyDigest: bodyDigest)
     }
 }

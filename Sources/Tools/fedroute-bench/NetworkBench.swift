@@ -25,6 +25,7 @@ struct NetworkBenchRow {
         NetworkBenchRow(key: "secure-json", secure: true, frames: false), NetworkBenchRow(key: "secure-frames", secure: true, frames: true),
         NetworkBenchRow(key: "secure-http1", secure: true, frames: true, http: .http1),
         NetworkBenchRow(key: "secure-http1-chacha", secure: true, frames: true, http: .http1, masks: [.chacha20]),
+        NetworkBenchRow(key: "secure-http1-deflate", secure: true, frames: true, compression: .shuffleDeflate, http: .http1),
     ]
 }
 

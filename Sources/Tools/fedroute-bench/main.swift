@@ -14,7 +14,7 @@ import Logging
 // MiniLM throughput, the gateway's load figures and a federation over the network, on
 // routerbench-3task when ../shared is present, else on synthetic queries of the same shape.
 // SECTION: gemm, federation, network ([--runs N] [--rounds R]: N interleaved runs of R rounds, best and median ratios;
-// [--rows json,frames,deflate,http1,secure-json,secure-frames,secure-http1,secure-http1-chacha]: only those transports), minilm, gateway, gateway-keys, engines (with --federation DIR, alone), sparse (alone:
+// [--rows json,frames,deflate,http1,secure-json,secure-frames,secure-http1,secure-http1-chacha,secure-http1-deflate]: only those transports), minilm, gateway, gateway-keys, engines (with --federation DIR, alone), sparse (alone:
 // first-layer products on sparse inputs, SparseRows against GEMM), mlp-train
 // ([--rows N] [--epochs E], alone: the training loop on synthetic data, as scripts/bench-compare.py runs it), minilm-speed
 // ([--tokens N] [--queries Q], alone: the MiniLM forward pass on token ids, as scripts/bench-compare.py runs it) (data,

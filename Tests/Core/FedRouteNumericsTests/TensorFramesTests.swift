@@ -41,6 +41,25 @@ import Testing
     }
 
     /// Every malformed header is an error naming the problem, never a crash or a huge allocation.
+    /// A frame written into a caller's sink (the network buffer) is the `Data` frame byte for byte, announced
+    /// once with its exact size; arrays go to the sink straight from their values, cached ones from the cache.
+    @Test(arguments: [false, true])
+    func aFrameWrittenIntoASinkIsTheSameBytes(cached: Bool) throws {
+        let big = Message(round: 2, tensors: [Tensor(name: "w", shape: [30_000], values: (0..<30_000).map { Float($0) * 0.25 }), message.tensors[0]],
+                          features: Matrix(rowArrays: [[5, 6, 7]]))
+        let sorted = JSONEncoder()
+        sorted.outputFormatting = .sortedKeys
+        let options = TensorFrames.Options(cache: cached ? TensorFrameCache() : nil)
+        let expected = try TensorFrames.encode(big, with: sorted, options: options)
+        var reserved: [Int] = [], pieces = 0
+        var sink = [UInt8]()
+        try TensorFrames.encode(big, with: sorted, options: options, reserve: { reserved.append($0) }, append: { sink.append(contentsOf: $0); pieces += 1 })
+        #expect(Data(sink) == expected)
+        #expect(reserved == [expected.count])
+        #expect(pieces == 1 + 3)  // the header with the JSON, then each of the three arrays
+        #expect(try TensorFrames.decode(Message.self, from: Data(sink), with: JSONDecoder()) == big)
+    }
+
     @Test func hostileFramesAreRefused() throws {
         let good = try TensorFrames.encode(message, with: JSONEncoder())
         func refused(_ data: Data) -> String? {

@@ -6,6 +6,7 @@ import FedRouteData
 import FedRouteNumerics
 import FedRouteRouters
 import Foundation
+import Synchronization
 import Testing
 
 /// A client that fails chosen requests, as if it crashed at that point.
@@ -453,5 +454,31 @@ actor Saved {
         #expect(String(decoding: frame, as: UTF8.self).contains("\"blob\""))
         let odd = try TensorFrames.encode(OddWords(), with: JSONEncoder())
         #expect(throws: DecodingError.self) { try TensorFrames.decode(MaskedUpdate.self, from: odd, with: FederationCoding.decoder()) }
+    }
+
+    /// Counts the arrays a frame offers it, and never shrinks one.
+    final class CountingCodec: TensorFrameCodec, @unchecked Sendable {
+        let id: UInt8 = 9
+        let name = "counting"
+        let maxExpansion = 1
+        let offered = Mutex<[Int]>([])
+        func encode(_ bytes: UnsafeRawBufferPointer, width: Int) throws -> Data? {
+            offered.withLock { $0.append(width) }
+            return nil
+        }
+        func decode(_ bytes: UnsafeRawBufferPointer, width: Int, count: Int) throws -> Data { Data(bytes) }
+    }
+
+    /// Masked words are uniformly random, so a negotiated codec is not run on them (it would spend a
+    /// pass over megabytes per round to store them as they are anyway); a plain update's floats are offered.
+    @Test func maskedWordsAreNotOfferedToACodec() throws {
+        let codec = CountingCodec()
+        let masked = MaskedUpdate(round: 2, values: (0..<10_000).map { UInt64($0) &* 0x9E37_79B9_7F4A_7C15 })
+        let frame = try TensorFrames.encode(FederatedReply.maskedUpdate(masked), with: FederationCoding.encoder(), options: .init(codec: codec))
+        #expect(codec.offered.withLock { $0 }.isEmpty)
+        #expect(try TensorFrames.decode(FederatedReply.self, from: frame, with: FederationCoding.decoder()) == .maskedUpdate(masked))
+        let plain = MLPUpdate(round: 2, delta: [Tensor(name: "w", shape: [10_000], values: (0..<10_000).map { Float($0) / 3 })], sampleCount: 5, meanLoss: 0.5)
+        _ = try TensorFrames.encode(FederatedReply.mlpUpdate(plain), with: FederationCoding.encoder(), options: .init(codec: codec))
+        #expect(codec.offered.withLock { $0 } == [4])
     }
 }
