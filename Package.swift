@@ -74,7 +74,8 @@ let package = Package(
     targets: [
         // MARK: Core — numbers, data, text → features
         // Dense float32 linear algebra (BLAS or portable fallback), seeded RNG, optimisers, safetensors.
-        // The portable GEMM's register-blocked micro-kernels, compiled per instruction set and chosen at run time.
+        // C kernels compiled per instruction set and chosen at run time: the portable GEMM's micro-kernels, element-wise
+        // neural kernels, AdamW, secure aggregation's fixed-point encoding and AES-CTR masks.
         .target(name: "CFedRouteKernels", path: "Sources/Core/CFedRouteKernels", cSettings: [.unsafeFlags(["-O2"])]),
         target("FedRouteNumerics", layer: "Core", dependencies: ["CFedRouteKernels"]),
         // Evaluation records, tables, loaders for every bundled format, the native JSONL format, splits.
