@@ -21,41 +21,28 @@ int fr_aes256_ctr_add_available(void) {
 
 #define FR_AES_TARGET __attribute__((target("aes,avx2,vaes")))
 
-// AES-256 key expansion with AESKEYGENASSIST (FIPS-197 §5.2): even round keys take RotWord, SubWord and
-// the round constant, odd ones SubWord only.
-FR_AES_TARGET static inline __m128i expand_even(__m128i previous, __m128i assist) {
-    assist = _mm_shuffle_epi32(assist, 0xff);
-    previous = _mm_xor_si128(previous, _mm_slli_si128(previous, 4));
-    previous = _mm_xor_si128(previous, _mm_slli_si128(previous, 4));
-    previous = _mm_xor_si128(previous, _mm_slli_si128(previous, 4));
-    return _mm_xor_si128(previous, assist);
+// AES-256 key expansion with AESKEYGENASSIST (FIPS-197 §5.2): each round key is the one two before it,
+// prefix-XORed word by word, XOR the broadcast of one word of the assist: RotWord(SubWord(·)) ⊕ Rcon of
+// the previous key's last word for even round keys (shuffle 0xff), SubWord alone for odd ones (0xaa).
+FR_AES_TARGET static inline __m128i expand(__m128i twoBefore, __m128i broadcast) {
+    twoBefore = _mm_xor_si128(twoBefore, _mm_slli_si128(twoBefore, 4));
+    twoBefore = _mm_xor_si128(twoBefore, _mm_slli_si128(twoBefore, 4));
+    twoBefore = _mm_xor_si128(twoBefore, _mm_slli_si128(twoBefore, 4));
+    return _mm_xor_si128(twoBefore, broadcast);
 }
 
-FR_AES_TARGET static inline __m128i expand_odd(__m128i previous, __m128i assist) {
-    assist = _mm_shuffle_epi32(assist, 0xaa);
-    previous = _mm_xor_si128(previous, _mm_slli_si128(previous, 4));
-    previous = _mm_xor_si128(previous, _mm_slli_si128(previous, 4));
-    previous = _mm_xor_si128(previous, _mm_slli_si128(previous, 4));
-    return _mm_xor_si128(previous, assist);
-}
+#define FR_EVEN(r, rcon) rk[r] = expand(rk[r - 2], _mm_shuffle_epi32(_mm_aeskeygenassist_si128(rk[r - 1], rcon), 0xff))
+#define FR_ODD(r) rk[r] = expand(rk[r - 2], _mm_shuffle_epi32(_mm_aeskeygenassist_si128(rk[r - 1], 0x00), 0xaa))
 
 FR_AES_TARGET static void expand_key(const uint8_t *key, __m128i rk[15]) {
     rk[0] = _mm_loadu_si128((const __m128i *)key);
     rk[1] = _mm_loadu_si128((const __m128i *)(key + 16));
-    rk[2] = expand_even(rk[0], _mm_aeskeygenassist_si128(rk[1], 0x01));
-    rk[3] = expand_odd(rk[1], _mm_aeskeygenassist_si128(rk[2], 0x00));
-    rk[4] = expand_even(rk[2], _mm_aeskeygenassist_si128(rk[3], 0x02));
-    rk[5] = expand_odd(rk[3], _mm_aeskeygenassist_si128(rk[4], 0x00));
-    rk[6] = expand_even(rk[4], _mm_aeskeygenassist_si128(rk[5], 0x04));
-    rk[7] = expand_odd(rk[5], _mm_aeskeygenassist_si128(rk[6], 0x00));
-    rk[8] = expand_even(rk[6], _mm_aeskeygenassist_si128(rk[7], 0x08));
-    rk[9] = expand_odd(rk[7], _mm_aeskeygenassist_si128(rk[8], 0x00));
-    rk[10] = expand_even(rk[8], _mm_aeskeygenassist_si128(rk[9], 0x10));
-    rk[11] = expand_odd(rk[9], _mm_aeskeygenassist_si128(rk[10], 0x00));
-    rk[12] = expand_even(rk[10], _mm_aeskeygenassist_si128(rk[11], 0x20));
-    rk[13] = expand_odd(rk[11], _mm_aeskeygenassist_si128(rk[12], 0x00));
-    rk[14] = expand_even(rk[12], _mm_aeskeygenassist_si128(rk[13], 0x40));
+    FR_EVEN(2, 0x01); FR_ODD(3); FR_EVEN(4, 0x02); FR_ODD(5); FR_EVEN(6, 0x04); FR_ODD(7);
+    FR_EVEN(8, 0x08); FR_ODD(9); FR_EVEN(10, 0x10); FR_ODD(11); FR_EVEN(12, 0x20); FR_ODD(13); FR_EVEN(14, 0x40);
 }
+
+#undef FR_EVEN
+#undef FR_ODD
 
 // Counter blocks 0^96 ‖ BE32(b): the block index sits in the last 32-bit word of each 128-bit lane, and this
 // shuffle turns it big-endian (the other bytes are zero).
