@@ -237,8 +237,9 @@ public enum SecureAggregation {
     }
 
     /// `applyMasks(_:to:)`; with `kernel`, AES masks go through `AESCTRMaskKernel` (generated and added in one
-    /// pass, the stream never in memory), else through swift-crypto's `AES._CTR` and an add (tests compare both).
-    static func applyMasks(_ masks: [PairMask], to values: inout [UInt64], kernel: Bool) throws {
+    /// pass, the stream never in memory; it must run here), else through swift-crypto's `AES._CTR` and an add.
+    /// Both give the same words (tested); `fedroute-bench --only masks` times one against the other.
+    public static func applyMasks(_ masks: [PairMask], to values: inout [UInt64], kernel: Bool) throws {
         let count = values.count
         guard count > 0, !masks.isEmpty else { return }
         // One ChaCha20 block is 8 words and its counter is 32 bits, from 1; one AES block is 2 words,

@@ -15,7 +15,8 @@ import Logging
 // routerbench-3task when ../shared is present, else on synthetic queries of the same shape.
 // SECTION: gemm, federation, network ([--runs N] [--rounds R]: N interleaved runs of R rounds, best and median ratios;
 // [--rows json,frames,deflate,http1,secure-json,secure-frames,secure-http1,secure-http1-chacha,secure-http1-deflate]: only those transports), minilm, gateway, gateway-keys, engines (with --federation DIR, alone), sparse (alone:
-// first-layer products on sparse inputs, SparseRows against GEMM), mlp-train
+// first-layer products on sparse inputs, SparseRows against GEMM), masks ([--runs N], alone: one client's secure-aggregation
+// masks, the VAES kernel against swift-crypto's AES-CTR), mlp-train
 // ([--rows N] [--epochs E], alone: the training loop on synthetic data, as scripts/bench-compare.py runs it), minilm-speed
 // ([--tokens N] [--queries Q], alone: the MiniLM forward pass on token ids, as scripts/bench-compare.py runs it) (data,
 // features and the routers are always built, since the later sections use them).
@@ -73,6 +74,10 @@ if only == "mlp-train" {
 }
 if only == "sparse" {
     sparseBench()
+    exit(0)
+}
+if only == "masks" {
+    try maskBench(runs: value("--runs", 7))
     exit(0)
 }
 if only == "minilm-speed" {

@@ -1,0 +1,49 @@
+import FedRouteFederation
+import FedRouteNumerics
+import Foundation
+
+/// One client's secure-aggregation masking in a round of six (five pair masks over the bench model's
+/// 800,002 words, 6.4 MB), alternating the mask paths: AES-256-CTR through the VAES kernel
+/// (`AESCTRMaskKernel`), through swift-crypto's `AES._CTR` plus an add, and ChaCha20. Best and median of
+/// `runs`, and the kernel's ratio to swift-crypto's path run by run.
+func maskBench(runs: Int) throws {
+    let words = 800_002
+    let pairs = 5
+    func key(_ k: Int) -> Data {
+        var bytes = [UInt8](repeating: 0, count: 32)
+        for i in bytes.indices { bytes[i] = UInt8(truncatingIfNeeded: i &* 31 &+ k &* 17) }
+        return Data(bytes)
+    }
+    func masks(_ generator: MaskGenerator) -> [SecureAggregation.PairMask] {
+        (0..<pairs).map { SecureAggregation.PairMask(key: key($0), generator: generator, adding: $0 % 2 == 0) }
+    }
+    var values = (0..<words).map { UInt64($0) &* 0x9E37_79B9_7F4A_7C15 }
+    let keystream = Double(words * 8 * pairs)
+    print("secure-aggregation masks: \(pairs) pair masks over \(words) words (\(String(format: "%.1f", Double(words * 8) / 1e6)) MB), over \(ProcessInfo.processInfo.activeProcessorCount) cores, \(runs) alternating runs")
+    var rows: [(String, [Double])] = []
+    if AESCTRMaskKernel.isAvailable { rows.append(("AES-256-CTR, VAES kernel", [])) } else { print("  (no VAES here: the kernel row is skipped)") }
+    rows.append(("AES-256-CTR, swift-crypto + add", []))
+    rows.append(("ChaCha20, swift-crypto + add", []))
+    for _ in 0..<runs {
+        for r in rows.indices {
+            let name = rows[r].0
+            let t = try seconds {
+                if name.hasPrefix("ChaCha20") {
+                    try SecureAggregation.applyMasks(masks(.chacha20), to: &values)
+                } else {
+                    try SecureAggregation.applyMasks(masks(.aes256CTR), to: &values, kernel: name.contains("VAES"))
+                }
+            }
+            rows[r].1.append(t)
+        }
+    }
+    for (name, times) in rows {
+        print(String(format: "  %@ %6.2f / %6.2f ms  (%.1f / %.1f GB/s of keystream)", name.padding(toLength: 32, withPad: " ", startingAt: 0),
+                     times.min()! * 1e3, median(times) * 1e3,
+                     keystream / times.min()! / 1e9, keystream / median(times) / 1e9))
+    }
+    if AESCTRMaskKernel.isAvailable {
+        let ratios = zip(rows[0].1, rows[1].1).map { $0 / $1 }
+        print(String(format: "  VAES kernel / swift-crypto, run by run: best %.2f, median %.2f", ratios.min()!, median(ratios)))
+    }
+}
