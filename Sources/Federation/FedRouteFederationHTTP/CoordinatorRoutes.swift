@@ -42,11 +42,8 @@ public enum CoordinatorRoutes {
             let options = TensorFrames.Options(codec: codec.flatMap { offered.contains($0.name) ? $0 : nil }, cache: cache)
             return await signed(request, path: "/v1/poll", limit: Wire.maxControlBodyBytes, registry: registry, headers: announce) { client, session, _ in
                 let poll = try await registry.poll(client: client, session: session, wait: pollWait)
-                guard frames else { return ByteBuffer(data: try Wire.encoder().encode(poll)) }
-                // Written straight into the response's buffer: a task carries the global model (megabytes).
-                var out = ByteBuffer()
-                try TensorFrames.encode(poll, with: Wire.encoder(), options: options, reserve: { out.reserveCapacity($0) }, append: { out.writeBytes($0) })
-                return out
+                // A frame goes straight into the response's buffer: a task carries the global model (megabytes).
+                return frames ? try TensorFrames.encode(poll, with: Wire.encoder(), options: options) : ByteBuffer(data: try Wire.encoder().encode(poll))
             }
         }
         router.post("/v1/reply") { request, _ in

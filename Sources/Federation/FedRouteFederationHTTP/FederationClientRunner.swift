@@ -174,14 +174,8 @@ public struct FederationClientRunner: Sendable {
     func call<B: Encodable, R: Decodable>(_ http: HTTPClient, _ path: String, _ body: B, session: String, signer: inout Signer,
                                          frames: inout Negotiated) async throws -> R {
         // A frame is written straight into the request's buffer (its arrays can be megabytes); JSON is small.
-        var data: ByteBuffer
-        if frames.frames {
-            data = ByteBuffer()
-            try TensorFrames.encode(body, with: Wire.encoder(), options: .init(codec: frames.codec), reserve: { data.reserveCapacity($0) },
-                                    append: { data.writeBytes($0) })
-        } else {
-            data = ByteBuffer(data: try Wire.encoder().encode(body))
-        }
+        let data = frames.frames ? try TensorFrames.encode(body, with: Wire.encoder(), options: .init(codec: frames.codec))
+            : ByteBuffer(data: try Wire.encoder().encode(body))
         var request = HTTPClientRequest(url: settings.server + path)
         request.method = .POST
         request.headers.add(name: "content-type", value: frames.frames ? Wire.framesContentType : "application/json")

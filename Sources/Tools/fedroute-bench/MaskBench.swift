@@ -20,30 +20,26 @@ func maskBench(runs: Int) throws {
     var values = (0..<words).map { UInt64($0) &* 0x9E37_79B9_7F4A_7C15 }
     let keystream = Double(words * 8 * pairs)
     print("secure-aggregation masks: \(pairs) pair masks over \(words) words (\(String(format: "%.1f", Double(words * 8) / 1e6)) MB), over \(ProcessInfo.processInfo.activeProcessorCount) cores, \(runs) alternating runs")
-    var rows: [(String, [Double])] = []
-    if AESCTRMaskKernel.isAvailable { rows.append(("AES-256-CTR, VAES kernel", [])) } else { print("  (no VAES here: the kernel row is skipped)") }
-    rows.append(("AES-256-CTR, swift-crypto + add", []))
-    rows.append(("ChaCha20, swift-crypto + add", []))
+    struct Row { var name: String; var generator: MaskGenerator; var kernel: Bool; var times: [Double] = [] }
+    var rows: [Row] = []
+    if AESCTRMaskKernel.isAvailable { rows.append(Row(name: "AES-256-CTR, VAES kernel", generator: .aes256CTR, kernel: true)) } else {
+        print("  (no VAES here: the kernel row is skipped)")
+    }
+    rows.append(Row(name: "AES-256-CTR, swift-crypto + add", generator: .aes256CTR, kernel: false))
+    rows.append(Row(name: "ChaCha20, swift-crypto + add", generator: .chacha20, kernel: false))
     for _ in 0..<runs {
         for r in rows.indices {
-            let name = rows[r].0
-            let t = try seconds {
-                if name.hasPrefix("ChaCha20") {
-                    try SecureAggregation.applyMasks(masks(.chacha20), to: &values)
-                } else {
-                    try SecureAggregation.applyMasks(masks(.aes256CTR), to: &values, kernel: name.contains("VAES"))
-                }
-            }
-            rows[r].1.append(t)
+            let row = rows[r]
+            rows[r].times.append(try seconds { try SecureAggregation.applyMasks(masks(row.generator), to: &values, kernel: row.kernel) })
         }
     }
-    for (name, times) in rows {
+    for (name, times) in rows.map({ ($0.name, $0.times) }) {
         print(String(format: "  %@ %6.2f / %6.2f ms  (%.1f / %.1f GB/s of keystream)", name.padding(toLength: 32, withPad: " ", startingAt: 0),
                      times.min()! * 1e3, median(times) * 1e3,
                      keystream / times.min()! / 1e9, keystream / median(times) / 1e9))
     }
     if AESCTRMaskKernel.isAvailable {
-        let ratios = zip(rows[0].1, rows[1].1).map { $0 / $1 }
+        let ratios = zip(rows[0].times, rows[1].times).map { $0 / $1 }
         print(String(format: "  VAES kernel / swift-crypto, run by run: best %.2f, median %.2f", ratios.min()!, median(ratios)))
     }
 }
