@@ -113,6 +113,109 @@ DEFINE_KERNEL(kernel_avx512, v16f, 16, __attribute__((target("avx512f"))))
 
 typedef void (*kernel_fn)(ptrdiff_t, const float *, const float *, float, float *, ptrdiff_t, ptrdiff_t, ptrdiff_t);
 
+// Few-row products (a router asked about one query: m = 1): op(B) is read once, straight from where it
+// lies, instead of being packed into panels first. Packing copies all of B (the 2 MB first layer of a
+// 1024-wide MLP) to read it once more, which for one row is two of the three passes over memory.
+// Rows go in pairs with 4·W columns of accumulators each, a last single row with 8·W; each element of C
+// is its own sum over p in order from p = 0 (an FMA where the target has it), added to C times alpha at
+// the end, so a row's result does not depend on the other rows of the call or on the column blocking.
+#define DEFINE_FEW_ROWS(NAME, VT, W, ATTR)                                                                 \
+    ATTR static void NAME##_block(int transA, ptrdiff_t rows, ptrdiff_t cols, ptrdiff_t k, float alpha,   \
+                                  const float *a, ptrdiff_t lda, const float *b, ptrdiff_t ldb,            \
+                                  float *c, ptrdiff_t ldc) {                                                \
+        /* rows ≤ 2, cols ≤ 8·W / rows: the accumulators stay in registers. */                            \
+        enum { V = 8 };                                                                                    \
+        VT acc[2][V];                                                                                      \
+        memset(acc, 0, sizeof(acc));                                                                       \
+        ptrdiff_t vectors = cols / W, perRow = rows == 2 ? V / 2 : V;                                      \
+        if (vectors == perRow && rows == 2) {                                                              \
+            for (ptrdiff_t p = 0; p < k; p++) {                                                            \
+                float a0 = transA ? a[p * lda] : a[p], a1 = transA ? a[p * lda + 1] : a[lda + p];         \
+                const float *bp = b + p * ldb;                                                             \
+                for (int v = 0; v < V / 2; v++) {                                                          \
+                    VT x;                                                                                  \
+                    memcpy(&x, bp + v * W, sizeof(VT));                                                    \
+                    acc[0][v] += a0 * x;                                                                   \
+                    acc[1][v] += a1 * x;                                                                   \
+                }                                                                                          \
+            }                                                                                              \
+        } else if (vectors == perRow) {                                                                    \
+            for (ptrdiff_t p = 0; p < k; p++) {                                                            \
+                float a0 = transA ? a[p * lda] : a[p];                                                     \
+                const float *bp = b + p * ldb;                                                             \
+                for (int v = 0; v < V; v++) {                                                              \
+                    VT x;                                                                                  \
+                    memcpy(&x, bp + v * W, sizeof(VT));                                                    \
+                    acc[0][v] += a0 * x;                                                                   \
+                }                                                                                          \
+            }                                                                                              \
+        } else {                                                                                           \
+            /* A narrower last block: whole vectors, then single columns, the same sums. */                \
+            float tail[2][V * W];                                                                          \
+            memset(tail, 0, sizeof(tail));                                                                 \
+            for (ptrdiff_t r = 0; r < rows; r++) {                                                         \
+                for (ptrdiff_t p = 0; p < k; p++) {                                                        \
+                    float ar = transA ? a[p * lda + r] : a[r * lda + p];                                   \
+                    const float *bp = b + p * ldb;                                                         \
+                    for (ptrdiff_t v = 0; v < vectors; v++) {                                              \
+                        VT x;                                                                              \
+                        memcpy(&x, bp + v * W, sizeof(VT));                                                \
+                        acc[r][v] += ar * x;                                                               \
+                    }                                                                                      \
+                    for (ptrdiff_t j = vectors * W; j < cols; j++) tail[r][j] += ar * bp[j];               \
+                }                                                                                          \
+            }                                                                                              \
+            for (ptrdiff_t r = 0; r < rows; r++) {                                                         \
+                memcpy(tail[r], acc[r], sizeof(VT) * (size_t)vectors);                                     \
+                for (ptrdiff_t j = 0; j < cols; j++) c[r * ldc + j] += alpha * tail[r][j];                 \
+            }                                                                                              \
+            return;                                                                                        \
+        }                                                                                                  \
+        for (ptrdiff_t r = 0; r < rows; r++) {                                                             \
+            for (ptrdiff_t v = 0; v < perRow; v++) {                                                       \
+                VT x;                                                                                      \
+                memcpy(&x, c + r * ldc + v * W, sizeof(VT));                                               \
+                x += acc[r][v] * alpha;                                                                    \
+                memcpy(c + r * ldc + v * W, &x, sizeof(VT));                                               \
+            }                                                                                              \
+        }                                                                                                  \
+    }                                                                                                      \
+    ATTR static void NAME(int transA, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, float alpha, const float *a,  \
+                          ptrdiff_t lda, const float *b, ptrdiff_t ldb, float *c, ptrdiff_t ldc) {          \
+        for (ptrdiff_t i = 0; i < m;) {                                                                    \
+            ptrdiff_t rows = m - i >= 2 ? 2 : 1, width = (rows == 2 ? 4 : 8) * W;                          \
+            const float *ai = transA ? a + i : a + i * lda;                                                \
+            for (ptrdiff_t j = 0; j < n; j += width)                                                       \
+                NAME##_block(transA, rows, n - j < width ? n - j : width, k, alpha, ai, lda, b + j, ldb,   \
+                             c + i * ldc + j, ldc);                                                        \
+            i += rows;                                                                                     \
+        }                                                                                                  \
+    }
+
+DEFINE_FEW_ROWS(few_rows_generic, v4f, 4, )
+#ifdef FR_X86
+DEFINE_FEW_ROWS(few_rows_avx2, v8f, 8, __attribute__((target("avx2,fma"))))
+DEFINE_FEW_ROWS(few_rows_avx512, v16f, 16, __attribute__((target("avx512f"))))
+#endif
+
+void fr_sgemm_few_rows_isa(int isa, int transA, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, float alpha,
+                           const float *a, ptrdiff_t lda, const float *b, ptrdiff_t ldb, float *c, ptrdiff_t ldc) {
+    if (m <= 0 || n <= 0 || k <= 0 || alpha == 0) return;
+    int level = fr_gemm_isa();
+    if (isa > level) isa = level;
+#ifdef FR_X86
+    if (isa == 2) { few_rows_avx512(transA, m, n, k, alpha, a, lda, b, ldb, c, ldc); return; }
+    if (isa == 1) { few_rows_avx2(transA, m, n, k, alpha, a, lda, b, ldb, c, ldc); return; }
+#endif
+    few_rows_generic(transA, m, n, k, alpha, a, lda, b, ldb, c, ldc);
+}
+
+void fr_sgemm_few_rows(int transA, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, float alpha,
+                       const float *a, ptrdiff_t lda, const float *b, ptrdiff_t ldb, float *c, ptrdiff_t ldc) {
+    fr_sgemm_few_rows_isa(fr_gemm_isa(), transA, m, n, k, alpha, a, lda, b, ldb, c, ldc);
+}
+
+
 static int detect_isa(void) {
 #ifdef FR_X86
     __builtin_cpu_init();

@@ -170,6 +170,57 @@ enum GatewayBench {
         try await client.shutdown()
     }
 
+    /// The latency target's figure (issue 19: added p50 ≤ 1 ms, p99 ≤ 2 ms for 1.5 kB prompts, one client): the
+    /// hashed router behind one gateway (auth off, SQLite log), one client, direct and through the gateway
+    /// alternating over `rounds` rounds of `requests` requests each after a warm-up round, for the data's
+    /// prompts and for chat questions. The added latency is taken round by round (gateway minus direct in
+    /// the same round), so that the machine's drift between rounds cancels; medians and ranges over rounds.
+    static func latency(pipeline: RoutingPipeline, texts: [String], logger: Logger, rounds: Int, requests: Int) async throws {
+        let models = pipeline.router.models
+        let reply = FakeUpstream.Reply(text: String(repeating: "lorem ipsum dolor sit amet ", count: 12), promptTokens: 60, completionTokens: 96)
+        let fake = FakeUpstream(behaviors: Dictionary(uniqueKeysWithValues: models.map { ($0, FakeUpstream.Behavior.answer(reply)) }))
+        let client = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: UpstreamClient.httpConfiguration(.init()))
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("fedroute-bench-latency-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let chat = shortQuestions()
+        func meanBytes(_ t: [String]) -> Int { t.reduce(0) { $0 + $1.utf8.count } / max(1, t.count) }
+        let rows = [("data prompts, mean \(meanBytes(texts)) bytes", texts), ("chat questions, mean \(meanBytes(chat)) bytes", chat)]
+        print("\ngateway latency (hashed TF-IDF router, auth off, SQLite log, 1 client; direct and gateway alternating over \(rounds) rounds of \(requests) requests after a warm-up round)")
+        try await fake.withRunning(logger: logger) { base in
+            let config = try GatewayConfiguration(gateway: .init(lambda: 1), models: models.map { ModelEndpoint(name: $0, baseURL: base, price: TokenPrice(input: 1, output: 2)) })
+            let http = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: UpstreamClient.httpConfiguration(config.gateway))
+            let store = try SQLiteGatewayStore(path: directory.appendingPathComponent("latency.sqlite").path)
+            let gateway = try Gateway(pipeline: pipeline, configuration: config, upstream: UpstreamClient(http: http), store: store, logger: logger)
+            try await withGateways([gateway], logger: logger) { ports in
+                let direct = base + "/chat/completions", routed = "http://127.0.0.1:\(ports[0])/v1/chat/completions"
+                for (name, queries) in rows {
+                    // [direct, gateway] × rounds
+                    var p50: [[Double]] = [[], []], p99: [[Double]] = [[], []]
+                    for round in 0...rounds {
+                        for side in round % 2 == 0 ? [0, 1] : [1, 0] {
+                            let run = side == 0
+                                ? try await measure(client, url: direct, model: models[0], texts: queries, concurrency: 1, total: requests)
+                                : try await measure(client, url: routed, model: "auto", texts: queries, concurrency: 1, total: requests)
+                            if round > 0 { p50[side].append(run.percentile(0.5)); p99[side].append(run.percentile(0.99)) }
+                        }
+                    }
+                    func added(_ x: [[Double]]) -> String {
+                        let d = zip(x[1], x[0]).map { ($0 - $1) * 1e3 }
+                        return String(format: "%+.2f ms [%+.2f, %+.2f]", median(d), d.min() ?? 0, d.max() ?? 0)
+                    }
+                    print("  \(name):")
+                    print(String(format: "    direct   p50 %6.2f ms   p99 %6.2f ms", median(p50[0]) * 1e3, median(p99[0]) * 1e3))
+                    print(String(format: "    gateway  p50 %6.2f ms   p99 %6.2f ms", median(p50[1]) * 1e3, median(p99[1]) * 1e3))
+                    print("    added, gateway minus direct in the same round, median [min, max] over rounds: p50 \(added(p50)), p99 \(added(p99))")
+                }
+                await gateway.flushRequestLog()
+            }
+            try await http.shutdown()
+        }
+        try await client.shutdown()
+    }
+
     /// The store of `FEDROUTE_BENCH_POSTGRES_URL` (a fresh database on that server), or nil.
     static func withPostgres(logger: Logger, _ body: (PostgresGatewayStore?) async throws -> Void) async throws {
         guard let url = ProcessInfo.processInfo.environment["FEDROUTE_BENCH_POSTGRES_URL"], !url.isEmpty else {

@@ -14,7 +14,7 @@ import Logging
 // MiniLM throughput, the gateway's load figures and a federation over the network, on
 // routerbench-3task when ../shared is present, else on synthetic queries of the same shape.
 // SECTION: gemm, federation, network ([--runs N] [--rounds R]: N interleaved runs of R rounds, best and median ratios;
-// [--rows json,frames,deflate,http1,secure-json,secure-frames,secure-http1,secure-http1-chacha,secure-http1-deflate]: only those transports), minilm, gateway, gateway-keys, engines (with --federation DIR, alone), sparse (alone:
+// [--rows json,frames,deflate,http1,secure-json,secure-frames,secure-http1,secure-http1-chacha,secure-http1-deflate]: only those transports), minilm, gateway, gateway-keys, gateway-latency ([--rounds R] [--requests N]), engines (with --federation DIR, alone), sparse (alone:
 // first-layer products on sparse inputs, SparseRows against GEMM), masks ([--runs N], alone: one client's secure-aggregation
 // masks, the VAES kernel against swift-crypto's AES-CTR), mlp-train
 // ([--rows N] [--epochs E], alone: the training loop on synthetic data, as scripts/bench-compare.py runs it), minilm-speed
@@ -53,7 +53,7 @@ let dataPath = arguments.enumerated().first { !$0.element.hasPrefix("-") && ($0.
     ?? "../shared/data/routerbench-3task"
 func enabled(_ section: String) -> Bool { only == nil || only == section }
 // glibc's allocator as the training commands set it (`AllocatorTuning`); the gateway sections keep its defaults, as `fedroute gateway` does.
-let allocatorTuned = only == "gateway" || only == "gateway-keys" ? false : AllocatorTuning.applyForTraining(environment: ProcessInfo.processInfo.environment)
+let allocatorTuned = only == "gateway" || only == "gateway-keys" || only == "gateway-latency" ? false : AllocatorTuning.applyForTraining(environment: ProcessInfo.processInfo.environment)
 // `--only engines --federation DIR`: the in-process row of scripts/flower-bench.sh.
 if only == "engines" {
     guard let i = arguments.firstIndex(of: "--federation"), i + 1 < arguments.count else {
@@ -264,6 +264,13 @@ if only == "gateway-keys" {
     func value(_ flag: String, _ fallback: Int) -> Int { arguments.firstIndex(of: flag).flatMap { $0 + 1 < arguments.count ? Int(arguments[$0 + 1]) : nil } ?? fallback }
     try await GatewayBench.keys(pipeline: pipeline, logger: Logger(label: "bench", factory: { _ in SwiftLogNoOpLogHandler() }),
                                 rounds: max(1, value("--rounds", 6)), requests: max(100, value("--requests", 1000)))
+}
+
+// `--only gateway-latency [--rounds R] [--requests N]`: the one-client latency target's figure, direct and gateway
+// alternating round by round, for the data's prompts and for chat questions.
+if only == "gateway-latency" {
+    try await GatewayBench.latency(pipeline: pipeline, texts: texts, logger: Logger(label: "bench", factory: { _ in SwiftLogNoOpLogHandler() }),
+                                   rounds: max(1, value("--rounds", 10)), requests: max(100, value("--requests", 1000)))
 }
 
 // The gateway under load: requests/s and the latency it adds over calling the upstream directly.

@@ -32,6 +32,60 @@ import Testing
         }
     }
 
+    /// The few-row path (one query through a layer) at every vector width, against a Double reference, on
+    /// widths that end inside a vector, inside a block and on a block edge, both layouts of A, with padding
+    /// between rows that must stay untouched; and a row's bits are the same whatever the other rows.
+    @Test(arguments: [false, true])
+    func fewRowsMatchReferenceAtEveryWidth(_ transA: Bool) {
+        var rng = SeededRandom(seed: 23)
+        for width: Int32 in [0, 1, 2] {
+            for (m, n, k) in [(1, 1, 1), (1, 7, 5), (1, 64, 300), (2, 33, 17), (3, 130, 64), (4, 512, 96), (1, 515, 1024), (4, 11, 512), (3, 200, 2)] {
+                let lda = (transA ? m : k) + 2, ldb = n + 3, ldc = n + 5
+                let a = (0..<((transA ? k : m) * lda)).map { _ in rng.nextFloat() - 0.5 }
+                let b = (0..<(k * ldb)).map { _ in rng.nextFloat() - 0.5 }
+                var c = (0..<(m * ldc)).map { _ in rng.nextFloat() }
+                let before = c
+                a.withUnsafeBufferPointer { pa in b.withUnsafeBufferPointer { pb in c.withUnsafeMutableBufferPointer { pc in
+                    GEMM.fewRowsMultiply(transA: transA, m: m, n: n, k: k, alpha: 0.75, a: pa.baseAddress!, lda: lda,
+                                         b: pb.baseAddress!, ldb: ldb, c: pc.baseAddress!, ldc: ldc, width: width)
+                } } }
+                var worst = 0.0
+                for i in 0..<m {
+                    for j in 0..<n {
+                        var s = 0.0
+                        for p in 0..<k { s += Double(transA ? a[p * lda + i] : a[i * lda + p]) * Double(b[p * ldb + j]) }
+                        worst = max(worst, abs(Double(c[i * ldc + j]) - (Double(before[i * ldc + j]) + 0.75 * s)))
+                    }
+                    #expect(c[(i * ldc + n)..<((i + 1) * ldc)] == before[(i * ldc + n)..<((i + 1) * ldc)], "padding written, width \(width)")
+                }
+                #expect(worst < 1e-4 * Double(max(1, k)).squareRoot(), "m \(m) n \(n) k \(k) width \(width): largest error \(worst)")
+                // Each row alone gives the same bits as in the call with the others.
+                for i in 0..<m {
+                    var alone = Array(before[(i * ldc)..<((i + 1) * ldc)])
+                    a.withUnsafeBufferPointer { pa in b.withUnsafeBufferPointer { pb in alone.withUnsafeMutableBufferPointer { pc in
+                        GEMM.fewRowsMultiply(transA: transA, m: 1, n: n, k: k, alpha: 0.75, a: pa.baseAddress! + (transA ? i : i * lda), lda: lda,
+                                             b: pb.baseAddress!, ldb: ldb, c: pc.baseAddress!, ldc: ldc, width: width)
+                    } } }
+                    #expect(alone == Array(c[(i * ldc)..<((i + 1) * ldc)]), "row \(i) of \(m), n \(n), width \(width)")
+                }
+            }
+        }
+    }
+
+    /// `multiply` takes the few-row path for m ≤ 4 (B not transposed) with beta applied first.
+    @Test func multiplyWithFewRowsAppliesBeta() {
+        var rng = SeededRandom(seed: 5)
+        let m = 2, n = 40, k = 70
+        let a = (0..<(m * k)).map { _ in rng.nextFloat() - 0.5 }
+        let b = (0..<(k * n)).map { _ in rng.nextFloat() - 0.5 }
+        let expected = naive(a, b, m: m, n: n, k: k, ta: false, tb: false)
+        for beta: Float in [0, 1, -2] {
+            var c = [Float](repeating: 3, count: m * n)
+            GEMM.multiply(transA: false, transB: false, m: m, n: n, k: k, alpha: 1, a: a, lda: k, b: b, ldb: n, beta: beta, c: &c, ldc: n)
+            for i in c.indices { #expect(abs(c[i] - (expected[i] + 3 * beta)) < 1e-4, "beta \(beta)") }
+        }
+    }
+
     /// Shapes that cross every block edge of the portable kernel (KC 192, MC 120, NC 768, micro-tiles 6 × 8/16/32),
     /// with leading dimensions larger than the rows, against a Double reference.
     @Test(arguments: [(false, false), (true, true)])
