@@ -115,16 +115,16 @@ public struct HashedTFIDFEncoder: QueryEncoder, Equatable {
         return v
     }
 
-    /// 64-bit hashes of every n-gram feature of `text`. ASCII text (almost every prompt) takes the byte path,
-    /// which gives the same hashes without building a `Character` or an array per word or n-gram; other text
-    /// takes the Unicode-aware path.
+    /// 64-bit hashes of every n-gram feature of `text`, by the byte path (`UTF8FeatureHasher`), which gives
+    /// the same hashes as `hashedFeaturesByCharacter` without building a `Character` (outside the stretches
+    /// around non-ASCII bytes) or an array per word or n-gram.
     func hashedFeatures(_ text: String) -> [UInt64] {
         var t = truncated(text)
-        if let hashes = t.withUTF8({ ASCIIFeatureHasher.hashes(of: $0, configuration: configuration) }) { return hashes }
-        return hashedFeaturesByCharacter(t)
+        return t.withUTF8 { UTF8FeatureHasher.hashes(of: $0, configuration: configuration) }
     }
 
-    /// The Unicode-aware path: lower-cased `Character`s, `Character` properties, arrays per word.
+    /// The Unicode-aware path, the definition the byte path reproduces: lower-cased `Character`s,
+    /// `Character` properties, arrays per word.
     func hashedFeaturesByCharacter(_ text: String) -> [UInt64] {
         let words = Self.tokenize(text)
         var out: [UInt64] = []
