@@ -64,7 +64,9 @@ public enum GatewayRoutes {
         onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
     ) throws -> some ApplicationProtocol {
         let idle = gateway.routing.configuration.gateway.idleTimeoutSeconds
-        let http1 = HTTP1Channel.Configuration(idleTimeout: .nanoseconds(Int64(idle * 1e9)))
+        let bodyTimeout = TimeAmount.nanoseconds(Int64(gateway.routing.configuration.gateway.bodyTimeoutSeconds * 1e9))
+        let http1 = HTTP1Channel.Configuration(
+            additionalChannelHandlers: [RequestBodyDeadline(timeout: bodyTimeout)], idleTimeout: .nanoseconds(Int64(idle * 1e9)))
         let server: HTTPServerBuilder
         if let tls {
             server = try .http2Upgrade(tlsConfiguration: tls, configuration: .init(idleTimeout: .nanoseconds(Int64(idle * 1e9)), streamConfiguration: http1))
@@ -80,31 +82,18 @@ public enum GatewayRoutes {
     }
 
     /// The body, read within the configured size and time limits (413 and 408 otherwise).
+    /// The request's body, at most `max_body_bytes` (413 beyond). Its deadline (`body_timeout_seconds`, 408)
+    /// is kept by `RequestBodyDeadline` in the connection's pipeline.
     static func collect(_ request: Request, gateway: Gateway) async throws -> ByteBuffer {
-        let settings = gateway.routing.configuration.gateway
-        let limit = settings.maxBodyBytes
+        let limit = gateway.routing.configuration.gateway.maxBodyBytes
         do {
-            return try await withThrowingTaskGroup(of: ByteBuffer?.self) { group in
-                group.addTask { try await request.body.collect(upTo: limit) }
-                group.addTask {
-                    try await Task.sleep(for: .nanoseconds(Int64(settings.bodyTimeoutSeconds * 1e9)))
-                    return nil
-                }
-                let first = try await group.next()!
-                group.cancelAll()
-                guard let body = first else {
-                    throw APIError(status: 408, message: "the request body did not arrive within \(settings.bodyTimeoutSeconds) s", code: "request_timeout")
-                }
-                return body
-            }
+            return try await request.body.collect(upTo: limit)
         } catch let e as any HTTPResponseError where e.status == .contentTooLarge {
             throw APIError(status: 413, message: "the request body is larger than \(limit) bytes", code: "request_too_large")
         }
     }
 }
 
-/// Turns every error a route or Hummingbird throws (unknown route, wrong method, oversized body,
-/// timeouts) into a response with OpenAI's error body.
 struct OpenAIErrorMiddleware<Context: RequestContext>: RouterMiddleware {
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         do { return try await next(request, context) } catch let e as APIError {

@@ -72,7 +72,7 @@ import Tracing
     static func withGateway<T: Sendable>(
         access: GatewayAccess = .open, logger: Logger = Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }),
         routerFile: String? = nil, store: (any GatewayStore)? = nil, tls: (server: TLSConfiguration, client: HTTPClient)? = nil, tracer: (any Tracer)? = nil,
-        _ body: (Environment) async throws -> T
+        settings extraSettings: String = "", _ body: (Environment) async throws -> T
     ) async throws -> T {
         let a = FakeUpstream(behaviors: ["strong-v2": .answer(.init(text: strongAnswer, promptTokens: 20, completionTokens: 10))], apiKey: "sk-test-a")
         let b = FakeUpstream(behaviors: [
@@ -95,6 +95,7 @@ import Tracing
                           max_attempts: 3
                           timeout_seconds: 10
                           connect_timeout_seconds: 0.3
+                        \(extraSettings)
                         models:
                           - name: strong
                             base_url: \(urlA)
