@@ -3,6 +3,33 @@ import Foundation
 import Testing
 import FedRouteData
 
+/// `JSONValue` reads every kind of value as the kind it is, whatever order the decoder tries them in.
+@Suite struct JSONValueTests {
+    @Test func everyKindDecodesAsItself() throws {
+        let text = #"""
+            {"null": null, "true": true, "false": false, "zero": 0, "int": -42, "big": 9223372036854775807, "huge": 100000000000000000000,
+             "half": 0.5, "exp": 1e2, "negzero": -0.0, "string": "é\u00e9\n", "empty": "", "digits": "123", "bool text": "true",
+             "array": [1, "1", 1.5, true, null, [], {}], "object": {"nested": {"a": [false]}}}
+            """#
+        let v = try JSONValue.decode(Data(text.utf8))
+        let expected: [String: JSONValue] = [
+            "null": .null, "true": .bool(true), "false": .bool(false), "zero": .integer(0), "int": .integer(-42),
+            "big": .integer(Int64.max), "huge": .number(1e20), "half": .number(0.5), "exp": .integer(100), "negzero": .integer(0),  // Foundation reads a whole number as an integer
+            "string": .string("éé\n"), "empty": .string(""), "digits": .string("123"), "bool text": .string("true"),
+            "array": .array([.integer(1), .string("1"), .number(1.5), .bool(true), .null, .array([]), .object([:])]),
+            "object": .object(["nested": .object(["a": .array([.bool(false)])])]),
+        ]
+        #expect(v == .object(expected))
+        for (key, value) in expected { #expect(v[key] == value, "\(key)") }
+        // Top-level scalars too, and garbage is an error.
+        #expect(try JSONValue.decode(Data("3".utf8)) == .integer(3))
+        #expect(try JSONValue.decode(Data(#""x""#.utf8)) == .string("x"))
+        #expect(throws: (any Error).self) { try JSONValue.decode(Data("{".utf8)) }
+        // Round trip through the encoder.
+        #expect(try JSONValue.decode(v.encoded()) == v)
+    }
+}
+
 @Suite struct ChatRequestTests {
     @Test func parsesTextFromStringAndMultipartContent() throws {
         let body = #"""
