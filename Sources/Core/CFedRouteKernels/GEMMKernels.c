@@ -198,11 +198,67 @@ DEFINE_FEW_ROWS(few_rows_avx2, v8f, 8, __attribute__((target("avx2,fma"))))
 DEFINE_FEW_ROWS(few_rows_avx512, v16f, 16, __attribute__((target("avx512f"))))
 #endif
 
-void fr_sgemm_few_rows_isa(int isa, int transA, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, float alpha,
+// Few rows against a transposed B (a query's similarity to every reference row, kNN): each element of C is
+// the dot product of a row of A with a row of B, both contiguous, so B is again read once in place. Up to four
+// rows of A share each load of B. A row's sum runs over p in two vector accumulators and a scalar tail, in an
+// order that depends only on k, so it is the same bits whatever the other rows of the call.
+#define DEFINE_FEW_DOTS(NAME, VT, W, ATTR)                                                                 \
+    ATTR static void NAME(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, float alpha, const float *a, ptrdiff_t lda, \
+                          const float *b, ptrdiff_t ldb, float *c, ptrdiff_t ldc) {                        \
+        for (ptrdiff_t i0 = 0; i0 < m; i0 += 4) {                                                          \
+            ptrdiff_t rows = m - i0 < 4 ? m - i0 : 4;                                                      \
+            for (ptrdiff_t j = 0; j < n; j++) {                                                            \
+                const float *bj = b + j * ldb;                                                             \
+                VT acc[4][2];                                                                              \
+                float tail[4] = {0, 0, 0, 0};                                                              \
+                memset(acc, 0, sizeof(acc));                                                               \
+                ptrdiff_t p = 0;                                                                           \
+                for (; p + 2 * W <= k; p += 2 * W) {                                                       \
+                    VT x0, x1;                                                                             \
+                    memcpy(&x0, bj + p, sizeof(VT));                                                       \
+                    memcpy(&x1, bj + p + W, sizeof(VT));                                                   \
+                    for (ptrdiff_t r = 0; r < rows; r++) {                                                 \
+                        VT y0, y1;                                                                         \
+                        memcpy(&y0, a + (i0 + r) * lda + p, sizeof(VT));                                   \
+                        memcpy(&y1, a + (i0 + r) * lda + p + W, sizeof(VT));                               \
+                        acc[r][0] += y0 * x0;                                                              \
+                        acc[r][1] += y1 * x1;                                                              \
+                    }                                                                                      \
+                }                                                                                          \
+                for (; p < k; p++)                                                                         \
+                    for (ptrdiff_t r = 0; r < rows; r++) tail[r] += a[(i0 + r) * lda + p] * bj[p];         \
+                for (ptrdiff_t r = 0; r < rows; r++) {                                                     \
+                    VT v = acc[r][0] + acc[r][1];                                                          \
+                    float lanes[W], sum = 0;                                                               \
+                    memcpy(lanes, &v, sizeof(VT));                                                         \
+                    for (int l = 0; l < W; l++) sum += lanes[l];                                           \
+                    c[(i0 + r) * ldc + j] += alpha * (sum + tail[r]);                                      \
+                }                                                                                          \
+            }                                                                                              \
+        }                                                                                                  \
+    }
+
+DEFINE_FEW_DOTS(few_dots_generic, v4f, 4, )
+#ifdef FR_X86
+DEFINE_FEW_DOTS(few_dots_avx2, v8f, 8, __attribute__((target("avx2,fma"))))
+DEFINE_FEW_DOTS(few_dots_avx512, v16f, 16, __attribute__((target("avx512f"))))
+#endif
+
+void fr_sgemm_few_rows_isa(int isa, int transA, int transB, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, float alpha,
                            const float *a, ptrdiff_t lda, const float *b, ptrdiff_t ldb, float *c, ptrdiff_t ldc) {
     if (m <= 0 || n <= 0 || k <= 0 || alpha == 0) return;
     int level = fr_gemm_isa();
     if (isa > level) isa = level;
+    if (transB) {
+        // The dot form reads rows of A; a transposed A is not taken here (the caller packs or uses another path).
+        if (transA) return;
+#ifdef FR_X86
+        if (isa == 2) { few_dots_avx512(m, n, k, alpha, a, lda, b, ldb, c, ldc); return; }
+        if (isa == 1) { few_dots_avx2(m, n, k, alpha, a, lda, b, ldb, c, ldc); return; }
+#endif
+        few_dots_generic(m, n, k, alpha, a, lda, b, ldb, c, ldc);
+        return;
+    }
 #ifdef FR_X86
     if (isa == 2) { few_rows_avx512(transA, m, n, k, alpha, a, lda, b, ldb, c, ldc); return; }
     if (isa == 1) { few_rows_avx2(transA, m, n, k, alpha, a, lda, b, ldb, c, ldc); return; }
@@ -210,9 +266,9 @@ void fr_sgemm_few_rows_isa(int isa, int transA, ptrdiff_t m, ptrdiff_t n, ptrdif
     few_rows_generic(transA, m, n, k, alpha, a, lda, b, ldb, c, ldc);
 }
 
-void fr_sgemm_few_rows(int transA, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, float alpha,
+void fr_sgemm_few_rows(int transA, int transB, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, float alpha,
                        const float *a, ptrdiff_t lda, const float *b, ptrdiff_t ldb, float *c, ptrdiff_t ldc) {
-    fr_sgemm_few_rows_isa(fr_gemm_isa(), transA, m, n, k, alpha, a, lda, b, ldb, c, ldc);
+    fr_sgemm_few_rows_isa(fr_gemm_isa(), transA, transB, m, n, k, alpha, a, lda, b, ldb, c, ldc);
 }
 
 

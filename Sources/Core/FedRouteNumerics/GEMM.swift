@@ -53,13 +53,14 @@ public enum GEMM {
         beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int
     ) {
         if m == 0 || n == 0 { return }
-        if m <= Int(FR_FEW_ROWS_MAX), !transB, k > 0 {
-            // One query through a layer: B read once in place (BLAS and the portable kernel would pack all of it first).
+        if m <= Int(FR_FEW_ROWS_MAX), !(transA && transB), k > 0 {
+            // One query through a layer, or against reference rows: B read once in place (BLAS and the portable
+            // kernel would pack all of it first).
             for i in 0..<m {
                 let ci = c + i * ldc
                 if beta == 0 { ci.update(repeating: 0, count: n) } else if beta != 1 { for j in 0..<n { ci[j] *= beta } }
             }
-            fewRowsMultiply(transA: transA, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb, c: c, ldc: ldc)
+            fewRowsMultiply(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb, c: c, ldc: ldc)
             return
         }
         if let blas = CBLASLibrary.loaded, k > 0 {
@@ -81,18 +82,21 @@ public enum GEMM {
             a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
     }
 
-    /// C += alpha · op(A) · B for a few rows, B read once where it lies (no packing): what `multiply` runs for
-    /// m ≤ 4 with B not transposed, such as one query through a router's layer. Each element of C is summed
-    /// over k in order and then added, so a row's result is the same bits whatever the other rows of the call.
-    /// `width` forces an instantiation (0 generic, 1 AVX2 + FMA, 2 AVX-512; lowered to what the CPU runs).
+    /// C += alpha · op(A) · op(B) for a few rows, B read once where it lies (no packing): what `multiply` runs for
+    /// m ≤ 4, such as one query through a router's layer (B as it is) or against a kNN router's reference rows
+    /// (B transposed: dot products). Each element of C is summed in an order that depends only on k and then
+    /// added, so a row's result is the same bits whatever the other rows of the call. A transposed A with a
+    /// transposed B is not taken (precondition). `width` forces an instantiation (0 generic, 1 AVX2 + FMA,
+    /// 2 AVX-512; lowered to what the CPU runs).
     public static func fewRowsMultiply(
-        transA: Bool, m: Int, n: Int, k: Int, alpha: Float, a: UnsafePointer<Float>, lda: Int,
+        transA: Bool, transB: Bool = false, m: Int, n: Int, k: Int, alpha: Float, a: UnsafePointer<Float>, lda: Int,
         b: UnsafePointer<Float>, ldb: Int, c: UnsafeMutablePointer<Float>, ldc: Int, width: Int32? = nil
     ) {
+        precondition(!(transA && transB), "fewRowsMultiply: a transposed A with a transposed B")
         if let width {
-            fr_sgemm_few_rows_isa(width, transA ? 1 : 0, m, n, k, alpha, a, lda, b, ldb, c, ldc)
+            fr_sgemm_few_rows_isa(width, transA ? 1 : 0, transB ? 1 : 0, m, n, k, alpha, a, lda, b, ldb, c, ldc)
         } else {
-            fr_sgemm_few_rows(transA ? 1 : 0, m, n, k, alpha, a, lda, b, ldb, c, ldc)
+            fr_sgemm_few_rows(transA ? 1 : 0, transB ? 1 : 0, m, n, k, alpha, a, lda, b, ldb, c, ldc)
         }
     }
 

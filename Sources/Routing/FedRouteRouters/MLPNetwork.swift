@@ -108,9 +108,10 @@ public struct MLPNetwork: Sendable, Equatable {
             var z = Matrix(rows: h.rows, cols: a.hiddenDimension)
             for r in 0..<h.rows { z.data.replaceSubrange((r * a.hiddenDimension)..<((r + 1) * a.hiddenDimension), with: parameters[wi + 1].values) }
             // Sparse inputs (hashed TF-IDF) skip their zeros in training; hidden activations are dense.
-            // Inference keeps the GEMM, whose sums for a row do not depend on the other rows of the
-            // batch (the sparse path is chosen by the batch's density): a query's scores are the same
-            // whether it is routed alone or evaluated with a test set.
+            // Inference keeps the GEMM (the sparse path is chosen by the batch's density, which would make a
+            // query's sums depend on the queries batched with it). A query routed alone (up to 4 rows: the
+            // few-row kernel) and the same query in a test set (BLAS) get the same scores up to float rounding
+            // (a few units in the last place), as rows split differently by OpenBLAS always did.
             let sparse = l == 0 && training ? SparseRows(h) : nil
             if let sparse {
                 parameters[wi].values.withUnsafeBufferPointer { w in z.data.withUnsafeMutableBufferPointer { zp in

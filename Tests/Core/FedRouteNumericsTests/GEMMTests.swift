@@ -72,17 +72,55 @@ import Testing
         }
     }
 
-    /// `multiply` takes the few-row path for m ≤ 4 (B not transposed) with beta applied first.
+    /// The dot-product form (B transposed: a query against reference rows) at every width, against a Double
+    /// reference, on depths that end inside a vector and inside the two-vector step; a row's bits do not depend
+    /// on the other rows.
+    @Test func fewRowsAgainstATransposedBMatchReferenceAtEveryWidth() {
+        var rng = SeededRandom(seed: 29)
+        for width: Int32 in [0, 1, 2] {
+            for (m, n, k) in [(1, 1, 1), (1, 5, 7), (2, 9, 33), (3, 40, 64), (4, 17, 1024), (1, 300, 100), (4, 3, 2)] {
+                let lda = k + 2, ldb = k + 3, ldc = n + 5
+                let a = (0..<(m * lda)).map { _ in rng.nextFloat() - 0.5 }
+                let b = (0..<(n * ldb)).map { _ in rng.nextFloat() - 0.5 }
+                var c = (0..<(m * ldc)).map { _ in rng.nextFloat() }
+                let before = c
+                a.withUnsafeBufferPointer { pa in b.withUnsafeBufferPointer { pb in c.withUnsafeMutableBufferPointer { pc in
+                    GEMM.fewRowsMultiply(transA: false, transB: true, m: m, n: n, k: k, alpha: -1.5, a: pa.baseAddress!, lda: lda,
+                                         b: pb.baseAddress!, ldb: ldb, c: pc.baseAddress!, ldc: ldc, width: width)
+                } } }
+                var worst = 0.0
+                for i in 0..<m {
+                    for j in 0..<n {
+                        var s = 0.0
+                        for p in 0..<k { s += Double(a[i * lda + p]) * Double(b[j * ldb + p]) }
+                        worst = max(worst, abs(Double(c[i * ldc + j]) - (Double(before[i * ldc + j]) - 1.5 * s)))
+                    }
+                    #expect(c[(i * ldc + n)..<((i + 1) * ldc)] == before[(i * ldc + n)..<((i + 1) * ldc)], "padding written, width \(width)")
+                    var alone = Array(before[(i * ldc)..<((i + 1) * ldc)])
+                    a.withUnsafeBufferPointer { pa in b.withUnsafeBufferPointer { pb in alone.withUnsafeMutableBufferPointer { pc in
+                        GEMM.fewRowsMultiply(transA: false, transB: true, m: 1, n: n, k: k, alpha: -1.5, a: pa.baseAddress! + i * lda, lda: lda,
+                                             b: pb.baseAddress!, ldb: ldb, c: pc.baseAddress!, ldc: ldc, width: width)
+                    } } }
+                    #expect(alone == Array(c[(i * ldc)..<((i + 1) * ldc)]), "row \(i) of \(m), k \(k), width \(width)")
+                }
+                #expect(worst < 1e-4 * Double(max(1, k)).squareRoot(), "m \(m) n \(n) k \(k) width \(width): largest error \(worst)")
+            }
+        }
+    }
+
+    /// `multiply` takes the few-row path for m ≤ 4 (any layout but both transposed) with beta applied first.
     @Test func multiplyWithFewRowsAppliesBeta() {
         var rng = SeededRandom(seed: 5)
         let m = 2, n = 40, k = 70
         let a = (0..<(m * k)).map { _ in rng.nextFloat() - 0.5 }
         let b = (0..<(k * n)).map { _ in rng.nextFloat() - 0.5 }
-        let expected = naive(a, b, m: m, n: n, k: k, ta: false, tb: false)
-        for beta: Float in [0, 1, -2] {
-            var c = [Float](repeating: 3, count: m * n)
-            GEMM.multiply(transA: false, transB: false, m: m, n: n, k: k, alpha: 1, a: a, lda: k, b: b, ldb: n, beta: beta, c: &c, ldc: n)
-            for i in c.indices { #expect(abs(c[i] - (expected[i] + 3 * beta)) < 1e-4, "beta \(beta)") }
+        for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
+            let expected = naive(a, b, m: m, n: n, k: k, ta: ta, tb: tb)
+            for beta: Float in [0, 1, -2] {
+                var c = [Float](repeating: 3, count: m * n)
+                GEMM.multiply(transA: ta, transB: tb, m: m, n: n, k: k, alpha: 1, a: a, lda: ta ? m : k, b: b, ldb: tb ? k : n, beta: beta, c: &c, ldc: n)
+                for i in c.indices { #expect(abs(c[i] - (expected[i] + 3 * beta)) < 1e-4, "beta \(beta), transA \(ta), transB \(tb)") }
+            }
         }
     }
 

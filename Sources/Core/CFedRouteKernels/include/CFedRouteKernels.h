@@ -23,14 +23,16 @@ void fr_sgemm_rows(int transA, int transB, ptrdiff_t m0, ptrdiff_t m1, ptrdiff_t
                    const float *a, ptrdiff_t lda, const float *b, ptrdiff_t ldb,
                    float *c, ptrdiff_t ldc, void *workspace);
 
-/// C += alpha · op(A) · B for a few rows (row-major, op(A) m×k, B k×n not transposed), reading B once in
-/// place, without packing: the product of one query with a layer's weights. Each element of C is summed over
-/// p in order from 0 and then added times alpha, so a row's result is the same whatever the other rows of the
-/// call. Any m works; it pays for m ≤ `FR_FEW_ROWS_MAX` (above, packed panels reuse B across rows).
-void fr_sgemm_few_rows(int transA, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, float alpha,
+/// C += alpha · op(A) · op(B) for a few rows (row-major, op(A) m×k, op(B) k×n), reading B once in place,
+/// without packing: the product of one query with a layer's weights (B as it is) or with a set of reference
+/// rows (B transposed, each element a dot product). Each element of C is summed in an order that depends only
+/// on k and then added times alpha, so a row's result is the same whatever the other rows of the call. Any m
+/// works; it pays for m ≤ `FR_FEW_ROWS_MAX` (above, packed panels reuse B across rows). With transB, A must
+/// not be transposed (nothing is computed otherwise).
+void fr_sgemm_few_rows(int transA, int transB, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, float alpha,
                        const float *a, ptrdiff_t lda, const float *b, ptrdiff_t ldb, float *c, ptrdiff_t ldc);
 /// `fr_sgemm_few_rows` at a given width (0 generic 128-bit, 1 AVX2 + FMA, 2 AVX-512F; lowered to what the CPU runs).
-void fr_sgemm_few_rows_isa(int isa, int transA, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, float alpha,
+void fr_sgemm_few_rows_isa(int isa, int transA, int transB, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, float alpha,
                            const float *a, ptrdiff_t lda, const float *b, ptrdiff_t ldb, float *c, ptrdiff_t ldc);
 /// Rows up to which `GEMM.multiply` takes `fr_sgemm_few_rows`.
 #define FR_FEW_ROWS_MAX 4
