@@ -57,7 +57,7 @@ public struct HashedTFIDFEncoder: QueryEncoder, Equatable {
         let dim = dimension
         var df = [Int](repeating: 0, count: dim)
         let snapshot = self
-        let perDoc = Self.parallelMap(corpus) { Set(snapshot.hashedFeatures($0).map { Int($0 % UInt64(dim)) }) }
+        let perDoc = Self.parallelMap(corpus) { Set(snapshot.hashedFeatures($0).map { snapshot.bucket($0) }) }
         for buckets in perDoc { for b in buckets { df[b] += 1 } }
         return DocumentFrequencies(documents: corpus.count, counts: df)
     }
@@ -94,13 +94,20 @@ public struct HashedTFIDFEncoder: QueryEncoder, Equatable {
         return out
     }
 
+    /// The bucket of a feature hash, `h mod dimension`: a mask when the dimension is a power of two (the
+    /// default 1024; the same buckets, without a 64-bit division per n-gram), else the division.
+    @inline(__always) func bucket(_ h: UInt64) -> Int {
+        let d = UInt64(configuration.dimension)
+        return d & (d &- 1) == 0 ? Int(h & (d &- 1)) : Int(h % d)
+    }
+
     func encodeOne(_ text: String) -> [Float] {
         let dim = dimension
         // Per bucket: how many features hashed there, and the sign of the first one.
         var count = [Float](repeating: 0, count: dim)
         var sign = [Float](repeating: 0, count: dim)
         for h in hashedFeatures(text) {
-            let bucket = Int(h % UInt64(dim))
+            let bucket = bucket(h)
             if count[bucket] == 0 { sign[bucket] = (h >> 63) == 0 ? 1 : -1 }
             count[bucket] += 1
         }
@@ -191,6 +198,8 @@ public struct HashedTFIDFEncoder: QueryEncoder, Equatable {
     /// Order-preserving parallel map over up to all cores.
     static func parallelMap<T: Sendable>(_ input: [String], _ transform: @Sendable (String) -> T) -> [T] {
         let chunk = 32
+        // One chunk (a gateway routing one query): on this thread, without dispatching.
+        if input.count <= chunk { return input.map(transform) }
         let chunks = (input.count + chunk - 1) / chunk
         let results = ResultSlots<T>(count: input.count)
         DispatchQueue.concurrentPerform(iterations: chunks) { c in

@@ -174,6 +174,8 @@ let kmTime = try seconds { kmeans = try KMeansRouter.train(features: features, t
 try latency("K-Means", kmeans!)
 try latency("kNN (k=25)", try KNNRouter.train(features: features, table: table, k: 25))
 let pipeline = try RoutingPipeline(encoder: encoder, router: AnyRouter(router!))
+let encodeOne = best(of: 3) { for t in texts.prefix(200) { _ = encoder.encode([t]) } }
+print("  encode only  " + String(format: " %8.1f µs/query (hashed TF-IDF, one query at a time)", encodeOne / Double(min(200, texts.count)) * 1e6))
 let endToEnd = try best(of: 3) { for t in texts.prefix(200) { _ = try pipeline.predict(texts: [t]).choose(lambda: 1) } }
 print("  text → model" + String(format: " %8.1f µs/query (encode + MLP, one query at a time)", endToEnd / Double(min(200, texts.count)) * 1e6))
 // The same one query at a time, as percentiles over the first 1,000 texts twice: a slow path taken by a few
