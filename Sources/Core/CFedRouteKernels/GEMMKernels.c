@@ -119,6 +119,8 @@ typedef void (*kernel_fn)(ptrdiff_t, const float *, const float *, float, float 
 // Rows go in pairs with 4·W columns of accumulators each, a last single row with 8·W; each element of C
 // is its own sum over p in order from p = 0 (an FMA where the target has it), added to C times alpha at
 // the end, so a row's result does not depend on the other rows of the call or on the column blocking.
+// A zero of op(A) is skipped with its row of B: adding 0·b leaves a sum as it was (for finite b), so a
+// hashed TF-IDF query (about 12 % of its 1,024 features non-zero) reads a tenth of the first layer.
 #define DEFINE_FEW_ROWS(NAME, VT, W, ATTR)                                                                 \
     ATTR static void NAME##_block(int transA, ptrdiff_t rows, ptrdiff_t cols, ptrdiff_t k, float alpha,   \
                                   const float *a, ptrdiff_t lda, const float *b, ptrdiff_t ldb,            \
@@ -131,6 +133,7 @@ typedef void (*kernel_fn)(ptrdiff_t, const float *, const float *, float, float 
         if (vectors == perRow && rows == 2) {                                                              \
             for (ptrdiff_t p = 0; p < k; p++) {                                                            \
                 float a0 = transA ? a[p * lda] : a[p], a1 = transA ? a[p * lda + 1] : a[lda + p];         \
+                if (a0 == 0 && a1 == 0) continue;                                                          \
                 const float *bp = b + p * ldb;                                                             \
                 for (int v = 0; v < V / 2; v++) {                                                          \
                     VT x;                                                                                  \
@@ -142,6 +145,7 @@ typedef void (*kernel_fn)(ptrdiff_t, const float *, const float *, float, float 
         } else if (vectors == perRow) {                                                                    \
             for (ptrdiff_t p = 0; p < k; p++) {                                                            \
                 float a0 = transA ? a[p * lda] : a[p];                                                     \
+                if (a0 == 0) continue;                                                                     \
                 const float *bp = b + p * ldb;                                                             \
                 for (int v = 0; v < V; v++) {                                                              \
                     VT x;                                                                                  \
@@ -156,6 +160,7 @@ typedef void (*kernel_fn)(ptrdiff_t, const float *, const float *, float, float 
             for (ptrdiff_t r = 0; r < rows; r++) {                                                         \
                 for (ptrdiff_t p = 0; p < k; p++) {                                                        \
                     float ar = transA ? a[p * lda + r] : a[r * lda + p];                                   \
+                    if (ar == 0) continue;                                                                 \
                     const float *bp = b + p * ldb;                                                         \
                     for (ptrdiff_t v = 0; v < vectors; v++) {                                              \
                         VT x;                                                                              \

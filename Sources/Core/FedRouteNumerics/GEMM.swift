@@ -85,7 +85,8 @@ public enum GEMM {
     /// C += alpha · op(A) · op(B) for a few rows, B read once where it lies (no packing): what `multiply` runs for
     /// m ≤ 4, such as one query through a router's layer (B as it is) or against a kNN router's reference rows
     /// (B transposed: dot products). Each element of C is summed in an order that depends only on k and then
-    /// added, so a row's result is the same bits whatever the other rows of the call. A transposed A with a
+    /// added, so a row's result is the same bits whatever the other rows of the call. With B as it is, a zero of
+    /// A skips its row of B (the same sums for finite B: a sparse query reads only its features' rows). A transposed A with a
     /// transposed B is not taken (precondition). `width` forces an instantiation (0 generic, 1 AVX2 + FMA,
     /// 2 AVX-512; lowered to what the CPU runs).
     public static func fewRowsMultiply(

@@ -41,7 +41,9 @@ import Testing
         for width: Int32 in [0, 1, 2] {
             for (m, n, k) in [(1, 1, 1), (1, 7, 5), (1, 64, 300), (2, 33, 17), (3, 130, 64), (4, 512, 96), (1, 515, 1024), (4, 11, 512), (3, 200, 2)] {
                 let lda = (transA ? m : k) + 2, ldb = n + 3, ldc = n + 5
-                let a = (0..<((transA ? k : m) * lda)).map { _ in rng.nextFloat() - 0.5 }
+                // Most of A zero (as a hashed TF-IDF row is), so that zero skipping is exercised: rows of B
+                // under a zero of every row, of one row of a pair only, and of none.
+                let a = (0..<((transA ? k : m) * lda)).map { _ in rng.nextFloat() < 0.7 ? 0 : rng.nextFloat() - 0.5 }
                 let b = (0..<(k * ldb)).map { _ in rng.nextFloat() - 0.5 }
                 var c = (0..<(m * ldc)).map { _ in rng.nextFloat() }
                 let before = c
