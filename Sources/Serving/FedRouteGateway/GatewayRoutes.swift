@@ -81,7 +81,6 @@ public enum GatewayRoutes {
             logger: logger)
     }
 
-    /// The body, read within the configured size and time limits (413 and 408 otherwise).
     /// The request's body, at most `max_body_bytes` (413 beyond). Its deadline (`body_timeout_seconds`, 408)
     /// is kept by `RequestBodyDeadline` in the connection's pipeline.
     static func collect(_ request: Request, gateway: Gateway) async throws -> ByteBuffer {
@@ -94,6 +93,8 @@ public enum GatewayRoutes {
     }
 }
 
+/// Turns every error a route or Hummingbird throws (unknown route, wrong method, oversized body) into a
+/// response with OpenAI's error body.
 struct OpenAIErrorMiddleware<Context: RequestContext>: RouterMiddleware {
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         do { return try await next(request, context) } catch let e as APIError {

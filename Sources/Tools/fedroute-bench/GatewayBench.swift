@@ -31,14 +31,9 @@ enum GatewayBench {
     static func run(pipeline: RoutingPipeline, texts: [String], minilm: MiniLMEncoder?) async throws {
         let logger = Logger(label: "bench", factory: { _ in SwiftLogNoOpLogHandler() })
         let models = pipeline.router.models
-        let reply = FakeUpstream.Reply(text: String(repeating: "lorem ipsum dolor sit amet ", count: 12), promptTokens: 60, completionTokens: 96)
-        let fake = FakeUpstream(behaviors: Dictionary(uniqueKeysWithValues: models.map { ($0, FakeUpstream.Behavior.answer(reply)) }))
-        let client = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: UpstreamClient.httpConfiguration(.init()))
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("fedroute-bench-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let (fake, client, directory) = try fixtures(models: models, label: "load")
         defer { try? FileManager.default.removeItem(at: directory) }
         let chat = shortQuestions()
-        func meanBytes(_ t: [String]) -> Int { t.reduce(0) { $0 + $1.utf8.count } / max(1, t.count) }
         print("\ngateway under load (loopback; client, gateway and a fake upstream that answers at once share the cores; request log on)")
         try await fake.withRunning(logger: logger) { base in
             // (router, queries, [(concurrent clients, requests)])
@@ -177,14 +172,9 @@ enum GatewayBench {
     /// the same round), so that the machine's drift between rounds cancels; medians and ranges over rounds.
     static func latency(pipeline: RoutingPipeline, texts: [String], logger: Logger, rounds: Int, requests: Int) async throws {
         let models = pipeline.router.models
-        let reply = FakeUpstream.Reply(text: String(repeating: "lorem ipsum dolor sit amet ", count: 12), promptTokens: 60, completionTokens: 96)
-        let fake = FakeUpstream(behaviors: Dictionary(uniqueKeysWithValues: models.map { ($0, FakeUpstream.Behavior.answer(reply)) }))
-        let client = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: UpstreamClient.httpConfiguration(.init()))
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("fedroute-bench-latency-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let (fake, client, directory) = try fixtures(models: models, label: "latency")
         defer { try? FileManager.default.removeItem(at: directory) }
         let chat = shortQuestions()
-        func meanBytes(_ t: [String]) -> Int { t.reduce(0) { $0 + $1.utf8.count } / max(1, t.count) }
         let rows = [("data prompts, mean \(meanBytes(texts)) bytes", texts), ("chat questions, mean \(meanBytes(chat)) bytes", chat)]
         print("\ngateway latency (hashed TF-IDF router, auth off, SQLite log, 1 client; direct and gateway alternating over \(rounds) rounds of \(requests) requests after a warm-up round)")
         try await fake.withRunning(logger: logger) { base in
@@ -220,6 +210,21 @@ enum GatewayBench {
         }
         try await client.shutdown()
     }
+
+    /// What the load and latency sections share: a fake upstream where every model answers at once with the
+    /// same 96-token reply, a client for the requests, and a scratch folder for request logs (the caller
+    /// removes it and shuts the client down).
+    static func fixtures(models: [String], label: String) throws -> (fake: FakeUpstream, client: HTTPClient, directory: URL) {
+        let reply = FakeUpstream.Reply(text: String(repeating: "lorem ipsum dolor sit amet ", count: 12), promptTokens: 60, completionTokens: 96)
+        let fake = FakeUpstream(behaviors: Dictionary(uniqueKeysWithValues: models.map { ($0, FakeUpstream.Behavior.answer(reply)) }))
+        let client = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: UpstreamClient.httpConfiguration(.init()))
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("fedroute-bench-\(label)-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        return (fake, client, directory)
+    }
+
+    /// Mean UTF-8 bytes per text.
+    static func meanBytes(_ texts: [String]) -> Int { texts.reduce(0) { $0 + $1.utf8.count } / max(1, texts.count) }
 
     /// The store of `FEDROUTE_BENCH_POSTGRES_URL` (a fresh database on that server), or nil.
     static func withPostgres(logger: Logger, _ body: (PostgresGatewayStore?) async throws -> Void) async throws {

@@ -110,28 +110,10 @@ import Testing
     /// OpenAI's shape, and the gateway goes on serving; a body that arrives in time, slowly, is served.
     @Test func aBodyThatNeverFinishesGets408() async throws {
         try await E2E.withGateway(settings: "  body_timeout_seconds: 0.4") { env in
-            let body = Array(#"{"model": "route:100", "messages": [{"role": "user", "content": "what is six times seven?"}]}"#.utf8)
-            func request(pause: Duration) -> HTTPClientRequest {
-                var r = HTTPClientRequest(url: env.gateway + "/v1/chat/completions")
-                r.method = .POST
-                r.headers.add(name: "Content-Type", value: "application/json")
-                // The first 20 bytes, a pause, the rest.
-                let parts = [ByteBuffer(bytes: body.prefix(20)), ByteBuffer(bytes: body.dropFirst(20))]
-                let stream = AsyncStream<ByteBuffer> { continuation in
-                    Task {
-                        continuation.yield(parts[0])
-                        try? await Task.sleep(for: pause)
-                        continuation.yield(parts[1])
-                        continuation.finish()
-                    }
-                }
-                r.body = .stream(stream, length: .known(Int64(body.count)))
-                return r
-            }
             let clock = ContinuousClock()
             let started = clock.now
             do {
-                let response = try await env.http.execute(request(pause: .seconds(20)), timeout: .seconds(30))
+                let response = try await env.http.execute(Self.trickled(env, pause: .seconds(20)), timeout: .seconds(30))
                 let text = String(buffer: try await response.body.collect(upTo: 1 << 16))
                 #expect(response.status.code == 408)
                 #expect((try? JSONValue.decode(Data(text.utf8)))?["error"]?["code"]?.stringValue == "request_timeout", "\(text)")
@@ -141,11 +123,49 @@ import Testing
             }
             #expect(clock.now - started < .seconds(10))
             // In time, though slowly: answered.
-            let slow = try await env.http.execute(request(pause: .milliseconds(100)), timeout: .seconds(30))
+            let slow = try await env.http.execute(Self.trickled(env, pause: .milliseconds(100)), timeout: .seconds(30))
             _ = try await slow.body.collect(upTo: 1 << 16)
             #expect(slow.status.code == 200)
             #expect(try await E2E.chat(env, model: "route:100").status == 200)
         }
+    }
+
+    /// A caller without a key is answered 401 before its body is read; its trickled body then runs into the
+    /// deadline, which closes the connection without a second response, and the gateway goes on serving.
+    @Test func anUnauthenticatedTrickledBodyGets401Once() async throws {
+        try await E2E.withGateway(access: .keys(GatewayAccessTests.secret), settings: "  body_timeout_seconds: 0.4") { env in
+            let clock = ContinuousClock()
+            let started = clock.now
+            do {
+                let response = try await env.http.execute(Self.trickled(env, pause: .seconds(20)), timeout: .seconds(30))
+                _ = try? await response.body.collect(upTo: 1 << 16)
+                #expect(response.status.code == 401)
+            } catch {
+                #expect(!(error is CancellationError), "\(error)")
+            }
+            #expect(clock.now - started < .seconds(10))
+            let again = try await E2E.send(env, "/v1/models", method: "GET")
+            #expect(again.status == 401)
+        }
+    }
+
+    /// A chat request whose body arrives as its first 20 bytes, a pause, and the rest.
+    static func trickled(_ env: E2E.Environment, pause: Duration) -> HTTPClientRequest {
+        let body = Array(#"{"model": "route:100", "messages": [{"role": "user", "content": "what is six times seven?"}]}"#.utf8)
+        var r = HTTPClientRequest(url: env.gateway + "/v1/chat/completions")
+        r.method = .POST
+        r.headers.add(name: "Content-Type", value: "application/json")
+        let parts = [ByteBuffer(bytes: body.prefix(20)), ByteBuffer(bytes: body.dropFirst(20))]
+        let stream = AsyncStream<ByteBuffer> { continuation in
+            Task {
+                continuation.yield(parts[0])
+                try? await Task.sleep(for: pause)
+                continuation.yield(parts[1])
+                continuation.finish()
+            }
+        }
+        r.body = .stream(stream, length: .known(Int64(body.count)))
+        return r
     }
 
     /// The router embeds at most `max_routing_characters` (8,000): the end of a 3 MB message.
