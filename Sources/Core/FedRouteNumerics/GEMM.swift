@@ -56,10 +56,7 @@ public enum GEMM {
         if m <= Int(FR_FEW_ROWS_MAX), !(transA && transB), k > 0 {
             // One query through a layer, or against reference rows: B read once in place (BLAS and the portable
             // kernel would pack all of it first).
-            for i in 0..<m {
-                let ci = c + i * ldc
-                if beta == 0 { ci.update(repeating: 0, count: n) } else if beta != 1 { for j in 0..<n { ci[j] *= beta } }
-            }
+            scaleRows(c, m: m, n: n, ldc: ldc, by: beta)
             fewRowsMultiply(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb, c: c, ldc: ldc)
             return
         }
@@ -128,10 +125,7 @@ public enum GEMM {
         beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int, threads: Int? = nil
     ) {
         if m <= 0 || n <= 0 { return }
-        for i in 0..<m {
-            let ci = c + i * ldc
-            if beta == 0 { ci.update(repeating: 0, count: n) } else if beta != 1 { for j in 0..<n { ci[j] *= beta } }
-        }
+        scaleRows(c, m: m, n: n, ldc: ldc, by: beta)
         if k <= 0 || alpha == 0 { return }
         let wanted = threadCount(m: m, n: n, k: k, requested: threads)
         // Whole micro-panels of 6 rows per thread.
@@ -140,6 +134,15 @@ public enum GEMM {
         let job = PortableGEMMJob(
             transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb, c: c, ldc: ldc, chunk: chunk)
         if parts == 1 { job.run(part: 0) } else { DispatchQueue.concurrentPerform(iterations: parts) { job.run(part: $0) } }
+    }
+
+    /// C = beta·C on its first n columns of m rows (zeros for beta 0, whatever C held; untouched for beta 1):
+    /// the kernels that follow only add alpha·A·B.
+    static func scaleRows(_ c: UnsafeMutablePointer<Float>, m: Int, n: Int, ldc: Int, by beta: Float) {
+        for i in 0..<m {
+            let ci = c + i * ldc
+            if beta == 0 { ci.update(repeating: 0, count: n) } else if beta != 1 { for j in 0..<n { ci[j] *= beta } }
+        }
     }
 
     /// Below ~4 MFLOP a second thread costs more than it saves.

@@ -140,11 +140,6 @@ enum GatewayBench {
                             if round > 0 { p50[i].append(run.percentile(0.5)); p99[i].append(run.percentile(0.99)) }
                         }
                     }
-                    /// Per round, this configuration minus auth off (measured in the same round): median and range, ms.
-                    func paired(_ x: [Double], _ off: [Double]) -> String {
-                        let d = zip(x, off).map { ($0 - $1) * 1e3 }
-                        return String(format: "%+.2f [%+.2f, %+.2f]", median(d), d.min() ?? 0, d.max() ?? 0)
-                    }
                     print(String(format: "    direct                      p50 %6.2f ms   p99 %6.2f ms", median(p50[0]) * 1e3, median(p99[0]) * 1e3))
                     for (i, setup) in setups.enumerated() {
                         let a50 = (median(p50[i + 1]) - median(p50[0])) * 1e3, a99 = (median(p99[i + 1]) - median(p99[0])) * 1e3
@@ -195,14 +190,10 @@ enum GatewayBench {
                             if round > 0 { p50[side].append(run.percentile(0.5)); p99[side].append(run.percentile(0.99)) }
                         }
                     }
-                    func added(_ x: [[Double]]) -> String {
-                        let d = zip(x[1], x[0]).map { ($0 - $1) * 1e3 }
-                        return String(format: "%+.2f ms [%+.2f, %+.2f]", median(d), d.min() ?? 0, d.max() ?? 0)
-                    }
                     print("  \(name):")
                     print(String(format: "    direct   p50 %6.2f ms   p99 %6.2f ms", median(p50[0]) * 1e3, median(p99[0]) * 1e3))
                     print(String(format: "    gateway  p50 %6.2f ms   p99 %6.2f ms", median(p50[1]) * 1e3, median(p99[1]) * 1e3))
-                    print("    added, gateway minus direct in the same round, median [min, max] over rounds: p50 \(added(p50)), p99 \(added(p99))")
+                    print("    added, gateway minus direct in the same round, median [min, max] over rounds: p50 \(paired(p50[1], p50[0])) ms, p99 \(paired(p99[1], p99[0])) ms")
                 }
                 await gateway.flushRequestLog()
             }
@@ -221,6 +212,12 @@ enum GatewayBench {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("fedroute-bench-\(label)-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         return (fake, client, directory)
+    }
+
+    /// Round by round, `x` minus `reference` measured in the same round (seconds): median and range over rounds, ms.
+    static func paired(_ x: [Double], _ reference: [Double]) -> String {
+        let d = zip(x, reference).map { ($0 - $1) * 1e3 }
+        return String(format: "%+.2f [%+.2f, %+.2f]", median(d), d.min() ?? 0, d.max() ?? 0)
     }
 
     /// Mean UTF-8 bytes per text.
