@@ -217,7 +217,7 @@ let package = Package(
             "FedRouteFlower", "FedRouteFederation", "FedRouteRouters", "FedRouteData", "FedRouteNumerics", "FedRouteFeatures",
             .product(name: "SwiftProtobuf", package: "swift-protobuf"), crypto, "FedRouteHTTPRunner", hummingbird, httpClient, logging, nioCore, nioFoundation,
         ], exclude: ["Fixtures"]),
-        testTarget("FedRouteGatewayStoreTests", layer: "Serving", dependencies: ["FedRouteGatewayStore", "FedRouteData"]),
+        testTarget("FedRouteGatewayStoreTests", layer: "Serving", dependencies: ["FedRouteGatewayStore", "FedRouteData", .product(name: "GRDB", package: "GRDB.swift")]),
         testTarget("FedRouteGatewayPostgresTests", layer: "Serving", dependencies: [
             "FedRouteGatewayPostgres", "FedRouteGatewayStore", .product(name: "PostgresNIO", package: "postgres-nio"), logging,
         ]),

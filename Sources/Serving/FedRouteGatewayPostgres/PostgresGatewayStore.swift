@@ -174,7 +174,7 @@ public struct PostgresGatewayStore: GatewayStore {
     public func record(batch: [(request: RoutedRequest, charge: Charge?)]) async throws {
         if let problem = Self.invalidCharge(in: batch) { throw GatewayStoreError(location: location, message: problem) }
         do {
-            let rows = try batch.map { ($0.request, try Self.json($0.request.attempts), $0.charge) }
+            let rows = try batch.map { ($0.request, try UpstreamAttempt.json($0.request.attempts), $0.charge) }
             try await transaction { c in
                 for (q, attempts, charge) in rows {
                     try await c.query("""

@@ -10,6 +10,13 @@ public struct UpstreamAttempt: Codable, Sendable, Equatable {
         self.model = model
         self.error = error
     }
+
+    /// `attempts` as the request log stores them: a JSON array with sorted keys (GRDB's JSON column format).
+    public static func json(_ attempts: [UpstreamAttempt]) throws -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
+        return String(decoding: try encoder.encode(attempts), as: UTF8.self)
+    }
 }
 
 /// How a routed request ended.
@@ -93,6 +100,32 @@ public struct RoutedRequest: Codable, Sendable, Equatable, FetchableRecord, Pers
         case outcome, promptTokens, completionTokens, tokensEstimated, latencyMilliseconds, feedbackScore, feedbackAt
         case costUSD = "costUsd"
         case keyID = "keyId"
+    }
+
+    /// The row's columns, written directly: the same values GRDB's `Encodable` path writes (dates as its
+    /// UTC text, `attempts` as JSON text with sorted keys), without that path's per-column key conversion,
+    /// dynamic casts and trial encoding of `attempts` as a single value. Every request the gateway answers
+    /// writes one row, on the cores that serve requests.
+    public func encode(to container: inout PersistenceContainer) throws {
+        container["id"] = id
+        container["created_at"] = createdAt
+        container["query"] = query
+        container["requested_model"] = requestedModel
+        container["lambda"] = lambda
+        container["chosen_model"] = chosenModel
+        container["predicted_score"] = predictedScore
+        container["predicted_cost"] = predictedCost
+        container["attempts"] = try UpstreamAttempt.json(attempts)
+        container["stream"] = stream
+        container["outcome"] = outcome
+        container["prompt_tokens"] = promptTokens
+        container["completion_tokens"] = completionTokens
+        container["tokens_estimated"] = tokensEstimated
+        container["cost_usd"] = costUSD
+        container["latency_milliseconds"] = latencyMilliseconds
+        container["feedback_score"] = feedbackScore
+        container["feedback_at"] = feedbackAt
+        container["key_id"] = keyID
     }
 }
 

@@ -1,6 +1,7 @@
 import FedRouteData
 @testable import FedRouteGatewayStore
 import Foundation
+import GRDB
 import Testing
 
 @Suite struct SQLiteGatewayStoreTests {
@@ -40,6 +41,48 @@ import Testing
         #expect(all.map(\.id) == ["a", "b"])
         #expect(all[0].feedbackScore == 0.75 && all[0].attempts == a.attempts)
         #expect(try await reopened.requests(since: Date(timeIntervalSince1970: 1_800_000_001)).map(\.id) == ["b"])
+    }
+
+    /// `RoutedRequest` writes its columns itself (the request log's hot path); the row must be the one GRDB's
+    /// `Encodable` path wrote before, column for column and byte for byte, so that older logs and newer rows
+    /// read alike.
+    @Test func theWrittenRowIsTheOneGRDBsEncodablePathWrites() throws {
+        /// The same request through GRDB's default `Encodable` record encoding.
+        struct EncodablePath: Encodable, PersistableRecord {
+            static let databaseTableName = RoutedRequest.databaseTableName
+            static let databaseColumnEncodingStrategy = DatabaseColumnEncodingStrategy.convertToSnakeCase
+            let request: RoutedRequest
+            func encode(to encoder: any Encoder) throws { try request.encode(to: encoder) }
+        }
+        var everything = Self.request("full", query: "naïve \"quoted\" / slashed\nline 🙂", model: "org/model-1", at: 0.25)
+        everything.attempts = [UpstreamAttempt(model: "a/b", error: "HTTP 500: \"x\" \u{1}é"), UpstreamAttempt(model: "org/model-1")]
+        everything.feedbackScore = 0.25
+        everything.feedbackAt = Date(timeIntervalSince1970: 1_800_000_100.5)
+        everything.keyID = "key-1"
+        everything.tokensEstimated = true
+        everything.stream = true
+        var bare = Self.request("bare", query: "", model: nil, outcome: .interrupted)
+        bare.attempts = []
+        bare.lambda = nil
+        let rows = [everything, bare, Self.request("plain", query: "q", model: "m")]
+        func written(_ insert: (Database) throws -> Void) throws -> [[String: DatabaseValue]] {
+            let queue = try DatabaseQueue()
+            try SQLiteGatewayStore.migrator.migrate(queue)
+            return try queue.write { db in
+                try insert(db)
+                return try Row.fetchAll(db, sql: "SELECT * FROM routed_request ORDER BY id").map { row in
+                    Dictionary(uniqueKeysWithValues: row.columnNames.map { ($0, row[$0] as DatabaseValue) })
+                }
+            }
+        }
+        let direct = try written { db in for r in rows { try r.insert(db) } }
+        let viaEncodable = try written { db in for r in rows { try EncodablePath(request: r).insert(db) } }
+        #expect(direct.count == 3 && direct.first?.count == 19)
+        #expect(direct == viaEncodable, "\(direct)\n\(viaEncodable)")
+        let queue = try DatabaseQueue()
+        try SQLiteGatewayStore.migrator.migrate(queue)
+        try queue.write { db in for r in rows { try r.insert(db) } }
+        #expect(try queue.read { db in try RoutedRequest.fetchAll(db, sql: "SELECT * FROM routed_request ORDER BY id") } == rows.sorted { $0.id < $1.id })
     }
 
     @Test func readersDoNotCreateMissingLogs() {
