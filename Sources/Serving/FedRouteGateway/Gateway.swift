@@ -237,7 +237,7 @@ public struct Gateway: Sendable {
                     request.upstreamBody(model: endpoint.upstreamModel ?? endpoint.name), to: endpoint, apiKey: routing.apiKeys[endpoint.name],
                     timeoutSeconds: settings.timeoutSeconds, stream: request.stream)
                 var answer = ByteBuffer()
-                var json: JSONValue?
+                var summary: AnswerSummary?
                 if request.stream {
                     let type = response.headers.first(name: "content-type")?.lowercased() ?? ""
                     guard type.contains("text/event-stream") else {
@@ -249,8 +249,8 @@ public struct Gateway: Sendable {
                         throw UpstreamError.transport("the answer broke off: \(error)")
                     }
                     // A 200 that is not a JSON object (an HTML error page, a proxy's text) is a failure, not an answer.
-                    json = try? JSONValue.decode(Data(buffer: answer))
-                    guard json?.objectValue != nil else {
+                    summary = try? AnswerSummary.decode(Data(buffer: answer))
+                    guard summary != nil else {
                         throw UpstreamError.invalidAnswer("HTTP \(response.status.code) with a body that is not a JSON object (\(answer.readableBytes) bytes)")
                     }
                 }
@@ -269,7 +269,7 @@ public struct Gateway: Sendable {
                     return streamingResponse(
                         response, request: request, entry: entry, endpoint: endpoint, admission: admission, headers: headers, received: received, trace: trace)
                 }
-                let usage = TokenUsage.of(json: json, bodyBytes: answer.readableBytes, promptBytes: promptBytes)
+                let usage = TokenUsage.of(summary: summary, bodyBytes: answer.readableBytes, promptBytes: promptBytes)
                 await finish(&entry, endpoint: endpoint, usage: usage, outcome: .answered, admission: admission, received: received, trace: trace)
                 var h = headers
                 h[.contentType] = "application/json"

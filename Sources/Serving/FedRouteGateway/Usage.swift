@@ -13,15 +13,15 @@ public struct TokenUsage: Sendable, Equatable {
 
     /// Reads `usage` from a non-streamed chat completion body, estimating what it lacks.
     public static func of(completion body: Data, promptBytes: Int) -> TokenUsage {
-        of(json: try? JSONValue.decode(body), bodyBytes: body.count, promptBytes: promptBytes)
+        of(summary: try? AnswerSummary.decode(body), bodyBytes: body.count, promptBytes: promptBytes)
     }
 
-    /// The usage of an already parsed answer (`bodyBytes` long).
-    static func of(json: JSONValue?, bodyBytes: Int, promptBytes: Int) -> TokenUsage {
-        if let u = json?["usage"], let p = u["prompt_tokens"]?.intValue, let c = u["completion_tokens"]?.intValue, p >= 0, c >= 0 {
+    /// The usage of an already read answer (`bodyBytes` long; nil when it is not a JSON object).
+    static func of(summary: AnswerSummary?, bodyBytes: Int, promptBytes: Int) -> TokenUsage {
+        if let p = summary?.promptTokens, let c = summary?.completionTokens, p >= 0, c >= 0 {
             return TokenUsage(promptTokens: p, completionTokens: c, estimated: false)
         }
-        let answerBytes = json?["choices"]?.arrayValue?.reduce(0) { $0 + ($1["message"]?["content"]?.stringValue?.utf8.count ?? 0) } ?? bodyBytes
+        let answerBytes = summary?.contentBytes ?? bodyBytes
         return TokenUsage(promptTokens: estimate(bytes: promptBytes), completionTokens: estimate(bytes: answerBytes), estimated: true)
     }
 }

@@ -91,6 +91,111 @@ import FedRouteData
         let bare = Data(#"{"choices":[{"message":{"content":"abcdefgh"}}]}"#.utf8)
         #expect(TokenUsage.of(completion: bare, promptBytes: 8) == TokenUsage(promptTokens: 2, completionTokens: 2, estimated: true))
     }
+
+    /// The usage as the gateway read it before `AnswerSummary`: the whole answer as a `JSONValue` tree.
+    static func treeUsage(_ body: Data, promptBytes: Int) -> (isObject: Bool, usage: TokenUsage) {
+        let json = try? JSONValue.decode(body)
+        if let u = json?["usage"], let p = u["prompt_tokens"]?.intValue, let c = u["completion_tokens"]?.intValue, p >= 0, c >= 0 {
+            return (json?.objectValue != nil, TokenUsage(promptTokens: p, completionTokens: c, estimated: false))
+        }
+        let answerBytes = json?["choices"]?.arrayValue?.reduce(0) { $0 + ($1["message"]?["content"]?.stringValue?.utf8.count ?? 0) } ?? body.count
+        return (json?.objectValue != nil, TokenUsage(
+            promptTokens: TokenUsage.estimate(bytes: promptBytes), completionTokens: TokenUsage.estimate(bytes: answerBytes), estimated: true))
+    }
+
+    /// Reading only `usage` and the contents' lengths gives what reading the whole tree gave, for answers of
+    /// every shape: odd `usage` and `choices` values count as missing, and only a top level that is not an
+    /// object (or not JSON) fails.
+    @Test func theAnswerSummaryReadsWhatTheWholeTreeGave() {
+        let shapes = [
+            #"{"choices":[{"message":{"content":"héllo wörld"}}],"usage":{"prompt_tokens":5,"completion_tokens":2}}"#,
+            #"{"usage":{"prompt_tokens":5.0,"completion_tokens":2e1},"choices":[]}"#,
+            #"{"usage":{"prompt_tokens":5.5,"completion_tokens":2}}"#,
+            #"{"usage":{"prompt_tokens":"5","completion_tokens":2},"choices":[{"message":{"content":"abc"}}]}"#,
+            #"{"usage":{"prompt_tokens":-1,"completion_tokens":2},"choices":[{"message":{"content":"abcdefghijk"}}]}"#,
+            #"{"usage":{"prompt_tokens":99999999999999999999,"completion_tokens":2}}"#,
+            #"{"usage":{"prompt_tokens":null,"completion_tokens":2}}"#,
+            #"{"usage":[1,2],"choices":{"message":{"content":"not an array"}}}"#,
+            #"{"usage":"none","choices":"none"}"#,
+            #"{"choices":[1,"x",null,{"message":null},{"message":{"content":7}},{"message":{"content":"abcd"}},[{"message":{"content":"x"}}]]}"#,
+            #"{"choices":[{"message":{"content":"a\u00e9\ud83d\ude00\n"},"finish_reason":"stop","logprobs":{"content":[{"t":1}]}}],"id":"x","extra":[true,false,null,{"deep":[[[]]]}]}"#,
+            #"{"usage":{"completion_tokens":3}}"#,
+            #"{}"#, #"[]"#, #"[{"usage":{"prompt_tokens":1,"completion_tokens":1}}]"#, #""text""#, #"42"#, #"null"#, #"true"#,
+            "<html>502 Bad Gateway</html>", "", #"{"choices":[{"message":{"content":"abc"}}]"#, #"{"usage":{"prompt_tokens":1,"completion_tokens":1}} trailing"#,
+        ]
+        for (i, text) in shapes.enumerated() {
+            let body = Data(text.utf8)
+            let reference = Self.treeUsage(body, promptBytes: 10 * i)
+            #expect(((try? AnswerSummary.decode(body)) != nil) == reference.isObject, "\(text)")
+            #expect(TokenUsage.of(completion: body, promptBytes: 10 * i) == reference.usage, "\(text)")
+        }
+        // Random answers: `usage` and `choices` of random shapes among random members.
+        var rng = SplitMix(seed: 19)
+        for round in 0..<400 {
+            var members: [String: JSONValue] = [:]
+            for _ in 0..<rng.below(4) { members["k\(rng.below(9))"] = Self.randomValue(&rng, depth: 2) }
+            if rng.below(4) != 0 {
+                members["usage"] = rng.below(3) == 0
+                    ? Self.randomValue(&rng, depth: 2)
+                    : .object(["prompt_tokens": Self.randomNumber(&rng), "completion_tokens": Self.randomNumber(&rng)])
+            }
+            if rng.below(4) != 0 {
+                members["choices"] = rng.below(4) == 0 ? Self.randomValue(&rng, depth: 2) : .array((0..<rng.below(4)).map { _ in
+                    guard rng.below(3) != 0 else { return Self.randomValue(&rng, depth: 2) }
+                    let content = rng.below(5) == 0 ? Self.randomValue(&rng, depth: 1) : .string(Self.randomText(&rng))
+                    return .object(["message": .object(["content": content])])
+                })
+            }
+            let body = JSONValue.object(members).encoded()
+            let reference = Self.treeUsage(body, promptBytes: round)
+            #expect(reference.isObject && (try? AnswerSummary.decode(body)) != nil)
+            #expect(TokenUsage.of(completion: body, promptBytes: round) == reference.usage, "\(String(decoding: body, as: UTF8.self))")
+        }
+    }
+
+    /// A seeded generator for the random answers.
+    struct SplitMix {
+        var state: UInt64
+        init(seed: UInt64) { state = seed }
+        mutating func next() -> UInt64 {
+            state &+= 0x9E37_79B9_7F4A_7C15
+            var z = state
+            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+            return z ^ (z >> 31)
+        }
+        mutating func below(_ n: Int) -> Int { Int(next() % UInt64(n)) }
+    }
+
+    static func randomNumber(_ rng: inout SplitMix) -> JSONValue {
+        switch rng.below(5) {
+        case 0: .integer(Int64(rng.below(2000)) - 100)
+        case 1: .number(Double(rng.below(200)))
+        case 2: .number(Double(rng.below(2000)) / 8 - 10)
+        case 3: .string("\(rng.below(50))")
+        default: .null
+        }
+    }
+
+    static func randomText(_ rng: inout SplitMix) -> String {
+        let pieces = ["a", "é", "🙂", "\n", "\"", "\\", "/", " ", "字", "\u{1}"]
+        return (0..<rng.below(12)).map { _ in pieces[rng.below(pieces.count)] }.joined()
+    }
+
+    static func randomValue(_ rng: inout SplitMix, depth: Int) -> JSONValue {
+        switch rng.below(depth > 0 ? 8 : 6) {
+        case 0: return .null
+        case 1: return .bool(rng.below(2) == 0)
+        case 2: return randomNumber(&rng)
+        case 3, 4: return .string(randomText(&rng))
+        case 5: return .integer(Int64(rng.below(100)))
+        case 6: return .array((0..<rng.below(4)).map { _ in randomValue(&rng, depth: depth - 1) })
+        default:
+            var o: [String: JSONValue] = [:]
+            for _ in 0..<rng.below(4) { o[["content", "message", "usage", "x"][rng.below(4)]] = randomValue(&rng, depth: depth - 1) }
+            return .object(o)
+        }
+    }
 }
 
 @Suite struct GatewayConfigurationTests {
