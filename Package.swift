@@ -218,6 +218,10 @@ let package = Package(
             .product(name: "SwiftProtobuf", package: "swift-protobuf"), crypto, "FedRouteHTTPRunner", hummingbird, httpClient, logging, nioCore, nioFoundation,
         ], exclude: ["Fixtures"]),
         testTarget("FedRouteGatewayStoreTests", layer: "Serving", dependencies: ["FedRouteGatewayStore", "FedRouteData", .product(name: "GRDB", package: "GRDB.swift")]),
+        testTarget("FedRouteHTTPRunnerTests", layer: "Serving", dependencies: [
+            "FedRouteHTTPRunner", hummingbird, .product(name: "HummingbirdCore", package: "hummingbird"), httpClient, logging,
+            .product(name: "NIOPosix", package: "swift-nio"),
+        ]),
         testTarget("FedRouteGatewayPostgresTests", layer: "Serving", dependencies: [
             "FedRouteGatewayPostgres", "FedRouteGatewayStore", .product(name: "PostgresNIO", package: "postgres-nio"), logging,
         ]),

@@ -67,11 +67,18 @@ public enum GatewayRoutes {
         let bodyTimeout = TimeAmount.nanoseconds(Int64(gateway.routing.configuration.gateway.bodyTimeoutSeconds * 1e9))
         let http1 = HTTP1Channel.Configuration(
             additionalChannelHandlers: [RequestBodyDeadline(timeout: bodyTimeout)], idleTimeout: .nanoseconds(Int64(idle * 1e9)))
+        // Each connection is handled on its own event loop (`EventLoopPinnedChannel`): the handler awaits
+        // its body, the upstream's answer (AsyncHTTPClient prefers the caller's loop) and the request log
+        // without waking a thread of the cooperative pool each time. MiniLM routing runs on the routing
+        // thread pool; nothing else a request does between suspensions takes long.
         let server: HTTPServerBuilder
         if let tls {
-            server = try .http2Upgrade(tlsConfiguration: tls, configuration: .init(idleTimeout: .nanoseconds(Int64(idle * 1e9)), streamConfiguration: http1))
+            let configuration = HTTP2UpgradeChannel.Configuration(idleTimeout: .nanoseconds(Int64(idle * 1e9)), streamConfiguration: http1)
+            server = HTTPServerBuilder { responder in
+                EventLoopPinnedChannel(try HTTP2UpgradeChannel(tlsConfiguration: tls, configuration: configuration, responder: responder))
+            }
         } else {
-            server = .http1(configuration: http1)
+            server = HTTPServerBuilder { responder in EventLoopPinnedChannel(HTTP1Channel(responder: responder, configuration: http1)) }
         }
         return Application(
             router: router(for: gateway),
