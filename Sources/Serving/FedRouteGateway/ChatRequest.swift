@@ -70,8 +70,9 @@ public struct ChatRequest: Sendable, Equatable {
         public var text: String
     }
 
-    /// The whole body as parsed; what is forwarded is the original bytes with `model` (and streaming
-    /// options) replaced (see `upstreamBody`).
+    /// The members the gateway interprets (`model`, `messages`, `stream`, `stream_options`,
+    /// `max_completion_tokens`, `max_tokens`) as parsed, when present; what is forwarded is the original
+    /// bytes with `model` (and streaming options) replaced (see `upstreamBody`).
     public var body: [String: JSONValue]
     /// Where each top-level member sits in the original bytes.
     let members: JSONMembers
@@ -85,12 +86,28 @@ public struct ChatRequest: Sendable, Equatable {
     static let roles: Set<String> = ["system", "developer", "user", "assistant", "tool", "function"]
 
     /// Parses and validates a request body; every problem is a 400 naming the field.
+    ///
+    /// Only the members the gateway interprets are built as values (`ChatRequestMembers`); the rest is
+    /// checked as JSON text. A body that does not read that way is read whole, to tell text that is not
+    /// JSON from JSON that is not an object. (So a member the gateway does not interpret may hold a number
+    /// no `JSONValue` represents, like `1e400`; the upstream gets it as written.)
     public init(json data: Data) throws {
-        let value: JSONValue
-        do { value = try JSONValue.decode(data) } catch {
-            throw APIError.invalid("the request body is not valid JSON")
+        let body: [String: JSONValue]
+        do { body = try ChatRequestMembers.decode(data) } catch {
+            let value: JSONValue
+            do { value = try JSONValue.decode(data) } catch {
+                throw APIError.invalid("the request body is not valid JSON")
+            }
+            guard case .object(let whole) = value else { throw APIError.invalid("the request body must be a JSON object") }
+            // JSON whose interpreted members did not read (the same decoder read the whole, so this is
+            // not expected): validate them as the whole body has them.
+            body = whole.filter { ChatRequestMembers.names.contains($0.key) }
         }
-        guard case .object(let body) = value else { throw APIError.invalid("the request body must be a JSON object") }
+        try self.init(interpreted: body, json: data)
+    }
+
+    /// Validates the interpreted members `body` of the request body `data`.
+    init(interpreted body: [String: JSONValue], json data: Data) throws {
         do { members = try JSONMembers(data) } catch let e as JSONMembers.ScanError {
             throw APIError.invalid("the request body: \(e.description)")
         }

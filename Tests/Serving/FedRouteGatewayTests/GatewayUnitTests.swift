@@ -49,6 +49,60 @@ import FedRouteData
         #expect(up["model"] == .string("gpt-x") && up["max_tokens"] == .integer(64) && up["stream_options"]?["include_usage"] == .bool(true))
     }
 
+    /// The request as the gateway read it before `ChatRequestMembers`: the whole body as a `JSONValue` tree,
+    /// its interpreted members validated the same way.
+    static func treeRequest(_ data: Data) throws -> ChatRequest {
+        let value: JSONValue
+        do { value = try JSONValue.decode(data) } catch { throw APIError.invalid("the request body is not valid JSON") }
+        guard case .object(let whole) = value else { throw APIError.invalid("the request body must be a JSON object") }
+        return try ChatRequest(interpreted: whole.filter { ChatRequestMembers.names.contains($0.key) }, json: data)
+    }
+
+    /// Reading only the interpreted members gives the request (or the 400) that reading the whole tree gave:
+    /// messages of every shape and kind of content, null and odd-typed members, escapes, and bodies that are
+    /// not objects or not JSON.
+    @Test func theInterpretedMembersReadAsTheWholeTreeDid() {
+        let user = #"{"role": "user", "content": "hi"}"#
+        var bodies = [
+            #"{"model": "auto", "messages": [\#(user)], "temperature": 0.2, "tools": [{"type": "function", "function": {"name": "f", "parameters": {"a": [1, 2.5, null, true]}}}]}"#,
+            #"{"model": "route:0.5", "stream": true, "stream_options": {"include_usage": false, "x": 1}, "messages": [{"role": "system", "content": "s"}, \#(user)]}"#,
+            #"{"model": "auto", "stream": null, "stream_options": null, "max_tokens": null, "max_completion_tokens": 12.0, "messages": [\#(user)]}"#,
+            #"{"model": "auto", "max_completion_tokens": null, "max_tokens": 40, "messages": [\#(user)]}"#,
+            #"{"model": "auto", "max_tokens": "40", "messages": [{"role": "user", "content": [{"type": "text", "text": "a"}, {"type": "image_url", "image_url": {"url": "u"}}, {"type": "text", "text": "b\u00e9\ud83d\ude00"}]}]}"#,
+            #"{"model": "gpt", "messages": [{"role": "assistant", "content": null, "tool_calls": [{"id": "1"}]}, {"role": "tool", "content": "r"}, \#(user)]}"#,
+            #"{"model": "auto", "messages": [\#(user), 3]}"#, #"{"model": "auto", "messages": [null]}"#, #"{"model": "auto", "messages": [[\#(user)]]}"#,
+            #"{"model": "auto", "messages": ["hi"]}"#, #"{"model": "auto", "messages": []}"#, #"{"model": "auto", "messages": {}}"#,
+            #"{"model": "auto", "messages": "hi"}"#, #"{"model": "auto", "messages": null}"#, #"{"model": "auto"}"#, #"{"messages": [\#(user)]}"#,
+            #"{"model": 7, "messages": [\#(user)]}"#, #"{"model": null, "messages": [\#(user)]}"#, #"{"model": "route:x", "messages": [\#(user)]}"#,
+            #"{"model": "auto", "messages": [{"role": "wizard", "content": "x"}]}"#, #"{"model": "auto", "messages": [{"role": 1, "content": "x"}]}"#,
+            #"{"model": "auto", "messages": [{"role": "user"}]}"#, #"{"model": "auto", "messages": [{"role": "user", "content": 5}]}"#,
+            #"{"model": "auto", "messages": [{"role": "user", "content": [{"type": "text"}]}]}"#, #"{"model": "auto", "messages": [{"role": "user", "content": [7]}]}"#,
+            #"{"model": "auto", "stream": "yes", "messages": [\#(user)]}"#, #"{"model": "auto", "stream_options": [], "messages": [\#(user)]}"#,
+            #"{"model": "auto", "stream_options": {"include_usage": 1}, "messages": [\#(user)]}"#,
+            #"{"model": "auto", "messages": [{"role": "user", "content": "x", "name": {"deep": [[[{}]]]}}], "n": 18446744073709551616}"#,
+            #"[{"model": "auto"}]"#, #""text""#, "42", "null", "", "{", #"{"model": "auto", "messages": [\#(user)]"#, #"{"model": "auto",}"#,
+            #"{"model": "auto", "messages": [\#(user)]} trailing"#, "<html></html>", #"{"model": "a\"b\\c\/d\u0041", "messages": [\#(user)]}"#,
+        ]
+        // Every prefix of a valid body: truncated requests.
+        let valid = bodies[1]
+        for cut in stride(from: 1, to: valid.utf8.count, by: 7) { bodies.append(String(decoding: Array(valid.utf8.prefix(cut)), as: UTF8.self)) }
+        for text in bodies {
+            let data = Data(text.utf8)
+            #expect(Outcome { try ChatRequest(json: data) } == Outcome { try Self.treeRequest(data) }, "\(text)")
+        }
+    }
+
+    /// A parsed request or the error its parsing threw.
+    enum Outcome: Equatable {
+        case request(ChatRequest)
+        case rejected(APIError)
+        case failed(String)
+
+        init(_ parse: () throws -> ChatRequest) {
+            do { self = .request(try parse()) } catch let e as APIError { self = .rejected(e) } catch { self = .failed("\(error)") }
+        }
+    }
+
     @Test func modelSelection() throws {
         #expect(try ModelSelection("auto") == .auto)
         #expect(try ModelSelection("route:0") == .route(lambda: 0))
