@@ -7,8 +7,7 @@ import NIOCore
 /// same loop is a queue append instead of a wake-up of a cooperative-pool thread. Use it for latency-bound
 /// request handling whose work between suspensions is short; a job that blocks holds up every channel of
 /// the loop.
-public final class EventLoopExecutor: TaskExecutor, @unchecked Sendable {
-    // @unchecked: the only stored property is an immutable reference to a thread-safe event loop.
+public final class EventLoopExecutor: TaskExecutor {
     /// The loop every job runs on.
     public let eventLoop: any EventLoop
 
