@@ -102,30 +102,36 @@ public struct RoutedRequest: Codable, Sendable, Equatable, FetchableRecord, Pers
         case keyID = "keyId"
     }
 
-    /// The row's columns, written directly: the same values GRDB's `Encodable` path writes (dates as its
-    /// UTC text, `attempts` as JSON text with sorted keys), without that path's per-column key conversion,
-    /// dynamic casts and trial encoding of `attempts` as a single value. Every request the gateway answers
-    /// writes one row, on the cores that serve requests.
+    /// The table's columns, in the order of `databaseValues()`.
+    static let columns = [
+        "id", "created_at", "query", "requested_model", "lambda", "chosen_model", "predicted_score", "predicted_cost", "attempts", "stream",
+        "outcome", "prompt_tokens", "completion_tokens", "tokens_estimated", "cost_usd", "latency_milliseconds", "feedback_score",
+        "feedback_at", "key_id",
+    ]
+
+    /// The row's values, column by column (`columns`): the values GRDB's `Encodable` path writes (dates as
+    /// its UTC text, `attempts` as JSON text with sorted keys), without that path's per-column key
+    /// conversion, dynamic casts and trial encoding of `attempts` as a single value. Every request the
+    /// gateway answers writes one row, on the cores that serve requests.
+    func databaseValues() throws -> [(any DatabaseValueConvertible)?] {
+        [
+            id, createdAt, query, requestedModel, lambda, chosenModel, predictedScore, predictedCost, try UpstreamAttempt.json(attempts), stream,
+            outcome, promptTokens, completionTokens, tokensEstimated, costUSD, latencyMilliseconds, feedbackScore, feedbackAt, keyID,
+        ]
+    }
+
+    /// GRDB's record encoding (`insert`, `update`), from `databaseValues()`.
     public func encode(to container: inout PersistenceContainer) throws {
-        container["id"] = id
-        container["created_at"] = createdAt
-        container["query"] = query
-        container["requested_model"] = requestedModel
-        container["lambda"] = lambda
-        container["chosen_model"] = chosenModel
-        container["predicted_score"] = predictedScore
-        container["predicted_cost"] = predictedCost
-        container["attempts"] = try UpstreamAttempt.json(attempts)
-        container["stream"] = stream
-        container["outcome"] = outcome
-        container["prompt_tokens"] = promptTokens
-        container["completion_tokens"] = completionTokens
-        container["tokens_estimated"] = tokensEstimated
-        container["cost_usd"] = costUSD
-        container["latency_milliseconds"] = latencyMilliseconds
-        container["feedback_score"] = feedbackScore
-        container["feedback_at"] = feedbackAt
-        container["key_id"] = keyID
+        for (column, value) in zip(Self.columns, try databaseValues()) { container[column] = value }
+    }
+
+    /// `INSERT INTO routed_request (every column) VALUES (?, …)`.
+    static let insertSQL = "INSERT INTO \(databaseTableName) (\(columns.joined(separator: ", "))) VALUES (\(Array(repeating: "?", count: columns.count).joined(separator: ", ")))"
+
+    /// Inserts the row with a prepared statement the connection caches (the request log's path, without
+    /// building a record container per row); a duplicate id fails as with `insert`.
+    func insertPrepared(_ db: Database) throws {
+        try db.cachedStatement(sql: Self.insertSQL).execute(arguments: StatementArguments(try databaseValues()))
     }
 }
 

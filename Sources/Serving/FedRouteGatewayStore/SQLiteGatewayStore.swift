@@ -93,7 +93,7 @@ public struct SQLiteGatewayStore: GatewayStore {
         do {
             try await database.write { db in
                 for (request, charge) in batch {
-                    try request.insert(db)
+                    try request.insertPrepared(db)
                     if charge?.releasesReservation == true { try Self.dropReservation(db, requestID: request.id) }
                 }
                 for (keyID, usd) in Self.spendByKey(batch) { try Self.addSpend(db, keyID: keyID, usd: usd) }

@@ -43,9 +43,9 @@ import Testing
         #expect(try await reopened.requests(since: Date(timeIntervalSince1970: 1_800_000_001)).map(\.id) == ["b"])
     }
 
-    /// `RoutedRequest` writes its columns itself (the request log's hot path); the row must be the one GRDB's
-    /// `Encodable` path wrote before, column for column and byte for byte, so that older logs and newer rows
-    /// read alike.
+    /// `RoutedRequest` writes its columns itself, as a record and through the request log's prepared
+    /// statement; the row must be the one GRDB's `Encodable` path wrote before, column for column and byte
+    /// for byte, so that older logs and newer rows read alike.
     @Test func theWrittenRowIsTheOneGRDBsEncodablePathWrites() throws {
         /// The same request through GRDB's default `Encodable` record encoding.
         struct EncodablePath: Encodable, PersistableRecord {
@@ -75,10 +75,12 @@ import Testing
                 }
             }
         }
-        let direct = try written { db in for r in rows { try r.insert(db) } }
+        let record = try written { db in for r in rows { try r.insert(db) } }
+        let prepared = try written { db in for r in rows { try r.insertPrepared(db) } }
         let viaEncodable = try written { db in for r in rows { try EncodablePath(request: r).insert(db) } }
-        #expect(direct.count == 3 && direct.first?.count == 19)
-        #expect(direct == viaEncodable, "\(direct)\n\(viaEncodable)")
+        #expect(record.count == 3 && record.first?.count == 19)
+        #expect(record == viaEncodable, "\(record)\n\(viaEncodable)")
+        #expect(prepared == viaEncodable, "\(prepared)\n\(viaEncodable)")
         let queue = try DatabaseQueue()
         try SQLiteGatewayStore.migrator.migrate(queue)
         try queue.write { db in for r in rows { try r.insert(db) } }
