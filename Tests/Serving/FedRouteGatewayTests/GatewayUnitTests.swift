@@ -92,6 +92,16 @@ import FedRouteData
         }
     }
 
+    /// Where the two readings differ: a member the gateway does not interpret is only checked as JSON text,
+    /// so a number no `JSONValue` holds (beyond Double) reaches the upstream as the client wrote it, where
+    /// the whole-tree reading refused the request.
+    @Test func anUninterpretedNumberBeyondDoubleIsForwardedAsWritten() throws {
+        let data = Data(#"{"model": "auto", "logit_bias": {"50256": 1e400}, "messages": [{"role": "user", "content": "hi"}]}"#.utf8)
+        #expect(throws: APIError.invalid("the request body is not valid JSON")) { try Self.treeRequest(data) }
+        let request = try ChatRequest(json: data)
+        #expect(String(decoding: request.upstreamBody(model: "m"), as: UTF8.self).contains(#""logit_bias": {"50256": 1e400}"#))
+    }
+
     /// A parsed request or the error its parsing threw.
     enum Outcome: Equatable {
         case request(ChatRequest)
