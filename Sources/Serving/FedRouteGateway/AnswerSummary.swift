@@ -20,12 +20,6 @@ struct AnswerSummary: Decodable, Equatable {
         case completionTokens = "completion_tokens"
     }
 
-    init(promptTokens: Int? = nil, completionTokens: Int? = nil, contentBytes: Int? = nil) {
-        self.promptTokens = promptTokens
-        self.completionTokens = completionTokens
-        self.contentBytes = contentBytes
-    }
-
     init(from decoder: any Decoder) throws {
         let top = try decoder.container(keyedBy: Key.self)
         if let usage = try? top.nestedContainer(keyedBy: Key.self, forKey: .usage) {

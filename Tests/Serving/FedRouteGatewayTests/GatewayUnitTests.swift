@@ -2,6 +2,7 @@ import Foundation
 @testable import FedRouteGateway
 import Testing
 import FedRouteData
+import FedRouteNumerics
 
 /// `JSONValue` reads every kind of value as the kind it is, whatever order the decoder tries them in.
 @Suite struct JSONValueTests {
@@ -194,7 +195,7 @@ import FedRouteData
             #expect(TokenUsage.of(completion: body, promptBytes: 10 * i) == reference.usage, "\(text)")
         }
         // Random answers: `usage` and `choices` of random shapes among random members.
-        var rng = SplitMix(seed: 19)
+        var rng = SeededRandom(seed: 19)
         for round in 0..<400 {
             var members: [String: JSONValue] = [:]
             for _ in 0..<rng.below(4) { members["k\(rng.below(9))"] = Self.randomValue(&rng, depth: 2) }
@@ -217,21 +218,7 @@ import FedRouteData
         }
     }
 
-    /// A seeded generator for the random answers.
-    struct SplitMix {
-        var state: UInt64
-        init(seed: UInt64) { state = seed }
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-        mutating func below(_ n: Int) -> Int { Int(next() % UInt64(n)) }
-    }
-
-    static func randomNumber(_ rng: inout SplitMix) -> JSONValue {
+    static func randomNumber(_ rng: inout SeededRandom) -> JSONValue {
         switch rng.below(5) {
         case 0: .integer(Int64(rng.below(2000)) - 100)
         case 1: .number(Double(rng.below(200)))
@@ -241,12 +228,12 @@ import FedRouteData
         }
     }
 
-    static func randomText(_ rng: inout SplitMix) -> String {
+    static func randomText(_ rng: inout SeededRandom) -> String {
         let pieces = ["a", "é", "🙂", "\n", "\"", "\\", "/", " ", "字", "\u{1}"]
         return (0..<rng.below(12)).map { _ in pieces[rng.below(pieces.count)] }.joined()
     }
 
-    static func randomValue(_ rng: inout SplitMix, depth: Int) -> JSONValue {
+    static func randomValue(_ rng: inout SeededRandom, depth: Int) -> JSONValue {
         switch rng.below(depth > 0 ? 8 : 6) {
         case 0: return .null
         case 1: return .bool(rng.below(2) == 0)
@@ -331,4 +318,9 @@ import FedRouteData
         #expect(throws: GatewayConfigurationError.self) { try GatewayConfiguration.settingLambda(1, inYAML: "gateway: { lambda: 2 }\n" + Self.models) }
         #expect(throws: GatewayConfigurationError.self) { try GatewayConfiguration.settingLambda(1, inYAML: "gateway:\n  lambda: 2\n") }
     }
+}
+
+extension SeededRandom {
+    /// A seeded whole number in 0..<n, for the random test inputs.
+    mutating func below(_ n: Int) -> Int { Int.random(in: 0..<n, using: &self) }
 }
