@@ -312,17 +312,43 @@ size_t fr_gemm_workspace_bytes(void) {
     return sizeof(float) * ((size_t)MC * KC + (size_t)KC * (NC + MAX_NR));
 }
 
+// The loops over one KC-deep slice of B's columns [j0, j0+nc): MC-row blocks of A packed in turn, and
+// every MR × nr tile of C that the block covers. `pb` is the slice's first panel; consecutive panels lie
+// `panelStride` floats apart (kc·nr when packed per call, k·nr in a matrix packed once).
+static void macro_block(kernel_fn kernel, int nr, int transA, ptrdiff_t m0, ptrdiff_t m1, ptrdiff_t kc, ptrdiff_t p0,
+                        ptrdiff_t j0, ptrdiff_t nc, float alpha, const float *a, ptrdiff_t lda, const float *pb,
+                        ptrdiff_t panelStride, float *c, ptrdiff_t ldc, float *packedA) {
+    for (ptrdiff_t i0 = m0; i0 < m1; i0 += MC) {
+        ptrdiff_t mc = m1 - i0 < MC ? m1 - i0 : MC;
+        pack_a(transA, a, lda, i0, mc, p0, kc, packedA);
+        for (ptrdiff_t jp = 0; jp < nc; jp += nr) {
+            ptrdiff_t cols = nc - jp < nr ? nc - jp : nr;
+            const float *panel = pb + (jp / nr) * panelStride;
+            for (ptrdiff_t ip = 0; ip < mc; ip += MR) {
+                ptrdiff_t rows = mc - ip < MR ? mc - ip : MR;
+                kernel(kc, packedA + (ip / MR) * kc * MR, panel, alpha, c + (i0 + ip) * ldc + j0 + jp, ldc, rows, cols);
+            }
+        }
+    }
+}
+
+static kernel_fn kernel_for(int isa, int *nr) {
+#ifdef FR_X86
+    if (isa >= 2 && fr_gemm_isa() >= 2) { *nr = 32; return kernel_avx512; }
+    if (isa >= 1 && fr_gemm_isa() >= 1) { *nr = 16; return kernel_avx2; }
+#else
+    (void)isa;
+#endif
+    *nr = 8;
+    return kernel_generic;
+}
+
 void fr_sgemm_rows(int transA, int transB, ptrdiff_t m0, ptrdiff_t m1, ptrdiff_t n, ptrdiff_t k, float alpha,
                    const float *a, ptrdiff_t lda, const float *b, ptrdiff_t ldb,
                    float *c, ptrdiff_t ldc, void *workspace) {
     if (m1 <= m0 || n <= 0 || k <= 0 || alpha == 0) return;
-    int isa = fr_gemm_isa();
-    kernel_fn kernel = kernel_generic;
-    int nr = 8;
-#ifdef FR_X86
-    if (isa == 2) { kernel = kernel_avx512; nr = 32; }
-    else if (isa == 1) { kernel = kernel_avx2; nr = 16; }
-#endif
+    int nr;
+    kernel_fn kernel = kernel_for(fr_gemm_isa(), &nr);
     float *packedA = (float *)workspace;
     float *packedB = packedA + (size_t)MC * KC;
     for (ptrdiff_t j0 = 0; j0 < n; j0 += NC) {
@@ -330,18 +356,36 @@ void fr_sgemm_rows(int transA, int transB, ptrdiff_t m0, ptrdiff_t m1, ptrdiff_t
         for (ptrdiff_t p0 = 0; p0 < k; p0 += KC) {
             ptrdiff_t kc = k - p0 < KC ? k - p0 : KC;
             pack_b(transB, b, ldb, p0, kc, j0, nc, nr, packedB);
-            for (ptrdiff_t i0 = m0; i0 < m1; i0 += MC) {
-                ptrdiff_t mc = m1 - i0 < MC ? m1 - i0 : MC;
-                pack_a(transA, a, lda, i0, mc, p0, kc, packedA);
-                for (ptrdiff_t jp = 0; jp < nc; jp += nr) {
-                    ptrdiff_t cols = nc - jp < nr ? nc - jp : nr;
-                    const float *pb = packedB + (jp / nr) * kc * nr;
-                    for (ptrdiff_t ip = 0; ip < mc; ip += MR) {
-                        ptrdiff_t rows = mc - ip < MR ? mc - ip : MR;
-                        kernel(kc, packedA + (ip / MR) * kc * MR, pb, alpha, c + (i0 + ip) * ldc + j0 + jp, ldc, rows, cols);
-                    }
-                }
-            }
+            macro_block(kernel, nr, transA, m0, m1, kc, p0, j0, nc, alpha, a, lda, packedB, kc * nr, c, ldc, packedA);
+        }
+    }
+}
+
+int fr_gemm_panel_width(int isa) {
+    int nr;
+    (void)kernel_for(isa, &nr);
+    return nr;
+}
+
+void fr_pack_b_panels(int isa, int transB, const float *b, ptrdiff_t ldb, ptrdiff_t k, ptrdiff_t n, float *dst) {
+    int nr = fr_gemm_panel_width(isa);
+    pack_b(transB, b, ldb, 0, k, 0, n, nr, dst);
+}
+
+void fr_sgemm_rows_packed(int isa, int transA, ptrdiff_t m0, ptrdiff_t m1, ptrdiff_t n, ptrdiff_t k, float alpha,
+                          const float *a, ptrdiff_t lda, const float *packedB, float *c, ptrdiff_t ldc, void *workspace) {
+    if (m1 <= m0 || n <= 0 || k <= 0 || alpha == 0) return;
+    int nr;
+    kernel_fn kernel = kernel_for(isa, &nr);
+    float *packedA = (float *)workspace;
+    // Rows outermost: an MC-row block of C (MC × n) takes all its KC slices while it is in L2, instead of
+    // being read and written once per slice across the whole of C, which for long batches goes to memory.
+    // Each slice's partial sums are added to C in the order fr_sgemm_rows adds them, so the bits are its bits.
+    for (ptrdiff_t i0 = m0; i0 < m1; i0 += MC) {
+        ptrdiff_t rows = m1 - i0 < MC ? m1 - i0 : MC;
+        for (ptrdiff_t p0 = 0; p0 < k; p0 += KC) {
+            ptrdiff_t kc = k - p0 < KC ? k - p0 : KC;
+            macro_block(kernel, nr, transA, i0, i0 + rows, kc, p0, 0, n, alpha, a, lda, packedB + p0 * nr, k * nr, c, ldc, packedA);
         }
     }
 }

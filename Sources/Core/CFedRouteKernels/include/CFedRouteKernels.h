@@ -23,6 +23,21 @@ void fr_sgemm_rows(int transA, int transB, ptrdiff_t m0, ptrdiff_t m1, ptrdiff_t
                    const float *a, ptrdiff_t lda, const float *b, ptrdiff_t ldb,
                    float *c, ptrdiff_t ldc, void *workspace);
 
+/// Columns per panel of the portable micro-kernel at instruction set `isa` (0 generic 128-bit, 1 AVX2 + FMA,
+/// 2 AVX-512F; lowered to what the CPU runs): 8, 16 or 32.
+int fr_gemm_panel_width(int isa);
+
+/// Packs all of op(B) (k×n, row-major, B transposed when `transB`) into the panels `fr_sgemm_rows` packs per
+/// call: ceil(n / w) panels of w = `fr_gemm_panel_width(isa)` columns, each k rows deep (w floats per row),
+/// the columns past n zero. `dst` holds ceil(n / w)·w·k floats.
+void fr_pack_b_panels(int isa, int transB, const float *b, ptrdiff_t ldb, ptrdiff_t k, ptrdiff_t n, float *dst);
+
+/// Rows [m0, m1) of C += alpha · op(A) · B with B packed by `fr_pack_b_panels` at the same `isa`: the same
+/// micro-kernel and the same order of every sum as `fr_sgemm_rows`, so the same bits, without packing B again
+/// (rows are blocked outermost, so a block of C stays in cache over all of k). `workspace` as for `fr_sgemm_rows`.
+void fr_sgemm_rows_packed(int isa, int transA, ptrdiff_t m0, ptrdiff_t m1, ptrdiff_t n, ptrdiff_t k, float alpha,
+                          const float *a, ptrdiff_t lda, const float *packedB, float *c, ptrdiff_t ldc, void *workspace);
+
 /// C += alpha · op(A) · op(B) for a few rows (row-major, op(A) m×k, op(B) k×n), reading B once in place,
 /// without packing: the product of one query with a layer's weights (B as it is) or with a set of reference
 /// rows (B transposed, each element a dot product). Each element of C is summed in an order that depends only

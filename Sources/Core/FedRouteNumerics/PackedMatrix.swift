@@ -1,0 +1,84 @@
+import CFedRouteKernels
+import Dispatch
+
+/// A constant right-hand operand of `C += alpha · op(A) · B`, packed once into the column panels of the
+/// portable GEMM's micro-kernel.
+///
+/// `GEMM.multiply` packs op(B) again on every call (OpenBLAS in its copy routines, the portable kernel in
+/// `fr_sgemm_rows`, once per thread). For a layer's weights, multiplied by a new batch of activations each
+/// time, that is repeated work: in MiniLM's 15-token batches on the portable kernel it was 13 % of the time.
+/// A packed matrix skips it, and blocks rows outermost so that a block of C stays in cache over all of k;
+/// the micro-kernel and the order of every sum are the portable kernel's, so a product is bit-identical to
+/// `GEMM.portableMultiply` at the same instruction set, for any thread count.
+public struct PackedMatrix: Sendable {
+    /// The micro-kernel's vector width. A matrix is packed for one; asking for more than the CPU runs gives
+    /// the widest it does.
+    public enum InstructionSet: Int32, Sendable, CaseIterable, CustomStringConvertible {
+        case generic = 0, avx2 = 1, avx512 = 2
+
+        /// The widest this CPU runs (what `GEMM.portableMultiply` uses).
+        public static var native: InstructionSet { InstructionSet(rawValue: fr_gemm_isa()) ?? .generic }
+
+        public var description: String { ["generic", "avx2+fma", "avx512"][Int(rawValue)] }
+    }
+
+    /// Rows of B (the shared dimension of the product).
+    public let k: Int
+    /// Columns of B and of C.
+    public let n: Int
+    public let instructionSet: InstructionSet
+    let panels: [Float]
+
+    /// Packs op(B) (`k × n`; B itself is `n × k` when `transposed`), row-major with leading dimension `ldb`.
+    public init(b: UnsafePointer<Float>, ldb: Int, k: Int, n: Int, transposed: Bool, instructionSet: InstructionSet = .native) {
+        precondition(k > 0 && n > 0 && ldb >= (transposed ? k : n), "PackedMatrix: bad shape \(k) × \(n), ldb \(ldb)")
+        let width = Int(fr_gemm_panel_width(instructionSet.rawValue))
+        let (columns, o1) = ((n + width - 1) / width).multipliedReportingOverflow(by: width)
+        let (count, o2) = columns.multipliedReportingOverflow(by: k)
+        precondition(!o1 && !o2, "PackedMatrix: \(k) × \(n) does not fit in memory")
+        self.k = k
+        self.n = n
+        self.instructionSet = instructionSet
+        panels = [Float](unsafeUninitializedCapacity: count) { p, initialized in
+            fr_pack_b_panels(instructionSet.rawValue, transposed ? 1 : 0, b, ldb, k, n, p.baseAddress!)
+            initialized = count
+        }
+    }
+
+    /// B = Wᵀ for a linear layer's weights W (`outputs × inputs`, row-major, as PyTorch stores them), so that
+    /// `multiply` computes `x · Wᵀ`.
+    public init(linearWeights w: [Float], outputs: Int, inputs: Int, instructionSet: InstructionSet = .native) {
+        precondition(w.count == outputs * inputs, "PackedMatrix: \(w.count) weights for \(outputs) × \(inputs)")
+        self = w.withUnsafeBufferPointer { PackedMatrix(b: $0.baseAddress!, ldb: inputs, k: inputs, n: outputs, transposed: true, instructionSet: instructionSet) }
+    }
+
+    /// C (`m × n`, leading dimension `ldc`) += alpha · op(A) · B, with op(A) `m × k` (A is `k × m` when
+    /// `transA`). Rows are split over `threads` (default: as `GEMM.portableMultiply` would) in whole
+    /// micro-panels; each thread writes only its own rows of C.
+    public func multiply(transA: Bool = false, m: Int, alpha: Float = 1, a: UnsafePointer<Float>, lda: Int,
+                         c: UnsafeMutablePointer<Float>, ldc: Int, threads: Int? = nil) {
+        guard m > 0, alpha != 0 else { return }
+        let wanted = GEMM.threadCount(m: m, n: n, k: k, requested: threads)
+        let chunk = ((m + wanted - 1) / wanted + 5) / 6 * 6
+        let parts = (m + chunk - 1) / chunk
+        panels.withUnsafeBufferPointer { packed in
+            let job = PackedGEMMJob(isa: instructionSet.rawValue, transA: transA, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda,
+                                    packed: packed.baseAddress!, c: c, ldc: ldc, chunk: chunk)
+            if parts == 1 { job.run(part: 0) } else { DispatchQueue.concurrentPerform(iterations: parts) { job.run(part: $0) } }
+        }
+    }
+}
+
+/// Rows [part·chunk, (part+1)·chunk) of one packed product per thread (each writes only its own rows of C).
+private struct PackedGEMMJob: @unchecked Sendable {
+    let isa: Int32, transA: Bool, m: Int, n: Int, k: Int, alpha: Float
+    let a: UnsafePointer<Float>, lda: Int, packed: UnsafePointer<Float>
+    let c: UnsafeMutablePointer<Float>, ldc: Int, chunk: Int
+
+    func run(part: Int) {
+        let workspace = UnsafeMutableRawPointer.allocate(byteCount: fr_gemm_workspace_bytes(), alignment: 64)
+        defer { workspace.deallocate() }
+        let m0 = part * chunk
+        fr_sgemm_rows_packed(isa, transA ? 1 : 0, m0, min(m, m0 + chunk), n, k, alpha, a, lda, packed, c, ldc, workspace)
+    }
+}

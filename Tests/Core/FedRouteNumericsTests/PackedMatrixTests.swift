@@ -1,0 +1,80 @@
+import FedRouteNumerics
+import Testing
+
+@Suite struct PackedMatrixTests {
+    /// op(A)·op(B) in Double, row-major.
+    func reference(_ a: [Float], _ b: [Float], m: Int, n: Int, k: Int, transA: Bool, transB: Bool) -> [Double] {
+        var c = [Double](repeating: 0, count: m * n)
+        for i in 0..<m { for j in 0..<n { for p in 0..<k {
+            c[i * n + j] += Double(transA ? a[p * m + i] : a[i * k + p]) * Double(transB ? b[j * k + p] : b[p * n + j])
+        } } }
+        return c
+    }
+
+    /// Shapes that end inside a micro-panel of rows and of columns, a depth over one KC slice (192), and more
+    /// columns than one NC block (768); both layouts of A and of B; C with spare columns that must stay as
+    /// they were.
+    static let shapes: [(m: Int, n: Int, k: Int)] = [(1, 1, 1), (5, 37, 7), (13, 100, 193), (61, 800, 400), (120, 64, 384)]
+
+    /// A product with the packed B is the portable kernel's product, bit for bit, at the CPU's instruction set,
+    /// for every thread count.
+    @Test(arguments: [(false, false), (true, false), (false, true), (true, true)])
+    func packedProductIsThePortableKernelsBits(_ t: (Bool, Bool)) {
+        var rng = SeededRandom(seed: 31)
+        for (m, n, k) in Self.shapes {
+            let a = (0..<(m * k)).map { _ in rng.nextFloat() - 0.5 }
+            let b = (0..<(k * n)).map { _ in rng.nextFloat() - 0.5 }
+            let ldc = n + 3
+            let start = (0..<(m * ldc)).map { _ in rng.nextFloat() }
+            var portable = start
+            a.withUnsafeBufferPointer { pa in b.withUnsafeBufferPointer { pb in portable.withUnsafeMutableBufferPointer { pc in
+                GEMM.portableMultiply(transA: t.0, transB: t.1, m: m, n: n, k: k, alpha: 0.75, a: pa.baseAddress!, lda: t.0 ? m : k,
+                                      b: pb.baseAddress!, ldb: t.1 ? k : n, beta: 1, c: pc.baseAddress!, ldc: ldc)
+            } } }
+            let packed = b.withUnsafeBufferPointer { PackedMatrix(b: $0.baseAddress!, ldb: t.1 ? k : n, k: k, n: n, transposed: t.1) }
+            #expect(packed.k == k && packed.n == n && packed.instructionSet == .native)
+            for threads in [1, 2, 3] {
+                var c = start
+                a.withUnsafeBufferPointer { pa in c.withUnsafeMutableBufferPointer { pc in
+                    packed.multiply(transA: t.0, m: m, alpha: 0.75, a: pa.baseAddress!, lda: t.0 ? m : k, c: pc.baseAddress!, ldc: ldc, threads: threads)
+                } }
+                #expect(c == portable, "\(m)×\(n)×\(k), transposed \(t), \(threads) threads")
+            }
+        }
+    }
+
+    /// Every instruction set (lowered to what the CPU runs) against a Double reference.
+    @Test(arguments: PackedMatrix.InstructionSet.allCases)
+    func everyInstructionSetMatchesTheReference(_ isa: PackedMatrix.InstructionSet) {
+        var rng = SeededRandom(seed: 32)
+        for (m, n, k) in Self.shapes {
+            let a = (0..<(m * k)).map { _ in rng.nextFloat() - 0.5 }
+            let w = (0..<(n * k)).map { _ in rng.nextFloat() - 0.5 }
+            // A linear layer's weights (n × k) multiply as Wᵀ.
+            let expected = reference(a, w, m: m, n: n, k: k, transA: false, transB: true)
+            let packed = PackedMatrix(linearWeights: w, outputs: n, inputs: k, instructionSet: isa)
+            var c = [Float](repeating: 0, count: m * n)
+            a.withUnsafeBufferPointer { pa in c.withUnsafeMutableBufferPointer { pc in
+                packed.multiply(m: m, a: pa.baseAddress!, lda: k, c: pc.baseAddress!, ldc: n)
+            } }
+            let worst = zip(c, expected).map { abs(Double($0) - $1) }.max() ?? 0
+            #expect(worst < 1e-4 * Double(max(1, k / 32)), "\(isa) \(m)×\(n)×\(k): worst error \(worst)")
+        }
+    }
+
+    /// m = 0 and alpha = 0 leave C as it was.
+    @Test func emptyProductsLeaveCAlone() {
+        let packed = PackedMatrix(linearWeights: [1, 2, 3, 4, 5, 6], outputs: 2, inputs: 3)
+        var c: [Float] = [7, 8]
+        let a: [Float] = [1, 1, 1]
+        a.withUnsafeBufferPointer { pa in c.withUnsafeMutableBufferPointer { pc in
+            packed.multiply(m: 0, a: pa.baseAddress!, lda: 3, c: pc.baseAddress!, ldc: 2)
+            packed.multiply(m: 1, alpha: 0, a: pa.baseAddress!, lda: 3, c: pc.baseAddress!, ldc: 2)
+        } }
+        #expect(c == [7, 8])
+        a.withUnsafeBufferPointer { pa in c.withUnsafeMutableBufferPointer { pc in
+            packed.multiply(m: 1, a: pa.baseAddress!, lda: 3, c: pc.baseAddress!, ldc: 2)
+        } }
+        #expect(c == [13, 23])
+    }
+}
