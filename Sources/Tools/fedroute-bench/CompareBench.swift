@@ -58,7 +58,7 @@ func miniLMSpeedBench(encoder: MiniLMEncoder, tokens: Int, queries: Int) throws 
             start += 64
         }
     }
-    let line: [String: Any] = ["engine": "fedroute", "gemm": GEMM.backend.rawValue, "tokens": tokens, "queries": queries,
+    let line: [String: Any] = ["engine": "fedroute", "gemm": GEMM.backend.rawValue, "linear": "\(encoder.model.linearKernel)", "tokens": tokens, "queries": queries,
                                "queries_per_second": Double(queries) / t]
     print(String(decoding: try JSONSerialization.data(withJSONObject: line, options: [.sortedKeys]), as: UTF8.self))
 }

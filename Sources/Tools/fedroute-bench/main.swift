@@ -18,7 +18,8 @@ import Logging
 // first-layer products on sparse inputs, SparseRows against GEMM), masks ([--runs N], alone: one client's secure-aggregation
 // masks, the VAES kernel against swift-crypto's AES-CTR), mlp-train
 // ([--rows N] [--epochs E], alone: the training loop on synthetic data, as scripts/bench-compare.py runs it), minilm-speed
-// ([--tokens N] [--queries Q], alone: the MiniLM forward pass on token ids, as scripts/bench-compare.py runs it) (data,
+// ([--tokens N] [--queries Q] [--linear automatic|gemm|packed|packed-avx2|packed-generic], alone: the MiniLM forward
+// pass on token ids, as scripts/bench-compare.py runs it) (data,
 // features and the routers are always built, since the later sections use them).
 
 func seconds(_ body: () throws -> Void) rethrows -> Double {
@@ -81,7 +82,14 @@ if only == "masks" {
     exit(0)
 }
 if only == "minilm-speed" {
-    guard let encoder = try? MiniLMEncoder(directory: MiniLMEncoder.configuredDirectory) else {
+    let kernels: [String: BertEncoder.LinearKernel] = ["automatic": .automatic, "gemm": .gemm, "packed": .packed(.native),
+                                                        "packed-avx2": .packed(.avx2), "packed-generic": .packed(.generic)]
+    let name = arguments.firstIndex(of: "--linear").flatMap { $0 + 1 < arguments.count ? arguments[$0 + 1] : nil } ?? "automatic"
+    guard let kernel = kernels[name] else {
+        FileHandle.standardError.write(Data("--linear takes \(kernels.keys.sorted().joined(separator: ", ")), not \(name)\n".utf8))
+        exit(2)
+    }
+    guard let encoder = try? MiniLMEncoder(directory: MiniLMEncoder.configuredDirectory, linearKernel: kernel) else {
         FileHandle.standardError.write(Data("MiniLM weights not found in \(MiniLMEncoder.configuredDirectory) (run scripts/fetch-minilm.sh)\n".utf8))
         exit(2)
     }

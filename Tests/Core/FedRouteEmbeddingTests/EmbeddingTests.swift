@@ -57,4 +57,20 @@ struct MiniLMGoldenTests {
         let single = encoder.encode([golden[2].text])
         #expect(zip(single.row(0), embeddings.row(2)).allSatisfy { abs($0 - $1) < 1e-5 })
     }
+
+    /// Both linear kernels (the weights packed once, or GEMM per call) give the same embeddings to 1e-5, and
+    /// the packed one is the portable GEMM's bits.
+    @Test func bothLinearKernelsGiveTheSameEmbeddings() throws {
+        let golden = try JSONDecoder().decode([Golden].self, from: Data(contentsOf: URL(fileURLWithPath: "../shared/data/embedding/minilm_golden.json")))
+        let texts = golden.map(\.text)
+        let packed = try MiniLMEncoder(directory: MiniLMEncoder.configuredDirectory, linearKernel: .packed(.native))
+        let gemm = try MiniLMEncoder(directory: MiniLMEncoder.configuredDirectory, linearKernel: .gemm)
+        #expect(packed.model.linearKernel == .packed(.native) && gemm.model.linearKernel == .gemm)
+        let a = packed.encode(texts), b = gemm.encode(texts)
+        #expect(a.rows == texts.count && b.rows == texts.count)
+        for i in 0..<a.rows {
+            let worst = zip(a.row(i), b.row(i)).map { abs($0 - $1) }.max() ?? 0
+            #expect(worst < 1e-5, "\(texts[i]): packed and GEMM differ by \(worst)")
+        }
+    }
 }
