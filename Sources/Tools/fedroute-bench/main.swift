@@ -45,7 +45,8 @@ let onlyIndex = arguments.firstIndex(of: "--only")
 let only = onlyIndex.flatMap { $0 + 1 < arguments.count ? arguments[$0 + 1] : nil }
 // The data is the first argument that is neither a flag nor a flag's value.
 /// `--rows a,b`: the network section's transports to run (all when absent); unknown names stop the run here.
-let networkRows = arguments.firstIndex(of: "--rows").map { i in Set((i + 1 < arguments.count ? arguments[i + 1] : "").split(separator: ",").map(String.init)) }
+/// Only where the network section runs: `--only mlp-train` takes `--rows N` as its row count.
+let networkRows = only != nil && only != "network" ? nil : arguments.firstIndex(of: "--rows").map { i in Set((i + 1 < arguments.count ? arguments[i + 1] : "").split(separator: ",").map(String.init)) }
 if let rows = networkRows, rows.isEmpty || !rows.isSubset(of: NetworkBenchRow.all.map(\.key)) {
     FileHandle.standardError.write(Data("fedroute-bench: --rows takes a comma-separated list of \(NetworkBenchRow.all.map(\.key).joined(separator: ", ")); got \(rows.sorted().joined(separator: ", "))\n".utf8))
     exit(2)
