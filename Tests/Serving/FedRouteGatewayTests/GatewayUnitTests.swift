@@ -198,16 +198,16 @@ import FedRouteNumerics
         var rng = SeededRandom(seed: 19)
         for round in 0..<400 {
             var members: [String: JSONValue] = [:]
-            for _ in 0..<rng.below(4) { members["k\(rng.below(9))"] = Self.randomValue(&rng, depth: 2) }
-            if rng.below(4) != 0 {
-                members["usage"] = rng.below(3) == 0
+            for _ in 0..<rng.nextInt(below: 4) { members["k\(rng.nextInt(below: 9))"] = Self.randomValue(&rng, depth: 2) }
+            if rng.nextInt(below: 4) != 0 {
+                members["usage"] = rng.nextInt(below: 3) == 0
                     ? Self.randomValue(&rng, depth: 2)
                     : .object(["prompt_tokens": Self.randomNumber(&rng), "completion_tokens": Self.randomNumber(&rng)])
             }
-            if rng.below(4) != 0 {
-                members["choices"] = rng.below(4) == 0 ? Self.randomValue(&rng, depth: 2) : .array((0..<rng.below(4)).map { _ in
-                    guard rng.below(3) != 0 else { return Self.randomValue(&rng, depth: 2) }
-                    let content = rng.below(5) == 0 ? Self.randomValue(&rng, depth: 1) : .string(Self.randomText(&rng))
+            if rng.nextInt(below: 4) != 0 {
+                members["choices"] = rng.nextInt(below: 4) == 0 ? Self.randomValue(&rng, depth: 2) : .array((0..<rng.nextInt(below: 4)).map { _ in
+                    guard rng.nextInt(below: 3) != 0 else { return Self.randomValue(&rng, depth: 2) }
+                    let content = rng.nextInt(below: 5) == 0 ? Self.randomValue(&rng, depth: 1) : .string(Self.randomText(&rng))
                     return .object(["message": .object(["content": content])])
                 })
             }
@@ -219,31 +219,31 @@ import FedRouteNumerics
     }
 
     static func randomNumber(_ rng: inout SeededRandom) -> JSONValue {
-        switch rng.below(5) {
-        case 0: .integer(Int64(rng.below(2000)) - 100)
-        case 1: .number(Double(rng.below(200)))
-        case 2: .number(Double(rng.below(2000)) / 8 - 10)
-        case 3: .string("\(rng.below(50))")
+        switch rng.nextInt(below: 5) {
+        case 0: .integer(Int64(rng.nextInt(below: 2000)) - 100)
+        case 1: .number(Double(rng.nextInt(below: 200)))
+        case 2: .number(Double(rng.nextInt(below: 2000)) / 8 - 10)
+        case 3: .string("\(rng.nextInt(below: 50))")
         default: .null
         }
     }
 
     static func randomText(_ rng: inout SeededRandom) -> String {
         let pieces = ["a", "é", "🙂", "\n", "\"", "\\", "/", " ", "字", "\u{1}"]
-        return (0..<rng.below(12)).map { _ in pieces[rng.below(pieces.count)] }.joined()
+        return (0..<rng.nextInt(below: 12)).map { _ in pieces[rng.nextInt(below: pieces.count)] }.joined()
     }
 
     static func randomValue(_ rng: inout SeededRandom, depth: Int) -> JSONValue {
-        switch rng.below(depth > 0 ? 8 : 6) {
+        switch rng.nextInt(below: depth > 0 ? 8 : 6) {
         case 0: return .null
-        case 1: return .bool(rng.below(2) == 0)
+        case 1: return .bool(rng.nextInt(below: 2) == 0)
         case 2: return randomNumber(&rng)
         case 3, 4: return .string(randomText(&rng))
-        case 5: return .integer(Int64(rng.below(100)))
-        case 6: return .array((0..<rng.below(4)).map { _ in randomValue(&rng, depth: depth - 1) })
+        case 5: return .integer(Int64(rng.nextInt(below: 100)))
+        case 6: return .array((0..<rng.nextInt(below: 4)).map { _ in randomValue(&rng, depth: depth - 1) })
         default:
             var o: [String: JSONValue] = [:]
-            for _ in 0..<rng.below(4) { o[["content", "message", "usage", "x"][rng.below(4)]] = randomValue(&rng, depth: depth - 1) }
+            for _ in 0..<rng.nextInt(below: 4) { o[["content", "message", "usage", "x"][rng.nextInt(below: 4)]] = randomValue(&rng, depth: depth - 1) }
             return .object(o)
         }
     }
@@ -318,9 +318,4 @@ import FedRouteNumerics
         #expect(throws: GatewayConfigurationError.self) { try GatewayConfiguration.settingLambda(1, inYAML: "gateway: { lambda: 2 }\n" + Self.models) }
         #expect(throws: GatewayConfigurationError.self) { try GatewayConfiguration.settingLambda(1, inYAML: "gateway:\n  lambda: 2\n") }
     }
-}
-
-extension SeededRandom {
-    /// A seeded whole number in 0..<n, for the random test inputs.
-    mutating func below(_ n: Int) -> Int { Int.random(in: 0..<n, using: &self) }
 }
