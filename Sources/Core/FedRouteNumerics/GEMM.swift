@@ -127,10 +127,7 @@ public enum GEMM {
         if m <= 0 || n <= 0 { return }
         scaleRows(c, m: m, n: n, ldc: ldc, by: beta)
         if k <= 0 || alpha == 0 { return }
-        let wanted = threadCount(m: m, n: n, k: k, requested: threads)
-        // Whole micro-panels of 6 rows per thread.
-        let chunk = ((m + max(1, wanted) - 1) / max(1, wanted) + 5) / 6 * 6
-        let parts = (m + chunk - 1) / chunk
+        let (chunk, parts) = portableRowParts(m: m, n: n, k: k, threads: threads)
         let job = PortableGEMMJob(
             transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb, c: c, ldc: ldc, chunk: chunk)
         if parts == 1 { job.run(part: 0) } else { DispatchQueue.concurrentPerform(iterations: parts) { job.run(part: $0) } }
@@ -143,6 +140,14 @@ public enum GEMM {
             let ci = c + i * ldc
             if beta == 0 { ci.update(repeating: 0, count: n) } else if beta != 1 { for j in 0..<n { ci[j] *= beta } }
         }
+    }
+
+    /// How the portable kernel splits m rows over threads: `parts` chunks of `chunk` rows (whole micro-panels of
+    /// 6 rows; the last chunk may be shorter), as many as `threadCount` allows.
+    static func portableRowParts(m: Int, n: Int, k: Int, threads: Int?) -> (chunk: Int, parts: Int) {
+        let wanted = threadCount(m: m, n: n, k: k, requested: threads)
+        let chunk = ((m + wanted - 1) / wanted + 5) / 6 * 6
+        return (chunk, (m + chunk - 1) / chunk)
     }
 
     /// Below ~4 MFLOP a second thread costs more than it saves.

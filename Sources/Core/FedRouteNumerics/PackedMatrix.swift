@@ -62,9 +62,7 @@ public struct PackedMatrix: Sendable {
     public func multiply(transA: Bool = false, m: Int, alpha: Float = 1, a: UnsafePointer<Float>, lda: Int,
                          c: UnsafeMutablePointer<Float>, ldc: Int, threads: Int? = nil) {
         guard m > 0, alpha != 0 else { return }
-        let wanted = GEMM.threadCount(m: m, n: n, k: k, requested: threads)
-        let chunk = ((m + wanted - 1) / wanted + 5) / 6 * 6
-        let parts = (m + chunk - 1) / chunk
+        let (chunk, parts) = GEMM.portableRowParts(m: m, n: n, k: k, threads: threads)
         panels.withUnsafeBufferPointer { packed in
             let job = PackedGEMMJob(isa: instructionSet.rawValue, transA: transA, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda,
                                     packed: packed.baseAddress!, c: c, ldc: ldc, chunk: chunk)
