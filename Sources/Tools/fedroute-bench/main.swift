@@ -41,12 +41,16 @@ func best(of runs: Int, _ body: () throws -> Void) rethrows -> Double {
 }
 
 let arguments = Array(CommandLine.arguments.dropFirst())
-let onlyIndex = arguments.firstIndex(of: "--only")
-let only = onlyIndex.flatMap { $0 + 1 < arguments.count ? arguments[$0 + 1] : nil }
+/// The argument after `flag`; nil when the flag is absent or last.
+func argument(after flag: String) -> String? {
+    arguments.firstIndex(of: flag).flatMap { $0 + 1 < arguments.count ? arguments[$0 + 1] : nil }
+}
+let only = argument(after: "--only")
 // The data is the first argument that is neither a flag nor a flag's value.
 /// `--rows a,b`: the network section's transports to run (all when absent); unknown names stop the run here.
 /// Only where the network section runs: `--only mlp-train` takes `--rows N` as its row count.
-let networkRows = only != nil && only != "network" ? nil : arguments.firstIndex(of: "--rows").map { i in Set((i + 1 < arguments.count ? arguments[i + 1] : "").split(separator: ",").map(String.init)) }
+let networkRows = only != nil && only != "network" || !arguments.contains("--rows") ? nil
+    : Set((argument(after: "--rows") ?? "").split(separator: ",").map(String.init))
 if let rows = networkRows, rows.isEmpty || !rows.isSubset(of: NetworkBenchRow.all.map(\.key)) {
     FileHandle.standardError.write(Data("fedroute-bench: --rows takes a comma-separated list of \(NetworkBenchRow.all.map(\.key).joined(separator: ", ")); got \(rows.sorted().joined(separator: ", "))\n".utf8))
     exit(2)
@@ -58,16 +62,16 @@ func enabled(_ section: String) -> Bool { only == nil || only == section }
 let allocatorTuned = only == "gateway" || only == "gateway-keys" || only == "gateway-latency" ? false : AllocatorTuning.applyForTraining(environment: ProcessInfo.processInfo.environment)
 // `--only engines --federation DIR`: the in-process row of scripts/flower-bench.sh.
 if only == "engines" {
-    guard let i = arguments.firstIndex(of: "--federation"), i + 1 < arguments.count else {
+    guard let federation = argument(after: "--federation") else {
         FileHandle.standardError.write(Data("--only engines needs --federation DIR (a simulate --export-federation folder)\n".utf8))
         exit(2)
     }
-    try await engineBench(federation: arguments[i + 1])
+    try await engineBench(federation: federation)
     exit(0)
 }
 
 func value(_ flag: String, _ fallback: Int) -> Int {
-    guard let i = arguments.firstIndex(of: flag), i + 1 < arguments.count, let v = Int(arguments[i + 1]), v > 0 else { return fallback }
+    guard let v = argument(after: flag).flatMap(Int.init), v > 0 else { return fallback }
     return v
 }
 if only == "mlp-train" {
@@ -85,7 +89,7 @@ if only == "masks" {
 if only == "minilm-speed" {
     let kernels: [String: BertEncoder.LinearKernel] = ["automatic": .automatic, "gemm": .gemm, "packed": .packed(.native),
                                                         "packed-avx2": .packed(.avx2), "packed-generic": .packed(.generic)]
-    let name = arguments.firstIndex(of: "--linear").flatMap { $0 + 1 < arguments.count ? arguments[$0 + 1] : nil } ?? "automatic"
+    let name = argument(after: "--linear") ?? "automatic"
     guard let kernel = kernels[name] else {
         FileHandle.standardError.write(Data("--linear takes \(kernels.keys.sorted().joined(separator: ", ")), not \(name)\n".utf8))
         exit(2)
@@ -283,7 +287,7 @@ if !enabled("minilm") {
 // `--only gateway-keys [--rounds R] [--requests N]`: the keys rows alone, with more rounds and requests per
 // round for a steadier p99 (the p99 of 1,000 requests is their 10th slowest).
 if only == "gateway-keys" {
-    func value(_ flag: String, _ fallback: Int) -> Int { arguments.firstIndex(of: flag).flatMap { $0 + 1 < arguments.count ? Int(arguments[$0 + 1]) : nil } ?? fallback }
+    func value(_ flag: String, _ fallback: Int) -> Int { argument(after: flag).flatMap { Int($0) } ?? fallback }
     try await GatewayBench.keys(pipeline: pipeline, logger: Logger(label: "bench", factory: { _ in SwiftLogNoOpLogHandler() }),
                                 rounds: max(1, value("--rounds", 6)), requests: max(100, value("--requests", 1000)))
 }
