@@ -361,6 +361,10 @@ void fr_sgemm_rows(int transA, int transB, ptrdiff_t m0, ptrdiff_t m1, ptrdiff_t
     }
 }
 
+size_t fr_gemm_packed_workspace_bytes(void) {
+    return sizeof(float) * (size_t)MC * KC;
+}
+
 int fr_gemm_panel_width(int isa) {
     int nr;
     (void)kernel_for(isa, &nr);

@@ -78,7 +78,7 @@ private struct PackedGEMMJob: @unchecked Sendable {
     let c: UnsafeMutablePointer<Float>, ldc: Int, chunk: Int
 
     func run(part: Int) {
-        let workspace = UnsafeMutableRawPointer.allocate(byteCount: fr_gemm_workspace_bytes(), alignment: 64)
+        let workspace = UnsafeMutableRawPointer.allocate(byteCount: fr_gemm_packed_workspace_bytes(), alignment: 64)
         defer { workspace.deallocate() }
         let m0 = part * chunk
         fr_sgemm_rows_packed(isa, transA ? 1 : 0, m0, min(m, m0 + chunk), n, k, alpha, a, lda, packed, c, ldc, workspace)

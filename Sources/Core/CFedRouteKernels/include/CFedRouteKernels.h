@@ -32,10 +32,14 @@ int fr_gemm_panel_width(int isa);
 /// the columns past n zero. `dst` holds ceil(n / w)·w·k floats.
 void fr_pack_b_panels(int isa, int transB, const float *b, ptrdiff_t ldb, ptrdiff_t k, ptrdiff_t n, float *dst);
 
+/// Bytes of scratch memory `fr_sgemm_rows_packed` needs for one caller (one packed block of A; B is packed
+/// already, so this is a fraction of `fr_gemm_workspace_bytes`).
+size_t fr_gemm_packed_workspace_bytes(void);
+
 /// Rows [m0, m1) of C += alpha · op(A) · B with B packed by `fr_pack_b_panels` at the same `isa`. At the
 /// `isa` `fr_sgemm_rows` uses (`fr_gemm_isa()`), the same micro-kernel and the same order of every sum, so the
 /// same bits, without packing B again (rows are blocked outermost, so a block of C stays in cache over all
-/// of k). `workspace` as for `fr_sgemm_rows`.
+/// of k). `workspace` is `fr_gemm_packed_workspace_bytes()` bytes aligned to 64.
 void fr_sgemm_rows_packed(int isa, int transA, ptrdiff_t m0, ptrdiff_t m1, ptrdiff_t n, ptrdiff_t k, float alpha,
                           const float *a, ptrdiff_t lda, const float *packedB, float *c, ptrdiff_t ldc, void *workspace);
 
