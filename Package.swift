@@ -197,7 +197,7 @@ let package = Package(
 
         // MARK: Tests, mirroring Sources
         testTarget("FedRouteFuzzTargetsTests", layer: "Fuzz", dependencies: ["FedRouteFuzzTargets", "FedRouteRouters", "FedRouteData", "FedRouteNumerics"]),
-        testTarget("FedRouteNumericsTests", layer: "Core", dependencies: ["FedRouteNumerics"]),
+        testTarget("FedRouteNumericsTests", layer: "Core", dependencies: ["FedRouteNumerics", crypto]),
         testTarget("FedRouteDataTests", layer: "Core", dependencies: ["FedRouteData", "FedRouteNumerics"]),
         testTarget("FedRouteEmbeddingTests", layer: "Core", dependencies: ["FedRouteEmbedding", "FedRouteNumerics"]),
         testTarget("FedRouteFeaturesTests", layer: "Core", dependencies: ["FedRouteFeatures", "FedRouteNumerics", "FedRouteData"]),

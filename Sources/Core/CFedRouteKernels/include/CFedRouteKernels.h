@@ -110,6 +110,13 @@ int fr_aes256_ctr_add_available(void);
 /// lacks the instructions (`fr_aes256_ctr_add_available`).
 int fr_aes256_ctr_add(const uint8_t *key, uint32_t first_block, uint64_t *values, ptrdiff_t count, int subtract);
 
+/// 1 when `fr_sha256_x16` runs on this CPU (x86-64 with AVX-512 F and BW), 0 otherwise.
+int fr_sha256_x16_available(void);
+/// The SHA-256 digests of 16 messages of `len` bytes each (a multiple of 64), message l at base + l·stride, written
+/// to out[32·l …]. Returns 1, or 0 (nothing written) where `len` is not a multiple of 64 or the CPU lacks the
+/// instructions (`fr_sha256_x16_available`).
+int fr_sha256_x16(const uint8_t *base, size_t stride, size_t len, uint8_t *out);
+
 /// glibc's mallopt: M_MMAP_THRESHOLD, M_TRIM_THRESHOLD and M_TOP_PAD in bytes. Returns 1 when glibc accepted all
 /// three, 0 when it refused one or the C library is not glibc.
 int fr_malloc_tune(int mmap_threshold, int trim_threshold, int top_pad);
