@@ -42,37 +42,47 @@ public struct ClientIdentity: Sendable {
     }
 }
 
-/// The signature over one request: method, path, client, session, nonce, timestamp and the body's SHA-256.
+/// The signature over one request: method, path, client, session, nonce, timestamp and the body's digest
+/// (`BodyDigest`: its SHA-256, or the tree digest the request names in `x-fedroute-digest`).
 ///
 /// The nonce must grow with every request of a client (clients start it at the current time in
 /// microseconds, so it keeps growing across restarts); the coordinator refuses a nonce it has
 /// already passed (a replay) and a timestamp more than `maxClockSkew` away from its clock.
 public enum RequestSignature {
-    public static func message(method: String, path: String, client: String, session: String, nonce: UInt64, timestamp: Int64, body: Data) -> Data {
-        message(method: method, path: path, client: client, session: session, nonce: nonce, timestamp: timestamp, bodyDigest: SHA256.hash(data: body))
+    public static func message(method: String, path: String, client: String, session: String, nonce: UInt64, timestamp: Int64, body: Data,
+                               scheme: BodyDigest = .sha256) -> Data {
+        message(method: method, path: path, client: client, session: session, nonce: nonce, timestamp: timestamp, bodyDigest: scheme.digest(body),
+                scheme: scheme)
     }
 
-    /// The signed message given the body's digest (the coordinator hashes the body as it streams in).
+    /// The signed message given the body's digest under `scheme` (the coordinator hashes the body as it streams
+    /// in). Its first line names the scheme (`fedroute-v1` for SHA-256, as before the tree digest existed), so a
+    /// signature made over one scheme's digest never verifies under the other.
     public static func message(method: String, path: String, client: String, session: String, nonce: UInt64, timestamp: Int64,
-                               bodyDigest: SHA256.Digest) -> Data {
+                               bodyDigest: SHA256.Digest, scheme: BodyDigest = .sha256) -> Data {
         let digest = bodyDigest.map { String(format: "%02x", $0) }.joined()
-        return Data("fedroute-v1\n\(method)\n\(path)\n\(client)\n\(session)\n\(nonce)\n\(timestamp)\n\(digest)".utf8)
+        let version = scheme == .sha256 ? "fedroute-v1" : "fedroute-v1+\(scheme.rawValue)"
+        return Data("\(version)\n\(method)\n\(path)\n\(client)\n\(session)\n\(nonce)\n\(timestamp)\n\(digest)".utf8)
     }
 
-    /// Headers for a request signed by `identity`.
+    /// Headers for a request signed by `identity`, its body digested under `scheme`.
     public static func headers(identity: ClientIdentity, method: String, path: String, session: String, nonce: UInt64,
-                               timestamp: Int64, body: Data) throws -> [(String, String)] {
+                               timestamp: Int64, body: Data, scheme: BodyDigest = .sha256) throws -> [(String, String)] {
         try headers(identity: identity, method: method, path: path, session: session, nonce: nonce, timestamp: timestamp,
-                    bodyDigest: SHA256.hash(data: body))
+                    bodyDigest: scheme.digest(body), scheme: scheme)
     }
 
-    /// Headers for a request signed by `identity`, given its body's SHA-256 (hashed where the body was written).
+    /// Headers for a request signed by `identity`, given its body's digest under `scheme` (computed where the body
+    /// was written); a scheme other than SHA-256 is named in `x-fedroute-digest`.
     public static func headers(identity: ClientIdentity, method: String, path: String, session: String, nonce: UInt64,
-                               timestamp: Int64, bodyDigest: SHA256.Digest) throws -> [(String, String)] {
-        let m = message(method: method, path: path, client: identity.id, session: session, nonce: nonce, timestamp: timestamp, bodyDigest: bodyDigest)
+                               timestamp: Int64, bodyDigest: SHA256.Digest, scheme: BodyDigest = .sha256) throws -> [(String, String)] {
+        let m = message(method: method, path: path, client: identity.id, session: session, nonce: nonce, timestamp: timestamp, bodyDigest: bodyDigest,
+                        scheme: scheme)
         let signature = try identity.privateKey.signature(for: m)
-        return [(Wire.Header.client, identity.id), (Wire.Header.session, session), (Wire.Header.nonce, "\(nonce)"),
-                (Wire.Header.timestamp, "\(timestamp)"), (Wire.Header.signature, signature.base64EncodedString())]
+        var h = [(Wire.Header.client, identity.id), (Wire.Header.session, session), (Wire.Header.nonce, "\(nonce)"),
+                 (Wire.Header.timestamp, "\(timestamp)"), (Wire.Header.signature, signature.base64EncodedString())]
+        if scheme != .sha256 { h.append((Wire.Header.digest, scheme.rawValue)) }
+        return h
     }
 }
 
@@ -106,6 +116,8 @@ public struct SignedRequestHeaders: Sendable, Equatable {
     public var nonce: UInt64
     public var timestamp: Int64
     public var signature: Data
+    /// What the body is digested with (`x-fedroute-digest`; SHA-256 when absent).
+    public var digest: BodyDigest = .sha256
 }
 
 /// The coordinator's view of client keys and the last nonce each has used.
@@ -145,16 +157,21 @@ public struct ClientAuthenticator: Sendable {
         guard timestamp >= (below ? .min : low), timestamp <= (above ? .max : high) else {
             throw .staleTimestamp(client: client, timestamp: timestamp, now: now)
         }
+        var digest = BodyDigest.sha256
+        if let named = header(Wire.Header.digest) {
+            guard let scheme = BodyDigest(rawValue: named) else { throw .missingHeader(Wire.Header.digest) }
+            digest = scheme
+        }
         if let last = lastNonce[client], nonce <= last { throw .replayedNonce(client: client, nonce: nonce, last: last) }
-        return SignedRequestHeaders(client: client, session: session, nonce: nonce, timestamp: timestamp, signature: signature)
+        return SignedRequestHeaders(client: client, session: session, nonce: nonce, timestamp: timestamp, signature: signature, digest: digest)
     }
 
-    /// Checks the signature over the body's digest for headers that passed `precheck` and, if it is
+    /// Checks the signature over the body's digest (under `h.digest`) for headers that passed `precheck` and, if it is
     /// good, records the nonce (checked again: another request may have used it meanwhile).
     public mutating func verify(method: String, path: String, _ h: SignedRequestHeaders, bodyDigest: SHA256.Digest) throws(AuthenticationFailure) -> String {
         guard let key = keys[h.client] else { throw .unknownClient(h.client) }
         let m = RequestSignature.message(method: method, path: path, client: h.client, session: h.session, nonce: h.nonce,
-                                         timestamp: h.timestamp, bodyDigest: bodyDigest)
+                                         timestamp: h.timestamp, bodyDigest: bodyDigest, scheme: h.digest)
         guard key.isValidSignature(h.signature, for: m) else { throw .badSignature(client: h.client) }
         if let last = lastNonce[h.client], h.nonce <= last { throw .replayedNonce(client: h.client, nonce: h.nonce, last: last) }
         lastNonce[h.client] = h.nonce
@@ -164,6 +181,6 @@ public struct ClientAuthenticator: Sendable {
     /// Checks a whole request (headers and body) and, if it is good, records its nonce. Returns the client id.
     public mutating func verify(method: String, path: String, header: (String) -> String?, body: Data, now: Int64) throws(AuthenticationFailure) -> String {
         let h = try precheck(header: header, now: now)
-        return try verify(method: method, path: path, h, bodyDigest: SHA256.hash(data: body))
+        return try verify(method: method, path: path, h, bodyDigest: h.digest.digest(body))
     }
 }

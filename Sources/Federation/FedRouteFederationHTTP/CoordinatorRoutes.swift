@@ -25,7 +25,9 @@ public enum CoordinatorRoutes {
         let cache = TensorFrameCache(maxEntries: 256, maxBytes: 1 << 30)
         let codec = compression.codec
         let readable = codec.map { [$0] } ?? []
-        let announce = HTTPFields(codec.map { [HTTPField(name: frameCodecsField, value: $0.name)] } ?? [])
+        // Every signed answer lists the body digests this coordinator reads, and the frame codec it writes.
+        let announce = HTTPFields([HTTPField(name: digestsField, value: BodyDigest.allCases.map(\.rawValue).joined(separator: ", "))]
+                                  + (codec.map { [HTTPField(name: frameCodecsField, value: $0.name)] } ?? []))
         router.post("/v1/join") { request, _ in
             await signed(request, path: "/v1/join", limit: Wire.maxControlBodyBytes, registry: registry, headers: announce) { client, _, body in
                 let join = try Wire.decoder().decode(JoinRequest.self, from: body)
@@ -71,8 +73,8 @@ public enum CoordinatorRoutes {
     /// `limit`, 429 for too many bodies at once from one client, and 400 for bad bodies).
     ///
     /// The signature headers are checked before any of the body is read (client known, timestamp
-    /// in window, fresh nonce, declared length within `limit`); the body is then hashed as it
-    /// streams in and refused as soon as it passes `limit`.
+    /// in window, fresh nonce, known digest scheme, declared length within `limit`); the body is then
+    /// read (and, under SHA-256, hashed) as it streams in and refused as soon as it passes `limit`.
     static func signed(_ request: Request, path: String, limit: Int, registry: ClientRegistry, headers extra: HTTPFields = [:],
                        handle: @Sendable (String, String, Data) async throws -> ByteBuffer) async -> Response {
         var headers: [String: String] = [:]
@@ -87,7 +89,7 @@ public enum CoordinatorRoutes {
         if let declared, declared > limit {
             received = nil
         } else {
-            received = try? await collect(request.body, upTo: limit, expected: declared)
+            received = try? await collect(request.body, upTo: limit, expected: declared, digest: checked.digest)
         }
         await registry.finishBody(of: checked.client)
         guard let (body, digest) = received else {
@@ -109,21 +111,27 @@ public enum CoordinatorRoutes {
         }
     }
 
-    /// The body and its SHA-256, read chunk by chunk; throws once more than `limit` bytes arrived.
-    /// `expected` (the declared length, already checked against `limit` and the signature's) sizes the
-    /// buffer once, instead of growing it by copies as multi-megabyte updates arrive.
-    static func collect(_ body: RequestBody, upTo limit: Int, expected: Int? = nil) async throws -> (Data, SHA256.Digest) {
+    /// The body and its digest under `digest`, read chunk by chunk; throws once more than `limit` bytes
+    /// arrived. SHA-256 is computed as the chunks arrive; the tree digest, whose leaves are spread over the
+    /// body, once it is all in. `expected` (the declared length, already checked against `limit` and the
+    /// signature's) sizes the buffer once, instead of growing it by copies as multi-megabyte updates arrive.
+    static func collect(_ body: RequestBody, upTo limit: Int, expected: Int? = nil, digest: BodyDigest = .sha256) async throws -> (Data, SHA256.Digest) {
         var hasher = SHA256()
+        let streaming = digest == .sha256
         var data = Data()
         if let expected, expected > 0 { data.reserveCapacity(min(expected, limit)) }
         for try await chunk in body {
             guard chunk.readableBytes <= limit - data.count else { throw WireError("body larger than \(limit) bytes", status: 413) }
-            chunk.withUnsafeReadableBytes { hasher.update(bufferPointer: $0); data.append(contentsOf: $0) }
+            chunk.withUnsafeReadableBytes {
+                if streaming { hasher.update(bufferPointer: $0) }
+                data.append(contentsOf: $0)
+            }
         }
-        return (data, hasher.finalize())
+        return (data, streaming ? hasher.finalize() : digest.digest(data))
     }
 
     static let frameCodecsField = HTTPField.Name(Wire.Header.frameCodecs)!
+    static let digestsField = HTTPField.Name(Wire.Header.digests)!
 
     static func json(_ status: HTTPResponse.Status, _ data: Data, contentType: String = "application/json", extra: HTTPFields = [:]) -> Response {
         json(status, ByteBuffer(bytes: data), contentType: contentType, extra: extra)

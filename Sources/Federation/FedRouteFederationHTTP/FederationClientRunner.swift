@@ -32,6 +32,9 @@ public struct FederationClientRunner: Sendable {
         /// HTTP/1.1 (the default), or HTTP/2 when the coordinator offers it (`ClientHTTPVersion`).
         public var httpVersion = defaultHTTPVersion
         public static let defaultHTTPVersion = ClientHTTPVersion.http1
+        /// The body digest this client signs once the coordinator lists it in `x-fedroute-digests` (SHA-256 until
+        /// then, and always with `.sha256`).
+        public var bodyDigest = BodyDigest.tree16
 
         public init(server: String, tls: TLSConfiguration?) {
             self.server = server
@@ -63,6 +66,8 @@ public struct FederationClientRunner: Sendable {
         public var mfFineTuning: LocalTrainingSettings?
         /// The HTTP version the coordinator answered the last join in ("1.1" or "2").
         public var httpVersion: String?
+        /// The body digest the last reply was signed over (SHA-256 until the coordinator lists another).
+        public var bodyDigest: BodyDigest?
     }
 
     /// Runs until the coordinator says training is finished.
@@ -125,6 +130,7 @@ public struct FederationClientRunner: Sendable {
                     logger.warning("task failed", metadata: ["task": .string(task.request.kind), "error": .string("\(error)")])
                     envelope = ReplyEnvelope(taskID: task.taskID, error: "\(error)")
                 }
+                outcome.bodyDigest = frames.digest
                 let _: Empty = try await call(http, "/v1/reply", envelope, session: current, signer: &signer, frames: &frames)
                 outcome.tasks += 1
                 logger.debug("answered", metadata: ["task": .string(task.request.kind), "round": .string(task.request.round.map(String.init) ?? "-")])
@@ -159,11 +165,12 @@ public struct FederationClientRunner: Sendable {
 
     struct Empty: Codable {}
 
-    /// What the coordinator has shown it reads: tensor frames, and which frame codec (if any); and the
-    /// HTTP version its answers came in.
+    /// What the coordinator has shown it reads: tensor frames, which frame codec (if any) and which body
+    /// digest; and the HTTP version its answers came in.
     struct Negotiated {
         var frames = false
         var codec: (any TensorFrameCodec)?
+        var digest = BodyDigest.sha256
         var httpVersion: String?
     }
 
@@ -183,8 +190,9 @@ public struct FederationClientRunner: Sendable {
             request.headers.add(name: "accept", value: "\(Wire.framesContentType), application/json")
             request.headers.add(name: Wire.Header.frameCodecs, value: settings.frameCompression.codec?.name ?? FrameCompression.none.rawValue)
         }
-        let digest = data.withUnsafeReadableBytes { SHA256.hash(data: $0) }
-        for (k, v) in try signer.headers(path: path, session: session, bodyDigest: digest) { request.headers.add(name: k, value: v) }
+        let scheme = frames.digest
+        let digest = data.withUnsafeReadableBytes { scheme.digest($0) }
+        for (k, v) in try signer.headers(path: path, session: session, bodyDigest: digest, scheme: scheme) { request.headers.add(name: k, value: v) }
         request.body = .bytes(data)
         let response = try await http.execute(request, timeout: .seconds(120))
         let buffer = try await response.body.collect(upTo: Wire.maxBodyBytes)
@@ -196,6 +204,9 @@ public struct FederationClientRunner: Sendable {
         }
         frames.httpVersion = response.version.major >= 2 ? "\(response.version.major)" : "\(response.version.major).\(response.version.minor)"
         if TensorFrames.isFrame(bytes) { frames.frames = true }
+        if settings.bodyDigest != .sha256, BodyDigest.names(in: response.headers.first(name: Wire.Header.digests)).contains(settings.bodyDigest) {
+            frames.digest = settings.bodyDigest
+        }
         if let mine = settings.frameCompression.codec, FrameCompression.names(in: response.headers.first(name: Wire.Header.frameCodecs)).contains(mine.name) {
             frames.codec = mine
         }
@@ -208,9 +219,9 @@ struct Signer {
     let identity: ClientIdentity
     var nonce = UInt64(Date().timeIntervalSince1970 * 1_000_000)
 
-    mutating func headers(path: String, session: String, bodyDigest: SHA256.Digest) throws -> [(String, String)] {
+    mutating func headers(path: String, session: String, bodyDigest: SHA256.Digest, scheme: BodyDigest) throws -> [(String, String)] {
         nonce += 1
         return try RequestSignature.headers(identity: identity, method: "POST", path: path, session: session, nonce: nonce,
-                                            timestamp: Int64(Date().timeIntervalSince1970), bodyDigest: bodyDigest)
+                                            timestamp: Int64(Date().timeIntervalSince1970), bodyDigest: bodyDigest, scheme: scheme)
     }
 }

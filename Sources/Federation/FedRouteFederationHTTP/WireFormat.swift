@@ -10,8 +10,9 @@ import Foundation
 //   POST /v1/reply  ← ReplyEnvelope        the answer to one task, by its id
 //   GET  /health, GET /v1/status          unauthenticated liveness and progress counters
 //
-// Every /v1 request is signed with the client's Ed25519 key (see `RequestSignature`) over the exact body
-// bytes. Bodies are JSON, with tensors and matrices as base64 float32 (`CodingUserInfoKey.packedFloats`) and
+// Every /v1 request is signed with the client's Ed25519 key (see `RequestSignature`) over a digest of the exact
+// body bytes: their SHA-256, or, once the coordinator lists it in `x-fedroute-digests`, the tree digest the
+// request names in `x-fedroute-digest` (`BodyDigest`). Bodies are JSON, with tensors and matrices as base64 float32 (`CodingUserInfoKey.packedFloats`) and
 // masked vectors as base64 64-bit words; or, negotiated, tensor frames (`TensorFrames`: the same JSON with
 // every float array replaced by `{"blob": i}` and the arrays appended as raw little-endian float32). A client
 // asks for frames with `accept: application/x-fedroute-frames` on /v1/poll; once the coordinator has
@@ -51,6 +52,12 @@ public enum Wire {
         public static let signature = "x-fedroute-signature"
         /// The frame codecs a peer reads (see `FrameCompression`); not signed, it only shapes answers.
         public static let frameCodecs = "x-fedroute-frame-codecs"
+        /// The scheme a signed request's body digest uses (`BodyDigest`; SHA-256 when absent). The signed message
+        /// names the scheme too, so changing this header only makes the signature fail.
+        public static let digest = "x-fedroute-digest"
+        /// On the coordinator's answers: the body digest schemes it reads (`BodyDigest`); not signed, it only
+        /// shapes later requests.
+        public static let digests = "x-fedroute-digests"
     }
 }
 

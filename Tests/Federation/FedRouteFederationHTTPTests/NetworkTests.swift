@@ -96,6 +96,36 @@ struct PoisoningClient: FederatedClient {
         #expect(try verify(try headers(alice, nonce: 13)) == "alice")
     }
 
+    /// A body signed over its tree digest verifies when the request names the scheme, and not when the header is
+    /// dropped or names the other scheme (the signed message names it too); an unknown scheme is refused before
+    /// the body is read; requests without the header are SHA-256, as from clients before the tree digest.
+    @Test func bodyDigestSchemesAreBoundIntoTheSignature() throws {
+        let alice = ClientIdentity(id: "alice")
+        var auth = try ClientAuthenticator(publicKeys: ["alice": alice.publicKeyBase64])
+        let body = Data((0..<5_000).map { UInt8(truncatingIfNeeded: $0 &* 7) })
+        func headers(nonce: UInt64, scheme: BodyDigest) throws -> [String: String] {
+            Dictionary(uniqueKeysWithValues: try RequestSignature.headers(identity: alice, method: "POST", path: "/v1/reply", session: "s",
+                                                                          nonce: nonce, timestamp: 1_000, body: body, scheme: scheme))
+        }
+        func verify(_ h: [String: String]) throws(AuthenticationFailure) -> String {
+            try auth.verify(method: "POST", path: "/v1/reply", header: { h[$0] }, body: body, now: 1_000)
+        }
+        let tree = try headers(nonce: 1, scheme: .tree16)
+        #expect(tree[Wire.Header.digest] == "tree16-sha256")
+        #expect(try verify(tree) == "alice")
+        var dropped = try headers(nonce: 2, scheme: .tree16)
+        dropped[Wire.Header.digest] = nil
+        #expect(throws: AuthenticationFailure.badSignature(client: "alice")) { try verify(dropped) }
+        var added = try headers(nonce: 3, scheme: .sha256)
+        #expect(added[Wire.Header.digest] == nil)
+        added[Wire.Header.digest] = "tree16-sha256"
+        #expect(throws: AuthenticationFailure.badSignature(client: "alice")) { try verify(added) }
+        var unknown = try headers(nonce: 4, scheme: .tree16)
+        unknown[Wire.Header.digest] = "md5"
+        #expect(throws: AuthenticationFailure.missingHeader(Wire.Header.digest)) { _ = try auth.precheck(header: { unknown[$0] }, now: 1_000) }
+        #expect(try verify(try headers(nonce: 5, scheme: .sha256)) == "alice")
+    }
+
     @Test func keyFilesRoundTripAndCertificatesLoad() throws {
         let dir = try NetFixture.temporaryDirectory()
         let id = ClientIdentity(id: "c1")
@@ -159,13 +189,13 @@ struct PoisoningClient: FederatedClient {
 
     /// `runFederation`, plus every client runner's outcome by client id.
     static func runFederationWithOutcomes(tables: [EvaluationTable], mlp: FederatedMLPConfiguration, compression: FrameCompression = .none,
-                                          httpVersion: ClientHTTPVersion = .automatic,
+                                          httpVersion: ClientHTTPVersion = .automatic, bodyDigest: BodyDigest = .tree16,
                                           wrap: @escaping @Sendable (Int, InProcessClient) -> any FederatedClient = { $1 })
         async throws -> (FederationJob.Result, MLPRouter, KMeansRouter, registry: ClientRegistry, outcomes: [String: FederationClientRunner.Outcome]) {
         let outcomes = Mutex<[String: FederationClientRunner.Outcome]>([:])
         let clients = tables.enumerated().map { i, t in wrap(i, InProcessClient(id: "c\(i)", train: t)) }
         let (result, registry) = try await LoopbackFederation.run(clients: clients, directory: try NetFixture.temporaryDirectory(), logger: NetFixture.logger,
-                                                               httpVersion: httpVersion, configure: { c in
+                                                               httpVersion: httpVersion, bodyDigest: bodyDigest, configure: { c in
             c.encoder = NetFixture.encoder
             c.mlp = mlp
             c.kmeans = NetFixture.kmeans
@@ -236,6 +266,24 @@ struct PoisoningClient: FederatedClient {
             let (result, router, _, registry, outcomes) = try await Self.runFederationWithOutcomes(tables: tables, mlp: mlp, httpVersion: .http1)
             #expect(router == expected)
             #expect(outcomes.count == 3 && outcomes.values.allSatisfy { $0.httpVersion == "1.1" })
+            #expect(result.rounds.allSatisfy { $0.aggregated == ["c0", "c1", "c2"] && $0.rejected.isEmpty })
+            #expect(await registry.rejections.isEmpty)
+        }
+    }
+
+    /// Clients sign their replies over the tree digest once the coordinator lists it, or over SHA-256 when told to;
+    /// either way the routers are the in-process ones and nothing is refused.
+    @Test func bothBodyDigestsGiveTheInProcessRouters() async throws {
+        let tables = try NetFixture.shards([120, 80, 60])
+        var mlp = NetFixture.mlp
+        mlp.rounds = 2
+        mlp.secureAggregation = true
+        let (expected, _, _) = try await Self.inProcess(tables: tables, mlp: mlp)
+        for digest in BodyDigest.allCases {
+            let (result, router, _, registry, outcomes) = try await Self.runFederationWithOutcomes(tables: tables, mlp: mlp, httpVersion: .http1,
+                                                                                                  bodyDigest: digest)
+            #expect(router == expected)
+            #expect(outcomes.count == 3 && outcomes.values.allSatisfy { $0.bodyDigest == digest })
             #expect(result.rounds.allSatisfy { $0.aggregated == ["c0", "c1", "c2"] && $0.rejected.isEmpty })
             #expect(await registry.rejections.isEmpty)
         }
