@@ -17,13 +17,17 @@ struct NetworkBenchRow {
     var http: ClientHTTPVersion = .automatic
     /// The mask generators the clients declare (nil: what this machine prefers).
     var masks: [MaskGenerator]? = nil
+    /// The body digest the clients sign (`BodyDigest`; the tree digest unless a row says otherwise).
+    var digest = BodyDigest.tree16
 
     static let all = [
         NetworkBenchRow(key: "json", secure: false, frames: false), NetworkBenchRow(key: "frames", secure: false, frames: true),
         NetworkBenchRow(key: "deflate", secure: false, frames: true, compression: .shuffleDeflate),
         NetworkBenchRow(key: "http1", secure: false, frames: true, http: .http1),
+        NetworkBenchRow(key: "http1-sha256", secure: false, frames: true, http: .http1, digest: .sha256),
         NetworkBenchRow(key: "secure-json", secure: true, frames: false), NetworkBenchRow(key: "secure-frames", secure: true, frames: true),
         NetworkBenchRow(key: "secure-http1", secure: true, frames: true, http: .http1),
+        NetworkBenchRow(key: "secure-http1-sha256", secure: true, frames: true, http: .http1, digest: .sha256),
         NetworkBenchRow(key: "secure-http1-chacha", secure: true, frames: true, http: .http1, masks: [.chacha20]),
         NetworkBenchRow(key: "secure-http1-deflate", secure: true, frames: true, compression: .shuffleDeflate, http: .http1),
     ]
@@ -65,7 +69,8 @@ func networkBench(table: EvaluationTable, runs: Int = 1, rounds: Int = 5, rows: 
             logger.logLevel = .error
             let policy = ClientPolicy(maskGenerators: row.masks)
             let (result, _) = try await LoopbackFederation.run(clients: shards.map { InProcessClient(id: $0.id, train: $0.train, policy: policy) },
-                                                                     directory: dir, logger: logger, tensorFrames: row.frames, httpVersion: row.http) { c in
+                                                                     directory: dir, logger: logger, tensorFrames: row.frames, httpVersion: row.http,
+                                                                     bodyDigest: row.digest) { c in
                 c.families = [.mlp]
                 c.mlp = m
                 c.kmeans = kmeans
@@ -79,6 +84,7 @@ func networkBench(table: EvaluationTable, runs: Int = 1, rounds: Int = 5, rows: 
             var format = row.frames ? (row.compression == .none ? "tensor frames" : "frames, \(row.compression.rawValue)") : "JSON + base64"
             if row.http == .http1 { format += ", HTTP/1.1" }
             if row.masks == [.chacha20] { format += ", ChaCha20 masks" }
+            if row.digest == .sha256 { format += ", SHA-256 digest" }
             labels[v] = (row.secure ? "secure aggregation" : "plain             ") + ", " + format.padding(toLength: 39, withPad: " ", startingAt: 0)
             ratios[v].append(seconds / simRound)
             print(String(format: "  %@: %.2f s per round (%.2f× in process), %.1f MB to clients + %.1f MB from clients per round (body bytes)",

@@ -14,9 +14,11 @@ import Logging
 // MiniLM throughput, the gateway's load figures and a federation over the network, on
 // routerbench-3task when ../shared is present, else on synthetic queries of the same shape.
 // SECTION: gemm, federation, network ([--runs N] [--rounds R]: N interleaved runs of R rounds, best and median ratios;
-// [--rows json,frames,deflate,http1,secure-json,secure-frames,secure-http1,secure-http1-chacha,secure-http1-deflate]: only those transports), minilm, gateway, gateway-keys, gateway-latency ([--rounds R] [--requests N]), engines (with --federation DIR, alone), sparse (alone:
+// [--rows json,frames,deflate,http1,http1-sha256,secure-json,secure-frames,secure-http1,secure-http1-sha256,secure-http1-chacha,
+// secure-http1-deflate]: only those transports; rows sign the tree body digest unless named -sha256), minilm, gateway, gateway-keys, gateway-latency ([--rounds R] [--requests N]), engines (with --federation DIR, alone), sparse (alone:
 // first-layer products on sparse inputs, SparseRows against GEMM), masks ([--runs N], alone: one client's secure-aggregation
-// masks, the VAES kernel against swift-crypto's AES-CTR), mlp-train
+// masks, the VAES kernel against swift-crypto's AES-CTR), digest ([--runs N], alone: the signed body digests of one
+// update, SHA-256 against the tree digest), mlp-train
 // ([--rows N] [--epochs E], alone: the training loop on synthetic data, as scripts/bench-compare.py runs it), minilm-speed
 // ([--tokens N] [--queries Q] [--linear automatic|gemm|packed|packed-avx2|packed-generic], alone: the MiniLM forward
 // pass on token ids, as scripts/bench-compare.py runs it) (data,
@@ -84,6 +86,10 @@ if only == "sparse" {
 }
 if only == "masks" {
     try maskBench(runs: value("--runs", 7))
+    exit(0)
+}
+if only == "digest" {
+    digestBench(runs: value("--runs", 9))
     exit(0)
 }
 if only == "minilm-speed" {
