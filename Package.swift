@@ -196,7 +196,7 @@ let package = Package(
             path: "Sources/Tools/fedroute-bench", swiftSettings: strict),
 
         // MARK: Tests, mirroring Sources
-        testTarget("FedRouteFuzzTargetsTests", layer: "Fuzz", dependencies: ["FedRouteFuzzTargets", "FedRouteRouters", "FedRouteData", "FedRouteNumerics"]),
+        testTarget("FedRouteFuzzTargetsTests", layer: "Fuzz", dependencies: ["FedRouteFuzzTargets", "FedRouteRouters", "FedRouteData", "FedRouteNumerics", "FedRouteFederationHTTP"]),
         testTarget("FedRouteNumericsTests", layer: "Core", dependencies: ["FedRouteNumerics", crypto]),
         testTarget("FedRouteDataTests", layer: "Core", dependencies: ["FedRouteData", "FedRouteNumerics"]),
         testTarget("FedRouteEmbeddingTests", layer: "Core", dependencies: ["FedRouteEmbedding", "FedRouteNumerics"]),

@@ -1,5 +1,6 @@
 import FedRouteData
-import FedRouteFuzzTargets
+import FedRouteFederationHTTP
+@testable import FedRouteFuzzTargets
 import FedRouteNumerics
 import FedRouteRouters
 import Foundation
@@ -60,6 +61,16 @@ import Testing
         for seed in try await FuzzTarget.csv.seeds(sharedData: Self.sharedData) {
             let path = try scratch.write(seed.data, named: seed.name)
             #expect(try DatasetLoader.load(path: path, options: LoadOptions(invalidRows: .skip)).table.queryCount > 0, "\(seed.name)")
+        }
+        // The signature seeds verify, under the digest each names (SHA-256 or the tree digest), except the
+        // one signed over another body.
+        for seed in try SignatureFuzzTarget.seeds() {
+            var authenticator = try ClientAuthenticator(publicKeys: [SignatureFuzzTarget.identity.id: SignatureFuzzTarget.identity.publicKeyBase64],
+                                                        lastNonce: [SignatureFuzzTarget.identity.id: 100])
+            let (method, path, headers, body) = SignatureFuzzTarget.parse(seed.data)
+            let verified = try? authenticator.verify(method: method, path: path, header: { name in headers.first { $0.0 == name }?.1 },
+                                                     body: body, now: SignatureFuzzTarget.now)
+            #expect((verified == SignatureFuzzTarget.identity.id) == (seed.name != "altered.txt"), "\(seed.name)")
         }
     }
 }
