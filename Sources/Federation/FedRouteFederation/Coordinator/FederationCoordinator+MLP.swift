@@ -10,8 +10,10 @@ extension FederationCoordinator {
     /// Trains a federated MLP-Router from scratch: describe → shared cost normaliser → rounds.
     ///
     /// With `resume`, the rounds it records are skipped and training goes on from its parameters;
-    /// `checkpoint` is called after every round with the state to resume from.
+    /// `beforeRound` is called as each round starts and `checkpoint` after every round with the state to
+    /// resume from (between the two is what a round costs, as the network job times it).
     public func trainMLP(_ configuration: FederatedMLPConfiguration, resume: MLPTrainingState? = nil,
+                         beforeRound: (@Sendable (Int) async throws -> Void)? = nil,
                          checkpoint: Checkpoint? = nil, progress: ProgressHandler? = nil) async throws -> (router: MLPRouter, rounds: [RoundReport]) {
         try configuration.validate()
         let descriptions = try await describe()
@@ -20,7 +22,8 @@ extension FederationCoordinator {
         }
         let normalizer = try await costNormalizer(models: descriptions[0].models.count)
         let initial = try Self.initialMLP(configuration, models: descriptions[0].models, featureDimension: dim, normalizer: normalizer)
-        return try await continueMLP(initial, configuration, descriptions: descriptions, resume: resume, checkpoint: checkpoint, progress: progress)
+        return try await continueMLP(initial, configuration, descriptions: descriptions, resume: resume, beforeRound: beforeRound,
+                                     checkpoint: checkpoint, progress: progress)
     }
 
     /// The untrained router `trainMLP` starts from (seeded by `configuration.seed`).
