@@ -197,6 +197,27 @@ public enum VectorMath {
         return acc.sum()
     }
 
+    /// Σ values[i]² in Double, in four running sums so that the adds do not wait on each other (one chain
+    /// took about 1 ms per 0.8 M values: the coordinator takes this norm of every update it screens). A NaN or
+    /// infinity among the values makes the result non-finite.
+    public static func sumOfSquares(_ values: UnsafeBufferPointer<Float>) -> Double {
+        var s0 = 0.0, s1 = 0.0, s2 = 0.0, s3 = 0.0
+        var i = 0
+        while i + 4 <= values.count {
+            let a = Double(values[i]), b = Double(values[i + 1]), c = Double(values[i + 2]), d = Double(values[i + 3])
+            s0 += a * a
+            s1 += b * b
+            s2 += c * c
+            s3 += d * d
+            i += 4
+        }
+        while i < values.count {
+            s0 += Double(values[i]) * Double(values[i])
+            i += 1
+        }
+        return (s0 + s1) + (s2 + s3)
+    }
+
     /// `y[i] += x[i]` for `count` floats.
     @inline(__always)
     public static func add(_ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, count: Int) {

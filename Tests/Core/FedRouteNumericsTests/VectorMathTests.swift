@@ -95,4 +95,23 @@ import Testing
         }
         }
     }
+
+    /// The four running sums give the one-chain sum to rounding, for every tail length, and a NaN or an
+    /// infinity anywhere (in the four-wide part or the tail) makes the sum non-finite.
+    @Test func sumOfSquaresIsTheSumToRoundingAndSeesNaN() {
+        var rng = SeededRandom(seed: 5)
+        for count in [0, 1, 3, 4, 7, 8, 1_001] {
+            let values = (0..<count).map { _ in rng.nextFloat() * 8 - 4 }
+            let chain = values.reduce(0.0) { $0 + Double($1) * Double($1) }
+            let sum = values.withUnsafeBufferPointer(VectorMath.sumOfSquares)
+            #expect(abs(sum - chain) <= 1e-12 * max(1, chain), "\(count) values")
+            for position in count > 0 ? [0, count - 1] : [] {
+                for bad in [Float.nan, .infinity] {
+                    var poisoned = values
+                    poisoned[position] = bad
+                    #expect(!poisoned.withUnsafeBufferPointer(VectorMath.sumOfSquares).isFinite, "\(bad) at \(position) of \(count)")
+                }
+            }
+        }
+    }
 }

@@ -83,7 +83,7 @@ extension FederationCoordinator {
         var squared = 0.0
         for p in parameters {
             average.append(FixedPoint.decode(sum[offset..<(offset + p.count)], dividedBy: denominator))
-            squared += average.last!.reduce(0.0) { $0 + Double($1) * Double($1) }
+            squared += average.last!.withUnsafeBufferPointer(VectorMath.sumOfSquares)
             offset += p.count
         }
         // Individual norms are hidden; the mean update is checked instead.
