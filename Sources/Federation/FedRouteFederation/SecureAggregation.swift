@@ -320,7 +320,8 @@ public enum SecureAggregation {
         }
     }
 
-    /// Σ masked vectors (mod 2^64), with the masks between each survivor and each dropped client removed.
+    /// Σ masked vectors (mod 2^64), with the masks between each survivor and each dropped client removed:
+    /// `accumulate` over `masked`, then `removeDanglingMasks`.
     ///
     /// `revealed[survivor][dropped]` is the pair key the survivor revealed for that dropped client;
     /// `participants` is the round's list, whose declarations say which generator each pair used.
@@ -330,32 +331,47 @@ public enum SecureAggregation {
         if let (id, v) = masked.first(where: { $0.values.count != n }) {
             throw FederationError.invalidReply(client: id, "masked vector of \(v.count) values, expected \(n)")
         }
-        // Chunk by chunk over the cores, every vector into the chunk while it is in cache: the sum is
-        // memory-bound, and this reads each vector once and writes the sum once.
-        let vectors = masked.map(\.values)
-        var sum = [UInt64](unsafeUninitializedCapacity: n) { total, initialized in
-            let out = RowParallel.Shared(total.baseAddress!)
-            let chunks = (n + keystreamChunkWords - 1) / keystreamChunkWords
-            RowParallel.forEachRange(count: chunks, minimumPerPart: 8) { range in
-                let start = range.lowerBound * keystreamChunkWords, end = min(n, range.upperBound * keystreamChunkWords)
-                vectors[0].withUnsafeBufferPointer { first in
-                    (out.value + start).initialize(from: first.baseAddress! + start, count: end - start)
-                }
-                for c in stride(from: start, to: end, by: keystreamChunkWords) {
-                    let stop = min(end, c + keystreamChunkWords)
-                    for v in vectors.dropFirst() {
-                        v.withUnsafeBufferPointer { x in
-                            for i in c..<stop { out.value[i] &+= x[i] }
-                        }
+        var sum = masked[0].values
+        for (_, v) in masked.dropFirst() { accumulate(v, into: &sum) }
+        try removeDanglingMasks(from: &sum, survivors: masked.map(\.id), dropped: dropped, revealed: revealed, participants: participants)
+        return sum
+    }
+
+    /// `sum += values` (mod 2^64), over the cores. The coordinator folds each masked vector into the round's
+    /// sum as it arrives, so it holds one vector however many clients a round samples.
+    public static func accumulate(_ values: [UInt64], into sum: inout [UInt64]) {
+        precondition(values.count == sum.count, "SecureAggregation.accumulate: \(values.count) words into a sum of \(sum.count)")
+        let n = sum.count
+        values.withUnsafeBufferPointer { x in
+            sum.withUnsafeMutableBufferPointer { total in
+                guard let s = x.baseAddress, let d = total.baseAddress else { return }
+                let pointers = RowParallel.Shared((s, d))
+                RowParallel.forEachRange(count: n, minimumPerPart: 262_144) { range in
+                    let (from, to) = (UnsafeRawPointer(pointers.value.0), UnsafeMutableRawPointer(pointers.value.1))
+                    var i = range.lowerBound
+                    while i &+ 4 <= range.upperBound {
+                        to.storeBytes(of: to.loadUnaligned(fromByteOffset: i &* 8, as: SIMD4<UInt64>.self) &+ from.loadUnaligned(fromByteOffset: i &* 8, as: SIMD4<UInt64>.self),
+                                      toByteOffset: i &* 8, as: SIMD4<UInt64>.self)
+                        i &+= 4
+                    }
+                    while i < range.upperBound {
+                        pointers.value.1[i] &+= pointers.value.0[i]
+                        i &+= 1
                     }
                 }
             }
-            initialized = n
         }
-        guard !dropped.isEmpty else { return sum }
+    }
+
+    /// Removes from `sum` (the survivors' masked vectors added up) the masks between each survivor and each
+    /// dropped client, from the pair keys the survivors revealed (`revealed[survivor][dropped]`); the round's
+    /// `participants` list says which generator each pair used. Nothing to do when no client dropped.
+    public static func removeDanglingMasks(from sum: inout [UInt64], survivors: [String], dropped: [String],
+                                           revealed: [String: [String: Data]], participants: [SecureAggregationParticipant]) throws {
+        guard !dropped.isEmpty else { return }
         let listed = Dictionary(participants.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
         var undo: [PairMask] = []
-        for (id, _) in masked {
+        for id in survivors {
             for d in dropped {
                 guard let key = revealed[id]?[d] else {
                     throw FederationError.invalidReply(client: id, "did not reveal its pair key with dropped client \(d)")
@@ -368,6 +384,5 @@ public enum SecureAggregation {
             }
         }
         try applyMasks(undo, to: &sum)
-        return sum
     }
 }

@@ -228,6 +228,18 @@ struct FailingClient: FederatedClient {
         #expect(FixedPoint.decode(words, dividedBy: 7) == words.map { Float(FixedPoint.decode($0) / 7) })
     }
 
+    /// The coordinator folds each masked vector into the round's sum as it arrives: split over the cores
+    /// above 2 · 262,144 words, with a tail that is not a multiple of the vector width, it is the word-wise sum.
+    @Test func foldingMaskedVectorsOverTheCoresIsTheWordwiseSum() {
+        let n = 2 * 262_144 + 7
+        var rng = SeededRandom(seed: 17)
+        let vectors = (0..<3).map { _ in (0..<n).map { _ in rng.next() } }
+        var sum = vectors[0]
+        for v in vectors.dropFirst() { SecureAggregation.accumulate(v, into: &sum) }
+        #expect(sum == (0..<n).map { i in vectors.reduce(0) { $0 &+ $1[i] } })
+        #expect(vectors[0][n - 1] != sum[n - 1])
+    }
+
     @Test func maskedSumEqualsThePlainAverageAndTheServerHoldsOnlyMaskedVectors() async throws {
         let tables = try Fixture.shards(sizes: [120, 80, 60, 40])
         let (plainCoordinator, _, _) = try await Fixture.federation(tables)

@@ -35,11 +35,16 @@ extension FederationCoordinator {
         // 2. Masked updates.
         let width = parameters.reduce(2) { $0 + $1.count }
         let tasks = Dictionary(uniqueKeysWithValues: listed.map { ($0.index, task($0.index, participants)) })
-        var masked: [(index: Int, id: String, values: [UInt64])] = []
-        for (i, result) in await ask(listed.map(\.index), { .trainMLP(tasks[$0]!) }) {
+        // Each masked vector is folded into the sum as it comes in (in client order), as a plain round folds its
+        // updates: the coordinator holds one vector of `width` words, not one per sampled client.
+        var sum: [UInt64] = []
+        var masked: [(index: Int, id: String)] = []
+        await ask(listed.map(\.index), { .trainMLP(tasks[$0]!) }) { i, result in
             let id = clients[i].id
             switch result {
-            case .success(.maskedUpdate(let u)) where u.round == round && u.values.count == width: masked.append((i, id, u.values))
+            case .success(.maskedUpdate(let u)) where u.round == round && u.values.count == width:
+                if masked.isEmpty { sum = u.values } else { SecureAggregation.accumulate(u.values, into: &sum) }
+                masked.append((i, id))
             case .success(.maskedUpdate(let u)): report.rejected[id] = "masked update for round \(u.round) with \(u.values.count) values, expected round \(round) and \(width)"
             case .success(let reply): report.rejected[id] = "unexpected reply \(reply.kind)"
             case .failure(let error): report.rejected[id] = "\(error)"
@@ -69,8 +74,8 @@ extension FederationCoordinator {
                 return RoundOutcome(average: nil, report: report)
             }
         }
-        let sum = try SecureAggregation.unmaskedSum(masked: masked.map { ($0.id, $0.values) }, dropped: dropped, revealed: revealed,
-                                                    participants: participants)
+        try SecureAggregation.removeDanglingMasks(from: &sum, survivors: masked.map(\.id), dropped: dropped, revealed: revealed,
+                                                  participants: participants)
         let totalWeight = FixedPoint.decode(sum[width - 2])
         let lossSum = FixedPoint.decode(sum[width - 1])
         guard totalWeight > 0 else {
