@@ -48,6 +48,8 @@ public actor InProcessClient: FederatedClient {
     /// Secure-aggregation key pairs by round, and the participant list each round was masked for.
     var secureSessions: [Int: SecureAggregationSession] = [:]
     var maskedFor: [Int: [SecureAggregationParticipant]] = [:]
+    /// Secure rounds whose training started with the key request: the task and the training, by round.
+    var trainingWithKey: [Int: (task: MLPRoundTask, update: Task<MLPUpdate, any Error>)] = [:]
 
     /// Turns the client's training queries into features under an encoder spec.
     public typealias Featurizer = @Sendable (EncoderSpec, [Query]) throws -> Matrix
@@ -85,7 +87,7 @@ public actor InProcessClient: FederatedClient {
             let trainable = (0..<train.queryCount).filter { train.observedCount(row: $0) > 0 }.count
             return .description(ClientDescription(models: train.models, trainQueries: train.queryCount, trainableQueries: trainable,
                                                   observedCells: train.observed.lazy.filter { $0 }.count,
-                                                  featureDimension: features?.cols, validationQueries: validation.queryCount))
+                                                  featureDimension: features?.cols, validationQueries: validation.queryCount, trainsWithKey: true))
         case .documentFrequencies(let configuration):
             let encoder = HashedTFIDFEncoder(configuration: configuration)
             guard train.queryCount >= policy.minimumGroupSize else {
@@ -109,23 +111,29 @@ public actor InProcessClient: FederatedClient {
         case .costMomentsWithHeldOut:
             return .costMoments(CostMoments(table: try EvaluationTable.concatenate([train, validation])))
         case .trainMLP(let task):
-            var update = try trainRound(task)
-            if let privacy = task.privacy {
-                if let seed = policy.noiseSeed {
-                    var g = SeededRandom(seed: seed).derived(UInt64(task.round))
-                    privacy.apply(to: &update.delta, using: &g)
-                } else {
-                    var g = SystemRandomNumberGenerator()
-                    privacy.apply(to: &update.delta, using: &g)
-                }
-            }
-            guard let participants = task.secureAggregation else { return .mlpUpdate(update) }
-            return .maskedUpdate(try maskedUpdate(update, participants: participants, uniformWeight: task.privacy != nil))
-        case .secureAggregationKey(let round):
+            return try finishRound(try trainRound(task), task: task)
+        case .secureAggregationKey(let round, let train):
             let session = SecureAggregationSession(round: round, clientID: id)
             secureSessions = secureSessions.filter { $0.key > round - 3 }
             secureSessions[round] = session
-            return .secureAggregationKey(round: round, publicKey: session.publicKey, masks: (policy.maskGenerators ?? MaskGenerator.preferredHere).map(\.rawValue))
+            trainingWithKey = trainingWithKey.filter { $0.key > round - 3 }
+            var training = false
+            // Training starts off the actor, so the key goes back now; the task is checked as `trainMLP` checks it.
+            if let task = train, task.round == round, task.secureAggregation == nil, let x = features {
+                let (table, id) = (self.train, self.id)
+                trainingWithKey[round] = (task, Task.detached { try Self.trainRound(task, features: x, table: table, client: id) })
+                training = true
+            }
+            return .secureAggregationKey(round: round, publicKey: session.publicKey, masks: (policy.maskGenerators ?? MaskGenerator.preferredHere).map(\.rawValue),
+                                         training: training)
+        case .maskUpdate(let round, let participants):
+            // Once per round: a second list would make this client send the same update masked twice.
+            guard let started = trainingWithKey.removeValue(forKey: round) else {
+                throw FederationError.protocolViolation(client: id, "no training started with the key of round \(round) (or its update was already masked)")
+            }
+            var task = started.task
+            task.secureAggregation = participants
+            return try finishRound(try await started.update.value, task: task)
         case .revealPairKeys(let round, let dropped):
             return .pairKeys(round: round, keys: try revealPairKeys(round: round, dropped: dropped))
         case .localCentroids(let task):
@@ -201,9 +209,33 @@ public actor InProcessClient: FederatedClient {
         }
     }
 
+    /// The reply to a round's task once its update is trained: the update with this client's share of DP noise
+    /// when the task asks for it, masked when the task lists secure-aggregation participants.
+    func finishRound(_ trained: MLPUpdate, task: MLPRoundTask) throws -> FederatedReply {
+        var update = trained
+        if let privacy = task.privacy {
+            if let seed = policy.noiseSeed {
+                var g = SeededRandom(seed: seed).derived(UInt64(task.round))
+                privacy.apply(to: &update.delta, using: &g)
+            } else {
+                var g = SystemRandomNumberGenerator()
+                privacy.apply(to: &update.delta, using: &g)
+            }
+        }
+        guard let participants = task.secureAggregation else { return .mlpUpdate(update) }
+        return .maskedUpdate(try maskedUpdate(update, participants: participants, uniformWeight: task.privacy != nil))
+    }
+
     func trainRound(_ task: MLPRoundTask) throws -> MLPUpdate {
         let (x, table) = try localData()
-        try checkModels(task.architecture.modelCount)
+        return try Self.trainRound(task, features: x, table: table, client: id)
+    }
+
+    /// Local training of one round's task on `features` and `table` (the client's own), off the actor.
+    static func trainRound(_ task: MLPRoundTask, features x: Matrix, table: EvaluationTable, client id: String) throws -> MLPUpdate {
+        guard task.architecture.modelCount == table.modelCount else {
+            throw FederationError.protocolViolation(client: id, "the task is for \(task.architecture.modelCount) models, this client's data has \(table.modelCount)")
+        }
         guard task.architecture.inputDimension == x.cols else {
             throw FederationError.protocolViolation(client: id, "the model expects \(task.architecture.inputDimension) features, local features have \(x.cols)")
         }

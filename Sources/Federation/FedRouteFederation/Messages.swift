@@ -29,8 +29,14 @@ public enum FederatedRequest: Sendable, Codable, Equatable {
     case clusterStatistics(ClusterStatisticsTask)
     /// Score a candidate router on the client's held-out validation rows (sums only).
     case validate(ValidationTask)
-    /// Secure aggregation, step 1: a fresh X25519 public key for this round.
-    case secureAggregationKey(round: Int)
+    /// Secure aggregation, step 1: a fresh X25519 public key for this round. With `train` (only to clients whose
+    /// description says `trainsWithKey`), the round's task without its participant list: the client starts
+    /// training at once, answers with its key, and masks the update when `maskUpdate` brings the list, so the
+    /// key exchange runs while the clients train instead of before.
+    case secureAggregationKey(round: Int, train: MLPRoundTask? = nil)
+    /// Secure aggregation, step 2 for a client that started training with its key: the update of the task sent
+    /// with the key, masked for these participants (answered with `maskedUpdate`, as `trainMLP` would be).
+    case maskUpdate(round: Int, participants: [SecureAggregationParticipant])
     /// Secure aggregation, step 3: the pair keys shared with these listed clients that sent no update.
     case revealPairKeys(round: Int, dropped: [String])
 
@@ -47,6 +53,7 @@ public enum FederatedRequest: Sendable, Codable, Equatable {
         case .clusterStatistics: return "clusterStatistics"
         case .validate: return "validate"
         case .secureAggregationKey: return "secureAggregationKey"
+        case .maskUpdate: return "maskUpdate"
         case .revealPairKeys: return "revealPairKeys"
         }
     }
@@ -55,7 +62,7 @@ public enum FederatedRequest: Sendable, Codable, Equatable {
     public var round: Int? {
         switch self {
         case .trainMLP(let t): return t.round
-        case .secureAggregationKey(let r), .revealPairKeys(let r, _): return r
+        case .secureAggregationKey(let r, _), .maskUpdate(let r, _), .revealPairKeys(let r, _): return r
         default: return nil
         }
     }
@@ -72,8 +79,10 @@ public enum FederatedReply: Sendable, Codable, Equatable {
     case clusterStatistics(ClusterStatisticsReply)
     case validation(ValidationStatistics)
     /// A fresh X25519 public key, and the mask generators the client can expand (`MaskGenerator`
-    /// names; nil from clients that predate the declaration, which use ChaCha20).
-    case secureAggregationKey(round: Int, publicKey: Data, masks: [String]? = nil)
+    /// names; nil from clients that predate the declaration, which use ChaCha20). `training`: whether the
+    /// client started training on the task sent with the key request (nil from clients that predate it), so
+    /// that it expects `maskUpdate` rather than `trainMLP`.
+    case secureAggregationKey(round: Int, publicKey: Data, masks: [String]? = nil, training: Bool? = nil)
     /// A secure-aggregation round's masked update (instead of `mlpUpdate`).
     case maskedUpdate(MaskedUpdate)
     /// Dropped client id → the pair key shared with it.
@@ -153,14 +162,18 @@ public struct ClientDescription: Sendable, Codable, Equatable {
     public var featureDimension: Int?
     /// Held-out validation queries (nil from clients built before validation existed: none).
     public var validationQueries: Int?
+    /// The client starts a secure round's training on a task sent with the key request
+    /// (`FederatedRequest.secureAggregationKey(round:train:)`); nil from clients that predate it.
+    public var trainsWithKey: Bool?
 
     /// Most training queries one client may describe (2^40: beyond any real log, and small enough
     /// that every count derived from it stays far from overflow).
     public static let maxTrainQueries = 1 << 40
 
     public init(models: [String], trainQueries: Int, trainableQueries: Int, observedCells: Int, featureDimension: Int?,
-                validationQueries: Int? = nil) {
+                validationQueries: Int? = nil, trainsWithKey: Bool? = nil) {
         self.validationQueries = validationQueries
+        self.trainsWithKey = trainsWithKey
         self.models = models
         self.trainQueries = trainQueries
         self.trainableQueries = trainableQueries

@@ -19,7 +19,8 @@ public struct FederationClientRunner: Sendable {
         public var tls: TLSConfiguration?
         /// Give up after this long without reaching the coordinator.
         public var giveUpAfter: Duration = .seconds(300)
-        /// Fault injection for tests: the process kills itself (SIGKILL) on its first MLP task of this round or later.
+        /// Fault injection for tests: the process kills itself (SIGKILL) on its first MLP task of this round or later
+        /// (`trainMLP`, or in a secure round where it trains with its key, `maskUpdate`: after the keys, mid-round).
         public var crashInRound: Int?
         /// With `crashInRound`: only the first process to create this file (it writes its id) crashes,
         /// so that among several armed clients exactly one sampled client dies.
@@ -119,7 +120,7 @@ public struct FederationClientRunner: Sendable {
                     return outcome
                 }
                 guard let task = poll.task else { continue }
-                if let r = settings.crashInRound, case .trainMLP(let t) = task.request, t.round >= r, claimCrash() {
+                if let r = settings.crashInRound, Self.isMLPTask(task.request, fromRound: r), claimCrash() {
                     logger.warning("fault injection: killing this process in round \(r)")
                     kill(getpid(), SIGKILL)
                 }
@@ -223,5 +224,17 @@ struct Signer {
         nonce += 1
         return try RequestSignature.headers(identity: identity, method: "POST", path: path, session: session, nonce: nonce,
                                             timestamp: Int64(Date().timeIntervalSince1970), bodyDigest: bodyDigest, scheme: scheme)
+    }
+}
+
+extension FederationClientRunner {
+    /// Whether `request` hands this client an MLP round's update to produce, in round `round` or later
+    /// (`Settings.crashInRound`).
+    static func isMLPTask(_ request: FederatedRequest, fromRound round: Int) -> Bool {
+        switch request {
+        case .trainMLP(let t): return t.round >= round
+        case .maskUpdate(let r, _): return r >= round
+        default: return false
+        }
     }
 }

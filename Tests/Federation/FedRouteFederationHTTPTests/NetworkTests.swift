@@ -285,7 +285,24 @@ struct PoisoningClient: FederatedClient {
             #expect(router == expected)
             #expect(outcomes.count == 3 && outcomes.values.allSatisfy { $0.bodyDigest == digest })
             #expect(result.rounds.allSatisfy { $0.aggregated == ["c0", "c1", "c2"] && $0.rejected.isEmpty })
+            // Over the network every sampled client is asked at once, so each trains with its key.
+            #expect(result.rounds.allSatisfy { $0.secureAggregation?.trainedWithKey == ["c0", "c1", "c2"] })
             #expect(await registry.rejections.isEmpty)
+        }
+    }
+
+    /// Training with the key sends the round's model once per client, with the key request: a secure round
+    /// sends the clients about what a plain round does (keys, participant lists and envelopes besides).
+    @Test func aSecureRoundSendsTheModelOncePerClient() async throws {
+        let tables = try NetFixture.shards([120, 80, 60])
+        var mlp = NetFixture.mlp
+        mlp.rounds = 2
+        let (plain, _, _, _) = try await Self.runFederation(tables: tables, mlp: mlp)
+        mlp.secureAggregation = true
+        let (secure, _, _, _) = try await Self.runFederation(tables: tables, mlp: mlp)
+        #expect(secure.rounds.allSatisfy { $0.secureAggregation?.trainedWithKey == ["c0", "c1", "c2"] })
+        for (p, s) in zip(plain.traffic, secure.traffic) {
+            #expect(s.bytesOut < p.bytesOut + p.bytesOut / 5, "round \(s.round): \(s.bytesOut) bytes to the clients, plain \(p.bytesOut)")
         }
     }
 

@@ -277,7 +277,7 @@ struct FailingClient: FederatedClient {
         // Secure: c2 sends its key, then dies before its masked update; the survivors reveal.
         let (router, rounds) = try await Self.trainWithAClientDyingInRound2(tables, dying: 2, secure: true)
         #expect(rounds[1].secureAggregation == SecureAggregationReport(listed: ["c0", "c1", "c2", "c3"], dropped: ["c2"], revealedBy: ["c0", "c1", "c3"],
-                                                                       maskGenerators: [MaskGenerator.preferredHere[0].rawValue]))
+                                                                       maskGenerators: [MaskGenerator.preferredHere[0].rawValue], trainedWithKey: []))
         #expect(rounds[1].aggregated == ["c0", "c1", "c3"] && rounds[2].aggregated.count == 4)
         Self.expectSameParameters(router, plainRouter)
     }
@@ -287,7 +287,7 @@ struct FailingClient: FederatedClient {
         let (_, clients, _) = try await Fixture.federation(tables)
         var keys: [SecureAggregationParticipant] = []
         for c in clients {
-            guard case .secureAggregationKey(_, let k, let masks) = try await c.handle(.secureAggregationKey(round: 1)) else { throw FederationError.notEnoughClients("") }
+            guard case .secureAggregationKey(_, let k, let masks, _) = try await c.handle(.secureAggregationKey(round: 1)) else { throw FederationError.notEnoughClients("") }
             keys.append(SecureAggregationParticipant(id: c.id, publicKey: k, masks: masks))
         }
         let update = MLPUpdate(round: 1, delta: [Tensor(name: "w", shape: [4], values: [1, 2, 3, 4])], sampleCount: 10, meanLoss: 0.5)

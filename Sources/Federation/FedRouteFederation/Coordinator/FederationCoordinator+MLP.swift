@@ -77,7 +77,8 @@ extension FederationCoordinator {
                              secureAggregation: participants)
             }
             var outcome = configuration.secureAggregation
-                ? try await secureRound(round, sampled: sampled, parameters: parameters, configuration: configuration, perRound: perRound, task: task)
+                ? try await secureRound(round, sampled: sampled, parameters: parameters, configuration: configuration, perRound: perRound,
+                                        descriptions: descriptions, task: task)
                 : await plainRound(round, sampled: sampled, parameters: parameters, configuration: configuration, perRound: perRound,
                                    descriptions: descriptions, task: task)
             if let average = outcome.average {

@@ -7,16 +7,34 @@ import Foundation
 extension FederationCoordinator {
     /// A secure-aggregation round: keys → masked updates → pair keys of dropped clients → the sum.
     /// The coordinator never holds one client's update in the clear, only the masked vectors and the total.
+    ///
+    /// When every sampled client is asked at once (a network federation), a client whose description says
+    /// `trainsWithKey` gets the round's task with the key request: it trains while the keys come in, and is
+    /// then asked to mask its update (`maskUpdate`) instead of being sent the model a second time. The update
+    /// is the one `trainMLP` would give (same task, same seed); only the key exchange no longer comes first.
     func secureRound(_ round: Int, sampled: [Int], parameters: [Tensor], configuration: FederatedMLPConfiguration, perRound: Int,
-                     task: (Int, [SecureAggregationParticipant]?) -> MLPRoundTask) async throws -> RoundOutcome {
+                     descriptions: [ClientDescription], task: (Int, [SecureAggregationParticipant]?) -> MLPRoundTask) async throws -> RoundOutcome {
         var report = RoundReport(round: round, sampled: sampled.map { clients[$0].id }, aggregated: [], rejected: [:], meanLoss: nil, samples: 0)
         let needed = max(2, configuration.minimumClients)
         // 1. Fresh public keys.
         var listed: [(index: Int, participant: SecureAggregationParticipant)] = []
-        for (i, result) in await ask(sampled, { _ in .secureAggregationKey(round: round) }) {
+        // With fewer requests at once than clients sampled, training with the key would run more clients at
+        // once than `trainMLP` does (the simulation's memory bound); there it waits for the list as before.
+        let early = maxConcurrentRequests >= sampled.count
+            ? Dictionary(uniqueKeysWithValues: sampled.filter { descriptions.indices.contains($0) && descriptions[$0].trainsWithKey == true }.map { ($0, task($0, nil)) })
+            : [:]
+        var training: Set<Int> = []
+        for (i, result) in await ask(sampled, { .secureAggregationKey(round: round, train: early[$0]) }) {
             let id = clients[i].id
             switch result {
-            case .success(.secureAggregationKey(let r, let key, let masks)) where r == round && key.count == 32:
+            case .success(.secureAggregationKey(let r, let key, let masks, let started)) where r == round && key.count == 32:
+                if started == true {
+                    guard early[i] != nil else {
+                        report.rejected[id] = "says it started training in round \(round), but was sent no task with its key"
+                        continue
+                    }
+                    training.insert(i)
+                }
                 // Only the generators this coordinator knows are relayed: every client then decides each
                 // pair's generator from the same list (see `SecureAggregationParticipant.maskGenerator`).
                 let known = masks.map { m in MaskGenerator.allCases.map(\.rawValue).filter { m.contains($0) } }
@@ -27,19 +45,20 @@ extension FederationCoordinator {
         }
         let participants = listed.map(\.participant)
         let generators = Set(participants.flatMap { p in participants.filter { $0.id != p.id }.map { p.maskGenerator(with: $0).rawValue } })
-        report.secureAggregation = SecureAggregationReport(listed: participants.map(\.id), dropped: [], revealedBy: [], maskGenerators: generators.sorted())
+        report.secureAggregation = SecureAggregationReport(listed: participants.map(\.id), dropped: [], revealedBy: [], maskGenerators: generators.sorted(),
+                                                           trainedWithKey: listed.filter { training.contains($0.index) }.map(\.participant.id))
         guard listed.count >= needed else {
             report.rejected["(round)"] = "only \(listed.count) clients sent keys, secure aggregation needs \(needed)"
             return RoundOutcome(average: nil, report: report)
         }
         // 2. Masked updates.
         let width = parameters.reduce(2) { $0 + $1.count }
-        let tasks = Dictionary(uniqueKeysWithValues: listed.map { ($0.index, task($0.index, participants)) })
+        let tasks = Dictionary(uniqueKeysWithValues: listed.filter { !training.contains($0.index) }.map { ($0.index, task($0.index, participants)) })
         // Each masked vector is folded into the sum as it comes in (in client order), as a plain round folds its
         // updates: the coordinator holds one vector of `width` words, not one per sampled client.
         var sum: [UInt64] = []
         var masked: [(index: Int, id: String)] = []
-        await ask(listed.map(\.index), { .trainMLP(tasks[$0]!) }) { i, result in
+        await ask(listed.map(\.index), { i in tasks[i].map { .trainMLP($0) } ?? .maskUpdate(round: round, participants: participants) }) { i, result in
             let id = clients[i].id
             switch result {
             case .success(.maskedUpdate(let u)) where u.round == round && u.values.count == width:

@@ -30,8 +30,12 @@ public struct SecureAggregationReport: Sendable, Codable, Equatable {
     /// The generators the listed pairs expanded their masks with (`MaskGenerator` names; nil in
     /// reports from before the field).
     public var maskGenerators: [String]?
+    /// Listed clients that trained on the task sent with their key request and were asked to mask the result
+    /// (`FederatedRequest.maskUpdate`) instead of being sent the model again (nil in reports from before the field).
+    public var trainedWithKey: [String]?
 
-    public init(listed: [String], dropped: [String], revealedBy: [String], maskGenerators: [String]? = nil) {
+    public init(listed: [String], dropped: [String], revealedBy: [String], maskGenerators: [String]? = nil, trainedWithKey: [String]? = nil) {
+        self.trainedWithKey = trainedWithKey
         self.listed = listed
         self.dropped = dropped
         self.revealedBy = revealedBy
