@@ -89,7 +89,7 @@ func networkBench(table: EvaluationTable, runs: Int = 1, rounds: Int = 5, rows: 
             if row.digest == .sha256 { format += ", SHA-256 digest" }
             labels[v] = (row.secure ? "secure aggregation" : "plain             ") + ", " + format.padding(toLength: 39, withPad: " ", startingAt: 0)
             ratios[v].append(seconds / simRound)
-            print(String(format: "  %@: %.2f s per round (%.2f× in process), %.1f MB to clients + %.1f MB from clients per round (body bytes)",
+            print(String(format: "  %@: %.3f s per round (%.2f× in process), %.1f MB to clients + %.1f MB from clients per round (body bytes)",
                          labels[v], seconds, seconds / simRound, down, up))
             if run == 1, row.key == "http1" { try checkpointRow(directory: dir + "/state") }
             try? FileManager.default.removeItem(atPath: dir)
