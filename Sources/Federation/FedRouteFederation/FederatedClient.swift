@@ -50,6 +50,9 @@ public actor InProcessClient: FederatedClient {
     var maskedFor: [Int: [SecureAggregationParticipant]] = [:]
     /// Secure rounds whose training started with the key request: the task and the training, by round.
     var trainingWithKey: [Int: (task: MLPRoundTask, update: Task<MLPUpdate, any Error>)] = [:]
+    /// Trainings started with a key request and not yet finished (at most one: a coordinator cannot make the
+    /// client train for many rounds at once by sending keys requests that return at once).
+    var keyTrainingsRunning = 0
 
     /// Turns the client's training queries into features under an encoder spec.
     public typealias Featurizer = @Sendable (EncoderSpec, [Query]) throws -> Matrix
@@ -119,9 +122,14 @@ public actor InProcessClient: FederatedClient {
             trainingWithKey = trainingWithKey.filter { $0.key > round - 3 }
             var training = false
             // Training starts off the actor, so the key goes back now; the task is checked as `trainMLP` checks it.
-            if let task = train, task.round == round, task.secureAggregation == nil, let x = features {
+            if let task = train, task.round == round, task.secureAggregation == nil, let x = features, keyTrainingsRunning == 0 {
                 let (table, id) = (self.train, self.id)
-                trainingWithKey[round] = (task, Task.detached { try Self.trainRound(task, features: x, table: table, client: id) })
+                keyTrainingsRunning += 1
+                trainingWithKey[round] = (task, Task.detached {
+                    let update = Result { try Self.trainRound(task, features: x, table: table, client: id) }
+                    await self.keyTrainingEnded()
+                    return try update.get()
+                })
                 training = true
             }
             return .secureAggregationKey(round: round, publicKey: session.publicKey, masks: (policy.maskGenerators ?? MaskGenerator.preferredHere).map(\.rawValue),
@@ -208,6 +216,8 @@ public actor InProcessClient: FederatedClient {
             throw FederationError.protocolViolation(client: id, "the task is for \(count) models, this client's data has \(train.modelCount)")
         }
     }
+
+    func keyTrainingEnded() { keyTrainingsRunning -= 1 }
 
     /// The reply to a round's task once its update is trained: the update with this client's share of DP noise
     /// when the task asks for it, masked when the task lists secure-aggregation participants.

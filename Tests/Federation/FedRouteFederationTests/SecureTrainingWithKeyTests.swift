@@ -49,8 +49,11 @@ actor MaskRequestRecorder: FederatedClient {
         self.inner = inner
     }
 
+    private(set) var lastTaskWithKey: MLPRoundTask?
+
     func handle(_ request: FederatedRequest) async throws -> FederatedReply {
         if case .maskUpdate = request { lastMaskUpdate = request }
+        if case .secureAggregationKey(_, let task?) = request { lastTaskWithKey = task }
         return try await inner.handle(request)
     }
 }
@@ -124,6 +127,37 @@ struct BoastingClient: FederatedClient {
         #expect(rounds[1].secureAggregation?.dropped == ["c2"] && rounds[1].secureAggregation?.revealedBy == ["c0", "c1", "c3"])
         #expect(rounds[1].aggregated == ["c0", "c1", "c3"] && rounds[2].aggregated.count == 4)
         #expect(router.network.parameters == reference.network.parameters)
+    }
+
+    /// Key requests are answered at once, so a client trains for one of them at a time: a task sent with a key
+    /// while another still trains is declined (`training: false`; the coordinator then sends `trainMLP`), and
+    /// once that training is masked the next one is taken.
+    @Test func aClientTrainsForOneKeyRequestAtATime() async throws {
+        let (_, clients, _) = try await Fixture.federation(try Self.tables.get())
+        let recorders = clients.map { MaskRequestRecorder($0) }
+        let coordinator = try FederationCoordinator(clients: recorders, maxConcurrentRequests: recorders.count)
+        _ = try await coordinator.trainMLP(SecureAggregationTests.configuration(secure: true))
+        var task = try #require(await recorders[0].lastTaskWithKey)
+        task.settings.epochs = 200  // long enough to be still running when the next key request comes
+        func keyRequest(_ round: Int) async throws -> (key: Data, training: Bool?) {
+            var t = task
+            t.round = round
+            guard case .secureAggregationKey(_, let key, _, let training) = try await clients[0].handle(.secureAggregationKey(round: round, train: t)) else {
+                throw FederationError.notEnoughClients("no key")
+            }
+            return (key, training)
+        }
+        let first = try await keyRequest(10)
+        #expect(first.training == true)
+        #expect(try await keyRequest(11).training == false)
+        let peer = SecureAggregationSession(round: 10, clientID: "zz")
+        let participants = [SecureAggregationParticipant(id: "c0", publicKey: first.key), SecureAggregationParticipant(id: "zz", publicKey: peer.publicKey)]
+        guard case .maskedUpdate(let u) = try await clients[0].handle(.maskUpdate(round: 10, participants: participants)) else {
+            Issue.record("expected a masked update")
+            return
+        }
+        #expect(u.round == 10)
+        #expect(try await keyRequest(12).training == true)
     }
 
     /// Clients that predate training with the key are never sent a task with it and get `trainMLP` as before;
