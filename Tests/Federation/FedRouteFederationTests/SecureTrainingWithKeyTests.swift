@@ -79,6 +79,15 @@ struct BoastingClient: FederatedClient {
         return try await coordinator.trainMLP(SecureAggregationTests.configuration(secure: true))
     }
 
+    /// The federation trained securely, all clients asked at once, each behind a `MaskRequestRecorder`.
+    static func trainedBehindRecorders() async throws -> ([InProcessClient], [MaskRequestRecorder]) {
+        let (_, clients, _) = try await Fixture.federation(try tables.get())
+        let recorders = clients.map { MaskRequestRecorder($0) }
+        let coordinator = try FederationCoordinator(clients: recorders, maxConcurrentRequests: recorders.count)
+        _ = try await coordinator.trainMLP(SecureAggregationTests.configuration(secure: true))
+        return (clients, recorders)
+    }
+
     /// Asked all at once, every client trains on the task sent with its key while the keys come in, and is then
     /// only asked to mask: no `trainMLP` reaches it, and the router is bit for bit the one-at-a-time router's
     /// (same tasks, same seeds; the masks cancel exactly mod 2^64).
@@ -102,10 +111,7 @@ struct BoastingClient: FederatedClient {
     /// A round's update is masked once: the same `maskUpdate` again, or one for a round the client never trained
     /// with its key, is refused (a second masking of one update for another list would leak it).
     @Test func aClientMasksATrainedUpdateOnce() async throws {
-        let (_, clients, _) = try await Fixture.federation(try Self.tables.get())
-        let recorders = clients.map { MaskRequestRecorder($0) }
-        let coordinator = try FederationCoordinator(clients: recorders, maxConcurrentRequests: recorders.count)
-        _ = try await coordinator.trainMLP(SecureAggregationTests.configuration(secure: true))
+        let (clients, recorders) = try await Self.trainedBehindRecorders()
         let last = try #require(await recorders[0].lastMaskUpdate)
         guard case .maskUpdate(let round, let participants) = last else { Issue.record("expected maskUpdate"); return }
         #expect(participants.count == 4)
@@ -133,10 +139,7 @@ struct BoastingClient: FederatedClient {
     /// while another still trains is declined (`training: false`; the coordinator then sends `trainMLP`), and
     /// once that training is masked the next one is taken.
     @Test func aClientTrainsForOneKeyRequestAtATime() async throws {
-        let (_, clients, _) = try await Fixture.federation(try Self.tables.get())
-        let recorders = clients.map { MaskRequestRecorder($0) }
-        let coordinator = try FederationCoordinator(clients: recorders, maxConcurrentRequests: recorders.count)
-        _ = try await coordinator.trainMLP(SecureAggregationTests.configuration(secure: true))
+        let (clients, recorders) = try await Self.trainedBehindRecorders()
         var task = try #require(await recorders[0].lastTaskWithKey)
         task.settings.epochs = 200  // long enough to be still running when the next key request comes
         func keyRequest(_ round: Int) async throws -> (key: Data, training: Bool?) {
