@@ -24,8 +24,13 @@ public struct ClientPolicy: Sendable, Codable, Equatable {
     /// The secure-aggregation mask generators this client declares with its keys. Nil (the default):
     /// `MaskGenerator.preferredHere`. A pair uses AES-256-CTR only when both declared it.
     public var maskGenerators: [MaskGenerator]?
+    /// Whether the client starts a secure round's training on a task sent with its key request, before the
+    /// participant list is known (nil, the default: yes). With false it says so in its description and is
+    /// sent `trainMLP` after the keys, as clients were before.
+    public var trainsWithKey: Bool?
 
-    public init(minimumGroupSize: Int = 3, noiseSeed: UInt64? = nil, maskGenerators: [MaskGenerator]? = nil) {
+    public init(minimumGroupSize: Int = 3, noiseSeed: UInt64? = nil, maskGenerators: [MaskGenerator]? = nil, trainsWithKey: Bool? = nil) {
+        self.trainsWithKey = trainsWithKey
         self.minimumGroupSize = minimumGroupSize
         self.noiseSeed = noiseSeed
         self.maskGenerators = maskGenerators
@@ -90,7 +95,8 @@ public actor InProcessClient: FederatedClient {
             let trainable = (0..<train.queryCount).filter { train.observedCount(row: $0) > 0 }.count
             return .description(ClientDescription(models: train.models, trainQueries: train.queryCount, trainableQueries: trainable,
                                                   observedCells: train.observed.lazy.filter { $0 }.count,
-                                                  featureDimension: features?.cols, validationQueries: validation.queryCount, trainsWithKey: true))
+                                                  featureDimension: features?.cols, validationQueries: validation.queryCount,
+                                                  trainsWithKey: policy.trainsWithKey ?? true))
         case .documentFrequencies(let configuration):
             let encoder = HashedTFIDFEncoder(configuration: configuration)
             guard train.queryCount >= policy.minimumGroupSize else {
@@ -122,7 +128,8 @@ public actor InProcessClient: FederatedClient {
             trainingWithKey = trainingWithKey.filter { $0.key > round - 3 }
             var training = false
             // Training starts off the actor, so the key goes back now; the task is checked as `trainMLP` checks it.
-            if let task = train, task.round == round, task.secureAggregation == nil, let x = features, keyTrainingsRunning == 0 {
+            if let task = train, task.round == round, task.secureAggregation == nil, let x = features, keyTrainingsRunning == 0,
+               policy.trainsWithKey != false {
                 let (table, id) = (self.train, self.id)
                 keyTrainingsRunning += 1
                 trainingWithKey[round] = (task, Task.detached {

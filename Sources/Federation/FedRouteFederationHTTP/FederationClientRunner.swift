@@ -36,6 +36,9 @@ public struct FederationClientRunner: Sendable {
         /// The body digest this client signs once the coordinator lists it in `x-fedroute-digests` (SHA-256 until
         /// then, and always with `.sha256`).
         public var bodyDigest = BodyDigest.tree16
+        /// Benches only: each request waits this long before it is sent and each answer this long after it came,
+        /// the one-way delays of a wide-area network on loopback (nil: none).
+        public var addedDelay: Duration?
 
         public init(server: String, tls: TLSConfiguration?) {
             self.server = server
@@ -195,8 +198,10 @@ public struct FederationClientRunner: Sendable {
         let digest = data.withUnsafeReadableBytes { scheme.digest($0) }
         for (k, v) in try signer.headers(path: path, session: session, bodyDigest: digest, scheme: scheme) { request.headers.add(name: k, value: v) }
         request.body = .bytes(data)
+        if let delay = settings.addedDelay { try await Task.sleep(for: delay) }
         let response = try await http.execute(request, timeout: .seconds(120))
         let buffer = try await response.body.collect(upTo: Wire.maxBodyBytes)
+        if let delay = settings.addedDelay { try await Task.sleep(for: delay) }
         // A view of the collected bytes, not a copy (the buffer is kept alive by the Data).
         let bytes = Data(buffer: buffer, byteTransferStrategy: .noCopy)
         guard response.status == .ok else {

@@ -10,10 +10,11 @@ public enum LoopbackFederation {
     /// `configure` adjusts the coordinator's configuration (all families and defaults otherwise);
     /// `tensorFrames: false` makes the clients speak JSON with base64 tensors only; `httpVersion` is the
     /// clients' (HTTP/1.1 by default, as for `fedroute client`); `bodyDigest` the digest they sign once the
-    /// coordinator lists it (`BodyDigest`); `finished` gets each client's outcome.
+    /// coordinator lists it (`BodyDigest`); `addedDelay` a one-way delay each client request and answer waits
+    /// (`FederationClientRunner.Settings.addedDelay`); `finished` gets each client's outcome.
     public static func run(clients: [any FederatedClient], directory: String, logger: Logger, tensorFrames: Bool = true,
                            httpVersion: ClientHTTPVersion = FederationClientRunner.Settings.defaultHTTPVersion,
-                           bodyDigest: BodyDigest = .tree16,
+                           bodyDigest: BodyDigest = .tree16, addedDelay: Duration? = nil,
                            configure: (inout CoordinatorConfiguration) -> Void = { _ in },
                            finished: @escaping @Sendable (String, FederationClientRunner.Outcome) -> Void = { _, _ in }) async throws -> (FederationJob.Result, ClientRegistry) {
         try FederationCertificates.generate(directory: directory + "/tls", hosts: ["127.0.0.1"])
@@ -35,6 +36,7 @@ public enum LoopbackFederation {
                     settings.tensorFrames = tensorFrames
                     settings.httpVersion = httpVersion
                     settings.bodyDigest = bodyDigest
+                    settings.addedDelay = addedDelay
                     let runner = FederationClientRunner(identity: identity, local: local, settings: settings, logger: logger)
                     group.addTask { finished(identity.id, try await runner.run()) }
                 }

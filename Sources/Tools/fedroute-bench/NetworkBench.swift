@@ -19,6 +19,11 @@ struct NetworkBenchRow {
     var masks: [MaskGenerator]? = nil
     /// The body digest the clients sign (`BodyDigest`; the tree digest unless a row says otherwise).
     var digest = BodyDigest.tree16
+    /// A one-way delay in milliseconds that each client request and answer waits, as on a wide-area network
+    /// (`addedDelay`).
+    var delayMilliseconds: Int? = nil
+    /// Whether the clients train with their key in secure rounds (`ClientPolicy.trainsWithKey`).
+    var trainsWithKey = true
 
     static let all = [
         NetworkBenchRow(key: "json", secure: false, frames: false), NetworkBenchRow(key: "frames", secure: false, frames: true),
@@ -30,6 +35,11 @@ struct NetworkBenchRow {
         NetworkBenchRow(key: "secure-http1-sha256", secure: true, frames: true, http: .http1, digest: .sha256),
         NetworkBenchRow(key: "secure-http1-chacha", secure: true, frames: true, http: .http1, masks: [.chacha20]),
         NetworkBenchRow(key: "secure-http1-deflate", secure: true, frames: true, compression: .shuffleDeflate, http: .http1),
+        // A wide-area network's delays (10 ms each way) on loopback: the ratio to in process is not the point of
+        // these rows; the secure round with and without training while the keys are exchanged is.
+        NetworkBenchRow(key: "http1-wan", secure: false, frames: true, http: .http1, delayMilliseconds: 10),
+        NetworkBenchRow(key: "secure-http1-wan", secure: true, frames: true, http: .http1, delayMilliseconds: 10),
+        NetworkBenchRow(key: "secure-http1-wan-keys-first", secure: true, frames: true, http: .http1, delayMilliseconds: 10, trainsWithKey: false),
     ]
 }
 
@@ -69,10 +79,10 @@ func networkBench(table: EvaluationTable, runs: Int = 1, rounds: Int = 5, rows: 
             let dir = FileManager.default.temporaryDirectory.appendingPathComponent("fedroute-bench-\(UUID().uuidString)").path
             var logger = Logger(label: "bench")
             logger.logLevel = .error
-            let policy = ClientPolicy(maskGenerators: row.masks)
+            let policy = ClientPolicy(maskGenerators: row.masks, trainsWithKey: row.trainsWithKey ? nil : false)
             let (result, _) = try await LoopbackFederation.run(clients: shards.map { InProcessClient(id: $0.id, train: $0.train, policy: policy) },
                                                                      directory: dir, logger: logger, tensorFrames: row.frames, httpVersion: row.http,
-                                                                     bodyDigest: row.digest) { c in
+                                                                     bodyDigest: row.digest, addedDelay: row.delayMilliseconds.map { .milliseconds($0) }) { c in
                 c.families = [.mlp]
                 c.mlp = m
                 c.kmeans = kmeans
@@ -87,7 +97,9 @@ func networkBench(table: EvaluationTable, runs: Int = 1, rounds: Int = 5, rows: 
             if row.http == .http1 { format += ", HTTP/1.1" }
             if row.masks == [.chacha20] { format += ", ChaCha20 masks" }
             if row.digest == .sha256 { format += ", SHA-256 digest" }
-            labels[v] = (row.secure ? "secure aggregation" : "plain             ") + ", " + format.padding(toLength: 39, withPad: " ", startingAt: 0)
+            if let ms = row.delayMilliseconds { format += ", +\(ms) ms each way" }
+            if !row.trainsWithKey { format += ", keys first" }
+            labels[v] = (row.secure ? "secure aggregation" : "plain             ") + ", " + format.padding(toLength: max(39, format.count), withPad: " ", startingAt: 0)
             ratios[v].append(seconds / simRound)
             print(String(format: "  %@: %.3f s per round (%.2f× in process), %.1f MB to clients + %.1f MB from clients per round (body bytes)",
                          labels[v], seconds, seconds / simRound, down, up))

@@ -1,4 +1,5 @@
 import FedRouteData
+import FedRouteFeatures
 import FedRouteNumerics
 import FedRouteRouters
 import Foundation
@@ -175,6 +176,24 @@ struct BoastingClient: FederatedClient {
         #expect(router.network.parameters == reference.network.parameters)
         #expect(rounds.allSatisfy { $0.secureAggregation?.trainedWithKey == ["c0", "c2", "c3"] && $0.aggregated.count == 4 })
         #expect(await legacy.tasksWithKey == 0)
+    }
+
+    /// A client whose policy says no (`ClientPolicy.trainsWithKey = false`) is sent no task with its key and
+    /// gets `trainMLP` after the keys; the router does not change.
+    @Test func aClientCanDeclineToTrainWithItsKey() async throws {
+        let (reference, _) = try await Self.sequentialRouter()
+        let clients = try Self.tables.get().enumerated().map { i, t in
+            InProcessClient(id: "c\(i)", train: t, policy: ClientPolicy(trainsWithKey: i == 3 ? false : nil))
+        }
+        let recorders = clients.map { MaskRequestRecorder($0) }
+        let coordinator = try FederationCoordinator(clients: recorders, maxConcurrentRequests: recorders.count)
+        let encoder = try await coordinator.fitHashedEncoder(Fixture.encoderConfiguration)
+        _ = try await coordinator.useEncoder(.hashedTFIDF(configuration: encoder.configuration, idf: encoder.idf))
+        let (router, rounds) = try await coordinator.trainMLP(SecureAggregationTests.configuration(secure: true))
+        #expect(router.network.parameters == reference.network.parameters)
+        #expect(rounds.allSatisfy { $0.secureAggregation?.trainedWithKey == ["c0", "c1", "c2"] && $0.aggregated.count == 4 })
+        #expect(await recorders[3].lastTaskWithKey == nil)
+        #expect(await recorders[2].lastTaskWithKey != nil)
     }
 
     /// A client that says it is training although no task came with its key is left out of the round, by name.
