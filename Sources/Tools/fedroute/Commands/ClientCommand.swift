@@ -26,6 +26,9 @@ struct ClientCommand: AsyncParsableCommand {
     @Option(name: .long, parsing: .upToNextOption,
             help: "Secure-aggregation mask generators this client declares (\(MaskGenerator.allCases.map(\.rawValue).joined(separator: ", "))); default: aes256-ctr and chacha20 where the CPU has AES instructions, chacha20 otherwise. A pair uses AES only when both declared it.")
     var maskGenerators: [MaskGenerator] = []
+    @Flag(name: .long, inversion: .prefixedNo,
+          help: "In secure rounds, start training on the task the coordinator sends with the key request, before the participant list is known (saves a request-answer cycle a round); with --no-train-with-key, wait for the list as older clients do.")
+    var trainWithKey = true
     @Option(name: .long, help: "Log level.") var logLevel: Logger.Level = .info
 
     func validate() throws {
@@ -48,7 +51,8 @@ struct ClientCommand: AsyncParsableCommand {
         settings.crashMarker = crashMarker
         settings.frameCompression = frameCompression
         settings.httpVersion = httpVersion
-        let client = local.client(id: identity.id, train: table, heldOut: heldOut, maskGenerators: maskGenerators.isEmpty ? nil : maskGenerators)
+        let client = local.client(id: identity.id, train: table, heldOut: heldOut, maskGenerators: maskGenerators.isEmpty ? nil : maskGenerators,
+                                  trainsWithKey: trainWithKey ? nil : false)
         logger.info("starting", metadata: ["queries": .stringConvertible(table.queryCount), "held_out": .stringConvertible(heldOut.queryCount),
                                            "models": .stringConvertible(table.modelCount)])
         let outcome = try await FederationClientRunner(identity: identity, local: client, settings: settings, logger: logger).run()
