@@ -218,9 +218,12 @@ public actor InProcessClient: FederatedClient {
         return keys
     }
 
-    func checkModels(_ count: Int) throws {
-        guard count == train.modelCount else {
-            throw FederationError.protocolViolation(client: id, "the task is for \(count) models, this client's data has \(train.modelCount)")
+    func checkModels(_ count: Int) throws { try Self.checkModels(count, table: train, client: id) }
+
+    /// A task for `count` models fits only a table of as many.
+    static func checkModels(_ count: Int, table: EvaluationTable, client id: String) throws {
+        guard count == table.modelCount else {
+            throw FederationError.protocolViolation(client: id, "the task is for \(count) models, this client's data has \(table.modelCount)")
         }
     }
 
@@ -250,9 +253,7 @@ public actor InProcessClient: FederatedClient {
 
     /// Local training of one round's task on `features` and `table` (the client's own), off the actor.
     static func trainRound(_ task: MLPRoundTask, features x: Matrix, table: EvaluationTable, client id: String) throws -> MLPUpdate {
-        guard task.architecture.modelCount == table.modelCount else {
-            throw FederationError.protocolViolation(client: id, "the task is for \(task.architecture.modelCount) models, this client's data has \(table.modelCount)")
-        }
+        try checkModels(task.architecture.modelCount, table: table, client: id)
         guard task.architecture.inputDimension == x.cols else {
             throw FederationError.protocolViolation(client: id, "the model expects \(task.architecture.inputDimension) features, local features have \(x.cols)")
         }
