@@ -3,7 +3,7 @@
 //
 // The keystream is the one swift-crypto's `AES._CTR` produces from the counter block 0^96 ‖ b (b a 32-bit
 // big-endian block index): block b is AES-256-Encrypt(key, 0^96 ‖ BE32(b)), and word i of the mask is the
-// little-endian 64-bit word at byte 8·i of the stream. With VAES the keystream never goes to memory: each
+// little-endian 64-bit word at byte 8·i of the stream (in the 32-bit ring, the 32-bit word at byte 4·i). With VAES the keystream never goes to memory: each
 // register of two blocks is four mask words, added to (or subtracted from) four words of the vector. The
 // swift-crypto path (BoringSSL's AES-NI, one block per instruction, the stream written out, then added)
 // stays where VAES is missing, and is the reference the kernel is tested against.
@@ -61,54 +61,72 @@ FR_AES_TARGET static inline __m256i index_pair(uint32_t b) {
 // latency.
 #define FR_AES_LANES 8
 
-FR_AES_TARGET static void ctr_add_vaes(const uint8_t *key, uint32_t first_block, uint64_t *values, ptrdiff_t count, int subtract) {
-    __m128i rk128[15];
-    expand_key(key, rk128);
-    __m256i rk[15];
-    for (int r = 0; r < 15; r++) rk[r] = _mm256_broadcastsi128_si256(rk128[r]);
-    uint32_t block = first_block;
-    ptrdiff_t i = 0;
-    // Each register's pair of block indices is the previous one's plus two.
-    const __m256i two = _mm256_setr_epi32(0, 0, 0, 2, 0, 0, 0, 2);
-    __m256i pair = index_pair(block);
-    for (; i + 4 * FR_AES_LANES <= count; i += 4 * FR_AES_LANES, block += 2 * FR_AES_LANES) {
-        __m256i x0, x1, x2, x3, x4, x5, x6, x7;
-        // Round by round over the eight registers, so that eight independent instructions are in flight.
+// `NAME` adds the keystream to `values` of type `WORD_T`, `PER_REG` words to a register of two blocks, with the
+// lane-wise `ADD` / `SUB` of that width (64-bit words for the 64-bit ring, 32-bit for the 32-bit ring).
+#define FR_CTR_ADD(NAME, WORD_T, PER_REG, ADD, SUB)                                                                    \
+    FR_AES_TARGET static void NAME(const uint8_t *key, uint32_t first_block, WORD_T *values, ptrdiff_t count,          \
+                                   int subtract) {                                                                     \
+        __m128i rk128[15];                                                                                             \
+        expand_key(key, rk128);                                                                                        \
+        __m256i rk[15];                                                                                                \
+        for (int r = 0; r < 15; r++) rk[r] = _mm256_broadcastsi128_si256(rk128[r]);                                    \
+        uint32_t block = first_block;                                                                                  \
+        ptrdiff_t i = 0;                                                                                               \
+        /* Each register's pair of block indices is the previous one's plus two. */                                    \
+        const __m256i two = _mm256_setr_epi32(0, 0, 0, 2, 0, 0, 0, 2);                                                 \
+        __m256i pair = index_pair(block);                                                                              \
+        for (; i + PER_REG * FR_AES_LANES <= count; i += PER_REG * FR_AES_LANES, block += 2 * FR_AES_LANES) {          \
+            __m256i x0, x1, x2, x3, x4, x5, x6, x7;                                                                    \
+            /* Round by round over the eight registers, so that eight independent instructions are in flight. */       \
+            __m256i k = rk[0];                                                                                         \
+            FR_NEXT(x0) FR_NEXT(x1) FR_NEXT(x2) FR_NEXT(x3) FR_NEXT(x4) FR_NEXT(x5) FR_NEXT(x6) FR_NEXT(x7)            \
+            for (int r = 1; r < 14; r++) {                                                                             \
+                k = rk[r];                                                                                             \
+                FR_ALL(FR_ROUND)                                                                                       \
+            }                                                                                                          \
+            k = rk[14];                                                                                                \
+            FR_ALL(FR_LAST)                                                                                            \
+            __m256i *p = (__m256i *)(values + i);                                                                      \
+            FR_ADD(0, x0, ADD, SUB) FR_ADD(1, x1, ADD, SUB) FR_ADD(2, x2, ADD, SUB) FR_ADD(3, x3, ADD, SUB)            \
+            FR_ADD(4, x4, ADD, SUB) FR_ADD(5, x5, ADD, SUB) FR_ADD(6, x6, ADD, SUB) FR_ADD(7, x7, ADD, SUB)            \
+        }                                                                                                              \
+        /* The tail, two blocks at a time; the last register's words past `count` are dropped. */                      \
+        for (; i < count; i += PER_REG, block += 2) {                                                                  \
+            __m256i x = _mm256_xor_si256(big_endian_counters(index_pair(block)), rk[0]);                               \
+            for (int r = 1; r < 14; r++) x = _mm256_aesenc_epi128(x, rk[r]);                                           \
+            x = _mm256_aesenclast_epi128(x, rk[14]);                                                                   \
+            WORD_T m[PER_REG];                                                                                         \
+            _mm256_storeu_si256((__m256i *)m, x);                                                                      \
+            for (ptrdiff_t k = 0; k < PER_REG && i + k < count; k++)                                                   \
+                values[i + k] = subtract ? values[i + k] - m[k] : values[i + k] + m[k];                                \
+        }                                                                                                              \
+    }
+
 #define FR_ALL(op) x0 = op(x0); x1 = op(x1); x2 = op(x2); x3 = op(x3); x4 = op(x4); x5 = op(x5); x6 = op(x6); x7 = op(x7);
 #define FR_NEXT(x) x = _mm256_xor_si256(big_endian_counters(pair), k); pair = _mm256_add_epi32(pair, two);
-        __m256i k = rk[0];
-        FR_NEXT(x0) FR_NEXT(x1) FR_NEXT(x2) FR_NEXT(x3) FR_NEXT(x4) FR_NEXT(x5) FR_NEXT(x6) FR_NEXT(x7)
 #define FR_ROUND(x) _mm256_aesenc_epi128(x, k)
-        for (int r = 1; r < 14; r++) {
-            k = rk[r];
-            FR_ALL(FR_ROUND)
-        }
-        k = rk[14];
 #define FR_LAST(x) _mm256_aesenclast_epi128(x, k)
-        FR_ALL(FR_LAST)
-        __m256i *p = (__m256i *)(values + i);
-#define FR_ADD(l, x) _mm256_storeu_si256(p + l, subtract ? _mm256_sub_epi64(_mm256_loadu_si256(p + l), x) : _mm256_add_epi64(_mm256_loadu_si256(p + l), x));
-        FR_ADD(0, x0) FR_ADD(1, x1) FR_ADD(2, x2) FR_ADD(3, x3) FR_ADD(4, x4) FR_ADD(5, x5) FR_ADD(6, x6) FR_ADD(7, x7)
+#define FR_ADD(l, x, ADD, SUB) _mm256_storeu_si256(p + l, subtract ? SUB(_mm256_loadu_si256(p + l), x) : ADD(_mm256_loadu_si256(p + l), x));
+
+FR_CTR_ADD(ctr_add_vaes, uint64_t, 4, _mm256_add_epi64, _mm256_sub_epi64)
+FR_CTR_ADD(ctr_add32_vaes, uint32_t, 8, _mm256_add_epi32, _mm256_sub_epi32)
+
+#undef FR_CTR_ADD
 #undef FR_ALL
 #undef FR_NEXT
 #undef FR_ROUND
 #undef FR_LAST
 #undef FR_ADD
-    }
-    // The tail, two blocks at a time; the last register's words past `count` are dropped.
-    for (; i < count; i += 4, block += 2) {
-        __m256i x = _mm256_xor_si256(big_endian_counters(index_pair(block)), rk[0]);
-        for (int r = 1; r < 14; r++) x = _mm256_aesenc_epi128(x, rk[r]);
-        x = _mm256_aesenclast_epi128(x, rk[14]);
-        uint64_t m[4];
-        _mm256_storeu_si256((__m256i *)m, x);
-        for (ptrdiff_t k = 0; k < 4 && i + k < count; k++) values[i + k] = subtract ? values[i + k] - m[k] : values[i + k] + m[k];
-    }
-}
 
 int fr_aes256_ctr_add(const uint8_t *key, uint32_t first_block, uint64_t *values, ptrdiff_t count, int subtract) {
     if (!fr_aes256_ctr_add_available()) return 0;
     if (count > 0) ctr_add_vaes(key, first_block, values, count, subtract);
+    return 1;
+}
+
+int fr_aes256_ctr_add32(const uint8_t *key, uint32_t first_block, uint32_t *values, ptrdiff_t count, int subtract) {
+    if (!fr_aes256_ctr_add_available()) return 0;
+    if (count > 0) ctr_add32_vaes(key, first_block, values, count, subtract);
     return 1;
 }
 
@@ -117,6 +135,11 @@ int fr_aes256_ctr_add(const uint8_t *key, uint32_t first_block, uint64_t *values
 int fr_aes256_ctr_add_available(void) { return 0; }
 
 int fr_aes256_ctr_add(const uint8_t *key, uint32_t first_block, uint64_t *values, ptrdiff_t count, int subtract) {
+    (void)key; (void)first_block; (void)values; (void)count; (void)subtract;
+    return 0;
+}
+
+int fr_aes256_ctr_add32(const uint8_t *key, uint32_t first_block, uint32_t *values, ptrdiff_t count, int subtract) {
     (void)key; (void)first_block; (void)values; (void)count; (void)subtract;
     return 0;
 }

@@ -17,4 +17,13 @@ public enum AESCTRMaskKernel {
         guard isAvailable, key.count == 32, let k = key.baseAddress else { return false }
         return fr_aes256_ctr_add(k.assumingMemoryBound(to: UInt8.self), firstBlock, values, count, subtracting ? 1 : 0) == 1
     }
+
+    /// `add(key:firstBlock:to:count:subtracting:)` in the 32-bit ring: `values[i]` ± the little-endian 32-bit word i
+    /// of the same keystream, mod 2^32. The caller keeps `firstBlock` + ⌈count / 4⌉ ≤ 2^32.
+    @inlinable
+    public static func add(key: UnsafeRawBufferPointer, firstBlock: UInt32, to values: UnsafeMutablePointer<UInt32>, count: Int,
+                           subtracting: Bool) -> Bool {
+        guard isAvailable, key.count == 32, let k = key.baseAddress else { return false }
+        return fr_aes256_ctr_add32(k.assumingMemoryBound(to: UInt8.self), firstBlock, values, count, subtracting ? 1 : 0) == 1
+    }
 }

@@ -20,6 +20,19 @@ public enum FixedPointKernel {
         return fr_fixed_point_encode(base, values.count, weight, scale, limit, out)
     }
 
+    /// `encode(_:weight:scale:limit:into:width:)` in the 32-bit ring: each word reduced mod 2^32. `limit · scale`
+    /// must stay under 2^31 − 1/2, so that every word written is the two's complement of its rounded value.
+    @inlinable
+    public static func encode(_ values: UnsafeBufferPointer<Float>, weight: Double, scale: Double, limit: Double,
+                              into out: UnsafeMutablePointer<UInt32>, width: Int32? = nil) -> Int {
+        guard let base = values.baseAddress, !values.isEmpty else { return 0 }
+        precondition(limit * scale <= 0x1p31 - 1, "FixedPointKernel.encode: limit · scale \(limit * scale) does not fit 32-bit words")
+        if let width {
+            return fr_fixed_point_encode32_isa(width, base, values.count, weight, scale, limit, out)
+        }
+        return fr_fixed_point_encode32(base, values.count, weight, scale, limit, out)
+    }
+
     /// Whether the CPU has AES instructions (x86 AES-NI, ARMv8 AES), so AES-CTR is faster than ChaCha20.
     public static var cpuHasAES: Bool { fr_cpu_has_aes() != 0 }
 }

@@ -28,9 +28,14 @@ public struct ClientPolicy: Sendable, Codable, Equatable {
     /// participant list is known (nil, the default: yes). With false it says so in its description and is
     /// sent `trainMLP` after the keys, as clients were before.
     public var trainsWithKey: Bool?
+    /// Whether the client declares the 32-bit ring with its secure-aggregation keys (`SecureWords32`; nil, the
+    /// default: yes). With false every secure round it is listed in stays in the 64-bit ring.
+    public var ring32: Bool?
 
-    public init(minimumGroupSize: Int = 3, noiseSeed: UInt64? = nil, maskGenerators: [MaskGenerator]? = nil, trainsWithKey: Bool? = nil) {
+    public init(minimumGroupSize: Int = 3, noiseSeed: UInt64? = nil, maskGenerators: [MaskGenerator]? = nil, trainsWithKey: Bool? = nil,
+                ring32: Bool? = nil) {
         self.trainsWithKey = trainsWithKey
+        self.ring32 = ring32
         self.minimumGroupSize = minimumGroupSize
         self.noiseSeed = noiseSeed
         self.maskGenerators = maskGenerators
@@ -140,14 +145,15 @@ public actor InProcessClient: FederatedClient {
                 training = true
             }
             return .secureAggregationKey(round: round, publicKey: session.publicKey, masks: (policy.maskGenerators ?? MaskGenerator.preferredHere).map(\.rawValue),
-                                         training: training)
-        case .maskUpdate(let round, let participants):
+                                         training: training, ring32: policy.ring32 != false)
+        case .maskUpdate(let round, let participants, let words32):
             // Once per round: a second list would make this client send the same update masked twice.
             guard let started = trainingWithKey.removeValue(forKey: round) else {
                 throw FederationError.protocolViolation(client: id, "no training started with the key of round \(round) (or its update was already masked)")
             }
             var task = started.task
             task.secureAggregation = participants
+            task.secureWords32 = words32
             return try finishRound(try await started.update.value, task: task)
         case .revealPairKeys(let round, let dropped):
             return .pairKeys(round: round, keys: try revealPairKeys(round: round, dropped: dropped))
@@ -166,8 +172,10 @@ public actor InProcessClient: FederatedClient {
         }
     }
 
-    /// The update as one fixed-point vector [w·Δ, w, w·loss], masked for the round's participants.
-    func maskedUpdate(_ u: MLPUpdate, participants: [SecureAggregationParticipant], uniformWeight: Bool) throws -> MaskedUpdate {
+    /// The update as one fixed-point vector [w·Δ, w, w·loss] in the 64-bit ring, or [r·Δ, r, r·loss] in the 32-bit
+    /// ring when `words32` says how (r = w / W), masked for the round's participants.
+    func maskedUpdate(_ u: MLPUpdate, participants: [SecureAggregationParticipant], uniformWeight: Bool,
+                      words32: SecureWords32? = nil) throws -> MaskedUpdate {
         guard let session = secureSessions[u.round] else {
             throw FederationError.protocolViolation(client: id, "no secure-aggregation key for round \(u.round) (was the client restarted?)")
         }
@@ -177,6 +185,13 @@ public actor InProcessClient: FederatedClient {
         }
         // Under DP every client counts once (the server divides by the number sampled).
         let w = uniformWeight ? (u.sampleCount > 0 ? 1.0 : 0.0) : Double(u.sampleCount)
+        if let words32 {
+            guard !uniformWeight else { throw FederationError.protocolViolation(client: id, "a round with differential privacy is not encoded in 32-bit words") }
+            var words = try encode32(u, weight: w, words32)
+            try session.mask(&words, participants: participants)
+            remember(participants, round: u.round)
+            return MaskedUpdate(round: u.round, values32: words)
+        }
         let count = u.delta.reduce(2) { $0 + $1.count }
         var words = try [UInt64](unsafeUninitializedCapacity: count) { out, initialized in
             var k = 0
@@ -194,9 +209,47 @@ public actor InProcessClient: FederatedClient {
             initialized = count
         }
         try session.mask(&words, participants: participants)
-        maskedFor = maskedFor.filter { $0.key > u.round - 3 }
-        maskedFor[u.round] = participants
+        remember(participants, round: u.round)
         return MaskedUpdate(round: u.round, values: words)
+    }
+
+    /// The list this client masked a round's update for (the only clients it may later reveal pair keys with).
+    func remember(_ participants: [SecureAggregationParticipant], round: Int) {
+        maskedFor = maskedFor.filter { $0.key > round - 3 }
+        maskedFor[round] = participants
+    }
+
+    /// [r·Δ, r, r·loss] in the 32-bit ring, r = `weight` / W. Declines (throws, naming the value) when the
+    /// encoding's parameters could wrap the sum, the weight is more than W, or a coordinate of the update or the
+    /// loss is not under the round's bound: the coordinator then counts this client as dropped.
+    func encode32(_ u: MLPUpdate, weight w: Double, _ e: SecureWords32) throws -> [UInt32] {
+        if let problem = e.problem { throw FederationError.protocolViolation(client: id, "32-bit secure words refused: \(problem)") }
+        guard w <= e.totalWeight else {
+            throw FederationError.protocolViolation(client: id, "trained on \(Int(w)) samples, more than the round's total weight \(e.totalWeight)")
+        }
+        let r = w / e.totalWeight
+        let loss = u.meanLoss.isFinite ? u.meanLoss : 0
+        guard abs(loss) < e.bound else {
+            throw FederationError.protocolViolation(client: id, "loss \(loss) is not under the 32-bit round's bound \(e.bound); declining the round")
+        }
+        // |r·Δ| < r·bound is |Δ| < bound; a client with no samples sends zeros (any finite Δ).
+        let limit = r > 0 ? r * e.bound : .leastNonzeroMagnitude
+        let count = u.delta.reduce(2) { $0 + $1.count }
+        return try [UInt32](unsafeUninitializedCapacity: count) { out, initialized in
+            var k = 0
+            for t in u.delta {
+                try t.values.withUnsafeBufferPointer { values in
+                    let done = FixedPointKernel.encode(values, weight: r, scale: e.scale, limit: limit, into: out.baseAddress! + k)
+                    guard done == values.count else {
+                        throw FederationError.protocolViolation(client: id, "update value \(values[done]) at \(done) in \(t.name) is not under the 32-bit round's bound \(e.bound); declining the round")
+                    }
+                    k &+= values.count
+                }
+            }
+            out[k] = e.encode(r)
+            out[k + 1] = e.encode(r * loss)
+            initialized = count
+        }
     }
 
     /// Pair keys with dropped participants of a round this client masked for. Refuses when the
@@ -243,7 +296,7 @@ public actor InProcessClient: FederatedClient {
             }
         }
         guard let participants = task.secureAggregation else { return .mlpUpdate(update) }
-        return .maskedUpdate(try maskedUpdate(update, participants: participants, uniformWeight: task.privacy != nil))
+        return .maskedUpdate(try maskedUpdate(update, participants: participants, uniformWeight: task.privacy != nil, words32: task.secureWords32))
     }
 
     func trainRound(_ task: MLPRoundTask) throws -> MLPUpdate {

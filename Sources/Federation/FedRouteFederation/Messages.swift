@@ -35,8 +35,9 @@ public enum FederatedRequest: Sendable, Codable, Equatable {
     /// key exchange runs while the clients train instead of before.
     case secureAggregationKey(round: Int, train: MLPRoundTask? = nil)
     /// Secure aggregation, step 2 for a client that started training with its key: the update of the task sent
-    /// with the key, masked for these participants (answered with `maskedUpdate`, as `trainMLP` would be).
-    case maskUpdate(round: Int, participants: [SecureAggregationParticipant])
+    /// with the key, masked for these participants (answered with `maskedUpdate`, as `trainMLP` would be), in the
+    /// 32-bit ring when `words32` says how (see `MLPRoundTask.secureWords32`).
+    case maskUpdate(round: Int, participants: [SecureAggregationParticipant], words32: SecureWords32? = nil)
     /// Secure aggregation, step 3: the pair keys shared with these listed clients that sent no update.
     case revealPairKeys(round: Int, dropped: [String])
 
@@ -62,7 +63,7 @@ public enum FederatedRequest: Sendable, Codable, Equatable {
     public var round: Int? {
         switch self {
         case .trainMLP(let t): return t.round
-        case .secureAggregationKey(let r, _), .maskUpdate(let r, _), .revealPairKeys(let r, _): return r
+        case .secureAggregationKey(let r, _), .maskUpdate(let r, _, _), .revealPairKeys(let r, _): return r
         default: return nil
         }
     }
@@ -81,8 +82,9 @@ public enum FederatedReply: Sendable, Codable, Equatable {
     /// A fresh X25519 public key, and the mask generators the client can expand (`MaskGenerator`
     /// names; nil from clients that predate the declaration, which use ChaCha20). `training`: whether the
     /// client started training on the task sent with the key request (nil from clients that predate it), so
-    /// that it expects `maskUpdate` rather than `trainMLP`.
-    case secureAggregationKey(round: Int, publicKey: Data, masks: [String]? = nil, training: Bool? = nil)
+    /// that it expects `maskUpdate` rather than `trainMLP`. `ring32`: the client can mask in the 32-bit ring
+    /// (`SecureWords32`; nil from clients that predate it, which a round then keeps in the 64-bit ring).
+    case secureAggregationKey(round: Int, publicKey: Data, masks: [String]? = nil, training: Bool? = nil, ring32: Bool? = nil)
     /// A secure-aggregation round's masked update (instead of `mlpUpdate`).
     case maskedUpdate(MaskedUpdate)
     /// Dropped client id → the pair key shared with it.
@@ -213,10 +215,12 @@ public struct MLPRoundTask: Sendable, Codable, Equatable {
     public var privacy: UpdatePrivacy?
     /// Secure aggregation: the round's participants and their public keys (nil = send in the clear).
     public var secureAggregation: [SecureAggregationParticipant]?
+    /// Secure aggregation in the 32-bit ring: how to weigh and encode the update (nil = the 64-bit ring).
+    public var secureWords32: SecureWords32?
 
     public init(round: Int, architecture: MLPArchitecture, parameters: [Tensor], costNormalizer: CostNormalizer,
                 settings: LocalTrainingSettings, teacher: [Tensor]? = nil, seed: UInt64,
-                privacy: UpdatePrivacy? = nil, secureAggregation: [SecureAggregationParticipant]? = nil) {
+                privacy: UpdatePrivacy? = nil, secureAggregation: [SecureAggregationParticipant]? = nil, secureWords32: SecureWords32? = nil) {
         self.round = round
         self.architecture = architecture
         self.parameters = parameters
@@ -226,6 +230,7 @@ public struct MLPRoundTask: Sendable, Codable, Equatable {
         self.seed = seed
         self.privacy = privacy
         self.secureAggregation = secureAggregation
+        self.secureWords32 = secureWords32
     }
 }
 

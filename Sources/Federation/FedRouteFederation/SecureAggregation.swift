@@ -11,7 +11,8 @@ import FedRouteNumerics
 // every other listed client j, a pair key k_ij = HKDF-SHA256(X25519(sk_i, pk_j), round, ids) that j
 // derives too, expands it with ChaCha20 into a mask m_ij, and sends
 //     y_i = x_i + Σ_{j listed, id_j > id_i} m_ij − Σ_{j listed, id_j < id_i} m_ij   (mod 2^64),
-// where x_i is its update in 2^-24 fixed point. The mask generator of a pair is AES-256-CTR when
+// where x_i is its update in 2^-24 fixed point; or, in a round encoded by `SecureWords32`, the same mod 2^32 with
+// x_i its share-weighted update in 2^-f fixed point and m_ij the same keystream read in 32-bit words. The mask generator of a pair is AES-256-CTR when
 // both clients declared it with their keys, ChaCha20 otherwise (the first version's, which older
 // clients use). Summed over all listed clients the masks cancel. If
 // some listed clients never send y_j, the survivors reveal k_ij for exactly those j (never for each
@@ -31,18 +32,21 @@ public enum FixedPoint {
     public static let limit = Double(Int64.max) / scale / 1024
 
     /// round(x·2^24) (halves away from zero, as `rounded()`) in Z/2^64, for finite |x| < `limit`.
+    @inline(__always)
+    public static func encode(_ x: Double) -> UInt64 { UInt64(bitPattern: round(x * scale)) }
+
+    /// y rounded to an integer, halves away from zero (as `rounded()`), for finite |y| < 2^53.
     /// Rounds by truncating and comparing the exact remainder instead of calling libm's `round`
     /// (baseline x86-64 has no rounding instruction; the call was a quarter of masking an update).
     @inline(__always)
-    public static func encode(_ x: Double) -> UInt64 {
-        let y = x * scale
+    public static func round(_ y: Double) -> Int64 {
         let t = Int64(y)
         // Exact: t is y without its fraction, and |y| < 2^53.
         let f = y - Double(t)
         // Branch-free: the remainder's sign is random in an update, so branches would mispredict half the time.
         let up: Int64 = f >= 0.5 ? 1 : 0
         let down: Int64 = f <= -0.5 ? 1 : 0
-        return UInt64(bitPattern: t &+ up &- down)
+        return t &+ up &- down
     }
     public static func decode(_ v: UInt64) -> Double { Double(Int64(bitPattern: v)) / scale }
 
@@ -55,13 +59,18 @@ public enum FixedPoint {
 
     /// `Float(decode(v) / denominator)` for every word, over the cores.
     public static func decode(_ words: ArraySlice<UInt64>, dividedBy denominator: Double) -> [Float] {
+        decode(words, scale: scale, dividedBy: denominator)
+    }
+
+    /// `Float(v.signedValue / scale / denominator)` for every word (of either ring), over the cores.
+    public static func decode<W: RingWord>(_ words: ArraySlice<W>, scale: Double, dividedBy denominator: Double) -> [Float] {
         let n = words.count
         return [Float](unsafeUninitializedCapacity: n) { out, initialized in
             words.withUnsafeBufferPointer { source in
                 guard let s = source.baseAddress, let d = out.baseAddress else { return }
                 let src = RowParallel.Shared(s), dst = RowParallel.Shared(d)
                 RowParallel.forEachRange(count: n, minimumPerPart: 65_536) { range in
-                    for i in range { dst.value[i] = Float(decode(src.value[i]) / denominator) }
+                    for i in range { dst.value[i] = Float(src.value[i].signedValue / scale / denominator) }
                 }
             }
             initialized = n
@@ -72,45 +81,79 @@ public enum FixedPoint {
 /// One client's masked contribution: the update, its weight and weighted loss, in the ring.
 public struct MaskedUpdate: Sendable, Codable, Equatable {
     public var round: Int
-    /// `values.count` = parameters + 2: w·Δ (every tensor, flattened in order), then w, then w·loss.
+    /// The 64-bit ring's words: `values.count` = parameters + 2: w·Δ (every tensor, flattened in order), then w,
+    /// then w·loss. Empty in a 32-bit round.
     public var values: [UInt64]
+    /// The 32-bit ring's words in a round encoded by `SecureWords32`: r·Δ, r, r·loss; nil in a 64-bit round.
+    public var values32: [UInt32]?
 
     public init(round: Int, values: [UInt64]) {
         self.round = round
         self.values = values
+        values32 = nil
     }
 
-    enum CodingKeys: String, CodingKey { case round, values }
+    public init(round: Int, values32: [UInt32]) {
+        self.round = round
+        values = []
+        self.values32 = values32
+    }
 
-    /// `values` travel as base64 of little-endian 64-bit words, or as a blob of a tensor frame.
+    /// Words in whichever ring the update is in.
+    public var wordCount: Int { values32?.count ?? values.count }
+
+    enum CodingKeys: String, CodingKey { case round, values, values32 }
+
+    /// `values` travel as base64 of little-endian 64-bit words, or as a blob of a tensor frame; `values32` (when
+    /// present, in place of `values`) as a blob of 32-bit words, or base64 of them.
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         round = try c.decode(Int.self, forKey: .round)
-        if let words = try TensorFrames.decode(forKey: .values, in: c, decoder: decoder, width: 8, what: "64-bit words", {
-            UInt64(littleEndian: $0.loadUnaligned(fromByteOffset: $1, as: UInt64.self))
-        }) {
-            values = words
+        if c.contains(.values32) {
+            values = []
+            values32 = try Self.decodeWords(forKey: .values32, in: c, decoder: decoder, what: "32-bit words")
             return
         }
-        guard let data = Data(base64Encoded: try c.decode(String.self, forKey: .values)), data.count % 8 == 0 else {
-            throw DecodingError.dataCorruptedError(forKey: .values, in: c, debugDescription: "not base64 of 64-bit words")
+        values32 = nil
+        values = try Self.decodeWords(forKey: .values, in: c, decoder: decoder, what: "64-bit words")
+    }
+
+    static func decodeWords<W: RingWord>(forKey key: CodingKeys, in c: KeyedDecodingContainer<CodingKeys>, decoder: any Decoder,
+                                         what: String) throws -> [W] {
+        let width = MemoryLayout<W>.size
+        if let words = try TensorFrames.decode(forKey: key, in: c, decoder: decoder, width: width, what: what, {
+            W(littleEndian: $0.loadUnaligned(fromByteOffset: $1, as: W.self))
+        }) {
+            return words
         }
-        values = data.withUnsafeBytes { raw in
-            (0..<(data.count / 8)).map { UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: $0 * 8, as: UInt64.self)) }
+        guard let data = Data(base64Encoded: try c.decode(String.self, forKey: key)), data.count % width == 0 else {
+            throw DecodingError.dataCorruptedError(forKey: key, in: c, debugDescription: "not base64 of \(what)")
+        }
+        return data.withUnsafeBytes { raw in
+            (0..<(data.count / width)).map { W(littleEndian: raw.loadUnaligned(fromByteOffset: $0 * width, as: W.self)) }
         }
     }
 
     public func encode(to encoder: any Encoder) throws {
         var c = encoder.container(keyedBy: CodingKeys.self)
         try c.encode(round, forKey: .round)
+        if let values32 {
+            try Self.encodeWords(values32, forKey: .values32, in: &c, encoder: encoder)
+        } else {
+            try Self.encodeWords(values, forKey: .values, in: &c, encoder: encoder)
+        }
+    }
+
+    static func encodeWords<W: RingWord>(_ words: [W], forKey key: CodingKeys, in c: inout KeyedEncodingContainer<CodingKeys>,
+                                         encoder: any Encoder) throws {
         // Masked words are uniformly random: a codec cannot shrink them, so it is not tried on them.
-        if try TensorFrames.encode(values, forKey: .values, in: &c, encoder: encoder, compressible: false,
+        if try TensorFrames.encode(words, forKey: key, in: &c, encoder: encoder, compressible: false,
                                    littleEndian: { v in withUnsafeBytes(of: v.littleEndian) { Array($0) } }) {
             return
         }
-        var data = Data(capacity: values.count * 8)
-        for v in values { withUnsafeBytes(of: v.littleEndian) { data.append(contentsOf: $0) } }
-        try c.encode(data.base64EncodedString(), forKey: .values)
+        var data = Data(capacity: words.count * MemoryLayout<W>.size)
+        for v in words { withUnsafeBytes(of: v.littleEndian) { data.append(contentsOf: $0) } }
+        try c.encode(data.base64EncodedString(), forKey: key)
     }
 }
 
@@ -182,7 +225,7 @@ public struct SecureAggregationSession: Sendable {
 
     /// Masks `values` (fixed-point words) in place for the listed participants, which must include this
     /// client. (In place: a copy of the plain vector would be one more pass over megabytes per round.)
-    public func mask(_ values: inout [UInt64], participants: [SecureAggregationParticipant]) throws {
+    public func mask<W: RingWord>(_ values: inout [W], participants: [SecureAggregationParticipant]) throws {
         guard let me = participants.first(where: { $0.id == clientID && $0.publicKey == publicKey }) else {
             throw FederationError.protocolViolation(client: clientID, "the round's participant list does not carry this client's key")
         }
@@ -214,17 +257,24 @@ public enum SecureAggregation {
     /// a message with, which is what the first version of the protocol used (its tag unused); for
     /// AES-256-CTR the keystream from the all-zero counter block.
     public static func mask(pairKey: Data, count: Int, generator: MaskGenerator = .chacha20) throws -> [UInt64] {
-        var words = [UInt64](repeating: 0, count: count)
+        try mask(pairKey: pairKey, count: count, generator: generator, as: UInt64.self)
+    }
+
+    /// The same keystream read as little-endian words of `W`'s width (the 32-bit ring's mask is its 32-bit words).
+    public static func mask<W: RingWord>(pairKey: Data, count: Int, generator: MaskGenerator = .chacha20, as: W.Type) throws -> [W] {
+        var words = [W](repeating: 0, count: count)
         try applyMasks([PairMask(key: pairKey, generator: generator, adding: true)], to: &words)
         return words
     }
 
     /// Keystream bytes generated per call (and per thread): 1,024 ChaCha20 blocks.
-    static let keystreamChunkWords = 8 * 1_024
+    static let keystreamChunkBytes = 64 * 1_024
+    /// 64-bit words per keystream chunk.
+    static let keystreamChunkWords = keystreamChunkBytes / 8
 
     /// Adds (or subtracts) the mask of `pairKey` (ChaCha20 unless `generator` says otherwise) to `values`
     /// in place (mod 2^64).
-    public static func applyMask(pairKey: Data, to values: inout [UInt64], adding: Bool, generator: MaskGenerator = .chacha20) throws {
+    public static func applyMask<W: RingWord>(pairKey: Data, to values: inout [W], adding: Bool, generator: MaskGenerator = .chacha20) throws {
         try applyMasks([PairMask(key: pairKey, generator: generator, adding: adding)], to: &values)
     }
 
@@ -232,19 +282,21 @@ public enum SecureAggregation {
     /// as an array: the keystreams are produced in 64 kB chunks, each from its own block counter, so
     /// the chunks are independent and split over the cores; each chunk of `values` takes all the
     /// pairs' keystreams while it is in cache.
-    public static func applyMasks(_ masks: [PairMask], to values: inout [UInt64]) throws {
+    public static func applyMasks<W: RingWord>(_ masks: [PairMask], to values: inout [W]) throws {
         try applyMasks(masks, to: &values, kernel: AESCTRMaskKernel.isAvailable)
     }
 
     /// `applyMasks(_:to:)`; with `kernel`, AES masks go through `AESCTRMaskKernel` (generated and added in one
     /// pass, the stream never in memory; it must run here), else through swift-crypto's `AES._CTR` and an add.
     /// Both give the same words (tested); `fedroute-bench --only masks` times one against the other.
-    public static func applyMasks(_ masks: [PairMask], to values: inout [UInt64], kernel: Bool) throws {
+    public static func applyMasks<W: RingWord>(_ masks: [PairMask], to values: inout [W], kernel: Bool) throws {
         let count = values.count
         guard count > 0, !masks.isEmpty else { return }
-        // One ChaCha20 block is 8 words and its counter is 32 bits, from 1; one AES block is 2 words,
-        // its counter (the block's last 32 bits) from 0.
-        guard (count + 7) / 8 < Int(UInt32.max), (count + 1) / 2 <= Int(UInt32.max) else {
+        // One ChaCha20 block is 64 bytes and its counter is 32 bits, from 1; one AES block is 16 bytes, its counter
+        // (the block's last 32 bits) from 0.
+        let size = MemoryLayout<W>.size
+        let (bytes, overflow) = count.multipliedReportingOverflow(by: size)
+        guard !overflow, (bytes + 63) / 64 < Int(UInt32.max), (bytes + 15) / 16 <= Int(UInt32.max) else {
             throw FederationError.invalidConfiguration("secure aggregation: \(count) values exceed the mask generator's counter range")
         }
         let keys = masks.map { SymmetricKey(data: $0.key) }
@@ -252,7 +304,8 @@ public enum SecureAggregation {
             throw FederationError.invalidConfiguration("secure aggregation: a pair key is not 32 bytes")
         }
         let chachaNonce = try Insecure.ChaCha20CTR.Nonce(data: Data(count: 12))
-        let chunks = (count + keystreamChunkWords - 1) / keystreamChunkWords
+        let chunkWords = keystreamChunkBytes / size
+        let chunks = (count + chunkWords - 1) / chunkWords
         let streamed = masks.contains { $0.generator == .chacha20 || !kernel }
         let failure = Mutex<(any Error)?>(nil)
         values.withUnsafeMutableBufferPointer { buffer in
@@ -260,29 +313,29 @@ public enum SecureAggregation {
             let out = RowParallel.Shared(buffer.baseAddress!)
             RowParallel.forEachRange(count: chunks, minimumPerPart: 8) { range in
                 // The bytes swift-crypto's generators encrypt (the kernel needs none).
-                let zeros = Data(count: streamed ? keystreamChunkWords * 8 : 0)
+                let zeros = Data(count: streamed ? keystreamChunkBytes : 0)
                 do {
                     for chunk in range {
-                        let start = chunk * keystreamChunkWords
-                        let n = min(keystreamChunkWords, count - start)
+                        let start = chunk * chunkWords
+                        let n = min(chunkWords, count - start)
                         let p = out.value + start
                         for (mask, key) in zip(masks, keys) {
                             let stream: Data
                             switch mask.generator {
                             case .chacha20:
-                                let counter = try Insecure.ChaCha20CTR.Counter(offset: UInt32(1 + start / 8))
-                                stream = try Insecure.ChaCha20CTR.encrypt(zeros.prefix(n * 8), using: key, counter: counter, nonce: chachaNonce)
+                                let counter = try Insecure.ChaCha20CTR.Counter(offset: UInt32(1 + start * size / 64))
+                                stream = try Insecure.ChaCha20CTR.encrypt(zeros.prefix(n * size), using: key, counter: counter, nonce: chachaNonce)
                             case .aes256CTR where kernel:
-                                let done = mask.key.withUnsafeBytes { AESCTRMaskKernel.add(key: $0, firstBlock: UInt32(start / 2), to: p, count: n, subtracting: !mask.adding) }
+                                let done = mask.key.withUnsafeBytes { W.addAESKeystream(key: $0, firstBlock: UInt32(start * size / 16), to: p, count: n, subtracting: !mask.adding) }
                                 guard done else { throw FederationError.invalidConfiguration("secure aggregation: the AES mask kernel does not run here") }
                                 continue
                             case .aes256CTR:
                                 // The counter block: 96 zero bits, then the block index, big-endian.
-                                let block = UInt32(start / 2)
+                                let block = UInt32(start * size / 16)
                                 let nonce = try AES._CTR.Nonce(nonceBytes: [UInt8](repeating: 0, count: 12) + withUnsafeBytes(of: block.bigEndian) { Array($0) })
-                                stream = try AES._CTR.encrypt(zeros.prefix(n * 8), using: key, nonce: nonce)
+                                stream = try AES._CTR.encrypt(zeros.prefix(n * size), using: key, nonce: nonce)
                             }
-                            stream.withUnsafeBytes { raw in add(raw.baseAddress!, to: p, count: n, subtracting: !mask.adding) }
+                            stream.withUnsafeBytes { raw in W.add(raw.baseAddress!, littleEndian: true, to: p, count: n, subtracting: !mask.adding) }
                         }
                     }
                 } catch {
@@ -293,40 +346,13 @@ public enum SecureAggregation {
         if let error = failure.withLock({ $0 }) { throw error }
     }
 
-    /// p[i] ± the little-endian word i of `stream` (mod 2^64), four words at a time.
-    @inline(__always)
-    static func add(_ stream: UnsafeRawPointer, to p: UnsafeMutablePointer<UInt64>, count n: Int, subtracting: Bool) {
-        var i = 0
-        #if _endian(little)
-        let q = UnsafeMutableRawPointer(p)
-        if subtracting {
-            while i &+ 4 <= n {
-                q.storeBytes(of: q.loadUnaligned(fromByteOffset: i &* 8, as: SIMD4<UInt64>.self) &- stream.loadUnaligned(fromByteOffset: i &* 8, as: SIMD4<UInt64>.self),
-                             toByteOffset: i &* 8, as: SIMD4<UInt64>.self)
-                i &+= 4
-            }
-        } else {
-            while i &+ 4 <= n {
-                q.storeBytes(of: q.loadUnaligned(fromByteOffset: i &* 8, as: SIMD4<UInt64>.self) &+ stream.loadUnaligned(fromByteOffset: i &* 8, as: SIMD4<UInt64>.self),
-                             toByteOffset: i &* 8, as: SIMD4<UInt64>.self)
-                i &+= 4
-            }
-        }
-        #endif
-        while i < n {
-            let m = UInt64(littleEndian: stream.loadUnaligned(fromByteOffset: i &* 8, as: UInt64.self))
-            p[i] = subtracting ? p[i] &- m : p[i] &+ m
-            i &+= 1
-        }
-    }
-
     /// Σ masked vectors (mod 2^64), with the masks between each survivor and each dropped client removed:
     /// `accumulate` over `masked`, then `removeDanglingMasks`.
     ///
     /// `revealed[survivor][dropped]` is the pair key the survivor revealed for that dropped client;
     /// `participants` is the round's list, whose declarations say which generator each pair used.
-    public static func unmaskedSum(masked: [(id: String, values: [UInt64])], dropped: [String],
-                                   revealed: [String: [String: Data]], participants: [SecureAggregationParticipant]) throws -> [UInt64] {
+    public static func unmaskedSum<W: RingWord>(masked: [(id: String, values: [W])], dropped: [String],
+                                                revealed: [String: [String: Data]], participants: [SecureAggregationParticipant]) throws -> [W] {
         guard let n = masked.first?.values.count else { return [] }
         if let (id, v) = masked.first(where: { $0.values.count != n }) {
             throw FederationError.invalidReply(client: id, "masked vector of \(v.count) values, expected \(n)")
@@ -337,27 +363,18 @@ public enum SecureAggregation {
         return sum
     }
 
-    /// `sum += values` (mod 2^64), over the cores. The coordinator folds each masked vector into the round's
-    /// sum as it arrives, so it holds one vector however many clients a round samples.
-    public static func accumulate(_ values: [UInt64], into sum: inout [UInt64]) {
+    /// `sum += values` (mod 2^bits of the ring), over the cores. The coordinator folds each masked vector into the
+    /// round's sum as it arrives, so it holds one vector however many clients a round samples.
+    public static func accumulate<W: RingWord>(_ values: [W], into sum: inout [W]) {
         precondition(values.count == sum.count, "SecureAggregation.accumulate: \(values.count) words into a sum of \(sum.count)")
         let n = sum.count
         values.withUnsafeBufferPointer { x in
             sum.withUnsafeMutableBufferPointer { total in
                 guard let s = x.baseAddress, let d = total.baseAddress else { return }
                 let pointers = RowParallel.Shared((s, d))
-                RowParallel.forEachRange(count: n, minimumPerPart: 262_144) { range in
-                    let (from, to) = (UnsafeRawPointer(pointers.value.0), UnsafeMutableRawPointer(pointers.value.1))
-                    var i = range.lowerBound
-                    while i &+ 4 <= range.upperBound {
-                        to.storeBytes(of: to.loadUnaligned(fromByteOffset: i &* 8, as: SIMD4<UInt64>.self) &+ from.loadUnaligned(fromByteOffset: i &* 8, as: SIMD4<UInt64>.self),
-                                      toByteOffset: i &* 8, as: SIMD4<UInt64>.self)
-                        i &+= 4
-                    }
-                    while i < range.upperBound {
-                        pointers.value.1[i] &+= pointers.value.0[i]
-                        i &+= 1
-                    }
+                RowParallel.forEachRange(count: n, minimumPerPart: 2 * 1_024 * 1_024 / MemoryLayout<W>.size) { range in
+                    W.add(UnsafeRawPointer(pointers.value.0 + range.lowerBound), littleEndian: false, to: pointers.value.1 + range.lowerBound,
+                          count: range.count, subtracting: false)
                 }
             }
         }
@@ -366,7 +383,7 @@ public enum SecureAggregation {
     /// Removes from `sum` (the survivors' masked vectors added up) the masks between each survivor and each
     /// dropped client, from the pair keys the survivors revealed (`revealed[survivor][dropped]`); the round's
     /// `participants` list says which generator each pair used. Nothing to do when no client dropped.
-    public static func removeDanglingMasks(from sum: inout [UInt64], survivors: [String], dropped: [String],
+    public static func removeDanglingMasks<W: RingWord>(from sum: inout [W], survivors: [String], dropped: [String],
                                            revealed: [String: [String: Data]], participants: [SecureAggregationParticipant]) throws {
         guard !dropped.isEmpty else { return }
         let listed = Dictionary(participants.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })

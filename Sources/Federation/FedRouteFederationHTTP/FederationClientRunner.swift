@@ -238,7 +238,7 @@ extension FederationClientRunner {
     static func isMLPTask(_ request: FederatedRequest, fromRound round: Int) -> Bool {
         switch request {
         case .trainMLP(let t): return t.round >= round
-        case .maskUpdate(let r, _): return r >= round
+        case .maskUpdate(let r, _, _): return r >= round
         default: return false
         }
     }

@@ -240,20 +240,23 @@ struct FailingClient: FederatedClient {
         #expect(vectors[0][n - 1] != sum[n - 1])
     }
 
-    @Test func maskedSumEqualsThePlainAverageAndTheServerHoldsOnlyMaskedVectors() async throws {
+    /// In either ring (32-bit words when every client declares them, the default; 64-bit otherwise).
+    @Test(arguments: [true, false])
+    func maskedSumEqualsThePlainAverageAndTheServerHoldsOnlyMaskedVectors(ring32: Bool) async throws {
         let tables = try Fixture.shards(sizes: [120, 80, 60, 40])
         let (plainCoordinator, _, _) = try await Fixture.federation(tables)
         let (plainRouter, _) = try await plainCoordinator.trainMLP(Self.configuration(secure: false))
         // The same clients (same data, same seeds) behind recorders of everything the server receives.
-        let (_, clients, _) = try await Fixture.federation(tables)
+        let (_, clients, _) = try await Fixture.federation(tables, policies: tables.map { _ in ClientPolicy(ring32: ring32) })
         let recorders = clients.map { RecordingClient($0) }
         let secure = try FederationCoordinator(clients: recorders)
         let (secureRouter, rounds) = try await secure.trainMLP(Self.configuration(secure: true))
         Self.expectSameParameters(secureRouter, plainRouter)
         #expect(rounds.allSatisfy { $0.aggregated.count == 4 && $0.secureAggregation?.dropped == [] })
+        #expect(rounds.allSatisfy { $0.secureAggregation?.wordBits == (ring32 ? 32 : 64) && $0.secureAggregation?.fractionBits == (ring32 ? 27 : nil) })
         // What the server received from each client: keys and masked vectors, never an `mlpUpdate`.
-        // Read as fixed point, a masked vector is spread over the whole ring (|values| ~ 10^11),
-        // where the true update w·Δ is a few units at most.
+        // Read as two's complement, a masked vector is spread over the whole ring (|values| ~ 10^18 or 10^9),
+        // where the true update in fixed point is at most 2^24 · w·|Δ| (64-bit) or 2^27 · r·|Δ| (32-bit, r ≤ 1).
         for (k, recorder) in recorders.enumerated() {
             let received = await recorder.replies
             let kinds = try received.map { try JSONDecoder().decode(FederatedReply.self, from: $0.json).kind }
@@ -262,9 +265,10 @@ struct FailingClient: FederatedClient {
             #expect(masked.count == 3)
             for reply in masked {
                 guard case .maskedUpdate(let u) = reply else { Issue.record("expected a masked update"); continue }
-                let seen = u.values.map { abs(FixedPoint.decode($0)) }
+                #expect((u.values32 != nil) == ring32 && u.values.isEmpty == ring32)
+                let seen = ring32 ? (u.values32 ?? []).map { abs($0.signedValue) } : u.values.map { abs($0.signedValue) }
                 let median = seen.sorted()[seen.count / 2]
-                #expect(median > 1e9, "client \(k)'s masked vector looks unmasked (median |value| \(median))")
+                #expect(median > (ring32 ? 1e8 : 1e17), "client \(k)'s masked vector looks unmasked (median |word| \(median))")
             }
         }
     }
@@ -277,7 +281,8 @@ struct FailingClient: FederatedClient {
         // Secure: c2 sends its key, then dies before its masked update; the survivors reveal.
         let (router, rounds) = try await Self.trainWithAClientDyingInRound2(tables, dying: 2, secure: true)
         #expect(rounds[1].secureAggregation == SecureAggregationReport(listed: ["c0", "c1", "c2", "c3"], dropped: ["c2"], revealedBy: ["c0", "c1", "c3"],
-                                                                       maskGenerators: [MaskGenerator.preferredHere[0].rawValue], trainedWithKey: []))
+                                                                       maskGenerators: [MaskGenerator.preferredHere[0].rawValue], trainedWithKey: [],
+                                                                       wordBits: 32, fractionBits: 27))
         #expect(rounds[1].aggregated == ["c0", "c1", "c3"] && rounds[2].aggregated.count == 4)
         Self.expectSameParameters(router, plainRouter)
     }
@@ -287,7 +292,7 @@ struct FailingClient: FederatedClient {
         let (_, clients, _) = try await Fixture.federation(tables)
         var keys: [SecureAggregationParticipant] = []
         for c in clients {
-            guard case .secureAggregationKey(_, let k, let masks, _) = try await c.handle(.secureAggregationKey(round: 1)) else { throw FederationError.notEnoughClients("") }
+            guard case .secureAggregationKey(_, let k, let masks, _, _) = try await c.handle(.secureAggregationKey(round: 1)) else { throw FederationError.notEnoughClients("") }
             keys.append(SecureAggregationParticipant(id: c.id, publicKey: k, masks: masks))
         }
         let update = MLPUpdate(round: 1, delta: [Tensor(name: "w", shape: [4], values: [1, 2, 3, 4])], sampleCount: 10, meanLoss: 0.5)

@@ -27,7 +27,7 @@ actor LegacyClient: FederatedClient {
             return .description(d)
         case .secureAggregationKey(let round, let train):
             if train != nil { tasksWithKey += 1 }
-            guard case .secureAggregationKey(let r, let key, let masks, _) = try await inner.handle(.secureAggregationKey(round: round)) else {
+            guard case .secureAggregationKey(let r, let key, let masks, _, _) = try await inner.handle(.secureAggregationKey(round: round)) else {
                 throw FederationError.notEnoughClients("no key")
             }
             return .secureAggregationKey(round: r, publicKey: key, masks: masks)
@@ -66,17 +66,19 @@ struct BoastingClient: FederatedClient {
 
     func handle(_ request: FederatedRequest) async throws -> FederatedReply {
         let reply = try await inner.handle(request)
-        guard case .secureAggregationKey(let r, let key, let masks, _) = reply else { return reply }
-        return .secureAggregationKey(round: r, publicKey: key, masks: masks, training: true)
+        guard case .secureAggregationKey(let r, let key, let masks, _, let ring32) = reply else { return reply }
+        return .secureAggregationKey(round: r, publicKey: key, masks: masks, training: true, ring32: ring32)
     }
 }
 
 @Suite struct SecureTrainingWithKeyTests {
     static let tables = Result { try Fixture.shards(sizes: [120, 80, 60, 40]) }
 
-    /// The reference: the same federation asked one client at a time, which never sends a task with the key.
-    static func sequentialRouter() async throws -> (MLPRouter, [RoundReport]) {
-        let (coordinator, _, _) = try await Fixture.federation(try tables.get())
+    /// The reference: the same federation asked one client at a time, which never sends a task with the key; in the
+    /// 64-bit ring when the clients do not declare the 32-bit one.
+    static func sequentialRouter(ring32: Bool = true) async throws -> (MLPRouter, [RoundReport]) {
+        let tables = try tables.get()
+        let (coordinator, _, _) = try await Fixture.federation(tables, policies: tables.map { _ in ClientPolicy(ring32: ring32) })
         return try await coordinator.trainMLP(SecureAggregationTests.configuration(secure: true))
     }
 
@@ -114,7 +116,7 @@ struct BoastingClient: FederatedClient {
     @Test func aClientMasksATrainedUpdateOnce() async throws {
         let (clients, recorders) = try await Self.trainedBehindRecorders()
         let last = try #require(await recorders[0].lastMaskUpdate)
-        guard case .maskUpdate(let round, let participants) = last else { Issue.record("expected maskUpdate"); return }
+        guard case .maskUpdate(let round, let participants, _) = last else { Issue.record("expected maskUpdate"); return }
         #expect(participants.count == 4)
         await #expect(throws: FederationError.self) { try await clients[0].handle(last) }
         await #expect(throws: FederationError.self) { try await clients[0].handle(.maskUpdate(round: round + 1, participants: participants)) }
@@ -125,7 +127,7 @@ struct BoastingClient: FederatedClient {
     @Test func aClientThatDiesBeforeMaskingIsUnmaskedByTheSurvivors() async throws {
         let tables = try Self.tables.get()
         let (reference, _) = try await SecureAggregationTests.trainWithAClientDyingInRound2(tables, dying: 2, secure: true)
-        let dies: @Sendable (FederatedRequest) -> Bool = { if case .maskUpdate(let r, _) = $0 { return r == 2 }; return false }
+        let dies: @Sendable (FederatedRequest) -> Bool = { if case .maskUpdate(let r, _, _) = $0 { return r == 2 }; return false }
         let (_, clients, _) = try await Fixture.federation(tables)
         let members = clients.enumerated().map { i, c in i == 2 ? FailingClient(inner: c, fails: dies) as any FederatedClient : c }
         let coordinator = try FederationCoordinator(clients: members, maxConcurrentRequests: members.count)
@@ -146,7 +148,7 @@ struct BoastingClient: FederatedClient {
         func keyRequest(_ round: Int) async throws -> (key: Data, training: Bool?) {
             var t = task
             t.round = round
-            guard case .secureAggregationKey(_, let key, _, let training) = try await clients[0].handle(.secureAggregationKey(round: round, train: t)) else {
+            guard case .secureAggregationKey(_, let key, _, let training, _) = try await clients[0].handle(.secureAggregationKey(round: round, train: t)) else {
                 throw FederationError.notEnoughClients("no key")
             }
             return (key, training)
@@ -165,9 +167,10 @@ struct BoastingClient: FederatedClient {
     }
 
     /// Clients that predate training with the key are never sent a task with it and get `trainMLP` as before;
-    /// the others train with their key, in the same rounds, and the router does not change.
+    /// the others train with their key, in the same rounds, and the router does not change. (Such a client does not
+    /// declare the 32-bit ring either, so its rounds stay in the 64-bit one.)
     @Test func olderClientsInTheSameRoundGetTheirTaskAsBefore() async throws {
-        let (reference, _) = try await Self.sequentialRouter()
+        let (reference, _) = try await Self.sequentialRouter(ring32: false)
         let (_, clients, _) = try await Fixture.federation(try Self.tables.get())
         let legacy = LegacyClient(clients[1])
         let members: [any FederatedClient] = [clients[0], legacy, clients[2], clients[3]]
@@ -175,6 +178,7 @@ struct BoastingClient: FederatedClient {
         let (router, rounds) = try await coordinator.trainMLP(SecureAggregationTests.configuration(secure: true))
         #expect(router.network.parameters == reference.network.parameters)
         #expect(rounds.allSatisfy { $0.secureAggregation?.trainedWithKey == ["c0", "c2", "c3"] && $0.aggregated.count == 4 })
+        #expect(rounds.allSatisfy { $0.secureAggregation?.wordBits == 64 })
         #expect(await legacy.tasksWithKey == 0)
     }
 

@@ -98,6 +98,12 @@ ptrdiff_t fr_fixed_point_encode(const float *v, ptrdiff_t n, double w, double sc
 /// `fr_fixed_point_encode` at a given width (0 generic, 1 or more AVX2; lowered to what the CPU runs), for tests.
 ptrdiff_t fr_fixed_point_encode_isa(int isa, const float *v, ptrdiff_t n, double w, double scale, double limit,
                                     uint64_t *out);
+/// `fr_fixed_point_encode` in the 32-bit ring: each word reduced mod 2^32. The caller's `limit` must keep
+/// |w·v[i]·scale| + 1/2 < 2^31, so that the word is the two's complement of the rounded value.
+ptrdiff_t fr_fixed_point_encode32(const float *v, ptrdiff_t n, double w, double scale, double limit, uint32_t *out);
+/// `fr_fixed_point_encode32` at a given width (0 generic, 1 or more AVX2), for tests.
+ptrdiff_t fr_fixed_point_encode32_isa(int isa, const float *v, ptrdiff_t n, double w, double scale, double limit,
+                                      uint32_t *out);
 
 /// 1 when the CPU has AES instructions (x86 AES-NI, ARMv8 AES), 0 otherwise.
 int fr_cpu_has_aes(void);
@@ -109,6 +115,9 @@ int fr_aes256_ctr_add_available(void);
 /// block). The caller keeps first_block + ⌈count / 2⌉ ≤ 2^32. Returns 1, or 0 (nothing touched) where the CPU
 /// lacks the instructions (`fr_aes256_ctr_add_available`).
 int fr_aes256_ctr_add(const uint8_t *key, uint32_t first_block, uint64_t *values, ptrdiff_t count, int subtract);
+/// `fr_aes256_ctr_add` in the 32-bit ring: values[i] ± the little-endian 32-bit word i of the same keystream,
+/// mod 2^32 (four words a block). The caller keeps first_block + ⌈count / 4⌉ ≤ 2^32.
+int fr_aes256_ctr_add32(const uint8_t *key, uint32_t first_block, uint32_t *values, ptrdiff_t count, int subtract);
 
 /// 1 when `fr_sha256_x16` runs on this CPU (x86-64 with AVX-512 F and BW), 0 otherwise.
 int fr_sha256_x16_available(void);

@@ -22,6 +22,13 @@ public struct FederatedMLPConfiguration: Sendable, Codable, Equatable {
     public var secureAggregation = false
     /// Updates (or, under secure aggregation, the mean update) with a larger L2 norm are rejected.
     public var maxUpdateNorm = 1_000.0
+    /// Secure aggregation in 32-bit words (`SecureWords32`) when every listed client declares them and the round has
+    /// no differential privacy (nil or true; false keeps the 64-bit ring).
+    public var secureRing32: Bool?
+    /// The bound every coordinate of a client's update and its loss must be under in a 32-bit round (nil:
+    /// `SecureWords32.defaultBound`; the smaller of it and `maxUpdateNorm` is used). It sets the precision: 2^-28 a
+    /// word at the default 8. A client whose update reaches it declines the round and is dropped by name.
+    public var secureWordBound: Double?
     /// Best-round selection: after every round the clients score the global model on their
     /// held-out rows, and training returns the round with the lowest summed Brier score (nil or
     /// false: the last round, as before).
@@ -58,6 +65,9 @@ public struct FederatedMLPConfiguration: Sendable, Codable, Equatable {
     func validate() throws {
         try privacy?.validate()
         guard maxUpdateNorm > 0 else { throw FederationError.invalidConfiguration("the update norm limit must be > 0") }
+        if let b = secureWordBound, !(b.isFinite && b > 0 && SecureWords32(bound: b, totalWeight: 1) != nil) {
+            throw FederationError.invalidConfiguration("the 32-bit secure word bound must be > 0 and at most 2^18, not \(b)")
+        }
         guard rounds >= 0, (0...1).contains(participation), participation > 0, minimumClients >= 1,
               hiddenDimension >= 1, trunkLayers >= 1, (0..<1).contains(dropout), local.epochs >= 0, local.batchSize >= 1
         else { throw FederationError.invalidConfiguration("rounds ≥ 0, participation in (0, 1], minimum clients ≥ 1, hidden ≥ 1, layers ≥ 1, dropout in [0, 1), epochs ≥ 0, batch ≥ 1 required") }

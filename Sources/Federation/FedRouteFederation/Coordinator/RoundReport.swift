@@ -33,9 +33,17 @@ public struct SecureAggregationReport: Sendable, Codable, Equatable {
     /// Listed clients that trained on the task sent with their key request and were asked to mask the result
     /// (`FederatedRequest.maskUpdate`) instead of being sent the model again (nil in reports from before the field).
     public var trainedWithKey: [String]?
+    /// The ring's word size: 32 when the round was encoded by `SecureWords32`, 64 otherwise (nil in reports from
+    /// before the field: 64).
+    public var wordBits: Int?
+    /// The fraction bits of a 32-bit round's fixed point (nil in a 64-bit round, whose fixed point is 2^-24).
+    public var fractionBits: Int?
 
-    public init(listed: [String], dropped: [String], revealedBy: [String], maskGenerators: [String]? = nil, trainedWithKey: [String]? = nil) {
+    public init(listed: [String], dropped: [String], revealedBy: [String], maskGenerators: [String]? = nil, trainedWithKey: [String]? = nil,
+                wordBits: Int? = nil, fractionBits: Int? = nil) {
         self.trainedWithKey = trainedWithKey
+        self.wordBits = wordBits
+        self.fractionBits = fractionBits
         self.listed = listed
         self.dropped = dropped
         self.revealedBy = revealedBy

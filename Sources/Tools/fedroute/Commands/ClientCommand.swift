@@ -29,6 +29,9 @@ struct ClientCommand: AsyncParsableCommand {
     @Flag(name: .long, inversion: .prefixedNo,
           help: "In secure rounds, start training on the task the coordinator sends with the key request, before the participant list is known (saves a request-answer cycle a round); with --no-train-with-key, wait for the list as older clients do.")
     var trainWithKey = true
+    @Flag(name: .long, inversion: .prefixedNo,
+          help: "Declare the 32-bit ring with secure-aggregation keys: rounds whose clients all declare it send half the bytes, at 2^-28 a word (docs/FEDERATION.md); with --no-secure-words32, every round this client is in stays in the 64-bit ring.")
+    var secureWords32 = true
     @Option(name: .long, help: "Log level.") var logLevel: Logger.Level = .info
 
     func validate() throws {
@@ -52,7 +55,7 @@ struct ClientCommand: AsyncParsableCommand {
         settings.frameCompression = frameCompression
         settings.httpVersion = httpVersion
         let client = local.client(id: identity.id, train: table, heldOut: heldOut, maskGenerators: maskGenerators.isEmpty ? nil : maskGenerators,
-                                  trainsWithKey: trainWithKey ? nil : false)
+                                  trainsWithKey: trainWithKey ? nil : false, ring32: secureWords32 ? nil : false)
         logger.info("starting", metadata: ["queries": .stringConvertible(table.queryCount), "held_out": .stringConvertible(heldOut.queryCount),
                                            "models": .stringConvertible(table.modelCount)])
         let outcome = try await FederationClientRunner(identity: identity, local: client, settings: settings, logger: logger).run()

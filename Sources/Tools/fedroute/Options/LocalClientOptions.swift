@@ -44,9 +44,10 @@ struct LocalClientOptions: ParsableArguments {
 
     /// The client as the federation's algorithms see it.
     func client(id: String, train: EvaluationTable, heldOut: EvaluationTable, maskGenerators: [MaskGenerator]? = nil,
-                trainsWithKey: Bool? = nil) -> InProcessClient {
+                trainsWithKey: Bool? = nil, ring32: Bool? = nil) -> InProcessClient {
         InProcessClient(id: id, train: train, validation: heldOut,
-                        policy: ClientPolicy(minimumGroupSize: minGroupSize, noiseSeed: noiseSeed, maskGenerators: maskGenerators, trainsWithKey: trainsWithKey))
+                        policy: ClientPolicy(minimumGroupSize: minGroupSize, noiseSeed: noiseSeed, maskGenerators: maskGenerators, trainsWithKey: trainsWithKey,
+                                             ring32: ring32))
     }
 
     /// With --personalize: writes the federation's routers and the fine-tuned ones, and prints the
