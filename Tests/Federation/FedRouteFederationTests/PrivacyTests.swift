@@ -229,7 +229,8 @@ struct FailingClient: FederatedClient {
     }
 
     /// The coordinator folds each masked vector into the round's sum as it arrives: split over the cores
-    /// above 2 · 262,144 words, with a tail that is not a multiple of the vector width, it is the word-wise sum.
+    /// above 2 · 262,144 words (2 MB a part), with a tail that is not a multiple of the vector width, it is the
+    /// word-wise sum, in either ring.
     @Test func foldingMaskedVectorsOverTheCoresIsTheWordwiseSum() {
         let n = 2 * 262_144 + 7
         var rng = SeededRandom(seed: 17)
@@ -238,6 +239,13 @@ struct FailingClient: FederatedClient {
         for v in vectors.dropFirst() { SecureAggregation.accumulate(v, into: &sum) }
         #expect(sum == (0..<n).map { i in vectors.reduce(0) { $0 &+ $1[i] } })
         #expect(vectors[0][n - 1] != sum[n - 1])
+        // The 32-bit ring's words split over the cores above 2 · 524,288 of them.
+        let n32 = 2 * 524_288 + 7
+        let narrow = (0..<3).map { _ in (0..<n32).map { _ in UInt32(truncatingIfNeeded: rng.next()) } }
+        var sum32 = narrow[0]
+        for v in narrow.dropFirst() { SecureAggregation.accumulate(v, into: &sum32) }
+        #expect(sum32 == (0..<n32).map { i in narrow.reduce(0) { $0 &+ $1[i] } })
+        #expect(narrow[0][n32 - 1] != sum32[n32 - 1])
     }
 
     /// In either ring (32-bit words when every client declares them, the default; 64-bit otherwise).

@@ -1,7 +1,8 @@
 import FedRouteNumerics
 import Foundation
 
-/// Reads and writes a job's state; every write goes to a temporary file renamed over the old one.
+/// Reads and writes a job's state; every write goes to a temporary file flushed to the disk and renamed over the
+/// old one (`DurableFile`), so that a crash of the process or the machine leaves a whole checkpoint.
 ///
 /// The checkpoint is a tensor frame, `state.frames`: the state's JSON, then the model's parameters and the
 /// server optimiser's moments as raw little-endian float32 (docs/FEDERATION.md, "Tensor frames"). As JSON
@@ -42,7 +43,7 @@ public struct CheckpointStore: Sendable {
     }
 
     public func save(_ state: FederationJobState) throws {
-        try Self.encode(state).write(to: URL(fileURLWithPath: framesPath), options: .atomic)
+        try DurableFile.write(Self.encode(state), to: framesPath)
         if FileManager.default.fileExists(atPath: legacyPath) { try FileManager.default.removeItem(atPath: legacyPath) }
     }
 
