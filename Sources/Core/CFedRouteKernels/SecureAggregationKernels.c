@@ -123,30 +123,22 @@ FR_ENCODE_AVX2(encode32_avx2, uint32_t, encode_one32, FR_STORE32)
 #undef FR_STORE32
 #endif
 
-ptrdiff_t fr_fixed_point_encode_isa(int isa, const float *v, ptrdiff_t n, double w, double scale, double limit, uint64_t *out) {
-    if (n <= 0) return 0;
-#ifdef FR_X86
-    if (isa > fr_gemm_isa()) isa = fr_gemm_isa();
-    if (isa >= 1) return encode_avx2(v, n, w, scale, limit, out);
+#ifndef FR_X86
+// No vector build here: `isa` is always 0 (`fr_gemm_isa`), and these names only complete the dispatch below.
+#define encode_avx2 encode_generic
+#define encode32_avx2 encode32_generic
 #endif
-    (void)isa;
-    return encode_generic(v, n, w, scale, limit, out);
-}
 
-ptrdiff_t fr_fixed_point_encode(const float *v, ptrdiff_t n, double w, double scale, double limit, uint64_t *out) {
-    return fr_fixed_point_encode_isa(fr_gemm_isa(), v, n, w, scale, limit, out);
-}
+// `NAME_isa` (a given width, lowered to what the CPU runs) and `NAME` (the CPU's width) over `AVX2` and `GENERIC`.
+#define FR_ENCODE_ENTRIES(NAME, OUT_T, AVX2, GENERIC)                                                                 \
+    ptrdiff_t NAME##_isa(int isa, const float *v, ptrdiff_t n, double w, double scale, double limit, OUT_T *out) {    \
+        if (n <= 0) return 0;                                                                                          \
+        if (isa > fr_gemm_isa()) isa = fr_gemm_isa();                                                                  \
+        return isa >= 1 ? AVX2(v, n, w, scale, limit, out) : GENERIC(v, n, w, scale, limit, out);                     \
+    }                                                                                                                  \
+    ptrdiff_t NAME(const float *v, ptrdiff_t n, double w, double scale, double limit, OUT_T *out) {                    \
+        return NAME##_isa(fr_gemm_isa(), v, n, w, scale, limit, out);                                                  \
+    }
 
-ptrdiff_t fr_fixed_point_encode32_isa(int isa, const float *v, ptrdiff_t n, double w, double scale, double limit, uint32_t *out) {
-    if (n <= 0) return 0;
-#ifdef FR_X86
-    if (isa > fr_gemm_isa()) isa = fr_gemm_isa();
-    if (isa >= 1) return encode32_avx2(v, n, w, scale, limit, out);
-#endif
-    (void)isa;
-    return encode32_generic(v, n, w, scale, limit, out);
-}
-
-ptrdiff_t fr_fixed_point_encode32(const float *v, ptrdiff_t n, double w, double scale, double limit, uint32_t *out) {
-    return fr_fixed_point_encode32_isa(fr_gemm_isa(), v, n, w, scale, limit, out);
-}
+FR_ENCODE_ENTRIES(fr_fixed_point_encode, uint64_t, encode_avx2, encode_generic)
+FR_ENCODE_ENTRIES(fr_fixed_point_encode32, uint32_t, encode32_avx2, encode32_generic)

@@ -3,44 +3,48 @@ import FedRouteNumerics
 /// A word of the ring secure aggregation's masked vectors live in: Z/2^64 (the protocol's first ring, `UInt64`) or
 /// Z/2^32 (`UInt32`, a round encoded by `SecureWords32`). A mask is the same keystream in either ring, read as
 /// little-endian words of the ring's width.
-public protocol RingWord: FixedWidthInteger, UnsignedInteger, BitwiseCopyable, Sendable {
-    /// The word read as a two's-complement integer.
-    var signedValue: Double { get }
+public protocol RingWord: FixedWidthInteger, UnsignedInteger, BitwiseCopyable, Sendable, Codable {
+    /// The vector the word-wise add runs on.
+    associatedtype Lanes: SIMD where Lanes.Scalar == Self
+    /// The two's-complement reading of a word.
+    associatedtype Signed: FixedWidthInteger & SignedInteger
     /// `values[i]` ± the little-endian word i of the AES-256-CTR keystream of `key` from counter block `firstBlock`,
     /// through `AESCTRMaskKernel`; false (nothing touched) where that kernel does not run.
     static func addAESKeystream(key: UnsafeRawBufferPointer, firstBlock: UInt32, to values: UnsafeMutablePointer<Self>,
                                 count: Int, subtracting: Bool) -> Bool
+}
+
+extension RingWord {
+    /// The word read as a two's-complement integer.
+    @inlinable
+    public var signedValue: Double { Double(Signed(truncatingIfNeeded: self)) }
+
     /// `p[i]` ± word i of `source` (little-endian words when `littleEndian`, native ones otherwise), a vector at a time.
-    static func add(_ source: UnsafeRawPointer, littleEndian: Bool, to p: UnsafeMutablePointer<Self>, count: Int, subtracting: Bool)
+    @inlinable
+    public static func add(_ source: UnsafeRawPointer, littleEndian: Bool, to p: UnsafeMutablePointer<Self>, count: Int, subtracting: Bool) {
+        RingWords.add(source, littleEndian: littleEndian, to: p, count: count, subtracting: subtracting, lanes: Lanes.self)
+    }
 }
 
 extension UInt64: RingWord {
-    public var signedValue: Double { Double(Int64(bitPattern: self)) }
+    public typealias Lanes = SIMD4<UInt64>
+    public typealias Signed = Int64
 
     @inlinable
     public static func addAESKeystream(key: UnsafeRawBufferPointer, firstBlock: UInt32, to values: UnsafeMutablePointer<UInt64>,
                                        count: Int, subtracting: Bool) -> Bool {
         AESCTRMaskKernel.add(key: key, firstBlock: firstBlock, to: values, count: count, subtracting: subtracting)
     }
-
-    @inlinable
-    public static func add(_ source: UnsafeRawPointer, littleEndian: Bool, to p: UnsafeMutablePointer<UInt64>, count: Int, subtracting: Bool) {
-        RingWords.add(source, littleEndian: littleEndian, to: p, count: count, subtracting: subtracting, lanes: SIMD4<UInt64>.self)
-    }
 }
 
 extension UInt32: RingWord {
-    public var signedValue: Double { Double(Int32(bitPattern: self)) }
+    public typealias Lanes = SIMD8<UInt32>
+    public typealias Signed = Int32
 
     @inlinable
     public static func addAESKeystream(key: UnsafeRawBufferPointer, firstBlock: UInt32, to values: UnsafeMutablePointer<UInt32>,
                                        count: Int, subtracting: Bool) -> Bool {
         AESCTRMaskKernel.add(key: key, firstBlock: firstBlock, to: values, count: count, subtracting: subtracting)
-    }
-
-    @inlinable
-    public static func add(_ source: UnsafeRawPointer, littleEndian: Bool, to p: UnsafeMutablePointer<UInt32>, count: Int, subtracting: Bool) {
-        RingWords.add(source, littleEndian: littleEndian, to: p, count: count, subtracting: subtracting, lanes: SIMD8<UInt32>.self)
     }
 }
 
