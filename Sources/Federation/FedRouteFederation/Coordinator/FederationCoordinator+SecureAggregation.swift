@@ -147,7 +147,10 @@ extension FederationCoordinator {
         report.meanLoss = lossSum / totalWeight
         // A 32-bit round's Σ r is rounded; the samples are the survivors' described ones, which they weighed by.
         report.samples = configuration.privacy != nil ? 0
-            : words32 == nil ? Int(totalWeight.rounded()) : masked.reduce(0) { $0 + descriptions[$1.index].trainableQueries }
+            : words32 == nil ? Int(totalWeight.rounded()) : masked.reduce(0) { sum, m in
+                let (s, overflow) = sum.addingReportingOverflow(descriptions[m.index].trainableQueries)
+                return overflow ? Int.max : s
+            }
         return RoundOutcome(average: average, report: report)
     }
 
@@ -159,8 +162,9 @@ extension FederationCoordinator {
                         configuration: FederatedMLPConfiguration) -> SecureWords32? {
         guard configuration.privacy == nil, configuration.secureRing32 != false,
               listed.allSatisfy({ declaring.contains($0) && descriptions.indices.contains($0) }) else { return nil }
-        let total = listed.reduce(0) { $0 + descriptions[$1].trainableQueries }
+        // Each count is at most 2^40 (checked at `describe`); summed as Double, no client count can overflow it.
+        let total = listed.reduce(0.0) { $0 + Double(descriptions[$1].trainableQueries) }
         let bound = min(configuration.secureWordBound ?? SecureWords32.defaultBound, configuration.maxUpdateNorm)
-        return SecureWords32(bound: bound, totalWeight: Double(total))
+        return SecureWords32(bound: bound, totalWeight: total)
     }
 }
