@@ -192,22 +192,11 @@ public actor InProcessClient: FederatedClient {
             remember(participants, round: u.round)
             return MaskedUpdate(round: u.round, values32: words)
         }
-        let count = u.delta.reduce(2) { $0 + $1.count }
-        var words = try [UInt64](unsafeUninitializedCapacity: count) { out, initialized in
-            var k = 0
-            for t in u.delta {
-                try t.values.withUnsafeBufferPointer { values in
-                    let done = FixedPoint.encode(values, weight: w, into: out.baseAddress! + k)
-                    guard done == values.count else {
-                        throw FederationError.protocolViolation(client: id, "update value \(w * Double(values[done])) at \(done) in \(t.name) is outside the fixed-point range")
-                    }
-                    k &+= values.count
-                }
-            }
-            out[k] = FixedPoint.encode(w)
-            out[k + 1] = FixedPoint.encode(w * (u.meanLoss.isFinite ? u.meanLoss : 0))
-            initialized = count
-        }
+        let loss = u.meanLoss.isFinite ? u.meanLoss : 0
+        var words = try Self.ringWords(u.delta, tail: [FixedPoint.encode(w), FixedPoint.encode(w * loss)],
+                                       encode: { FixedPoint.encode($0, weight: w, into: $1) },
+                                       refused: { v, at, name in "update value \(w * Double(v)) at \(at) in \(name) is outside the fixed-point range" },
+                                       client: id)
         try session.mask(&words, participants: participants)
         remember(participants, round: u.round)
         return MaskedUpdate(round: u.round, values: words)
@@ -234,20 +223,33 @@ public actor InProcessClient: FederatedClient {
         }
         // |r·Δ| < r·bound is |Δ| < bound; a client with no samples sends zeros (any finite Δ).
         let limit = r > 0 ? r * e.bound : .leastNonzeroMagnitude
-        let count = u.delta.reduce(2) { $0 + $1.count }
-        return try [UInt32](unsafeUninitializedCapacity: count) { out, initialized in
+        return try Self.ringWords(u.delta, tail: [e.encode(r), e.encode(r * loss)],
+                                  encode: { FixedPointKernel.encode($0, weight: r, scale: e.scale, limit: limit, into: $1) },
+                                  refused: { v, at, name in "update value \(v) at \(at) in \(name) is not under the 32-bit round's bound \(e.bound); declining the round" },
+                                  client: id)
+    }
+
+    /// `delta`'s tensors flattened into ring words by `encode` (which writes a tensor's words and returns how many of
+    /// its values it took: fewer stops at one it refused, which `refused` describes from the value, its index and its
+    /// tensor's name), then `tail`.
+    static func ringWords<W: RingWord>(_ delta: [Tensor], tail: [W], encode: (UnsafeBufferPointer<Float>, UnsafeMutablePointer<W>) -> Int,
+                                       refused: (Float, Int, String) -> String, client id: String) throws -> [W] {
+        let count = delta.reduce(tail.count) { $0 + $1.count }
+        return try [W](unsafeUninitializedCapacity: count) { out, initialized in
             var k = 0
-            for t in u.delta {
+            for t in delta {
                 try t.values.withUnsafeBufferPointer { values in
-                    let done = FixedPointKernel.encode(values, weight: r, scale: e.scale, limit: limit, into: out.baseAddress! + k)
+                    let done = encode(values, out.baseAddress! + k)
                     guard done == values.count else {
-                        throw FederationError.protocolViolation(client: id, "update value \(values[done]) at \(done) in \(t.name) is not under the 32-bit round's bound \(e.bound); declining the round")
+                        throw FederationError.protocolViolation(client: id, refused(values[done], done, t.name))
                     }
                     k &+= values.count
                 }
             }
-            out[k] = e.encode(r)
-            out[k + 1] = e.encode(r * loss)
+            for word in tail {
+                out[k] = word
+                k &+= 1
+            }
             initialized = count
         }
     }

@@ -65,7 +65,7 @@ public struct FederatedMLPConfiguration: Sendable, Codable, Equatable {
     func validate() throws {
         try privacy?.validate()
         guard maxUpdateNorm > 0 else { throw FederationError.invalidConfiguration("the update norm limit must be > 0") }
-        if let b = secureWordBound, !(b.isFinite && b > 0 && SecureWords32(bound: b, totalWeight: 1) != nil) {
+        if let b = secureWordBound, SecureWords32(bound: b, totalWeight: 1) == nil {
             throw FederationError.invalidConfiguration("the 32-bit secure word bound must be > 0 and at most 2^18, not \(b)")
         }
         guard rounds >= 0, (0...1).contains(participation), participation > 0, minimumClients >= 1,
