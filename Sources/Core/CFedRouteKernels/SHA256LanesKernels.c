@@ -22,6 +22,8 @@ int fr_sha256_x16_available(void) {
 
 #define FR_SHA_TARGET __attribute__((target("avx512f,avx512bw")))
 typedef __m512i fr_v16u;
+#define FR_TRANSPOSE_TARGET FR_SHA_TARGET
+#include "Transpose16.h"
 
 static const uint32_t fr_sha256_k[64] = {
     0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
@@ -63,33 +65,6 @@ FR_SHA_TARGET static inline void compress16(fr_v16u s[8], fr_v16u w[16]) {
     }
     s[0] = _mm512_add_epi32(s[0], a); s[1] = _mm512_add_epi32(s[1], b); s[2] = _mm512_add_epi32(s[2], c); s[3] = _mm512_add_epi32(s[3], d);
     s[4] = _mm512_add_epi32(s[4], e); s[5] = _mm512_add_epi32(s[5], f); s[6] = _mm512_add_epi32(s[6], g); s[7] = _mm512_add_epi32(s[7], h);
-}
-
-// r[l] holds the 16 words of lane l; afterwards w[t] holds word t of lanes 0…15. Four stages: 32-bit and 64-bit
-// interleaves within 128-bit blocks, then two 128-bit block shuffles.
-FR_SHA_TARGET static inline void transpose16(const fr_v16u r[16], fr_v16u w[16]) {
-    fr_v16u a[16], b[16];
-    for (int i = 0; i < 16; i += 2) {
-        a[i] = _mm512_unpacklo_epi32(r[i], r[i + 1]);
-        a[i + 1] = _mm512_unpackhi_epi32(r[i], r[i + 1]);
-    }
-    for (int i = 0; i < 16; i += 4) {
-        b[i] = _mm512_unpacklo_epi64(a[i], a[i + 2]);
-        b[i + 1] = _mm512_unpackhi_epi64(a[i], a[i + 2]);
-        b[i + 2] = _mm512_unpacklo_epi64(a[i + 1], a[i + 3]);
-        b[i + 3] = _mm512_unpackhi_epi64(a[i + 1], a[i + 3]);
-    }
-    for (int i = 0; i < 8; i++) {
-        int q = i / 4 * 8 + i % 4;
-        a[i] = _mm512_shuffle_i32x4(b[q], b[q + 4], 0x88);
-        a[i + 8] = _mm512_shuffle_i32x4(b[q], b[q + 4], 0xDD);
-    }
-    for (int i = 0; i < 4; i++) {
-        w[i] = _mm512_shuffle_i32x4(a[i], a[i + 4], 0x88);
-        w[i + 8] = _mm512_shuffle_i32x4(a[i], a[i + 4], 0xDD);
-        w[i + 4] = _mm512_shuffle_i32x4(a[i + 8], a[i + 12], 0x88);
-        w[i + 12] = _mm512_shuffle_i32x4(a[i + 8], a[i + 12], 0xDD);
-    }
 }
 
 FR_SHA_TARGET static void sha256_x16(const uint8_t *base, size_t stride, size_t len, uint8_t *out) {

@@ -35,7 +35,7 @@ public struct FederationClientRunner: Sendable {
         public static let defaultHTTPVersion = ClientHTTPVersion.http1
         /// The body digest this client signs once the coordinator lists it in `x-fedroute-digests` (SHA-256 until
         /// then, and always with `.sha256`).
-        public var bodyDigest = BodyDigest.tree16
+        public var bodyDigest = BodyDigest.preferred
         /// Benches only: each request waits this long before it is sent and each answer this long after it came,
         /// the one-way delays of a wide-area network on loopback (nil: none).
         public var addedDelay: Duration?
@@ -210,8 +210,8 @@ public struct FederationClientRunner: Sendable {
         }
         frames.httpVersion = response.version.major >= 2 ? "\(response.version.major)" : "\(response.version.major).\(response.version.minor)"
         if TensorFrames.isFrame(bytes) { frames.frames = true }
-        if settings.bodyDigest != .sha256, BodyDigest.names(in: response.headers.first(name: Wire.Header.digests)).contains(settings.bodyDigest) {
-            frames.digest = settings.bodyDigest
+        if let listed = response.headers.first(name: Wire.Header.digests) {
+            frames.digest = BodyDigest.negotiate(wanted: settings.bodyDigest, listed: BodyDigest.names(in: listed))
         }
         if let mine = settings.frameCompression.codec, FrameCompression.names(in: response.headers.first(name: Wire.Header.frameCodecs)).contains(mine.name) {
             frames.codec = mine

@@ -14,7 +14,7 @@ public enum LoopbackFederation {
     /// (`FederationClientRunner.Settings.addedDelay`); `finished` gets each client's outcome.
     public static func run(clients: [any FederatedClient], directory: String, logger: Logger, tensorFrames: Bool = true,
                            httpVersion: ClientHTTPVersion = FederationClientRunner.Settings.defaultHTTPVersion,
-                           bodyDigest: BodyDigest = .tree16, addedDelay: Duration? = nil,
+                           bodyDigest: BodyDigest = .preferred, addedDelay: Duration? = nil,
                            configure: (inout CoordinatorConfiguration) -> Void = { _ in },
                            finished: @escaping @Sendable (String, FederationClientRunner.Outcome) -> Void = { _, _ in }) async throws -> (FederationJob.Result, ClientRegistry) {
         try FederationCertificates.generate(directory: directory + "/tls", hosts: ["127.0.0.1"])

@@ -5,25 +5,31 @@ import Foundation
 /// What signing or verifying one client's update costs in hashing: the body digest of a 3.2 MB body (the
 /// bench model's float32 update as a tensor frame) and of a 6.4 MB one (its 64-bit masked words under secure
 /// aggregation), SHA-256 (swift-crypto, one SHA-NI stream) against the tree digest (`BodyDigest.tree16`: 16
-/// leaves in one AVX-512 pass where the CPU has it), alternating. Best and median of `runs`, and the tree
-/// digest's speed-up run by run.
+/// leaves in one AVX-512 pass where the CPU has it) and BLAKE3 (`BodyDigest.blake3`: 16 chunks a pass with AVX-512,
+/// and its portable path), alternating. Best and median of `runs`, and the speed-ups run by run.
 func digestBench(runs: Int) {
-    print("body digests (\(SHA256LanesKernel.isAvailable ? "16-lane AVX-512 kernel" : "no AVX-512: the tree's leaves one by one"), one core, \(runs) alternating runs)")
+    print("body digests (\(SHA256LanesKernel.isAvailable ? "16-lane AVX-512 kernel" : "no AVX-512: the tree's leaves one by one"); BLAKE3 \(BLAKE3Kernel.native); one core, \(runs) alternating runs)")
     for size in [3_200_123, 6_400_123] {
         var rng = SeededRandom(seed: UInt64(size))
         let body = Data((0..<size).map { _ in UInt8(truncatingIfNeeded: rng.next()) })
-        var times: [BodyDigest: [Double]] = [:]
+        let portable = "blake3 (portable)"
+        let rows = BodyDigest.allCases.map(\.rawValue) + [portable]
+        var times: [String: [Double]] = [:]
         for _ in 0..<runs {
             for scheme in BodyDigest.allCases {
-                times[scheme, default: []].append(seconds { _ = scheme.digest(body) })
+                times[scheme.rawValue, default: []].append(seconds { _ = scheme.digest(body) })
             }
+            times[portable, default: []].append(seconds { _ = body.withUnsafeBytes { BLAKE3Kernel.hash($0, instructionSet: .portable) } })
         }
-        for scheme in BodyDigest.allCases {
-            let t = times[scheme]!
-            print(String(format: "  %4.1f MB, %@ %6.2f / %6.2f ms  (%.2f / %.2f GB/s)", Double(size) / 1e6, scheme.rawValue.padding(toLength: 14, withPad: " ", startingAt: 0),
+        for row in rows {
+            let t = times[row]!
+            print(String(format: "  %4.1f MB, %@ %6.2f / %6.2f ms  (%.2f / %.2f GB/s)", Double(size) / 1e6, row.padding(toLength: 17, withPad: " ", startingAt: 0),
                          t.min()! * 1e3, median(t) * 1e3, Double(size) / t.min()! / 1e9, Double(size) / median(t) / 1e9))
         }
-        let speedUps = zip(times[.sha256]!, times[.tree16]!).map { $0 / $1 }
-        print(String(format: "  %4.1f MB, tree16 speed-up over sha256, run by run: best %.2f×, median %.2f×", Double(size) / 1e6, speedUps.max()!, median(speedUps)))
+        for (faster, slower) in [(BodyDigest.tree16, BodyDigest.sha256), (.blake3, .tree16)] {
+            let speedUps = zip(times[slower.rawValue]!, times[faster.rawValue]!).map { $0 / $1 }
+            print(String(format: "  %4.1f MB, %@ speed-up over %@, run by run: best %.2f×, median %.2f×", Double(size) / 1e6, faster.rawValue, slower.rawValue,
+                         speedUps.max()!, median(speedUps)))
+        }
     }
 }

@@ -17,8 +17,8 @@ struct NetworkBenchRow {
     var http: ClientHTTPVersion = .automatic
     /// The mask generators the clients declare (nil: what this machine prefers).
     var masks: [MaskGenerator]? = nil
-    /// The body digest the clients sign (`BodyDigest`; the tree digest unless a row says otherwise).
-    var digest = BodyDigest.tree16
+    /// The body digest the clients sign (`BodyDigest`; what a client prefers on this CPU unless a row says otherwise).
+    var digest = BodyDigest.preferred
     /// A one-way delay in milliseconds that each client request and answer waits, as on a wide-area network
     /// (`addedDelay`).
     var delayMilliseconds: Int? = nil
@@ -30,9 +30,11 @@ struct NetworkBenchRow {
         NetworkBenchRow(key: "deflate", secure: false, frames: true, compression: .shuffleDeflate),
         NetworkBenchRow(key: "http1", secure: false, frames: true, http: .http1),
         NetworkBenchRow(key: "http1-sha256", secure: false, frames: true, http: .http1, digest: .sha256),
+        NetworkBenchRow(key: "http1-tree16", secure: false, frames: true, http: .http1, digest: .tree16),
         NetworkBenchRow(key: "secure-json", secure: true, frames: false), NetworkBenchRow(key: "secure-frames", secure: true, frames: true),
         NetworkBenchRow(key: "secure-http1", secure: true, frames: true, http: .http1),
         NetworkBenchRow(key: "secure-http1-sha256", secure: true, frames: true, http: .http1, digest: .sha256),
+        NetworkBenchRow(key: "secure-http1-tree16", secure: true, frames: true, http: .http1, digest: .tree16),
         NetworkBenchRow(key: "secure-http1-chacha", secure: true, frames: true, http: .http1, masks: [.chacha20]),
         NetworkBenchRow(key: "secure-http1-deflate", secure: true, frames: true, compression: .shuffleDeflate, http: .http1),
         // A wide-area network's delays (10 ms each way) on loopback: the ratio to in process is not the point of
@@ -96,7 +98,7 @@ func networkBench(table: EvaluationTable, runs: Int = 1, rounds: Int = 5, rows: 
             var format = row.frames ? (row.compression == .none ? "tensor frames" : "frames, \(row.compression.rawValue)") : "JSON + base64"
             if row.http == .http1 { format += ", HTTP/1.1" }
             if row.masks == [.chacha20] { format += ", ChaCha20 masks" }
-            if row.digest == .sha256 { format += ", SHA-256 digest" }
+            if row.digest != .preferred { format += ", \(row.digest.rawValue) digest" }
             if let ms = row.delayMilliseconds { format += ", +\(ms) ms each way" }
             if !row.trainsWithKey { format += ", keys first" }
             labels[v] = (row.secure ? "secure aggregation" : "plain             ") + ", " + format.padding(toLength: max(39, format.count), withPad: " ", startingAt: 0)

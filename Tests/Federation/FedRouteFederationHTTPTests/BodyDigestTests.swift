@@ -46,8 +46,45 @@ import Testing
         #expect(BodyDigest.sha256.digest(Data(body)) != digest)
     }
 
+    /// The BLAKE3 scheme as its documentation defines it: SHA-256("fedroute-blake3\n" ‖ BLAKE3(body)). Expected values
+    /// computed with Python's hashlib and the reference `blake3` package; both BLAKE3 paths give them.
+    @Test func blake3DigestIsItsDefinition() {
+        func hex(_ d: some Sequence<UInt8>) -> String { d.map { String(format: "%02x", $0) }.joined() }
+        let specimen = (0..<5_000).map { UInt8($0 % 251) }
+        for isa in BLAKE3Kernel.InstructionSet.allCases where isa == .portable || isa == BLAKE3Kernel.native {
+            #expect(hex(specimen.withUnsafeBytes { BodyDigest.blake3($0, instructionSet: isa) }) == "abb5b8cd0cd57aebdd93914e3b6d430ed3ff2c62f1d7fd2e1af424865256684b")
+            #expect(hex([UInt8]().withUnsafeBytes { BodyDigest.blake3($0, instructionSet: isa) }) == "5c0aaf3b55da1495d07c5caea77dd778be0359ecef42ac753413ea4eafdd2f08")
+        }
+        #expect(hex(BodyDigest.blake3.digest(Data(specimen))) == "abb5b8cd0cd57aebdd93914e3b6d430ed3ff2c62f1d7fd2e1af424865256684b")
+        let body = Self.body(100_000, seed: 7)
+        let digest = BodyDigest.blake3.digest(Data(body))
+        for position in [0, 1_023, 16_384, 99_999] {
+            var changed = body
+            changed[position] ^= 1
+            #expect(BodyDigest.blake3.digest(Data(changed)) != digest, "byte \(position)")
+        }
+        #expect(BodyDigest.blake3.digest(Data(body + [0])) != digest)
+        #expect(BodyDigest.tree16.digest(Data(body)) != digest && BodyDigest.sha256.digest(Data(body)) != digest)
+    }
+
+    /// A client prefers BLAKE3 where its vector path runs, else the tree digest.
+    @Test func theClientsDefaultFollowsTheCPU() {
+        #expect(BodyDigest.preferred == (BLAKE3Kernel.native == .avx512 ? .blake3 : .tree16))
+        #expect(FederationClientRunner.Settings(server: "https://x", tls: nil).bodyDigest == BodyDigest.preferred)
+    }
+
+    /// A client takes what it wants when the coordinator lists it, the tree digest from a coordinator that lists only
+    /// that, and SHA-256 otherwise or when it wants SHA-256.
+    @Test func clientsNegotiateWhatTheCoordinatorReads() {
+        #expect(BodyDigest.negotiate(wanted: .blake3, listed: [.sha256, .tree16, .blake3]) == .blake3)
+        #expect(BodyDigest.negotiate(wanted: .blake3, listed: [.sha256, .tree16]) == .tree16)
+        #expect(BodyDigest.negotiate(wanted: .blake3, listed: []) == .sha256)
+        #expect(BodyDigest.negotiate(wanted: .tree16, listed: [.sha256, .blake3]) == .sha256)
+        #expect(BodyDigest.negotiate(wanted: .sha256, listed: BodyDigest.allCases) == .sha256)
+    }
+
     @Test func namesAreReadFromAList() {
-        #expect(BodyDigest.names(in: "sha256, tree16-sha256") == [.sha256, .tree16])
+        #expect(BodyDigest.names(in: "sha256, tree16-sha256, blake3") == [.sha256, .tree16, .blake3])
         #expect(BodyDigest.names(in: "md5,tree16-sha256 ,") == [.tree16])
         #expect(BodyDigest.names(in: nil).isEmpty)
     }

@@ -124,6 +124,13 @@ struct PoisoningClient: FederatedClient {
         unknown[Wire.Header.digest] = "md5"
         #expect(throws: AuthenticationFailure.missingHeader(Wire.Header.digest)) { _ = try auth.precheck(header: { unknown[$0] }, now: 1_000) }
         #expect(try verify(try headers(nonce: 5, scheme: .sha256)) == "alice")
+        // BLAKE3 likewise, and a request signed under it does not verify as the tree digest.
+        let blake = try headers(nonce: 6, scheme: .blake3)
+        #expect(blake[Wire.Header.digest] == "blake3")
+        #expect(try verify(blake) == "alice")
+        var swapped = try headers(nonce: 7, scheme: .blake3)
+        swapped[Wire.Header.digest] = "tree16-sha256"
+        #expect(throws: AuthenticationFailure.badSignature(client: "alice")) { try verify(swapped) }
     }
 
     @Test func keyFilesRoundTripAndCertificatesLoad() throws {
@@ -271,9 +278,9 @@ struct PoisoningClient: FederatedClient {
         }
     }
 
-    /// Clients sign their replies over the tree digest once the coordinator lists it, or over SHA-256 when told to;
-    /// either way the routers are the in-process ones and nothing is refused.
-    @Test func bothBodyDigestsGiveTheInProcessRouters() async throws {
+    /// Clients sign their replies over the tree digest or BLAKE3 once the coordinator lists it, or over SHA-256 when
+    /// told to; whichever, the routers are the in-process ones and nothing is refused.
+    @Test func everyBodyDigestGivesTheInProcessRouters() async throws {
         let tables = try NetFixture.shards([120, 80, 60])
         var mlp = NetFixture.mlp
         mlp.rounds = 2
