@@ -200,7 +200,7 @@ public struct FederationClientRunner: Sendable {
         request.body = .bytes(data)
         if let delay = settings.addedDelay { try await Task.sleep(for: delay) }
         let response = try await http.execute(request, timeout: .seconds(120))
-        let buffer = try await response.body.collect(upTo: Wire.maxBodyBytes)
+        let buffer = try await Self.collect(response, upTo: Wire.maxBodyBytes)
         if let delay = settings.addedDelay { try await Task.sleep(for: delay) }
         // A view of the collected bytes, not a copy (the buffer is kept alive by the Data).
         let bytes = Data(buffer: buffer, byteTransferStrategy: .noCopy)
@@ -217,6 +217,24 @@ public struct FederationClientRunner: Sendable {
             frames.codec = mine
         }
         return try Wire.decode(R.self, from: bytes, codecs: FrameCompression.readable)
+    }
+}
+
+extension FederationClientRunner {
+    /// The response's body in one buffer of the size its content-length declares (at most `limit`), each part copied
+    /// in once. (`collect(upTo:)` grows the first part's buffer by doubling, which copies a multi-megabyte task again
+    /// at every step, and copies that part itself, since the TLS handler still holds it.) Throws once more than
+    /// `limit` bytes arrived.
+    static func collect(_ response: HTTPClientResponse, upTo limit: Int) async throws -> ByteBuffer {
+        let declared = response.headers.first(name: "content-length").flatMap(Int.init)
+        if let declared, declared > limit { throw WireError("the coordinator's answer declares \(declared) bytes, more than \(limit)") }
+        var buffer = ByteBuffer()
+        if let declared, declared > 0 { buffer.reserveCapacity(declared) }
+        for try await part in response.body {
+            guard part.readableBytes <= limit - buffer.readableBytes else { throw WireError("the coordinator's answer is larger than \(limit) bytes") }
+            buffer.writeImmutableBuffer(part)
+        }
+        return buffer
     }
 }
 

@@ -88,4 +88,26 @@ import Testing
             #expect(s4 == 200)
         }
     }
+
+    /// The client collects the coordinator's answer into one buffer of its declared size, part by part; an answer
+    /// that declares more than the limit, or sends more, is refused with an error naming the limit.
+    @Test func theClientCollectsAnAnswerWithinItsLimit() async throws {
+        func response(_ parts: [ByteBuffer], declared: Int?) -> HTTPClientResponse {
+            var headers = HTTPHeaders()
+            if let declared { headers.add(name: "content-length", value: "\(declared)") }
+            let stream = AsyncStream<ByteBuffer> { c in
+                for p in parts { c.yield(p) }
+                c.finish()
+            }
+            return HTTPClientResponse(headers: headers, body: .stream(stream))
+        }
+        let parts = [ByteBuffer(bytes: [1, 2, 3]), ByteBuffer(bytes: [4, 5]), ByteBuffer(bytes: [6])]
+        let whole = try await FederationClientRunner.collect(response(parts, declared: 6), upTo: 6)
+        #expect(Array(whole.readableBytesView) == [1, 2, 3, 4, 5, 6])
+        #expect(try await FederationClientRunner.collect(response(parts, declared: nil), upTo: 6).readableBytes == 6)
+        await #expect(throws: WireError.self) { _ = try await FederationClientRunner.collect(response(parts, declared: 7), upTo: 6) }
+        // A length that understates the body does not let more than the limit in.
+        await #expect(throws: WireError.self) { _ = try await FederationClientRunner.collect(response(parts, declared: 2), upTo: 5) }
+        await #expect(throws: WireError.self) { _ = try await FederationClientRunner.collect(response(parts, declared: Int.max), upTo: 6) }
+    }
 }
