@@ -162,27 +162,81 @@ public struct BertEncoder: Sendable {
         return x
     }
 
-    /// `y = x·Wᵀ + b` for `x` of `rows × in` and `W` of `out × in`.
-    func linear(_ x: [Float], rows: Int, _ layer: Linear) -> [Float] {
+    /// `y = x·Wᵀ + b` for `x` of `rows × in` and `W` of `out × in`; with `addBias` false, `x·Wᵀ` alone, for a caller
+    /// that adds the bias in a pass it makes over the rows anyway (`biasResidualNorm`, `biasGELU`).
+    func linear(_ x: [Float], rows: Int, _ layer: Linear, addBias: Bool = true) -> [Float] {
         let b = layer.bias
         let outDim = b.count
         let inDim = layer.inputs
-        // Every element is written: each row starts as the bias (no zero fill first).
+        // Every element is written: each row starts as the bias, or as zeros for the packed kernel (which adds to C);
+        // the BLAS product overwrites (beta 0) rows that start unwritten.
+        let overwrites: Bool
+        if case .rows = layer.weights { overwrites = !addBias } else { overwrites = false }
         var y = [Float](unsafeUninitializedCapacity: rows * outDim) { yp, initialized in
-            b.withUnsafeBufferPointer { bp in
-                for r in 0..<rows { (yp.baseAddress! + r * outDim).initialize(from: bp.baseAddress!, count: outDim) }
+            if addBias {
+                b.withUnsafeBufferPointer { bp in
+                    for r in 0..<rows { (yp.baseAddress! + r * outDim).initialize(from: bp.baseAddress!, count: outDim) }
+                }
+            } else if !overwrites {
+                yp.baseAddress!.initialize(repeating: 0, count: rows * outDim)
             }
             initialized = rows * outDim
         }
         switch layer.weights {
         case .rows(let w):
-            GEMM.multiply(transA: false, transB: true, m: rows, n: outDim, k: inDim, alpha: 1, a: x, lda: inDim, b: w, ldb: inDim, beta: 1, c: &y, ldc: outDim)
+            GEMM.multiply(transA: false, transB: true, m: rows, n: outDim, k: inDim, alpha: 1, a: x, lda: inDim, b: w, ldb: inDim,
+                          beta: overwrites ? 0 : 1, c: &y, ldc: outDim)
         case .packed(let w):
             x.withUnsafeBufferPointer { xp in y.withUnsafeMutableBufferPointer { yp in
                 w.multiply(m: rows, a: xp.baseAddress!, lda: inDim, c: yp.baseAddress!, ldc: outDim)
             } }
         }
         return y
+    }
+
+    /// Rows this many at a time in the fused passes: a block of rows stays in the first-level cache between the
+    /// pass's steps.
+    static let fusedRowBlock = 8
+
+    /// `y ← LayerNorm(y + b + residual)` row by row (the bias first, then the residual, the order of the unfused
+    /// steps), each block of rows added and normalized while it is in cache, the rows split over the cores.
+    func biasResidualNorm(_ y: inout [Float], bias: [Float], residual: [Float], rows: Int, gain: [Float], normBias: [Float]) {
+        let h = bias.count
+        let eps = configuration.layerNormEpsilon
+        y.withUnsafeMutableBufferPointer { yp in residual.withUnsafeBufferPointer { xp in bias.withUnsafeBufferPointer { bp in
+            gain.withUnsafeBufferPointer { gp in normBias.withUnsafeBufferPointer { np in
+                let shared = RowParallel.Shared((y: yp.baseAddress!, x: xp.baseAddress!, b: bp.baseAddress!, g: gp.baseAddress!, n: np.baseAddress!))
+                RowParallel.forEachRange(count: rows, minimumPerPart: 64) { range in
+                    let v = shared.value
+                    var r = range.lowerBound
+                    while r < range.upperBound {
+                        let end = min(range.upperBound, r + Self.fusedRowBlock)
+                        for i in r..<end {
+                            VectorMath.add(v.b, into: v.y + i * h, count: h)
+                            VectorMath.add(v.x + i * h, into: v.y + i * h, count: h)
+                        }
+                        for i in r..<end { NeuralKernels.layerNormRow(v.y + i * h, n: h, gain: v.g, bias: v.n, epsilon: eps) }
+                        r = end
+                    }
+                }
+            } }
+        } } }
+    }
+
+    /// `y ← GELU(y + b)` row by row, each row's bias added and activated while it is in cache, the rows split over
+    /// the cores.
+    func biasGELU(_ y: inout [Float], bias: [Float], rows: Int) {
+        let n = bias.count
+        y.withUnsafeMutableBufferPointer { yp in bias.withUnsafeBufferPointer { bp in
+            let shared = RowParallel.Shared((y: yp.baseAddress!, b: bp.baseAddress!))
+            RowParallel.forEachRange(count: rows, minimumPerPart: max(1, 32_768 / max(1, n))) { range in
+                let v = shared.value
+                for i in range {
+                    VectorMath.add(v.b, into: v.y + i * n, count: n)
+                    VectorMath.gelu(v.y + i * n, v.y + i * n, count: n)
+                }
+            }
+        } }
     }
 
     func apply(_ l: Layer, to x: [Float], sequences lengths: [Int]) -> [Float] {
@@ -208,24 +262,15 @@ public struct BertEncoder: Sendable {
                 job.run(sequence: 0)
             }
         } }
-        var y = linear(context, rows: n, l.attentionOut)
-        addInPlace(x, into: &y)
-        layerNorm(&y, rows: n, gain: l.norm1Gain, bias: l.norm1Bias)
-        var inter = linear(y, rows: n, l.intermediate)
-        inter.withUnsafeMutableBufferPointer { p in
-            let shared = RowParallel.Shared(p.baseAddress!)
-            RowParallel.forEachRange(count: p.count, minimumPerPart: 32_768) { r in
-                VectorMath.gelu(shared.value + r.lowerBound, shared.value + r.lowerBound, count: r.count)
-            }
-        }
-        var out = linear(inter, rows: n, l.output)
-        addInPlace(y, into: &out)
-        layerNorm(&out, rows: n, gain: l.norm2Gain, bias: l.norm2Bias)
+        // The three products below leave their bias to the pass that follows them (one pass over the rows instead of
+        // a bias fill before the product and separate passes after it).
+        var y = linear(context, rows: n, l.attentionOut, addBias: false)
+        biasResidualNorm(&y, bias: l.attentionOut.bias, residual: x, rows: n, gain: l.norm1Gain, normBias: l.norm1Bias)
+        var inter = linear(y, rows: n, l.intermediate, addBias: false)
+        biasGELU(&inter, bias: l.intermediate.bias, rows: n)
+        var out = linear(inter, rows: n, l.output, addBias: false)
+        biasResidualNorm(&out, bias: l.output.bias, residual: y, rows: n, gain: l.norm2Gain, normBias: l.norm2Bias)
         return out
-    }
-
-    func addInPlace(_ x: [Float], into y: inout [Float]) {
-        x.withUnsafeBufferPointer { xp in y.withUnsafeMutableBufferPointer { yp in VectorMath.add(xp.baseAddress!, into: yp.baseAddress!, count: yp.count) } }
     }
 
     func layerNorm(_ x: inout [Float], rows: Int, gain: [Float], bias: [Float]) {
