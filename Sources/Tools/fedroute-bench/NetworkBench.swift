@@ -48,9 +48,12 @@ struct NetworkBenchRow {
 /// Issue 4's benchmark: wall time and bytes on the wire per FedAvg round for 10 clients on
 /// loopback (TLS, HTTP/2 and HTTP/1.1; JSON with base64 tensors, and tensor frames), against the same rounds in process.
 ///
-/// With `runs` > 1 the in-process rounds and every transport are measured `runs` times, interleaved
-/// (in process, then each transport, then again), and each transport's ratio is taken against the
-/// in-process figure of its own run; the summary gives the best and the median of those ratios.
+/// With `runs` > 1 the in-process rounds and every transport are measured `runs` times, interleaved: each run
+/// times the in-process rounds, then every transport, then the in-process rounds again, and takes each transport's
+/// ratio against the mean of its run's two in-process figures, so that a machine that speeds up or slows down
+/// during a run (these are shared machines) moves both sides of the ratio alike. The transports' order rotates
+/// from run to run, so that none is always measured first or last. The summary gives the best and the median of
+/// each transport's ratios.
 func networkBench(table: EvaluationTable, runs: Int = 1, rounds: Int = 5, rows: Set<String>? = nil) async throws {
     let shards = try FederatedPartition.make(table, configuration: PartitionConfiguration())
     var mlp = FederatedMLPConfiguration()
@@ -75,7 +78,10 @@ func networkBench(table: EvaluationTable, runs: Int = 1, rounds: Int = 5, rows: 
         print(String(format: "  in process: %.3f s per FedAvg round (6 of 10 clients sampled; %.3f s with the set-up before the rounds)", simRound, simWhole))
         let (concRound, _) = try await InProcessRounds.time(concurrent, mlp)
         print(String(format: "  in process, the 6 sampled clients at once (as over the network): %.3f s per FedAvg round", concRound))
-        for (v, row) in variants.enumerated() {
+        var seconds = [Double](repeating: 0, count: variants.count)
+        let rotation = (run - 1) % max(1, variants.count)
+        for v in Array(variants.indices[rotation...]) + Array(variants.indices[..<rotation]) {
+            let row = variants[v]
             var m = mlp
             m.secureAggregation = row.secure
             let dir = FileManager.default.temporaryDirectory.appendingPathComponent("fedroute-bench-\(UUID().uuidString)").path
@@ -92,7 +98,7 @@ func networkBench(table: EvaluationTable, runs: Int = 1, rounds: Int = 5, rows: 
             }
             let t: [RoundTraffic] = result.traffic
             let n = Double(t.count)
-            let seconds: Double = t.reduce(0.0) { $0 + $1.seconds } / n
+            let roundSeconds: Double = t.reduce(0.0) { $0 + $1.seconds } / n
             let down: Double = Double(t.reduce(0) { $0 + $1.bytesOut }) / n / 1e6
             let up: Double = Double(t.reduce(0) { $0 + $1.bytesIn }) / n / 1e6
             var format = row.frames ? (row.compression == .none ? "tensor frames" : "frames, \(row.compression.rawValue)") : "JSON + base64"
@@ -102,15 +108,20 @@ func networkBench(table: EvaluationTable, runs: Int = 1, rounds: Int = 5, rows: 
             if let ms = row.delayMilliseconds { format += ", +\(ms) ms each way" }
             if !row.trainsWithKey { format += ", keys first" }
             labels[v] = (row.secure ? "secure aggregation" : "plain             ") + ", " + format.padding(toLength: max(39, format.count), withPad: " ", startingAt: 0)
-            ratios[v].append(seconds / simRound)
-            print(String(format: "  %@: %.3f s per round (%.2f× in process), %.1f MB to clients + %.1f MB from clients per round (body bytes)",
-                         labels[v], seconds, seconds / simRound, down, up))
+            seconds[v] = roundSeconds
+            print(String(format: "  %@: %.3f s per round (%.2f× the in-process round before it), %.1f MB to clients + %.1f MB from clients per round (body bytes)",
+                         labels[v], roundSeconds, roundSeconds / simRound, down, up))
             if run == 1, row.key == "http1" { try checkpointRow(directory: dir + "/state") }
             try? FileManager.default.removeItem(atPath: dir)
         }
+        guard runs > 1 else { continue }
+        let (simAfter, _) = try await InProcessRounds.time(inProcess, mlp)
+        let baseline = (simRound + simAfter) / 2
+        print(String(format: "  in process again: %.3f s per FedAvg round; this run's ratios are against the mean, %.3f s", simAfter, baseline))
+        for v in variants.indices { ratios[v].append(seconds[v] / baseline) }
     }
     guard runs > 1 else { return }
-    print("  network round / in-process round, each against its own run's in-process figure: best / median of \(runs)")
+    print("  network round / in-process round, each against the mean of its run's two in-process figures: best / median of \(runs)")
     for (label, r) in zip(labels, ratios) where !r.isEmpty {
         print(String(format: "  %@: %.2f / %.2f×  (%@)", label, r.min()!, median(r), r.map { String(format: "%.2f", $0) }.joined(separator: ", ")))
     }
