@@ -14,8 +14,10 @@ import Logging
 // MiniLM throughput, the gateway's load figures and a federation over the network, on
 // routerbench-3task when ../shared is present, else on synthetic queries of the same shape.
 // SECTION: gemm, federation, network ([--runs N] [--rounds R]: N interleaved runs of R rounds, best and median ratios;
-// [--rows json,frames,deflate,http1,http1-sha256,secure-json,secure-frames,secure-http1,secure-http1-sha256,secure-http1-chacha,
-// secure-http1-deflate]: only those transports; rows sign the tree body digest unless named -sha256), minilm, gateway, gateway-keys, gateway-latency ([--rounds R] [--requests N]), engines (with --federation DIR, alone), sparse (alone:
+// [--rows json,frames,deflate,http1,http1-sha256,http1-tree16,secure-json,secure-frames,secure-http1,secure-http1-sha256,
+// secure-http1-tree16,secure-http1-chacha,secure-http1-deflate,http1-wan,secure-http1-wan,secure-http1-wan-keys-first]: only
+// those transports; rows sign the body digest a client prefers on this CPU (BLAKE3 with AVX-512, else tree16) unless named
+// -sha256 or -tree16), minilm, gateway, gateway-keys, gateway-latency ([--rounds R] [--requests N]), engines (with --federation DIR, alone), sparse (alone:
 // first-layer products on sparse inputs, SparseRows against GEMM), masks ([--runs N], alone: one client's secure-aggregation
 // masks, the VAES kernel against swift-crypto's AES-CTR), digest ([--runs N], alone: the signed body digests of one
 // update, SHA-256 against the tree digest), mlp-train
