@@ -34,7 +34,8 @@ public struct FederationClientRunner: Sendable {
         public var httpVersion = defaultHTTPVersion
         public static let defaultHTTPVersion = ClientHTTPVersion.http1
         /// The body digest this client signs once the coordinator lists it in `x-fedroute-digests` (SHA-256 until
-        /// then, and always with `.sha256`).
+        /// then, and always with `.sha256`); with a coordinator that lists only older digests, what
+        /// `BodyDigest.negotiate` picks from them.
         public var bodyDigest = BodyDigest.preferred
         /// Benches only: each request waits this long before it is sent and each answer this long after it came,
         /// the one-way delays of a wide-area network on loopback (nil: none).
