@@ -4,7 +4,7 @@
 //
 // BLAKE3 splits its input into 1,024-byte chunks, hashes each chunk to a chaining value on its own, and merges the
 // chaining values pairwise in a binary tree. Sixteen chunks are independent, so the AVX-512 path hashes 16 of them at
-// once, one chunk per 32-bit lane (each 64-byte block of the 16 chunks loaded row by row and transposed, as the
+// once (the AVX2 path 8), one chunk per 32-bit lane (each 64-byte block of the 16 chunks loaded row by row and transposed, as the
 // SHA-256 lanes kernel does), and merges the tree a level at a time, 16 parent nodes per pass. Its compression
 // function has 7 rounds of additions, XORs and rotations and no message expansion: about 2× tree16-sha256's speed
 // on the EPYC (Zen 4) this was written on (`fedroute-bench --only digest`). The portable path computes the same
@@ -102,9 +102,11 @@ typedef __m512i fr_v16u;
 #define FR_TRANSPOSE_TARGET FR_B3_TARGET
 #include "Transpose16.h"
 
-static int fr_b3_avx512(void) {
+// 2 with AVX-512 F, 1 with AVX2, else 0.
+static int fr_b3_cpu(void) {
     __builtin_cpu_init();
-    return __builtin_cpu_supports("avx512f") ? 1 : 0;
+    if (__builtin_cpu_supports("avx512f")) return 2;
+    return __builtin_cpu_supports("avx2") ? 1 : 0;
 }
 
 #define FR_B3_VG(a, b, c, d, x, y)                                                                                     \
@@ -162,33 +164,114 @@ FR_B3_TARGET static void fr_b3_hash16(const uint8_t *const inputs[16], size_t bl
     }
 }
 
-// Inputs i0 … i0 + count − 1 (count ≤ 16) of `hash16`, the missing lanes pointing at input i0 and their outputs
-// dropped.
-FR_B3_TARGET static void fr_b3_hash_some(const uint8_t *base, size_t stride, size_t count, size_t blocks, uint64_t counter, int increment,
-                                         uint32_t flags, uint32_t start, uint32_t end, uint8_t *out) {
-    const uint8_t *inputs[16];
-    for (size_t l = 0; l < 16; l++) inputs[l] = base + (l < count ? l : 0) * stride;
-    if (count == 16) {
-        fr_b3_hash16(inputs, blocks, counter, increment, flags, start, end, out);
-    } else {
-        uint8_t all[16 * 32];
-        fr_b3_hash16(inputs, blocks, counter, increment, flags, start, end, all);
-        memcpy(out, all, 32 * count);
+
+#define FR_B3_TARGET2 __attribute__((target("avx2")))
+typedef __m256i fr_v8u;
+
+FR_B3_TARGET2 static inline fr_v8u fr_b3_ror8(fr_v8u x, int n) { return _mm256_or_si256(_mm256_srli_epi32(x, n), _mm256_slli_epi32(x, 32 - n)); }
+
+#define FR_B3_VG8(a, b, c, d, x, y)                                                                                    \
+    do {                                                                                                               \
+        a = _mm256_add_epi32(_mm256_add_epi32(a, b), x); d = _mm256_shuffle_epi8(_mm256_xor_si256(d, a), rot16);      \
+        c = _mm256_add_epi32(c, d); b = fr_b3_ror8(_mm256_xor_si256(b, c), 12);                                        \
+        a = _mm256_add_epi32(_mm256_add_epi32(a, b), y); d = _mm256_shuffle_epi8(_mm256_xor_si256(d, a), rot8);       \
+        c = _mm256_add_epi32(c, d); b = fr_b3_ror8(_mm256_xor_si256(b, c), 7);                                         \
+    } while (0)
+
+// r[l] holds 8 words of lane l; afterwards w[t] holds word t of lanes 0…7.
+FR_B3_TARGET2 static inline void fr_b3_transpose8(const fr_v8u r[8], fr_v8u w[8]) {
+    fr_v8u a[8], b[8];
+    for (int i = 0; i < 8; i += 2) {
+        a[i] = _mm256_unpacklo_epi32(r[i], r[i + 1]);
+        a[i + 1] = _mm256_unpackhi_epi32(r[i], r[i + 1]);
+    }
+    for (int i = 0; i < 8; i += 4) {
+        b[i] = _mm256_unpacklo_epi64(a[i], a[i + 2]);
+        b[i + 1] = _mm256_unpackhi_epi64(a[i], a[i + 2]);
+        b[i + 2] = _mm256_unpacklo_epi64(a[i + 1], a[i + 3]);
+        b[i + 3] = _mm256_unpackhi_epi64(a[i + 1], a[i + 3]);
+    }
+    for (int i = 0; i < 4; i++) {
+        w[i] = _mm256_permute2x128_si256(b[i], b[i + 4], 0x20);
+        w[i + 4] = _mm256_permute2x128_si256(b[i], b[i + 4], 0x31);
     }
 }
+
+// `fr_b3_hash16` with eight lanes of AVX2.
+FR_B3_TARGET2 static void fr_b3_hash8(const uint8_t *const inputs[8], size_t blocks, uint64_t counter, int increment, uint32_t flags,
+                                      uint32_t start, uint32_t end, uint8_t *out) {
+    fr_v8u h[8], rows[8], m[16];
+    for (int i = 0; i < 8; i++) h[i] = _mm256_set1_epi32((int)fr_b3_iv[i]);
+    uint32_t lo[8], hi[8];
+    for (int l = 0; l < 8; l++) {
+        uint64_t c = counter + (increment ? (uint64_t)l : 0);
+        lo[l] = (uint32_t)c;
+        hi[l] = (uint32_t)(c >> 32);
+    }
+    const fr_v8u counter_lo = _mm256_loadu_si256((const void *)lo), counter_hi = _mm256_loadu_si256((const void *)hi);
+    const fr_v8u rot16 = _mm256_set_epi8(13, 12, 15, 14, 9, 8, 11, 10, 5, 4, 7, 6, 1, 0, 3, 2, 13, 12, 15, 14, 9, 8, 11, 10, 5, 4, 7, 6, 1, 0, 3, 2);
+    const fr_v8u rot8 = _mm256_set_epi8(12, 15, 14, 13, 8, 11, 10, 9, 4, 7, 6, 5, 0, 3, 2, 1, 12, 15, 14, 13, 8, 11, 10, 9, 4, 7, 6, 5, 0, 3, 2, 1);
+    for (size_t b = 0; b < blocks; b++) {
+        uint32_t f = flags | (b == 0 ? start : 0) | (b + 1 == blocks ? end : 0);
+        for (int half = 0; half < 2; half++) {
+            for (int l = 0; l < 8; l++) rows[l] = _mm256_loadu_si256((const void *)(inputs[l] + b * FR_B3_BLOCK + 32 * half));
+            fr_b3_transpose8(rows, m + 8 * half);
+        }
+        fr_v8u v0 = h[0], v1 = h[1], v2 = h[2], v3 = h[3], v4 = h[4], v5 = h[5], v6 = h[6], v7 = h[7];
+        fr_v8u v8 = _mm256_set1_epi32((int)fr_b3_iv[0]), v9 = _mm256_set1_epi32((int)fr_b3_iv[1]);
+        fr_v8u v10 = _mm256_set1_epi32((int)fr_b3_iv[2]), v11 = _mm256_set1_epi32((int)fr_b3_iv[3]);
+        fr_v8u v12 = counter_lo, v13 = counter_hi, v14 = _mm256_set1_epi32(FR_B3_BLOCK), v15 = _mm256_set1_epi32((int)f);
+#pragma clang loop unroll(full)
+        for (int r = 0; r < 7; r++) {
+            const uint8_t *s = fr_b3_schedule[r];
+            FR_B3_VG8(v0, v4, v8, v12, m[s[0]], m[s[1]]);
+            FR_B3_VG8(v1, v5, v9, v13, m[s[2]], m[s[3]]);
+            FR_B3_VG8(v2, v6, v10, v14, m[s[4]], m[s[5]]);
+            FR_B3_VG8(v3, v7, v11, v15, m[s[6]], m[s[7]]);
+            FR_B3_VG8(v0, v5, v10, v15, m[s[8]], m[s[9]]);
+            FR_B3_VG8(v1, v6, v11, v12, m[s[10]], m[s[11]]);
+            FR_B3_VG8(v2, v7, v8, v13, m[s[12]], m[s[13]]);
+            FR_B3_VG8(v3, v4, v9, v14, m[s[14]], m[s[15]]);
+        }
+        h[0] = _mm256_xor_si256(v0, v8); h[1] = _mm256_xor_si256(v1, v9); h[2] = _mm256_xor_si256(v2, v10); h[3] = _mm256_xor_si256(v3, v11);
+        h[4] = _mm256_xor_si256(v4, v12); h[5] = _mm256_xor_si256(v5, v13); h[6] = _mm256_xor_si256(v6, v14); h[7] = _mm256_xor_si256(v7, v15);
+    }
+    uint32_t words[8][8];
+    for (int i = 0; i < 8; i++) _mm256_storeu_si256((void *)words[i], h[i]);
+    for (int l = 0; l < 8; l++) {
+        uint32_t cv[8];
+        for (int i = 0; i < 8; i++) cv[i] = words[i][l];
+        fr_b3_store_cv(out + 32 * l, cv);
+    }
+}
+
+// Inputs 0 … count − 1 (count ≤ the path's lanes: 16 for AVX-512, 8 for AVX2) of `hash16` or `hash8`, input l at
+// base + l·stride, the missing lanes pointing at input 0 and their outputs dropped.
+static void fr_b3_hash_some(int isa, const uint8_t *base, size_t stride, size_t count, size_t blocks, uint64_t counter, int increment,
+                            uint32_t flags, uint32_t start, uint32_t end, uint8_t *out) {
+    const uint8_t *inputs[16];
+    size_t lanes = isa == 2 ? 16 : 8;
+    for (size_t l = 0; l < lanes; l++) inputs[l] = base + (l < count ? l : 0) * stride;
+    uint8_t all[16 * 32];
+    uint8_t *dst = count == lanes ? out : all;
+    if (isa == 2) fr_b3_hash16(inputs, blocks, counter, increment, flags, start, end, dst);
+    else fr_b3_hash8(inputs, blocks, counter, increment, flags, start, end, dst);
+    if (dst != out) memcpy(out, all, 32 * count);
+}
 #else
-static int fr_b3_avx512(void) { return 0; }
+static int fr_b3_cpu(void) { return 0; }
 #endif
 
-int fr_blake3_isa(void) { return fr_b3_avx512(); }
+int fr_blake3_isa(void) { return fr_b3_cpu(); }
 
 // The chaining values of `count` whole chunks from chunk number `first` at `in`, to cvs + 32·i.
 static void fr_b3_chunks(int isa, const uint8_t *in, size_t count, uint64_t first, uint8_t *cvs) {
 #if defined(__x86_64__)
-    if (isa == 1) {
-        for (size_t i = 0; i < count; i += 16) {
-            size_t n = count - i < 16 ? count - i : 16;
-            fr_b3_hash_some(in + i * FR_B3_CHUNK, FR_B3_CHUNK, n, FR_B3_CHUNK / FR_B3_BLOCK, first + i, 1, 0, FR_B3_CHUNK_START, FR_B3_CHUNK_END,
+    if (isa > 0) {
+        size_t lanes = isa == 2 ? 16 : 8;
+        for (size_t i = 0; i < count; i += lanes) {
+            size_t n = count - i < lanes ? count - i : lanes;
+            fr_b3_hash_some(isa, in + i * FR_B3_CHUNK, FR_B3_CHUNK, n, FR_B3_CHUNK / FR_B3_BLOCK, first + i, 1, 0, FR_B3_CHUNK_START, FR_B3_CHUNK_END,
                             cvs + 32 * i);
         }
         return;
@@ -205,10 +288,11 @@ static void fr_b3_chunks(int isa, const uint8_t *in, size_t count, uint64_t firs
 // `pairs` parent nodes of the chaining values at `cvs` (pair i: 64 bytes at cvs + 64·i), to out + 32·i.
 static void fr_b3_parents(int isa, const uint8_t *cvs, size_t pairs, uint8_t *out) {
 #if defined(__x86_64__)
-    if (isa == 1) {
-        for (size_t i = 0; i < pairs; i += 16) {
-            size_t n = pairs - i < 16 ? pairs - i : 16;
-            fr_b3_hash_some(cvs + 64 * i, 64, n, 1, 0, 0, FR_B3_PARENT, 0, 0, out + 32 * i);
+    if (isa > 0) {
+        size_t lanes = isa == 2 ? 16 : 8;
+        for (size_t i = 0; i < pairs; i += lanes) {
+            size_t n = pairs - i < lanes ? pairs - i : lanes;
+            fr_b3_hash_some(isa, cvs + 64 * i, 64, n, 1, 0, 0, FR_B3_PARENT, 0, 0, out + 32 * i);
         }
         return;
     }
@@ -222,7 +306,7 @@ static void fr_b3_parents(int isa, const uint8_t *cvs, size_t pairs, uint8_t *ou
 }
 
 int fr_blake3_isa_hash(int isa, const uint8_t *in, size_t len, uint8_t *cvs, uint8_t out[32]) {
-    if (isa != 0 && isa != fr_blake3_isa()) return 0;
+    if (isa < 0 || isa > fr_blake3_isa()) return 0;
     uint32_t cv[8];
     if (len <= FR_B3_CHUNK) {
         fr_b3_chunk(in, len, 0, 1, cv);

@@ -15,7 +15,7 @@ import Foundation
 /// A collision of two bodies under it is a SHA-256 collision (the lengths fix where every leaf starts).
 ///
 /// `blake3` hashes the body with BLAKE3 (`BLAKE3Kernel`: 16 chunks at once with AVX-512, about 1.6× tree16's
-/// speed) and binds that into the SHA-256 value the signature code carries:
+/// speed there; 8 with AVX2) and binds that into the SHA-256 value the signature code carries:
 ///
 ///     digest = SHA-256("fedroute-blake3\n" ‖ BLAKE3(body))
 ///
@@ -30,10 +30,10 @@ public enum BodyDigest: String, Sendable, CaseIterable {
     case tree16 = "tree16-sha256"
     case blake3
 
-    /// What a client signs with by default: `blake3` where this CPU runs its vector path, else `tree16` (whose
-    /// leaves fall back to swift-crypto's SHA-256, with SHA-NI where the CPU has it, faster than BLAKE3's portable
-    /// path).
-    public static let preferred: BodyDigest = BLAKE3Kernel.native == .avx512 ? .blake3 : .tree16
+    /// What a client signs with by default: `blake3` where this CPU runs one of its vector paths (AVX-512 or AVX2),
+    /// else `tree16` (whose leaves fall back to swift-crypto's SHA-256, with SHA-NI where the CPU has it, faster than
+    /// BLAKE3's portable path).
+    public static let preferred: BodyDigest = BLAKE3Kernel.native == .portable ? .tree16 : .blake3
 
     /// Bodies smaller than this are hashed as their tail alone (no leaves).
     static let leafUnit = 1024

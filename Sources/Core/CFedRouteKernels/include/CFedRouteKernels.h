@@ -126,11 +126,12 @@ int fr_sha256_x16_available(void);
 /// instructions (`fr_sha256_x16_available`).
 int fr_sha256_x16(const uint8_t *base, size_t stride, size_t len, uint8_t *out);
 
-/// The BLAKE3 path this CPU runs: 1 (AVX-512 F, 16 chunks at once) or 0 (portable, one compression at a time).
+/// The fastest BLAKE3 path this CPU runs: 2 (AVX-512 F, 16 chunks at once), 1 (AVX2, 8 chunks at once) or 0
+/// (portable, one compression at a time).
 int fr_blake3_isa(void);
-/// The BLAKE3 digest (unkeyed, 32 bytes) of `len` bytes at `in`, to `out`, by the path `isa` (0 portable, 1 AVX-512);
-/// `cvs` is scratch of 32 bytes per 1,024-byte chunk (32·⌈len / 1024⌉, at least 32). Returns 1, or 0 (nothing
-/// written) where `isa` is neither 0 nor what `fr_blake3_isa` reports.
+/// The BLAKE3 digest (unkeyed, 32 bytes) of `len` bytes at `in`, to `out`, by the path `isa` (0 portable, 1 AVX2,
+/// 2 AVX-512); `cvs` is scratch of 32 bytes per 1,024-byte chunk (32·⌈len / 1024⌉, at least 32). Returns 1, or 0
+/// (nothing written) where `isa` is above what `fr_blake3_isa` reports (or negative).
 int fr_blake3_isa_hash(int isa, const uint8_t *in, size_t len, uint8_t *cvs, uint8_t out[32]);
 
 /// glibc's mallopt: M_MMAP_THRESHOLD, M_TRIM_THRESHOLD and M_TOP_PAD in bytes. Returns 1 when glibc accepted all
