@@ -109,141 +109,103 @@ static int fr_b3_cpu(void) {
     return __builtin_cpu_supports("avx2") ? 1 : 0;
 }
 
-#define FR_B3_VG(a, b, c, d, x, y)                                                                                     \
+// One G function on vectors of the width that ADD, XOR and ROR (a rotation right by a constant) work on.
+#define FR_B3_VG(ADD, XOR, ROR, a, b, c, d, x, y)                                                                     \
     do {                                                                                                               \
-        a = _mm512_add_epi32(_mm512_add_epi32(a, b), x); d = _mm512_ror_epi32(_mm512_xor_si512(d, a), 16);           \
-        c = _mm512_add_epi32(c, d); b = _mm512_ror_epi32(_mm512_xor_si512(b, c), 12);                                  \
-        a = _mm512_add_epi32(_mm512_add_epi32(a, b), y); d = _mm512_ror_epi32(_mm512_xor_si512(d, a), 8);             \
-        c = _mm512_add_epi32(c, d); b = _mm512_ror_epi32(_mm512_xor_si512(b, c), 7);                                   \
+        a = ADD(ADD(a, b), x); d = ROR(XOR(d, a), 16); c = ADD(c, d); b = ROR(XOR(b, c), 12);                         \
+        a = ADD(ADD(a, b), y); d = ROR(XOR(d, a), 8); c = ADD(c, d); b = ROR(XOR(b, c), 7);                           \
     } while (0)
 
-// Sixteen inputs of `blocks` whole blocks each, input l at inputs[l]: chaining value l (32 bytes) to out + 32·l.
-// Input l's counter is counter + l when `increment`, else counter; its first block adds `start` to `flags`, its
-// last `end` (chunks: CHUNK_START and CHUNK_END; parent nodes: one block with PARENT in `flags`).
-FR_B3_TARGET static void fr_b3_hash16(const uint8_t *const inputs[16], size_t blocks, uint64_t counter, int increment, uint32_t flags,
-                                      uint32_t start, uint32_t end, uint8_t *out) {
-    fr_v16u h[8], rows[16], m[16];
-    for (int i = 0; i < 8; i++) h[i] = _mm512_set1_epi32((int)fr_b3_iv[i]);
-    uint32_t lo[16], hi[16];
-    for (int l = 0; l < 16; l++) {
-        uint64_t c = counter + (increment ? (uint64_t)l : 0);
-        lo[l] = (uint32_t)c;
-        hi[l] = (uint32_t)(c >> 32);
+// Defines NAME(inputs, blocks, counter, increment, flags, start, end, out): LANES inputs of `blocks` whole blocks each,
+// input l at inputs[l], its chaining value (32 bytes) to out + 32·l. Input l's counter is counter + l when `increment`,
+// else counter; its first block adds `start` to `flags`, its last `end` (chunks: CHUNK_START and CHUNK_END; parent
+// nodes: one block with PARENT in `flags`). V is the vector type, LOAD_MESSAGE(inputs, offset, m) puts word t of the
+// block at `offset` of every lane in m[t]; the other arguments are that width's intrinsics.
+#define FR_B3_DEFINE_HASH(NAME, TARGET, V, LANES, SET1, LOADU, STOREU, ADD, XOR, ROR, LOAD_MESSAGE)                     \
+    TARGET static void NAME(const uint8_t *const inputs[LANES], size_t blocks, uint64_t counter, int increment,          \
+                            uint32_t flags, uint32_t start, uint32_t end, uint8_t *out) {                               \
+        V h[8], m[16];                                                                                                 \
+        for (int i = 0; i < 8; i++) h[i] = SET1((int)fr_b3_iv[i]);                                                      \
+        uint32_t lo[LANES], hi[LANES];                                                                                 \
+        for (int l = 0; l < LANES; l++) {                                                                              \
+            uint64_t c = counter + (increment ? (uint64_t)l : 0);                                                      \
+            lo[l] = (uint32_t)c;                                                                                       \
+            hi[l] = (uint32_t)(c >> 32);                                                                               \
+        }                                                                                                              \
+        const V counter_lo = LOADU((const void *)lo), counter_hi = LOADU((const void *)hi);                             \
+        for (size_t b = 0; b < blocks; b++) {                                                                          \
+            uint32_t f = flags | (b == 0 ? start : 0) | (b + 1 == blocks ? end : 0);                                   \
+            LOAD_MESSAGE(inputs, b * FR_B3_BLOCK, m);                                                                  \
+            V v0 = h[0], v1 = h[1], v2 = h[2], v3 = h[3], v4 = h[4], v5 = h[5], v6 = h[6], v7 = h[7];                  \
+            V v8 = SET1((int)fr_b3_iv[0]), v9 = SET1((int)fr_b3_iv[1]), v10 = SET1((int)fr_b3_iv[2]);                  \
+            V v11 = SET1((int)fr_b3_iv[3]), v12 = counter_lo, v13 = counter_hi, v14 = SET1(FR_B3_BLOCK), v15 = SET1((int)f); \
+            /* Unrolled, so that every message index is a constant. */                                                 \
+            _Pragma("clang loop unroll(full)")                                                                         \
+            for (int r = 0; r < 7; r++) {                                                                              \
+                const uint8_t *s = fr_b3_schedule[r];                                                                  \
+                FR_B3_VG(ADD, XOR, ROR, v0, v4, v8, v12, m[s[0]], m[s[1]]);                                            \
+                FR_B3_VG(ADD, XOR, ROR, v1, v5, v9, v13, m[s[2]], m[s[3]]);                                            \
+                FR_B3_VG(ADD, XOR, ROR, v2, v6, v10, v14, m[s[4]], m[s[5]]);                                           \
+                FR_B3_VG(ADD, XOR, ROR, v3, v7, v11, v15, m[s[6]], m[s[7]]);                                           \
+                FR_B3_VG(ADD, XOR, ROR, v0, v5, v10, v15, m[s[8]], m[s[9]]);                                           \
+                FR_B3_VG(ADD, XOR, ROR, v1, v6, v11, v12, m[s[10]], m[s[11]]);                                         \
+                FR_B3_VG(ADD, XOR, ROR, v2, v7, v8, v13, m[s[12]], m[s[13]]);                                          \
+                FR_B3_VG(ADD, XOR, ROR, v3, v4, v9, v14, m[s[14]], m[s[15]]);                                          \
+            }                                                                                                          \
+            h[0] = XOR(v0, v8); h[1] = XOR(v1, v9); h[2] = XOR(v2, v10); h[3] = XOR(v3, v11);                          \
+            h[4] = XOR(v4, v12); h[5] = XOR(v5, v13); h[6] = XOR(v6, v14); h[7] = XOR(v7, v15);                        \
+        }                                                                                                              \
+        uint32_t words[8][LANES];                                                                                      \
+        for (int i = 0; i < 8; i++) STOREU((void *)words[i], h[i]);                                                     \
+        for (int l = 0; l < LANES; l++) {                                                                              \
+            uint32_t cv[8];                                                                                            \
+            for (int i = 0; i < 8; i++) cv[i] = words[i][l];                                                           \
+            fr_b3_store_cv(out + 32 * l, cv);                                                                          \
+        }                                                                                                              \
     }
-    const fr_v16u counter_lo = _mm512_loadu_si512((const void *)lo), counter_hi = _mm512_loadu_si512((const void *)hi);
-    for (size_t b = 0; b < blocks; b++) {
-        uint32_t f = flags | (b == 0 ? start : 0) | (b + 1 == blocks ? end : 0);
-        for (int l = 0; l < 16; l++) rows[l] = _mm512_loadu_si512((const void *)(inputs[l] + b * FR_B3_BLOCK));
-        transpose16(rows, m);
-        fr_v16u v0 = h[0], v1 = h[1], v2 = h[2], v3 = h[3], v4 = h[4], v5 = h[5], v6 = h[6], v7 = h[7];
-        fr_v16u v8 = _mm512_set1_epi32((int)fr_b3_iv[0]), v9 = _mm512_set1_epi32((int)fr_b3_iv[1]);
-        fr_v16u v10 = _mm512_set1_epi32((int)fr_b3_iv[2]), v11 = _mm512_set1_epi32((int)fr_b3_iv[3]);
-        fr_v16u v12 = counter_lo, v13 = counter_hi, v14 = _mm512_set1_epi32(FR_B3_BLOCK), v15 = _mm512_set1_epi32((int)f);
-        // Unrolled, so that every message index is a constant.
-#pragma clang loop unroll(full)
-        for (int r = 0; r < 7; r++) {
-            const uint8_t *s = fr_b3_schedule[r];
-            FR_B3_VG(v0, v4, v8, v12, m[s[0]], m[s[1]]);
-            FR_B3_VG(v1, v5, v9, v13, m[s[2]], m[s[3]]);
-            FR_B3_VG(v2, v6, v10, v14, m[s[4]], m[s[5]]);
-            FR_B3_VG(v3, v7, v11, v15, m[s[6]], m[s[7]]);
-            FR_B3_VG(v0, v5, v10, v15, m[s[8]], m[s[9]]);
-            FR_B3_VG(v1, v6, v11, v12, m[s[10]], m[s[11]]);
-            FR_B3_VG(v2, v7, v8, v13, m[s[12]], m[s[13]]);
-            FR_B3_VG(v3, v4, v9, v14, m[s[14]], m[s[15]]);
-        }
-        h[0] = _mm512_xor_si512(v0, v8); h[1] = _mm512_xor_si512(v1, v9); h[2] = _mm512_xor_si512(v2, v10); h[3] = _mm512_xor_si512(v3, v11);
-        h[4] = _mm512_xor_si512(v4, v12); h[5] = _mm512_xor_si512(v5, v13); h[6] = _mm512_xor_si512(v6, v14); h[7] = _mm512_xor_si512(v7, v15);
-    }
-    uint32_t words[8][16];
-    for (int i = 0; i < 8; i++) _mm512_storeu_si512((void *)words[i], h[i]);
-    for (int l = 0; l < 16; l++) {
-        uint32_t cv[8];
-        for (int i = 0; i < 8; i++) cv[i] = words[i][l];
-        fr_b3_store_cv(out + 32 * l, cv);
-    }
+
+// AVX-512: one 64-byte load per lane, then the 16 × 16 transpose.
+FR_B3_TARGET static inline void fr_b3_load16(const uint8_t *const inputs[16], size_t offset, fr_v16u m[16]) {
+    fr_v16u rows[16];
+    for (int l = 0; l < 16; l++) rows[l] = _mm512_loadu_si512((const void *)(inputs[l] + offset));
+    transpose16(rows, m);
 }
 
+FR_B3_DEFINE_HASH(fr_b3_hash16, FR_B3_TARGET, fr_v16u, 16, _mm512_set1_epi32, _mm512_loadu_si512, _mm512_storeu_si512,
+                  _mm512_add_epi32, _mm512_xor_si512, _mm512_ror_epi32, fr_b3_load16)
 
 #define FR_B3_TARGET2 __attribute__((target("avx2")))
 typedef __m256i fr_v8u;
 
-FR_B3_TARGET2 static inline fr_v8u fr_b3_ror8(fr_v8u x, int n) { return _mm256_or_si256(_mm256_srli_epi32(x, n), _mm256_slli_epi32(x, 32 - n)); }
+// AVX2 has no rotation: 16 and 8 bits are byte shuffles, the others two shifts.
+FR_B3_TARGET2 static inline fr_v8u fr_b3_ror8(fr_v8u x, int n) {
+    if (n == 16) return _mm256_shuffle_epi8(x, _mm256_set_epi8(13, 12, 15, 14, 9, 8, 11, 10, 5, 4, 7, 6, 1, 0, 3, 2, 13, 12, 15, 14, 9, 8, 11, 10, 5, 4, 7, 6, 1, 0, 3, 2));
+    if (n == 8) return _mm256_shuffle_epi8(x, _mm256_set_epi8(12, 15, 14, 13, 8, 11, 10, 9, 4, 7, 6, 5, 0, 3, 2, 1, 12, 15, 14, 13, 8, 11, 10, 9, 4, 7, 6, 5, 0, 3, 2, 1));
+    return _mm256_or_si256(_mm256_srli_epi32(x, n), _mm256_slli_epi32(x, 32 - n));
+}
 
-#define FR_B3_VG8(a, b, c, d, x, y)                                                                                    \
-    do {                                                                                                               \
-        a = _mm256_add_epi32(_mm256_add_epi32(a, b), x); d = _mm256_shuffle_epi8(_mm256_xor_si256(d, a), rot16);      \
-        c = _mm256_add_epi32(c, d); b = fr_b3_ror8(_mm256_xor_si256(b, c), 12);                                        \
-        a = _mm256_add_epi32(_mm256_add_epi32(a, b), y); d = _mm256_shuffle_epi8(_mm256_xor_si256(d, a), rot8);       \
-        c = _mm256_add_epi32(c, d); b = fr_b3_ror8(_mm256_xor_si256(b, c), 7);                                         \
-    } while (0)
-
-// r[l] holds 8 words of lane l; afterwards w[t] holds word t of lanes 0…7.
+// r[l] holds 8 words of lane l; afterwards w[t] holds word t of lanes 0…7 (Transpose16.h's interleave stages at
+// half width, then one 128-bit block exchange).
 FR_B3_TARGET2 static inline void fr_b3_transpose8(const fr_v8u r[8], fr_v8u w[8]) {
     fr_v8u a[8], b[8];
-    for (int i = 0; i < 8; i += 2) {
-        a[i] = _mm256_unpacklo_epi32(r[i], r[i + 1]);
-        a[i + 1] = _mm256_unpackhi_epi32(r[i], r[i + 1]);
-    }
-    for (int i = 0; i < 8; i += 4) {
-        b[i] = _mm256_unpacklo_epi64(a[i], a[i + 2]);
-        b[i + 1] = _mm256_unpackhi_epi64(a[i], a[i + 2]);
-        b[i + 2] = _mm256_unpacklo_epi64(a[i + 1], a[i + 3]);
-        b[i + 3] = _mm256_unpackhi_epi64(a[i + 1], a[i + 3]);
-    }
+    FR_TRANSPOSE_INTERLEAVE(8, r, a, b, _mm256_unpacklo_epi32, _mm256_unpackhi_epi32, _mm256_unpacklo_epi64, _mm256_unpackhi_epi64);
     for (int i = 0; i < 4; i++) {
         w[i] = _mm256_permute2x128_si256(b[i], b[i + 4], 0x20);
         w[i + 4] = _mm256_permute2x128_si256(b[i], b[i + 4], 0x31);
     }
 }
 
-// `fr_b3_hash16` with eight lanes of AVX2.
-FR_B3_TARGET2 static void fr_b3_hash8(const uint8_t *const inputs[8], size_t blocks, uint64_t counter, int increment, uint32_t flags,
-                                      uint32_t start, uint32_t end, uint8_t *out) {
-    fr_v8u h[8], rows[8], m[16];
-    for (int i = 0; i < 8; i++) h[i] = _mm256_set1_epi32((int)fr_b3_iv[i]);
-    uint32_t lo[8], hi[8];
-    for (int l = 0; l < 8; l++) {
-        uint64_t c = counter + (increment ? (uint64_t)l : 0);
-        lo[l] = (uint32_t)c;
-        hi[l] = (uint32_t)(c >> 32);
-    }
-    const fr_v8u counter_lo = _mm256_loadu_si256((const void *)lo), counter_hi = _mm256_loadu_si256((const void *)hi);
-    const fr_v8u rot16 = _mm256_set_epi8(13, 12, 15, 14, 9, 8, 11, 10, 5, 4, 7, 6, 1, 0, 3, 2, 13, 12, 15, 14, 9, 8, 11, 10, 5, 4, 7, 6, 1, 0, 3, 2);
-    const fr_v8u rot8 = _mm256_set_epi8(12, 15, 14, 13, 8, 11, 10, 9, 4, 7, 6, 5, 0, 3, 2, 1, 12, 15, 14, 13, 8, 11, 10, 9, 4, 7, 6, 5, 0, 3, 2, 1);
-    for (size_t b = 0; b < blocks; b++) {
-        uint32_t f = flags | (b == 0 ? start : 0) | (b + 1 == blocks ? end : 0);
-        for (int half = 0; half < 2; half++) {
-            for (int l = 0; l < 8; l++) rows[l] = _mm256_loadu_si256((const void *)(inputs[l] + b * FR_B3_BLOCK + 32 * half));
-            fr_b3_transpose8(rows, m + 8 * half);
-        }
-        fr_v8u v0 = h[0], v1 = h[1], v2 = h[2], v3 = h[3], v4 = h[4], v5 = h[5], v6 = h[6], v7 = h[7];
-        fr_v8u v8 = _mm256_set1_epi32((int)fr_b3_iv[0]), v9 = _mm256_set1_epi32((int)fr_b3_iv[1]);
-        fr_v8u v10 = _mm256_set1_epi32((int)fr_b3_iv[2]), v11 = _mm256_set1_epi32((int)fr_b3_iv[3]);
-        fr_v8u v12 = counter_lo, v13 = counter_hi, v14 = _mm256_set1_epi32(FR_B3_BLOCK), v15 = _mm256_set1_epi32((int)f);
-#pragma clang loop unroll(full)
-        for (int r = 0; r < 7; r++) {
-            const uint8_t *s = fr_b3_schedule[r];
-            FR_B3_VG8(v0, v4, v8, v12, m[s[0]], m[s[1]]);
-            FR_B3_VG8(v1, v5, v9, v13, m[s[2]], m[s[3]]);
-            FR_B3_VG8(v2, v6, v10, v14, m[s[4]], m[s[5]]);
-            FR_B3_VG8(v3, v7, v11, v15, m[s[6]], m[s[7]]);
-            FR_B3_VG8(v0, v5, v10, v15, m[s[8]], m[s[9]]);
-            FR_B3_VG8(v1, v6, v11, v12, m[s[10]], m[s[11]]);
-            FR_B3_VG8(v2, v7, v8, v13, m[s[12]], m[s[13]]);
-            FR_B3_VG8(v3, v4, v9, v14, m[s[14]], m[s[15]]);
-        }
-        h[0] = _mm256_xor_si256(v0, v8); h[1] = _mm256_xor_si256(v1, v9); h[2] = _mm256_xor_si256(v2, v10); h[3] = _mm256_xor_si256(v3, v11);
-        h[4] = _mm256_xor_si256(v4, v12); h[5] = _mm256_xor_si256(v5, v13); h[6] = _mm256_xor_si256(v6, v14); h[7] = _mm256_xor_si256(v7, v15);
-    }
-    uint32_t words[8][8];
-    for (int i = 0; i < 8; i++) _mm256_storeu_si256((void *)words[i], h[i]);
-    for (int l = 0; l < 8; l++) {
-        uint32_t cv[8];
-        for (int i = 0; i < 8; i++) cv[i] = words[i][l];
-        fr_b3_store_cv(out + 32 * l, cv);
+// AVX2: each block as two 32-byte halves per lane, each transposed 8 × 8.
+FR_B3_TARGET2 static inline void fr_b3_load8(const uint8_t *const inputs[8], size_t offset, fr_v8u m[16]) {
+    fr_v8u rows[8];
+    for (int half = 0; half < 2; half++) {
+        for (int l = 0; l < 8; l++) rows[l] = _mm256_loadu_si256((const void *)(inputs[l] + offset + 32 * half));
+        fr_b3_transpose8(rows, m + 8 * half);
     }
 }
+
+FR_B3_DEFINE_HASH(fr_b3_hash8, FR_B3_TARGET2, fr_v8u, 8, _mm256_set1_epi32, _mm256_loadu_si256, _mm256_storeu_si256,
+                  _mm256_add_epi32, _mm256_xor_si256, fr_b3_ror8, fr_b3_load8)
 
 // Inputs 0 … count − 1 (count ≤ the path's lanes: 16 for AVX-512, 8 for AVX2) of `hash16` or `hash8`, input l at
 // base + l·stride, the missing lanes pointing at input 0 and their outputs dropped.
