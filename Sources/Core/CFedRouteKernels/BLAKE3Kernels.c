@@ -4,12 +4,12 @@
 //
 // BLAKE3 splits its input into 1,024-byte chunks, hashes each chunk to a chaining value on its own, and merges the
 // chaining values pairwise in a binary tree. Sixteen chunks are independent, so the AVX-512 path hashes 16 of them at
-// once (the AVX2 path 8), one chunk per 32-bit lane (each 64-byte block of the 16 chunks loaded row by row and transposed, as the
-// SHA-256 lanes kernel does), and merges the tree a level at a time, 16 parent nodes per pass. Its compression
-// function has 7 rounds of additions, XORs and rotations and no message expansion: about 2× tree16-sha256's speed
-// on the EPYC (Zen 4) this was written on (`fedroute-bench --only digest`). The portable path computes the same
-// tree one compression at a time and is the reference the vector path is tested against; both are tested against
-// the specification's published digests.
+// once (the AVX2 path 8), one chunk per 32-bit lane (each 64-byte block of the chunks loaded row by row and
+// transposed, as the SHA-256 lanes kernel does), and merges the tree a level at a time, as many parent nodes per pass.
+// Its compression function has 7 rounds of additions, XORs and rotations and no message expansion: about 1.6×
+// tree16-sha256's speed on the EPYC (Zen 4) this was written on (`fedroute-bench --only digest`). The portable path
+// computes the same tree one compression at a time and is the reference the vector paths are tested against; all are
+// tested against the specification's published digests.
 #include "CFedRouteKernels.h"
 #include <stdint.h>
 #include <string.h>
@@ -88,10 +88,10 @@ static void fr_b3_chunk(const uint8_t *in, size_t len, uint64_t counter, int roo
     }
 }
 
-// The parent of two chaining values stored back to back at `pair` (64 bytes).
-static void fr_b3_parent(const uint8_t pair[FR_B3_BLOCK], uint32_t flags, uint32_t cv[8]) {
+// The root: the parent of the last two chaining values, stored back to back at `pair` (64 bytes).
+static void fr_b3_root(const uint8_t pair[FR_B3_BLOCK], uint32_t cv[8]) {
     memcpy(cv, fr_b3_iv, sizeof fr_b3_iv);
-    fr_b3_compress(cv, pair, FR_B3_BLOCK, 0, FR_B3_PARENT | flags);
+    fr_b3_compress(cv, pair, FR_B3_BLOCK, 0, FR_B3_PARENT | FR_B3_ROOT);
 }
 
 #if defined(__x86_64__)
@@ -207,34 +207,33 @@ FR_B3_TARGET2 static inline void fr_b3_load8(const uint8_t *const inputs[8], siz
 FR_B3_DEFINE_HASH(fr_b3_hash8, FR_B3_TARGET2, fr_v8u, 8, _mm256_set1_epi32, _mm256_loadu_si256, _mm256_storeu_si256,
                   _mm256_add_epi32, _mm256_xor_si256, fr_b3_ror8, fr_b3_load8)
 
-// Inputs 0 … count − 1 (count ≤ the path's lanes: 16 for AVX-512, 8 for AVX2) of `hash16` or `hash8`, input l at
-// base + l·stride, the missing lanes pointing at input 0 and their outputs dropped.
-static void fr_b3_hash_some(int isa, const uint8_t *base, size_t stride, size_t count, size_t blocks, uint64_t counter, int increment,
-                            uint32_t flags, uint32_t start, uint32_t end, uint8_t *out) {
-    const uint8_t *inputs[16];
-    size_t lanes = isa == 2 ? 16 : 8;
-    for (size_t l = 0; l < lanes; l++) inputs[l] = base + (l < count ? l : 0) * stride;
-    uint8_t all[16 * 32];
-    uint8_t *dst = count == lanes ? out : all;
-    if (isa == 2) fr_b3_hash16(inputs, blocks, counter, increment, flags, start, end, dst);
-    else fr_b3_hash8(inputs, blocks, counter, increment, flags, start, end, dst);
-    if (dst != out) memcpy(out, all, 32 * count);
-}
 #else
 static int fr_b3_cpu(void) { return 0; }
 #endif
 
 int fr_blake3_isa(void) { return fr_b3_cpu(); }
 
-// The chaining values of `count` whole chunks from chunk number `first` at `in`, to cvs + 32·i.
-static void fr_b3_chunks(int isa, const uint8_t *in, size_t count, uint64_t first, uint8_t *cvs) {
+// The chaining values of `count` inputs of `blocks` whole blocks each, input i at base + i·stride, to out + 32·i
+// (out may be base: input i is read before value i is written, and no later input lies below it). Input i's counter
+// is counter + i when `increment`, else counter; its first block adds `start` to `flags`, its last `end`. Whole chunks
+// (16 blocks, CHUNK_START and CHUNK_END, counted) and parent nodes (one block, PARENT, counter 0) both come here: a
+// vector path takes its lanes' worth of inputs a pass (the missing lanes of the last pass point at its first input,
+// and their values are dropped), the portable path one compression at a time.
+static void fr_b3_many(int isa, const uint8_t *base, size_t stride, size_t count, size_t blocks, uint64_t counter, int increment,
+                       uint32_t flags, uint32_t start, uint32_t end, uint8_t *out) {
 #if defined(__x86_64__)
     if (isa > 0) {
         size_t lanes = isa == 2 ? 16 : 8;
         for (size_t i = 0; i < count; i += lanes) {
             size_t n = count - i < lanes ? count - i : lanes;
-            fr_b3_hash_some(isa, in + i * FR_B3_CHUNK, FR_B3_CHUNK, n, FR_B3_CHUNK / FR_B3_BLOCK, first + i, 1, 0, FR_B3_CHUNK_START, FR_B3_CHUNK_END,
-                            cvs + 32 * i);
+            const uint8_t *inputs[16];
+            for (size_t l = 0; l < lanes; l++) inputs[l] = base + (i + (l < n ? l : 0)) * stride;
+            uint8_t all[16 * 32];
+            uint8_t *dst = n == lanes ? out + 32 * i : all;
+            uint64_t first = counter + (increment ? (uint64_t)i : 0);
+            if (isa == 2) fr_b3_hash16(inputs, blocks, first, increment, flags, start, end, dst);
+            else fr_b3_hash8(inputs, blocks, first, increment, flags, start, end, dst);
+            if (dst == all) memcpy(out + 32 * i, all, 32 * n);
         }
         return;
     }
@@ -242,27 +241,11 @@ static void fr_b3_chunks(int isa, const uint8_t *in, size_t count, uint64_t firs
     (void)isa;
     for (size_t i = 0; i < count; i++) {
         uint32_t cv[8];
-        fr_b3_chunk(in + i * FR_B3_CHUNK, FR_B3_CHUNK, first + i, 0, cv);
-        fr_b3_store_cv(cvs + 32 * i, cv);
-    }
-}
-
-// `pairs` parent nodes of the chaining values at `cvs` (pair i: 64 bytes at cvs + 64·i), to out + 32·i.
-static void fr_b3_parents(int isa, const uint8_t *cvs, size_t pairs, uint8_t *out) {
-#if defined(__x86_64__)
-    if (isa > 0) {
-        size_t lanes = isa == 2 ? 16 : 8;
-        for (size_t i = 0; i < pairs; i += lanes) {
-            size_t n = pairs - i < lanes ? pairs - i : lanes;
-            fr_b3_hash_some(isa, cvs + 64 * i, 64, n, 1, 0, 0, FR_B3_PARENT, 0, 0, out + 32 * i);
+        memcpy(cv, fr_b3_iv, sizeof fr_b3_iv);
+        for (size_t b = 0; b < blocks; b++) {
+            uint32_t f = flags | (b == 0 ? start : 0) | (b + 1 == blocks ? end : 0);
+            fr_b3_compress(cv, base + i * stride + b * FR_B3_BLOCK, FR_B3_BLOCK, counter + (increment ? (uint64_t)i : 0), f);
         }
-        return;
-    }
-#endif
-    (void)isa;
-    for (size_t i = 0; i < pairs; i++) {
-        uint32_t cv[8];
-        fr_b3_parent(cvs + 64 * i, 0, cv);
         fr_b3_store_cv(out + 32 * i, cv);
     }
 }
@@ -277,7 +260,7 @@ int fr_blake3_isa_hash(int isa, const uint8_t *in, size_t len, uint8_t *cvs, uin
     }
     // Every chunk but the last is whole; the last holds 1 … 1,024 bytes.
     size_t chunks = (len + FR_B3_CHUNK - 1) / FR_B3_CHUNK;
-    fr_b3_chunks(isa, in, chunks - 1, 0, cvs);
+    fr_b3_many(isa, in, FR_B3_CHUNK, chunks - 1, FR_B3_CHUNK / FR_B3_BLOCK, 0, 1, 0, FR_B3_CHUNK_START, FR_B3_CHUNK_END, cvs);
     fr_b3_chunk(in + (chunks - 1) * FR_B3_CHUNK, len - (chunks - 1) * FR_B3_CHUNK, chunks - 1, 0, cv);
     fr_b3_store_cv(cvs + 32 * (chunks - 1), cv);
     // A level at a time: adjacent pairs become parents, an odd last node moves up as it is. This is the
@@ -285,11 +268,11 @@ int fr_blake3_isa_hash(int isa, const uint8_t *in, size_t len, uint8_t *cvs, uin
     size_t nodes = chunks;
     while (nodes > 2) {
         size_t pairs = nodes / 2;
-        fr_b3_parents(isa, cvs, pairs, cvs);  // parent i overwrites cvs[32·i …], already read (pairs are read in order)
+        fr_b3_many(isa, cvs, 2 * 32, pairs, 1, 0, 0, FR_B3_PARENT, 0, 0, cvs);  // parent i overwrites cvs[32·i …], already read
         if (nodes % 2 == 1) memmove(cvs + 32 * pairs, cvs + 32 * (nodes - 1), 32);
         nodes = pairs + nodes % 2;
     }
-    fr_b3_parent(cvs, FR_B3_ROOT, cv);
+    fr_b3_root(cvs, cv);
     fr_b3_store_cv(out, cv);
     return 1;
 }

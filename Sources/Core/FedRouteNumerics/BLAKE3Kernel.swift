@@ -2,9 +2,8 @@ import CFedRouteKernels
 
 /// BLAKE3 as its specification defines it (unkeyed, 32-byte digest): `fr_blake3_isa_hash`, sixteen 1,024-byte
 /// chunks at once with AVX-512 where the CPU has it, eight with AVX2, else the portable compression one block at a
-/// time. All paths
-/// give the same digest; each is tested against the specification's published digests and the vector paths against
-/// the portable one. The federation's `blake3` body digest (`FedRouteFederationHTTP.BodyDigest`) uses it.
+/// time. All paths give the same digest; each is tested against the specification's published digests and the
+/// vector paths against the portable one. The federation's `blake3` body digest (`FedRouteFederationHTTP.BodyDigest`) uses it.
 public enum BLAKE3Kernel {
     /// How the digest is computed.
     public enum InstructionSet: Int32, Sendable, CaseIterable {

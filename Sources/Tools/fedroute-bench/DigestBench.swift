@@ -29,9 +29,9 @@ func digestBench(runs: Int) {
             print(String(format: "  %4.1f MB, %@ %6.2f / %6.2f ms  (%.2f / %.2f GB/s)", Double(size) / 1e6, row.padding(toLength: 17, withPad: " ", startingAt: 0),
                          t.min()! * 1e3, median(t) * 1e3, Double(size) / t.min()! / 1e9, Double(size) / median(t) / 1e9))
         }
-        for (faster, slower) in [(BodyDigest.tree16, BodyDigest.sha256), (.blake3, .tree16)] {
-            let speedUps = zip(times[slower.rawValue]!, times[faster.rawValue]!).map { $0 / $1 }
-            print(String(format: "  %4.1f MB, %@ speed-up over %@, run by run: best %.2f×, median %.2f×", Double(size) / 1e6, faster.rawValue, slower.rawValue,
+        for (scheme, baseline) in [(BodyDigest.tree16, BodyDigest.sha256), (.blake3, .tree16)] {
+            let speedUps = zip(times[baseline.rawValue]!, times[scheme.rawValue]!).map { $0 / $1 }
+            print(String(format: "  %4.1f MB, %@ speed-up over %@, run by run: best %.2f×, median %.2f×", Double(size) / 1e6, scheme.rawValue, baseline.rawValue,
                          speedUps.max()!, median(speedUps)))
         }
     }
