@@ -24,6 +24,20 @@
 #define NC 768
 #endif
 #define MAX_NR 32
+// A packed product's row blocks (`fr_sgemm_rows_packed`): twice MC, so the whole of B, which it streams from the
+// third-level cache once per block, is streamed half as often. 240 was 3–4 % faster than 120 and 480 at MiniLM's
+// products of 960 and 16,384 rows on Zen 4 (`fedroute-bench --only linear-shapes`); the block of A it packs
+// (240 × KC, 184 kB) still fits the second-level cache.
+#ifndef PACKED_MC
+#define PACKED_MC 240
+#endif
+// Widest product (columns of C) for which a packed product reads A where it lies instead of packing blocks of it.
+// Packing copies each block of A once per KC slice, which a narrow product reuses over few panels of B: at MiniLM's
+// 384 columns (960 × 384 × 384 and × 1536) reading A in place was 8–10 % faster on Zen 4; at 1,152 and 1,536
+// columns packing was 4–7 % faster (`fedroute-bench --only linear-shapes`).
+#ifndef DIRECT_A_MAX_N
+#define DIRECT_A_MAX_N 512
+#endif
 
 #if defined(__x86_64__) || defined(__i386__)
 #define FR_X86 1
@@ -65,35 +79,51 @@ static void pack_b(int transB, const float *b, ptrdiff_t ldb, ptrdiff_t p0, ptrd
     }
 }
 
+typedef float v4f __attribute__((vector_size(16), aligned(4)));
+typedef float v8f __attribute__((vector_size(32), aligned(4)));
+typedef float v16f __attribute__((vector_size(64), aligned(4)));
+
 // The micro-kernel: acc(MR × 2·W) = Σ_p A[p][0..MR) ⊗ B[p][0..2W), then C += alpha·acc on the
-// rows × cols that exist.
-#define DEFINE_KERNEL(NAME, VT, W, ATTR)                                                                   \
-    typedef float VT __attribute__((vector_size(W * 4), aligned(4)));                                      \
-    ATTR static void NAME(ptrdiff_t kc, const float *restrict pa, const float *restrict pb, float alpha,   \
-                          float *restrict c, ptrdiff_t ldc, ptrdiff_t rows, ptrdiff_t cols) {              \
+// rows × cols that exist. Element (r, p) of the A block is `pa[r·RS + p·PS]`: a packed panel (RS 1, PS MR), or
+// A where it lies (RS lda, PS 1), whose rows past `rows` read the last row again (their sums are discarded).
+// The same loads, products and order of sums either way, so both give the same bits.
+#define DEFINE_KERNEL(NAME, VT, W, ATTR, RS, PS)                                                           \
+    ATTR static void NAME(ptrdiff_t kc, const float *restrict pa, ptrdiff_t lda, const float *restrict pb, \
+                          float alpha, float *restrict c, ptrdiff_t ldc, ptrdiff_t rows, ptrdiff_t cols,    \
+                          int store) {                                                                     \
+        (void)lda;                                                                                         \
+        const float *a0 = pa, *a1 = pa + (rows > 1 ? 1 : 0) * (RS), *a2 = pa + (rows > 2 ? 2 : rows - 1) * (RS); \
+        const float *a3 = pa + (rows > 3 ? 3 : rows - 1) * (RS), *a4 = pa + (rows > 4 ? 4 : rows - 1) * (RS);  \
+        const float *a5 = pa + (rows > 5 ? 5 : rows - 1) * (RS);                                           \
         VT c00 = {0}, c01 = {0}, c10 = {0}, c11 = {0}, c20 = {0}, c21 = {0};                               \
         VT c30 = {0}, c31 = {0}, c40 = {0}, c41 = {0}, c50 = {0}, c51 = {0};                               \
         for (ptrdiff_t p = 0; p < kc; p++) {                                                               \
             VT b0, b1;                                                                                     \
             memcpy(&b0, pb, sizeof(VT));                                                                   \
             memcpy(&b1, pb + W, sizeof(VT));                                                               \
-            c00 += pa[0] * b0; c01 += pa[0] * b1;                                                          \
-            c10 += pa[1] * b0; c11 += pa[1] * b1;                                                          \
-            c20 += pa[2] * b0; c21 += pa[2] * b1;                                                          \
-            c30 += pa[3] * b0; c31 += pa[3] * b1;                                                          \
-            c40 += pa[4] * b0; c41 += pa[4] * b1;                                                          \
-            c50 += pa[5] * b0; c51 += pa[5] * b1;                                                          \
-            pa += MR;                                                                                      \
+            float x0 = a0[p * (PS)], x1 = a1[p * (PS)], x2 = a2[p * (PS)];                                 \
+            float x3 = a3[p * (PS)], x4 = a4[p * (PS)], x5 = a5[p * (PS)];                                 \
+            c00 += x0 * b0; c01 += x0 * b1;                                                                \
+            c10 += x1 * b0; c11 += x1 * b1;                                                                \
+            c20 += x2 * b0; c21 += x2 * b1;                                                                \
+            c30 += x3 * b0; c31 += x3 * b1;                                                                \
+            c40 += x4 * b0; c41 += x4 * b1;                                                                \
+            c50 += x5 * b0; c51 += x5 * b1;                                                                \
             pb += 2 * W;                                                                                   \
         }                                                                                                  \
         VT acc[MR][2] = {{c00, c01}, {c10, c11}, {c20, c21}, {c30, c31}, {c40, c41}, {c50, c51}};          \
         if (rows == MR && cols == 2 * W) {                                                                 \
             for (int r = 0; r < MR; r++) {                                                                 \
-                VT x0, x1;                                                                                 \
-                memcpy(&x0, c + r * ldc, sizeof(VT));                                                      \
-                memcpy(&x1, c + r * ldc + W, sizeof(VT));                                                  \
-                x0 += acc[r][0] * alpha;                                                                   \
-                x1 += acc[r][1] * alpha;                                                                   \
+                VT x0 = {0}, x1 = {0};                                                                     \
+                if (!store) {                                                                              \
+                    memcpy(&x0, c + r * ldc, sizeof(VT));                                                  \
+                    memcpy(&x1, c + r * ldc + W, sizeof(VT));                                              \
+                    x0 += acc[r][0] * alpha;                                                               \
+                    x1 += acc[r][1] * alpha;                                                               \
+                } else {                                                                                   \
+                    x0 = acc[r][0] * alpha;                                                                \
+                    x1 = acc[r][1] * alpha;                                                                \
+                }                                                                                          \
                 memcpy(c + r * ldc, &x0, sizeof(VT));                                                      \
                 memcpy(c + r * ldc + W, &x1, sizeof(VT));                                                  \
             }                                                                                              \
@@ -101,17 +131,22 @@ static void pack_b(int transB, const float *b, ptrdiff_t ldb, ptrdiff_t p0, ptrd
             float tile[MR][2 * W];                                                                         \
             memcpy(tile, acc, sizeof(tile));                                                               \
             for (ptrdiff_t r = 0; r < rows; r++)                                                           \
-                for (ptrdiff_t j = 0; j < cols; j++) c[r * ldc + j] += alpha * tile[r][j];                 \
+                for (ptrdiff_t j = 0; j < cols; j++)                                                       \
+                    c[r * ldc + j] = store ? alpha * tile[r][j] : c[r * ldc + j] + alpha * tile[r][j];     \
         }                                                                                                  \
     }
 
-DEFINE_KERNEL(kernel_generic, v4f, 4, )
+// Each width twice: A packed into panels, and A read where it lies (row-major, not transposed).
+DEFINE_KERNEL(kernel_generic, v4f, 4, , 1, MR)
+DEFINE_KERNEL(kernel_generic_direct, v4f, 4, , lda, 1)
 #ifdef FR_X86
-DEFINE_KERNEL(kernel_avx2, v8f, 8, __attribute__((target("avx2,fma"))))
-DEFINE_KERNEL(kernel_avx512, v16f, 16, __attribute__((target("avx512f"))))
+DEFINE_KERNEL(kernel_avx2, v8f, 8, __attribute__((target("avx2,fma"))), 1, MR)
+DEFINE_KERNEL(kernel_avx2_direct, v8f, 8, __attribute__((target("avx2,fma"))), lda, 1)
+DEFINE_KERNEL(kernel_avx512, v16f, 16, __attribute__((target("avx512f"))), 1, MR)
+DEFINE_KERNEL(kernel_avx512_direct, v16f, 16, __attribute__((target("avx512f"))), lda, 1)
 #endif
 
-typedef void (*kernel_fn)(ptrdiff_t, const float *, const float *, float, float *, ptrdiff_t, ptrdiff_t, ptrdiff_t);
+typedef void (*kernel_fn)(ptrdiff_t, const float *, ptrdiff_t, const float *, float, float *, ptrdiff_t, ptrdiff_t, ptrdiff_t, int);
 
 // Few-row products (a router asked about one query: m = 1): op(B) is read once, straight from where it
 // lies, instead of being packed into panels first. Packing copies all of B (the 2 MB first layer of a
@@ -317,16 +352,34 @@ size_t fr_gemm_workspace_bytes(void) {
 // `panelStride` floats apart (kc·nr when packed per call, k·nr in a matrix packed once).
 static void macro_block(kernel_fn kernel, int nr, int transA, ptrdiff_t m0, ptrdiff_t m1, ptrdiff_t kc, ptrdiff_t p0,
                         ptrdiff_t j0, ptrdiff_t nc, float alpha, const float *a, ptrdiff_t lda, const float *pb,
-                        ptrdiff_t panelStride, float *c, ptrdiff_t ldc, float *packedA) {
-    for (ptrdiff_t i0 = m0; i0 < m1; i0 += MC) {
-        ptrdiff_t mc = m1 - i0 < MC ? m1 - i0 : MC;
+                        ptrdiff_t panelStride, float *c, ptrdiff_t ldc, float *packedA, ptrdiff_t blockRows, int store) {
+    for (ptrdiff_t i0 = m0; i0 < m1; i0 += blockRows) {
+        ptrdiff_t mc = m1 - i0 < blockRows ? m1 - i0 : blockRows;
         pack_a(transA, a, lda, i0, mc, p0, kc, packedA);
         for (ptrdiff_t jp = 0; jp < nc; jp += nr) {
             ptrdiff_t cols = nc - jp < nr ? nc - jp : nr;
             const float *panel = pb + (jp / nr) * panelStride;
             for (ptrdiff_t ip = 0; ip < mc; ip += MR) {
                 ptrdiff_t rows = mc - ip < MR ? mc - ip : MR;
-                kernel(kc, packedA + (ip / MR) * kc * MR, panel, alpha, c + (i0 + ip) * ldc + j0 + jp, ldc, rows, cols);
+                kernel(kc, packedA + (ip / MR) * kc * MR, MR, panel, alpha, c + (i0 + ip) * ldc + j0 + jp, ldc, rows, cols, store);
+            }
+        }
+    }
+}
+
+// `macro_block` for an A that is not transposed, read where it lies by the direct micro-kernel: no block of A is
+// packed. The B panel of the inner loop stays in the first-level cache, and the rows of A come from the second.
+static void macro_block_direct(kernel_fn kernel, int nr, ptrdiff_t m0, ptrdiff_t m1, ptrdiff_t kc, ptrdiff_t p0,
+                               ptrdiff_t j0, ptrdiff_t nc, float alpha, const float *a, ptrdiff_t lda, const float *pb,
+                               ptrdiff_t panelStride, float *c, ptrdiff_t ldc, ptrdiff_t blockRows, int store) {
+    for (ptrdiff_t i0 = m0; i0 < m1; i0 += blockRows) {
+        ptrdiff_t mc = m1 - i0 < blockRows ? m1 - i0 : blockRows;
+        for (ptrdiff_t jp = 0; jp < nc; jp += nr) {
+            ptrdiff_t cols = nc - jp < nr ? nc - jp : nr;
+            const float *panel = pb + (jp / nr) * panelStride;
+            for (ptrdiff_t ip = 0; ip < mc; ip += MR) {
+                ptrdiff_t rows = mc - ip < MR ? mc - ip : MR;
+                kernel(kc, a + (i0 + ip) * lda + p0, lda, panel, alpha, c + (i0 + ip) * ldc + j0 + jp, ldc, rows, cols, store);
             }
         }
     }
@@ -343,6 +396,17 @@ static kernel_fn kernel_for(int isa, int *nr) {
     return kernel_generic;
 }
 
+// The direct-A micro-kernel of the width `kernel_for` chooses.
+static kernel_fn direct_kernel_for(int isa) {
+#ifdef FR_X86
+    if (isa >= 2 && fr_gemm_isa() >= 2) return kernel_avx512_direct;
+    if (isa >= 1 && fr_gemm_isa() >= 1) return kernel_avx2_direct;
+#else
+    (void)isa;
+#endif
+    return kernel_generic_direct;
+}
+
 void fr_sgemm_rows(int transA, int transB, ptrdiff_t m0, ptrdiff_t m1, ptrdiff_t n, ptrdiff_t k, float alpha,
                    const float *a, ptrdiff_t lda, const float *b, ptrdiff_t ldb,
                    float *c, ptrdiff_t ldc, void *workspace) {
@@ -356,13 +420,13 @@ void fr_sgemm_rows(int transA, int transB, ptrdiff_t m0, ptrdiff_t m1, ptrdiff_t
         for (ptrdiff_t p0 = 0; p0 < k; p0 += KC) {
             ptrdiff_t kc = k - p0 < KC ? k - p0 : KC;
             pack_b(transB, b, ldb, p0, kc, j0, nc, nr, packedB);
-            macro_block(kernel, nr, transA, m0, m1, kc, p0, j0, nc, alpha, a, lda, packedB, kc * nr, c, ldc, packedA);
+            macro_block(kernel, nr, transA, m0, m1, kc, p0, j0, nc, alpha, a, lda, packedB, kc * nr, c, ldc, packedA, MC, 0);
         }
     }
 }
 
 size_t fr_gemm_packed_workspace_bytes(void) {
-    return sizeof(float) * (size_t)MC * KC;
+    return sizeof(float) * (size_t)PACKED_MC * KC;
 }
 
 int fr_gemm_panel_width(int isa) {
@@ -377,19 +441,34 @@ void fr_pack_b_panels(int isa, int transB, const float *b, ptrdiff_t ldb, ptrdif
 }
 
 void fr_sgemm_rows_packed(int isa, int transA, ptrdiff_t m0, ptrdiff_t m1, ptrdiff_t n, ptrdiff_t k, float alpha,
-                          const float *a, ptrdiff_t lda, const float *packedB, float *c, ptrdiff_t ldc, void *workspace) {
-    if (m1 <= m0 || n <= 0 || k <= 0 || alpha == 0) return;
+                          const float *a, ptrdiff_t lda, const float *packedB, float *c, ptrdiff_t ldc, int overwrite,
+                          void *workspace) {
+    if (m1 <= m0 || n <= 0) return;
+    if (k <= 0 || alpha == 0) {
+        if (overwrite)
+            for (ptrdiff_t i = m0; i < m1; i++) memset(c + i * ldc, 0, sizeof(float) * (size_t)n);
+        return;
+    }
     int nr;
     kernel_fn kernel = kernel_for(isa, &nr);
     float *packedA = (float *)workspace;
+    // A is read where it lies for narrow products and packed for wide ones (see DIRECT_A_MAX_N).
+    int direct = !transA && n <= DIRECT_A_MAX_N;
     // Rows outermost: an MC-row block of C (MC × n) takes all its KC slices while it is in L2, instead of
     // being read and written once per slice across the whole of C, which for long batches goes to memory.
-    // Each slice's partial sums are added to C in the order fr_sgemm_rows adds them, so the bits are its bits.
-    for (ptrdiff_t i0 = m0; i0 < m1; i0 += MC) {
-        ptrdiff_t rows = m1 - i0 < MC ? m1 - i0 : MC;
+    // Each slice's partial sums are added to C in the order fr_sgemm_rows adds them, so the bits are its bits;
+    // with `overwrite` the first slice stores its sums instead of adding them to C (0 + x is x).
+    for (ptrdiff_t i0 = m0; i0 < m1; i0 += PACKED_MC) {
+        ptrdiff_t rows = m1 - i0 < PACKED_MC ? m1 - i0 : PACKED_MC;
         for (ptrdiff_t p0 = 0; p0 < k; p0 += KC) {
             ptrdiff_t kc = k - p0 < KC ? k - p0 : KC;
-            macro_block(kernel, nr, transA, i0, i0 + rows, kc, p0, 0, n, alpha, a, lda, packedB + p0 * nr, k * nr, c, ldc, packedA);
+            int store = overwrite && p0 == 0;
+            if (direct)
+                macro_block_direct(direct_kernel_for(isa), nr, i0, i0 + rows, kc, p0, 0, n, alpha, a, lda, packedB + p0 * nr, k * nr, c,
+                                   ldc, PACKED_MC, store);
+            else
+                macro_block(kernel, nr, transA, i0, i0 + rows, kc, p0, 0, n, alpha, a, lda, packedB + p0 * nr, k * nr, c, ldc, packedA,
+                            PACKED_MC, store);
         }
     }
 }

@@ -29,12 +29,14 @@ public struct BertEncoder: Sendable {
         case packed(PackedMatrix.InstructionSet)
 
         /// Packed where the portable kernel does the work anyway (no BLAS library loaded: the README's first
-        /// command on a fresh machine), GEMM where a BLAS library is loaded. On the AVX-512 EPYC the packed
-        /// weights made the portable path 6–8 % faster (15 and 256 tokens) and ran level with OpenBLAS's
-        /// Cooperlake kernels, within the machine's noise, so a loaded OpenBLAS keeps the work
-        /// (README, "Performance", stop 43).
+        /// command on a fresh machine) and on CPUs with AVX-512; GEMM where a BLAS library is loaded on other CPUs.
+        /// On the AVX-512 EPYC the packed products write their first slice over C instead of adding to zeros,
+        /// read A in place for the narrow products and block 240 rows at a time; so the whole forward pass ran
+        /// about 5 % faster at 15 tokens than with OpenBLAS's Cooperlake kernels, and level at 256 tokens. With
+        /// OpenBLAS's Haswell kernels against the AVX2 micro-kernel, OpenBLAS was 2–10 % faster, so AVX2-only CPUs
+        /// keep it (README, "Performance", stop 48).
         public static var automatic: LinearKernel {
-            GEMM.backend == .portable ? .packed(.native) : .gemm
+            GEMM.backend == .portable || PackedMatrix.InstructionSet.native == .avx512 ? .packed(.native) : .gemm
         }
 
         public var description: String {
@@ -168,17 +170,14 @@ public struct BertEncoder: Sendable {
         let b = layer.bias
         let outDim = b.count
         let inDim = layer.inputs
-        // Every element is written: each row starts as the bias, or as zeros for the packed kernel (which adds to C);
-        // the BLAS product overwrites (beta 0) rows that start unwritten.
-        let overwrites: Bool
-        if case .rows = layer.weights { overwrites = !addBias } else { overwrites = false }
+        // Every element is written: each row starts as the bias, or the product overwrites (BLAS with beta 0, the
+        // packed kernel storing its first slice) rows that start unwritten.
+        let overwrites = !addBias
         var y = [Float](unsafeUninitializedCapacity: rows * outDim) { yp, initialized in
             if addBias {
                 b.withUnsafeBufferPointer { bp in
                     for r in 0..<rows { (yp.baseAddress! + r * outDim).initialize(from: bp.baseAddress!, count: outDim) }
                 }
-            } else if !overwrites {
-                yp.baseAddress!.initialize(repeating: 0, count: rows * outDim)
             }
             initialized = rows * outDim
         }
@@ -188,7 +187,7 @@ public struct BertEncoder: Sendable {
                           beta: overwrites ? 0 : 1, c: &y, ldc: outDim)
         case .packed(let w):
             x.withUnsafeBufferPointer { xp in y.withUnsafeMutableBufferPointer { yp in
-                w.multiply(m: rows, a: xp.baseAddress!, lda: inDim, c: yp.baseAddress!, ldc: outDim)
+                w.multiply(m: rows, a: xp.baseAddress!, lda: inDim, c: yp.baseAddress!, ldc: outDim, overwrite: overwrites)
             } }
         }
         return y

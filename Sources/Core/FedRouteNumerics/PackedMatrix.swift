@@ -57,15 +57,16 @@ public struct PackedMatrix: Sendable {
     }
 
     /// C (`m × n`, leading dimension `ldc`) += alpha · op(A) · B, with op(A) `m × k` (A is `k × m` when
-    /// `transA`). Rows are split over `threads` (default: as `GEMM.portableMultiply` would) in whole
+    /// `transA`); with `overwrite`, C = alpha · op(A) · B, whatever C's first n columns held (they may be
+    /// uninitialised memory). Rows are split over `threads` (default: as `GEMM.portableMultiply` would) in whole
     /// micro-panels; each thread writes only its own rows of C.
     public func multiply(transA: Bool = false, m: Int, alpha: Float = 1, a: UnsafePointer<Float>, lda: Int,
-                         c: UnsafeMutablePointer<Float>, ldc: Int, threads: Int? = nil) {
-        guard m > 0, alpha != 0 else { return }
+                         c: UnsafeMutablePointer<Float>, ldc: Int, overwrite: Bool = false, threads: Int? = nil) {
+        guard m > 0, alpha != 0 || overwrite else { return }
         let (chunk, parts) = GEMM.portableRowParts(m: m, n: n, k: k, threads: threads)
         panels.withUnsafeBufferPointer { packed in
             let job = PackedGEMMJob(isa: instructionSet.rawValue, transA: transA, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda,
-                                    packed: packed.baseAddress!, c: c, ldc: ldc, chunk: chunk)
+                                    packed: packed.baseAddress!, c: c, ldc: ldc, overwrite: overwrite, chunk: chunk)
             if parts == 1 { job.run(part: 0) } else { DispatchQueue.concurrentPerform(iterations: parts) { job.run(part: $0) } }
         }
     }
@@ -75,12 +76,12 @@ public struct PackedMatrix: Sendable {
 private struct PackedGEMMJob: @unchecked Sendable {
     let isa: Int32, transA: Bool, m: Int, n: Int, k: Int, alpha: Float
     let a: UnsafePointer<Float>, lda: Int, packed: UnsafePointer<Float>
-    let c: UnsafeMutablePointer<Float>, ldc: Int, chunk: Int
+    let c: UnsafeMutablePointer<Float>, ldc: Int, overwrite: Bool, chunk: Int
 
     func run(part: Int) {
         let workspace = UnsafeMutableRawPointer.allocate(byteCount: fr_gemm_packed_workspace_bytes(), alignment: 64)
         defer { workspace.deallocate() }
         let m0 = part * chunk
-        fr_sgemm_rows_packed(isa, transA ? 1 : 0, m0, min(m, m0 + chunk), n, k, alpha, a, lda, packed, c, ldc, workspace)
+        fr_sgemm_rows_packed(isa, transA ? 1 : 0, m0, min(m, m0 + chunk), n, k, alpha, a, lda, packed, c, ldc, overwrite ? 1 : 0, workspace)
     }
 }

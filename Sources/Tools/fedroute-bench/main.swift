@@ -20,7 +20,8 @@ import Logging
 // -sha256 or -tree16), minilm, gateway, gateway-keys, gateway-latency ([--rounds R] [--requests N]), engines (with --federation DIR, alone), sparse (alone:
 // first-layer products on sparse inputs, SparseRows against GEMM), masks ([--runs N], alone: one client's secure-aggregation
 // masks, the VAES kernel against swift-crypto's AES-CTR), digest ([--runs N], alone: the signed body digests of one
-// update, SHA-256 against the tree digest), mlp-train
+// update, SHA-256 against the tree digest), linear-shapes ([--tokens N] [--runs R], alone: MiniLM's four linear products at
+// 64·N rows, GEMM against the packed weights), mlp-train
 // ([--rows N] [--epochs E], alone: the training loop on synthetic data, as scripts/bench-compare.py runs it), minilm-speed
 // ([--tokens N] [--queries Q] [--linear automatic|gemm|packed|packed-avx2|packed-generic], alone: the MiniLM forward
 // pass on token ids, as scripts/bench-compare.py runs it) (data,
@@ -88,6 +89,10 @@ if only == "sparse" {
 }
 if only == "masks" {
     try maskBench(runs: value("--runs", 7))
+    exit(0)
+}
+if only == "linear-shapes" {
+    linearShapesBench(rows: value("--tokens", 15) * 64, runs: value("--runs", 15))
     exit(0)
 }
 if only == "digest" {

@@ -11,10 +11,11 @@ import Testing
         return c
     }
 
-    /// Shapes that end inside a micro-panel of rows and of columns, a depth over one KC slice (192), and more
-    /// columns than one NC block (768); both layouts of A and of B; C with spare columns that must stay as
-    /// they were.
-    static let shapes: [(m: Int, n: Int, k: Int)] = [(1, 1, 1), (5, 37, 7), (13, 100, 193), (61, 800, 400), (120, 64, 384)]
+    /// Shapes that end inside a micro-panel of rows and of columns, a depth over one KC slice (192), more
+    /// columns than one NC block (768), more rows than one block of a packed product (240); products narrow
+    /// enough to read A where it lies (n ≤ 512, A not transposed) and wide ones that pack it; both layouts of A
+    /// and of B; C with spare columns that must stay as they were.
+    static let shapes: [(m: Int, n: Int, k: Int)] = [(1, 1, 1), (5, 37, 7), (13, 100, 193), (61, 800, 400), (120, 64, 384), (250, 40, 200)]
 
     /// A product with the packed B is the portable kernel's product, bit for bit, at the CPU's instruction set,
     /// for every thread count.
@@ -61,6 +62,48 @@ import Testing
             let worst = zip(c, expected).map { abs(Double($0) - $1) }.max() ?? 0
             #expect(worst < 1e-4 * Double(max(1, k / 32)), "\(isa) \(m)×\(n)×\(k): worst error \(worst)")
         }
+    }
+
+    /// With `overwrite`, what C held (NaN here) does not matter: the product is the portable kernel's with beta 0,
+    /// bit for bit, for A read in place and packed and for every thread count; C's spare columns stay as they were.
+    @Test(arguments: [false, true])
+    func overwritingIgnoresWhatCHeld(_ transA: Bool) {
+        var rng = SeededRandom(seed: 33)
+        for (m, n, k) in Self.shapes {
+            let a = (0..<(m * k)).map { _ in rng.nextFloat() - 0.5 }
+            let w = (0..<(n * k)).map { _ in rng.nextFloat() - 0.5 }
+            let ldc = n + 2
+            var portable = [Float](repeating: 0, count: m * ldc)
+            a.withUnsafeBufferPointer { pa in w.withUnsafeBufferPointer { pw in portable.withUnsafeMutableBufferPointer { pc in
+                GEMM.portableMultiply(transA: transA, transB: true, m: m, n: n, k: k, alpha: 1.5, a: pa.baseAddress!, lda: transA ? m : k,
+                                      b: pw.baseAddress!, ldb: k, beta: 0, c: pc.baseAddress!, ldc: ldc)
+            } } }
+            let packed = PackedMatrix(linearWeights: w, outputs: n, inputs: k)
+            for threads in [1, 2] {
+                var c = [Float](repeating: .nan, count: m * ldc)
+                a.withUnsafeBufferPointer { pa in c.withUnsafeMutableBufferPointer { pc in
+                    packed.multiply(transA: transA, m: m, alpha: 1.5, a: pa.baseAddress!, lda: transA ? m : k, c: pc.baseAddress!, ldc: ldc,
+                                    overwrite: true, threads: threads)
+                } }
+                for i in 0..<m {
+                    #expect(Array(c[(i * ldc)..<(i * ldc + n)]) == Array(portable[(i * ldc)..<(i * ldc + n)]), "\(m)×\(n)×\(k) row \(i), \(threads) threads")
+                    let spareWritten = c[(i * ldc + n)..<((i + 1) * ldc)].contains { !$0.isNaN }
+                    #expect(!spareWritten, "\(m)×\(n)×\(k) row \(i): a spare column was written")
+                }
+            }
+        }
+    }
+
+    /// An overwriting product with alpha 0 writes zeros over what C held.
+    @Test func anOverwritingProductWithAlphaZeroWritesZeros() {
+        let packed = PackedMatrix(linearWeights: [1, 2, 3, 4, 5, 6], outputs: 2, inputs: 3)
+        var c: [Float] = [.nan, 8, .nan]
+        let a: [Float] = [1, 1, 1]
+        a.withUnsafeBufferPointer { pa in c.withUnsafeMutableBufferPointer { pc in
+            packed.multiply(m: 1, alpha: 0, a: pa.baseAddress!, lda: 3, c: pc.baseAddress!, ldc: 3, overwrite: true)
+        } }
+        let spareKept = c[2].isNaN
+        #expect(c[0] == 0 && c[1] == 0 && spareKept)
     }
 
     /// m = 0 and alpha = 0 leave C as it was.

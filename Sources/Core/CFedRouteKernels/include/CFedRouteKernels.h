@@ -36,12 +36,14 @@ void fr_pack_b_panels(int isa, int transB, const float *b, ptrdiff_t ldb, ptrdif
 /// already, so this is a fraction of `fr_gemm_workspace_bytes`).
 size_t fr_gemm_packed_workspace_bytes(void);
 
-/// Rows [m0, m1) of C += alpha · op(A) · B with B packed by `fr_pack_b_panels` at the same `isa`. At the
-/// `isa` `fr_sgemm_rows` uses (`fr_gemm_isa()`), the same micro-kernel and the same order of every sum, so the
-/// same bits, without packing B again (rows are blocked outermost, so a block of C stays in cache over all
-/// of k). `workspace` is `fr_gemm_packed_workspace_bytes()` bytes aligned to 64.
+/// Rows [m0, m1) of C += alpha · op(A) · B with B packed by `fr_pack_b_panels` at the same `isa`, or with
+/// `overwrite` C = alpha · op(A) · B (C's rows need not hold numbers before). At the `isa` `fr_sgemm_rows` uses
+/// (`fr_gemm_isa()`), the same micro-kernel and the same order of every sum, so the same bits, without packing B
+/// again (rows are blocked outermost, so a block of C stays in cache over all of k). `workspace` is
+/// `fr_gemm_packed_workspace_bytes()` bytes aligned to 64.
 void fr_sgemm_rows_packed(int isa, int transA, ptrdiff_t m0, ptrdiff_t m1, ptrdiff_t n, ptrdiff_t k, float alpha,
-                          const float *a, ptrdiff_t lda, const float *packedB, float *c, ptrdiff_t ldc, void *workspace);
+                          const float *a, ptrdiff_t lda, const float *packedB, float *c, ptrdiff_t ldc, int overwrite,
+                          void *workspace);
 
 /// C += alpha · op(A) · op(B) for a few rows (row-major, op(A) m×k, op(B) k×n), reading B once in place,
 /// without packing: the product of one query with a layer's weights (B as it is) or with a set of reference
