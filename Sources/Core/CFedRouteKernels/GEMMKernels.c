@@ -347,39 +347,33 @@ size_t fr_gemm_workspace_bytes(void) {
     return sizeof(float) * ((size_t)MC * KC + (size_t)KC * (NC + MAX_NR));
 }
 
-// The loops over one KC-deep slice of B's columns [j0, j0+nc): MC-row blocks of A packed in turn, and
-// every MR × nr tile of C that the block covers. `pb` is the slice's first panel; consecutive panels lie
-// `panelStride` floats apart (kc·nr when packed per call, k·nr in a matrix packed once).
-static void macro_block(kernel_fn kernel, int nr, int transA, ptrdiff_t m0, ptrdiff_t m1, ptrdiff_t kc, ptrdiff_t p0,
-                        ptrdiff_t j0, ptrdiff_t nc, float alpha, const float *a, ptrdiff_t lda, const float *pb,
-                        ptrdiff_t panelStride, float *c, ptrdiff_t ldc, float *packedA, ptrdiff_t blockRows, int store) {
-    for (ptrdiff_t i0 = m0; i0 < m1; i0 += blockRows) {
-        ptrdiff_t mc = m1 - i0 < blockRows ? m1 - i0 : blockRows;
-        pack_a(transA, a, lda, i0, mc, p0, kc, packedA);
-        for (ptrdiff_t jp = 0; jp < nc; jp += nr) {
-            ptrdiff_t cols = nc - jp < nr ? nc - jp : nr;
-            const float *panel = pb + (jp / nr) * panelStride;
-            for (ptrdiff_t ip = 0; ip < mc; ip += MR) {
-                ptrdiff_t rows = mc - ip < MR ? mc - ip : MR;
-                kernel(kc, packedA + (ip / MR) * kc * MR, MR, panel, alpha, c + (i0 + ip) * ldc + j0 + jp, ldc, rows, cols, store);
-            }
-        }
-    }
-}
+// The loops over one KC-deep slice of B's columns [j0, j0+nc): MC-row blocks of A packed in turn (or, with
+// `direct`, A not transposed and read where it lies by the direct micro-kernel, no block packed), and every
+// MR × nr tile of C that the block covers. `pb` is the slice's first panel; consecutive panels lie `panelStride`
+// floats apart (kc·nr when packed per call, k·nr in a matrix packed once).
+typedef struct {
+    kernel_fn kernel;
+    int nr, direct, transA;
+    ptrdiff_t blockRows;
+} block_plan;
 
-// `macro_block` for an A that is not transposed, read where it lies by the direct micro-kernel: no block of A is
-// packed. The B panel of the inner loop stays in the first-level cache, and the rows of A come from the second.
-static void macro_block_direct(kernel_fn kernel, int nr, ptrdiff_t m0, ptrdiff_t m1, ptrdiff_t kc, ptrdiff_t p0,
-                               ptrdiff_t j0, ptrdiff_t nc, float alpha, const float *a, ptrdiff_t lda, const float *pb,
-                               ptrdiff_t panelStride, float *c, ptrdiff_t ldc, ptrdiff_t blockRows, int store) {
-    for (ptrdiff_t i0 = m0; i0 < m1; i0 += blockRows) {
-        ptrdiff_t mc = m1 - i0 < blockRows ? m1 - i0 : blockRows;
+static void macro_block(const block_plan *plan, ptrdiff_t m0, ptrdiff_t m1, ptrdiff_t kc, ptrdiff_t p0, ptrdiff_t j0, ptrdiff_t nc,
+                        float alpha, const float *a, ptrdiff_t lda, const float *pb, ptrdiff_t panelStride, float *c, ptrdiff_t ldc,
+                        float *packedA, int store) {
+    int nr = plan->nr;
+    for (ptrdiff_t i0 = m0; i0 < m1; i0 += plan->blockRows) {
+        ptrdiff_t mc = m1 - i0 < plan->blockRows ? m1 - i0 : plan->blockRows;
+        if (!plan->direct) pack_a(plan->transA, a, lda, i0, mc, p0, kc, packedA);
         for (ptrdiff_t jp = 0; jp < nc; jp += nr) {
             ptrdiff_t cols = nc - jp < nr ? nc - jp : nr;
             const float *panel = pb + (jp / nr) * panelStride;
             for (ptrdiff_t ip = 0; ip < mc; ip += MR) {
                 ptrdiff_t rows = mc - ip < MR ? mc - ip : MR;
-                kernel(kc, a + (i0 + ip) * lda + p0, lda, panel, alpha, c + (i0 + ip) * ldc + j0 + jp, ldc, rows, cols, store);
+                float *tile = c + (i0 + ip) * ldc + j0 + jp;
+                if (plan->direct)
+                    plan->kernel(kc, a + (i0 + ip) * lda + p0, lda, panel, alpha, tile, ldc, rows, cols, store);
+                else
+                    plan->kernel(kc, packedA + (ip / MR) * kc * MR, MR, panel, alpha, tile, ldc, rows, cols, store);
             }
         }
     }
@@ -413,6 +407,7 @@ void fr_sgemm_rows(int transA, int transB, ptrdiff_t m0, ptrdiff_t m1, ptrdiff_t
     if (m1 <= m0 || n <= 0 || k <= 0 || alpha == 0) return;
     int nr;
     kernel_fn kernel = kernel_for(fr_gemm_isa(), &nr);
+    block_plan plan = {kernel, nr, 0, transA, MC};
     float *packedA = (float *)workspace;
     float *packedB = packedA + (size_t)MC * KC;
     for (ptrdiff_t j0 = 0; j0 < n; j0 += NC) {
@@ -420,7 +415,7 @@ void fr_sgemm_rows(int transA, int transB, ptrdiff_t m0, ptrdiff_t m1, ptrdiff_t
         for (ptrdiff_t p0 = 0; p0 < k; p0 += KC) {
             ptrdiff_t kc = k - p0 < KC ? k - p0 : KC;
             pack_b(transB, b, ldb, p0, kc, j0, nc, nr, packedB);
-            macro_block(kernel, nr, transA, m0, m1, kc, p0, j0, nc, alpha, a, lda, packedB, kc * nr, c, ldc, packedA, MC, 0);
+            macro_block(&plan, m0, m1, kc, p0, j0, nc, alpha, a, lda, packedB, kc * nr, c, ldc, packedA, 0);
         }
     }
 }
@@ -451,10 +446,11 @@ void fr_sgemm_rows_packed(int isa, int transA, ptrdiff_t m0, ptrdiff_t m1, ptrdi
     }
     int nr;
     kernel_fn kernel = kernel_for(isa, &nr);
-    float *packedA = (float *)workspace;
     // A is read where it lies for narrow products and packed for wide ones (see DIRECT_A_MAX_N).
     int direct = !transA && n <= DIRECT_A_MAX_N;
-    // Rows outermost: an MC-row block of C (MC × n) takes all its KC slices while it is in L2, instead of
+    block_plan plan = {direct ? direct_kernel_for(isa) : kernel, nr, direct, transA, PACKED_MC};
+    float *packedA = (float *)workspace;
+    // Rows outermost: a block of C (PACKED_MC × n) takes all its KC slices while it is in cache, instead of
     // being read and written once per slice across the whole of C, which for long batches goes to memory.
     // Each slice's partial sums are added to C in the order fr_sgemm_rows adds them, so the bits are its bits;
     // with `overwrite` the first slice stores its sums instead of adding them to C (0 + x is x).
@@ -462,13 +458,8 @@ void fr_sgemm_rows_packed(int isa, int transA, ptrdiff_t m0, ptrdiff_t m1, ptrdi
         ptrdiff_t rows = m1 - i0 < PACKED_MC ? m1 - i0 : PACKED_MC;
         for (ptrdiff_t p0 = 0; p0 < k; p0 += KC) {
             ptrdiff_t kc = k - p0 < KC ? k - p0 : KC;
-            int store = overwrite && p0 == 0;
-            if (direct)
-                macro_block_direct(direct_kernel_for(isa), nr, i0, i0 + rows, kc, p0, 0, n, alpha, a, lda, packedB + p0 * nr, k * nr, c,
-                                   ldc, PACKED_MC, store);
-            else
-                macro_block(kernel, nr, transA, i0, i0 + rows, kc, p0, 0, n, alpha, a, lda, packedB + p0 * nr, k * nr, c, ldc, packedA,
-                            PACKED_MC, store);
+            macro_block(&plan, i0, i0 + rows, kc, p0, 0, n, alpha, a, lda, packedB + p0 * nr, k * nr, c, ldc, packedA,
+                        overwrite && p0 == 0);
         }
     }
 }
