@@ -31,12 +31,14 @@
 #ifndef PACKED_MC
 #define PACKED_MC 240
 #endif
-// Widest product (columns of C) for which a packed product reads A where it lies instead of packing blocks of it.
-// Packing copies each block of A once per KC slice, which a narrow product reuses over few panels of B: at MiniLM's
-// 384 columns (960 × 384 × 384 and × 1536) reading A in place was 8–10 % faster on Zen 4; at 1,152 and 1,536
-// columns packing was 4–7 % faster (`fedroute-bench --only linear-shapes`).
-#ifndef DIRECT_A_MAX_N
-#define DIRECT_A_MAX_N 512
+// A packed product with A not transposed reads A where it lies (the direct micro-kernel) instead of packing
+// blocks of it, and walks C in column blocks of this many columns, each over all its rows. Packing copies each
+// block of A once per KC slice, and a column block of 384 reuses it over only 12 panels of B; reading A in place
+// instead, the products of MiniLM's 960 rows ran 7–11 % over OpenBLAS on Zen 4, against 1–5 % with A packed, and
+// at 16,384 rows the widest (1,536 columns) went from 0.93 to 1.01 (`fedroute-bench --only linear-shapes`). A
+// column block of B (k × 384, 576 kB at k = 384) stays in the second-level cache while the rows go by.
+#ifndef PACKED_NB
+#define PACKED_NB 384
 #endif
 
 #if defined(__x86_64__) || defined(__i386__)
@@ -446,20 +448,24 @@ void fr_sgemm_rows_packed(int isa, int transA, ptrdiff_t m0, ptrdiff_t m1, ptrdi
     }
     int nr;
     kernel_fn kernel = kernel_for(isa, &nr);
-    // A is read where it lies for narrow products and packed for wide ones (see DIRECT_A_MAX_N).
-    int direct = !transA && n <= DIRECT_A_MAX_N;
+    // A as it is: read in place, C in column blocks (PACKED_NB). A transposed: packed per block, all columns at once.
+    int direct = !transA;
     block_plan plan = {direct ? direct_kernel_for(isa) : kernel, nr, direct, transA, PACKED_MC};
+    ptrdiff_t width = direct ? PACKED_NB / nr * nr : n;
     float *packedA = (float *)workspace;
-    // Rows outermost: a block of C (PACKED_MC × n) takes all its KC slices while it is in cache, instead of
-    // being read and written once per slice across the whole of C, which for long batches goes to memory.
-    // Each slice's partial sums are added to C in the order fr_sgemm_rows adds them, so the bits are its bits;
-    // with `overwrite` the first slice stores its sums instead of adding them to C (0 + x is x).
-    for (ptrdiff_t i0 = m0; i0 < m1; i0 += PACKED_MC) {
-        ptrdiff_t rows = m1 - i0 < PACKED_MC ? m1 - i0 : PACKED_MC;
-        for (ptrdiff_t p0 = 0; p0 < k; p0 += KC) {
-            ptrdiff_t kc = k - p0 < KC ? k - p0 : KC;
-            macro_block(&plan, i0, i0 + rows, kc, p0, 0, n, alpha, a, lda, packedB + p0 * nr, k * nr, c, ldc, packedA,
-                        overwrite && p0 == 0);
+    // Within a column block, rows outermost: a block of C (PACKED_MC × width) takes all its KC slices while it is
+    // in cache, instead of being read and written once per slice across the whole of C. Each slice's partial sums
+    // are added to C in the order fr_sgemm_rows adds them, so the bits are its bits; with `overwrite` the first
+    // slice stores its sums instead of adding them to C (0 + x is x).
+    for (ptrdiff_t j0 = 0; j0 < n; j0 += width) {
+        ptrdiff_t nc = n - j0 < width ? n - j0 : width;
+        for (ptrdiff_t i0 = m0; i0 < m1; i0 += PACKED_MC) {
+            ptrdiff_t rows = m1 - i0 < PACKED_MC ? m1 - i0 : PACKED_MC;
+            for (ptrdiff_t p0 = 0; p0 < k; p0 += KC) {
+                ptrdiff_t kc = k - p0 < KC ? k - p0 : KC;
+                macro_block(&plan, i0, i0 + rows, kc, p0, j0, nc, alpha, a, lda, packedB + (j0 / nr) * k * nr + p0 * nr, k * nr, c, ldc,
+                            packedA, overwrite && p0 == 0);
+            }
         }
     }
 }

@@ -12,10 +12,12 @@ import Testing
     }
 
     /// Shapes that end inside a micro-panel of rows and of columns, a depth over one KC slice (192), more
-    /// columns than one NC block (768), more rows than one block of a packed product (240); products narrow
-    /// enough to read A where it lies (n ≤ 512, A not transposed) and wide ones that pack it; both layouts of A
-    /// and of B; C with spare columns that must stay as they were.
-    static let shapes: [(m: Int, n: Int, k: Int)] = [(1, 1, 1), (5, 37, 7), (13, 100, 193), (61, 800, 400), (120, 64, 384), (250, 40, 200)]
+    /// columns than one NC block (768) and than one column block of a packed product (384; the last block
+    /// whole panels, or ending inside one), more rows than one row block of a packed product (240); A read in
+    /// place (as it is) and packed (transposed); both layouts of B; C with spare columns that must stay as they
+    /// were.
+    static let shapes: [(m: Int, n: Int, k: Int)] = [(1, 1, 1), (5, 37, 7), (13, 100, 193), (61, 800, 400), (120, 64, 384), (250, 40, 200),
+                                                     (7, 390, 20)]
 
     /// A product with the packed B is the portable kernel's product, bit for bit, at the CPU's instruction set,
     /// for every thread count.
