@@ -24,10 +24,10 @@
 #define NC 768
 #endif
 #define MAX_NR 32
-// A packed product's row blocks (`fr_sgemm_rows_packed`): twice MC, so the whole of B, which it streams from the
-// third-level cache once per block, is streamed half as often. 240 was 3–4 % faster than 120 and 480 at MiniLM's
-// products of 960 and 16,384 rows on Zen 4 (`fedroute-bench --only linear-shapes`); the block of A it packs
-// (240 × KC, 184 kB) still fits the second-level cache.
+// A packed product's row blocks (`fr_sgemm_rows_packed`): twice MC, so that B (or a column block of it) is
+// streamed from the cache below half as often. 240 was 3–4 % faster than 120 and 480 at MiniLM's products of 960
+// and 16,384 rows on Zen 4 (`fedroute-bench --only linear-shapes`, before the column blocks below); the block of a
+// transposed A it packs (240 × KC, 184 kB) still fits the second-level cache.
 #ifndef PACKED_MC
 #define PACKED_MC 240
 #endif
@@ -456,7 +456,7 @@ void fr_sgemm_rows_packed(int isa, int transA, ptrdiff_t m0, ptrdiff_t m1, ptrdi
     // Within a column block, rows outermost: a block of C (PACKED_MC × width) takes all its KC slices while it is
     // in cache, instead of being read and written once per slice across the whole of C. Each slice's partial sums
     // are added to C in the order fr_sgemm_rows adds them, so the bits are its bits; with `overwrite` the first
-    // slice stores its sums instead of adding them to C (0 + x is x).
+    // slice stores its sums instead of adding them to C (0 + x is x, except that a sum of exactly −0 stays −0).
     for (ptrdiff_t j0 = 0; j0 < n; j0 += width) {
         ptrdiff_t nc = n - j0 < width ? n - j0 : width;
         for (ptrdiff_t i0 = m0; i0 < m1; i0 += PACKED_MC) {

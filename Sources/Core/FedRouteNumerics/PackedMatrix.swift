@@ -7,9 +7,11 @@ import Dispatch
 /// `GEMM.multiply` packs op(B) again on every call (OpenBLAS in its copy routines, the portable kernel in
 /// `fr_sgemm_rows`, once per thread). For a layer's weights, multiplied by a new batch of activations each
 /// time, that is repeated work: in MiniLM's 15-token batches on the portable kernel it was 13 % of the time.
-/// A packed matrix skips it, and blocks rows outermost so that a block of C stays in cache over all of k;
-/// the micro-kernel and the order of every sum are the portable kernel's, so a product is bit-identical to
-/// `GEMM.portableMultiply` at the same instruction set, for any thread count.
+/// A packed matrix skips it. Its products read A in place when A is not transposed (packing blocks of A was
+/// the next repeated copy) and walk C in column blocks of 384, rows outermost within each, so that a block of
+/// B stays in the second-level cache and a block of C in cache over all of k; the micro-kernel and the order of
+/// every sum are the portable kernel's, so a product is bit-identical to `GEMM.portableMultiply` at the same
+/// instruction set, for any thread count.
 public struct PackedMatrix: Sendable {
     /// The micro-kernel's vector width. A matrix is packed for one; asking for more than the CPU runs gives
     /// the widest it does.
@@ -58,7 +60,7 @@ public struct PackedMatrix: Sendable {
 
     /// C (`m × n`, leading dimension `ldc`) += alpha · op(A) · B, with op(A) `m × k` (A is `k × m` when
     /// `transA`); with `overwrite`, C = alpha · op(A) · B, whatever C's first n columns held (they may be
-    /// uninitialised memory). Rows are split over `threads` (default: as `GEMM.portableMultiply` would) in whole
+    /// uninitialised memory; the portable kernel's beta-0 product, except that a sum of exactly −0 stays −0). Rows are split over `threads` (default: as `GEMM.portableMultiply` would) in whole
     /// micro-panels; each thread writes only its own rows of C.
     public func multiply(transA: Bool = false, m: Int, alpha: Float = 1, a: UnsafePointer<Float>, lda: Int,
                          c: UnsafeMutablePointer<Float>, ldc: Int, overwrite: Bool = false, threads: Int? = nil) {

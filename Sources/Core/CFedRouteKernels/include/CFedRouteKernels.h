@@ -37,10 +37,12 @@ void fr_pack_b_panels(int isa, int transB, const float *b, ptrdiff_t ldb, ptrdif
 size_t fr_gemm_packed_workspace_bytes(void);
 
 /// Rows [m0, m1) of C += alpha · op(A) · B with B packed by `fr_pack_b_panels` at the same `isa`, or with
-/// `overwrite` C = alpha · op(A) · B (C's rows need not hold numbers before). At the `isa` `fr_sgemm_rows` uses
+/// `overwrite` C = alpha · op(A) · B (C's rows need not hold numbers before; the portable kernel's beta-0 result,
+/// except that a sum of exactly −0 stays −0 instead of becoming +0). At the `isa` `fr_sgemm_rows` uses
 /// (`fr_gemm_isa()`), the same micro-kernel and the same order of every sum, so the same bits, without packing B
-/// again (rows are blocked outermost, so a block of C stays in cache over all of k). `workspace` is
-/// `fr_gemm_packed_workspace_bytes()` bytes aligned to 64.
+/// again; A as it is is read in place, and C is walked in column blocks and, within each, row blocks outermost,
+/// so that a block of C stays in cache over all of k. `workspace` is `fr_gemm_packed_workspace_bytes()` bytes
+/// aligned to 64.
 void fr_sgemm_rows_packed(int isa, int transA, ptrdiff_t m0, ptrdiff_t m1, ptrdiff_t n, ptrdiff_t k, float alpha,
                           const float *a, ptrdiff_t lda, const float *packedB, float *c, ptrdiff_t ldc, int overwrite,
                           void *workspace);
