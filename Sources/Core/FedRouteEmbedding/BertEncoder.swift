@@ -30,10 +30,10 @@ public struct BertEncoder: Sendable {
 
         /// Packed where the portable kernel does the work anyway (no BLAS library loaded: the README's first
         /// command on a fresh machine) and on CPUs with AVX-512; GEMM where a BLAS library is loaded on other CPUs.
-        /// On the AVX-512 EPYC the packed products write their first slice over C instead of adding to zeros,
-        /// read A in place for the narrow products and block 240 rows at a time; so the whole forward pass ran
-        /// about 5 % faster at 15 tokens than with OpenBLAS's Cooperlake kernels, and level at 256 tokens. With
-        /// OpenBLAS's Haswell kernels against the AVX2 micro-kernel, OpenBLAS was 2–10 % faster, so AVX2-only CPUs
+        /// On the AVX-512 EPYC the packed products write their first slice over C instead of adding to zeros and
+        /// read A in place, a column block of 384 at a time; so the whole forward pass ran 3–14 % faster at 15
+        /// tokens than with OpenBLAS's Cooperlake kernels, and level at 64 × 256 tokens (0.95–1.03). With
+        /// OpenBLAS's Haswell kernels against the AVX2 micro-kernel, OpenBLAS was 0–11 % faster, so AVX2-only CPUs
         /// keep it (README, "Performance", stop 48).
         public static var automatic: LinearKernel {
             GEMM.backend == .portable || PackedMatrix.InstructionSet.native == .avx512 ? .packed(.native) : .gemm

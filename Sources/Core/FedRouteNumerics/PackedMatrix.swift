@@ -60,8 +60,9 @@ public struct PackedMatrix: Sendable {
 
     /// C (`m × n`, leading dimension `ldc`) += alpha · op(A) · B, with op(A) `m × k` (A is `k × m` when
     /// `transA`); with `overwrite`, C = alpha · op(A) · B, whatever C's first n columns held (they may be
-    /// uninitialised memory; the portable kernel's beta-0 product, except that a sum of exactly −0 stays −0). Rows are split over `threads` (default: as `GEMM.portableMultiply` would) in whole
-    /// micro-panels; each thread writes only its own rows of C.
+    /// uninitialised memory; the portable kernel's beta-0 product, except that a sum of exactly −0 stays −0).
+    /// Rows are split over `threads` (default: as `GEMM.portableMultiply` would) in whole micro-panels; each
+    /// thread writes only its own rows of C.
     public func multiply(transA: Bool = false, m: Int, alpha: Float = 1, a: UnsafePointer<Float>, lda: Int,
                          c: UnsafeMutablePointer<Float>, ldc: Int, overwrite: Bool = false, threads: Int? = nil) {
         guard m > 0, alpha != 0 || overwrite else { return }
@@ -81,8 +82,9 @@ private struct PackedGEMMJob: @unchecked Sendable {
     let c: UnsafeMutablePointer<Float>, ldc: Int, overwrite: Bool, chunk: Int
 
     func run(part: Int) {
-        let workspace = UnsafeMutableRawPointer.allocate(byteCount: fr_gemm_packed_workspace_bytes(), alignment: 64)
-        defer { workspace.deallocate() }
+        // Only a transposed A is packed into the workspace; A as it is is read in place.
+        let workspace = transA ? UnsafeMutableRawPointer.allocate(byteCount: fr_gemm_packed_workspace_bytes(), alignment: 64) : nil
+        defer { workspace?.deallocate() }
         let m0 = part * chunk
         fr_sgemm_rows_packed(isa, transA ? 1 : 0, m0, min(m, m0 + chunk), n, k, alpha, a, lda, packed, c, ldc, overwrite ? 1 : 0, workspace)
     }

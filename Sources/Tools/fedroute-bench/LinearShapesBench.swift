@@ -7,7 +7,8 @@ import Foundation
 /// alternating. Best and median GFLOP/s of `runs`, and the packed / GEMM ratio run by run.
 func linearShapesBench(rows m: Int, runs: Int) {
     print("MiniLM's linear products at \(m) rows (GEMM: \(GEMM.backendDescription); packed: \(PackedMatrix.InstructionSet.native); \(runs) alternating runs)")
-    var totals: [String: [Double]] = [:]
+    // One layer's four products, run by run.
+    var layerGEMM = [Double](repeating: 0, count: runs), layerPacked = [Double](repeating: 0, count: runs)
     for (name, outputs, inputs) in [("qkv", 1152, 384), ("attention-out", 384, 384), ("intermediate", 1536, 384), ("output", 384, 1536)] {
         var rng = SeededRandom(seed: UInt64(outputs * inputs))
         let x = (0..<(m * inputs)).map { _ in rng.nextFloat() - 0.5 }
@@ -26,15 +27,15 @@ func linearShapesBench(rows m: Int, runs: Int) {
                 } }
             })
         }
-        totals["gemm", default: Array(repeating: 0, count: runs)] = zip(totals["gemm"] ?? Array(repeating: 0, count: runs), tGEMM).map(+)
-        totals["packed", default: Array(repeating: 0, count: runs)] = zip(totals["packed"] ?? Array(repeating: 0, count: runs), tPacked).map(+)
+        layerGEMM = zip(layerGEMM, tGEMM).map(+)
+        layerPacked = zip(layerPacked, tPacked).map(+)
         let ratios = zip(tGEMM, tPacked).map { $0 / $1 }
         print(String(format: "  %-14@ %4d→%4d  gemm %6.1f / %6.1f GFLOP/s   packed %6.1f / %6.1f GFLOP/s   packed / gemm best %.2f, median %.2f",
                      name, inputs, outputs, flops / tGEMM.min()! / 1e9, flops / median(tGEMM) / 1e9, flops / tPacked.min()! / 1e9,
                      flops / median(tPacked) / 1e9, ratios.max()!, median(ratios)))
     }
-    let ratios = zip(totals["gemm"]!, totals["packed"]!).map { $0 / $1 }
+    let ratios = zip(layerGEMM, layerPacked).map { $0 / $1 }
     print(String(format: "  one layer's four products: gemm %.2f / %.2f ms, packed %.2f / %.2f ms, packed / gemm best %.2f, median %.2f",
-                 totals["gemm"]!.min()! * 1e3, median(totals["gemm"]!) * 1e3, totals["packed"]!.min()! * 1e3, median(totals["packed"]!) * 1e3,
+                 layerGEMM.min()! * 1e3, median(layerGEMM) * 1e3, layerPacked.min()! * 1e3, median(layerPacked) * 1e3,
                  ratios.max()!, median(ratios)))
 }

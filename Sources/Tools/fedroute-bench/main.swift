@@ -16,11 +16,11 @@ import Logging
 // SECTION: gemm, federation, network ([--runs N] [--rounds R]: N interleaved runs of R rounds, best and median ratios;
 // [--rows json,frames,deflate,http1,http1-sha256,http1-tree16,secure-json,secure-frames,secure-http1,secure-http1-sha256,
 // secure-http1-tree16,secure-http1-chacha,secure-http1-deflate,http1-wan,secure-http1-wan,secure-http1-wan-keys-first]: only
-// those transports; rows sign the body digest a client prefers on this CPU (BLAKE3 with AVX-512, else tree16) unless named
+// those transports; rows sign the body digest a client prefers on this CPU (BLAKE3 with AVX-512 or AVX2, else tree16) unless named
 // -sha256 or -tree16), minilm, gateway, gateway-keys, gateway-latency ([--rounds R] [--requests N]), engines (with --federation DIR, alone), sparse (alone:
 // first-layer products on sparse inputs, SparseRows against GEMM), masks ([--runs N], alone: one client's secure-aggregation
 // masks, the VAES kernel against swift-crypto's AES-CTR), digest ([--runs N], alone: the signed body digests of one
-// update, SHA-256 against the tree digest), linear-shapes ([--tokens N] [--runs R], alone: MiniLM's four linear products at
+// update, SHA-256 against the tree digest and BLAKE3), linear-shapes ([--tokens N] [--runs R], alone: MiniLM's four linear products at
 // 64·N rows, GEMM against the packed weights), mlp-train
 // ([--rows N] [--epochs E], alone: the training loop on synthetic data, as scripts/bench-compare.py runs it), minilm-speed
 // ([--tokens N] [--queries Q] [--linear automatic|gemm|packed|packed-avx2|packed-generic], alone: the MiniLM forward

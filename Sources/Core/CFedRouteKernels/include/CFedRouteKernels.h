@@ -42,7 +42,7 @@ size_t fr_gemm_packed_workspace_bytes(void);
 /// (`fr_gemm_isa()`), the same micro-kernel and the same order of every sum, so the same bits, without packing B
 /// again; A as it is is read in place, and C is walked in column blocks and, within each, row blocks outermost,
 /// so that a block of C stays in cache over all of k. `workspace` is `fr_gemm_packed_workspace_bytes()` bytes
-/// aligned to 64.
+/// aligned to 64 where A is transposed (its blocks are packed there), and may be NULL where it is not.
 void fr_sgemm_rows_packed(int isa, int transA, ptrdiff_t m0, ptrdiff_t m1, ptrdiff_t n, ptrdiff_t k, float alpha,
                           const float *a, ptrdiff_t lda, const float *packedB, float *c, ptrdiff_t ldc, int overwrite,
                           void *workspace);
