@@ -49,19 +49,44 @@ public struct FederatedOptimizerState: Sendable, Codable {
             && m.allSatisfy { $0.allSatisfy(\.isFinite) } && v.allSatisfy { $0.allSatisfy { $0.isFinite && $0 >= 0 } }
     }
 
+    /// One server step with the averaged delta. Element by element, over the cores for large tensors (each
+    /// element gets the same operations whatever the split, so the result does not depend on it).
     mutating func apply(_ delta: [[Float]], to parameters: inout [Tensor]) {
-        switch optimizer {
-        case .fedAvg(let lr):
-            for t in parameters.indices { for j in parameters[t].values.indices { parameters[t].values[j] += lr * delta[t][j] } }
-        case .fedAdam(let lr, let b1, let b2, let tau):
-            for t in parameters.indices {
-                for j in parameters[t].values.indices {
-                    let d = delta[t][j]
-                    m[t][j] = b1 * m[t][j] + (1 - b1) * d
-                    v[t][j] = b2 * v[t][j] + (1 - b2) * d * d
-                    parameters[t].values[j] += lr * m[t][j] / (v[t][j].squareRoot() + tau)
+        precondition(delta.count == parameters.count && zip(delta, parameters).allSatisfy { $0.count == $1.values.count },
+                     "the average has the parameters' shapes")
+        for t in parameters.indices {
+            let n = delta[t].count
+            delta[t].withUnsafeBufferPointer { d in
+                parameters[t].values.withUnsafeMutableBufferPointer { p in
+                    guard let d = d.baseAddress, let p = p.baseAddress else { return }
+                    switch optimizer {
+                    case .fedAvg(let lr):
+                        let shared = RowParallel.Shared((d, p))
+                        RowParallel.forEachRange(count: n, minimumPerPart: Self.minimumPerPart) { range in
+                            let (d, p) = shared.value
+                            for j in range { p[j] += lr * d[j] }
+                        }
+                    case .fedAdam(let lr, let b1, let b2, let tau):
+                        m[t].withUnsafeMutableBufferPointer { m in
+                            v[t].withUnsafeMutableBufferPointer { v in
+                                guard let m = m.baseAddress, let v = v.baseAddress else { return }
+                                let shared = RowParallel.Shared((d, p, m, v))
+                                RowParallel.forEachRange(count: n, minimumPerPart: Self.minimumPerPart) { range in
+                                    let (d, p, m, v) = shared.value
+                                    for j in range {
+                                        m[j] = b1 * m[j] + (1 - b1) * d[j]
+                                        v[j] = b2 * v[j] + (1 - b2) * d[j] * d[j]
+                                        p[j] += lr * m[j] / (v[j].squareRoot() + tau)
+                                    }
+                                }
+                            }
+                        }
+                    }
                 }
             }
         }
     }
+
+    /// Elements below which a tensor's step stays on one thread.
+    static let minimumPerPart = 65_536
 }

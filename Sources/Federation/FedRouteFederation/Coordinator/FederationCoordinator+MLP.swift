@@ -157,20 +157,41 @@ extension FederationCoordinator {
         guard accepted.count >= configuration.minimumClients, total > 0 else { return RoundOutcome(average: nil, report: report) }
         // DP-FedAvg divides by the fixed number sampled, so one client's influence stays ≤ C/k.
         let denominator = configuration.privacy == nil ? total : Double(perRound)
-        let average = weightedSum.map { sum in sum.map { Float($0 / denominator) } }
+        let average = weightedSum.map { Self.divide($0, by: denominator) }
         report.aggregated = accepted.map(\.id)
         report.meanLoss = accepted.reduce(0) { $0 + $1.weight * $1.loss } / total
         report.samples = accepted.reduce(0) { $0 + $1.samples }
         return RoundOutcome(average: average, report: report)
     }
 
-    /// `sum[j] += weight · values[j]` (in Double).
+    /// `sum[j] += weight · values[j]` (in Double), over the cores for large tensors (the same operations for
+    /// each element whatever the split).
     static func accumulate(_ values: [Float], weight: Double, into sum: inout [Double]) {
         precondition(values.count == sum.count, "screened updates have the parameters' shapes")
         values.withUnsafeBufferPointer { v in
             sum.withUnsafeMutableBufferPointer { s in
-                for j in 0..<s.count { s[j] += weight * Double(v[j]) }
+                guard let v = v.baseAddress, let s = s.baseAddress else { return }
+                let shared = RowParallel.Shared((v, s))
+                RowParallel.forEachRange(count: values.count, minimumPerPart: FederatedOptimizerState.minimumPerPart) { range in
+                    let (v, s) = shared.value
+                    for j in range { s[j] += weight * Double(v[j]) }
+                }
             }
+        }
+    }
+
+    /// `Float(sum[j] / denominator)` for every element, over the cores for large tensors.
+    static func divide(_ sum: [Double], by denominator: Double) -> [Float] {
+        [Float](unsafeUninitializedCapacity: sum.count) { out, initialized in
+            sum.withUnsafeBufferPointer { s in
+                guard let s = s.baseAddress, let o = out.baseAddress else { return }
+                let shared = RowParallel.Shared((s, o))
+                RowParallel.forEachRange(count: sum.count, minimumPerPart: FederatedOptimizerState.minimumPerPart) { range in
+                    let (s, o) = shared.value
+                    for j in range { o[j] = Float(s[j] / denominator) }
+                }
+            }
+            initialized = sum.count
         }
     }
 
