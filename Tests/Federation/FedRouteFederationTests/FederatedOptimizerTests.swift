@@ -4,7 +4,7 @@ import Foundation
 import Testing
 
 /// The server's side of a round: the fold of client updates, the average and the server step give, split
-/// over the cores, the bits of the plain element-by-element loops.
+/// over the cores, the bits of the plain element-by-element loops; FedAvg keeps no moments.
 @Suite struct FederatedOptimizerTests {
     /// Sizes around the split: one part below `minimumPerPart`, several above, one odd.
     static let sizes = [7, FederatedOptimizerState.minimumPerPart * 2 + 1, 200_000]
@@ -66,5 +66,28 @@ import Testing
             #expect(Self.differing(sum, reference) == 0, "\(n)")
             #expect(Self.differing(FederationCoordinator.divide(sum, by: 123.5), reference.map { Float($0 / 123.5) }) == 0, "\(n)")
         }
+    }
+
+    @Test func fedAvgKeepsNoMomentsAndOlderCheckpointsWithZerosStillLoad() throws {
+        let shapes = [3, 4]
+        let plain = FederatedOptimizerState(.plain, shapes: shapes)
+        #expect(plain.m.isEmpty && plain.v.isEmpty && plain.fits(shapes: shapes))
+        let adam = FederatedOptimizerState(.adam, shapes: shapes)
+        #expect(adam.m.map(\.count) == shapes && adam.v.map(\.count) == shapes && adam.fits(shapes: shapes))
+        // What older versions wrote for FedAvg: zero moments of the parameters' shapes. They load, and are dropped.
+        var older = plain
+        older.m = shapes.map { [Float](repeating: 0, count: $0) }
+        older.v = older.m
+        for encoded in [try FederationCoding.encoder().encode(older), try TensorFrames.encode(older, with: FederationCoding.encoder())] {
+            let loaded = TensorFrames.isFrame(encoded)
+                ? try TensorFrames.decode(FederatedOptimizerState.self, from: encoded, with: FederationCoding.decoder())
+                : try FederationCoding.decoder().decode(FederatedOptimizerState.self, from: encoded)
+            #expect(loaded.optimizer == .plain && loaded.m.isEmpty && loaded.v.isEmpty && loaded.fits(shapes: shapes))
+        }
+        // FedAdam still needs its moments.
+        var hollow = adam
+        hollow.m = []
+        hollow.v = []
+        #expect(!hollow.fits(shapes: shapes))
     }
 }

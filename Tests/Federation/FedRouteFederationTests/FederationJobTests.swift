@@ -1,6 +1,6 @@
 import FedRouteData
 import FedRouteFeatures
-import FedRouteFederation
+@testable import FedRouteFederation
 import FedRouteNumerics
 import FedRouteRouters
 import Foundation
@@ -153,9 +153,13 @@ import Testing
         // The frame holds every value bit for bit: decoding it gives the JSON form's state.
         #expect(try sorted.encode(try CheckpointStore.decode(frame)) == legacy)
         #expect(try sorted.encode(try CheckpointStore.decode(legacy)) == legacy)
-        // The optimiser's moments are blobs of the frame too, not base64 inside its JSON.
+        // FedAvg keeps no server moments; FedAdam's are blobs of the frame too, not base64 inside its JSON.
         var header = ""
         _ = try Self.replacingJSON(of: frame) { header = String(decoding: $0, as: UTF8.self); return $0 }
+        #expect(header.contains("\"m\":[]") && header.contains("\"v\":[]"))
+        var adam = state
+        adam.mlp?.server = FederatedOptimizerState(.adam, shapes: state.mlp!.parameters.map(\.count))
+        _ = try Self.replacingJSON(of: try CheckpointStore.encode(adam)) { header = String(decoding: $0, as: UTF8.self); return $0 }
         #expect(header.contains("\"m\":[{\"blob\":") && header.contains("\"v\":[{\"blob\":"))
         // An older fedroute's state.json, cut back to "setup and one round done", resumes to the same routers.
         var partial = state

@@ -14,12 +14,19 @@ public enum FederatedOptimizer: Sendable, Codable, Equatable {
 /// Server-side optimiser state (FedAdam's moments), part of a training checkpoint.
 public struct FederatedOptimizerState: Sendable, Codable {
     public let optimizer: FederatedOptimizer
+    /// FedAdam's moments, one array per parameter tensor; empty for FedAvg, which keeps none (checkpoints of
+    /// versions that kept zeros for it still load).
     var m: [[Float]]
     var v: [[Float]]
 
     init(_ optimizer: FederatedOptimizer, shapes: [Int]) {
         self.optimizer = optimizer
-        m = shapes.map { Array(repeating: 0, count: $0) }
+        switch optimizer {
+        case .fedAvg:
+            m = []
+        case .fedAdam:
+            m = shapes.map { Array(repeating: 0, count: $0) }
+        }
         v = m
     }
 
@@ -40,12 +47,15 @@ public struct FederatedOptimizerState: Sendable, Codable {
         optimizer = try c.decode(FederatedOptimizer.self, forKey: .optimizer)
         m = try PackedFloats.decode(arraysForKey: .m, in: c, decoder: decoder)
         v = try PackedFloats.decode(arraysForKey: .v, in: c, decoder: decoder)
+        // FedAvg uses no moments: the zeros older versions kept for it are not carried on.
+        if case .fedAvg = optimizer { (m, v) = ([], []) }
     }
 
     /// Whether the moment buffers fit parameters of these sizes and are finite (a checkpoint read
     /// from disk is checked with this before it is resumed).
     func fits(shapes: [Int]) -> Bool {
-        m.count == shapes.count && v.count == shapes.count && zip(m, shapes).allSatisfy { $0.count == $1 } && zip(v, shapes).allSatisfy { $0.count == $1 }
+        if case .fedAvg = optimizer, m.isEmpty, v.isEmpty { return true }
+        return m.count == shapes.count && v.count == shapes.count && zip(m, shapes).allSatisfy { $0.count == $1 } && zip(v, shapes).allSatisfy { $0.count == $1 }
             && m.allSatisfy { $0.allSatisfy(\.isFinite) } && v.allSatisfy { $0.allSatisfy { $0.isFinite && $0 >= 0 } }
     }
 
