@@ -58,6 +58,9 @@ public enum TensorFrames {
         /// For an array written as it is and not cached: hands its bytes to the frame's sink straight from
         /// the array (which it holds), instead of from a copy in `stored`.
         var appendValues: (@Sendable ((UnsafeRawBufferPointer) -> Void) -> Void)?
+        /// Whether `stored` is a `TensorFrameCache` entry's: the same `Data` in every frame that writes the array
+        /// while the cache keeps it.
+        var cached = false
 
         public init(stored: Data, codec: UInt8, width: UInt8, decodedCount: Int) {
             self.stored = stored
@@ -94,7 +97,9 @@ public enum TensorFrames {
                 return Blob(stored: raw, codec: 0, width: UInt8(width), decodedCount: raw.count)
             }
             if let cache = options.cache, bytes >= TensorFrames.minSharedBytes {
-                blobs.append(try cache.blob(for: values, codec: codec?.id ?? 0, make))
+                var blob = try cache.blob(for: values, codec: codec?.id ?? 0, make)
+                blob.cached = true
+                blobs.append(blob)
             } else if codec == nil {
                 #if _endian(little)
                 var blob = Blob(stored: Data(), codec: 0, width: UInt8(width), decodedCount: bytes)
@@ -201,10 +206,13 @@ public enum TensorFrames {
     }
 
     /// Encodes `value` as a frame into a sink of the caller's (a network buffer, so that the frame is not
-    /// built in a `Data` and copied again): `reserve` is called once with the frame's size, then `append`
-    /// with its bytes in order, the arrays straight from their values.
+    /// built in a `Data` and copied again): `reserve` is called once with the number of bytes `append` will get,
+    /// then `append` with the frame's bytes in order, the arrays straight from their values. With
+    /// `appendCached`, an array that `options.cache` holds is handed to it as the cache's `Data` instead of
+    /// to `append` (in its place in the order): the same `Data` for every frame while the cache keeps the array,
+    /// so a sink can send one buffer of it to every peer instead of a copy each.
     public static func encode<T: Encodable>(_ value: T, with encoder: JSONEncoder, options: Options = Options(), reserve: (Int) -> Void,
-                                            append: (UnsafeRawBufferPointer) -> Void) throws {
+                                            append: (UnsafeRawBufferPointer) -> Void, appendCached: ((Data) -> Void)? = nil) throws {
         let writer = Writer(options: options)
         encoder.userInfo[.tensorBlobs] = writer
         defer { encoder.userInfo[.tensorBlobs] = nil }
@@ -227,10 +235,17 @@ public enum TensorFrames {
                 appendLittleEndian(UInt64(b.decodedCount), to: &head)
             }
         }
-        reserve(head.count + bytes)
+        let handedOver = appendCached == nil ? 0 : writer.blobs.reduce(0) { $0 + ($1.cached ? $1.storedCount : 0) }
+        reserve(head.count + bytes - handedOver)
         head.withUnsafeBytes { append($0) }
         for b in writer.blobs {
-            if let values = b.appendValues { values(append) } else { b.stored.withUnsafeBytes { append($0) } }
+            if let values = b.appendValues {
+                values(append)
+            } else if b.cached, let appendCached {
+                appendCached(b.stored)
+            } else {
+                b.stored.withUnsafeBytes { append($0) }
+            }
         }
     }
 

@@ -19,10 +19,12 @@ public enum CoordinatorRoutes {
 
     /// The routes; `compression` is the codec tasks' arrays may be compressed with for clients that read it
     /// (and that replies may use). The round's global model is encoded (and compressed) once for all the
-    /// clients it goes to: frames share a `TensorFrameCache` for the coordinator's lifetime.
+    /// clients it goes to, into one network buffer an array that every task's response sends: frames share a
+    /// `TensorFrameCache` and its `SharedFrameBuffers` for the coordinator's lifetime.
     public static func router(registry: ClientRegistry, pollWait: Duration = pollWait, compression: FrameCompression = .none) -> Router<BasicRequestContext> {
         let router = Router(context: BasicRequestContext.self)
         let cache = TensorFrameCache(maxEntries: 256, maxBytes: 1 << 30)
+        let shared = SharedFrameBuffers(maxEntries: 256, maxBytes: 1 << 30)
         let codec = compression.codec
         let readable = codec.map { [$0] } ?? []
         // Every signed answer lists the body digests this coordinator reads, and the frame codec it writes.
@@ -34,7 +36,7 @@ public enum CoordinatorRoutes {
                 guard join.protocolVersion == Wire.protocolVersion else {
                     throw WireError("protocol \(join.protocolVersion) is not \(Wire.protocolVersion)")
                 }
-                return ByteBuffer(data: try Wire.encoder().encode(await registry.join(client: client)))
+                return [ByteBuffer(data: try Wire.encoder().encode(await registry.join(client: client)))]
             }
         }
         router.post("/v1/poll") { request, _ in
@@ -44,8 +46,10 @@ public enum CoordinatorRoutes {
             let options = TensorFrames.Options(codec: codec.flatMap { offered.contains($0.name) ? $0 : nil }, cache: cache)
             return await signed(request, path: "/v1/poll", limit: Wire.maxControlBodyBytes, registry: registry, headers: announce) { client, session, _ in
                 let poll = try await registry.poll(client: client, session: session, wait: pollWait)
-                // A frame goes straight into the response's buffer: a task carries the global model (megabytes).
-                return frames ? try TensorFrames.encode(poll, with: Wire.encoder(), options: options) : ByteBuffer(data: try Wire.encoder().encode(poll))
+                // A frame's arrays go out from the buffers every client's task shares (a task carries the global
+                // model, megabytes); the rest is written straight into the response's own buffers.
+                return frames ? try TensorFrames.encodePieces(poll, with: Wire.encoder(), options: options, shared: shared)
+                    : [ByteBuffer(data: try Wire.encoder().encode(poll))]
             }
         }
         router.post("/v1/reply") { request, _ in
@@ -56,7 +60,7 @@ public enum CoordinatorRoutes {
                     throw WireError("malformed reply: \(error)")
                 }
                 try await registry.reply(client: client, session: session, envelope: envelope)
-                return ByteBuffer(string: "{}")
+                return [ByteBuffer(string: "{}")]
             }
         }
         router.get("/health") { _, _ in json(.ok, Data("{\"status\":\"ok\"}".utf8)) }
@@ -76,7 +80,7 @@ public enum CoordinatorRoutes {
     /// in window, fresh nonce, known digest scheme, declared length within `limit`); the body is then
     /// read (and, under SHA-256, hashed) as it streams in and refused as soon as it passes `limit`.
     static func signed(_ request: Request, path: String, limit: Int, registry: ClientRegistry, headers extra: HTTPFields = [:],
-                       handle: @Sendable (String, String, Data) async throws -> ByteBuffer) async -> Response {
+                       handle: @Sendable (String, String, Data) async throws -> [ByteBuffer]) async -> Response {
         var headers: [String: String] = [:]
         for field in request.headers { headers[field.name.canonicalName] = field.value }
         let checked: SignedRequestHeaders
@@ -102,8 +106,11 @@ public enum CoordinatorRoutes {
         }
         do {
             let out = try await handle(client, session, body)
-            await registry.countOut(out.readableBytes)
-            return json(.ok, out, contentType: TensorFrames.isFrame(out.readableBytesView) ? Wire.framesContentType : "application/json", extra: extra)
+            await registry.countOut(out.reduce(0) { $0 + $1.readableBytes })
+            let frame = out.first.map { TensorFrames.isFrame($0.readableBytesView) } ?? false
+            var h = extra
+            h[.contentType] = frame ? Wire.framesContentType : "application/json"
+            return Response(status: .ok, headers: h, body: ResponseBody(contentsOf: out))
         } catch let e as WireError {
             return json(HTTPResponse.Status(code: e.status ?? 400), try! JSONEncoder().encode(e))
         } catch {

@@ -118,6 +118,31 @@ import Testing
         }
     }
 
+    /// With `appendCached`, a cached array is handed over as the cache's own `Data` (the same storage in every
+    /// frame) in its place in the order; `reserve` announces only the bytes `append` gets, and the pieces in
+    /// order are the frame's bytes.
+    @Test func aCachedArrayIsHandedOverAsTheCachesBytes() throws {
+        let cache = TensorFrameCache()
+        var handed: [UInt] = []
+        for seed in 0..<2 {
+            var pieces: [Data] = [Data()]
+            var reserved: [Int] = []
+            try TensorFrames.encode(Task(seed: seed, parameters: Self.model), with: Self.sorted(), options: .init(cache: cache),
+                                    reserve: { reserved.append($0) }, append: { pieces[pieces.count - 1].append(contentsOf: $0) },
+                                    appendCached: { data in
+                                        handed.append(data.withUnsafeBytes { UInt(bitPattern: $0.baseAddress) })
+                                        pieces.append(data)
+                                        pieces.append(Data())
+                                    })
+            let frame = try TensorFrames.encode(Task(seed: seed, parameters: Self.model), with: Self.sorted())
+            #expect(pieces.reduce(Data(), +) == frame)
+            // Only the 64 kB tensor is cached: the header, then it, then the 32-byte one.
+            #expect(pieces.map(\.count) == [frame.count - 64 * 256 * 4 - 32, 64 * 256 * 4, 32])
+            #expect(reserved == [frame.count - 64 * 256 * 4])
+        }
+        #expect(handed.count == 2 && handed[0] == handed[1])
+    }
+
     /// A changed copy has its own storage, so it is never served the old bytes.
     @Test func aChangedArrayIsEncodedAfresh() throws {
         let cache = TensorFrameCache()
