@@ -13,7 +13,8 @@ public struct CoordinatorService: Sendable {
     public let configuration: CoordinatorConfiguration
     /// The clients' sessions and mailboxes (for status and tests).
     public let registry: ClientRegistry
-    public let job: FederationJob
+    /// The training job (its `beforeRoundClock` may be set before `run`).
+    public var job: FederationJob
     /// The checkpoint it resumes from (nil: a fresh start).
     public let initialState: FederationJobState?
     let tls: TLSConfiguration?

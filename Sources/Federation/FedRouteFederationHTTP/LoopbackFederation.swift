@@ -11,11 +11,13 @@ public enum LoopbackFederation {
     /// `tensorFrames: false` makes the clients speak JSON with base64 tensors only; `httpVersion` is the
     /// clients' (HTTP/1.1 by default, as for `fedroute client`); `bodyDigest` the digest they sign once the
     /// coordinator lists it (`BodyDigest`); `addedDelay` a one-way delay each client request and answer waits
-    /// (`FederationClientRunner.Settings.addedDelay`); `finished` gets each client's outcome.
+    /// (`FederationClientRunner.Settings.addedDelay`); `beforeRoundClock` runs before each MLP round's clock starts
+    /// (`FederationJob.beforeRoundClock`); `finished` gets each client's outcome.
     public static func run(clients: [any FederatedClient], directory: String, logger: Logger, tensorFrames: Bool = true,
                            httpVersion: ClientHTTPVersion = FederationClientRunner.Settings.defaultHTTPVersion,
                            bodyDigest: BodyDigest = .preferred, addedDelay: Duration? = nil,
                            configure: (inout CoordinatorConfiguration) -> Void = { _ in },
+                           beforeRoundClock: (@Sendable (Int) async throws -> Void)? = nil,
                            finished: @escaping @Sendable (String, FederationClientRunner.Outcome) -> Void = { _, _ in }) async throws -> (FederationJob.Result, ClientRegistry) {
         try FederationCertificates.generate(directory: directory + "/tls", hosts: ["127.0.0.1"])
         let identities = clients.map { ClientIdentity(id: $0.id) }
@@ -27,7 +29,8 @@ public enum LoopbackFederation {
             minimumOnline: clients.count, roundDeadlineSeconds: 120, joinTimeoutSeconds: 60,
             stateDirectory: directory + "/state", outputDirectory: directory + "/out", validation: nil)
         configure(&config)
-        let service = try CoordinatorService(configuration: config, fresh: true, logger: logger)
+        var service = try CoordinatorService(configuration: config, fresh: true, logger: logger)
+        service.job.beforeRoundClock = beforeRoundClock
         let clientTLS = try FederationCertificates.clientConfiguration(caFile: directory + "/tls/ca.pem")
         let result = try await service.run(alongside: { port in
             try await withThrowingTaskGroup(of: Void.self) { group in

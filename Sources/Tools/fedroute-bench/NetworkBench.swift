@@ -54,7 +54,12 @@ struct NetworkBenchRow {
 /// during a run (these are shared machines) moves both sides of the ratio alike. The transports' order rotates
 /// from run to run, so that none is always measured first or last. The summary gives the best and the median of
 /// each transport's ratios.
-func networkBench(table: EvaluationTable, runs: Int = 1, rounds: Int = 5, rows: Set<String>? = nil) async throws {
+///
+/// With `pairing` `.rounds` (the default) every network round also has a peer of its own: the same round in
+/// process (`PairedInProcessRounds`), run just before the network round's clock starts. The summary then adds,
+/// per transport, the median of all its rounds' paired ratios and each run's ratio of paired sums; these move
+/// least with the machine's speed, which on these machines changes by half within seconds.
+func networkBench(table: EvaluationTable, runs: Int = 1, rounds: Int = 5, rows: Set<String>? = nil, pairing: NetworkPairing = .rounds) async throws {
     let shards = try FederatedPartition.make(table, configuration: PartitionConfiguration())
     var mlp = FederatedMLPConfiguration()
     mlp.rounds = rounds
@@ -69,6 +74,12 @@ func networkBench(table: EvaluationTable, runs: Int = 1, rounds: Int = 5, rows: 
                  shards.count, rounds, runs > 1 ? ", \(runs) interleaved runs" : ""))
     let variants = NetworkBenchRow.all.filter { rows == nil || rows!.contains($0.key) }
     var ratios = [[Double]](repeating: [], count: variants.count)
+    // Paired: every round's ratio, and each run's paired sums' ratio.
+    var roundRatios = [[Double]](repeating: [], count: variants.count)
+    var pairedRunRatios = [[Double]](repeating: [], count: variants.count)
+    // Paired CPU: every round's network and in-process CPU seconds.
+    var networkCPU = [[Double]](repeating: [], count: variants.count)
+    var peerCPU = [[Double]](repeating: [], count: variants.count)
     var labels = [String](repeating: "", count: variants.count)
     for run in 1...runs {
         if runs > 1 { print("  run \(run) of \(runs)") }
@@ -88,15 +99,32 @@ func networkBench(table: EvaluationTable, runs: Int = 1, rounds: Int = 5, rows: 
             var logger = Logger(label: "bench")
             logger.logLevel = .error
             let policy = ClientPolicy(maskGenerators: row.masks, trainsWithKey: row.trainsWithKey ? nil : false)
+            let peer = pairing == .rounds ? try await PairedInProcessRounds(inProcess, mlp) : nil
+            var hook: (@Sendable (Int) async throws -> Void)?
+            if let peer { hook = { round in try await peer.run(round: round) } }
             let (result, _) = try await LoopbackFederation.run(clients: shards.map { InProcessClient(id: $0.id, train: $0.train, policy: policy) },
                                                                      directory: dir, logger: logger, tensorFrames: row.frames, httpVersion: row.http,
-                                                                     bodyDigest: row.digest, addedDelay: row.delayMilliseconds.map { .milliseconds($0) }) { c in
+                                                                     bodyDigest: row.digest, addedDelay: row.delayMilliseconds.map { .milliseconds($0) },
+                                                                     configure: { c in
                 c.families = [.mlp]
                 c.mlp = m
                 c.kmeans = kmeans
                 c.frameCompression = row.compression
-            }
+            }, beforeRoundClock: hook)
             let t: [RoundTraffic] = result.traffic
+            var paired = ""
+            if let peer {
+                let peerSeconds = await peer.seconds
+                guard peerSeconds.count == t.count else {
+                    throw FederationError.invalidConfiguration("\(t.count) network rounds but \(peerSeconds.count) paired in-process rounds")
+                }
+                roundRatios[v] += zip(t, peerSeconds).map { $0.seconds / $1 }
+                let peerMean = peerSeconds.reduce(0, +) / Double(peerSeconds.count)
+                pairedRunRatios[v].append(t.reduce(0.0) { $0 + $1.seconds } / Double(t.count) / peerMean)
+                networkCPU[v] += t.compactMap(\.cpuSeconds)
+                peerCPU[v] += await peer.cpuSeconds
+                paired = String(format: "; paired in process %.3f s, %.2f×", peerMean, pairedRunRatios[v].last!)
+            }
             let n = Double(t.count)
             let roundSeconds: Double = t.reduce(0.0) { $0 + $1.seconds } / n
             let down: Double = Double(t.reduce(0) { $0 + $1.bytesOut }) / n / 1e6
@@ -109,8 +137,8 @@ func networkBench(table: EvaluationTable, runs: Int = 1, rounds: Int = 5, rows: 
             if !row.trainsWithKey { format += ", keys first" }
             labels[v] = (row.secure ? "secure aggregation" : "plain             ") + ", " + format.padding(toLength: max(39, format.count), withPad: " ", startingAt: 0)
             seconds[v] = roundSeconds
-            print(String(format: "  %@: %.3f s per round (%.2f× the in-process round before it), %.1f MB to clients + %.1f MB from clients per round (body bytes)",
-                         labels[v], roundSeconds, roundSeconds / simRound, down, up))
+            print(String(format: "  %@: %.3f s per round (%.2f× the in-process round before it%@), %.1f MB to clients + %.1f MB from clients per round (body bytes)",
+                         labels[v], roundSeconds, roundSeconds / simRound, paired, down, up))
             if run == 1, row.key == "http1" { try checkpointRow(directory: dir + "/state") }
             try? FileManager.default.removeItem(atPath: dir)
         }
@@ -125,6 +153,26 @@ func networkBench(table: EvaluationTable, runs: Int = 1, rounds: Int = 5, rows: 
     for (label, r) in zip(labels, ratios) where !r.isEmpty {
         print(String(format: "  %@: %.2f / %.2f×  (%@)", label, r.min()!, median(r), r.map { String(format: "%.2f", $0) }.joined(separator: ", ")))
     }
+    guard pairing == .rounds else { return }
+    print("  paired: each network round / the same round in process just before it; median of all \(runs * rounds) rounds, and each run's ratio of the paired means")
+    for v in variants.indices where !roundRatios[v].isEmpty {
+        let r = roundRatios[v]
+        print(String(format: "  %@: median %.2f× over %d rounds (quartiles %.2f, %.2f); runs %@", labels[v], median(r), r.count,
+                     quantile(r, 0.25), quantile(r, 0.75), pairedRunRatios[v].map { String(format: "%.2f", $0) }.joined(separator: ", ")))
+    }
+    print("  CPU per round (the whole process: coordinator and clients), median over the same rounds")
+    for v in variants.indices where !networkCPU[v].isEmpty && networkCPU[v].count == peerCPU[v].count {
+        let n = median(networkCPU[v]), p = median(peerCPU[v])
+        print(String(format: "  %@: %.1f ms, in process %.1f ms: %+.1f ms (%.2f×)", labels[v], n * 1e3, p * 1e3, (n - p) * 1e3, n / p))
+    }
+}
+
+/// The `q` quantile of `values` (linear between the two nearest ranks); `values` must not be empty.
+func quantile(_ values: [Double], _ q: Double) -> Double {
+    let s = values.sorted()
+    let x = q * Double(s.count - 1)
+    let i = Int(x.rounded(.down))
+    return i + 1 < s.count ? s[i] + (s[i + 1] - s[i]) * (x - Double(i)) : s[i]
 }
 
 /// In-process FedAvg rounds timed the way `FederationJob` times network rounds (`RoundTraffic.seconds`):
@@ -132,9 +180,18 @@ func networkBench(table: EvaluationTable, runs: Int = 1, rounds: Int = 5, rows: 
 actor InProcessRounds {
     var started: UInt64 = 0
     var total: UInt64 = 0
+    var startedCPU = 0.0
+    /// The process's CPU seconds over the rounds (`ProcessCPUTime`).
+    var cpuTotal = 0.0
 
-    func start() { started = DispatchTime.now().uptimeNanoseconds }
-    func stop() { total += DispatchTime.now().uptimeNanoseconds - started }
+    func start() {
+        started = DispatchTime.now().uptimeNanoseconds
+        startedCPU = ProcessCPUTime.now() ?? 0
+    }
+    func stop() {
+        total += DispatchTime.now().uptimeNanoseconds - started
+        cpuTotal += (ProcessCPUTime.now() ?? 0) - startedCPU
+    }
 
     /// Seconds per round, rounds only; and the whole `trainMLP` call per round (with its set-up).
     static func time(_ coordinator: FederationCoordinator, _ mlp: FederatedMLPConfiguration) async throws -> (rounds: Double, whole: Double) {

@@ -15,6 +15,10 @@ public struct FederationJob: Sendable {
     public let store: CheckpointStore
     let logger: Logger
     let progress: ProgressHandler?
+    /// Work to run before each MLP (or MF) round's clock starts, once its clients are online, with the round's
+    /// number; nothing it does is in the round's `RoundTraffic.seconds`. The network benchmark runs the same
+    /// round in process there, so that each network round is timed next to its peer on a noisy machine.
+    public var beforeRoundClock: (@Sendable (Int) async throws -> Void)?
 
     public init(configuration: FederationJobConfiguration, transport: any FederationTransport, store: CheckpointStore,
                 logger: Logger, progress: ProgressHandler? = nil) {
@@ -154,12 +158,13 @@ public struct FederationJob: Sendable {
         let initial = try FederationCoordinator.initialMLP(settings, models: models, featureDimension: setup.encoder.dimension, normalizer: setup.normalizer)
         let box = StateBox(state)
         let roundStart = RoundClock()
-        let (transport, store, logger) = (self.transport, self.store, self.logger)
+        let (transport, store, logger, beforeRoundClock) = (self.transport, self.store, self.logger, self.beforeRoundClock)
         let (router, _) = try await coordinator.continueMLP(
             initial, settings, descriptions: setup.descriptions, resume: isMF ? state.mf : state.mlp,
             beforeRound: { round in
                 try await rejoin.wait()
                 try await transport.waitForClients(c.minimumOnline, timeout: c.joinTimeout)
+                try await beforeRoundClock?(round)
                 await roundStart.start(await transport.traffic())
                 let online = await transport.onlineCount()
                 logger.info("round started", metadata: ["round": .stringConvertible(round), "online": .stringConvertible(online)])
@@ -167,7 +172,7 @@ public struct FederationJob: Sendable {
             checkpoint: { mlp in
                 var s = await box.state
                 if isMF { s.mf = mlp } else { s.mlp = mlp }
-                let (traffic, seconds) = await roundStart.stop(await transport.traffic())
+                let (traffic, seconds, cpuSeconds) = await roundStart.stop(await transport.traffic())
                 var auc: Double?
                 if let v = validation {
                     let r = try MLPRouter(models: models, network: MLPNetwork(architecture: initial.network.architecture, parameters: mlp.parameters),
@@ -175,13 +180,15 @@ public struct FederationJob: Sendable {
                     auc = try Self.auc(of: r, on: v)
                 }
                 let report = mlp.reports.last!
-                let record = RoundTraffic(round: mlp.completedRounds, bytesIn: traffic.bytesIn, bytesOut: traffic.bytesOut, seconds: seconds, validationAUC: auc)
+                let record = RoundTraffic(round: mlp.completedRounds, bytesIn: traffic.bytesIn, bytesOut: traffic.bytesOut, seconds: seconds,
+                                          cpuSeconds: cpuSeconds, validationAUC: auc)
                 if isMF { s.mfRoundTraffic = (s.mfRoundTraffic ?? []) + [record] } else { s.roundTraffic.append(record) }
                 s.nonces = await transport.replayState()
                 try store.save(s)
                 await box.set(s)
                 var meta: Logger.Metadata = ["family": .string(family.rawValue), "round": .stringConvertible(report.round), "aggregated": .stringConvertible(report.aggregated.count),
                                              "sampled": .stringConvertible(report.sampled.count), "seconds": .string(String(format: "%.2f", seconds)),
+                                             "cpu_seconds": .string(cpuSeconds.map { String(format: "%.2f", $0) } ?? "-"),
                                              "bytes_in": .stringConvertible(traffic.bytesIn), "bytes_out": .stringConvertible(traffic.bytesOut)]
                 if let l = report.meanLoss { meta["loss"] = .string(String(format: "%.4f", l)) }
                 if let auc { meta["validation_auc"] = .string(String(format: "%.4f", auc)) }
@@ -258,16 +265,20 @@ actor RejoinGrace {
 /// Time and traffic of the round in progress.
 actor RoundClock {
     var started = ContinuousClock.now
+    var startedCPU: Double?
     var traffic = TransportTraffic()
 
     func start(_ traffic: TransportTraffic) {
         started = .now
+        startedCPU = ProcessCPUTime.now()
         self.traffic = traffic
     }
 
-    func stop(_ now: TransportTraffic) -> (TransportTraffic, Double) {
+    /// The round's traffic, wall seconds and the process's CPU seconds (nil where the clock cannot be read).
+    func stop(_ now: TransportTraffic) -> (TransportTraffic, Double, Double?) {
         let d = ContinuousClock.now - started
+        let cpu = ProcessCPUTime.now().flatMap { end in startedCPU.map { end - $0 } }
         return (TransportTraffic(bytesIn: now.bytesIn - traffic.bytesIn, bytesOut: now.bytesOut - traffic.bytesOut),
-                Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18)
+                Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18, cpu)
     }
 }

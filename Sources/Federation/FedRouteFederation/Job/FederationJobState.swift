@@ -72,5 +72,17 @@ public struct RoundTraffic: Sendable, Codable, Equatable {
     public var bytesIn: Int
     public var bytesOut: Int
     public var seconds: Double
+    /// The process's CPU seconds over the round, all threads (`ProcessCPUTime`); absent in checkpoints written
+    /// before stop 50.
+    public var cpuSeconds: Double?
     public var validationAUC: Double?
+
+    public init(round: Int, bytesIn: Int, bytesOut: Int, seconds: Double, cpuSeconds: Double? = nil, validationAUC: Double? = nil) {
+        self.round = round
+        self.bytesIn = bytesIn
+        self.bytesOut = bytesOut
+        self.seconds = seconds
+        self.cpuSeconds = cpuSeconds
+        self.validationAUC = validationAUC
+    }
 }
