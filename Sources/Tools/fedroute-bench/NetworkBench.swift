@@ -59,7 +59,11 @@ struct NetworkBenchRow {
 /// process (`PairedInProcessRounds`), run just before the network round's clock starts. The summary then adds,
 /// per transport, the median of all its rounds' paired ratios and each run's ratio of paired sums; these move
 /// least with the machine's speed, which on these machines changes by half within seconds.
-func networkBench(table: EvaluationTable, runs: Int = 1, rounds: Int = 5, rows: Set<String>? = nil, pairing: NetworkPairing = .rounds) async throws {
+///
+/// With `warmUp`, one federation of the first row (2 rounds, paired) runs first and is not counted: the process's
+/// first federation pays one-time costs that a coordinator pays once per job.
+func networkBench(table: EvaluationTable, runs: Int = 1, rounds: Int = 5, rows: Set<String>? = nil, pairing: NetworkPairing = .rounds,
+                  warmUp: Bool = false) async throws {
     let shards = try FederatedPartition.make(table, configuration: PartitionConfiguration())
     var mlp = FederatedMLPConfiguration()
     mlp.rounds = rounds
@@ -81,6 +85,19 @@ func networkBench(table: EvaluationTable, runs: Int = 1, rounds: Int = 5, rows: 
     var networkCPU = [[Double]](repeating: [], count: variants.count)
     var peerCPU = [[Double]](repeating: [], count: variants.count)
     var labels = [String](repeating: "", count: variants.count)
+    if warmUp, let first = variants.first {
+        // The process's first federation pays one-time costs (the event loops' and TLS's first use, generic metadata,
+        // the allocator's first touch of its buffers) that a coordinator pays once per job, not per round.
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("fedroute-bench-\(UUID().uuidString)").path
+        var short = mlp
+        short.rounds = 2
+        let peer = try await PairedInProcessRounds(inProcess, short)
+        let t = try await networkRounds(first, shards: shards, mlp: short, kmeans: kmeans, directory: dir, peer: peer)
+        try? FileManager.default.removeItem(atPath: dir)
+        let peerSeconds = await peer.seconds
+        print("  warm-up (not counted): the first row's federation, 2 rounds, network / in process, ms: "
+              + zip(t, peerSeconds).map { String(format: "%.1f / %.1f", $0.seconds * 1e3, $1 * 1e3) }.joined(separator: ", "))
+    }
     for run in 1...runs {
         if runs > 1 { print("  run \(run) of \(runs)") }
         // Timed as the network job times its rounds: from each round's start to its checkpoint call, so that
@@ -93,25 +110,9 @@ func networkBench(table: EvaluationTable, runs: Int = 1, rounds: Int = 5, rows: 
         let rotation = (run - 1) % max(1, variants.count)
         for v in Array(variants.indices[rotation...]) + Array(variants.indices[..<rotation]) {
             let row = variants[v]
-            var m = mlp
-            m.secureAggregation = row.secure
             let dir = FileManager.default.temporaryDirectory.appendingPathComponent("fedroute-bench-\(UUID().uuidString)").path
-            var logger = Logger(label: "bench")
-            logger.logLevel = .error
-            let policy = ClientPolicy(maskGenerators: row.masks, trainsWithKey: row.trainsWithKey ? nil : false)
             let peer = pairing == .rounds ? try await PairedInProcessRounds(inProcess, mlp) : nil
-            var hook: (@Sendable (Int) async throws -> Void)?
-            if let peer { hook = { round in try await peer.run(round: round) } }
-            let (result, _) = try await LoopbackFederation.run(clients: shards.map { InProcessClient(id: $0.id, train: $0.train, policy: policy) },
-                                                                     directory: dir, logger: logger, tensorFrames: row.frames, httpVersion: row.http,
-                                                                     bodyDigest: row.digest, addedDelay: row.delayMilliseconds.map { .milliseconds($0) },
-                                                                     configure: { c in
-                c.families = [.mlp]
-                c.mlp = m
-                c.kmeans = kmeans
-                c.frameCompression = row.compression
-            }, beforeRoundClock: hook)
-            let t: [RoundTraffic] = result.traffic
+            let t = try await networkRounds(row, shards: shards, mlp: mlp, kmeans: kmeans, directory: dir, peer: peer)
             var paired = ""
             if let peer {
                 let peerSeconds = await peer.seconds
@@ -123,6 +124,7 @@ func networkBench(table: EvaluationTable, runs: Int = 1, rounds: Int = 5, rows: 
                 pairedRunRatios[v].append(t.reduce(0.0) { $0 + $1.seconds } / Double(t.count) / peerMean)
                 networkCPU[v] += t.compactMap(\.cpuSeconds)
                 peerCPU[v] += await peer.cpuSeconds
+                print("    rounds, network / in process, ms: " + zip(t, peerSeconds).map { String(format: "%.1f / %.1f", $0.seconds * 1e3, $1 * 1e3) }.joined(separator: ", "))
                 paired = String(format: "; paired in process %.3f s, %.2f×", peerMean, pairedRunRatios[v].last!)
             }
             let n = Double(t.count)
@@ -165,6 +167,29 @@ func networkBench(table: EvaluationTable, runs: Int = 1, rounds: Int = 5, rows: 
         let n = median(networkCPU[v]), p = median(peerCPU[v])
         print(String(format: "  %@: %.1f ms, in process %.1f ms: %+.1f ms (%.2f×)", labels[v], n * 1e3, p * 1e3, (n - p) * 1e3, n / p))
     }
+}
+
+/// One federation of `row` over loopback (MLP only, `mlp.rounds` rounds) under `directory`, each round's clock started
+/// after `peer` ran the same round in process; its rounds' traffic and times.
+func networkRounds(_ row: NetworkBenchRow, shards: [ClientShard], mlp: FederatedMLPConfiguration, kmeans: FederatedKMeansConfiguration,
+                   directory: String, peer: PairedInProcessRounds?) async throws -> [RoundTraffic] {
+    var m = mlp
+    m.secureAggregation = row.secure
+    var logger = Logger(label: "bench")
+    logger.logLevel = .error
+    let policy = ClientPolicy(maskGenerators: row.masks, trainsWithKey: row.trainsWithKey ? nil : false)
+    var hook: (@Sendable (Int) async throws -> Void)?
+    if let peer { hook = { round in try await peer.run(round: round) } }
+    let (result, _) = try await LoopbackFederation.run(clients: shards.map { InProcessClient(id: $0.id, train: $0.train, policy: policy) },
+                                                       directory: directory, logger: logger, tensorFrames: row.frames, httpVersion: row.http,
+                                                       bodyDigest: row.digest, addedDelay: row.delayMilliseconds.map { .milliseconds($0) },
+                                                       configure: { c in
+                                                           c.families = [.mlp]
+                                                           c.mlp = m
+                                                           c.kmeans = kmeans
+                                                           c.frameCompression = row.compression
+                                                       }, beforeRoundClock: hook)
+    return result.traffic
 }
 
 /// The `q` quantile of `values` (linear between the two nearest ranks); `values` must not be empty.

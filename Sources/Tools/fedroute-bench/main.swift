@@ -13,8 +13,9 @@ import Logging
 // routing latency (µs/query, batched and single), a simulated federation's round time and bytes,
 // MiniLM throughput, the gateway's load figures and a federation over the network, on
 // routerbench-3task when ../shared is present, else on synthetic queries of the same shape.
-// SECTION: gemm, federation, network ([--runs N] [--rounds R] [--pairing rounds|runs]: N interleaved runs of R rounds, best and
-// median ratios, and with rounds pairing (the default) each network round against the same round in process just before it;
+// SECTION: gemm, federation, network ([--runs N] [--rounds R] [--pairing rounds|runs] [--no-warm-up]: N interleaved runs of R rounds, best and
+// median ratios, and with rounds pairing (the default) each network round against the same round in process just before it,
+// after a warm-up federation that is not counted unless --no-warm-up;
 // [--rows json,frames,deflate,http1,http1-sha256,http1-tree16,secure-json,secure-frames,secure-http1,secure-http1-sha256,
 // secure-http1-tree16,secure-http1-chacha,secure-http1-deflate,http1-wan,secure-http1-wan,secure-http1-wan-keys-first]: only
 // those transports; rows sign the body digest a client prefers on this CPU (BLAKE3 with AVX-512 or AVX2, else tree16) unless named
@@ -255,7 +256,8 @@ if enabled("network"), let full = try? DatasetLoader.load(path: dataPath, format
         FileHandle.standardError.write(Data("fedroute-bench: --pairing takes \(NetworkPairing.allCases.map(\.rawValue).joined(separator: " or ")); got \(argument(after: "--pairing") ?? "")\n".utf8))
         exit(2)
     }
-    try await networkBench(table: full, runs: value("--runs", 1), rounds: value("--rounds", 5), rows: networkRows, pairing: pairing)
+    try await networkBench(table: full, runs: value("--runs", 1), rounds: value("--rounds", 5), rows: networkRows, pairing: pairing,
+                           warmUp: pairing == .rounds && value("--runs", 1) > 1 && !arguments.contains("--no-warm-up"))
 }
 
 func asyncSeconds(_ body: () async throws -> Void) async rethrows -> Double {
