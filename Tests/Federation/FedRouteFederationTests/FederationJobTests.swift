@@ -52,6 +52,34 @@ import Testing
         #expect(try RouterFile.load(path: result.routerFiles["kmeans"]!).router == (try RouterFile.load(path: file).router))
     }
 
+    /// `beforeRoundClock` runs once before each MLP round, with its number, outside the round's time; each round
+    /// records the process's CPU time over it. (The whole process's: other tests running alongside add to it, so
+    /// only its presence is checked.)
+    @Test func workBeforeTheRoundClockIsOutsideTheRoundsTime() async throws {
+        let tables = try Fixture.shards(sizes: [30, 25, 20])
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("fedroute-job-\(UUID().uuidString)").path
+        let transport = InProcessTransport(clients: tables.enumerated().map { InProcessClient(id: "c\($0)", train: $1) })
+        var logger = Logger(label: "test")
+        logger.logLevel = .error
+        var config = Self.configuration(dir)
+        config.families = [.mlp]
+        var job = FederationJob(configuration: config, transport: transport, store: try CheckpointStore(directory: dir + "/state"), logger: logger)
+        let seen = RoundLog()
+        // Far longer than one of these rounds takes, even on a loaded machine.
+        let pause = 2.5
+        job.beforeRoundClock = { round in
+            await seen.add(round)
+            try await Task.sleep(for: .seconds(pause))
+        }
+        let result = try await job.run(initialState: nil)
+        #expect(await seen.rounds == Array(1...Fixture.smallMLP.rounds))
+        #expect(result.traffic.count == Fixture.smallMLP.rounds)
+        for t in result.traffic {
+            #expect(t.seconds < pause, "round \(t.round): \(t.seconds) s")
+            #expect((t.cpuSeconds ?? -1) >= 0, "round \(t.round): \(t.cpuSeconds ?? -1) s of CPU")
+        }
+    }
+
     @Test func aJobResumedFromItsCheckpointEndsWithTheSameRouters() async throws {
         let tables = try Fixture.shards(sizes: [30, 25, 20])
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("fedroute-job-\(UUID().uuidString)").path
@@ -192,4 +220,10 @@ import Testing
         c.minimumOnline = 4
         #expect { try c.validate(clients: 3) } throws: { "\($0)".contains("minimumOnline must be in 1…3") }
     }
+}
+
+/// The rounds a hook saw, in order.
+actor RoundLog {
+    var rounds: [Int] = []
+    func add(_ r: Int) { rounds.append(r) }
 }
