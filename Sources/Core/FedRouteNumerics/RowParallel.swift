@@ -27,4 +27,25 @@ public enum RowParallel {
             if start < count { body(start..<min(count, start + chunk)) }
         }
     }
+
+    /// Bytes copied per part of `copy` at least (smaller copies run on the calling thread).
+    public static let minimumCopyPerPart = 512 << 10
+
+    /// Copies `source` into `destination` (at least as large), split over the cores for large copies.
+    public static func copy(_ source: UnsafeRawBufferPointer, to destination: UnsafeMutableRawBufferPointer) {
+        precondition(destination.count >= source.count, "copy: \(source.count) bytes into \(destination.count)")
+        guard let src = source.baseAddress, let dst = destination.baseAddress else { return }
+        let shared = Shared((src, dst))
+        forEachRange(count: source.count, minimumPerPart: minimumCopyPerPart) { r in
+            (shared.value.1 + r.lowerBound).copyMemory(from: shared.value.0 + r.lowerBound, byteCount: r.count)
+        }
+    }
+
+    /// `bytes` as a new `Data`, copied with `copy`.
+    public static func data(copying bytes: UnsafeRawBufferPointer) -> Data {
+        guard bytes.count >= 2 * minimumCopyPerPart else { return Data(bytes) }
+        var data = Data(count: bytes.count)
+        data.withUnsafeMutableBytes { copy(bytes, to: $0) }
+        return data
+    }
 }

@@ -9,7 +9,8 @@ import Foundation
 /// own storage). A hit therefore always means the same values, without hashing or comparing them.
 ///
 /// At most `maxEntries` arrays and `maxBytes` encoded bytes are kept; the oldest are dropped first.
-/// Safe to use from several threads.
+/// Safe to use from several threads; an array asked for by several at once is encoded once, the others
+/// waiting for it (as a round starts, every sampled client's poll asks for the same new model).
 public final class TensorFrameCache: @unchecked Sendable {
     struct Key: Hashable {
         let address: UInt
@@ -25,8 +26,10 @@ public final class TensorFrameCache: @unchecked Sendable {
 
     public let maxEntries: Int
     public let maxBytes: Int
-    private let lock = NSLock()
+    private let lock = NSCondition()
     private var entries: [Key: Entry] = [:]
+    /// Keys being encoded now, by the caller that missed first.
+    private var inFlight: Set<Key> = []
     private var order: [Key] = []
     private var heldBytes = 0
     private var hitCount = 0
@@ -43,13 +46,28 @@ public final class TensorFrameCache: @unchecked Sendable {
     /// The kept encoding of `values` under `codec`, or the one `make` produces, kept for next time.
     func blob<T: BitwiseCopyable & Sendable>(for values: [T], codec: UInt8, _ make: () throws -> TensorFrames.Blob) rethrows -> TensorFrames.Blob {
         let key = values.withUnsafeBytes { Key(address: UInt(bitPattern: $0.baseAddress), bytes: $0.count, codec: codec) }
-        if let hit = lock.withLock({ () -> Entry? in
-            let e = entries[key]
-            if e != nil { hitCount += 1 }
-            return e
-        }) { return hit.blob }
-        let blob = try make()
+        lock.lock()
+        while true {
+            if let hit = entries[key] {
+                hitCount += 1
+                lock.unlock()
+                return hit.blob
+            }
+            guard inFlight.contains(key) else { break }
+            // Another caller is encoding these values: its result (or, if it is not kept, a turn to encode).
+            lock.wait()
+        }
+        inFlight.insert(key)
+        lock.unlock()
+        let blob: TensorFrames.Blob
+        do { blob = try make() } catch {
+            _ = lock.withLock { inFlight.remove(key) }
+            lock.broadcast()
+            throw error
+        }
+        defer { lock.broadcast() }
         lock.withLock {
+            inFlight.remove(key)
             missCount += 1
             guard entries[key] == nil, blob.stored.count <= maxBytes else { return }
             entries[key] = Entry(source: values, blob: blob)

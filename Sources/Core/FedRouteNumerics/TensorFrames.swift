@@ -87,7 +87,8 @@ public enum TensorFrames {
             let codec = compressible && bytes >= TensorFrames.minSharedBytes ? options.codec : nil
             func make() throws -> Blob {
                 #if _endian(little)
-                let raw = values.withUnsafeBytes { Data($0) }
+                // The round's model, megabytes, is written here as a round starts, before any client can have it.
+                let raw = values.withUnsafeBytes { RowParallel.data(copying: $0) }
                 #else
                 let raw = Data(values.flatMap(littleEndian))
                 #endif

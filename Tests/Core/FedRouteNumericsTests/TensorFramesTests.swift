@@ -1,4 +1,4 @@
-import FedRouteNumerics
+@testable import FedRouteNumerics
 import Foundation
 import Testing
 
@@ -143,6 +143,37 @@ import Testing
         #expect(handed.count == 2 && handed[0] == handed[1])
     }
 
+    /// As a round starts every sampled client's poll asks for the new model at once: the first encodes it, the
+    /// others wait for its bytes instead of encoding (and holding) a copy each.
+    @Test func anArrayAskedForByManyAtOnceIsEncodedOnce() {
+        let cache = TensorFrameCache()
+        let values = (0..<(1 << 18)).map { Float($0) }
+        let makes = Counter()
+        let sizes = Counter()
+        DispatchQueue.concurrentPerform(iterations: 6) { _ in
+            let blob = cache.blob(for: values, codec: 0) {
+                makes.add(1)
+                // Slow enough that the other callers ask while it runs.
+                Thread.sleep(forTimeInterval: 0.05)
+                return TensorFrames.Blob(stored: values.withUnsafeBytes { Data($0) }, codec: 0, width: 4, decodedCount: values.count * 4)
+            }
+            sizes.add(blob.stored.count)
+        }
+        #expect(makes.value == 1)
+        #expect(sizes.value == 6 * values.count * 4)
+        #expect(cache.counts.misses == 1 && cache.counts.hits == 5)
+    }
+
+    /// A caller whose encoding throws leaves the array to the next caller, who encodes it.
+    @Test func aFailedEncodingIsNotKeptAndTheNextCallerEncodes() throws {
+        struct Refused: Error {}
+        let cache = TensorFrameCache()
+        let values = [Float](repeating: 1, count: 10_000)
+        #expect(throws: Refused.self) { _ = try cache.blob(for: values, codec: 0) { throw Refused() } }
+        let blob = cache.blob(for: values, codec: 0) { TensorFrames.Blob(stored: Data(count: 40_000), codec: 0, width: 4, decodedCount: 40_000) }
+        #expect(blob.stored.count == 40_000 && cache.counts.misses == 1)
+    }
+
     /// A changed copy has its own storage, so it is never served the old bytes.
     @Test func aChangedArrayIsEncodedAfresh() throws {
         let cache = TensorFrameCache()
@@ -168,4 +199,12 @@ import Testing
         _ = try TensorFrames.encode(Task(seed: 0, parameters: models[0]), with: JSONEncoder(), options: .init(cache: tiny))
         #expect(tiny.counts.misses == 2, "an array over the byte limit is not kept")
     }
+}
+
+/// A count several threads add to.
+final class Counter: @unchecked Sendable {
+    private let lock = NSLock()
+    private var total = 0
+    func add(_ n: Int) { lock.withLock { total += n } }
+    var value: Int { lock.withLock { total } }
 }

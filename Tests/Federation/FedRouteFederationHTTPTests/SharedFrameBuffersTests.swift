@@ -46,6 +46,35 @@ import Testing
         #expect(Set(responses.map { Self.address($0[2]) }).count == 4)
     }
 
+    /// Every sampled client's task asks for the model's buffers at once as a round starts: one copy is made and all
+    /// get it (the same storage), instead of a copy each.
+    @Test func manyAskingAtOnceGetOneCopy() {
+        let shared = SharedFrameBuffers()
+        var bytes = Data(count: 16 << 20)
+        for i in stride(from: 0, to: bytes.count, by: 4093) { bytes[i] = UInt8(truncatingIfNeeded: i >> 12) }
+        let data = bytes
+        let addresses = Addresses()
+        // Threads of their own (not the dispatch pool, which may run the callers one after another), let go at once.
+        let start = DispatchSemaphore(value: 0)
+        let done = DispatchGroup()
+        let threads = (0..<6).map { _ in
+            Thread {
+                start.wait()
+                addresses.add(Self.address(shared.buffer(for: data)))
+                done.leave()
+            }
+        }
+        for t in threads {
+            done.enter()
+            t.start()
+        }
+        for _ in threads { start.signal() }
+        done.wait()
+        #expect(shared.copies == 1)
+        #expect(addresses.distinct == 1)
+        #expect(Data(shared.buffer(for: data).readableBytesView) == data)
+    }
+
     /// The oldest buffers are dropped beyond the entry and byte limits; one past the byte limit is never kept.
     @Test func theBuffersStayWithinTheirLimits() {
         let shared = SharedFrameBuffers(maxEntries: 2, maxBytes: 100_000)
@@ -65,4 +94,12 @@ import Testing
         #expect(Array(shared.buffer(for: small).readableBytesView) == Array(small))
         #expect(shared.copies == 6)
     }
+}
+
+/// Buffer addresses several threads add to.
+final class Addresses: @unchecked Sendable {
+    private let lock = NSLock()
+    private var seen: [UInt] = []
+    func add(_ a: UInt) { lock.withLock { seen.append(a) } }
+    var distinct: Int { lock.withLock { Set(seen).count } }
 }
