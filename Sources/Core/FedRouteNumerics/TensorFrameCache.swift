@@ -10,8 +10,8 @@ import Foundation
 ///
 /// At most `maxEntries` arrays and `maxBytes` encoded bytes are kept; the oldest are dropped first.
 /// Safe to use from several threads; an array asked for by several at once is encoded once, the others
-/// waiting for it (as a round starts, every sampled client's poll asks for the same new model).
-public final class TensorFrameCache: @unchecked Sendable {
+/// waiting for it (as a round starts, every sampled client's poll asks for the same new model): a `ReuseCache`.
+public final class TensorFrameCache: Sendable {
     struct Key: Hashable {
         let address: UInt
         let bytes: Int
@@ -24,60 +24,25 @@ public final class TensorFrameCache: @unchecked Sendable {
         let blob: TensorFrames.Blob
     }
 
-    public let maxEntries: Int
-    public let maxBytes: Int
-    private let lock = NSCondition()
-    private var entries: [Key: Entry] = [:]
-    /// Keys being encoded now, by the caller that missed first.
-    private var inFlight: Set<Key> = []
-    private var order: [Key] = []
-    private var heldBytes = 0
-    private var hitCount = 0
-    private var missCount = 0
+    /// At most this many arrays are kept.
+    public var maxEntries: Int { store.maxEntries }
+    /// At most this many encoded bytes are kept.
+    public var maxBytes: Int { store.maxBytes }
+    private let store: ReuseCache<Key, Entry>
 
     public init(maxEntries: Int = 256, maxBytes: Int = 1 << 30) {
-        self.maxEntries = max(1, maxEntries)
-        self.maxBytes = max(0, maxBytes)
+        store = ReuseCache(maxEntries: maxEntries, maxBytes: maxBytes)
     }
 
     /// Arrays served from the cache and arrays encoded (and then kept) so far.
-    public var counts: (hits: Int, misses: Int) { lock.withLock { (hitCount, missCount) } }
+    public var counts: (hits: Int, misses: Int) { store.counts }
 
     /// The kept encoding of `values` under `codec`, or the one `make` produces, kept for next time.
     func blob<T: BitwiseCopyable & Sendable>(for values: [T], codec: UInt8, _ make: () throws -> TensorFrames.Blob) rethrows -> TensorFrames.Blob {
         let key = values.withUnsafeBytes { Key(address: UInt(bitPattern: $0.baseAddress), bytes: $0.count, codec: codec) }
-        lock.lock()
-        while true {
-            if let hit = entries[key] {
-                hitCount += 1
-                lock.unlock()
-                return hit.blob
-            }
-            guard inFlight.contains(key) else { break }
-            // Another caller is encoding these values: its result (or, if it is not kept, a turn to encode).
-            lock.wait()
-        }
-        inFlight.insert(key)
-        lock.unlock()
-        let blob: TensorFrames.Blob
-        do { blob = try make() } catch {
-            _ = lock.withLock { inFlight.remove(key) }
-            lock.broadcast()
-            throw error
-        }
-        defer { lock.broadcast() }
-        lock.withLock {
-            inFlight.remove(key)
-            missCount += 1
-            guard entries[key] == nil, blob.stored.count <= maxBytes else { return }
-            entries[key] = Entry(source: values, blob: blob)
-            order.append(key)
-            heldBytes += blob.stored.count
-            while order.count > maxEntries || heldBytes > maxBytes {
-                let old = order.removeFirst()
-                heldBytes -= entries.removeValue(forKey: old)?.blob.stored.count ?? 0
-            }
-        }
-        return blob
+        return try store.value(for: key) {
+            let blob = try make()
+            return (Entry(source: values, blob: blob), blob.stored.count)
+        }.blob
     }
 }
