@@ -250,18 +250,21 @@ static void fr_b3_many(int isa, const uint8_t *base, size_t stride, size_t count
     }
 }
 
-int fr_blake3_isa_hash(int isa, const uint8_t *in, size_t len, uint8_t *cvs, uint8_t out[32]) {
+int fr_blake3_isa_chunk_cvs(int isa, const uint8_t *in, size_t count, uint64_t first, uint8_t *cvs) {
     if (isa < 0 || isa > fr_blake3_isa()) return 0;
+    fr_b3_many(isa, in, FR_B3_CHUNK, count, FR_B3_CHUNK / FR_B3_BLOCK, first, 1, 0, FR_B3_CHUNK_START, FR_B3_CHUNK_END, cvs + 32 * first);
+    return 1;
+}
+
+int fr_blake3_isa_finish(int isa, const uint8_t *last, size_t last_len, size_t chunks, uint8_t *cvs, uint8_t out[32]) {
+    if (isa < 0 || isa > fr_blake3_isa() || chunks == 0 || last_len > FR_B3_CHUNK || (chunks > 1 && last_len == 0)) return 0;
     uint32_t cv[8];
-    if (len <= FR_B3_CHUNK) {
-        fr_b3_chunk(in, len, 0, 1, cv);
+    if (chunks == 1) {
+        fr_b3_chunk(last, last_len, 0, 1, cv);
         fr_b3_store_cv(out, cv);
         return 1;
     }
-    // Every chunk but the last is whole; the last holds 1 … 1,024 bytes.
-    size_t chunks = (len + FR_B3_CHUNK - 1) / FR_B3_CHUNK;
-    fr_b3_many(isa, in, FR_B3_CHUNK, chunks - 1, FR_B3_CHUNK / FR_B3_BLOCK, 0, 1, 0, FR_B3_CHUNK_START, FR_B3_CHUNK_END, cvs);
-    fr_b3_chunk(in + (chunks - 1) * FR_B3_CHUNK, len - (chunks - 1) * FR_B3_CHUNK, chunks - 1, 0, cv);
+    fr_b3_chunk(last, last_len, chunks - 1, 0, cv);
     fr_b3_store_cv(cvs + 32 * (chunks - 1), cv);
     // A level at a time: adjacent pairs become parents, an odd last node moves up as it is. This is the
     // specification's tree (every left subtree a power of two chunks, as many as leave at least one for the right).
@@ -275,4 +278,13 @@ int fr_blake3_isa_hash(int isa, const uint8_t *in, size_t len, uint8_t *cvs, uin
     fr_b3_root(cvs, cv);
     fr_b3_store_cv(out, cv);
     return 1;
+}
+
+int fr_blake3_isa_hash(int isa, const uint8_t *in, size_t len, uint8_t *cvs, uint8_t out[32]) {
+    if (isa < 0 || isa > fr_blake3_isa()) return 0;
+    if (len <= FR_B3_CHUNK) return fr_blake3_isa_finish(isa, in, len, 1, cvs, out);
+    // Every chunk but the last is whole; the last holds 1 … 1,024 bytes.
+    size_t chunks = (len + FR_B3_CHUNK - 1) / FR_B3_CHUNK;
+    fr_blake3_isa_chunk_cvs(isa, in, chunks - 1, 0, cvs);
+    return fr_blake3_isa_finish(isa, in + (chunks - 1) * FR_B3_CHUNK, len - (chunks - 1) * FR_B3_CHUNK, chunks, cvs, out);
 }

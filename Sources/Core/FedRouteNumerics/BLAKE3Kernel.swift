@@ -33,4 +33,73 @@ public enum BLAKE3Kernel {
         }
         return ran == 1 ? out : nil
     }
+
+    /// BLAKE3 taken as the input arrives: `update` with each part, then `finalize`; the same digest as `hash` of the
+    /// whole input, whatever the parts. Whole chunks are hashed as soon as a later byte shows they are not the last
+    /// (sixteen at once where a part holds them), so the digest of a body is ready as its last part arrives and each
+    /// part is hashed while it is still in cache. Keeps 32 bytes per 1,024 of input, and at most one chunk of input.
+    public struct Hasher: Sendable {
+        public let instructionSet: InstructionSet
+        /// Chaining values of the chunks hashed so far (32 bytes each), and room for the last.
+        private var cvs: [UInt8] = []
+        private var chunks = 0
+        /// The input not hashed yet: the last chunk so far (at most 1,024 bytes).
+        private var pending: [UInt8] = []
+
+        /// `expectedBytes` (the body's declared length, say) sizes the chaining values once.
+        public init(instructionSet: InstructionSet = native, expectedBytes: Int = 0) {
+            self.instructionSet = instructionSet
+            cvs.reserveCapacity(32 * (max(0, min(expectedBytes, 1 << 32)) / 1024 + 2))
+            pending.reserveCapacity(1024)
+        }
+
+        private mutating func room(for count: Int) {
+            let needed = 32 * (count + 1)
+            if cvs.count < needed { cvs.append(contentsOf: repeatElement(0, count: needed - cvs.count)) }
+        }
+
+        /// Adds `bytes` to the input.
+        public mutating func update(_ bytes: UnsafeRawBufferPointer) {
+            guard instructionSet.runs, var input = bytes.baseAddress.map({ UnsafeRawBufferPointer(start: $0, count: bytes.count) }), !input.isEmpty else { return }
+            if !pending.isEmpty {
+                let take = min(1024 - pending.count, input.count)
+                pending.append(contentsOf: input.prefix(take))
+                input = UnsafeRawBufferPointer(rebasing: input.dropFirst(take))
+                guard !input.isEmpty else { return }
+                // A full pending chunk with input after it is not the last.
+                room(for: chunks + 1)
+                let isa = instructionSet.rawValue, first = UInt64(chunks)
+                pending.withUnsafeBufferPointer { p in
+                    cvs.withUnsafeMutableBufferPointer { _ = fr_blake3_isa_chunk_cvs(isa, p.baseAddress, 1, first, $0.baseAddress) }
+                }
+                chunks += 1
+                pending.removeAll(keepingCapacity: true)
+            }
+            // Every whole chunk but one that could be the last.
+            let whole = (input.count - 1) / 1024
+            if whole > 0 {
+                room(for: chunks + whole)
+                let isa = instructionSet.rawValue, first = UInt64(chunks)
+                cvs.withUnsafeMutableBufferPointer {
+                    _ = fr_blake3_isa_chunk_cvs(isa, input.baseAddress!.assumingMemoryBound(to: UInt8.self), whole, first, $0.baseAddress)
+                }
+                chunks += whole
+            }
+            pending.append(contentsOf: UnsafeRawBufferPointer(rebasing: input[(whole * 1024)...]))
+        }
+
+        /// The 32-byte digest of everything added (nil where this CPU does not run `instructionSet`).
+        public mutating func finalize() -> [UInt8]? {
+            guard instructionSet.runs else { return nil }
+            room(for: chunks + 1)
+            var out = [UInt8](repeating: 0, count: 32)
+            let isa = instructionSet.rawValue, total = chunks + 1
+            let ran = pending.withUnsafeBufferPointer { p in
+                cvs.withUnsafeMutableBufferPointer { c in
+                    out.withUnsafeMutableBufferPointer { fr_blake3_isa_finish(isa, p.baseAddress, p.count, total, c.baseAddress, $0.baseAddress) }
+                }
+            }
+            return ran == 1 ? out : nil
+        }
+    }
 }

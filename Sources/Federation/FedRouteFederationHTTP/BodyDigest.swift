@@ -73,10 +73,14 @@ public enum BodyDigest: String, Sendable, CaseIterable {
 
     /// The `blake3` digest, its BLAKE3 computed by `instructionSet`.
     static func blake3(_ body: UnsafeRawBufferPointer, instructionSet: BLAKE3Kernel.InstructionSet) -> SHA256.Digest {
+        // The portable path runs on every CPU, so there is always a digest.
+        blake3(inner: BLAKE3Kernel.hash(body, instructionSet: instructionSet) ?? BLAKE3Kernel.hash(body, instructionSet: .portable)!)
+    }
+
+    /// The `blake3` digest of a body whose BLAKE3 is `inner` (taken part by part with `BLAKE3Kernel.Hasher`, say).
+    static func blake3(inner: [UInt8]) -> SHA256.Digest {
         var outer = SHA256()
         outer.update(data: Data("fedroute-blake3\n".utf8))
-        // The portable path runs on every CPU, so there is always a digest.
-        let inner = BLAKE3Kernel.hash(body, instructionSet: instructionSet) ?? BLAKE3Kernel.hash(body, instructionSet: .portable)!
         inner.withUnsafeBytes { outer.update(bufferPointer: $0) }
         return outer.finalize()
     }

@@ -119,22 +119,32 @@ public enum CoordinatorRoutes {
     }
 
     /// The body and its digest under `digest`, read chunk by chunk; throws once more than `limit` bytes
-    /// arrived. SHA-256 is computed as the chunks arrive; the tree digest, whose leaves are spread over the
+    /// arrived. SHA-256 and BLAKE3 are computed as the chunks arrive (each chunk hashed while it is still in cache,
+    /// and the last reply of a round checked as it arrives); the tree digest, whose leaves are spread over the
     /// body, once it is all in. `expected` (the declared length, already checked against `limit` and the
     /// signature's) sizes the buffer once, instead of growing it by copies as multi-megabyte updates arrive.
     static func collect(_ body: RequestBody, upTo limit: Int, expected: Int? = nil, digest: BodyDigest = .sha256) async throws -> (Data, SHA256.Digest) {
-        var hasher = SHA256()
-        let streaming = digest == .sha256
+        var sha = SHA256()
+        let bounded = min(expected ?? 0, limit)
+        var b3 = digest == .blake3 ? BLAKE3Kernel.Hasher(expectedBytes: bounded) : nil
         var data = Data()
-        if let expected, expected > 0 { data.reserveCapacity(min(expected, limit)) }
+        if bounded > 0 { data.reserveCapacity(bounded) }
         for try await chunk in body {
             guard chunk.readableBytes <= limit - data.count else { throw WireError("body larger than \(limit) bytes", status: 413) }
             chunk.withUnsafeReadableBytes {
-                if streaming { hasher.update(bufferPointer: $0) }
                 data.append(contentsOf: $0)
+                switch digest {
+                case .sha256: sha.update(bufferPointer: $0)
+                case .blake3: b3?.update($0)
+                case .tree16: break
+                }
             }
         }
-        return (data, streaming ? hasher.finalize() : digest.digest(data))
+        switch digest {
+        case .sha256: return (data, sha.finalize())
+        case .blake3: return (data, b3?.finalize().map { BodyDigest.blake3(inner: $0) } ?? digest.digest(data))
+        case .tree16: return (data, digest.digest(data))
+        }
     }
 
     static let frameCodecsField = HTTPField.Name(Wire.Header.frameCodecs)!

@@ -61,6 +61,49 @@ import Testing
         }
     }
 
+    /// Taken part by part, the digest is the reference's for every vector, with the input cut at chunk boundaries, one
+    /// byte either side of them, into single bytes near the start, and with empty parts between.
+    @Test(arguments: BLAKE3Kernel.InstructionSet.allCases.filter(\.runs))
+    func takenPartByPartMatchesTheReference(_ isa: BLAKE3Kernel.InstructionSet) throws {
+        for (length, expected) in Self.vectors where length <= 102_400 || length == 3_200_000 {
+            let input = Self.input(length)
+            for cuts in [[], [1024], [1023, 1025], [1, 2, 3, 1024, 2048], [16 * 1024], [16 * 1024 + 1, 40_000], [length / 2], [length - 1]] {
+                var hasher = BLAKE3Kernel.Hasher(instructionSet: isa, expectedBytes: length)
+                var from = 0
+                input.withUnsafeBytes { all in
+                    for cut in cuts.filter({ $0 > 0 && $0 < length }).sorted() + [length] where cut >= from {
+                        hasher.update(UnsafeRawBufferPointer(rebasing: all[from..<cut]))
+                        hasher.update(UnsafeRawBufferPointer(rebasing: all[cut..<cut]))
+                        from = cut
+                    }
+                }
+                let finished = hasher.finalize()
+                let digest = try #require(finished)
+                #expect(Self.hex(digest) == expected, "\(length) bytes cut at \(cuts)")
+            }
+        }
+    }
+
+    /// Random part sizes (as a network body arrives) give the one-shot digest.
+    @Test func randomPartsGiveTheOneShotDigest() {
+        var rng = SeededRandom(seed: 11)
+        for _ in 0..<30 {
+            let length = Int(rng.next() % 200_000)
+            let bytes = (0..<length).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
+            var hasher = BLAKE3Kernel.Hasher()
+            var from = 0
+            bytes.withUnsafeBytes { all in
+                while from < length {
+                    let size = min(length - from, Int(rng.next() % 70_000))
+                    hasher.update(UnsafeRawBufferPointer(rebasing: all[from..<(from + size)]))
+                    from += size
+                }
+            }
+            let finished = hasher.finalize()
+            #expect(finished != nil && finished == bytes.withUnsafeBytes { BLAKE3Kernel.hash($0) }, "\(length) bytes")
+        }
+    }
+
     /// A path this CPU does not run computes nothing.
     @Test func aPathTheCPUDoesNotRunComputesNothing() {
         for isa in BLAKE3Kernel.InstructionSet.allCases where !isa.runs {

@@ -137,6 +137,14 @@ int fr_blake3_isa(void);
 /// 2 AVX-512); `cvs` is scratch of 32 bytes per 1,024-byte chunk (32·⌈len / 1024⌉, at least 32). Returns 1, or 0
 /// (nothing written) where `isa` is above what `fr_blake3_isa` reports (or negative).
 int fr_blake3_isa_hash(int isa, const uint8_t *in, size_t len, uint8_t *cvs, uint8_t out[32]);
+/// The same digest taken as the input arrives: the chaining values of `count` whole 1,024-byte chunks at `in`, chunk
+/// numbers `first` …, to cvs + 32·first. Returns 1, or 0 (nothing written) for an `isa` this CPU does not run.
+int fr_blake3_isa_chunk_cvs(int isa, const uint8_t *in, size_t count, uint64_t first, uint8_t *cvs);
+/// The digest of an input of `chunks` chunks whose first chunks − 1 chaining values are at `cvs` (from
+/// `fr_blake3_isa_chunk_cvs`), given its last chunk (`last_len` bytes: 1 … 1,024, or 0 … 1,024 when it is the only
+/// one); `cvs` holds 32·chunks bytes and is overwritten. Returns 1, or 0 for an `isa` this CPU does not run or
+/// lengths outside those.
+int fr_blake3_isa_finish(int isa, const uint8_t *last, size_t last_len, size_t chunks, uint8_t *cvs, uint8_t out[32]);
 
 /// glibc's mallopt: M_MMAP_THRESHOLD, M_TRIM_THRESHOLD and M_TOP_PAD in bytes. Returns 1 when glibc accepted all
 /// three, 0 when it refused one or the C library is not glibc.
