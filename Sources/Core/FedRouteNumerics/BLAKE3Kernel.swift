@@ -53,45 +53,46 @@ public enum BLAKE3Kernel {
             pending.reserveCapacity(1024)
         }
 
-        private mutating func room(for count: Int) {
-            let needed = 32 * (count + 1)
-            if cvs.count < needed { cvs.append(contentsOf: repeatElement(0, count: needed - cvs.count)) }
+        /// Makes `cvs` hold the chaining values of `count` chunks.
+        private mutating func room(forChunks count: Int) {
+            if cvs.count < 32 * count { cvs.append(contentsOf: repeatElement(0, count: 32 * count - cvs.count)) }
+        }
+
+        /// Hashes `count` whole chunks at `base` as the next chunks of the input.
+        private mutating func hashChunks(_ base: UnsafeRawPointer, count: Int) {
+            room(forChunks: chunks + count)
+            let isa = instructionSet.rawValue, first = UInt64(chunks)
+            cvs.withUnsafeMutableBufferPointer { _ = fr_blake3_isa_chunk_cvs(isa, base.assumingMemoryBound(to: UInt8.self), count, first, $0.baseAddress) }
+            chunks += count
         }
 
         /// Adds `bytes` to the input.
         public mutating func update(_ bytes: UnsafeRawBufferPointer) {
-            guard instructionSet.runs, var input = bytes.baseAddress.map({ UnsafeRawBufferPointer(start: $0, count: bytes.count) }), !input.isEmpty else { return }
+            guard instructionSet.runs, !bytes.isEmpty else { return }
+            var input = bytes
             if !pending.isEmpty {
                 let take = min(1024 - pending.count, input.count)
                 pending.append(contentsOf: input.prefix(take))
                 input = UnsafeRawBufferPointer(rebasing: input.dropFirst(take))
                 guard !input.isEmpty else { return }
-                // A full pending chunk with input after it is not the last.
-                room(for: chunks + 1)
-                let isa = instructionSet.rawValue, first = UInt64(chunks)
-                pending.withUnsafeBufferPointer { p in
-                    cvs.withUnsafeMutableBufferPointer { _ = fr_blake3_isa_chunk_cvs(isa, p.baseAddress, 1, first, $0.baseAddress) }
+                // A full pending chunk with input after it is not the last. (Hashed from a copy of the array value, which
+                // is released before `pending` is emptied, so its storage is reused.)
+                do {
+                    let full = pending
+                    full.withUnsafeBytes { hashChunks($0.baseAddress!, count: 1) }
                 }
-                chunks += 1
                 pending.removeAll(keepingCapacity: true)
             }
             // Every whole chunk but one that could be the last.
             let whole = (input.count - 1) / 1024
-            if whole > 0 {
-                room(for: chunks + whole)
-                let isa = instructionSet.rawValue, first = UInt64(chunks)
-                cvs.withUnsafeMutableBufferPointer {
-                    _ = fr_blake3_isa_chunk_cvs(isa, input.baseAddress!.assumingMemoryBound(to: UInt8.self), whole, first, $0.baseAddress)
-                }
-                chunks += whole
-            }
+            if whole > 0 { hashChunks(input.baseAddress!, count: whole) }
             pending.append(contentsOf: UnsafeRawBufferPointer(rebasing: input[(whole * 1024)...]))
         }
 
         /// The 32-byte digest of everything added (nil where this CPU does not run `instructionSet`).
         public mutating func finalize() -> [UInt8]? {
             guard instructionSet.runs else { return nil }
-            room(for: chunks + 1)
+            room(forChunks: chunks + 1)
             var out = [UInt8](repeating: 0, count: 32)
             let isa = instructionSet.rawValue, total = chunks + 1
             let ran = pending.withUnsafeBufferPointer { p in

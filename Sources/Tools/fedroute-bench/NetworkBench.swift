@@ -96,7 +96,7 @@ func networkBench(table: EvaluationTable, runs: Int = 1, rounds: Int = 5, rows: 
         try? FileManager.default.removeItem(atPath: dir)
         let peerSeconds = await peer.seconds
         print("  warm-up (not counted): the first row's federation, 2 rounds, network / in process, ms: "
-              + zip(t, peerSeconds).map { String(format: "%.1f / %.1f", $0.seconds * 1e3, $1 * 1e3) }.joined(separator: ", "))
+              + pairedMilliseconds(t, peerSeconds))
     }
     for run in 1...runs {
         if runs > 1 { print("  run \(run) of \(runs)") }
@@ -124,7 +124,7 @@ func networkBench(table: EvaluationTable, runs: Int = 1, rounds: Int = 5, rows: 
                 pairedRunRatios[v].append(t.reduce(0.0) { $0 + $1.seconds } / Double(t.count) / peerMean)
                 networkCPU[v] += t.compactMap(\.cpuSeconds)
                 peerCPU[v] += await peer.cpuSeconds
-                print("    rounds, network / in process, ms: " + zip(t, peerSeconds).map { String(format: "%.1f / %.1f", $0.seconds * 1e3, $1 * 1e3) }.joined(separator: ", "))
+                print("    rounds, network / in process, ms: " + pairedMilliseconds(t, peerSeconds))
                 paired = String(format: "; paired in process %.3f s, %.2f×", peerMean, pairedRunRatios[v].last!)
             }
             let n = Double(t.count)
@@ -190,6 +190,11 @@ func networkRounds(_ row: NetworkBenchRow, shards: [ClientShard], mlp: Federated
                                                            c.frameCompression = row.compression
                                                        }, beforeRoundClock: hook)
     return result.traffic
+}
+
+/// Each network round's milliseconds beside its in-process peer's, "network / in process", comma-separated.
+func pairedMilliseconds(_ network: [RoundTraffic], _ peer: [Double]) -> String {
+    zip(network, peer).map { String(format: "%.1f / %.1f", $0.seconds * 1e3, $1 * 1e3) }.joined(separator: ", ")
 }
 
 /// The `q` quantile of `values` (linear between the two nearest ranks); `values` must not be empty.
