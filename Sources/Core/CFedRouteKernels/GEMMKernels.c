@@ -12,6 +12,7 @@
 // the package still builds and runs on any CPU (and on ARM, where the generic one maps to NEON).
 #include "CFedRouteKernels.h"
 #include <string.h>
+#include <unistd.h>
 
 #define MR 6
 #ifndef KC
@@ -24,12 +25,20 @@
 #define NC 768
 #endif
 #define MAX_NR 32
-// A packed product's row blocks (`fr_sgemm_rows_packed`): twice MC, so that B (or a column block of it) is
-// streamed from the cache below half as often. 240 was 3–4 % faster than 120 and 480 at MiniLM's products of 960
-// and 16,384 rows on Zen 4 (`fedroute-bench --only linear-shapes`, before the column blocks below); the block of a
-// transposed A it packs (240 × KC, 184 kB) still fits the second-level cache.
+// A packed product's row blocks (`fr_sgemm_rows_packed`) on a CPU with a second-level cache of 1 MB or more: twice
+// MC, so that B (or a column block of it) is streamed from the cache below half as often. 240 was 3–4 % faster than
+// 120 and 480 at MiniLM's products of 960 and 16,384 rows on Zen 4 (`fedroute-bench --only linear-shapes`, before the
+// column blocks below); the block of a transposed A it packs (240 × KC, 184 kB) still fits the second-level cache.
+// It is also the most rows the workspace holds.
 #ifndef PACKED_MC
 #define PACKED_MC 240
+#endif
+// The row blocks where the second-level cache is smaller (Zen 3's 512 kB): a block of C over a column block
+// (240 × 384 floats, 368 kB) and the rows of A it reads no longer fit beside the column block of B there. 120 rows
+// ran MiniLM's four products of 960 rows 4–5 % faster than 240 on one core of an EPYC Zen 3 (37.5–37.8 against
+// 39.3–40.4 ms a layer, the kernel file built alone with each setting, alternating).
+#ifndef PACKED_MC_SMALL_L2
+#define PACKED_MC_SMALL_L2 120
 #endif
 // A packed product with A not transposed reads A where it lies (the direct micro-kernel) instead of packing
 // blocks of it, and walks C in column blocks of this many columns, each over all its rows. Packing copies each
@@ -422,6 +431,25 @@ void fr_sgemm_rows(int transA, int transB, ptrdiff_t m0, ptrdiff_t m1, ptrdiff_t
     }
 }
 
+static ptrdiff_t detect_packed_block_rows(void) {
+#if defined(__linux__) && defined(_SC_LEVEL2_CACHE_SIZE)
+    long l2 = sysconf(_SC_LEVEL2_CACHE_SIZE);
+    if (l2 > 0 && l2 < (1L << 20)) return PACKED_MC_SMALL_L2;
+#endif
+    return PACKED_MC;
+}
+
+ptrdiff_t fr_gemm_packed_block_rows(void) {
+    // Idempotent and race-benign, as fr_gemm_isa.
+    static ptrdiff_t rows = -1;
+    ptrdiff_t v = __atomic_load_n(&rows, __ATOMIC_RELAXED);
+    if (v < 0) {
+        v = detect_packed_block_rows();
+        __atomic_store_n(&rows, v, __ATOMIC_RELAXED);
+    }
+    return v;
+}
+
 size_t fr_gemm_packed_workspace_bytes(void) {
     return sizeof(float) * (size_t)PACKED_MC * KC;
 }
@@ -440,6 +468,15 @@ void fr_pack_b_panels(int isa, int transB, const float *b, ptrdiff_t ldb, ptrdif
 void fr_sgemm_rows_packed(int isa, int transA, ptrdiff_t m0, ptrdiff_t m1, ptrdiff_t n, ptrdiff_t k, float alpha,
                           const float *a, ptrdiff_t lda, const float *packedB, float *c, ptrdiff_t ldc, int overwrite,
                           void *workspace) {
+    fr_sgemm_rows_packed_blocks(isa, transA, m0, m1, n, k, alpha, a, lda, packedB, c, ldc, overwrite, fr_gemm_packed_block_rows(),
+                                workspace);
+}
+
+void fr_sgemm_rows_packed_blocks(int isa, int transA, ptrdiff_t m0, ptrdiff_t m1, ptrdiff_t n, ptrdiff_t k, float alpha,
+                                 const float *a, ptrdiff_t lda, const float *packedB, float *c, ptrdiff_t ldc, int overwrite,
+                                 ptrdiff_t blockRows, void *workspace) {
+    // Whole micro-panels, at most what the workspace holds.
+    blockRows = blockRows < MR ? MR : blockRows > PACKED_MC ? PACKED_MC : blockRows / MR * MR;
     if (m1 <= m0 || n <= 0) return;
     if (k <= 0 || alpha == 0) {
         if (overwrite)
@@ -450,17 +487,17 @@ void fr_sgemm_rows_packed(int isa, int transA, ptrdiff_t m0, ptrdiff_t m1, ptrdi
     kernel_fn kernel = kernel_for(isa, &nr);
     // A as it is: read in place, C in column blocks (PACKED_NB). A transposed: packed per block, all columns at once.
     int direct = !transA;
-    block_plan plan = {direct ? direct_kernel_for(isa) : kernel, nr, direct, transA, PACKED_MC};
+    block_plan plan = {direct ? direct_kernel_for(isa) : kernel, nr, direct, transA, blockRows};
     ptrdiff_t width = direct ? PACKED_NB / nr * nr : n;
     float *packedA = (float *)workspace;
-    // Within a column block, rows outermost: a block of C (PACKED_MC × width) takes all its KC slices while it is
+    // Within a column block, rows outermost: a block of C (blockRows × width) takes all its KC slices while it is
     // in cache, instead of being read and written once per slice across the whole of C. Each slice's partial sums
     // are added to C in the order fr_sgemm_rows adds them, so the bits are its bits; with `overwrite` the first
     // slice stores its sums instead of adding them to C (0 + x is x, except that a sum of exactly −0 stays −0).
     for (ptrdiff_t j0 = 0; j0 < n; j0 += width) {
         ptrdiff_t nc = n - j0 < width ? n - j0 : width;
-        for (ptrdiff_t i0 = m0; i0 < m1; i0 += PACKED_MC) {
-            ptrdiff_t rows = m1 - i0 < PACKED_MC ? m1 - i0 : PACKED_MC;
+        for (ptrdiff_t i0 = m0; i0 < m1; i0 += blockRows) {
+            ptrdiff_t rows = m1 - i0 < blockRows ? m1 - i0 : blockRows;
             for (ptrdiff_t p0 = 0; p0 < k; p0 += KC) {
                 ptrdiff_t kc = k - p0 < KC ? k - p0 : KC;
                 macro_block(&plan, i0, i0 + rows, kc, p0, j0, nc, alpha, a, lda, packedB + (j0 / nr) * k * nr + p0 * nr, k * nr, c, ldc,

@@ -8,8 +8,9 @@ import Dispatch
 /// `fr_sgemm_rows`, once per thread). For a layer's weights, multiplied by a new batch of activations each
 /// time, that is repeated work: in MiniLM's 15-token batches on the portable kernel it was 13 % of the time.
 /// A packed matrix skips it. Its products read A in place when A is not transposed (packing blocks of A was
-/// the next repeated copy) and walk C in column blocks of 384, rows outermost within each, so that a block of
-/// B stays in the second-level cache and a block of C in cache over all of k; the micro-kernel and the order of
+/// the next repeated copy) and walk C in column blocks of 384, rows outermost within each (blocks of 240 rows, or
+/// 120 where the second-level cache is under 1 MB), so that a block of B stays in the second-level cache and a
+/// block of C in cache over all of k; the micro-kernel and the order of
 /// every sum are the portable kernel's, so a product is bit-identical to `GEMM.portableMultiply` at the same
 /// instruction set, for any thread count.
 public struct PackedMatrix: Sendable {
@@ -65,11 +66,19 @@ public struct PackedMatrix: Sendable {
     /// thread writes only its own rows of C.
     public func multiply(transA: Bool = false, m: Int, alpha: Float = 1, a: UnsafePointer<Float>, lda: Int,
                          c: UnsafeMutablePointer<Float>, ldc: Int, overwrite: Bool = false, threads: Int? = nil) {
+        multiply(transA: transA, m: m, alpha: alpha, a: a, lda: lda, c: c, ldc: ldc, overwrite: overwrite, threads: threads,
+                 blockRows: Int(fr_gemm_packed_block_rows()))
+    }
+
+    /// `multiply` with the kernel's row blocks set (`fr_sgemm_rows_packed_blocks`): 240 rows, or 120 on a CPU whose
+    /// second-level cache is under 1 MB, unless a test asks for another.
+    func multiply(transA: Bool = false, m: Int, alpha: Float = 1, a: UnsafePointer<Float>, lda: Int,
+                  c: UnsafeMutablePointer<Float>, ldc: Int, overwrite: Bool = false, threads: Int? = nil, blockRows: Int) {
         guard m > 0, alpha != 0 || overwrite else { return }
         let (chunk, parts) = GEMM.portableRowParts(m: m, n: n, k: k, threads: threads)
         panels.withUnsafeBufferPointer { packed in
             let job = PackedGEMMJob(isa: instructionSet.rawValue, transA: transA, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda,
-                                    packed: packed.baseAddress!, c: c, ldc: ldc, overwrite: overwrite, chunk: chunk)
+                                    packed: packed.baseAddress!, c: c, ldc: ldc, overwrite: overwrite, chunk: chunk, blockRows: blockRows)
             if parts == 1 { job.run(part: 0) } else { DispatchQueue.concurrentPerform(iterations: parts) { job.run(part: $0) } }
         }
     }
@@ -79,13 +88,14 @@ public struct PackedMatrix: Sendable {
 private struct PackedGEMMJob: @unchecked Sendable {
     let isa: Int32, transA: Bool, m: Int, n: Int, k: Int, alpha: Float
     let a: UnsafePointer<Float>, lda: Int, packed: UnsafePointer<Float>
-    let c: UnsafeMutablePointer<Float>, ldc: Int, overwrite: Bool, chunk: Int
+    let c: UnsafeMutablePointer<Float>, ldc: Int, overwrite: Bool, chunk: Int, blockRows: Int
 
     func run(part: Int) {
         // Only a transposed A is packed into the workspace; A as it is is read in place.
         let workspace = transA ? UnsafeMutableRawPointer.allocate(byteCount: fr_gemm_packed_workspace_bytes(), alignment: 64) : nil
         defer { workspace?.deallocate() }
         let m0 = part * chunk
-        fr_sgemm_rows_packed(isa, transA ? 1 : 0, m0, min(m, m0 + chunk), n, k, alpha, a, lda, packed, c, ldc, overwrite ? 1 : 0, workspace)
+        fr_sgemm_rows_packed_blocks(isa, transA ? 1 : 0, m0, min(m, m0 + chunk), n, k, alpha, a, lda, packed, c, ldc, overwrite ? 1 : 0,
+                                    blockRows, workspace)
     }
 }

@@ -1,4 +1,5 @@
-import FedRouteNumerics
+import CFedRouteKernels
+@testable import FedRouteNumerics
 import Testing
 
 @Suite struct PackedMatrixTests {
@@ -43,6 +44,35 @@ import Testing
                 } }
                 #expect(c == portable, "\(m)×\(n)×\(k), transposed \(t), \(threads) threads")
             }
+        }
+    }
+
+    /// The kernel's row blocks are 240 rows, or 120 on a CPU whose second-level cache is under 1 MB (Zen 3's
+    /// 512 kB), and a product is the same bits whatever the block: the size this CPU does not use is checked here too.
+    @Test(arguments: [false, true])
+    func everyRowBlockGivesTheSameBits(_ transA: Bool) {
+        #expect([120, 240].contains(fr_gemm_packed_block_rows()))
+        var rng = SeededRandom(seed: 34)
+        for (m, n, k) in Self.shapes + [(370, 50, 100)] {
+            let a = (0..<(m * k)).map { _ in rng.nextFloat() - 0.5 }
+            let w = (0..<(n * k)).map { _ in rng.nextFloat() - 0.5 }
+            let packed = PackedMatrix(linearWeights: w, outputs: n, inputs: k)
+            var results: [[Float]] = []
+            // 1 becomes one micro-panel, 1000 the workspace's 240, 125 becomes 120.
+            for blockRows in [240, 120, 6, 1, 1000, 125] {
+                var c = [Float](repeating: .nan, count: m * n)
+                a.withUnsafeBufferPointer { pa in c.withUnsafeMutableBufferPointer { pc in
+                    packed.multiply(transA: transA, m: m, a: pa.baseAddress!, lda: transA ? m : k, c: pc.baseAddress!, ldc: n,
+                                    overwrite: true, threads: 2, blockRows: blockRows)
+                } }
+                results.append(c)
+            }
+            for (i, c) in results.enumerated().dropFirst() {
+                let same = c == results[0]
+                #expect(same, "\(m)×\(n)×\(k), transposed A \(transA), setting \(i)")
+            }
+            let unwritten = results[0].contains { $0.isNaN }
+            #expect(!unwritten, "\(m)×\(n)×\(k): an element was not written")
         }
     }
 
