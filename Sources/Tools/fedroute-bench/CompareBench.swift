@@ -62,3 +62,30 @@ func miniLMSpeedBench(encoder: MiniLMEncoder, tokens: Int, queries: Int) throws 
                                "queries_per_second": Double(queries) / t]
     print(String(decoding: try JSONSerialization.data(withJSONObject: line, options: [.sortedKeys]), as: UTF8.self))
 }
+
+/// `--only minilm-pair [--tokens N] [--queries Q] [--linear A,B]`: the MiniLM forward pass with two linear kernels (as
+/// `--only minilm-speed --linear` names them) on the same batches, batch by batch in one process, the order swapped
+/// every batch: on a VM whose speed drifts by ±15 % between runs seconds apart, only pairs this close compare two
+/// settings. Prints each kernel's queries per second and the median (with quartiles) of the batches' B / A speed ratios.
+func miniLMPairBench(encoders: [(name: String, model: BertEncoder)], tokens: Int, queries: Int) {
+    var rng = SeededRandom(seed: 5)
+    let ids = (0..<queries).map { _ in [101] + (0..<max(0, tokens - 2)).map { _ in 1000 + rng.nextInt(below: 20_000) } + [102] }
+    for e in encoders { _ = e.model.embed(Array(ids.prefix(8))) }
+    var times = [[Double]](repeating: [], count: encoders.count)
+    var start = 0, batch = 0
+    while start < ids.count {
+        let sequences = Array(ids[start..<min(ids.count, start + 64)])
+        for i in (batch % 2 == 0 ? Array(encoders.indices) : encoders.indices.reversed()) {
+            times[i].append(seconds { _ = encoders[i].model.embed(sequences) })
+        }
+        start += 64
+        batch += 1
+    }
+    print("MiniLM forward pass, \(queries) sequences of \(tokens) tokens in batches of 64, two settings batch by batch (GEMM: \(GEMM.backendDescription))")
+    for (i, e) in encoders.enumerated() {
+        print(String(format: "  %@ %@: %.1f queries/s", i == 0 ? "A" : "B", e.name, Double(queries) / times[i].reduce(0, +)))
+    }
+    let ratios = zip(times[0], times[1]).map { $0 / $1 }.sorted()
+    print(String(format: "  B / A speed, batch by batch: median %.3f (quartiles %.3f, %.3f) over %d batches; B faster in %d",
+                 median(ratios), ratios[ratios.count / 4], ratios[(3 * ratios.count) / 4], ratios.count, ratios.filter { $0 > 1 }.count))
+}

@@ -26,7 +26,8 @@ import Logging
 // 64·N rows, GEMM against the packed weights), mlp-train
 // ([--rows N] [--epochs E], alone: the training loop on synthetic data, as scripts/bench-compare.py runs it), minilm-speed
 // ([--tokens N] [--queries Q] [--linear automatic|gemm|packed|packed-avx2|packed-generic], alone: the MiniLM forward
-// pass on token ids, as scripts/bench-compare.py runs it) (data,
+// pass on token ids, as scripts/bench-compare.py runs it), minilm-pair ([--tokens N] [--queries Q] [--linear A,B],
+// alone: two linear kernels' forward passes batch by batch in one process) (data,
 // features and the routers are always built, since the later sections use them).
 
 func seconds(_ body: () throws -> Void) rethrows -> Double {
@@ -101,12 +102,34 @@ if only == "digest" {
     digestBench(runs: value("--runs", 9))
     exit(0)
 }
+/// The MiniLM linear kernels `--linear` names.
+let miniLMKernels: [String: BertEncoder.LinearKernel] = ["automatic": .automatic, "gemm": .gemm, "packed": .packed(.native),
+                                                         "packed-avx2": .packed(.avx2), "packed-generic": .packed(.generic)]
+if only == "minilm-pair" {
+    let names = (argument(after: "--linear") ?? "automatic,automatic").split(separator: ",").map(String.init)
+    guard names.count == 2 else {
+        FileHandle.standardError.write(Data("--linear takes two kernels as A,B\n".utf8))
+        exit(2)
+    }
+    var encoders: [(name: String, model: BertEncoder)] = []
+    for name in names {
+        guard let kernel = miniLMKernels[name] else {
+            FileHandle.standardError.write(Data("--linear takes \(miniLMKernels.keys.sorted().joined(separator: ", ")), not \(name)\n".utf8))
+            exit(2)
+        }
+        guard let model = (try? MiniLMEncoder(directory: MiniLMEncoder.configuredDirectory, linearKernel: kernel))?.model else {
+            FileHandle.standardError.write(Data("MiniLM weights not found in \(MiniLMEncoder.configuredDirectory) (run scripts/fetch-minilm.sh)\n".utf8))
+            exit(2)
+        }
+        encoders.append(("\(model.linearKernel)", model))
+    }
+    miniLMPairBench(encoders: encoders, tokens: min(512, value("--tokens", 15)), queries: value("--queries", 2048))
+    exit(0)
+}
 if only == "minilm-speed" {
-    let kernels: [String: BertEncoder.LinearKernel] = ["automatic": .automatic, "gemm": .gemm, "packed": .packed(.native),
-                                                        "packed-avx2": .packed(.avx2), "packed-generic": .packed(.generic)]
     let name = argument(after: "--linear") ?? "automatic"
-    guard let kernel = kernels[name] else {
-        FileHandle.standardError.write(Data("--linear takes \(kernels.keys.sorted().joined(separator: ", ")), not \(name)\n".utf8))
+    guard let kernel = miniLMKernels[name] else {
+        FileHandle.standardError.write(Data("--linear takes \(miniLMKernels.keys.sorted().joined(separator: ", ")), not \(name)\n".utf8))
         exit(2)
     }
     guard let encoder = try? MiniLMEncoder(directory: MiniLMEncoder.configuredDirectory, linearKernel: kernel) else {
