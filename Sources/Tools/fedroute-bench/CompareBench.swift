@@ -81,7 +81,7 @@ func miniLMPairBench(encoders: [(name: String, model: BertEncoder)], tokens: Int
         start += 64
         batch += 1
     }
-    print("MiniLM forward pass, \(queries) sequences of \(tokens) tokens in batches of 64, two settings batch by batch (GEMM: \(GEMM.backendDescription))")
+    print("MiniLM forward pass, \(queries) sequences of \(tokens) tokens in batches of 64, two linear kernels batch by batch (GEMM: \(GEMM.backendDescription))")
     for (i, e) in encoders.enumerated() {
         print(String(format: "  %@ %@: %.1f queries/s", i == 0 ? "A" : "B", e.name, Double(queries) / times[i].reduce(0, +)))
     }
