@@ -35,8 +35,8 @@
 #endif
 // The row blocks where the second-level cache is smaller (Zen 3's 512 kB): a block of C over a column block
 // (240 × 384 floats, 368 kB) and the rows of A it reads no longer fit beside the column block of B there. 120 rows
-// ran MiniLM's four products of 960 rows 4–5 % faster than 240 on one core of an EPYC Zen 3 (37.5–37.8 against
-// 39.3–40.4 ms a layer, the kernel file built alone with each setting, alternating).
+// ran MiniLM's four products of 960 rows 5.6 % and 6.9 % faster than 240 on one core of an EPYC Zen 3 (median
+// ratios of two runs of 400 layers, both settings alternating in one process; 120 faster in 357 and 348 of them).
 #ifndef PACKED_MC_SMALL_L2
 #define PACKED_MC_SMALL_L2 120
 #endif

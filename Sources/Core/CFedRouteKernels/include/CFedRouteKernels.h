@@ -33,8 +33,7 @@ int fr_gemm_panel_width(int isa);
 void fr_pack_b_panels(int isa, int transB, const float *b, ptrdiff_t ldb, ptrdiff_t k, ptrdiff_t n, float *dst);
 
 /// Rows of A (and C) `fr_sgemm_rows_packed` takes over all of k at a time: 240, or 120 on a CPU whose
-/// second-level cache is under 1 MB (where a block of C of 240 rows no longer stays in it). A caller splitting a
-/// product's rows over threads gains nothing from parts smaller than this.
+/// second-level cache is under 1 MB (where a block of C of 240 rows no longer stays in it).
 ptrdiff_t fr_gemm_packed_block_rows(void);
 
 /// Bytes of scratch memory `fr_sgemm_rows_packed` needs for one caller (one packed block of A; B is packed
