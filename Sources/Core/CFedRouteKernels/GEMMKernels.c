@@ -431,23 +431,12 @@ void fr_sgemm_rows(int transA, int transB, ptrdiff_t m0, ptrdiff_t m1, ptrdiff_t
     }
 }
 
-static ptrdiff_t detect_packed_block_rows(void) {
+ptrdiff_t fr_gemm_packed_block_rows(void) {
 #if defined(__linux__) && defined(_SC_LEVEL2_CACHE_SIZE)
     long l2 = sysconf(_SC_LEVEL2_CACHE_SIZE);
     if (l2 > 0 && l2 < (1L << 20)) return PACKED_MC_SMALL_L2;
 #endif
     return PACKED_MC;
-}
-
-ptrdiff_t fr_gemm_packed_block_rows(void) {
-    // Idempotent and race-benign, as fr_gemm_isa.
-    static ptrdiff_t rows = -1;
-    ptrdiff_t v = __atomic_load_n(&rows, __ATOMIC_RELAXED);
-    if (v < 0) {
-        v = detect_packed_block_rows();
-        __atomic_store_n(&rows, v, __ATOMIC_RELAXED);
-    }
-    return v;
 }
 
 size_t fr_gemm_packed_workspace_bytes(void) {
@@ -467,14 +456,7 @@ void fr_pack_b_panels(int isa, int transB, const float *b, ptrdiff_t ldb, ptrdif
 
 void fr_sgemm_rows_packed(int isa, int transA, ptrdiff_t m0, ptrdiff_t m1, ptrdiff_t n, ptrdiff_t k, float alpha,
                           const float *a, ptrdiff_t lda, const float *packedB, float *c, ptrdiff_t ldc, int overwrite,
-                          void *workspace) {
-    fr_sgemm_rows_packed_blocks(isa, transA, m0, m1, n, k, alpha, a, lda, packedB, c, ldc, overwrite, fr_gemm_packed_block_rows(),
-                                workspace);
-}
-
-void fr_sgemm_rows_packed_blocks(int isa, int transA, ptrdiff_t m0, ptrdiff_t m1, ptrdiff_t n, ptrdiff_t k, float alpha,
-                                 const float *a, ptrdiff_t lda, const float *packedB, float *c, ptrdiff_t ldc, int overwrite,
-                                 ptrdiff_t blockRows, void *workspace) {
+                          ptrdiff_t blockRows, void *workspace) {
     // Whole micro-panels, at most what the workspace holds.
     blockRows = blockRows < MR ? MR : blockRows > PACKED_MC ? PACKED_MC : blockRows / MR * MR;
     if (m1 <= m0 || n <= 0) return;

@@ -67,11 +67,14 @@ public struct PackedMatrix: Sendable {
     public func multiply(transA: Bool = false, m: Int, alpha: Float = 1, a: UnsafePointer<Float>, lda: Int,
                          c: UnsafeMutablePointer<Float>, ldc: Int, overwrite: Bool = false, threads: Int? = nil) {
         multiply(transA: transA, m: m, alpha: alpha, a: a, lda: lda, c: c, ldc: ldc, overwrite: overwrite, threads: threads,
-                 blockRows: Int(fr_gemm_packed_block_rows()))
+                 blockRows: Self.blockRows)
     }
 
-    /// `multiply` with the kernel's row blocks set (`fr_sgemm_rows_packed_blocks`): 240 rows, or 120 on a CPU whose
-    /// second-level cache is under 1 MB, unless a test asks for another.
+    /// The rows the kernel takes over all of k at a time on this CPU (`fr_gemm_packed_block_rows`, asked once): 240,
+    /// or 120 where the second-level cache is under 1 MB.
+    static let blockRows = Int(fr_gemm_packed_block_rows())
+
+    /// `multiply` with the kernel's row blocks set: `blockRows` unless a test asks for another.
     func multiply(transA: Bool = false, m: Int, alpha: Float = 1, a: UnsafePointer<Float>, lda: Int,
                   c: UnsafeMutablePointer<Float>, ldc: Int, overwrite: Bool = false, threads: Int? = nil, blockRows: Int) {
         guard m > 0, alpha != 0 || overwrite else { return }
@@ -95,7 +98,7 @@ private struct PackedGEMMJob: @unchecked Sendable {
         let workspace = transA ? UnsafeMutableRawPointer.allocate(byteCount: fr_gemm_packed_workspace_bytes(), alignment: 64) : nil
         defer { workspace?.deallocate() }
         let m0 = part * chunk
-        fr_sgemm_rows_packed_blocks(isa, transA ? 1 : 0, m0, min(m, m0 + chunk), n, k, alpha, a, lda, packed, c, ldc, overwrite ? 1 : 0,
-                                    blockRows, workspace)
+        fr_sgemm_rows_packed(isa, transA ? 1 : 0, m0, min(m, m0 + chunk), n, k, alpha, a, lda, packed, c, ldc, overwrite ? 1 : 0,
+                             blockRows, workspace)
     }
 }

@@ -32,8 +32,9 @@ int fr_gemm_panel_width(int isa);
 /// the columns past n zero. `dst` holds ceil(n / w)·w·k floats.
 void fr_pack_b_panels(int isa, int transB, const float *b, ptrdiff_t ldb, ptrdiff_t k, ptrdiff_t n, float *dst);
 
-/// Rows of A (and C) `fr_sgemm_rows_packed` takes over all of k at a time: 240, or 120 on a CPU whose
-/// second-level cache is under 1 MB (where a block of C of 240 rows no longer stays in it).
+/// Rows of A (and C) `fr_sgemm_rows_packed` should take over all of k at a time on this CPU: 240, or 120 where the
+/// second-level cache is under 1 MB (where a block of C of 240 rows no longer stays in it). Asks the C library on
+/// each call; callers keep the answer (`PackedMatrix.blockRows`).
 ptrdiff_t fr_gemm_packed_block_rows(void);
 
 /// Bytes of scratch memory `fr_sgemm_rows_packed` needs for one caller (one packed block of A; B is packed
@@ -46,16 +47,12 @@ size_t fr_gemm_packed_workspace_bytes(void);
 /// (`fr_gemm_isa()`), the same micro-kernel and the same order of every sum, so the same bits, without packing B
 /// again; A as it is is read in place, and C is walked in column blocks and, within each, row blocks outermost,
 /// so that a block of C stays in cache over all of k. `workspace` is `fr_gemm_packed_workspace_bytes()` bytes
-/// aligned to 64 where A is transposed (its blocks are packed there), and may be NULL where it is not.
+/// aligned to 64 where A is transposed (its blocks are packed there), and may be NULL where it is not. Rows go in
+/// blocks of `blockRows` (`fr_gemm_packed_block_rows()`; rounded down to whole micro-panels of 6, between 6 and 240):
+/// the same bits for any block, so tests can check each size on any CPU.
 void fr_sgemm_rows_packed(int isa, int transA, ptrdiff_t m0, ptrdiff_t m1, ptrdiff_t n, ptrdiff_t k, float alpha,
                           const float *a, ptrdiff_t lda, const float *packedB, float *c, ptrdiff_t ldc, int overwrite,
-                          void *workspace);
-
-/// `fr_sgemm_rows_packed` with row blocks of `blockRows` (rounded down to whole micro-panels of 6, between 6 and
-/// 240) instead of `fr_gemm_packed_block_rows()`: the same bits for any block, so tests can check each on any CPU.
-void fr_sgemm_rows_packed_blocks(int isa, int transA, ptrdiff_t m0, ptrdiff_t m1, ptrdiff_t n, ptrdiff_t k, float alpha,
-                                 const float *a, ptrdiff_t lda, const float *packedB, float *c, ptrdiff_t ldc, int overwrite,
-                                 ptrdiff_t blockRows, void *workspace);
+                          ptrdiff_t blockRows, void *workspace);
 
 /// C += alpha · op(A) · op(B) for a few rows (row-major, op(A) m×k, op(B) k×n), reading B once in place,
 /// without packing: the product of one query with a layer's weights (B as it is) or with a set of reference
