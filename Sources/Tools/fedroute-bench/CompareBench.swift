@@ -48,8 +48,7 @@ func mlpTrainBench(rows: Int, epochs: Int) throws {
 /// 64 sequences of exactly N token ids, seeded) — the input `scripts/bench-compare.py` gives PyTorch and ONNX
 /// Runtime. Prints one JSON line with queries per second.
 func miniLMSpeedBench(encoder: MiniLMEncoder, tokens: Int, queries: Int) throws {
-    var rng = SeededRandom(seed: 5)
-    let ids = (0..<queries).map { _ in [101] + (0..<max(0, tokens - 2)).map { _ in 1000 + rng.nextInt(below: 20_000) } + [102] }
+    let ids = miniLMTokenIDs(tokens: tokens, queries: queries)
     _ = encoder.model.embed(Array(ids.prefix(8)))
     let t = seconds {
         var start = 0
@@ -63,27 +62,52 @@ func miniLMSpeedBench(encoder: MiniLMEncoder, tokens: Int, queries: Int) throws 
     print(String(decoding: try JSONSerialization.data(withJSONObject: line, options: [.sortedKeys]), as: UTF8.self))
 }
 
+/// The MiniLM linear kernels `--linear` names.
+let miniLMKernels: [String: BertEncoder.LinearKernel] = ["automatic": .automatic, "gemm": .gemm, "packed": .packed(.native),
+                                                         "packed-avx2": .packed(.avx2), "packed-generic": .packed(.generic)]
+
+/// MiniLM with the linear kernel `--linear` calls `name`; exits (status 2, with a message) for a name it does not know
+/// or when the weights are missing.
+func miniLMEncoder(linear name: String) -> MiniLMEncoder {
+    guard let kernel = miniLMKernels[name] else {
+        FileHandle.standardError.write(Data("--linear takes \(miniLMKernels.keys.sorted().joined(separator: ", ")), not \(name)\n".utf8))
+        exit(2)
+    }
+    guard let encoder = try? MiniLMEncoder(directory: MiniLMEncoder.configuredDirectory, linearKernel: kernel) else {
+        FileHandle.standardError.write(Data("MiniLM weights not found in \(MiniLMEncoder.configuredDirectory) (run scripts/fetch-minilm.sh)\n".utf8))
+        exit(2)
+    }
+    return encoder
+}
+
+/// `queries` sequences of exactly `tokens` ids ([CLS], seeded ids, [SEP]): the input both MiniLM benches and
+/// `scripts/bench-compare.py` use.
+func miniLMTokenIDs(tokens: Int, queries: Int) -> [[Int]] {
+    var rng = SeededRandom(seed: 5)
+    return (0..<queries).map { _ in [101] + (0..<max(0, tokens - 2)).map { _ in 1000 + rng.nextInt(below: 20_000) } + [102] }
+}
+
 /// `--only minilm-pair [--tokens N] [--queries Q] [--linear A,B]`: the MiniLM forward pass with two linear kernels (as
 /// `--only minilm-speed --linear` names them) on the same batches, batch by batch in one process, the order swapped
 /// every batch: on a VM whose speed drifts by ±15 % between runs seconds apart, only pairs this close compare two
 /// settings. Prints each kernel's queries per second and the median (with quartiles) of the batches' B / A speed ratios.
-func miniLMPairBench(encoders: [(name: String, model: BertEncoder)], tokens: Int, queries: Int) {
-    var rng = SeededRandom(seed: 5)
-    let ids = (0..<queries).map { _ in [101] + (0..<max(0, tokens - 2)).map { _ in 1000 + rng.nextInt(below: 20_000) } + [102] }
-    for e in encoders { _ = e.model.embed(Array(ids.prefix(8))) }
-    var times = [[Double]](repeating: [], count: encoders.count)
+func miniLMPairBench(_ a: MiniLMEncoder, _ b: MiniLMEncoder, tokens: Int, queries: Int) {
+    let ids = miniLMTokenIDs(tokens: tokens, queries: queries)
+    let models = [a.model, b.model]
+    for model in models { _ = model.embed(Array(ids.prefix(8))) }
+    var times: [[Double]] = [[], []]
     var start = 0, batch = 0
     while start < ids.count {
         let sequences = Array(ids[start..<min(ids.count, start + 64)])
-        for i in (batch % 2 == 0 ? Array(encoders.indices) : encoders.indices.reversed()) {
-            times[i].append(seconds { _ = encoders[i].model.embed(sequences) })
+        for i in batch % 2 == 0 ? [0, 1] : [1, 0] {
+            times[i].append(seconds { _ = models[i].embed(sequences) })
         }
         start += 64
         batch += 1
     }
     print("MiniLM forward pass, \(queries) sequences of \(tokens) tokens in batches of 64, two linear kernels batch by batch (GEMM: \(GEMM.backendDescription))")
-    for (i, e) in encoders.enumerated() {
-        print(String(format: "  %@ %@: %.1f queries/s", i == 0 ? "A" : "B", e.name, Double(queries) / times[i].reduce(0, +)))
+    for (i, label) in ["A", "B"].enumerated() {
+        print(String(format: "  %@ %@: %.1f queries/s", label, "\(models[i].linearKernel)", Double(queries) / times[i].reduce(0, +)))
     }
     let ratios = zip(times[0], times[1]).map { $0 / $1 }.sorted()
     print(String(format: "  B / A speed, batch by batch: median %.3f (quartiles %.3f, %.3f) over %d batches; B faster in %d",

@@ -102,40 +102,18 @@ if only == "digest" {
     digestBench(runs: value("--runs", 9))
     exit(0)
 }
-/// The MiniLM linear kernels `--linear` names.
-let miniLMKernels: [String: BertEncoder.LinearKernel] = ["automatic": .automatic, "gemm": .gemm, "packed": .packed(.native),
-                                                         "packed-avx2": .packed(.avx2), "packed-generic": .packed(.generic)]
 if only == "minilm-pair" {
     let names = (argument(after: "--linear") ?? "automatic,automatic").split(separator: ",").map(String.init)
     guard names.count == 2 else {
         FileHandle.standardError.write(Data("--linear takes two kernels as A,B\n".utf8))
         exit(2)
     }
-    var encoders: [(name: String, model: BertEncoder)] = []
-    for name in names {
-        guard let kernel = miniLMKernels[name] else {
-            FileHandle.standardError.write(Data("--linear takes \(miniLMKernels.keys.sorted().joined(separator: ", ")), not \(name)\n".utf8))
-            exit(2)
-        }
-        guard let model = (try? MiniLMEncoder(directory: MiniLMEncoder.configuredDirectory, linearKernel: kernel))?.model else {
-            FileHandle.standardError.write(Data("MiniLM weights not found in \(MiniLMEncoder.configuredDirectory) (run scripts/fetch-minilm.sh)\n".utf8))
-            exit(2)
-        }
-        encoders.append(("\(model.linearKernel)", model))
-    }
-    miniLMPairBench(encoders: encoders, tokens: min(512, value("--tokens", 15)), queries: value("--queries", 2048))
+    miniLMPairBench(miniLMEncoder(linear: names[0]), miniLMEncoder(linear: names[1]), tokens: min(512, value("--tokens", 15)),
+                    queries: value("--queries", 2048))
     exit(0)
 }
 if only == "minilm-speed" {
-    let name = argument(after: "--linear") ?? "automatic"
-    guard let kernel = miniLMKernels[name] else {
-        FileHandle.standardError.write(Data("--linear takes \(miniLMKernels.keys.sorted().joined(separator: ", ")), not \(name)\n".utf8))
-        exit(2)
-    }
-    guard let encoder = try? MiniLMEncoder(directory: MiniLMEncoder.configuredDirectory, linearKernel: kernel) else {
-        FileHandle.standardError.write(Data("MiniLM weights not found in \(MiniLMEncoder.configuredDirectory) (run scripts/fetch-minilm.sh)\n".utf8))
-        exit(2)
-    }
+    let encoder = miniLMEncoder(linear: argument(after: "--linear") ?? "automatic")
     try miniLMSpeedBench(encoder: encoder, tokens: min(512, value("--tokens", 256)), queries: value("--queries", 256))
     exit(0)
 }
