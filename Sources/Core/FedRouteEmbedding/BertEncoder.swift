@@ -1,4 +1,3 @@
-import Dispatch
 import FedRouteNumerics
 
 /// Shape of a BERT encoder.
@@ -125,12 +124,19 @@ public struct BertEncoder: Sendable {
         }
     }
 
-    /// Mean-pooled, L2-normalised sentence embeddings of token-id sequences (each ≤ maxPositions).
+    /// Mean-pooled, L2-normalised sentence embeddings of token-id sequences (each ≤ maxPositions), computed by a
+    /// `SpinningTeam` of `GEMM.portableThreads` threads that lives for this call: a forward pass is dozens of short
+    /// parallel steps, and the team's threads wait for the next one spinning instead of asleep.
     public func embed(_ sequences: [[Int]]) -> Matrix {
+        SpinningTeam.run { embed(sequences, on: $0) }
+    }
+
+    /// `embed(_:)` with its parallel steps on `executor`: the same bits whatever the executor.
+    public func embed(_ sequences: [[Int]], on executor: any ParallelExecutor) -> Matrix {
         let h = configuration.hidden
         var out = Matrix(rows: sequences.count, cols: h)
         guard !sequences.isEmpty else { return out }
-        let hidden = forward(sequences)
+        let hidden = forward(sequences, on: executor)
         var offset = 0
         for (s, ids) in sequences.enumerated() {
             var pooled = [Float](repeating: 0, count: h)
@@ -145,7 +151,7 @@ public struct BertEncoder: Sendable {
     }
 
     /// Last hidden states of all tokens, sequences packed one after another (`Σ len × hidden`).
-    func forward(_ sequences: [[Int]]) -> [Float] {
+    func forward(_ sequences: [[Int]], on executor: any ParallelExecutor = DispatchExecutor()) -> [Float] {
         let c = configuration
         let h = c.hidden
         let n = sequences.reduce(0) { $0 + $1.count }
@@ -159,14 +165,14 @@ public struct BertEncoder: Sendable {
                 row += 1
             }
         }
-        layerNorm(&x, rows: n, gain: embeddingNormGain, bias: embeddingNormBias)
-        for layer in layers { x = apply(layer, to: x, sequences: sequences.map(\.count)) }
+        layerNorm(&x, rows: n, gain: embeddingNormGain, bias: embeddingNormBias, on: executor)
+        for layer in layers { x = apply(layer, to: x, sequences: sequences.map(\.count), on: executor) }
         return x
     }
 
     /// `y = x·Wᵀ + b` for `x` of `rows × in` and `W` of `out × in`; with `addBias` false, `x·Wᵀ` alone, for a caller
     /// that adds the bias in a pass it makes over the rows anyway (`biasResidualNorm`, `biasGELU`).
-    func linear(_ x: [Float], rows: Int, _ layer: Linear, addBias: Bool = true) -> [Float] {
+    func linear(_ x: [Float], rows: Int, _ layer: Linear, addBias: Bool = true, on executor: any ParallelExecutor = DispatchExecutor()) -> [Float] {
         let b = layer.bias
         let outDim = b.count
         let inDim = layer.inputs
@@ -176,7 +182,10 @@ public struct BertEncoder: Sendable {
         var y = [Float](unsafeUninitializedCapacity: rows * outDim) { yp, initialized in
             if addBias {
                 b.withUnsafeBufferPointer { bp in
-                    for r in 0..<rows { (yp.baseAddress! + r * outDim).initialize(from: bp.baseAddress!, count: outDim) }
+                    let shared = RowParallel.Shared((y: yp.baseAddress!, b: bp.baseAddress!))
+                    RowParallel.forEachRange(count: rows, minimumPerPart: max(1, 65_536 / max(1, outDim)), on: executor) { range in
+                        for r in range { (shared.value.y + r * outDim).initialize(from: shared.value.b, count: outDim) }
+                    }
                 }
             }
             initialized = rows * outDim
@@ -184,10 +193,10 @@ public struct BertEncoder: Sendable {
         switch layer.weights {
         case .rows(let w):
             GEMM.multiply(transA: false, transB: true, m: rows, n: outDim, k: inDim, alpha: 1, a: x, lda: inDim, b: w, ldb: inDim,
-                          beta: overwrites ? 0 : 1, c: &y, ldc: outDim)
+                          beta: overwrites ? 0 : 1, c: &y, ldc: outDim, on: executor)
         case .packed(let w):
             x.withUnsafeBufferPointer { xp in y.withUnsafeMutableBufferPointer { yp in
-                w.multiply(m: rows, a: xp.baseAddress!, lda: inDim, c: yp.baseAddress!, ldc: outDim, overwrite: overwrites)
+                w.multiply(m: rows, a: xp.baseAddress!, lda: inDim, c: yp.baseAddress!, ldc: outDim, overwrite: overwrites, on: executor)
             } }
         }
         return y
@@ -199,13 +208,14 @@ public struct BertEncoder: Sendable {
 
     /// `y ← LayerNorm(y + b + residual)` row by row (the bias first, then the residual, the order of the unfused
     /// steps), each block of rows added and normalized while it is in cache, the rows split over the cores.
-    func biasResidualNorm(_ y: inout [Float], bias: [Float], residual: [Float], rows: Int, gain: [Float], normBias: [Float]) {
+    func biasResidualNorm(_ y: inout [Float], bias: [Float], residual: [Float], rows: Int, gain: [Float], normBias: [Float],
+                          on executor: any ParallelExecutor = DispatchExecutor()) {
         let h = bias.count
         let eps = configuration.layerNormEpsilon
         y.withUnsafeMutableBufferPointer { yp in residual.withUnsafeBufferPointer { xp in bias.withUnsafeBufferPointer { bp in
             gain.withUnsafeBufferPointer { gp in normBias.withUnsafeBufferPointer { np in
                 let shared = RowParallel.Shared((y: yp.baseAddress!, x: xp.baseAddress!, b: bp.baseAddress!, g: gp.baseAddress!, n: np.baseAddress!))
-                RowParallel.forEachRange(count: rows, minimumPerPart: 64) { range in
+                RowParallel.forEachRange(count: rows, minimumPerPart: 64, on: executor) { range in
                     let v = shared.value
                     var r = range.lowerBound
                     while r < range.upperBound {
@@ -224,11 +234,11 @@ public struct BertEncoder: Sendable {
 
     /// `y ← GELU(y + b)` row by row, each row's bias added and activated while it is in cache, the rows split over
     /// the cores.
-    func biasGELU(_ y: inout [Float], bias: [Float], rows: Int) {
+    func biasGELU(_ y: inout [Float], bias: [Float], rows: Int, on executor: any ParallelExecutor = DispatchExecutor()) {
         let n = bias.count
         y.withUnsafeMutableBufferPointer { yp in bias.withUnsafeBufferPointer { bp in
             let shared = RowParallel.Shared((y: yp.baseAddress!, b: bp.baseAddress!))
-            RowParallel.forEachRange(count: rows, minimumPerPart: max(1, 32_768 / max(1, n))) { range in
+            RowParallel.forEachRange(count: rows, minimumPerPart: max(1, 32_768 / max(1, n)), on: executor) { range in
                 let v = shared.value
                 for i in range {
                     VectorMath.add(v.b, into: v.y + i * n, count: n)
@@ -238,11 +248,11 @@ public struct BertEncoder: Sendable {
         } }
     }
 
-    func apply(_ l: Layer, to x: [Float], sequences lengths: [Int]) -> [Float] {
+    func apply(_ l: Layer, to x: [Float], sequences lengths: [Int], on executor: any ParallelExecutor = DispatchExecutor()) -> [Float] {
         let c = configuration
         let h = c.hidden, d = c.headDimension
         let n = x.count / h
-        let qkv = linear(x, rows: n, l.queryKeyValue)
+        let qkv = linear(x, rows: n, l.queryKeyValue, on: executor)
         // Attention writes every element of its sequence's rows (each head its d columns).
         var context = [Float](unsafeUninitializedCapacity: n * h) { _, initialized in initialized = n * h }
         var starts: [Int] = []
@@ -254,36 +264,33 @@ public struct BertEncoder: Sendable {
         qkv.withUnsafeBufferPointer { p in context.withUnsafeMutableBufferPointer { cp in
             let job = AttentionJob(q: p.baseAddress!, k: p.baseAddress! + h, v: p.baseAddress! + 2 * h, stride: 3 * h, context: cp.baseAddress!,
                                    hidden: h, heads: c.heads, headDimension: d, starts: starts, lengths: lengths)
-            // Sequences are independent: the second core takes every other one (each writes only its own rows).
-            if lengths.count > 1 {
-                DispatchQueue.concurrentPerform(iterations: lengths.count) { job.run(sequence: $0) }
-            } else {
-                job.run(sequence: 0)
-            }
+            // Sequences are independent, each a part (each writes only its own rows).
+            executor.forEachPart(lengths.count) { job.run(sequence: $0) }
         } }
         // The three products below leave their bias to the pass that follows them (one pass over the rows instead of
         // a bias fill before the product and separate passes after it).
-        var y = linear(context, rows: n, l.attentionOut, addBias: false)
-        biasResidualNorm(&y, bias: l.attentionOut.bias, residual: x, rows: n, gain: l.norm1Gain, normBias: l.norm1Bias)
-        var inter = linear(y, rows: n, l.intermediate, addBias: false)
-        biasGELU(&inter, bias: l.intermediate.bias, rows: n)
-        var out = linear(inter, rows: n, l.output, addBias: false)
-        biasResidualNorm(&out, bias: l.output.bias, residual: y, rows: n, gain: l.norm2Gain, normBias: l.norm2Bias)
+        var y = linear(context, rows: n, l.attentionOut, addBias: false, on: executor)
+        biasResidualNorm(&y, bias: l.attentionOut.bias, residual: x, rows: n, gain: l.norm1Gain, normBias: l.norm1Bias, on: executor)
+        var inter = linear(y, rows: n, l.intermediate, addBias: false, on: executor)
+        biasGELU(&inter, bias: l.intermediate.bias, rows: n, on: executor)
+        var out = linear(inter, rows: n, l.output, addBias: false, on: executor)
+        biasResidualNorm(&out, bias: l.output.bias, residual: y, rows: n, gain: l.norm2Gain, normBias: l.norm2Bias, on: executor)
         return out
     }
 
-    func layerNorm(_ x: inout [Float], rows: Int, gain: [Float], bias: [Float]) {
+    func layerNorm(_ x: inout [Float], rows: Int, gain: [Float], bias: [Float], on executor: any ParallelExecutor = DispatchExecutor()) {
         let h = gain.count
         let eps = configuration.layerNormEpsilon
         x.withUnsafeMutableBufferPointer { xp in gain.withUnsafeBufferPointer { g in bias.withUnsafeBufferPointer { b in
-            NeuralKernels.layerNormRows(xp.baseAddress!, rows: rows, n: h, gain: g.baseAddress!, bias: b.baseAddress!, epsilon: eps)
+            NeuralKernels.layerNormRows(xp.baseAddress!, rows: rows, n: h, gain: g.baseAddress!, bias: b.baseAddress!, epsilon: eps, on: executor)
         } } }
     }
 }
 
 /// Self-attention of one packed sequence at a time: per head, scores `Q·Kᵀ/√d` (one GEMM), a fused
 /// row softmax, and `P·V` (one GEMM) into the sequence's rows of the context; up to 32 tokens, the C
-/// kernel `NeuralKernels.shortAttentionHead` instead of the two GEMM calls.
+/// kernel `NeuralKernels.shortAttentionHead` instead of the two GEMM calls. A sequence is one part of its step, so
+/// its products run on the part's thread alone (`InlineExecutor`).
 private struct AttentionJob: @unchecked Sendable {
     /// Row i of Q, K and V starts at `q`, `k`, `v` + i·stride (they are column blocks of one `[n, 3·hidden]` product).
     let q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>, stride: Int
@@ -308,10 +315,10 @@ private struct AttentionJob: @unchecked Sendable {
         for head in 0..<heads {
             let base = starts[s] * stride + head * d
             GEMM.multiply(transA: false, transB: true, m: len, n: len, k: d, alpha: scale, a: q + base, lda: stride,
-                          b: k + base, ldb: stride, beta: 0, c: scores, ldc: len)
+                          b: k + base, ldb: stride, beta: 0, c: scores, ldc: len, on: InlineExecutor())
             for r in 0..<len { NeuralKernels.softmaxRow(scores + r * len, n: len) }
             GEMM.multiply(transA: false, transB: false, m: len, n: d, k: len, alpha: 1, a: scores, lda: len,
-                          b: v + base, ldb: stride, beta: 0, c: context + starts[s] * h + head * d, ldc: h)
+                          b: v + base, ldb: stride, beta: 0, c: context + starts[s] * h + head * d, ldc: h, on: InlineExecutor())
         }
     }
 }

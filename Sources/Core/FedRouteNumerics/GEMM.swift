@@ -1,5 +1,4 @@
 import CFedRouteKernels
-import Dispatch
 import Foundation
 #if canImport(Accelerate)
 import Accelerate
@@ -50,7 +49,7 @@ public enum GEMM {
     public static func multiply(
         transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float,
         a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
-        beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int
+        beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int, on executor: any ParallelExecutor = DispatchExecutor()
     ) {
         if m == 0 || n == 0 { return }
         if m <= Int(FR_FEW_ROWS_MAX), !(transA && transB), k > 0 {
@@ -62,8 +61,8 @@ public enum GEMM {
         }
         if let blas = CBLASLibrary.loaded, k > 0 {
             // OpenBLAS runs single-threaded (its idle workers spin in sched_yield and take the core from our own
-            // threads); large products are split by rows over `portableThreads` threads here instead.
-            let parts = blas.singleThreaded ? threadCount(m: m, n: n, k: k, requested: nil) : 1
+            // threads); large products are split by rows over the executor's threads here instead.
+            let parts = blas.singleThreaded ? threadCount(m: m, n: n, k: k, requested: nil, available: executor.threads) : 1
             let chunk = (m + parts - 1) / parts
             if parts <= 1 || chunk < 16 {
                 blas.multiply(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
@@ -71,12 +70,12 @@ public enum GEMM {
             }
             let job = BLASRowsJob(blas: blas, transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb,
                                   beta: beta, c: c, ldc: ldc, chunk: chunk)
-            DispatchQueue.concurrentPerform(iterations: (m + chunk - 1) / chunk) { job.run(part: $0) }
+            executor.forEachPart((m + chunk - 1) / chunk) { job.run(part: $0) }
             return
         }
         portableMultiply(
             transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha,
-            a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
+            a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc, on: executor)
     }
 
     /// C += alpha · op(A) · op(B) for a few rows, B read once where it lies (no packing): what `multiply` runs for
@@ -116,21 +115,21 @@ public enum GEMM {
     }
 
     /// The portable kernel (register-blocked SIMD micro-kernels in `CFedRouteKernels`: AVX-512, AVX2+FMA or
-    /// 128-bit vectors, chosen at run time), with rows split over `portableThreads` threads when the product is
-    /// large enough to pay for them. Public so benchmarks and tests can compare it with the BLAS path.
+    /// 128-bit vectors, chosen at run time), with rows split over `threads` threads (default: the executor's)
+    /// when the product is large enough to pay for them. Public so benchmarks and tests can compare it with the BLAS path.
     /// Results are bit-identical for any thread count (each element is summed in the same order).
     public static func portableMultiply(
         transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float,
         a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
-        beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int, threads: Int? = nil
+        beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int, threads: Int? = nil, on executor: any ParallelExecutor = DispatchExecutor()
     ) {
         if m <= 0 || n <= 0 { return }
         scaleRows(c, m: m, n: n, ldc: ldc, by: beta)
         if k <= 0 || alpha == 0 { return }
-        let (chunk, parts) = portableRowParts(m: m, n: n, k: k, threads: threads)
+        let (chunk, parts) = portableRowParts(m: m, n: n, k: k, threads: threads, available: executor.threads)
         let job = PortableGEMMJob(
             transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb, c: c, ldc: ldc, chunk: chunk)
-        if parts == 1 { job.run(part: 0) } else { DispatchQueue.concurrentPerform(iterations: parts) { job.run(part: $0) } }
+        executor.forEachPart(parts) { job.run(part: $0) }
     }
 
     /// C = beta·C on its first n columns of m rows (zeros for beta 0, whatever C held; untouched for beta 1):
@@ -144,16 +143,16 @@ public enum GEMM {
 
     /// How the portable kernel splits m rows over threads: `parts` chunks of `chunk` rows (whole micro-panels of
     /// 6 rows; the last chunk may be shorter), as many as `threadCount` allows.
-    static func portableRowParts(m: Int, n: Int, k: Int, threads: Int?) -> (chunk: Int, parts: Int) {
-        let wanted = threadCount(m: m, n: n, k: k, requested: threads)
+    static func portableRowParts(m: Int, n: Int, k: Int, threads: Int?, available: Int = portableThreads) -> (chunk: Int, parts: Int) {
+        let wanted = threadCount(m: m, n: n, k: k, requested: threads, available: available)
         let chunk = ((m + wanted - 1) / wanted + 5) / 6 * 6
         return (chunk, (m + chunk - 1) / chunk)
     }
 
-    /// Below ~4 MFLOP a second thread costs more than it saves.
-    static func threadCount(m: Int, n: Int, k: Int, requested: Int?) -> Int {
+    /// Below ~4 MFLOP a second thread costs more than it saves; above, `available` threads.
+    static func threadCount(m: Int, n: Int, k: Int, requested: Int?, available: Int = portableThreads) -> Int {
         if let requested { return max(1, requested) }
-        return Double(m) * Double(n) * Double(k) < 2e6 ? 1 : portableThreads
+        return Double(m) * Double(n) * Double(k) < 2e6 ? 1 : max(1, available)
     }
 
     /// Threads the portable kernel uses for large products: the active processor count, at most 8.

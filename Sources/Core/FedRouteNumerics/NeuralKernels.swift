@@ -48,12 +48,12 @@ public enum NeuralKernels {
         }
     }
 
-    /// In-place LayerNorm of `rows` rows of n values, split over the cores above 64 rows a part.
+    /// In-place LayerNorm of `rows` rows of n values, split over `executor`'s threads above 64 rows a part.
     public static func layerNormRows(_ x: UnsafeMutablePointer<Float>, rows: Int, n: Int, gain: UnsafePointer<Float>, bias: UnsafePointer<Float>,
-                                     epsilon: Float) {
+                                     epsilon: Float, on executor: any ParallelExecutor = DispatchExecutor()) {
         // Each part writes only its own rows.
         let shared = RowParallel.Shared((x: x, gain: gain, bias: bias))
-        RowParallel.forEachRange(count: rows, minimumPerPart: 64) { range in
+        RowParallel.forEachRange(count: rows, minimumPerPart: 64, on: executor) { range in
             let (x, gain, bias) = shared.value
             for r in range { layerNormRow(x + r * n, n: n, gain: gain, bias: bias, epsilon: epsilon) }
         }

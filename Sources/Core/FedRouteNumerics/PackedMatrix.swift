@@ -1,5 +1,4 @@
 import CFedRouteKernels
-import Dispatch
 
 /// A constant right-hand operand of `C += alpha · op(A) · B`, packed once into the column panels of the
 /// portable GEMM's micro-kernel.
@@ -62,12 +61,13 @@ public struct PackedMatrix: Sendable {
     /// C (`m × n`, leading dimension `ldc`) += alpha · op(A) · B, with op(A) `m × k` (A is `k × m` when
     /// `transA`); with `overwrite`, C = alpha · op(A) · B, whatever C's first n columns held (they may be
     /// uninitialised memory; the portable kernel's beta-0 product, except that a sum of exactly −0 stays −0).
-    /// Rows are split over `threads` (default: as `GEMM.portableMultiply` would) in whole micro-panels; each
-    /// thread writes only its own rows of C.
+    /// Rows are split over `threads` (default: as `GEMM.portableMultiply` would on `executor`) in whole
+    /// micro-panels, run by `executor`; each thread writes only its own rows of C.
     public func multiply(transA: Bool = false, m: Int, alpha: Float = 1, a: UnsafePointer<Float>, lda: Int,
-                         c: UnsafeMutablePointer<Float>, ldc: Int, overwrite: Bool = false, threads: Int? = nil) {
+                         c: UnsafeMutablePointer<Float>, ldc: Int, overwrite: Bool = false, threads: Int? = nil,
+                         on executor: any ParallelExecutor = DispatchExecutor()) {
         multiply(transA: transA, m: m, alpha: alpha, a: a, lda: lda, c: c, ldc: ldc, overwrite: overwrite, threads: threads,
-                 blockRows: Self.blockRows)
+                 blockRows: Self.blockRows, on: executor)
     }
 
     /// The rows the kernel takes over all of k at a time on this CPU (`fr_gemm_packed_block_rows`, asked once): 240,
@@ -76,13 +76,14 @@ public struct PackedMatrix: Sendable {
 
     /// `multiply` with the kernel's row blocks set: `blockRows` unless a test asks for another.
     func multiply(transA: Bool = false, m: Int, alpha: Float = 1, a: UnsafePointer<Float>, lda: Int,
-                  c: UnsafeMutablePointer<Float>, ldc: Int, overwrite: Bool = false, threads: Int? = nil, blockRows: Int) {
+                  c: UnsafeMutablePointer<Float>, ldc: Int, overwrite: Bool = false, threads: Int? = nil, blockRows: Int,
+                  on executor: any ParallelExecutor = DispatchExecutor()) {
         guard m > 0, alpha != 0 || overwrite else { return }
-        let (chunk, parts) = GEMM.portableRowParts(m: m, n: n, k: k, threads: threads)
+        let (chunk, parts) = GEMM.portableRowParts(m: m, n: n, k: k, threads: threads, available: executor.threads)
         panels.withUnsafeBufferPointer { packed in
             let job = PackedGEMMJob(isa: instructionSet.rawValue, transA: transA, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda,
                                     packed: packed.baseAddress!, c: c, ldc: ldc, overwrite: overwrite, chunk: chunk, blockRows: blockRows)
-            if parts == 1 { job.run(part: 0) } else { DispatchQueue.concurrentPerform(iterations: parts) { job.run(part: $0) } }
+            executor.forEachPart(parts) { job.run(part: $0) }
         }
     }
 }

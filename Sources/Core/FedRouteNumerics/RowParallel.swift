@@ -1,8 +1,7 @@
-import Dispatch
 import Foundation
 
-/// Splits independent element-wise or row-wise work over the cores (at most `GEMM.portableThreads` parts
-/// of contiguous ranges). Each element is computed by the same code whatever the split, so results do
+/// Splits independent element-wise or row-wise work over the cores (at most the executor's `threads` parts
+/// of contiguous ranges; `GEMM.portableThreads` by default). Each element is computed by the same code whatever the split, so results do
 /// not depend on the thread count; small jobs run on the calling thread.
 public enum RowParallel {
     /// Buffer pointers (one, or a tuple of several) handed to the worker threads of `forEachRange`.
@@ -14,15 +13,16 @@ public enum RowParallel {
     }
 
     /// Calls `body` on contiguous sub-ranges of `0..<count` covering it exactly once, in parallel when each
-    /// part would get at least `minimumPerPart` items.
-    public static func forEachRange(count: Int, minimumPerPart: Int, _ body: @Sendable (Range<Int>) -> Void) {
-        let parts = max(1, min(GEMM.portableThreads, count / max(1, minimumPerPart)))
+    /// part would get at least `minimumPerPart` items, on `executor`'s threads.
+    public static func forEachRange(count: Int, minimumPerPart: Int, on executor: any ParallelExecutor = DispatchExecutor(),
+                                    _ body: @Sendable (Range<Int>) -> Void) {
+        let parts = max(1, min(executor.threads, count / max(1, minimumPerPart)))
         if parts == 1 {
             body(0..<count)
             return
         }
         let chunk = (count + parts - 1) / parts
-        DispatchQueue.concurrentPerform(iterations: parts) { part in
+        executor.forEachPart(parts) { part in
             let start = part * chunk
             if start < count { body(start..<min(count, start + chunk)) }
         }

@@ -87,27 +87,45 @@ func miniLMTokenIDs(tokens: Int, queries: Int) -> [[Int]] {
     return (0..<queries).map { _ in [101] + (0..<max(0, tokens - 2)).map { _ in 1000 + rng.nextInt(below: 20_000) } + [102] }
 }
 
-/// `--only minilm-pair [--tokens N] [--queries Q] [--linear A,B]`: the MiniLM forward pass with two linear kernels (as
-/// `--only minilm-speed --linear` names them) on the same batches, batch by batch in one process, the order swapped
-/// every batch: on a VM whose speed drifts by ±15 % between runs seconds apart, only pairs this close compare two
-/// settings. Prints each kernel's queries per second and the median (with quartiles) of the batches' B / A speed ratios.
-func miniLMPairBench(_ a: MiniLMEncoder, _ b: MiniLMEncoder, tokens: Int, queries: Int) {
+/// How a MiniLM bench runs the forward pass's parallel steps (`--executor`).
+enum MiniLMExecutor: String, CaseIterable {
+    /// `BertEncoder.embed(_:)`: a `SpinningTeam` for each call (what the product runs).
+    case team
+    /// `DispatchExecutor`: `DispatchQueue.concurrentPerform` for every step.
+    case dispatch
+
+    func embed(_ model: BertEncoder, _ sequences: [[Int]]) -> Matrix {
+        switch self {
+        case .team: return model.embed(sequences)
+        case .dispatch: return model.embed(sequences, on: DispatchExecutor())
+        }
+    }
+}
+
+/// `--only minilm-pair [--tokens N] [--queries Q] [--linear A,B] [--executor A,B]`: the MiniLM forward pass in two
+/// settings — linear kernels as `--only minilm-speed --linear` names them, executors as `MiniLMExecutor` does — on the
+/// same batches, batch by batch in one process, the order swapped every batch: on a VM whose speed drifts by ±15 %
+/// between runs seconds apart, only pairs this close compare two settings. Prints each setting's queries per second and
+/// the median (with quartiles) of the batches' B / A speed ratios.
+func miniLMPairBench(_ a: (encoder: MiniLMEncoder, executor: MiniLMExecutor), _ b: (encoder: MiniLMEncoder, executor: MiniLMExecutor),
+                     tokens: Int, queries: Int) {
     let ids = miniLMTokenIDs(tokens: tokens, queries: queries)
-    let models = [a.model, b.model]
-    for model in models { _ = model.embed(Array(ids.prefix(8))) }
+    let settings = [a, b]
+    for s in settings { _ = s.executor.embed(s.encoder.model, Array(ids.prefix(8))) }
     var times: [[Double]] = [[], []]
     var start = 0, batch = 0
     while start < ids.count {
         let sequences = Array(ids[start..<min(ids.count, start + 64)])
         for i in batch % 2 == 0 ? [0, 1] : [1, 0] {
-            times[i].append(seconds { _ = models[i].embed(sequences) })
+            times[i].append(seconds { _ = settings[i].executor.embed(settings[i].encoder.model, sequences) })
         }
         start += 64
         batch += 1
     }
-    print("MiniLM forward pass, \(queries) sequences of \(tokens) tokens in batches of 64, two linear kernels batch by batch (GEMM: \(GEMM.backendDescription))")
+    print("MiniLM forward pass, \(queries) sequences of \(tokens) tokens in batches of 64, two settings batch by batch (GEMM: \(GEMM.backendDescription))")
     for (i, label) in ["A", "B"].enumerated() {
-        print(String(format: "  %@ %@: %.1f queries/s", label, "\(models[i].linearKernel)", Double(queries) / times[i].reduce(0, +)))
+        print(String(format: "  %@ %@, %@ executor: %.1f queries/s", label, "\(settings[i].encoder.model.linearKernel)", settings[i].executor.rawValue,
+                     Double(queries) / times[i].reduce(0, +)))
     }
     let ratios = zip(times[0], times[1]).map { $0 / $1 }.sorted()
     print(String(format: "  B / A speed, batch by batch: median %.3f (quartiles %.3f, %.3f) over %d batches; B faster in %d",

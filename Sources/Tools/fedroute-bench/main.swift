@@ -26,8 +26,8 @@ import Logging
 // 64·N rows, GEMM against the packed weights), mlp-train
 // ([--rows N] [--epochs E], alone: the training loop on synthetic data, as scripts/bench-compare.py runs it), minilm-speed
 // ([--tokens N] [--queries Q] [--linear automatic|gemm|packed|packed-avx2|packed-generic], alone: the MiniLM forward
-// pass on token ids, as scripts/bench-compare.py runs it), minilm-pair ([--tokens N] [--queries Q] [--linear A,B],
-// alone: two linear kernels' forward passes batch by batch in one process) (data,
+// pass on token ids, as scripts/bench-compare.py runs it), minilm-pair ([--tokens N] [--queries Q] [--linear A,B]
+// [--executor A,B], alone: two settings' forward passes batch by batch in one process) (data,
 // features and the routers are always built, since the later sections use them).
 
 func seconds(_ body: () throws -> Void) rethrows -> Double {
@@ -104,11 +104,12 @@ if only == "digest" {
 }
 if only == "minilm-pair" {
     let names = (argument(after: "--linear") ?? "automatic,automatic").split(separator: ",").map(String.init)
-    guard names.count == 2 else {
-        FileHandle.standardError.write(Data("--linear takes two kernels as A,B\n".utf8))
+    let executors = (argument(after: "--executor") ?? "team,team").split(separator: ",").map { MiniLMExecutor(rawValue: String($0)) }
+    guard names.count == 2, executors.count == 2, let ea = executors[0], let eb = executors[1] else {
+        FileHandle.standardError.write(Data("--linear takes two kernels as A,B; --executor two of \(MiniLMExecutor.allCases.map(\.rawValue).joined(separator: ", ")) as A,B\n".utf8))
         exit(2)
     }
-    miniLMPairBench(miniLMEncoder(linear: names[0]), miniLMEncoder(linear: names[1]), tokens: min(512, value("--tokens", 15)),
+    miniLMPairBench((miniLMEncoder(linear: names[0]), ea), (miniLMEncoder(linear: names[1]), eb), tokens: min(512, value("--tokens", 15)),
                     queries: value("--queries", 2048))
     exit(0)
 }

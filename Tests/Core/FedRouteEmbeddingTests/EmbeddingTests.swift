@@ -73,4 +73,22 @@ struct MiniLMGoldenTests {
             #expect(worst < 1e-5, "\(texts[i]): packed and GEMM differ by \(worst)")
         }
     }
+
+    /// The forward pass gives the same bits on a `SpinningTeam` (what `embed` runs), on `concurrentPerform` and on
+    /// one thread, for short sequences (the fused attention kernel) and long ones (attention as GEMMs) in one batch.
+    @Test func everyExecutorGivesTheSameEmbeddings() throws {
+        let golden = try JSONDecoder().decode([Golden].self, from: Data(contentsOf: URL(fileURLWithPath: "../shared/data/embedding/minilm_golden.json")))
+        let long = golden.map(\.text).joined(separator: " ")
+        for kernel in [BertEncoder.LinearKernel.packed(.native), .gemm] {
+            let encoder = try MiniLMEncoder(directory: MiniLMEncoder.configuredDirectory, linearKernel: kernel)
+            let ids = golden.map { encoder.tokenIDs($0.text) } + [encoder.tokenIDs(long), encoder.tokenIDs(long + " " + long)]
+            #expect(ids.contains { $0.count > 64 })
+            let team = encoder.model.embed(ids)
+            #expect(team.data == encoder.model.embed(ids, on: DispatchExecutor()).data, "\(kernel): team and Dispatch differ")
+            let inline = encoder.model.embed(ids, on: InlineExecutor())
+            let worst = zip(team.data, inline.data).map { abs($0 - $1) }.max() ?? 0
+            // The packed products are the same bits for any split; OpenBLAS may block one call differently from halves.
+            if case .packed = kernel { #expect(worst == 0, "\(kernel): one thread differs by \(worst)") } else { #expect(worst < 1e-6) }
+        }
+    }
 }

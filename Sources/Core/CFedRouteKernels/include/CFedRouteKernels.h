@@ -65,6 +65,16 @@ void fr_sgemm_few_rows(int transA, int transB, ptrdiff_t m, ptrdiff_t n, ptrdiff
 /// `fr_sgemm_few_rows` at a given width (0 generic 128-bit, 1 AVX2 + FMA, 2 AVX-512F; lowered to what the CPU runs).
 void fr_sgemm_few_rows_isa(int isa, int transA, int transB, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, float alpha,
                            const float *a, ptrdiff_t lda, const float *b, ptrdiff_t ldb, float *c, ptrdiff_t ldc);
+/// A spin-wait hint to the CPU (`pause` on x86, `yield` on ARM, nothing elsewhere): what `SpinningTeam`'s threads
+/// run between looks at a shared word, so the spinning core yields its pipeline to its sibling and saves power.
+static inline void fr_cpu_relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__) || defined(__arm__)
+    __asm__ __volatile__("yield");
+#endif
+}
+
 /// Rows up to which `GEMM.multiply` takes `fr_sgemm_few_rows`.
 #define FR_FEW_ROWS_MAX 4
 
