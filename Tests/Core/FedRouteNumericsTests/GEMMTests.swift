@@ -33,13 +33,15 @@ import Testing
     }
 
     /// The few-row path (one query through a layer) at every vector width, against a Double reference, on
-    /// widths that end inside a vector, inside a block and on a block edge, both layouts of A, with padding
-    /// between rows that must stay untouched; and a row's bits are the same whatever the other rows.
+    /// widths that end inside a vector, inside a block, on a block edge and past the single row's 1,024-column chunks, both
+    /// layouts of A, with padding between rows that must stay untouched; and a row's bits are the same whatever the
+    /// other rows.
     @Test(arguments: [false, true])
     func fewRowsMatchReferenceAtEveryWidth(_ transA: Bool) {
         var rng = SeededRandom(seed: 23)
         for width: Int32 in [0, 1, 2] {
-            for (m, n, k) in [(1, 1, 1), (1, 7, 5), (1, 64, 300), (2, 33, 17), (3, 130, 64), (4, 512, 96), (1, 515, 1024), (4, 11, 512), (3, 200, 2)] {
+            for (m, n, k) in [(1, 1, 1), (1, 7, 5), (1, 64, 300), (2, 33, 17), (3, 130, 64), (4, 512, 96), (1, 515, 1024), (4, 11, 512), (3, 200, 2),
+                              (1, 2 * 1024 + 13, 40), (3, 1030, 9)] {
                 let lda = (transA ? m : k) + 2, ldb = n + 3, ldc = n + 5
                 // Most of A zero (as a hashed TF-IDF row is), so that zero skipping is exercised: rows of B
                 // under a zero of every row, of one row of a pair only, and of none.
