@@ -116,11 +116,16 @@ enum UTF8FeatureHasher {
         let (starts, ends) = (parsed.starts, parsed.ends)
         let words = starts.count
         var out: [UInt64] = []
-        out.reserveCapacity(words * 8 + 8)
+        // At most one word n-gram per word and order, and per order one character n-gram per letter and pad of
+        // each word: reserved once, so appending never moves the array.
+        let charOrders = configuration.charNGrams?.count ?? 0
+        out.reserveCapacity(words * configuration.wordNGrams.count + charOrders * (parsed.letters.count + 2 * words))
         parsed.letters.withUnsafeBufferPointer { w in
             for n in configuration.wordNGrams where n >= 1 && words >= n {
+                // The order and the kind are the same for every n-gram of this loop: mixed in once.
+                let seed = mix(mix(offsetBasis, UInt8(truncatingIfNeeded: n)), 0x57)  // 'W'
                 for first in 0...(words - n) {
-                    var h = mix(mix(offsetBasis, UInt8(truncatingIfNeeded: n)), 0x57)  // 'W'
+                    var h = seed
                     for word in first..<(first + n) {
                         for i in starts[word]..<ends[word] { h = mix(h, w[i]) }
                         h = mix(h, 0x20)
@@ -128,15 +133,43 @@ enum UTF8FeatureHasher {
                     out.append(h)
                 }
             }
-            guard let charRange = configuration.charNGrams else { return }
-            for word in 0..<words {
-                let start = starts[word], length = ends[word] - start
-                let padded = length + 2
-                for n in charRange where padded >= n {
-                    for first in 0...(padded - n) {
-                        var h = mix(mix(offsetBasis, UInt8(truncatingIfNeeded: n)), 0x43)  // 'C'
-                        for i in first..<(first + n) { h = mix(h, i == 0 || i == padded - 1 ? 0x20 : w[start + i - 1]) }
-                        out.append(h)
+            guard let charRange = configuration.charNGrams, words > 0 else { return }
+            let longest = (0..<words).reduce(0) { max($0, ends[$1] - starts[$1]) }
+            // Each word with its space on either side, in one buffer reused for every word.
+            withUnsafeTemporaryAllocation(of: UInt8.self, capacity: longest + 2) { padded in
+                let p = padded.baseAddress!
+                for word in 0..<words {
+                    let start = starts[word], length = ends[word] - start
+                    let count = length + 2
+                    p[0] = 0x20
+                    p.advanced(by: 1).update(from: w.baseAddress! + start, count: length)
+                    p[length + 1] = 0x20
+                    for n in charRange where count >= n {
+                        let seed = mix(mix(offsetBasis, UInt8(truncatingIfNeeded: n)), 0x43)  // 'C'
+                        let grams = count - n + 1
+                        var first = 0
+                        // Four n-grams at a time: four independent chains of multiplies instead of one (each
+                        // multiply waits for the one before it in its chain), the same hashes in the same order.
+                        while first + 4 <= grams {
+                            var h0 = seed, h1 = seed, h2 = seed, h3 = seed
+                            for i in first..<(first + n) {
+                                h0 = mix(h0, p[i])
+                                h1 = mix(h1, p[i + 1])
+                                h2 = mix(h2, p[i + 2])
+                                h3 = mix(h3, p[i + 3])
+                            }
+                            out.append(h0)
+                            out.append(h1)
+                            out.append(h2)
+                            out.append(h3)
+                            first += 4
+                        }
+                        while first < grams {
+                            var h = seed
+                            for i in first..<(first + n) { h = mix(h, p[i]) }
+                            out.append(h)
+                            first += 1
+                        }
                     }
                 }
             }
