@@ -126,7 +126,9 @@ public struct BertEncoder: Sendable {
 
     /// Mean-pooled, L2-normalised sentence embeddings of token-id sequences (each ≤ maxPositions), computed by a
     /// `SpinningTeam` of `GEMM.portableThreads` threads that lives for this call: a forward pass is dozens of short
-    /// parallel steps, and the team's threads wait for the next one spinning instead of asleep.
+    /// parallel steps, and the team's threads wait for the next one spinning instead of asleep. Each call brings its
+    /// own team, so callers that embed at once on the same cores should take turns (the gateway's `RoutingBatcher`
+    /// runs one batch at a time) or pass a `DispatchExecutor` to `embed(_:on:)`.
     public func embed(_ sequences: [[Int]]) -> Matrix {
         SpinningTeam.run { embed(sequences, on: $0) }
     }
