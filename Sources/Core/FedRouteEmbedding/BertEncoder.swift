@@ -153,7 +153,7 @@ public struct BertEncoder: Sendable {
     }
 
     /// Last hidden states of all tokens, sequences packed one after another (`Σ len × hidden`).
-    func forward(_ sequences: [[Int]], on executor: any ParallelExecutor = DispatchExecutor()) -> [Float] {
+    func forward(_ sequences: [[Int]], on executor: any ParallelExecutor) -> [Float] {
         let c = configuration
         let h = c.hidden
         let n = sequences.reduce(0) { $0 + $1.count }
@@ -174,7 +174,7 @@ public struct BertEncoder: Sendable {
 
     /// `y = x·Wᵀ + b` for `x` of `rows × in` and `W` of `out × in`; with `addBias` false, `x·Wᵀ` alone, for a caller
     /// that adds the bias in a pass it makes over the rows anyway (`biasResidualNorm`, `biasGELU`).
-    func linear(_ x: [Float], rows: Int, _ layer: Linear, addBias: Bool = true, on executor: any ParallelExecutor = DispatchExecutor()) -> [Float] {
+    func linear(_ x: [Float], rows: Int, _ layer: Linear, addBias: Bool = true, on executor: any ParallelExecutor) -> [Float] {
         let b = layer.bias
         let outDim = b.count
         let inDim = layer.inputs
@@ -211,7 +211,7 @@ public struct BertEncoder: Sendable {
     /// `y ← LayerNorm(y + b + residual)` row by row (the bias first, then the residual, the order of the unfused
     /// steps), each block of rows added and normalized while it is in cache, the rows split over the cores.
     func biasResidualNorm(_ y: inout [Float], bias: [Float], residual: [Float], rows: Int, gain: [Float], normBias: [Float],
-                          on executor: any ParallelExecutor = DispatchExecutor()) {
+                          on executor: any ParallelExecutor) {
         let h = bias.count
         let eps = configuration.layerNormEpsilon
         y.withUnsafeMutableBufferPointer { yp in residual.withUnsafeBufferPointer { xp in bias.withUnsafeBufferPointer { bp in
@@ -236,7 +236,7 @@ public struct BertEncoder: Sendable {
 
     /// `y ← GELU(y + b)` row by row, each row's bias added and activated while it is in cache, the rows split over
     /// the cores.
-    func biasGELU(_ y: inout [Float], bias: [Float], rows: Int, on executor: any ParallelExecutor = DispatchExecutor()) {
+    func biasGELU(_ y: inout [Float], bias: [Float], rows: Int, on executor: any ParallelExecutor) {
         let n = bias.count
         y.withUnsafeMutableBufferPointer { yp in bias.withUnsafeBufferPointer { bp in
             let shared = RowParallel.Shared((y: yp.baseAddress!, b: bp.baseAddress!))
@@ -250,7 +250,7 @@ public struct BertEncoder: Sendable {
         } }
     }
 
-    func apply(_ l: Layer, to x: [Float], sequences lengths: [Int], on executor: any ParallelExecutor = DispatchExecutor()) -> [Float] {
+    func apply(_ l: Layer, to x: [Float], sequences lengths: [Int], on executor: any ParallelExecutor) -> [Float] {
         let c = configuration
         let h = c.hidden, d = c.headDimension
         let n = x.count / h
@@ -280,7 +280,7 @@ public struct BertEncoder: Sendable {
         return out
     }
 
-    func layerNorm(_ x: inout [Float], rows: Int, gain: [Float], bias: [Float], on executor: any ParallelExecutor = DispatchExecutor()) {
+    func layerNorm(_ x: inout [Float], rows: Int, gain: [Float], bias: [Float], on executor: any ParallelExecutor) {
         let h = gain.count
         let eps = configuration.layerNormEpsilon
         x.withUnsafeMutableBufferPointer { xp in gain.withUnsafeBufferPointer { g in bias.withUnsafeBufferPointer { b in

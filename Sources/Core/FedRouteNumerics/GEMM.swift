@@ -143,14 +143,14 @@ public enum GEMM {
 
     /// How the portable kernel splits m rows over threads: `parts` chunks of `chunk` rows (whole micro-panels of
     /// 6 rows; the last chunk may be shorter), as many as `threadCount` allows.
-    static func portableRowParts(m: Int, n: Int, k: Int, threads: Int?, available: Int = portableThreads) -> (chunk: Int, parts: Int) {
+    static func portableRowParts(m: Int, n: Int, k: Int, threads: Int?, available: Int) -> (chunk: Int, parts: Int) {
         let wanted = threadCount(m: m, n: n, k: k, requested: threads, available: available)
         let chunk = ((m + wanted - 1) / wanted + 5) / 6 * 6
         return (chunk, (m + chunk - 1) / chunk)
     }
 
     /// Below ~4 MFLOP a second thread costs more than it saves; above, `available` threads.
-    static func threadCount(m: Int, n: Int, k: Int, requested: Int?, available: Int = portableThreads) -> Int {
+    static func threadCount(m: Int, n: Int, k: Int, requested: Int?, available: Int) -> Int {
         if let requested { return max(1, requested) }
         return Double(m) * Double(n) * Double(k) < 2e6 ? 1 : max(1, available)
     }
