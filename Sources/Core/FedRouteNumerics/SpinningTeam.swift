@@ -90,11 +90,7 @@ public final class SpinningTeam: ParallelExecutor, @unchecked Sendable {
         withoutActuallyEscaping(body) { body in
             self.body = body
             done.store(0, ordering: .relaxed)
-            generation &+= 1
-            // Publishes the body and the reset count with the step (a release; sequentially consistent against the
-            // helpers' `asleep` flags, so a helper either sees the step or is signalled).
-            word.store(UInt64(generation) << 32 | UInt64(parts) << 16, ordering: .sequentiallyConsistent)
-            for helper in helpers where helper.asleep.exchange(false, ordering: .sequentiallyConsistent) { helper.wake.signal() }
+            publish(parts: parts)
             claimParts(of: generation)
             var spins = 0
             while done.load(ordering: .acquiring) != parts || inside.load(ordering: .acquiring) != 0 {
@@ -103,6 +99,15 @@ public final class SpinningTeam: ParallelExecutor, @unchecked Sendable {
             }
             self.body = nil
         }
+    }
+
+    /// Starts the next generation with `parts` parts (none: the team's end) and signals the helpers that sleep. The
+    /// store publishes what the caller wrote before it (the body, the reset count) as a release, and is sequentially
+    /// consistent against the helpers' `asleep` flags, so a helper either sees the new word or is signalled.
+    private func publish(parts: Int) {
+        generation &+= 1
+        word.store(UInt64(generation) << 32 | UInt64(parts) << 16, ordering: .sequentiallyConsistent)
+        for helper in helpers where helper.asleep.exchange(false, ordering: .sequentiallyConsistent) { helper.wake.signal() }
     }
 
     /// Claims and runs parts of step `generation` until none is left (or a newer step was published).
@@ -172,9 +177,7 @@ public final class SpinningTeam: ParallelExecutor, @unchecked Sendable {
     private func finish() {
         guard !helpers.isEmpty else { return }
         stopping.store(true, ordering: .releasing)
-        generation &+= 1
-        word.store(UInt64(generation) << 32, ordering: .sequentiallyConsistent)
-        for helper in helpers where helper.asleep.exchange(false, ordering: .sequentiallyConsistent) { helper.wake.signal() }
+        publish(parts: 0)
         helpers = []
     }
 }
