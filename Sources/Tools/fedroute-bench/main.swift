@@ -109,8 +109,10 @@ if only == "minilm-pair" {
         FileHandle.standardError.write(Data("--linear takes two kernels as A,B; --executor two of \(MiniLMExecutor.allCases.map(\.rawValue).joined(separator: ", ")) as A,B\n".utf8))
         exit(2)
     }
-    miniLMPairBench((miniLMEncoder(linear: names[0]), ea), (miniLMEncoder(linear: names[1]), eb), tokens: min(512, value("--tokens", 15)),
-                    queries: value("--queries", 2048))
+    // One load of the weights when both settings use the same kernel (they differ in the executor).
+    let first = miniLMEncoder(linear: names[0])
+    let second = names[1] == names[0] ? first : miniLMEncoder(linear: names[1])
+    miniLMPairBench((first, ea), (second, eb), tokens: min(512, value("--tokens", 15)), queries: value("--queries", 2048))
     exit(0)
 }
 if only == "minilm-speed" {
