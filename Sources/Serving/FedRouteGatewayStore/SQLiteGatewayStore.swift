@@ -6,6 +6,8 @@ import GRDB
 /// requests of one process; for several replicas use a database server.
 public struct SQLiteGatewayStore: GatewayStore {
     let database: DatabasePool
+    /// Where the request log's batches are written (nice 10).
+    let background = BackgroundThread(name: "fedroute-log", niceness: 10)
     /// Where the database lives.
     public let path: String
     public var location: String { path }
@@ -84,23 +86,32 @@ public struct SQLiteGatewayStore: GatewayStore {
 
     // MARK: Request log
 
+    /// Writes on the caller's behalf at normal priority: a request that holds a budget reservation is
+    /// recorded here before its response goes out.
     public func record(_ request: RoutedRequest, charging charge: Charge?) async throws {
-        try await record(batch: [(request, charge)])
-    }
-
-    public func record(batch: [(request: RoutedRequest, charge: Charge?)]) async throws {
+        let batch = [(request: request, charge: charge)]
         if let problem = Self.invalidCharge(in: batch) { throw fail(problem) }
-        do {
-            try await database.write { db in
-                for (request, charge) in batch {
-                    try request.insertPrepared(db)
-                    if charge?.releasesReservation == true { try Self.dropReservation(db, requestID: request.id) }
-                }
-                for (keyID, usd) in Self.spendByKey(batch) { try Self.addSpend(db, keyID: keyID, usd: usd) }
-            }
-        } catch {
+        do { try await database.write { db in try Self.insert(batch, db) } } catch {
             throw fail("\(Self.describe(batch)): \(error)")
         }
+    }
+
+    /// The request log's batches, written behind the responses: on the store's low-priority
+    /// `BackgroundThread`, so that a batch's SQLite work does not delay requests in flight.
+    public func record(batch: [(request: RoutedRequest, charge: Charge?)]) async throws {
+        if let problem = Self.invalidCharge(in: batch) { throw fail(problem) }
+        do { try await background.run { [database] in try database.write { db in try Self.insert(batch, db) } } } catch {
+            throw fail("\(Self.describe(batch)): \(error)")
+        }
+    }
+
+    /// One transaction's inserts: the rows, their reservations dropped, their keys' spend added.
+    static func insert(_ batch: [(request: RoutedRequest, charge: Charge?)], _ db: Database) throws {
+        for (request, charge) in batch {
+            try request.insertPrepared(db)
+            if charge?.releasesReservation == true { try Self.dropReservation(db, requestID: request.id) }
+        }
+        for (keyID, usd) in Self.spendByKey(batch) { try Self.addSpend(db, keyID: keyID, usd: usd) }
     }
 
     @discardableResult

@@ -84,7 +84,40 @@ final class Counter: Sendable {
             #expect(store.batches.reduce(0, +) == 100 && store.batches.allSatisfy { (1...7).contains($0) }, "\(store.batches)")
             // Nothing pending: flush returns at once.
             await writer.flush()
-            #expect(await writer.backlog == 0)
+            #expect(writer.backlog == 0)
+        }
+    }
+
+    @Test func rowsWaitOutTheLingerAndGoAsOneBatch() async throws {
+        try await Self.withStore { store in
+            let writer = RequestLogWriter(store: store, logger: Self.logger, linger: .seconds(3600))
+            for i in 0..<5 { await writer.enqueue(Self.row(i), charging: nil) }
+            try await Task.sleep(for: .milliseconds(50))
+            #expect(store.batches.isEmpty, "rows were written before the linger ended: \(store.batches)")
+            #expect(writer.backlog == 5)
+            // flush ends the linger at once.
+            await writer.flush()
+            #expect(store.batches == [5])
+            #expect(try await store.requests().count == 5)
+        }
+    }
+
+    @Test func aFullBatchOrTheLingersEndStartsTheWrite() async throws {
+        try await Self.withStore { store in
+            let full = RequestLogWriter(store: store, logger: Self.logger, maxBatch: 3, linger: .seconds(3600))
+            for i in 0..<3 { await full.enqueue(Self.row(i), charging: nil) }
+            // No flush: a full batch goes without waiting for the hour.
+            let start = ContinuousClock.now
+            while store.batches.isEmpty, ContinuousClock.now - start < .seconds(60) { try await Task.sleep(for: .milliseconds(5)) }
+            #expect(store.batches == [3])
+            let short = RequestLogWriter(store: store, logger: Self.logger, linger: .milliseconds(20))
+            for i in 3..<5 { await short.enqueue(Self.row(i), charging: nil) }
+            while store.batches.count < 2, ContinuousClock.now - start < .seconds(60) { try await Task.sleep(for: .milliseconds(5)) }
+            #expect(store.batches == [3, 2])
+            // (A batch counts at the gate, before its insert: wait for the inserts.)
+            await full.flush()
+            await short.flush()
+            #expect(try await store.requests().count == 5)
         }
     }
 
@@ -143,7 +176,7 @@ final class Counter: Sendable {
                 try await Task.sleep(for: .milliseconds(200))
                 let before = accepted.value.withLock { $0 }
                 #expect((2...3).contains(before), "\(before) rows accepted while the store was stalled")
-                #expect(await writer.backlog <= 2)
+                #expect(writer.backlog <= 2)
                 store.open()
                 try await group.waitForAll()
             }
