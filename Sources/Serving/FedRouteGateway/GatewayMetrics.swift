@@ -1,5 +1,6 @@
 import Foundation
 import Prometheus
+import Synchronization
 
 /// The gateway's Prometheus metrics, served at `GET /metrics`.
 ///
@@ -16,9 +17,29 @@ import Prometheus
 /// - `fedroute_gateway_request_log_pending`: finished requests waiting to be written to the store
 ///   (rows are written behind responses); `fedroute_gateway_request_log_lost_total`: finished requests
 ///   whose row and spend could not be written (each is also logged with its id).
+///
+/// A request's metrics are updated through handles made once (label-free ones at init, per-model
+/// ones on a model's first request) rather than looked up in the registry each time: eight lookups a
+/// request, each building the metric's name and label list, cost more than the updates themselves.
 public struct GatewayMetrics: Sendable {
     /// The registry; share it to expose other metrics on the same endpoint.
     public let registry: PrometheusCollectorRegistry
+    private let handles: Handles
+
+    /// Metrics a request updates, made once.
+    private final class Handles: Sendable {
+        let routing: DurationHistogram
+        let pending: Gauge
+        /// Per label values, made on first use: counters and histograms stay registered for the
+        /// registry's life, so a handle never goes stale.
+        let counters = Mutex<[[String]: Counter]>([:])
+        let histograms = Mutex<[[String]: DurationHistogram]>([:])
+
+        init(routing: DurationHistogram, pending: Gauge) {
+            self.routing = routing
+            self.pending = pending
+        }
+    }
 
     static let latencyBuckets: [Duration] = [
         .milliseconds(1), .milliseconds(2), .milliseconds(5), .milliseconds(10), .milliseconds(25), .milliseconds(50),
@@ -27,46 +48,66 @@ public struct GatewayMetrics: Sendable {
 
     public init(registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()) {
         self.registry = registry
+        func name(_ metric: String, _ unit: String, _ help: String) -> MetricNameDescriptor {
+            MetricNameDescriptor(namespace: "fedroute", subsystem: "gateway", metricName: metric, unitName: unit, helpText: help)
+        }
+        handles = Handles(
+            routing: registry.makeDurationHistogram(
+                descriptor: name("routing", "seconds", "Time to embed a query and predict every model's score and cost."), labels: [],
+                buckets: Self.latencyBuckets),
+            pending: registry.makeGauge(descriptor: name("request_log_pending", "", "Finished requests waiting to be written to the store."), labels: []))
     }
 
     private func name(_ metric: String, _ unit: String, _ help: String) -> MetricNameDescriptor {
         MetricNameDescriptor(namespace: "fedroute", subsystem: "gateway", metricName: metric, unitName: unit, helpText: help)
     }
 
+    /// The counter `metric` (unit `total`) with these label values, made on first use.
+    private func counter(_ metric: String, _ help: String, _ labels: KeyValuePairs<String, String> = [:]) -> Counter {
+        let key = [metric] + labels.map(\.value)
+        if let c = handles.counters.withLock({ $0[key] }) { return c }
+        let c = registry.makeCounter(descriptor: name(metric, "total", help), labels: labels.map { ($0.key, $0.value) })
+        handles.counters.withLock { $0[key] = c }
+        return c
+    }
+
     func request(model: String?, outcome: String, duration: Duration) {
         let model = model ?? "none"
-        registry.makeCounter(descriptor: name("requests", "total", "Chat completion requests by answering model and outcome."),
-                             labels: [("model", model), ("outcome", outcome)]).increment()
-        registry.makeDurationHistogram(descriptor: name("request", "seconds", "Wall time of chat completion requests."),
-                                       labels: [("model", model)], buckets: Self.latencyBuckets).record(duration)
+        counter("requests", "Chat completion requests by answering model and outcome.", ["model": model, "outcome": outcome]).increment()
+        let histogram = handles.histograms.withLock { $0[[model]] } ?? {
+            let h = registry.makeDurationHistogram(descriptor: name("request", "seconds", "Wall time of chat completion requests."),
+                                                   labels: [("model", model)], buckets: Self.latencyBuckets)
+            handles.histograms.withLock { $0[[model]] = h }
+            return h
+        }()
+        histogram.record(duration)
     }
 
     func routing(_ duration: Duration) {
-        registry.makeDurationHistogram(descriptor: name("routing", "seconds", "Time to embed a query and predict every model's score and cost."),
-                                       labels: [], buckets: Self.latencyBuckets).record(duration)
+        handles.routing.record(duration)
     }
 
     func upstreamFailure(model: String) {
-        registry.makeCounter(descriptor: name("upstream_failures", "total", "Failed upstream calls by model."), labels: [("model", model)]).increment()
+        counter("upstream_failures", "Failed upstream calls by model.", ["model": model]).increment()
     }
 
     func fallback() {
-        registry.makeCounter(descriptor: name("fallbacks", "total", "Requests answered by a model other than the router's first choice."), labels: []).increment()
+        counter("fallbacks", "Requests answered by a model other than the router's first choice.").increment()
     }
 
     func answer(model: String, usage: TokenUsage, costUSD: Double) {
-        registry.makeCounter(descriptor: name("cost_usd", "total", "Price-table cost of answers in USD."), labels: [("model", model)]).increment(by: costUSD)
-        let tokens = name("tokens", "total", "Tokens by model and kind (prompt or completion).")
-        registry.makeCounter(descriptor: tokens, labels: [("model", model), ("kind", "prompt")]).increment(by: Int64(usage.promptTokens))
-        registry.makeCounter(descriptor: tokens, labels: [("model", model), ("kind", "completion")]).increment(by: Int64(usage.completionTokens))
+        counter("cost_usd", "Price-table cost of answers in USD.", ["model": model]).increment(by: costUSD)
+        let tokens = "Tokens by model and kind (prompt or completion)."
+        counter("tokens", tokens, ["model": model, "kind": "prompt"]).increment(by: Int64(usage.promptTokens))
+        counter("tokens", tokens, ["model": model, "kind": "completion"]).increment(by: Int64(usage.completionTokens))
     }
 
     func feedback() {
-        registry.makeCounter(descriptor: name("feedback", "total", "Quality scores attached through /v1/feedback."), labels: []).increment()
+        counter("feedback", "Quality scores attached through /v1/feedback.").increment()
     }
 
     func limited(_ limit: String) {
-        registry.makeCounter(descriptor: name("limited", "total", "Requests refused by a key's rate or budget limit."), labels: [("limit", limit)]).increment()
+        counter("limited", "Requests refused by a key's rate or budget limit.", ["limit": limit]).increment()
     }
 
     private var loadedDescriptor: MetricNameDescriptor {
@@ -85,17 +126,15 @@ public struct GatewayMetrics: Sendable {
     }
 
     func reloadFailed() {
-        registry.makeCounter(descriptor: name("reload_failures", "total", "Reloads refused because a file did not load."), labels: []).increment()
+        counter("reload_failures", "Reloads refused because a file did not load.").increment()
     }
 
     func requestLogPending(_ rows: Int) {
-        registry.makeGauge(descriptor: name("request_log_pending", "", "Finished requests waiting to be written to the store."), labels: [])
-            .set(Int64(rows))
+        handles.pending.set(Int64(rows))
     }
 
     func requestLogLost() {
-        registry.makeCounter(descriptor: name("request_log_lost", "total", "Finished requests whose row and spend could not be written."), labels: [])
-            .increment()
+        counter("request_log_lost", "Finished requests whose row and spend could not be written.").increment()
     }
 
     /// The Prometheus text exposition.
