@@ -71,14 +71,15 @@ final class RequestLogWriter: Sendable {
     /// Queues a finished request for the store; waits only while `capacity` rows are waiting.
     func enqueue(_ request: RoutedRequest, charging charge: Charge?) async {
         while true {
-            let (queued, pending, next) = state.withLock { s -> (Bool, Int, Next) in
-                guard s.pending.count < capacity else { return (false, s.pending.count, .nothing) }
+            // (The gauge is set under the lock, so that it cannot go back to an older count.)
+            let (queued, next) = state.withLock { s -> (Bool, Next) in
+                guard s.pending.count < capacity else { return (false, .nothing) }
                 s.pending.append((request, charge))
                 s.enqueued += 1
-                return (true, s.pending.count, s.pending.count >= maxBatch ? Self.writeNow(&s) : Self.lingerIfIdle(&s))
+                metrics.requestLogPending(s.pending.count)
+                return (true, s.pending.count >= maxBatch ? Self.writeNow(&s) : Self.lingerIfIdle(&s))
             }
             if queued {
-                metrics.requestLogPending(pending)
                 start(next)
                 return
             }
@@ -158,14 +159,14 @@ final class RequestLogWriter: Sendable {
             for w in room { w.resume() }
             guard !batch.isEmpty else { return }
             await write(batch)
-            let (pending, done) = state.withLock { s -> (Int, [CheckedContinuation<Void, Never>]) in
+            let done = state.withLock { s -> [CheckedContinuation<Void, Never>] in
                 s.finished += batch.count
+                metrics.requestLogPending(s.pending.count)
                 let finished = s.finished
                 let done = s.flushWaiters.filter { $0.target <= finished }.map(\.continuation)
                 s.flushWaiters.removeAll { $0.target <= finished }
-                return (s.pending.count, done)
+                return done
             }
-            metrics.requestLogPending(pending)
             for w in done { w.resume() }
         }
     }
