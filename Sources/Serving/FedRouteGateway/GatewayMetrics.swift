@@ -48,9 +48,7 @@ public struct GatewayMetrics: Sendable {
 
     public init(registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()) {
         self.registry = registry
-        func name(_ metric: String, _ unit: String, _ help: String) -> MetricNameDescriptor {
-            MetricNameDescriptor(namespace: "fedroute", subsystem: "gateway", metricName: metric, unitName: unit, helpText: help)
-        }
+        let name = Self.name
         handles = Handles(
             routing: registry.makeDurationHistogram(
                 descriptor: name("routing", "seconds", "Time to embed a query and predict every model's score and cost."), labels: [],
@@ -58,7 +56,7 @@ public struct GatewayMetrics: Sendable {
             pending: registry.makeGauge(descriptor: name("request_log_pending", "", "Finished requests waiting to be written to the store."), labels: []))
     }
 
-    private func name(_ metric: String, _ unit: String, _ help: String) -> MetricNameDescriptor {
+    private static func name(_ metric: String, _ unit: String, _ help: String) -> MetricNameDescriptor {
         MetricNameDescriptor(namespace: "fedroute", subsystem: "gateway", metricName: metric, unitName: unit, helpText: help)
     }
 
@@ -66,7 +64,7 @@ public struct GatewayMetrics: Sendable {
     private func counter(_ metric: String, _ help: String, _ labels: KeyValuePairs<String, String> = [:]) -> Counter {
         let key = [metric] + labels.map(\.value)
         if let c = handles.counters.withLock({ $0[key] }) { return c }
-        let c = registry.makeCounter(descriptor: name(metric, "total", help), labels: labels.map { ($0.key, $0.value) })
+        let c = registry.makeCounter(descriptor: Self.name(metric, "total", help), labels: labels.map { ($0.key, $0.value) })
         handles.counters.withLock { $0[key] = c }
         return c
     }
@@ -75,7 +73,7 @@ public struct GatewayMetrics: Sendable {
         let model = model ?? "none"
         counter("requests", "Chat completion requests by answering model and outcome.", ["model": model, "outcome": outcome]).increment()
         let histogram = handles.histograms.withLock { $0[[model]] } ?? {
-            let h = registry.makeDurationHistogram(descriptor: name("request", "seconds", "Wall time of chat completion requests."),
+            let h = registry.makeDurationHistogram(descriptor: Self.name("request", "seconds", "Wall time of chat completion requests."),
                                                    labels: [("model", model)], buckets: Self.latencyBuckets)
             handles.histograms.withLock { $0[[model]] = h }
             return h
@@ -111,7 +109,7 @@ public struct GatewayMetrics: Sendable {
     }
 
     private var loadedDescriptor: MetricNameDescriptor {
-        name("router_loaded_timestamp", "seconds", "Unix time the serving router file and models.yaml (by fingerprint) were loaded.")
+        Self.name("router_loaded_timestamp", "seconds", "Unix time the serving router file and models.yaml (by fingerprint) were loaded.")
     }
 
     /// Shows the routing now serving (and drops the one it replaced).
