@@ -89,29 +89,35 @@ public struct SQLiteGatewayStore: GatewayStore {
     /// Writes on the caller's behalf at normal priority: a request that holds a budget reservation is
     /// recorded here before its response goes out.
     public func record(_ request: RoutedRequest, charging charge: Charge?) async throws {
-        let batch = [(request: request, charge: charge)]
-        if let problem = Self.invalidCharge(in: batch) { throw fail(problem) }
-        do { try await database.write { db in try Self.insert(batch, db) } } catch {
-            throw fail("\(Self.describe(batch)): \(error)")
-        }
+        try await insert([(request, charge)], behindResponses: false)
     }
 
     /// The request log's batches, written behind the responses: on the store's low-priority
     /// `BackgroundThread`, so that a batch's SQLite work does not delay requests in flight.
     public func record(batch: [(request: RoutedRequest, charge: Charge?)]) async throws {
-        if let problem = Self.invalidCharge(in: batch) { throw fail(problem) }
-        do { try await background.run { [database] in try database.write { db in try Self.insert(batch, db) } } } catch {
-            throw fail("\(Self.describe(batch)): \(error)")
-        }
+        try await insert(batch, behindResponses: true)
     }
 
-    /// One transaction's inserts: the rows, their reservations dropped, their keys' spend added.
-    static func insert(_ batch: [(request: RoutedRequest, charge: Charge?)], _ db: Database) throws {
-        for (request, charge) in batch {
-            try request.insertPrepared(db)
-            if charge?.releasesReservation == true { try Self.dropReservation(db, requestID: request.id) }
+    /// One transaction: the rows, their reservations dropped, their keys' spend added; on the background
+    /// thread when `behindResponses`, else on GRDB's writer as the caller's own work.
+    private func insert(_ batch: [(request: RoutedRequest, charge: Charge?)], behindResponses: Bool) async throws {
+        if let problem = Self.invalidCharge(in: batch) { throw fail(problem) }
+        @Sendable func inserts(_ db: Database) throws {
+            for (request, charge) in batch {
+                try request.insertPrepared(db)
+                if charge?.releasesReservation == true { try Self.dropReservation(db, requestID: request.id) }
+            }
+            for (keyID, usd) in Self.spendByKey(batch) { try Self.addSpend(db, keyID: keyID, usd: usd) }
         }
-        for (keyID, usd) in Self.spendByKey(batch) { try Self.addSpend(db, keyID: keyID, usd: usd) }
+        do {
+            if behindResponses {
+                try await background.run { [database] in try database.write(inserts) }
+            } else {
+                try await database.write(inserts)
+            }
+        } catch {
+            throw fail("\(Self.describe(batch)): \(error)")
+        }
     }
 
     @discardableResult
