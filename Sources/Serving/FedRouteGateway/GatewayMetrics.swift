@@ -33,7 +33,8 @@ public struct GatewayMetrics: Sendable {
         /// Per label values, made on first use: counters and histograms stay registered for the
         /// registry's life, so a handle never goes stale.
         let counters = Mutex<[[String]: Counter]>([:])
-        let histograms = Mutex<[[String]: DurationHistogram]>([:])
+        /// `request_seconds` by model.
+        let histograms = Mutex<[String: DurationHistogram]>([:])
 
         init(routing: DurationHistogram, pending: Gauge) {
             self.routing = routing
@@ -72,13 +73,16 @@ public struct GatewayMetrics: Sendable {
     func request(model: String?, outcome: String, duration: Duration) {
         let model = model ?? "none"
         counter("requests", "Chat completion requests by answering model and outcome.", ["model": model, "outcome": outcome]).increment()
-        let histogram = handles.histograms.withLock { $0[[model]] } ?? {
-            let h = registry.makeDurationHistogram(descriptor: Self.name("request", "seconds", "Wall time of chat completion requests."),
-                                                   labels: [("model", model)], buckets: Self.latencyBuckets)
-            handles.histograms.withLock { $0[[model]] = h }
-            return h
-        }()
-        histogram.record(duration)
+        requestSeconds(model: model).record(duration)
+    }
+
+    /// The request-time histogram of `model`, made on first use.
+    private func requestSeconds(model: String) -> DurationHistogram {
+        if let h = handles.histograms.withLock({ $0[model] }) { return h }
+        let h = registry.makeDurationHistogram(descriptor: Self.name("request", "seconds", "Wall time of chat completion requests."),
+                                               labels: [("model", model)], buckets: Self.latencyBuckets)
+        handles.histograms.withLock { $0[model] = h }
+        return h
     }
 
     func routing(_ duration: Duration) {
